@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The test entry point (npm test = `all`). Installs and builds what each part needs, then runs it.
+#   native  ctest on the ASan+UBSan tree (unit tests, golden fixtures, fuzz corpus replay)
+#   wasm    node --test wasm-tests/ on the wasm build (fixtures byte-identical to native)
+#   server  node --test tests/server/ against a real private Postgres and the C server
+#   e2e     node --test tests/e2e/ in headless Chromium
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+part=${1:-all}
+bash scripts/setup.sh
+
+run_native() {
+    echo "== test:native" >&2
+    bash scripts/build.sh asan
+    ctest --test-dir build/asan --output-on-failure -j "$(nproc)"
+}
+run_wasm() {
+    echo "== test:wasm" >&2
+    bash scripts/build.sh wasm
+    node --test --test-concurrency=1 wasm-tests/
+}
+run_server() {
+    echo "== test:server" >&2
+    if [ ! -d tests/server ]; then echo "test:server: no tests yet" >&2; return; fi
+    bash scripts/build.sh native
+    node --test --test-concurrency=1 tests/server/
+}
+run_e2e() {
+    echo "== test:e2e" >&2
+    if [ ! -d tests/e2e ]; then echo "test:e2e: no tests yet" >&2; return; fi
+    bash scripts/build.sh native wasm
+    node --test --test-concurrency=1 tests/e2e/
+}
+
+case "$part" in
+    native) run_native ;;
+    wasm) run_wasm ;;
+    server) run_server ;;
+    e2e) run_e2e ;;
+    all) run_native; run_wasm; run_server; run_e2e ;;
+    *) echo "usage: scripts/test.sh [native|wasm|server|e2e|all]" >&2; exit 2 ;;
+esac
