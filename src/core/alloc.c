@@ -1,0 +1,93 @@
+/*
+ * alloc.c — the one allocator pair. Every byte the engine, SQLite and cJSON allocate goes through
+ * here, with a 16-byte header holding the size, so esync_memory_used() is exact and tests can
+ * assert that memory returns to its baseline (the wasm heap itself never shrinks).
+ */
+#include "internal.h"
+
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR 16 /* keeps max_align_t alignment for what follows */
+
+static int64_t g_used, g_high;
+static int g_initialized;
+
+void *esync__malloc(size_t n) {
+    if (n > (size_t)INT64_MAX - HDR) return NULL;
+    unsigned char *p = malloc(n + HDR);
+    if (!p) return NULL;
+    memcpy(p, &n, sizeof n);
+    g_used += (int64_t)n;
+    if (g_used > g_high) g_high = g_used;
+    return p + HDR;
+}
+
+static size_t block_size(void *p) {
+    size_t n;
+    memcpy(&n, (unsigned char *)p - HDR, sizeof n);
+    return n;
+}
+
+void esync__freemem(void *p) {
+    if (!p) return;
+    g_used -= (int64_t)block_size(p);
+    free((unsigned char *)p - HDR);
+}
+
+void *esync__realloc(void *p, size_t n) {
+    if (!p) return esync__malloc(n);
+    if (n > (size_t)INT64_MAX - HDR) return NULL;
+    size_t old = block_size(p);
+    unsigned char *q = realloc((unsigned char *)p - HDR, n + HDR);
+    if (!q) return NULL;
+    memcpy(q, &n, sizeof n);
+    g_used += (int64_t)n - (int64_t)old;
+    if (g_used > g_high) g_high = g_used;
+    return q + HDR;
+}
+
+char *esync__strndup(const char *s, size_t n) {
+    char *d = esync__malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+char *esync__strdup(const char *s) { return s ? esync__strndup(s, strlen(s)) : NULL; }
+
+void esync_free(void *p) { esync__freemem(p); }
+int64_t esync_memory_used(void) { return g_used; }
+int64_t esync_memory_highwater(int reset) {
+    int64_t h = g_high;
+    if (reset) g_high = g_used;
+    return h;
+}
+
+/* SQLite's allocator interface. */
+static void *sq_malloc(int n) { return esync__malloc((size_t)n); }
+static void sq_free(void *p) { esync__freemem(p); }
+static void *sq_realloc(void *p, int n) { return esync__realloc(p, (size_t)n); }
+static int sq_size(void *p) { return p ? (int)block_size(p) : 0; }
+static int sq_roundup(int n) { return (n + 7) & ~7; }
+static int sq_init(void *x) { (void)x; return SQLITE_OK; }
+static void sq_shutdown(void *x) { (void)x; }
+
+static void *cj_malloc(size_t n) { return esync__malloc(n); }
+static void cj_free(void *p) { esync__freemem(p); }
+
+int esync__global_init(void) {
+    if (g_initialized) return ESYNC_OK;
+    static const sqlite3_mem_methods mem = {sq_malloc, sq_free,  sq_realloc, sq_size,
+                                            sq_roundup, sq_init, sq_shutdown, NULL};
+    if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK) return ESYNC_ESQLITE;
+    /* No lookaside: its slab would hide per-connection memory from the counter's baseline. */
+    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
+    if (sqlite3_initialize() != SQLITE_OK) return ESYNC_ESQLITE;
+    cJSON_Hooks hooks = {cj_malloc, cj_free};
+    cJSON_InitHooks(&hooks);
+    g_initialized = 1;
+    return ESYNC_OK;
+}

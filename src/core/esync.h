@@ -1,0 +1,227 @@
+/*
+ * esync.h — the electric-sync core engine. This header is the spec.
+ *
+ * The engine keeps a SQLite replica of one or more Electric shapes. It is sans-I/O: the caller
+ * performs every HTTP request and hands the engine each response (status, the electric-* headers,
+ * the body bytes); the engine applies it to the replica and answers with the change sets it
+ * committed and, through esync_next_request(), what to request next. The same sources build
+ * natively and to WebAssembly; nothing here reads a clock, a socket or the process environment.
+ *
+ * Conventions
+ *  - Every function that can fail returns an int: ESYNC_OK (0) or a negative ESYNC_E* code. The
+ *    message of the last error is kept per engine (esync_errmsg), never in a global.
+ *  - Out-buffers (char **out, size_t *out_len) are allocated by the engine, NUL-terminated, and
+ *    owned by the caller, who frees them with esync_free(). On error *out is set to NULL.
+ *  - Borrowed `const char *` results stay valid until the next call on the same engine.
+ *  - The engine never aborts the process on bad input or out-of-memory; it returns an error.
+ *  - Not thread-safe: one engine is used by one thread at a time.
+ *
+ * Transactions and durability
+ *  - A batch is every message of a shape from the first response after a commit up to the
+ *    response that carries up-to-date (the `electric-up-to-date` header or an `up-to-date`
+ *    control message). A batch is applied in one SQLite write transaction that also updates the
+ *    shape's metadata (handle, offset, schema, row count, last sync time); it commits at
+ *    up-to-date. A failed response rolls its whole batch back: the replica and the stored offset
+ *    never hold half a batch, and the offset never runs ahead of the rows.
+ *  - Only one batch is open at a time. A response of another shape that arrives meanwhile is
+ *    copied and applied right after the open batch commits or rolls back (its change sets are
+ *    returned by the ingest call that drained it).
+ *  - Readers (esync_query) use a second, read-only connection and see committed state only.
+ */
+#ifndef ESYNC_H
+#define ESYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+/* One table generates the enum, esync_errname() and esync_strerror() (and the JS constants of
+ * the wasm bridge, which reads them through esync_errname). */
+#define ESYNC_ERRNO_MAP(XX)                                                                    \
+    XX(NOMEM, -1, "out of memory")                                                             \
+    XX(INVAL, -2, "invalid argument")                                                          \
+    XX(JSON, -3, "malformed JSON")                                                             \
+    XX(PROTO, -4, "message violates the Electric protocol")                                    \
+    XX(HEADERS, -5, "missing or invalid response header")                                      \
+    XX(SCHEMA, -6, "invalid or changed shape schema")                                          \
+    XX(VALUE, -7, "value does not fit its column")                                             \
+    XX(TOOBIG, -8, "response body over the limit")                                             \
+    XX(SQLITE, -9, "SQLite error")                                                             \
+    XX(HTTP, -10, "HTTP error that retrying will not fix")                                     \
+    XX(RETRY, -11, "transient HTTP or network error; the next request waits")                  \
+    XX(NOSHAPE, -12, "no such shape")                                                          \
+    XX(READONLY, -13, "statement is not a read-only query")                                    \
+    XX(STATE, -14, "call not valid in this state")
+
+typedef enum {
+    ESYNC_OK = 0,
+#define ESYNC__XX(name, code, msg) ESYNC_E##name = (code),
+    ESYNC_ERRNO_MAP(ESYNC__XX)
+#undef ESYNC__XX
+} esync_errno;
+
+/* Static strings; never NULL ("unknown error" / "EUNKNOWN" for unknown codes). */
+const char *esync_strerror(int code);
+const char *esync_errname(int code);
+
+/* ---- memory ------------------------------------------------------------------------------- */
+
+/* Frees a buffer returned by the engine. NULL is a no-op. */
+void esync_free(void *p);
+/* Bytes currently allocated by the engine, SQLite and cJSON together (all three go through one
+ * counting allocator). Tests use it to check that memory returns to its baseline. */
+int64_t esync_memory_used(void);
+/* Highest value esync_memory_used() reached since the last reset. */
+int64_t esync_memory_highwater(int reset);
+
+/* ---- engine ------------------------------------------------------------------------------- */
+
+typedef struct esync esync;
+
+typedef struct esync_options {
+    /* SQLite file name of the replica (":memory:" is refused: readers need a second connection).
+     * Required. */
+    const char *path;
+    /* SQLite VFS name, or NULL for the default VFS. */
+    const char *vfs;
+    /* Seed of the engine's PRNG (backoff jitter, cache busters). Same seed, same requests. */
+    uint64_t seed;
+    /* Largest response body accepted, in bytes; 0 means 64 MiB. */
+    size_t max_body_bytes;
+} esync_options;
+
+/* Opens (creating when needed) the replica and its metadata. On success *out owns the engine.
+ * On failure *out is NULL and the code says why (no engine exists to hold the message). */
+int esync_open(const esync_options *opts, esync **out);
+/* Rolls back any open batch and closes the replica. NULL is a no-op. */
+void esync_close(esync *e);
+
+/* Code and message of the last failed call on this engine (ESYNC_OK / "" after a success). */
+int esync_errcode(const esync *e);
+const char *esync_errmsg(const esync *e);
+
+/* ---- shapes ------------------------------------------------------------------------------- */
+
+/* Declares a shape. `definition` is JSON:
+ *   {"table": "items" | "public.items",        required
+ *    "where": "value > $1",                     optional
+ *    "params": {"1": "5"} | ["5"],              optional, values for $1..$n
+ *    "columns": ["id", "value"] | "id,value",   optional projection
+ *    "replica": "default" | "full"}             optional
+ * The replica table is named after the table (without its schema); two shapes may not share one.
+ * A shape stored with the same name and definition resumes from its stored handle and offset; a
+ * different definition drops the stored rows and starts over. Returns ESYNC_EINVAL for a bad
+ * name or definition. */
+int esync_shape_define(esync *e, const char *name, const char *definition);
+
+/* Current state of every shape as a JSON array of
+ *   {"shapeName","tableName","phase","rows","offset","handle","lastSyncedAt","error"}
+ * where phase is "initial-sync" (no up-to-date seen yet), "live", "error" (stopped by an error
+ * that retrying cannot fix) or "backoff"; lastSyncedAt is the now_ms of the last commit or null. */
+int esync_status(esync *e, char **out, size_t *out_len);
+
+/* ---- the request loop --------------------------------------------------------------------- */
+
+typedef enum {
+    ESYNC_ACT_FETCH = 1, /* issue GET <shape url>?<query>; live says it is a long-poll */
+    ESYNC_ACT_WAIT = 2,  /* wait wait_ms, then ask again (backoff) */
+    ESYNC_ACT_IDLE = 3,  /* another shape's batch is open: ask again after the next ingest */
+    ESYNC_ACT_STOP = 4   /* the shape stopped on an error retrying will not fix (see status) */
+} esync_action;
+
+typedef struct esync_request {
+    esync_action action;
+    int live;          /* 1 for a live long-poll */
+    uint32_t wait_ms;  /* for ESYNC_ACT_WAIT */
+    const char *query; /* for FETCH: the URL-encoded query string, without '?'. Borrowed. */
+} esync_request;
+
+/* What to do next for a shape. The query carries table, offset, handle, live, cursor, where,
+ * params, columns, replica (and a cache-buster after a must-refetch). */
+int esync_next_request(esync *e, const char *shape, esync_request *out);
+
+typedef struct esync_response {
+    int status;              /* HTTP status; 0 for a network error (no response) */
+    const char *handle;      /* electric-handle, or NULL when absent */
+    const char *offset;      /* electric-offset */
+    const char *schema;      /* electric-schema */
+    const char *cursor;      /* electric-cursor */
+    int up_to_date;          /* 1 when the electric-up-to-date header is present */
+    const char *retry_after; /* retry-after (seconds), or NULL */
+    const uint8_t *body;     /* the body bytes (need not be NUL-terminated) */
+    size_t body_len;
+    double now_ms;           /* the caller's clock, stored as the shape's last sync time */
+} esync_response;
+
+/* Applies one response of `shape` (the answer to the request esync_next_request gave).
+ * On ESYNC_OK, *changes is NULL when nothing was committed, or a JSON array of change events:
+ *   {"type":"DATA_CHANGE","shapeName","tableName",
+ *    "changes":{"insert":[row],"update":[{"old":row,"new":row}],"delete":[row]}}
+ * one per shape and committed batch with at least one change; rows are full rows, coalesced per
+ * key (insert+update = insert of the final row; insert+delete = nothing; update+update = one
+ * update from the first old to the last new; a change back to the old values = nothing).
+ * Values are typed like @electric-sql/client's default parser: int2/int4/float4/float8 numbers,
+ * bool booleans, json/jsonb parsed, arrays (per `dims`) JSON arrays with typed elements and null,
+ * everything else strings. Two values that JSON cannot carry are strings tagged by their column
+ * type, which esync_shape_types lists: int8 (a decimal string; the bridges turn it into a
+ * BigInt) and non-finite floats ("NaN", "Infinity", "-Infinity").
+ * After a must-refetch (409, a must-refetch message, or a 400 "out of bounds" offset) the old
+ * rows stay until the new snapshot is complete; then only the real differences are committed and
+ * reported.
+ * Errors: ESYNC_EJSON / EPROTO / EHEADERS / ESCHEMA / EVALUE / ETOOBIG / ESQLITE roll the batch
+ * back (replica and offset unchanged); the next request re-asks from the last committed offset
+ * after a short backoff, and after 3 such failures in a row the shape refetches from scratch.
+ * ESYNC_ERETRY: 5xx, 429 or network error; the next request waits (jittered exponential backoff,
+ * retry-after as a minimum). ESYNC_EHTTP: another 4xx; the shape stops (ESYNC_ACT_STOP) until it
+ * is defined again or esync_reset is called. */
+int esync_ingest(esync *e, const char *shape, const esync_response *resp, char **changes,
+                 size_t *changes_len);
+
+/* The column types of a shape that need conversion in JS, as JSON {"column": "int8" | "float"},
+ * ("{}" when none, or before the schema is known). Arrays of those types are listed too. */
+int esync_shape_types(esync *e, const char *shape, char **out, size_t *out_len);
+
+/* ---- schema version ----------------------------------------------------------------------- */
+
+/* Compares the stored schema version with the server's and keeps or wipes the replica.
+ * Returns 0 when the replica was kept (same version, or a first install: the version is stored
+ * and *event is NULL), 1 when it was wiped (every shape's rows and offsets dropped, the new
+ * version stored, all in one transaction) with *event =
+ *   {"type":"SCHEMA_RESET","reason":"version_mismatch","oldVersion":"…","newVersion":"…"}
+ * or a negative error. Shapes stay defined and start over from offset -1. */
+int esync_version_check(esync *e, const char *server_version, char **event, size_t *event_len);
+
+/* The stored schema version, or NULL. Borrowed. */
+const char *esync_version(esync *e);
+
+/* Manual reset: wipes every shape's rows and offsets (keeping the stored version) and returns
+ * the event {"type":"SCHEMA_RESET","reason":"manual_reset","oldVersion":v,"newVersion":v}. */
+int esync_reset(esync *e, char **event, size_t *event_len);
+
+/* ---- reads -------------------------------------------------------------------------------- */
+
+/* Runs one read-only SQL statement on the reader connection and returns its rows as a JSON
+ * array of objects. `params` is NULL or a JSON array bound to ?1..?n (numbers, strings, booleans
+ * as 0/1, null). A column that comes from a shape table is typed like change-set rows; other
+ * values by their SQLite storage class. Writes, ATTACH, PRAGMA and more than one statement are
+ * refused with ESYNC_EREADONLY and change nothing. */
+int esync_query(esync *e, const char *sql, const char *params, char **out, size_t *out_len);
+
+/* ---- replay (tests and debugging) --------------------------------------------------------- */
+
+/* Replays a recorded fixture (the JSON format of tests/fixtures/README.md) on a fresh replica at
+ * `path` and returns its transcript: one JSON line per step (the request asked for, the ingest
+ * code, the change sets) and a final dump of the replica. Returns ESYNC_OK when every
+ * expectation in the fixture held, ESYNC_ESTATE when one failed (the transcript says which). */
+int esync_replay(const char *fixture, size_t fixture_len, const char *path, char **transcript,
+                 size_t *transcript_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ESYNC_H */
