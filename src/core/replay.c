@@ -16,6 +16,7 @@ typedef struct replay {
     esync_buf out;
     int failures;
     uint64_t seed;
+    size_t max_body;
 } replay;
 
 static void line_start(replay *r, int step, const char *op) {
@@ -89,7 +90,7 @@ static void record_request(replay *r, const char *shape) {
 }
 
 static int open_engine(replay *r) {
-    esync_options o = {r->path, NULL, r->seed, 0};
+    esync_options o = {r->path, NULL, r->seed, r->max_body};
     return esync_open(&o, &r->e);
 }
 
@@ -181,6 +182,8 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
     if (!cJSON_IsObject(fx)) { cJSON_Delete(fx); return ESYNC_EJSON; }
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(fx, "seed");
     r.seed = cJSON_IsNumber(seed) ? (uint64_t)seed->valuedouble : 42;
+    const cJSON *maxb = cJSON_GetObjectItemCaseSensitive(fx, "max_body_bytes");
+    r.max_body = cJSON_IsNumber(maxb) && maxb->valuedouble > 0 ? (size_t)maxb->valuedouble : 0;
     if ((rc = open_engine(&r))) {
         cJSON_Delete(fx);
         return rc;
