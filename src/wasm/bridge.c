@@ -1,0 +1,93 @@
+/*
+ * bridge.c — the emscripten side of the C<->JS boundary (its JS half is bridge.js, appended to
+ * the loader with --post-js). The public API of esync.h is exported as is; what JS cannot call
+ * directly (structs in and out) goes through the small esw_* shims below, which pass scalars and
+ * leave out-values in one transfer block that JS reads right after the call.
+ *
+ * Rule for JS: copy every out-buffer out of HEAPU8 before the next call into the module (a call
+ * may grow memory, which detaches old views), then release it with esync_free.
+ */
+#include "bridge.h"
+
+#include <emscripten.h>
+#include <string.h>
+
+/* The transfer block: [0] pointer or action, [1] length or flag, [2] wait_ms, [3] open error. */
+static uintptr_t g_xfer[4];
+
+EMSCRIPTEN_KEEPALIVE uintptr_t *esw_xfer(void) { return g_xfer; }
+
+EMSCRIPTEN_KEEPALIVE esync *esw_open(const char *path, double seed, double max_body) {
+    esync_options o = {path, NULL, (uint64_t)seed, (size_t)max_body};
+    esync *e = NULL;
+    g_xfer[3] = (uintptr_t)(intptr_t)esync_open(&o, &e);
+    return e;
+}
+
+/* esync_next_request: returns the code; action, live, wait_ms and the borrowed query pointer go
+ * to the transfer block ([0] action, [1] live, [2] wait_ms, [3] query). */
+EMSCRIPTEN_KEEPALIVE int esw_next_request(esync *e, const char *shape) {
+    esync_request rq;
+    int rc = esync_next_request(e, shape, &rq);
+    g_xfer[0] = (uintptr_t)rq.action;
+    g_xfer[1] = (uintptr_t)rq.live;
+    g_xfer[2] = (uintptr_t)rq.wait_ms;
+    g_xfer[3] = (uintptr_t)rq.query;
+    return rc;
+}
+
+/* Leaves an out-buffer (owned by JS, released with esync_free) in [0] pointer / [1] length. */
+static int take(int rc, char *out, size_t len) {
+    g_xfer[0] = (uintptr_t)out;
+    g_xfer[1] = (uintptr_t)len;
+    return rc;
+}
+
+/* esync_ingest with the response fields as arguments; the change sets (owned by the caller)
+ * go to [0] pointer and [1] length. */
+EMSCRIPTEN_KEEPALIVE int esw_ingest(esync *e, const char *shape, int status, const char *handle,
+                                    const char *offset, const char *schema, const char *cursor,
+                                    int up_to_date, const char *retry_after, const uint8_t *body,
+                                    size_t body_len, double now_ms) {
+    esync_response r = {status, handle, offset, schema, cursor, up_to_date, retry_after,
+                        body, body_len, now_ms};
+    char *out = NULL;
+    size_t len = 0;
+    return take(esync_ingest(e, shape, &r, &out, &len), out, len);
+}
+
+/* The out-buffer functions of esync.h, their buffer left in the transfer block. */
+EMSCRIPTEN_KEEPALIVE int esw_status(esync *e) {
+    char *o = NULL;
+    size_t n = 0;
+    return take(esync_status(e, &o, &n), o, n);
+}
+EMSCRIPTEN_KEEPALIVE int esw_shape_types(esync *e, const char *shape) {
+    char *o = NULL;
+    size_t n = 0;
+    return take(esync_shape_types(e, shape, &o, &n), o, n);
+}
+EMSCRIPTEN_KEEPALIVE int esw_version_check(esync *e, const char *version) {
+    char *o = NULL;
+    size_t n = 0;
+    return take(esync_version_check(e, version, &o, &n), o, n);
+}
+EMSCRIPTEN_KEEPALIVE int esw_reset(esync *e) {
+    char *o = NULL;
+    size_t n = 0;
+    return take(esync_reset(e, &o, &n), o, n);
+}
+EMSCRIPTEN_KEEPALIVE int esw_query(esync *e, const char *sql, const char *params) {
+    char *o = NULL;
+    size_t n = 0;
+    return take(esync_query(e, sql, params, &o, &n), o, n);
+}
+EMSCRIPTEN_KEEPALIVE int esw_replay(const char *fixture, size_t len, const char *path) {
+    char *o = NULL;
+    size_t n = 0;
+    return take(esync_replay(fixture, len, path, &o, &n), o, n);
+}
+
+/* Memory counters as doubles (64-bit integers do not cross the boundary without WASM_BIGINT). */
+EMSCRIPTEN_KEEPALIVE double esw_memory_used(void) { return (double)esync_memory_used(); }
+EMSCRIPTEN_KEEPALIVE double esw_memory_highwater(int reset) { return (double)esync_memory_highwater(reset); }

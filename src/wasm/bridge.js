@@ -1,0 +1,210 @@
+/*
+ * bridge.js — the JS half of the C<->JS boundary (its C half is bridge.c). Appended to the
+ * emscripten loader with --post-js, so `Module` is the module instance being created.
+ *
+ * Module.Engine wraps one esync engine. Every call copies its results out of the wasm heap and
+ * frees them before returning (memory growth detaches views, so nothing keeps a view across
+ * calls). Return codes become EsyncError exceptions in exactly one place: check().
+ */
+/* global Module */
+(function () {
+  'use strict';
+  const ACTIONS = { 1: 'fetch', 2: 'wait', 3: 'idle', 4: 'stop' };
+  const decoder = new TextDecoder('utf-8');
+  const encoder = new TextEncoder();
+
+  class EsyncError extends Error {
+    constructor(code, message) {
+      super(message || Module.UTF8ToString(Module._esync_strerror(code)));
+      this.name = 'EsyncError';
+      this.code = code;
+      this.codeName = Module.UTF8ToString(Module._esync_errname(code));
+    }
+  }
+
+  // Allocates NUL-terminated UTF-8 copies of strings (null stays 0) for the duration of fn.
+  function withStrings(strings, fn) {
+    const ptrs = [];
+    try {
+      for (const s of strings) {
+        if (s === null || s === undefined) { ptrs.push(0); continue; }
+        const str = String(s);
+        const n = Module.lengthBytesUTF8(str) + 1;
+        const p = Module._malloc(n);
+        if (!p) throw new EsyncError(-1);
+        Module.stringToUTF8(str, p, n);
+        ptrs.push(p);
+      }
+      return fn(...ptrs);
+    } finally {
+      for (const p of ptrs) if (p) Module._free(p);
+    }
+  }
+
+  function xfer(i) {
+    return Module.HEAPU32[(Module._esw_xfer() >> 2) + i];
+  }
+
+  // Takes the out-buffer left in the transfer block: decodes and frees it.
+  function takeOut() {
+    const ptr = xfer(0), len = xfer(1);
+    if (!ptr) return null;
+    const text = decoder.decode(Module.HEAPU8.subarray(ptr, ptr + len));
+    Module._esync_free(ptr);
+    return text;
+  }
+
+  // Converts the values JSON cannot carry, per the shape's column types: int8 -> BigInt,
+  // non-finite floats -> Number, also inside arrays.
+  function revive(value, kind) {
+    if (value === null || value === undefined) return value;
+    if (Array.isArray(value)) return value.map((v) => revive(v, kind));
+    if (kind === 'int8' && typeof value === 'string') return BigInt(value);
+    if (kind === 'float' && typeof value === 'string') return Number(value);
+    return value;
+  }
+  function reviveRow(row, types) {
+    for (const col in types) if (col in row) row[col] = revive(row[col], types[col]);
+    return row;
+  }
+
+  class Engine {
+    constructor(path, options = {}) {
+      const seed = options.seed ?? Math.floor(Math.random() * 2 ** 52);
+      this.ptr = withStrings([path], (p) => Module._esw_open(p, seed, options.maxBodyBytes ?? 0));
+      if (!this.ptr) {
+        const code = xfer(3) | 0;
+        throw new EsyncError(code, `cannot open replica ${path}: ` + Module.UTF8ToString(Module._esync_strerror(code)));
+      }
+      this.types = new Map(); // shape -> {column: 'int8'|'float'}
+    }
+
+    check(rc) {
+      if (rc < 0) throw new EsyncError(rc, Module.UTF8ToString(Module._esync_errmsg(this.ptr)));
+      return rc;
+    }
+
+    defineShape(name, definition) {
+      const def = typeof definition === 'string' ? definition : JSON.stringify(definition);
+      this.check(withStrings([name, def], (n, d) => Module._esync_shape_define(this.ptr, n, d)));
+      this.types.delete(name);
+    }
+
+    nextRequest(name) {
+      const rc = withStrings([name], (n) => Module._esw_next_request(this.ptr, n));
+      this.check(rc);
+      const action = ACTIONS[xfer(0)];
+      const req = { action, live: xfer(1) === 1 };
+      if (action === 'wait') req.waitMs = xfer(2);
+      if (action === 'fetch') req.query = Module.UTF8ToString(xfer(3));
+      return req;
+    }
+
+    // response: {status, headers: {get(name)} | plain object, body: Uint8Array|string, nowMs}
+    // Returns the committed change events (array, possibly empty). Throws EsyncError on a
+    // failed batch (the engine has already rolled it back and planned the retry).
+    ingest(name, response) {
+      const h = response.headers || {};
+      const get = typeof h.get === 'function' ? (k) => h.get(k) : (k) => h[k] ?? null;
+      let body = response.body ?? new Uint8Array(0);
+      if (typeof body === 'string') body = encoder.encode(body);
+      const bodyPtr = body.length ? Module._malloc(body.length) : 0;
+      if (body.length && !bodyPtr) throw new EsyncError(-1);
+      if (bodyPtr) Module.HEAPU8.set(body, bodyPtr);
+      let rc, text;
+      try {
+        rc = withStrings(
+          [name, get('electric-handle'), get('electric-offset'), get('electric-schema'),
+            get('electric-cursor'), get('retry-after')],
+          (n, handle, offset, schema, cursor, retry) => Module._esw_ingest(
+            this.ptr, n, response.status | 0, handle, offset, schema, cursor,
+            get('electric-up-to-date') !== null ? 1 : 0, retry, bodyPtr, body.length,
+            response.nowMs ?? Date.now()));
+        text = takeOut();
+      } finally {
+        if (bodyPtr) Module._free(bodyPtr);
+      }
+      const events = text ? JSON.parse(text) : [];
+      for (const ev of events) this.reviveEvent(ev);
+      this.check(rc);
+      return events;
+    }
+
+    reviveEvent(ev) {
+      const types = this.shapeTypes(ev.shapeName);
+      if (!Object.keys(types).length) return ev;
+      for (const r of ev.changes.insert) reviveRow(r, types);
+      for (const r of ev.changes.delete) reviveRow(r, types);
+      for (const u of ev.changes.update) { reviveRow(u.old, types); reviveRow(u.new, types); }
+      return ev;
+    }
+
+    shapeTypes(name) {
+      let t = this.types.get(name);
+      if (!t) {
+        this.check(withStrings([name], (n) => Module._esw_shape_types(this.ptr, n)));
+        t = JSON.parse(takeOut());
+        if (Object.keys(t).length || this.status().some((s) => s.shapeName === name && s.handle)) this.types.set(name, t);
+      }
+      return t;
+    }
+
+    status() {
+      this.check(Module._esw_status(this.ptr));
+      return JSON.parse(takeOut());
+    }
+
+    // Returns {wiped: boolean, event: SCHEMA_RESET | null}.
+    versionCheck(version) {
+      const rc = withStrings([version], (v) => Module._esw_version_check(this.ptr, v));
+      const text = takeOut();
+      this.check(rc);
+      this.types.clear();
+      return { wiped: rc === 1, event: text ? JSON.parse(text) : null };
+    }
+
+    version() {
+      const p = Module._esync_version(this.ptr);
+      return p ? Module.UTF8ToString(p) : null;
+    }
+
+    reset() {
+      const rc = Module._esw_reset(this.ptr);
+      const text = takeOut();
+      this.check(rc);
+      this.types.clear();
+      return JSON.parse(text);
+    }
+
+    query(sql, params) {
+      const rc = withStrings([sql, params ? JSON.stringify(params) : null],
+        (s, p) => Module._esw_query(this.ptr, s, p));
+      const text = takeOut();
+      this.check(rc);
+      return JSON.parse(text);
+    }
+
+    close() {
+      if (this.ptr) Module._esync_close(this.ptr);
+      this.ptr = 0;
+    }
+  }
+
+  Module.Engine = Engine;
+  Module.EsyncError = EsyncError;
+  Module.memoryUsed = () => Module._esw_memory_used();
+  Module.memoryHighwater = (reset) => Module._esw_memory_highwater(reset ? 1 : 0);
+  // Replays a fixture (tests): returns {rc, transcript}.
+  Module.replay = (fixture, path) => {
+    const bytes = encoder.encode(fixture);
+    const p = Module._malloc(bytes.length + 1);
+    Module.HEAPU8.set(bytes, p);
+    Module.HEAPU8[p + bytes.length] = 0;
+    try {
+      const rc = withStrings([path], (pp) => Module._esw_replay(p, bytes.length, pp));
+      return { rc, transcript: takeOut() };
+    } finally {
+      Module._free(p);
+    }
+  };
+})();
