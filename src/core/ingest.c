@@ -157,6 +157,10 @@ int esync_next_request(esync *e, const char *name, esync_request *out) {
         return esync__ok(e);
     }
     if (e->open && e->open != s && !s->live) { out->action = ESYNC_ACT_IDLE; return esync__ok(e); }
+    /* A response of this shape is still queued: its offset is not applied yet, so fetching now
+     * would ask for the same log again (and queue it twice). */
+    for (const esync_queued *q = e->queue; q; q = q->next)
+        if (!strcmp(q->shape, s->name)) { out->action = ESYNC_ACT_IDLE; return esync__ok(e); }
     esync_buf *b = &e->scratch;
     esync__buf_reset(b);
     esync__buf_puts(b, "table=");
@@ -908,6 +912,10 @@ static int fail_batch(esync *e, esync_shape *s, int rc) {
     s->data_failures++;
     if (s->data_failures >= 3) {
         must_refetch(e, s, NULL);
+        /* The handle is not expired (the data was bad, not the shape): the cache-buster alone
+         * gets past a cached bad response; expired_handle would contradict the handle the
+         * server sends back. */
+        esync__set_str(&s->expired_handle, NULL);
         s->data_failures = 0;
     }
     s->wait_ms = backoff_ms(e, s->data_failures + 1, 500, NULL);
