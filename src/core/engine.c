@@ -100,6 +100,15 @@ int esync_open(const esync_options *opts, esync **out) {
         " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL) WITHOUT ROWID;"
         "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
     if (rc) goto fail;
+    if (opts->journal_mode) {
+        esync_buf b;
+        esync__buf_init(&b);
+        esync__buf_puts(&b, "PRAGMA journal_mode=");
+        esync__buf_ident(&b, opts->journal_mode);
+        rc = b.oom ? ESYNC_ENOMEM : esync__exec(e, b.data);
+        esync__buf_free(&b);
+        if (rc) goto fail;
+    }
     {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='format'", -1, &st, NULL)) {

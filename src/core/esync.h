@@ -93,6 +93,10 @@ typedef struct esync_options {
     uint64_t seed;
     /* Largest response body accepted, in bytes; 0 means 64 MiB. */
     size_t max_body_bytes;
+    /* SQLite journal mode ("wal", "delete", "memory"…), or NULL to keep the VFS's default.
+     * Native callers want "wal" (readers never wait for the writer, one sync per commit); the
+     * browser's in-memory VFS commits pages atomically and needs no journal on disk. */
+    const char *journal_mode;
 } esync_options;
 
 /* Opens (creating when needed) the replica and its metadata. On success *out owns the engine.

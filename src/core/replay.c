@@ -90,7 +90,7 @@ static void record_request(replay *r, const char *shape) {
 }
 
 static int open_engine(replay *r) {
-    esync_options o = {r->path, NULL, r->seed, r->max_body};
+    esync_options o = {r->path, NULL, r->seed, r->max_body, NULL};
     return esync_open(&o, &r->e);
 }
 

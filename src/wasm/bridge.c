@@ -18,7 +18,7 @@ static uintptr_t g_xfer[4];
 EMSCRIPTEN_KEEPALIVE uintptr_t *esw_xfer(void) { return g_xfer; }
 
 EMSCRIPTEN_KEEPALIVE esync *esw_open(const char *path, double seed, double max_body) {
-    esync_options o = {path, NULL, (uint64_t)seed, (size_t)max_body};
+    esync_options o = {path, NULL, (uint64_t)seed, (size_t)max_body, NULL};
     esync *e = NULL;
     g_xfer[3] = (uintptr_t)(intptr_t)esync_open(&o, &e);
     return e;
