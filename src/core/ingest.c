@@ -994,15 +994,29 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
             if (!rv.v || !rv.present) rc = esync__fail(e, ESYNC_ENOMEM, "out of memory");
         }
     }
+    bool refetch_last = false; /* the last message was a must-refetch */
     for (cJSON *m = root ? root->child : NULL; m && !rc; m = m->next) {
         cJSON *h = cJSON_GetObjectItemCaseSensitive(m, "headers");
         cJSON *ctl = cJSON_GetObjectItemCaseSensitive(h, "control");
+        refetch_last = false;
         if (ctl) {
             if (cJSON_IsString(ctl) && !strcmp(ctl->valuestring, "must-refetch")) {
                 /* Everything before it in this batch is void; what follows is the new log. */
+                refetch_last = true;
                 must_refetch(e, s, NULL);
                 if (!esync__set_str(&s->handle, r->handle)) rc = esync__fail(e, ESYNC_ENOMEM, "out of memory");
                 if (!rc) rc = begin_batch(e, s, &rs);
+                /* The new target's schema (the committed one when this response has none) may
+                 * have another column count than the voided batch's: size the row buffers to it,
+                 * or gather would write past them. */
+                if (!rc && rv.n != s->schema_b.ncols) {
+                    esync__freemem(rv.v);
+                    esync__freemem(rv.present);
+                    rv.n = s->schema_b.ncols;
+                    rv.v = esync__malloc(sizeof(char *) * (size_t)rv.n);
+                    rv.present = esync__malloc(sizeof(bool) * (size_t)rv.n);
+                    if (!rv.v || !rv.present) rc = esync__fail(e, ESYNC_ENOMEM, "out of memory");
+                }
             }
             continue; /* up-to-date handled above; snapshot-end and unknown controls ignored */
         }
@@ -1020,7 +1034,11 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
         if (!cJSON_IsObject(v)) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": change without a value object", s->name); break; }
         rc = apply_change(e, s, kind, v, &rv, &key, &tmp);
     }
-    if (!rc && s->in_batch) {
+    if (!rc && refetch_last) {
+        /* The body ended with the must-refetch: nothing of the new log came, and this
+         * response's offset belongs to the voided log. Restart at -1, as after a 409. */
+        must_refetch(e, s, NULL);
+    } else if (!rc && s->in_batch) {
         if ((r->handle && !esync__set_str(&s->handle, r->handle)) || (r->offset && !esync__set_str(&s->offset, r->offset)) ||
             (r->cursor && !esync__set_str(&s->cursor, r->cursor)))
             rc = esync__fail(e, ESYNC_ENOMEM, "out of memory");

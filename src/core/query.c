@@ -87,6 +87,13 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
     for (int rows = 0; !rc; rows++) {
         r = sqlite3_step(st);
         if (r == SQLITE_DONE) break;
+        if (r == SQLITE_ERROR) {
+            /* The caller's SQL, not the replica: a runtime SQL error, or the writer changed the
+             * schema since the reader cached it (a wipe or refetch dropped a table) and the
+             * re-prepare inside step failed, which must read like the same error at prepare. */
+            rc = esync__fail(e, ESYNC_EINVAL, "SQL error: %s", sqlite3_errmsg(e->reader));
+            break;
+        }
         if (r != SQLITE_ROW) { rc = esync__sqlfail(e, e->reader, "query"); break; }
         if (rows) esync__buf_putc(&b, ',');
         esync__buf_putc(&b, '{');
