@@ -75,6 +75,15 @@ void esync__buf_json_str(esync_buf *b, const char *s, size_t n) {
     char *o = b->data + b->len;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
+        /* copy the run of bytes that need no escape in one go */
+        size_t j = i;
+        while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\') j++;
+        if (j > i) {
+            memcpy(o, s + i, j - i);
+            o += j - i;
+            i = j;
+            if (i == n) break;
+        }
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') { *o++ = '\\'; *o++ = (char)c; }
         else if (c >= 0x20) *o++ = (char)c;

@@ -54,15 +54,19 @@ static void cs_update(changeset *c, const char *old, size_t on, const char *new_
     esync__buf_putc(&c->upd, '}');
 }
 
-/* Appends the DATA_CHANGE event of a batch to out (a JSON array being built). */
-static void cs_emit(const changeset *c, const esync_shape *s, esync_buf *out) {
-    if (!c->n_ins && !c->n_upd && !c->n_del) return;
+static void event_open(const esync_shape *s, esync_buf *out) {
     if (out->len > 1) esync__buf_putc(out, ',');
     esync__buf_puts(out, "{\"type\":\"DATA_CHANGE\",\"shapeName\":");
     esync__buf_json_str(out, s->name, strlen(s->name));
     esync__buf_puts(out, ",\"tableName\":");
     esync__buf_json_str(out, s->tablename, strlen(s->tablename));
     esync__buf_puts(out, ",\"changes\":{\"insert\":[");
+}
+
+/* Appends the DATA_CHANGE event of a batch to out (a JSON array being built). */
+static void cs_emit(const changeset *c, const esync_shape *s, esync_buf *out) {
+    if (!c->n_ins && !c->n_upd && !c->n_del) return;
+    event_open(s, out);
     esync__buf_append(out, c->ins.data, c->ins.len);
     esync__buf_puts(out, "],\"update\":[");
     esync__buf_append(out, c->upd.data, c->upd.len);
@@ -305,25 +309,37 @@ typedef struct row_values {
     int n;
 } row_values;
 
-static int gather(esync *e, esync_shape *s, cJSON *value, row_values *rv) {
+static int gather(esync *e, esync_shape *s, const esync_field *f, uint32_t nf, row_values *rv) {
     const esync_schema *sc = &s->schema_b;
     for (int i = 0; i < sc->ncols; i++) { rv->present[i] = false; rv->v[i] = NULL; }
     int expect = 0;
-    for (cJSON *f = value->child; f; f = f->next) {
-        int i = -1;
-        if (expect < sc->ncols && !strcmp(sc->cols[expect].name, f->string)) i = expect;
-        else i = esync__schema_find(sc, f->string);
+    for (uint32_t k = 0; k < nf; k++, f++) {
+        /* Fields usually arrive in schema order: try the next column before searching. */
+        int i;
+        if (expect < sc->ncols && !strcmp(sc->cols[expect].name, f->name)) i = expect;
+        else i = esync__schema_find(sc, f->name);
         if (i < 0)
-            return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": column \"%.60s\" is not in the schema", s->name, f->string);
+            return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": column \"%.60s\" is not in the schema", s->name, f->name);
         if (rv->present[i])
-            return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": column \"%.60s\" appears twice", s->name, f->string);
-        if (cJSON_IsString(f)) rv->v[i] = f->valuestring;
-        else if (!cJSON_IsNull(f))
-            return esync__fail(e, ESYNC_EVALUE, "shape \"%s\": value of column \"%.60s\" is not a string or null", s->name, f->string);
+            return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": column \"%.60s\" appears twice", s->name, f->name);
+        if (f->kind == 1) rv->v[i] = f->text;
+        else if (f->kind != 2)
+            return esync__fail(e, ESYNC_EVALUE, "shape \"%s\": value of column \"%.60s\" is not a string or null", s->name, f->name);
         rv->present[i] = true;
         expect = i + 1;
     }
     return ESYNC_OK;
+}
+
+/* Sizes the per-row buffers to n columns. */
+static int rv_fit(esync *e, row_values *rv, int n) {
+    if (rv->n == n && rv->v) return ESYNC_OK;
+    esync__freemem(rv->v);
+    esync__freemem(rv->present);
+    rv->n = n;
+    rv->v = esync__malloc(sizeof(char *) * (size_t)(n ? n : 1));
+    rv->present = esync__malloc(sizeof(bool) * (size_t)(n ? n : 1));
+    return rv->v && rv->present ? ESYNC_OK : esync__fail(e, ESYNC_ENOMEM, "out of memory");
 }
 
 /* The tracking key of a row: its key columns' texts, each length-prefixed. */
@@ -335,6 +351,7 @@ static int row_key(esync *e, esync_shape *s, const row_values *rv, esync_buf *ke
         int i = sc->npk ? sc->pk[k] : k;
         if (!rv->present[i] || (sc->npk && !rv->v[i]))
             return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": key column \"%s\" missing from a change", s->name, sc->cols[i].name);
+        if (s->fast) continue; /* no tracking: the key is only checked */
         if (!rv->v[i]) { esync__buf_puts(key, "N;"); continue; }
         size_t len = strlen(rv->v[i]);
         esync__buf_printf(key, "%zu:", len);
@@ -557,9 +574,9 @@ out:
 
 typedef enum { OP_INSERT, OP_UPDATE, OP_DELETE } op_kind;
 
-static int apply_change(esync *e, esync_shape *s, op_kind op, cJSON *value, row_values *rv,
-                        esync_buf *key, esync_buf *tmp) {
-    int rc = gather(e, s, value, rv);
+static int apply_change(esync *e, esync_shape *s, op_kind op, const esync_msgs *ms, const esync_msg *m,
+                        row_values *rv, esync_buf *key, esync_buf *tmp) {
+    int rc = gather(e, s, ms->f + m->field0, m->nfields, rv);
     if (!rc) rc = row_key(e, s, rv, key);
     if (!rc) rc = track(e, s, rv, key, tmp);
     if (rc) return rc;
@@ -572,27 +589,27 @@ static int apply_change(esync *e, esync_shape *s, op_kind op, cJSON *value, row_
 
 /* ---- commit: computing the change set ---- */
 
-/* Every row of the target is an insert (the target was empty when the batch began). */
-static int changes_fast(esync *e, esync_shape *s, changeset *cs, const char *table) {
-    esync_buf b, row;
+/* Every row of the target is an insert (the target was empty when the batch began). The rows
+ * are written straight into the event (an initial sync's change set is the whole table, so it
+ * is not built twice). */
+static int changes_fast(esync *e, esync_shape *s, esync_buf *out, int64_t *count) {
+    esync_buf b;
     esync__buf_init(&b);
-    esync__buf_init(&row);
     esync__buf_puts(&b, "SELECT ");
     col_list(&b, &s->schema_b, NULL);
-    esync__buf_printf(&b, " FROM %s", table);
+    esync__buf_puts(&b, " FROM main.");
+    esync__buf_ident(&b, s->sqlname);
     sqlite3_stmt *st = NULL;
     int rc = b.oom ? esync__fail(e, ESYNC_ENOMEM, "out of memory") : ESYNC_OK;
     if (!rc && sqlite3_prepare_v2(e->db, b.data, -1, &st, NULL)) rc = esync__sqlfail(e, e->db, "scan");
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-        esync__buf_reset(&row);
-        if ((rc = esync__emit_row(&row, st, &s->schema_b))) break;
-        cs_insert(cs, row.data, row.len);
+    int r = SQLITE_DONE;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((*count)++) esync__buf_putc(out, ',');
+        rc = esync__emit_row(out, st, &s->schema_b);
     }
-    if (!rc && sqlite3_errcode(e->db) != SQLITE_OK && sqlite3_errcode(e->db) != SQLITE_DONE && sqlite3_errcode(e->db) != SQLITE_ROW)
-        rc = esync__sqlfail(e, e->db, "scan");
+    if (!rc && r != SQLITE_DONE) rc = esync__sqlfail(e, e->db, "scan");
     sqlite3_finalize(st);
     esync__buf_free(&b);
-    esync__buf_free(&row);
     return rc;
 }
 
@@ -848,11 +865,16 @@ static int commit_batch(esync *e, esync_shape *s, double now, row_values *rv, es
         rc = schema_same(&s->schema_b, &s->schema_c) ? changes_shadow_same(e, s, &cs) : changes_shadow_changed(e, s, &cs);
         if (!rc) rc = esync__exec(e, "DROP TABLE " SHADOW);
     } else if (s->fast) {
-        esync_buf t;
-        esync__buf_init(&t);
-        rc = changes_fast(e, s, &cs, target(s, &t));
-        esync__buf_free(&t);
-        s->rows = cs.n_ins;
+        size_t mark = out->len;
+        int64_t n = 0;
+        event_open(s, out);
+        rc = changes_fast(e, s, out, &n);
+        esync__buf_puts(out, "],\"update\":[],\"delete\":[]}}");
+        if (!n || rc) { /* nothing inserted: no event */
+            out->len = mark;
+            if (out->data) out->data[mark] = 0;
+        }
+        s->rows = n;
     } else {
         rc = changes_tracked(e, s, &cs, rv, tmp);
     }
@@ -946,34 +968,33 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
         int rc = esync__schema_parse(r->schema, &rs, err, sizeof err);
         if (rc) return esync__fail(e, rc, "shape \"%s\": %s", s->name, err);
     }
-    /* Parse the body: a JSON array of messages (an empty body counts as []). */
-    cJSON *root = NULL;
+    /* Parse the body: a JSON array of messages (an empty body counts as []). The whole body is
+     * checked before anything is written. */
+    esync_msgs ms;
+    memset(&ms, 0, sizeof ms);
     size_t start = 0;
     while (start < r->body_len && is_ws((char)r->body[start])) start++;
     if (start < r->body_len) {
         size_t at = 0;
-        root = esync__json_parse((const char *)r->body, r->body_len, &at);
-        if (!root || !cJSON_IsArray(root)) {
+        int prc = esync__msgs_parse(&ms, r->body, r->body_len, &at);
+        if (prc || !ms.is_array) {
             esync__schema_free(&rs);
-            int code = root ? ESYNC_EPROTO : ESYNC_EJSON;
-            cJSON_Delete(root);
-            if (code == ESYNC_EPROTO) return esync__fail(e, code, "shape \"%s\": body is not a JSON array", s->name);
-            return esync__fail(e, code, "shape \"%s\": malformed or truncated JSON body (stopped at byte %zu of %zu)",
+            esync__msgs_free(&ms);
+            if (prc == ESYNC_ENOMEM) return esync__fail(e, prc, "out of memory");
+            if (!prc) return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": body is not a JSON array", s->name);
+            return esync__fail(e, prc, "shape \"%s\": malformed or truncated JSON body (stopped at byte %zu of %zu)",
                                s->name, at, r->body_len);
         }
     }
     int rc = ESYNC_OK;
     bool up_to_date = r->up_to_date || is204;
     bool has_changes = false;
-    for (cJSON *m = root ? root->child : NULL; m; m = m->next) {
-        cJSON *h = cJSON_GetObjectItemCaseSensitive(m, "headers");
-        if (!cJSON_IsObject(m) || !cJSON_IsObject(h)) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": message without headers", s->name); break; }
-        cJSON *ctl = cJSON_GetObjectItemCaseSensitive(h, "control");
-        if (cJSON_IsString(ctl) && !strcmp(ctl->valuestring, "up-to-date")) up_to_date = true;
-        if (!cJSON_GetObjectItemCaseSensitive(h, "operation")) continue;
-        has_changes = true;
+    for (size_t i = 0; i < ms.n; i++) {
+        const esync_msg *m = &ms.m[i];
+        if (!m->is_object || m->headers_kind != 3) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": message without headers", s->name); break; }
+        if (m->control_kind == 1 && !strcmp(m->control, "up-to-date")) up_to_date = true;
+        if (m->op_kind) has_changes = true;
     }
-    /* Apply: open the batch only when there is something to write or commit. */
     esync_buf key, tmp;
     esync__buf_init(&key);
     esync__buf_init(&tmp);
@@ -986,53 +1007,35 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
                       (up_to_date && r->handle && (!s->handle_c || strcmp(r->handle, s->handle_c)));
     if (!rc && need_batch) {
         rc = begin_batch(e, s, &rs);
-        if (!rc) {
-            int n = s->schema_b.ncols;
-            rv.v = esync__malloc(sizeof(char *) * (size_t)n);
-            rv.present = esync__malloc(sizeof(bool) * (size_t)n);
-            rv.n = n;
-            if (!rv.v || !rv.present) rc = esync__fail(e, ESYNC_ENOMEM, "out of memory");
-        }
+        if (!rc) rc = rv_fit(e, &rv, s->schema_b.ncols);
     }
     bool refetch_last = false; /* the last message was a must-refetch */
-    for (cJSON *m = root ? root->child : NULL; m && !rc; m = m->next) {
-        cJSON *h = cJSON_GetObjectItemCaseSensitive(m, "headers");
-        cJSON *ctl = cJSON_GetObjectItemCaseSensitive(h, "control");
+    for (size_t i = 0; i < ms.n && !rc; i++) {
+        const esync_msg *m = &ms.m[i];
         refetch_last = false;
-        if (ctl) {
-            if (cJSON_IsString(ctl) && !strcmp(ctl->valuestring, "must-refetch")) {
+        if (m->control_kind) {
+            if (m->control_kind == 1 && !strcmp(m->control, "must-refetch")) {
                 /* Everything before it in this batch is void; what follows is the new log. */
                 refetch_last = true;
                 must_refetch(e, s, NULL);
                 if (!esync__set_str(&s->handle, r->handle)) rc = esync__fail(e, ESYNC_ENOMEM, "out of memory");
                 if (!rc) rc = begin_batch(e, s, &rs);
                 /* The new target's schema (the committed one when this response has none) may
-                 * have another column count than the voided batch's: size the row buffers to it,
-                 * or gather would write past them. */
-                if (!rc && rv.n != s->schema_b.ncols) {
-                    esync__freemem(rv.v);
-                    esync__freemem(rv.present);
-                    rv.n = s->schema_b.ncols;
-                    rv.v = esync__malloc(sizeof(char *) * (size_t)rv.n);
-                    rv.present = esync__malloc(sizeof(bool) * (size_t)rv.n);
-                    if (!rv.v || !rv.present) rc = esync__fail(e, ESYNC_ENOMEM, "out of memory");
-                }
+                 * have another column count than the voided batch's. */
+                if (!rc) rc = rv_fit(e, &rv, s->schema_b.ncols);
             }
             continue; /* up-to-date handled above; snapshot-end and unknown controls ignored */
         }
-        cJSON *op = cJSON_GetObjectItemCaseSensitive(h, "operation");
-        if (!op) continue; /* events (move-out…) are for subquery shapes: ignored */
+        if (!m->op_kind) continue; /* events (move-out…) are for subquery shapes: ignored */
         op_kind kind;
-        if (!cJSON_IsString(op)) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": operation is not a string", s->name); break; }
-        if (!strcmp(op->valuestring, "insert")) kind = OP_INSERT;
-        else if (!strcmp(op->valuestring, "update")) kind = OP_UPDATE;
-        else if (!strcmp(op->valuestring, "delete")) kind = OP_DELETE;
-        else { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": unknown operation \"%.40s\"", s->name, op->valuestring); break; }
-        cJSON *k = cJSON_GetObjectItemCaseSensitive(m, "key");
-        cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "value");
-        if (!cJSON_IsString(k) || !k->valuestring[0]) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": change without a key", s->name); break; }
-        if (!cJSON_IsObject(v)) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": change without a value object", s->name); break; }
-        rc = apply_change(e, s, kind, v, &rv, &key, &tmp);
+        if (m->op_kind != 1) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": operation is not a string", s->name); break; }
+        if (!strcmp(m->op, "insert")) kind = OP_INSERT;
+        else if (!strcmp(m->op, "update")) kind = OP_UPDATE;
+        else if (!strcmp(m->op, "delete")) kind = OP_DELETE;
+        else { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": unknown operation \"%.40s\"", s->name, m->op); break; }
+        if (m->key_kind != 1 || !m->key[0]) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": change without a key", s->name); break; }
+        if (m->value_kind != 3) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": change without a value object", s->name); break; }
+        rc = apply_change(e, s, kind, &ms, m, &rv, &key, &tmp);
     }
     if (!rc && refetch_last) {
         /* The body ended with the must-refetch: nothing of the new log came, and this
@@ -1054,7 +1057,7 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     esync__freemem(rv.present);
     esync__buf_free(&key);
     esync__buf_free(&tmp);
-    cJSON_Delete(root);
+    esync__msgs_free(&ms);
     esync__schema_free(&rs);
     return rc;
 }

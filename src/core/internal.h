@@ -56,6 +56,34 @@ char *esync__buf_take(esync_buf *b, size_t *len);
  * not one JSON value; *err_at (optional) gets the byte offset where parsing stopped. */
 struct cJSON *esync__json_parse(const char *s, size_t n, size_t *err_at);
 
+/* ---- response bodies (msgparse.c) ---- */
+typedef struct esync_field {
+    const char *name;
+    const char *text;  /* the string (kind 1), else NULL */
+    uint8_t kind;      /* 1 string, 2 null, 3 object, 4 other */
+} esync_field;
+
+typedef struct esync_msg {
+    const char *key, *op, *control;           /* set when their kind is 1 (string) */
+    uint8_t key_kind, op_kind, control_kind;  /* 0 absent, then as esync_field.kind */
+    uint8_t value_kind, headers_kind;
+    bool is_object;
+    uint32_t field0, nfields;                 /* the value object's members in esync_msgs.f */
+} esync_msg;
+
+typedef struct esync_msgs {
+    esync_msg *m;
+    size_t n, cap;
+    esync_field *f;
+    size_t nf, capf;
+    char *buf;        /* the body copy every string points into */
+    bool is_array;    /* the body was a JSON array (its elements are m[0..n-1]) */
+} esync_msgs;
+
+/* Parses a body. ESYNC_EJSON (with *err_at) for anything that is not strict UTF-8 JSON. */
+int esync__msgs_parse(esync_msgs *out, const uint8_t *body, size_t len, size_t *err_at);
+void esync__msgs_free(esync_msgs *m);
+
 /* ---- column types and values (types.c) ---- */
 typedef enum {
     ESYNC_T_INT,    /* int2, int4: INTEGER, JSON number */

@@ -8,6 +8,7 @@
  * may grow memory, which detaches old views), then release it with esync_free.
  */
 #include "bridge.h"
+#include "memvfs.h"
 
 #include <emscripten.h>
 #include <string.h>
@@ -91,3 +92,11 @@ EMSCRIPTEN_KEEPALIVE int esw_replay(const char *fixture, size_t len, const char 
 /* Memory counters as doubles (64-bit integers do not cross the boundary without WASM_BIGINT). */
 EMSCRIPTEN_KEEPALIVE double esw_memory_used(void) { return (double)esync_memory_used(); }
 EMSCRIPTEN_KEEPALIVE double esw_memory_highwater(int reset) { return (double)esync_memory_highwater(reset); }
+
+/* Deletes a replica file and its journal from the in-memory VFS. */
+EMSCRIPTEN_KEEPALIVE int esw_delete_db(const char *path) {
+    char journal[512];
+    sqlite3_snprintf((int)sizeof journal, journal, "%s-journal", path);
+    esync_memvfs_delete(journal);
+    return esync_memvfs_delete(path);
+}

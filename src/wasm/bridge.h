@@ -22,6 +22,7 @@ int esw_reset(esync *e);
 int esw_query(esync *e, const char *sql, const char *params);
 int esw_replay(const char *fixture, size_t len, const char *path);
 double esw_memory_used(void);
+int esw_delete_db(const char *path);
 double esw_memory_highwater(int reset);
 
 #endif

@@ -194,6 +194,8 @@
   Module.EsyncError = EsyncError;
   Module.memoryUsed = () => Module._esw_memory_used();
   Module.memoryHighwater = (reset) => Module._esw_memory_highwater(reset ? 1 : 0);
+  // Removes a replica (and its journal) from the in-memory file system.
+  Module.deleteDatabase = (path) => withStrings([path], (p) => Module._esw_delete_db(p));
   // Replays a fixture (tests): returns {rc, transcript}.
   Module.replay = (fixture, path) => {
     const bytes = encoder.encode(fixture);
@@ -202,7 +204,9 @@
     Module.HEAPU8[p + bytes.length] = 0;
     try {
       const rc = withStrings([path], (pp) => Module._esw_replay(p, bytes.length, pp));
-      return { rc, transcript: takeOut() };
+      const transcript = takeOut();
+      Module.deleteDatabase(path);
+      return { rc, transcript };
     } finally {
       Module._free(p);
     }

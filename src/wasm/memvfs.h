@@ -1,0 +1,34 @@
+/*
+ * memvfs.h — the in-memory SQLite VFS of the browser build (see memvfs.c for the invariants).
+ * The persistence layer (the worker's IndexedDB flusher) reads and loads database images through
+ * these functions; files are named as SQLite opened them.
+ */
+#ifndef ESYNC_MEMVFS_H
+#define ESYNC_MEMVFS_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ESYNC_MEMVFS_NAME "esync-mem"
+#define ESYNC_MEMVFS_CHUNK 4096
+
+/* Registers the VFS (as the default when make_default). SQLITE_OK or an SQLite code. */
+int esync_memvfs_register(int make_default);
+/* Writes bytes into a file (created if missing) without marking them dirty: loading an image
+ * that storage already holds. */
+int esync_memvfs_write(const char *name, sqlite3_int64 offset, const void *data, size_t len);
+/* The 4 KiB chunk at index (NULL when absent or never written). Borrowed until the next write. */
+unsigned char *esync_memvfs_chunk(const char *name, size_t index);
+/* File size in bytes, or -1 when the file does not exist. */
+sqlite3_int64 esync_memvfs_size(const char *name);
+/* Moves up to max dirty chunk indexes into out, clearing them; returns how many were dirty in
+ * all (more than max means call again). */
+size_t esync_memvfs_take_dirty(const char *name, uint32_t *out, size_t max);
+/* Write transactions committed on main databases since start (a commit ends when the writer
+ * drops its exclusive lock). */
+uint64_t esync_memvfs_commits(void);
+/* Deletes a file (deferred until its last handle closes). */
+int esync_memvfs_delete(const char *name);
+
+#endif
