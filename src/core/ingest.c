@@ -958,9 +958,6 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
         return esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": response has no electric-handle header", s->name);
     if (!is204 && (!r->offset || !r->offset[0]))
         return esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": response has no electric-offset header", s->name);
-    if (!is204 && s->handle && strcmp(s->offset ? s->offset : "-1", "-1") && strcmp(r->handle, s->handle))
-        return esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": handle changed from %s to %s without a must-refetch",
-                           s->name, s->handle, r->handle);
     esync_schema rs;
     memset(&rs, 0, sizeof rs);
     if (r->schema && r->schema[0]) {
@@ -988,13 +985,19 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     }
     int rc = ESYNC_OK;
     bool up_to_date = r->up_to_date || is204;
-    bool has_changes = false;
+    bool has_changes = false, refetches = false;
     for (size_t i = 0; i < ms.n; i++) {
         const esync_msg *m = &ms.m[i];
         if (!m->is_object || m->headers_kind != 3) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": message without headers", s->name); break; }
         if (m->control_kind == 1 && !strcmp(m->control, "up-to-date")) up_to_date = true;
+        if (m->control_kind == 1 && !strcmp(m->control, "must-refetch")) refetches = true;
         if (m->op_kind) has_changes = true;
     }
+    /* A handle and its offsets form a pair: a new handle mid-log is only valid together with a
+     * must-refetch. */
+    if (!rc && !is204 && !refetches && s->handle && strcmp(s->offset ? s->offset : "-1", "-1") && strcmp(r->handle, s->handle))
+        rc = esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": handle changed from %s to %s without a must-refetch",
+                         s->name, s->handle, r->handle);
     esync_buf key, tmp;
     esync__buf_init(&key);
     esync__buf_init(&tmp);
@@ -1062,13 +1065,18 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     return rc;
 }
 
+/* Electric's 400 for an offset beyond the shape's end: {"errors":{"offset":["out of bounds…"]}}. */
 static bool body_says_out_of_bounds(const esync_response *r) {
     if (!r->body || !r->body_len) return false;
-    const char *needle = "out of bounds";
-    size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= r->body_len; i++)
-        if (!memcmp(r->body + i, needle, n)) return true;
-    return false;
+    cJSON *j = esync__json_parse((const char *)r->body, r->body_len, NULL);
+    cJSON *off = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "errors"), "offset");
+    bool yes = false;
+    cJSON *m;
+    cJSON_ArrayForEach(m, off) {
+        if (cJSON_IsString(m) && strstr(m->valuestring, "out of bounds")) yes = true;
+    }
+    cJSON_Delete(j);
+    return yes;
 }
 
 static int process(esync *e, esync_shape *s, const esync_response *r, esync_buf *out) {
@@ -1093,6 +1101,10 @@ static int process(esync *e, esync_shape *s, const esync_response *r, esync_buf 
         int rc = apply_ok_response(e, s, r, out);
         if (rc) return fail_batch(e, s, rc);
         esync__set_str(&s->error, NULL);
+        /* The new handle answered: later requests are ordinary cache keys again, and a good
+         * response breaks a run of data failures. */
+        s->cache_bust = false;
+        s->data_failures = 0;
         return esync__ok(e);
     }
     if (s->in_batch) esync__rollback_open(e);

@@ -340,7 +340,8 @@ static int emit_elem(arr_parser *a, bool quoted) {
     switch (a->c->type) {
     case ESYNC_T_INT: {
         long long v;
-        if (!parse_int64(s, LLONG_MIN, LLONG_MAX, &v)) return ESYNC_EVALUE;
+        bool two = !strcmp(a->c->pgtype, "int2");
+        if (!parse_int64(s, two ? -32768 : -2147483648LL, two ? 32767 : 2147483647LL, &v)) return ESYNC_EVALUE;
         if (a->out) esync__buf_printf(a->out, "%lld", v);
         return ESYNC_OK;
     }
