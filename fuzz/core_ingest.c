@@ -3,10 +3,14 @@
  * flags, an optional first line is the electric-schema header, the rest is the body. Checks the
  * engine's promises on every input: no crash or sanitizer report, a failed ingest leaves the
  * committed offset and row count unchanged, and the replica stays internally consistent.
+ * Differential check: whatever the engine's zero-copy body parser accepts, cJSON accepts too,
+ * with the same number of messages.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "esync.h"
+#include "internal.h" /* the body parser, for the differential check against cJSON */
 
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +65,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         schema[n] = 0;
         data += nl ? n + 1 : n;
         size -= nl ? n + 1 : n;
+    }
+    {
+        esync_msgs ms;
+        int prc = esync__msgs_parse(&ms, data, size, NULL);
+        cJSON *j = esync__json_parse((const char *)data, size, NULL);
+        if (prc == ESYNC_OK && !j) abort();
+        if (prc == ESYNC_OK && ms.is_array && (!cJSON_IsArray(j) || (size_t)cJSON_GetArraySize(j) != ms.n)) abort();
+        if (prc == ESYNC_OK) esync__msgs_free(&ms);
+        cJSON_Delete(j);
     }
     esync_request rq;
     esync_next_request(g_e, "items", &rq);

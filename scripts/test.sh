@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test entry point (npm test = `all`). Installs and builds what each part needs, then runs it.
-#   native  ctest on the ASan+UBSan tree (unit tests, golden fixtures, fuzz corpus replay)
+#   native  ctest on the ASan+UBSan tree (unit tests, golden fixtures, fuzz corpus replay),
+#           then src/core line coverage (fails under 90%)
 #   wasm    node --test wasm-tests/ on the wasm build (fixtures byte-identical to native)
 #   server  node --test tests/server/ against a real private Postgres and the C server
 #   e2e     node --test tests/e2e/ in headless Chromium
@@ -14,6 +15,8 @@ run_native() {
     echo "== test:native" >&2
     bash scripts/build.sh asan
     ctest --test-dir build/asan --output-on-failure -j "$(nproc)"
+    # src/core must stay covered by its tests (the number is printed)
+    bash scripts/coverage.sh --min 90 | tail -1
 }
 run_wasm() {
     echo "== test:wasm" >&2

@@ -1,0 +1,114 @@
+/*
+ * The browser build's in-memory VFS (src/wasm/memvfs.c), compiled natively: lock levels between
+ * a writer and a reader, batch-atomic commits with no journal, rollback restoring pages, dirty
+ * chunk tracking, and loading an image into a new file.
+ */
+#include "esync.h"
+#include "harness.h"
+#include "memvfs.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+static sqlite3 *open_conn(const char *name, int flags) {
+    sqlite3 *db = NULL;
+    CHECK_EQ_INT(sqlite3_open_v2(name, &db, flags, ESYNC_MEMVFS_NAME), SQLITE_OK);
+    return db;
+}
+
+static int count(sqlite3 *db) {
+    sqlite3_stmt *st;
+    int n = -1;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &st, NULL) != SQLITE_OK) return -2;
+    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void test_locks_and_batches(void) {
+    sqlite3 *w = open_conn("/m.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    CHECK_EQ_INT(sqlite3_exec(w, "CREATE TABLE t(x INTEGER PRIMARY KEY, y TEXT)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *r = open_conn("/m.db", SQLITE_OPEN_READONLY);
+    uint32_t idx[64];
+    esync_memvfs_take_dirty("/m.db", idx, 64);
+    uint64_t commits = esync_memvfs_commits();
+    CHECK_EQ_INT(sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO t(y) VALUES('a'),('b')", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(count(r), 0); /* a reader sees committed pages while the writer holds RESERVED */
+    CHECK_EQ_INT(sqlite3_exec(w, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(count(r), 2);
+    CHECK(esync_memvfs_commits() == commits + 1);
+    CHECK_EQ_INT(esync_memvfs_size("/m.db-journal"), -1); /* batch-atomic: no journal */
+    size_t n = esync_memvfs_take_dirty("/m.db", idx, 64);
+    CHECK(n >= 1 && n <= 3);
+    CHECK_EQ_INT(esync_memvfs_take_dirty("/m.db", idx, 64), 0);
+    /* a failed statement inside a transaction, then rollback: the pages come back */
+    CHECK_EQ_INT(sqlite3_exec(w, "BEGIN; INSERT INTO t(y) SELECT hex(zeroblob(3000)) FROM t, t AS t2, t AS t3", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(count(r), 2);
+    /* a big transaction that spills pages before commit still commits atomically */
+    CHECK_EQ_INT(sqlite3_exec(w, "PRAGMA cache_size=10; BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 3000)"
+                                 " INSERT INTO t(y) SELECT hex(randomblob(100)) FROM c; COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(count(r), 3002);
+    sqlite3_stmt *st;
+    CHECK_EQ_INT(sqlite3_prepare_v2(r, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "ok"));
+    sqlite3_finalize(st);
+    sqlite3_close(r);
+    sqlite3_close(w);
+    /* copy the image chunk by chunk into a new file, as the IndexedDB loader does */
+    sqlite3_int64 size = esync_memvfs_size("/m.db");
+    CHECK(size > 0 && size % ESYNC_MEMVFS_CHUNK == 0);
+    for (sqlite3_int64 off = 0; off < size; off += ESYNC_MEMVFS_CHUNK) {
+        unsigned char *c = esync_memvfs_chunk("/m.db", (size_t)(off / ESYNC_MEMVFS_CHUNK));
+        CHECK(c != NULL);
+        if (c) CHECK_EQ_INT(esync_memvfs_write("/copy.db", off, c, ESYNC_MEMVFS_CHUNK), SQLITE_OK);
+    }
+    CHECK_EQ_INT(esync_memvfs_take_dirty("/copy.db", idx, 64), 0); /* loaded, not dirty */
+    sqlite3 *c = open_conn("/copy.db", SQLITE_OPEN_READONLY);
+    CHECK_EQ_INT(count(c), 3002);
+    sqlite3_close(c);
+    CHECK_EQ_INT(esync_memvfs_delete("/copy.db"), SQLITE_OK);
+    CHECK_EQ_INT(esync_memvfs_delete("/m.db"), SQLITE_OK);
+    CHECK_EQ_INT(esync_memvfs_size("/m.db"), -1);
+    CHECK(esync_memvfs_delete("/m.db") != SQLITE_OK);
+}
+
+static void test_engine_on_memvfs(void) {
+    int64_t before = esync_memory_used();
+    esync_options o = {"/engine.db", ESYNC_MEMVFS_NAME, 1, 0, NULL};
+    esync *e = NULL;
+    CHECK_EQ_INT(esync_open(&o, &e), ESYNC_OK);
+    CHECK_EQ_INT(esync_shape_define(e, "s", "{\"table\":\"items\"}"), ESYNC_OK);
+    const char *body = "[{\"key\":\"1\",\"value\":{\"id\":\"1\"},\"headers\":{\"operation\":\"insert\"}}]";
+    esync_response r = {200, "h", "0_inf", "{\"id\":{\"type\":\"int4\",\"pk_index\":0}}", NULL, 1, NULL,
+                        (const uint8_t *)body, strlen(body), 1};
+    char *ch = NULL;
+    CHECK_EQ_INT(esync_ingest(e, "s", &r, &ch, NULL), ESYNC_OK);
+    CHECK(ch && strstr(ch, "\"insert\":[{\"id\":1}]"));
+    esync_free(ch);
+    esync_close(e);
+    CHECK_EQ_INT(esync_open(&o, &e), ESYNC_OK); /* the file outlives the engine */
+    CHECK_EQ_INT(esync_shape_define(e, "s", "{\"table\":\"items\"}"), ESYNC_OK);
+    char *rows = NULL;
+    CHECK_EQ_INT(esync_query(e, "SELECT id FROM items", NULL, &rows, NULL), ESYNC_OK);
+    CHECK(rows && !strcmp(rows, "[{\"id\":1}]"));
+    esync_free(rows);
+    esync_close(e);
+    esync_memvfs_delete("/engine.db");
+    CHECK_EQ_INT(esync_memory_used(), before);
+}
+
+int main(void) {
+    /* The first engine initializes SQLite with the engine's allocator. */
+    char *path = harness_tmpdb();
+    esync_options first = {path, NULL, 1, 0, NULL};
+    esync *e = NULL;
+    CHECK_EQ_INT(esync_open(&first, &e), ESYNC_OK);
+    esync_close(e);
+    harness_rmdb(path);
+    CHECK_EQ_INT(esync_memvfs_register(0), SQLITE_OK);
+    test_locks_and_batches();
+    test_engine_on_memvfs();
+    return harness_result();
+}
