@@ -1,0 +1,83 @@
+// The engine through the JS bridge (build/wasm/electric-sync.js): every public function of
+// esync.h is reachable, errors arrive as EsyncError, values JSON cannot carry are revived
+// (int8 -> BigInt, non-finite floats -> Number), and wasm memory returns to its baseline.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadModule, root } from './load.js';
+
+const M = await loadModule();
+const SCHEMA = JSON.stringify({ id: { type: 'int8', pk_index: 0, not_null: true }, f: { type: 'float8' },
+  tags: { type: 'int8', dims: 1 }, ok: { type: 'bool' }, doc: { type: 'jsonb' }, title: { type: 'text' } });
+const row = (id, f, title) => ({ key: `"public"."t"/"${id}"`, value: { id, f, tags: `{1,NULL,${id}}`, ok: 't', doc: '{"a": [1, 2]}', title }, headers: { operation: 'insert', relation: ['public', 't'] } });
+
+test('every function of esync.h is exported or bridged', () => {
+  const header = readFileSync(path.join(root, 'src/core/esync.h'), 'utf8');
+  const names = [...header.matchAll(/^[a-z].*?\b(esync_[a-z_]+)\(/gm)].map((m) => m[1]);
+  assert.ok(names.length >= 18, `found ${names.length} functions`);
+  for (const n of names) {
+    const shim = n.replace(/^esync_/, 'esw_');
+    assert.ok(typeof M[`_${n}`] === 'function' || typeof M[`_${shim}`] === 'function', `${n} is neither exported nor bridged`);
+  }
+});
+
+test('sync, typed values, reads, status, reset; memory back to baseline', () => {
+  const before = M.memoryUsed();
+  const e = new M.Engine('/engine-test.db', { seed: 3 });
+  e.defineShape('t', { table: 't' });
+  assert.equal(e.nextRequest('t').query, 'table=t&offset=-1');
+  assert.deepEqual(e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_0', 'electric-schema': SCHEMA },
+    body: JSON.stringify([row('9007199254740993', 'NaN', 'a'), row('2', '0.5', 'b')]) }), []);
+  const events = e.ingest('t', { status: 200, headers: new Headers({ 'electric-handle': 'h', 'electric-offset': '0_inf', 'electric-up-to-date': '' }),
+    body: '[{"headers":{"control":"up-to-date"}}]', nowMs: 1234 });
+  assert.equal(events.length, 1);
+  const ins = events[0].changes.insert;
+  assert.deepEqual(ins.map((r) => r.id), [2n, 9007199254740993n]);
+  assert.ok(Number.isNaN(ins[1].f));
+  assert.deepEqual(ins[1].tags, [1n, null, 9007199254740993n]);
+  assert.equal(ins[0].ok, true);
+  assert.deepEqual(ins[0].doc, { a: [1, 2] });
+  const req = e.nextRequest('t');
+  assert.equal(req.action, 'fetch');
+  assert.equal(req.live, true);
+  assert.deepEqual(e.query('SELECT title FROM t WHERE id = ?', [2]), [{ title: 'b' }]);
+  const [st] = e.status();
+  assert.equal(st.phase, 'live');
+  assert.equal(st.rows, 2);
+  assert.equal(st.lastSyncedAt, 1234);
+  assert.deepEqual(e.versionCheck('v1'), { wiped: false, event: null });
+  assert.equal(e.version(), 'v1');
+  const vc = e.versionCheck('v2');
+  assert.equal(vc.wiped, true);
+  assert.deepEqual(vc.event, { type: 'SCHEMA_RESET', reason: 'version_mismatch', oldVersion: 'v1', newVersion: 'v2' });
+  assert.deepEqual(e.reset(), { type: 'SCHEMA_RESET', reason: 'manual_reset', oldVersion: 'v2', newVersion: 'v2' });
+  e.close();
+  M.deleteDatabase('/engine-test.db');
+  assert.equal(M.memoryUsed(), before);
+});
+
+test('errors are EsyncError with the engine message; a write through query changes nothing', () => {
+  const before = M.memoryUsed();
+  const e = new M.Engine('/errors.db');
+  assert.throws(() => e.defineShape('x', '{"table":""}'), (err) => err instanceof M.EsyncError && err.codeName === 'ESYNC_EINVAL' && /table/.test(err.message));
+  e.defineShape('t', { table: 't' });
+  e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_inf', 'electric-schema': SCHEMA, 'electric-up-to-date': '' },
+    body: JSON.stringify([row('1', '1', 'a')]) });
+  assert.throws(() => e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '1_0', 'electric-up-to-date': '' }, body: '[{"key":' }),
+    (err) => err.codeName === 'ESYNC_EJSON');
+  assert.equal(e.nextRequest('t').action, 'wait');
+  assert.throws(() => e.query('DELETE FROM t'), (err) => err.codeName === 'ESYNC_EREADONLY');
+  assert.throws(() => e.query("ATTACH 'x' AS y"), (err) => err.codeName === 'ESYNC_EREADONLY');
+  assert.deepEqual(e.query('SELECT count(*) AS n FROM t'), [{ n: 1 }]);
+  assert.throws(() => e.ingest('t', { status: 503, headers: { 'retry-after': '2' } }), (err) => err.codeName === 'ESYNC_ERETRY');
+  const w = e.nextRequest('t');
+  assert.equal(w.action, 'wait');
+  assert.ok(w.waitMs >= 2000);
+  assert.throws(() => e.ingest('t', { status: 401, body: '{"message":"Unauthorized"}' }), (err) => err.codeName === 'ESYNC_EHTTP' && /401/.test(err.message));
+  assert.equal(e.nextRequest('t').action, 'stop');
+  assert.throws(() => new M.Engine(''), (err) => err.codeName === 'ESYNC_EINVAL');
+  e.close();
+  M.deleteDatabase('/errors.db');
+  assert.equal(M.memoryUsed(), before);
+});
