@@ -1,0 +1,39 @@
+/* electric-sync-server: what every server module shares.
+ *
+ * Naming: functions declared in the server's module headers are esync_<module>_*; helpers that
+ * cross files but belong to no module are esync__*. The server may abort on out-of-memory (the
+ * esync__x* allocators do), never on input: every input path returns an esync_error instead.
+ */
+#ifndef ESYNC_SERVER_COMMON_H
+#define ESYNC_SERVER_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* An HTTP-level failure: the status, a stable machine-readable code (the "code" of the error
+ * envelope) and a human-readable message. code always points to a string literal. */
+typedef struct esync_error {
+    int status;
+    const char *code;
+    char message[256];
+} esync_error;
+
+/* Fills err and returns -1, so validators can `return esync_error_set(...)`. */
+int esync_error_set(esync_error *err, int status, const char *code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* Allocators that abort the process on exhaustion (with a message on stderr). */
+void *esync__xmalloc(size_t n);
+void *esync__xcalloc(size_t count, size_t n);
+void *esync__xrealloc(void *p, size_t n);
+char *esync__xstrdup(const char *s);
+char *esync__xstrndup(const char *s, size_t n);
+
+/* Copies a connection string with any password replaced by "***" (URI user:password@ and the
+ * keyword form password=...), for messages and logs. Returns a malloc'ed string. */
+char *esync__redact_url(const char *url);
+
+#endif

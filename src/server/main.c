@@ -1,0 +1,94 @@
+/* electric-sync-server: the REST API of the seed, static web/ and the wasm build, on Postgres.
+ *
+ * Exit codes: 0 after SIGINT/SIGTERM, 2 bad configuration, 3 Postgres unreachable at start,
+ * 4 cannot listen. Signals are taken synchronously by the main thread (sigwait), blocked in every
+ * other thread, so shutdown runs as ordinary code: stop accepting, finish queued database jobs
+ * (each resumes its request), then close every connection.
+ */
+#include <cJSON.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "common.h"
+#include "config.h"
+#include "db.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+
+/* Thousands of held long-polls need thousands of descriptors: take the hard limit. */
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        fprintf(stderr, "usage: %s (configured by environment: see README, section Server)\n", argv[0]);
+        return 2;
+    }
+    esync_config cfg;
+    char err[1024];
+    if (esync_config_load(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "electric-sync-server: %s\n", err);
+        return 2;
+    }
+    cJSON_Hooks hooks = {esync__xmalloc, free};
+    cJSON_InitHooks(&hooks);
+    raise_fd_limit();
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* inherited by every thread created below */
+    signal(SIGPIPE, SIG_IGN);
+
+    char *shown = esync__redact_url(cfg.database_url);
+    esync_db *db = esync_db_start(cfg.database_url, cfg.db_pool, err, sizeof err);
+    if (!db) {
+        fprintf(stderr,
+                "electric-sync-server: cannot connect to Postgres at %s: %s\n"
+                "  (start the private cluster with `bash scripts/pg.sh start`, or set DATABASE_URL)\n",
+                shown, err);
+        free(shown);
+        return 3;
+    }
+    esync_app app = {.cfg = &cfg, .db = db};
+    esync_http_options opt = {
+        .host = cfg.host,
+        .port = cfg.port,
+        .dev = cfg.dev,
+        .timeout_seconds = cfg.http_timeout,
+        .max_connections = cfg.max_connections,
+        .dispatch = esync_handlers_dispatch,
+        .app = &app,
+    };
+    esync_http *http = esync_http_start(&opt, err, sizeof err);
+    if (!http) {
+        fprintf(stderr, "electric-sync-server: %s\n", err);
+        esync_db_stop(db);
+        free(shown);
+        return 4;
+    }
+    esync_log("listening on http://%s:%u/ (database %s, %u connection(s)%s%s)", cfg.host, cfg.port,
+              shown, cfg.db_pool, cfg.dev ? ", dev mode" : "",
+              cfg.electric_url ? ", Electric upstream configured" : "");
+    free(shown);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    esync_log("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    esync_http_quiesce(http);
+    esync_db_stop(db);
+    esync_http_stop(http);
+    esync_log("stopped");
+    return 0;
+}
