@@ -1,6 +1,7 @@
 /* Shared helpers of the server: the error record, aborting allocators, URL redaction. */
 #include "common.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,43 +51,55 @@ char *esync__xstrdup(const char *s) {
     return esync__xstrndup(s, strlen(s));
 }
 
+/* Appends [s, s+n) to the buffer at *w. */
+static void put(char **w, const char *s, size_t n) {
+    memcpy(*w, s, n);
+    *w += n;
+}
+
 char *esync__redact_url(const char *url) {
+    /* Each redaction replaces a value of zero or more bytes by "***": room for one per byte. */
     size_t n = strlen(url);
-    char *out = esync__xmalloc(n + 4);
+    char *out = esync__xmalloc(n * 3 + 4);
+    char *w = out;
+    const char *p = url;
     const char *scheme = strstr(url, "://");
     if (scheme) {
-        /* postgresql://user:secret@host/db: the userinfo ends at the first '@' before the path. */
+        /* postgresql://user:secret@host/db: the userinfo ends at the last '@' before the path. */
         const char *auth = scheme + 3;
         size_t alen = strcspn(auth, "/?#");
-        const char *at = memchr(auth, '@', alen);
+        const char *at = NULL;
+        for (const char *q = auth; q < auth + alen; q++)
+            if (*q == '@') at = q;
         const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
         if (colon) {
-            size_t head = (size_t)(colon + 1 - url);
-            memcpy(out, url, head);
-            memcpy(out + head, "***", 3);
-            strcpy(out + head + 3, at);
-            return out;
+            put(&w, url, (size_t)(colon + 1 - url));
+            put(&w, "***", 3);
+            p = at;
         }
-        memcpy(out, url, n + 1);
-        return out;
     }
-    /* Keyword form: password=value (value possibly single-quoted) up to the next blank. */
-    const char *pw = strstr(url, "password=");
-    if (!pw) {
-        memcpy(out, url, n + 1);
-        return out;
+    /* password=... as a URI query parameter (up to '&') or a keyword (up to a blank, or quoted). */
+    for (;;) {
+        const char *pw = strstr(p, "password=");
+        if (!pw) break;
+        bool boundary = pw == url || pw[-1] == '?' || pw[-1] == '&' || pw[-1] == ' ' || pw[-1] == '\t';
+        const char *v = pw + 9;
+        put(&w, p, (size_t)(v - p));
+        if (!boundary) {
+            p = v;
+            continue;
+        }
+        const char *end = v;
+        if (*end == '\'') {
+            end++;
+            while (*end && *end != '\'') end += (*end == '\\' && end[1]) ? 2 : 1;
+            if (*end) end++;
+        } else {
+            end += strcspn(end, scheme ? "&#" : " \t\n");
+        }
+        put(&w, "***", 3);
+        p = end;
     }
-    size_t head = (size_t)(pw + 9 - url);
-    const char *end = pw + 9;
-    if (*end == '\'') {
-        end++;
-        while (*end && *end != '\'') end += (*end == '\\' && end[1]) ? 2 : 1;
-        if (*end) end++;
-    } else {
-        end += strcspn(end, " \t\n");
-    }
-    memcpy(out, url, head);
-    memcpy(out + head, "***", 3);
-    strcpy(out + head + 3, end);
+    put(&w, p, strlen(p) + 1);
     return out;
 }

@@ -120,7 +120,7 @@ static void job_reset(esync_req *r, PGconn *conn, void *arg) {
     char err[1024];
     int applied;
     if (esync_migrate_apply(conn, j->app->cfg->migrations_dir, &applied, err, sizeof err) != 0) {
-        if (esync_db_is_connection_error(conn, NULL)) goto fail;
+        if (PQstatus(conn) != CONNECTION_OK) goto fail;
         esync_log("reset: migration failed: %s", err);
         PQclear(PQexec(conn, "ROLLBACK"));
         esync_req_reply_error(r, 500, "migration_failed", "%s", err);

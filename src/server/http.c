@@ -18,6 +18,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@
 struct esync_http {
     struct MHD_Daemon *daemon;
     esync_http_options opt;
+    _Atomic unsigned inflight; /* requests begun and not completed (written by the epoll thread) */
 };
 
 enum req_state {
@@ -272,6 +274,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!r) {
         r = esync__xcalloc(1, sizeof *r);
         *ctx = r;
+        atomic_fetch_add(&h->inflight, 1);
         r->http = h;
         r->conn = conn;
         clock_gettime(CLOCK_MONOTONIC, &r->start);
@@ -321,9 +324,10 @@ static void client_text(struct MHD_Connection *conn, char *buf, size_t n) {
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
+    esync_http *h = cls;
     esync_req *r = *ctx;
     if (!r) return;
+    atomic_fetch_sub(&h->inflight, 1);
     static const char *const notes[] = {
         [MHD_REQUEST_TERMINATED_COMPLETED_OK] = NULL,
         [MHD_REQUEST_TERMINATED_WITH_ERROR] = "error",
@@ -343,6 +347,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     free(r->path);
     free(r);
     *ctx = NULL;
+}
+
+static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s) {
+    (void)cls;
+    (void)conn;
+    return esync_url_unescape(s);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -385,6 +395,7 @@ esync_http *esync_http_start(const esync_http_options *opt, char *err, size_t er
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opt->timeout_seconds,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)opt->max_connections,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, h,
         MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errsz, "cannot listen on %s port %u (in use, or not allowed)", opt->host, opt->port);
@@ -397,6 +408,15 @@ esync_http *esync_http_start(const esync_http_options *opt, char *err, size_t er
 void esync_http_quiesce(esync_http *h) {
     MHD_socket s = MHD_quiesce_daemon(h->daemon);
     if (s != MHD_INVALID_SOCKET) close(s);
+}
+
+bool esync_http_drain(esync_http *h, unsigned timeout_ms) {
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    for (unsigned waited = 0; atomic_load(&h->inflight) > 0; waited += 10) {
+        if (waited >= timeout_ms) return false;
+        nanosleep(&tick, NULL);
+    }
+    return true;
 }
 
 void esync_http_stop(esync_http *h) {

@@ -43,6 +43,9 @@ typedef struct esync_http_options {
 esync_http *esync_http_start(const esync_http_options *opt, char *err, size_t errsz);
 /* Stops accepting new connections; requests already in flight carry on. */
 void esync_http_quiesce(esync_http *h);
+/* Waits until every request begun has been answered (or timeout_ms passed; returns false then).
+ * Idle keep-alive connections do not count. */
+bool esync_http_drain(esync_http *h, unsigned timeout_ms);
 /* Closes every connection and frees h. No request may be suspended any more. */
 void esync_http_stop(esync_http *h);
 

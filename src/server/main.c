@@ -3,7 +3,7 @@
  * Exit codes: 0 after SIGINT/SIGTERM, 2 bad configuration, 3 Postgres unreachable at start,
  * 4 cannot listen. Signals are taken synchronously by the main thread (sigwait), blocked in every
  * other thread, so shutdown runs as ordinary code: stop accepting, finish queued database jobs
- * (each resumes its request), then close every connection.
+ * (each resumes its request), let the replies go out (3 s at most), then close every connection.
  */
 #include <cJSON.h>
 #include <pthread.h>
@@ -88,6 +88,8 @@ int main(int argc, char **argv) {
     esync_log("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     esync_http_quiesce(http);
     esync_db_stop(db);
+    /* The drained jobs have resumed their requests; let their replies go out before closing. */
+    if (!esync_http_drain(http, 3000)) esync_log("requests still open after 3 s are dropped");
     esync_http_stop(http);
     esync_log("stopped");
     return 0;

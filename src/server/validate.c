@@ -51,6 +51,30 @@ bool esync_uuid_valid(const char *s) {
     return s[36] == '\0';
 }
 
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+size_t esync_url_unescape(char *s) {
+    char *w = s;
+    for (const char *r = s; *r;) {
+        if (r[0] == '%' && is_hex(r[1]) && is_hex(r[2])) {
+            int v = hexval(r[1]) * 16 + hexval(r[2]);
+            if (v != 0) {
+                *w++ = (char)v;
+                r += 3;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static bool ows(char c) {
     return c == ' ' || c == '\t';
 }

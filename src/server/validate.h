@@ -19,6 +19,11 @@ typedef enum esync_ctype {
     ESYNC_CTYPE_OTHER    /* anything else, including JSON in another charset */
 } esync_ctype;
 
+/* Percent-decodes s in place (the URL path and query values; '+' is left alone) and returns the
+ * new length. "%00" stays undecoded: a NUL would cut the C string the handlers see, so that
+ * "/index.html%00.js" would silently become "/index.html". Malformed escapes stay as they are. */
+size_t esync_url_unescape(char *s);
+
 /* Classifies a Content-Type header value (NULL when the header is absent). */
 esync_ctype esync_ctype_classify(const char *value);
 
