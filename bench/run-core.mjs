@@ -20,7 +20,13 @@ for (const [name, [cmd, args]] of Object.entries(impls)) {
   const all = [];
   for (let i = 0; i < runs; i++) {
     process.stderr.write(`bench core: ${name} run ${i + 1}/${runs}\n`);
-    all.push(JSON.parse(execFileSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 }).trim().split('\n').pop()));
+    try {
+      all.push(JSON.parse(execFileSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()));
+    } catch (err) {
+      const lines = String(err.stderr || err.message).split('\n').filter((l) => l.length < 400);
+      console.error(`bench core: ${name} failed:\n${lines.slice(-8).join('\n')}`);
+      process.exit(1);
+    }
   }
   const m = { ...all[0] };
   for (const k of ['sync_ms', 'rows_per_s', 'batch_us_mean', 'batch_us_p50', 'batch_us_p99', 'rss_peak_kb', 'engine_peak_bytes']) {
