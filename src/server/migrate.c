@@ -207,14 +207,17 @@ out:
     return rc;
 }
 
-/* The tag of the newest migration, looked up in the journal only when that migration changes
- * (the version endpoint is hot; the journal file is not). */
-static pthread_mutex_t tag_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Caches for the version endpoint, which is hot while what it reports changes only with a
+ * migration: the tag of the newest migration (from the journal file) and the table list (a scan
+ * of pg_class, the most expensive part of the answer), both keyed by what they derive from. */
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static long long tag_when = -1;
 static char tag_text[256];
+static char tables_hash[80];
+static char *tables_json;
 
 static void tag_for(const char *dir, long long when, char *out, size_t n) {
-    pthread_mutex_lock(&tag_mu);
+    pthread_mutex_lock(&cache_mu);
     if (tag_when != when) {
         esync_journal j;
         char err[256];
@@ -232,30 +235,52 @@ static void tag_for(const char *dir, long long when, char *out, size_t n) {
         tag_when = when;
     }
     snprintf(out, n, "%s", tag_text);
-    pthread_mutex_unlock(&tag_mu);
+    pthread_mutex_unlock(&cache_mu);
 }
 
-#define TABLES_SQL                                                                                 \
-    "coalesce((SELECT json_agg(c.relname ORDER BY c.relname) FROM pg_class c "                     \
-    "JOIN pg_namespace n ON n.oid = c.relnamespace "                                               \
-    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')), '[]')::text"
+/* The tables of schema public as a JSON array, recomputed when the migrations hash changes. Only
+ * a result seen outside a transaction is cached: one inside may still roll back. */
+static char *tables_for(PGconn *conn, const char *hash, PGresult **fail) {
+    pthread_mutex_lock(&cache_mu);
+    char *cached = tables_json && strcmp(tables_hash, hash) == 0 ? esync__xstrdup(tables_json) : NULL;
+    pthread_mutex_unlock(&cache_mu);
+    if (cached) return cached;
+    PGresult *res = PQexec(conn, "SELECT coalesce(json_agg(relname ORDER BY relname), '[]')::text "
+                                 "FROM pg_class WHERE relnamespace = to_regnamespace('public') "
+                                 "AND relkind IN ('r', 'p')");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        *fail = res;
+        return NULL;
+    }
+    char *json = esync__xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (PQtransactionStatus(conn) == PQTRANS_IDLE && strlen(hash) < sizeof tables_hash) {
+        pthread_mutex_lock(&cache_mu);
+        free(tables_json);
+        tables_json = esync__xstrdup(json);
+        snprintf(tables_hash, sizeof tables_hash, "%s", hash);
+        pthread_mutex_unlock(&cache_mu);
+    }
+    return json;
+}
 
 char *esync_schema_version(PGconn *conn, const char *dir, PGresult **out_res) {
     *out_res = NULL;
-    PGresult *res = PQexec(conn, "SELECT to_regclass('\"drizzle\".\"__drizzle_migrations\"') IS NOT NULL");
+    /* One round trip in the common case; before any migration the table (or its schema) does not
+     * exist, which outside a transaction is a harmless error to recover from. */
+    PGresult *res = PQexec(conn, "SELECT max(created_at)::text, encode(sha256(convert_to(coalesce("
+                                 "string_agg(hash, ',' ORDER BY created_at, id), ''), 'UTF8')), 'hex') "
+                                 "FROM \"drizzle\".\"__drizzle_migrations\"");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        *out_res = res;
-        return NULL;
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        bool missing = st && (strcmp(st, "42P01") == 0 || strcmp(st, "3F000") == 0);
+        if (!missing || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+            *out_res = res;
+            return NULL;
+        }
+        PQclear(res);
+        res = PQexec(conn, "SELECT NULL::text, encode(sha256(''::bytea), 'hex')");
     }
-    bool has = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    res = PQexec(conn,
-                 has ? "SELECT (SELECT created_at FROM \"drizzle\".\"__drizzle_migrations\" "
-                       "ORDER BY created_at DESC, id DESC LIMIT 1)::text, "
-                       "(SELECT encode(sha256(convert_to(coalesce(string_agg(hash, ',' ORDER BY "
-                       "created_at, id), ''), 'UTF8')), 'hex') FROM \"drizzle\".\"__drizzle_migrations\"), "
-                       TABLES_SQL
-                     : "SELECT NULL::text, encode(sha256(''::bytea), 'hex'), " TABLES_SQL);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         *out_res = res;
         return NULL;
@@ -263,12 +288,20 @@ char *esync_schema_version(PGconn *conn, const char *dir, PGresult **out_res) {
     char version[256];
     if (PQgetisnull(res, 0, 0)) snprintf(version, sizeof version, "none");
     else tag_for(dir, strtoll(PQgetvalue(res, 0, 0), NULL, 10), version, sizeof version);
+    char *hash = esync__xstrdup(PQgetvalue(res, 0, 1));
+    PQclear(res);
+    char *tables = tables_for(conn, hash, out_res);
+    if (!tables) {
+        free(hash);
+        return NULL;
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "version", version);
-    cJSON_AddStringToObject(o, "hash", PQgetvalue(res, 0, 1));
-    cJSON *tables = cJSON_Parse(PQgetvalue(res, 0, 2));
-    cJSON_AddItemToObject(o, "tables", tables ? tables : cJSON_CreateArray());
-    PQclear(res);
+    cJSON_AddStringToObject(o, "hash", hash);
+    cJSON *list = cJSON_Parse(tables);
+    cJSON_AddItemToObject(o, "tables", list ? list : cJSON_CreateArray());
+    free(tables);
+    free(hash);
     char *json = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!json) {

@@ -44,8 +44,9 @@ int esync_migrate_apply(PGconn *conn, const char *dir, int *applied, char *err, 
 /* The schema version as JSON text {"version","hash","tables"} (malloc'ed), computed from what is
  * applied: version is the tag of the newest applied migration (its "when" when the journal in dir
  * does not know it; "none" before any), hash the sha256 over the applied migrations' hashes in
- * order, tables the tables of schema public. Returns NULL on a query error, *res then holding the
- * failed result (the caller clears it). */
+ * order, tables the tables of schema public as of the latest change of hash (cached per hash: a
+ * table created outside the migrations shows up with the next migration). Returns NULL on a query
+ * error, *res then holding the failed result, or NULL for a lost connection (caller clears it). */
 char *esync_schema_version(PGconn *conn, const char *dir, PGresult **res);
 
 #endif

@@ -90,7 +90,7 @@ test('Postgres stopped under the running server: 503 envelope, then recovery', a
     assert.match(s.log(), /database unreachable/)
     assert.match(s.log(), /database reachable again/)
     // A backend killed while idle (pg_terminate_backend) is also replaced transparently.
-    await query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'electric-sync-server'")
+    await query("select pg_terminate_backend(pid, 5000) from pg_stat_activity where application_name = 'electric-sync-server'")
     for (let i = 0; i < 8; i++) assert.equal((await api(s, 'GET', '/api/schema/version')).status, 200)
   } finally {
     pg_sh('start')
