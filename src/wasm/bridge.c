@@ -100,3 +100,23 @@ EMSCRIPTEN_KEEPALIVE int esw_delete_db(const char *path) {
     esync_memvfs_delete(journal);
     return esync_memvfs_delete(path);
 }
+
+/* ---- the in-memory VFS, for memvfs.js (the IndexedDB persistence of the worker) ---- */
+
+/* Loads bytes that storage already holds (not marked dirty). An SQLite code. */
+EMSCRIPTEN_KEEPALIVE int esw_memvfs_write(const char *name, double offset, const void *data,
+                                          size_t len) {
+    return esync_memvfs_write(name, (sqlite3_int64)offset, data, len);
+}
+/* The 4 KiB chunk at index, or 0: a view JS copies before its next call into the module. */
+EMSCRIPTEN_KEEPALIVE unsigned char *esw_memvfs_chunk(const char *name, size_t index) {
+    return esync_memvfs_chunk(name, index);
+}
+EMSCRIPTEN_KEEPALIVE double esw_memvfs_size(const char *name) {
+    return (double)esync_memvfs_size(name);
+}
+EMSCRIPTEN_KEEPALIVE size_t esw_memvfs_take_dirty(const char *name, uint32_t *out, size_t max) {
+    return esync_memvfs_take_dirty(name, out, max);
+}
+EMSCRIPTEN_KEEPALIVE int esw_memvfs_busy(const char *name) { return esync_memvfs_busy(name); }
+EMSCRIPTEN_KEEPALIVE double esw_memvfs_commits(void) { return (double)esync_memvfs_commits(); }

@@ -436,4 +436,10 @@ size_t esync_memvfs_take_dirty(const char *name, uint32_t *out, size_t max) {
 
 uint64_t esync_memvfs_commits(void) { return g_commits; }
 
+int esync_memvfs_busy(const char *name) {
+    mfile *f = find(name);
+    if (!f) return -1;
+    return f->pending || f->in_batch;
+}
+
 int esync_memvfs_delete(const char *name) { return v_delete(&k_vfs, name, 0); }

@@ -28,6 +28,13 @@ size_t esync_memvfs_take_dirty(const char *name, uint32_t *out, size_t max);
 /* Write transactions committed on main databases since start (a commit ends when the writer
  * drops its exclusive lock). */
 uint64_t esync_memvfs_commits(void);
+/* 1 while the file holds bytes of a transaction that has not committed, 0 otherwise: a
+ * connection is at PENDING/EXCLUSIVE (SQLite writes a database file only there: at COMMIT, or
+ * earlier when a transaction outgrows its page cache and spills) or a batch-atomic write is in
+ * progress. A connection that only holds RESERVED has written nothing yet. A persistence layer
+ * that must only ever store whole commits takes the dirty set only when this is 0; -1 when the
+ * file does not exist. */
+int esync_memvfs_busy(const char *name);
 /* Deletes a file (deferred until its last handle closes). */
 int esync_memvfs_delete(const char *name);
 

@@ -1,0 +1,110 @@
+/*
+ * memvfs.js — the JS half of the in-memory VFS (its C half is memvfs.c, reached through the
+ * esw_memvfs_* shims of bridge.c). Appended to the loader with --post-js after bridge.js.
+ *
+ * Module.MemVfs moves database images between the wasm heap and whatever stores them (the
+ * worker's IndexedDB layer): load() writes stored pages in before the database is opened;
+ * takeDirty() copies out the chunks written since the last take, but only while no write
+ * transaction holds the file, so a taken set is always a union of whole commits.
+ *
+ * Every page handed out is a copy (slice) made before the next call into the module: memory
+ * growth detaches views, and the next commit rewrites the chunk in place.
+ */
+/* global Module */
+(function () {
+  'use strict';
+  const CHUNK = 4096;
+
+  function withName(name, fn) {
+    const n = Module.lengthBytesUTF8(name) + 1;
+    const p = Module._malloc(n);
+    if (!p) throw new Module.EsyncError(-1);
+    Module.stringToUTF8(name, p, n);
+    try {
+      return fn(p);
+    } finally {
+      Module._free(p);
+    }
+  }
+
+  Module.MemVfs = {
+    CHUNK,
+
+    // Writes a stored image into the heap: size in bytes, pages an iterable of [index, bytes]
+    // (bytes a Uint8Array of at most CHUNK bytes). The chunks are not marked dirty.
+    load(name, size, pages) {
+      withName(name, (np) => {
+        const buf = Module._malloc(CHUNK);
+        if (!buf) throw new Module.EsyncError(-1);
+        try {
+          // (no destructuring in for-of: the 3.1.6 minifier mangles it)
+          for (const entry of pages) {
+            const index = entry[0], bytes = entry[1];
+            const off = index * CHUNK;
+            if (off >= size) continue; // beyond the stored size: left over from a shrink
+            const len = Math.min(bytes.length, CHUNK, size - off);
+            Module.HEAPU8.set(bytes.subarray(0, len), buf);
+            const rc = Module._esw_memvfs_write(np, off, buf, len);
+            if (rc) throw new Error(`memvfs: loading chunk ${index} of ${name} failed (SQLite code ${rc})`);
+          }
+          // The file exists (and has its size) even when every stored chunk was sparse.
+          if (Module._esw_memvfs_size(np) < size) {
+            Module.HEAPU8.fill(0, buf, buf + 1);
+            const rc = Module._esw_memvfs_write(np, size - 1, buf, 1);
+            if (rc) throw new Error(`memvfs: sizing ${name} failed (SQLite code ${rc})`);
+          }
+        } finally {
+          Module._free(buf);
+        }
+      });
+    },
+
+    // File size in bytes, -1 when absent.
+    size(name) {
+      return withName(name, (np) => Module._esw_memvfs_size(np));
+    },
+
+    // True while a write transaction holds the file (its chunks may hold uncommitted pages).
+    busy(name) {
+      return withName(name, (np) => Module._esw_memvfs_busy(np)) === 1;
+    },
+
+    // Write transactions committed on main databases since the module started.
+    commits() {
+      return Module._esw_memvfs_commits();
+    },
+
+    // The chunks written since the last take, as {size, pages: Map(index -> Uint8Array copy)}
+    // (an index whose chunk no longer exists, after a truncation, is left out: size says where
+    // the file ends), or null while a write transaction is open — then nothing is taken and the
+    // chunks stay dirty for the next call.
+    takeDirty(name) {
+      return withName(name, (np) => {
+        const busy = Module._esw_memvfs_busy(np);
+        if (busy !== 0) return busy < 0 ? { size: -1, pages: new Map() } : null;
+        const size = Module._esw_memvfs_size(np);
+        const cap = 4096;
+        const out = Module._malloc(cap * 4);
+        if (!out) throw new Module.EsyncError(-1);
+        const indexes = [];
+        try {
+          for (;;) {
+            const n = Module._esw_memvfs_take_dirty(np, out, cap);
+            const got = Math.min(n, cap);
+            const view = Module.HEAPU32.subarray(out >> 2, (out >> 2) + got);
+            for (let i = 0; i < got; i++) indexes.push(view[i]);
+            if (n <= cap) break;
+          }
+        } finally {
+          Module._free(out);
+        }
+        const pages = new Map();
+        for (const index of indexes) {
+          const ptr = Module._esw_memvfs_chunk(np, index);
+          if (ptr && index * CHUNK < size) pages.set(index, Module.HEAPU8.slice(ptr, ptr + CHUNK));
+        }
+        return { size, pages };
+      });
+    },
+  };
+})();

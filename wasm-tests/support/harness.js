@@ -1,0 +1,53 @@
+// Runs the real worker code (web/electric-sync.store.js + web/electric-sync.worker.js, classic
+// scripts evaluated as they are) in node: fake-indexeddb (one IDBFactory per test), MessageChannel
+// ports for the tabs, the Web Locks stand-in, and the real tab library (web/electric-sync.js)
+// on the other end of each port.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import vm from 'node:vm';
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { loadModule, root } from '../load.js';
+import { LockManager } from './locks.js';
+import { useElectricSync } from '../../web/electric-sync.js';
+
+for (const f of ['web/electric-sync.store.js', 'web/electric-sync.worker.js']) {
+  vm.runInThisContext(readFileSync(path.join(root, f), 'utf8'), { filename: f });
+}
+export const { ElectricSyncWorker, ElectricSyncStore } = globalThis;
+export { IDBFactory, IDBKeyRange, LockManager, useElectricSync };
+
+// One browser origin: an IndexedDB factory and a lock manager shared by its workers and tabs.
+export function origin() {
+  return { indexedDB: new IDBFactory(), locks: new LockManager() };
+}
+
+export function startWorker(o, { fetch = globalThis.fetch, log, liveTimeoutMs } = {}) {
+  return ElectricSyncWorker.createWorker({
+    indexedDB: o.indexedDB, IDBKeyRange, locks: o.locks, fetch, BroadcastChannel, mode: 'shared',
+    loadModule, liveTimeoutMs, log: log || (process.env.ESYNC_TEST_LOG ? (...a) => console.error('[worker]', ...a) : undefined),
+  });
+}
+
+// A tab: the tab library over a MessageChannel whose other end the worker serves. Records every
+// event it receives.
+export function openTab(o, worker, config) {
+  const { port1, port2 } = new MessageChannel();
+  worker.connect(port2);
+  const sync = useElectricSync({ ...config, port: port1, locks: o.locks });
+  const events = [];
+  for (const t of ['DATA_CHANGE', 'SCHEMA_RESET', 'STATUS']) sync.on(t, (m) => events.push(m));
+  const close = sync.close.bind(sync);
+  sync.close = () => { close(); port1.close(); port2.close(); };
+  return { sync, events, port1, port2 };
+}
+
+// Resolves when pred(events) is truthy (polls), or rejects after ms.
+export async function until(pred, ms = 10000, what = 'condition') {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
