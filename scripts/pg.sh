@@ -19,7 +19,7 @@
 #     `postgres` system user through runuser, and the directories are chowned to it;
 #   - concurrent callers (parallel tests, npm run dev) serialize on .data/pg.lock.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd -P)  # physical: one checkout, one cluster, however reached
 cmd=${1:-status}
 
 if [ -n "${DATABASE_URL:-}" ]; then
