@@ -894,6 +894,9 @@ static node *parse_primary(parser *p) {
             if (reserved(t.str)) return syntax_error(p);
         }
         if (next(p)) return NULL;
+        if (t.kind == K_IDENT && p->tok.kind == K_STRING)
+            return fail(p, ESYNC_WHERE_EUNSUPPORTED,
+                        "At location %d: %s '...' literals are not supported", t.loc, t.str);
         if (is_punct(p, "(")) {
             nkind kind;
             if (t.kind == K_IDENT && strcmp(t.str, "lower") == 0) kind = N_LOWER;
@@ -1274,6 +1277,8 @@ static node *parse_expr(parser *p) {
 
 static const char *tname(wtype t) { return type_names[t]; }
 
+static char *numeric_normalize(pool *pl, const char *s, size_t n);
+
 /* Gives an untyped constant ('string', $n, NULL) the type t, parsing its text as Postgres would. */
 static int coerce_unknown(parser *p, node *x, wtype t) {
     x->unknown = 0;
@@ -1282,6 +1287,14 @@ static int coerce_unknown(parser *p, node *x, wtype t) {
     const char *s = x->text;
     size_t n = strlen(s);
     int had_zone = 0;
+    char *num = NULL;
+    if (t == T_NUMERIC && parse_value(s, n, t, &x->v, NULL) != 0 &&
+        (num = numeric_normalize(p->pool, s, n)) != NULL) {
+        x->v.s = num;
+        x->v.n = strlen(num);
+        x->sql = x->text;
+        return 0;
+    }
     if (parse_value(s, n, t, &x->v, &had_zone)) {
         fail(p, ESYNC_WHERE_ETYPE, "At location %d: invalid syntax for type %s: %.200s", x->loc,
              tname(t), s);
@@ -1302,43 +1315,42 @@ static int coerce_unknown(parser *p, node *x, wtype t) {
     return 0;
 }
 
-/* Types a numeric literal as Postgres does: int4 when it fits, then int8, else numeric. */
-static int type_numeric_literal(parser *p, node *x) {
-    int64_t v;
-    x->sql = x->text;
-    if (x->type == T_INT8 && parse_int(x->text, strlen(x->text), T_INT8, &v) == 0) {
-        x->type = (v >= INT32_MIN && v <= INT32_MAX) ? T_INT4 : T_INT8;
-        x->v.i = v;
-        return 0;
-    }
-    x->type = T_NUMERIC;
-    /* normalize 1e3, .5 and the like into the [-]digits[.digits] form the evaluator compares */
-    const char *s = x->text;
-    int neg = *s == '-';
-    if (neg) s++;
-    char digits[ESYNC_WHERE_MAX_TEXT + 2];
+/* Normalizes a decimal with an exponent (1.5e3, -.5E-2) into the [-]digits[.digits] form the
+ * evaluator compares; NULL when s is not such a number (or when the exponent is beyond +-1000). */
+static char *numeric_normalize(pool *pl, const char *s, size_t n) {
+    const char *e = trim_end(s, s + n);
+    s = skip_ws(s, e);
+    int neg = 0;
+    if (s < e && (*s == '+' || *s == '-')) neg = *s++ == '-';
+    char *digits = pool_alloc(pl, (size_t)(e - s) + 1);
+    if (!digits) return NULL;
     size_t nd = 0;
     long point = -1, exp = 0;
-    for (; *s && *s != 'e' && *s != 'E'; s++) {
-        if (*s == '.') point = (long)nd;
-        else digits[nd++] = *s;
+    for (; s < e && *s != 'e' && *s != 'E'; s++) {
+        if (*s == '.' && point < 0) point = (long)nd;
+        else if (*s >= '0' && *s <= '9') digits[nd++] = *s;
+        else return NULL;
     }
+    if (nd == 0) return NULL;
     if (point < 0) point = (long)nd;
-    if (*s) {
-        char *end;
-        exp = strtol(s + 1, &end, 10);
-        if (exp > 1000 || exp < -1000) {
-            fail(p, ESYNC_WHERE_ETYPE, "At location %d: invalid syntax for type numeric: %.200s",
-                 x->loc, x->text);
-            return -1;
+    if (s < e) {
+        s++;
+        int eneg = 0;
+        if (s < e && (*s == '+' || *s == '-')) eneg = *s++ == '-';
+        if (s == e) return NULL;
+        for (; s < e; s++) {
+            if (*s < '0' || *s > '9') return NULL;
+            if (exp <= 1000) exp = exp * 10 + (*s - '0');
         }
+        if (exp > 1000) return NULL;
+        if (eneg) exp = -exp;
     }
     point += exp;
     /* digits with the point at `point` (may be < 0 or > nd) */
     long lead = point < 0 ? -point : 0, trail = point > (long)nd ? point - (long)nd : 0;
     size_t cap = nd + (size_t)lead + (size_t)trail + 4;
-    char *out = pool_alloc(p->pool, cap);
-    if (!out) return oom(p), -1;
+    char *out = pool_alloc(pl, cap);
+    if (!out) return NULL;
     size_t o = 0;
     if (neg) out[o++] = '-';
     if (point <= 0) {
@@ -1356,8 +1368,27 @@ static int type_numeric_literal(parser *p, node *x) {
         }
     }
     out[o] = '\0';
+    return out;
+}
+
+/* Types a numeric literal as Postgres does: int4 when it fits, then int8, else numeric. */
+static int type_numeric_literal(parser *p, node *x) {
+    int64_t v;
+    x->sql = x->text;
+    if (x->type == T_INT8 && parse_int(x->text, strlen(x->text), T_INT8, &v) == 0) {
+        x->type = (v >= INT32_MIN && v <= INT32_MAX) ? T_INT4 : T_INT8;
+        x->v.i = v;
+        return 0;
+    }
+    x->type = T_NUMERIC;
+    char *out = numeric_normalize(p->pool, x->text, strlen(x->text));
+    if (!out) {
+        fail(p, ESYNC_WHERE_ETYPE, "At location %d: invalid syntax for type numeric: %.200s", x->loc,
+             x->text);
+        return -1;
+    }
     x->v.s = out;
-    x->v.n = o;
+    x->v.n = strlen(out);
     return 0;
 }
 

@@ -6,3 +6,12 @@ if(ESYNC_SERVER)
   target_compile_options(test_server_lib PRIVATE ${ESYNC_WARNINGS})
   add_test(NAME server/test_server_lib COMMAND test_server_lib)
 endif()
+
+# The where-clause module (src/server/where.c) on its own: libc and libm only, no server library,
+# so it is tested even when ESYNC_SERVER is OFF. Its Postgres equivalence test is
+# tests/server/where-pg.test.js.
+add_executable(test_where ${CMAKE_CURRENT_LIST_DIR}/test_where.c ${CMAKE_SOURCE_DIR}/src/server/where.c)
+target_include_directories(test_where PRIVATE ${CMAKE_SOURCE_DIR}/src/server)
+target_compile_options(test_where PRIVATE ${ESYNC_WARNINGS})
+target_link_libraries(test_where PRIVATE m)
+add_test(NAME server/where COMMAND test_where)
