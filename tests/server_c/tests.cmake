@@ -15,3 +15,15 @@ target_include_directories(test_where PRIVATE ${CMAKE_SOURCE_DIR}/src/server)
 target_compile_options(test_where PRIVATE ${ESYNC_WARNINGS})
 target_link_libraries(test_where PRIVATE m)
 add_test(NAME server/where COMMAND test_where)
+
+# The shape service (src/server/shape.cmake): its pure modules, and the replication consumer and
+# snapshots against the real private cluster (skipped when the cluster cannot be started).
+if(ESYNC_SERVER)
+  include(${CMAKE_SOURCE_DIR}/src/server/shape.cmake)
+  add_executable(test_shape_pure ${CMAKE_CURRENT_LIST_DIR}/test_shape_pure.c
+                 ${CMAKE_SOURCE_DIR}/src/server/log.c)
+  target_link_libraries(test_shape_pure PRIVATE esync_shape_lib)
+  target_compile_options(test_shape_pure PRIVATE ${ESYNC_WARNINGS})
+  target_compile_definitions(test_shape_pure PRIVATE _GNU_SOURCE)
+  add_test(NAME server/test_shape_pure COMMAND test_shape_pure)
+endif()

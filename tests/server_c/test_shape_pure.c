@@ -1,0 +1,528 @@
+/* Unit tests of the shape service's pure modules: pgoutput decoding (every message kind, and
+ * truncated/trailing input), the standby status update, offsets and request parameters (every 400
+ * of electric-protocol.md §1.3 that needs no catalog), change conversion (§2.4.2 / §7.3, the
+ * cases of §8.9-16), the snapshot xid filter (modulo 2^32), and the shape log files (append,
+ * reopen, torn tail, chunks). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pgoutput.h"
+#include "sbuf.h"
+#include "shape_msg.h"
+#include "shape_params.h"
+#include "shapelog.h"
+#include "snapshot.h"
+
+static int failures;
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || strcmp(a_, b_) != 0) {                                                          \
+            fprintf(stderr, "%s:%d: got\n  %s\nwant\n  %s\n", __FILE__, __LINE__,                  \
+                    a_ ? a_ : "(null)", b_);                                                       \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+/* --- pgoutput ---------------------------------------------------------------------------------- */
+
+typedef struct wbuf {
+    uint8_t b[4096];
+    size_t n;
+} wbuf;
+static void w8(wbuf *w, uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; i--) w->b[w->n++] = (uint8_t)(v >> (8 * i));
+}
+static void ws(wbuf *w, const char *s) {
+    size_t l = strlen(s) + 1;
+    memcpy(w->b + w->n, s, l);
+    w->n += l;
+}
+static void wt(wbuf *w, const char *s) { /* a 't' column */
+    w8(w, 't', 1);
+    w8(w, strlen(s), 4);
+    memcpy(w->b + w->n, s, strlen(s));
+    w->n += strlen(s);
+}
+
+static void test_pgoutput(void) {
+    esync_pgo_msg m = {0};
+    wbuf w = {{0}, 0};
+    w8(&w, 'B', 1);
+    w8(&w, 0x16B3748, 8);
+    w8(&w, 12345, 8);
+    w8(&w, 751, 4);
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && m.tag == 'B' && m.u.begin.xid == 751 &&
+          m.u.begin.final_lsn == 0x16B3748);
+    CHECK(esync_pgo_decode(w.b, w.n - 1, &m) == -1); /* truncated */
+    w.b[w.n] = 0;
+    CHECK(esync_pgo_decode(w.b, w.n + 1, &m) == -1); /* trailing byte */
+
+    w.n = 0;
+    w8(&w, 'R', 1);
+    w8(&w, 16384, 4);
+    ws(&w, "public");
+    ws(&w, "items");
+    w8(&w, 'f', 1);
+    w8(&w, 2, 2);
+    w8(&w, 1, 1);
+    ws(&w, "id");
+    w8(&w, 23, 4);
+    w8(&w, 0xffffffff, 4);
+    w8(&w, 1, 1);
+    ws(&w, "title");
+    w8(&w, 25, 4);
+    w8(&w, 0xffffffff, 4);
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && m.tag == 'R' && m.u.relation.ncols == 2);
+    CHECK_STR(m.u.relation.cols[1].name, "title");
+    CHECK(m.u.relation.cols[0].typmod == -1 && m.u.relation.replident == 'f');
+    CHECK(esync_pgo_decode(w.b, w.n - 3, &m) == -1);
+
+    /* Update with an old row, a NULL and an unchanged TOAST value */
+    w.n = 0;
+    w8(&w, 'U', 1);
+    w8(&w, 16384, 4);
+    w8(&w, 'O', 1);
+    w8(&w, 3, 2);
+    wt(&w, "1");
+    wt(&w, "old");
+    wt(&w, "big");
+    w8(&w, 'N', 1);
+    w8(&w, 3, 2);
+    wt(&w, "1");
+    w8(&w, 'n', 1);
+    w8(&w, 'u', 1);
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && m.tag == 'U' && m.u.change.old_kind == 'O');
+    CHECK(m.u.change.old_tuple.ncols == 3 && m.u.change.new_tuple.ncols == 3);
+    CHECK(m.u.change.old_tuple.cols[1].len == 3 && memcmp(m.u.change.old_tuple.cols[1].data, "old", 3) == 0);
+    CHECK(m.u.change.new_tuple.cols[1].kind == 'n' && m.u.change.new_tuple.cols[2].kind == 'u');
+    /* a column count larger than the bytes left is refused before allocating */
+    w.n = 0;
+    w8(&w, 'I', 1);
+    w8(&w, 1, 4);
+    w8(&w, 'N', 1);
+    w8(&w, 60000, 2);
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == -1);
+    /* a value length past the end */
+    w.n = 0;
+    w8(&w, 'I', 1);
+    w8(&w, 1, 4);
+    w8(&w, 'N', 1);
+    w8(&w, 1, 2);
+    w8(&w, 't', 1);
+    w8(&w, 0x7fffffff, 4);
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == -1);
+
+    w.n = 0;
+    w8(&w, 'D', 1);
+    w8(&w, 7, 4);
+    w8(&w, 'K', 1);
+    w8(&w, 1, 2);
+    wt(&w, "9");
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && m.tag == 'D' && m.u.change.new_tuple.ncols == 0);
+
+    w.n = 0;
+    w8(&w, 'T', 1);
+    w8(&w, 2, 4);
+    w8(&w, 1, 1);
+    w8(&w, 16384, 4);
+    w8(&w, 16390, 4);
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && m.u.truncate.nrels == 2 &&
+          esync_pgo_truncate_relid(&m, 1) == 16390);
+    w8(&w, 0, 1);
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == -1);
+
+    w.n = 0;
+    w8(&w, 'C', 1);
+    w8(&w, 0, 1);
+    w8(&w, 100, 8);
+    w8(&w, 140, 8);
+    w8(&w, 5, 8);
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && m.u.commit.end_lsn == 140);
+
+    w.n = 0;
+    w8(&w, 'M', 1);
+    w8(&w, 1, 1);
+    w8(&w, 77, 8);
+    ws(&w, "pfx");
+    w8(&w, 2, 4);
+    w8(&w, 0x6869, 2);
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && m.u.message.len == 2);
+    w.n = 0;
+    w8(&w, 'O', 1);
+    w8(&w, 0xABCDEF, 8);
+    ws(&w, "upstream_a");
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && strcmp(m.u.origin.name, "upstream_a") == 0);
+    w.n = 0;
+    w8(&w, 'Y', 1);
+    w8(&w, 99999, 4);
+    ws(&w, "public");
+    ws(&w, "mood");
+    CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && strcmp(m.u.type.typname, "mood") == 0);
+    uint8_t bad[] = {'S', 0, 0, 0, 1, 1};
+    CHECK(esync_pgo_decode(bad, sizeof bad, &m) == -1); /* stream start: never asked for */
+    CHECK(esync_pgo_decode(bad, 0, &m) == -1);
+
+    /* frames */
+    esync_pgo_frame f;
+    w.n = 0;
+    w8(&w, 'k', 1);
+    w8(&w, 0x1000, 8);
+    w8(&w, 1, 8);
+    w8(&w, 1, 1);
+    CHECK(esync_pgo_frame_decode(w.b, w.n, &f) == 0 && f.kind == 'k' && f.wal_end == 0x1000 &&
+          f.reply_requested == 1);
+    CHECK(esync_pgo_frame_decode(w.b, w.n - 1, &f) == -1);
+    w.n = 0;
+    w8(&w, 'w', 1);
+    w8(&w, 5, 8);
+    w8(&w, 6, 8);
+    w8(&w, 7, 8);
+    w8(&w, 'B', 1);
+    CHECK(esync_pgo_frame_decode(w.b, w.n, &f) == 0 && f.kind == 'w' && f.payload_len == 1 &&
+          f.payload[0] == 'B' && f.wal_end == 6);
+    uint8_t st[34];
+    CHECK(esync_pgo_status_update(st, 1, 0x0102030405060708ULL, 3, 4, 1) == 34);
+    CHECK(st[0] == 'r' && st[9] == 1 && st[16] == 8 && st[33] == 1);
+    char lt[32];
+    esync_pgo_lsn_text(0x16B3748, lt, sizeof lt);
+    CHECK_STR(lt, "0/16B3748");
+    uint64_t l;
+    CHECK(esync_pgo_lsn_parse("1/A", &l) == 0 && l == 0x10000000AULL);
+    CHECK(esync_pgo_lsn_parse("x", &l) == -1);
+    esync_pgo_msg_free(&m);
+}
+
+/* --- params ------------------------------------------------------------------------------------ */
+
+static char *parse_err(const char *spec) {
+    /* "k=v&k2&..." into kv (no URL decoding here) */
+    esync_kv kv[32];
+    char *copy = strdup(spec), *save = NULL;
+    size_t n = 0;
+    for (char *tok = strtok_r(copy, "&", &save); tok && n < 32; tok = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq) *eq = '\0';
+        kv[n].key = tok;
+        kv[n].value = eq ? eq + 1 : NULL;
+        n++;
+    }
+    esync_shape_req *q;
+    char *secret, *err;
+    int rc = esync_shape_params_parse(kv, n, &q, &secret, &err);
+    free(copy);
+    free(secret);
+    if (rc == 0) {
+        esync_shape_req_free(q);
+        return NULL;
+    }
+    return err;
+}
+
+static void expect_400(const char *spec, const char *errors) {
+    char *e = parse_err(spec);
+    char want[1024];
+    snprintf(want, sizeof want, "{\"message\":\"Invalid request\",\"errors\":%s}", errors);
+    CHECK_STR(e, want);
+    free(e);
+}
+
+static void test_params(void) {
+    expect_400("offset=-1", "{\"table\":[\"can't be blank\"]}");
+    expect_400("table=.x&offset=-1", "{\"table\":[\"Invalid zero-length delimited identifier\"]}");
+    expect_400("table=items&offset=invalid", "{\"offset\":[\"has invalid format\"]}");
+    expect_400("table=items&offset=0_-1", "{\"offset\":[\"has invalid format\"]}");
+    expect_400("table=items&offset=10", "{\"offset\":[\"has invalid format\"]}");
+    expect_400("table=items&offset=1_2_3", "{\"offset\":[\"has invalid format\"]}");
+    expect_400("table=items&offset=0_0", "{\"handle\":[\"can't be blank when offset != -1\"]}");
+    expect_400("table=items&offset=-1&live=true", "{\"live\":[\"can't be true when offset == -1\"]}");
+    expect_400("table=items&offset=-1&live", "{\"live\":[\"can't be true when offset == -1\"]}");
+    expect_400("table=items&offset=now&live=true", "{\"live\":[\"can't be true when offset is 'now'\"]}");
+    expect_400("table=items&offset=-1&live_sse=true",
+               "{\"live_sse\":[\"can't be true unless live is also true\"]}");
+    expect_400("table=items&offset=-1&columns=,,,",
+               "{\"columns\":[\"Invalid zero-length delimited identifier\"]}");
+    expect_400("table=items&offset=-1&where=x&params[a]=1",
+               "{\"params\":[\"Parameters can only use numbers as keys\"]}");
+    expect_400("table=items&offset=-1&where=x&params[2]=1",
+               "{\"params\":[\"Parameters must be numbered sequentially, starting from 1\"]}");
+    expect_400("table=items&offset=-1&replica=half", "{\"replica\":[\"is invalid\"]}");
+    CHECK(parse_err("table=items&offset=-1&handle=x&live=false") == NULL);
+    CHECK(parse_err("table=items&offset=0_02&handle=h&live") == NULL);
+    CHECK(parse_err("table=items&offset=0_inf&handle=h") == NULL);
+    CHECK(parse_err("table=foo.\"Bar\"&offset=now&columns=id,\"Weird, Col\"") == NULL);
+
+    esync_kv kv[] = {{"table", "\"MyTable\""}, {"offset", "123_4"}, {"handle", "H"},
+                     {"params[2]", "b"}, {"params[1]", "a"}, {"where", "x = $1"},
+                     {"columns", "ID,\"Name\""}, {"replica", "full"}, {"secret", "s3"}};
+    esync_shape_req *q;
+    char *secret, *err;
+    CHECK(esync_shape_params_parse(kv, sizeof kv / sizeof kv[0], &q, &secret, &err) == 0);
+    CHECK_STR(q->schema, "public");
+    CHECK_STR(q->table, "MyTable");
+    CHECK(q->kind == ESYNC_OFFSET_AT && q->offset.tx == 123 && q->offset.op == 4);
+    CHECK(q->nparams == 2);
+    CHECK_STR(q->params[0], "a");
+    CHECK(q->ncolumns == 2);
+    CHECK_STR(q->columns[0], "id");
+    CHECK_STR(q->columns[1], "Name");
+    CHECK(q->full && !q->live);
+    CHECK_STR(secret, "s3");
+    free(secret);
+    esync_shape_req_free(q);
+
+    esync_offset o;
+    enum esync_offset_kind k;
+    CHECK(esync_offset_parse("0_inf", &k, &o) == 0 && o.op == ESYNC_OP_INF);
+    CHECK(esync_offset_parse("_1", &k, &o) == -1);
+    CHECK(esync_offset_parse("1_", &k, &o) == -1);
+    CHECK(esync_offset_parse("99999999999999999999999_1", &k, &o) == -1);
+    char t[48];
+    esync_offset_text((esync_offset){24593000, 4}, t, sizeof t);
+    CHECK_STR(t, "24593000_4");
+    CHECK(esync_offset_cmp((esync_offset){1, ESYNC_OP_INF}, (esync_offset){2, 0}) < 0);
+}
+
+/* --- change conversion ------------------------------------------------------------------------- */
+
+static esync_table *table4(int npk) {
+    /* items(id int4 pk, value1 text, value2 text, num int4) */
+    static const char *names[] = {"id", "value1", "value2", "num"};
+    static const char *types[] = {"int4", "text", "text", "int4"};
+    esync_table *t = calloc(1, sizeof *t);
+    t->refs = 1;
+    t->schema = strdup("public");
+    t->name = strdup("items");
+    t->qname = strdup("public.items");
+    t->ncols = 4;
+    t->cols = calloc(4, sizeof *t->cols);
+    t->pk = calloc(4, sizeof *t->pk);
+    for (int i = 0; i < 4; i++) {
+        t->cols[i].name = strdup(names[i]);
+        t->cols[i].typname = strdup(types[i]);
+        t->cols[i].pk_index = i == 0 && npk ? 0 : -1;
+    }
+    t->npk = npk;
+    return t;
+}
+
+typedef struct rowv {
+    const char *v[4];
+    size_t len[4];
+    esync_row r;
+} rowv;
+static esync_row *mkrow(rowv *x, const char *a, const char *b, const char *c, const char *d) {
+    const char *in[4] = {a, b, c, d};
+    for (int i = 0; i < 4; i++) {
+        x->v[i] = in[i];
+        x->len[i] = in[i] ? strlen(in[i]) : 0;
+    }
+    x->r.v = x->v;
+    x->r.len = x->len;
+    return &x->r;
+}
+
+static char *change(const esync_shape_view *v, char op, esync_row *o, esync_row *n, int *count) {
+    esync_sb out = {0};
+    size_t ends[2];
+    esync_offset offs[2];
+    *count = esync__msg_change(&out, ends, offs, v, op, o, n, 24593000, 2, 751);
+    if (*count) esync__msg_mark_last(&out);
+    return esync__sb_take(&out, NULL);
+}
+
+static void test_changes(void) {
+    esync_table *t = table4(1);
+    esync_shape_view v;
+    rowv a, b;
+    int n;
+    char *s;
+    esync__view_init(&v, t, NULL, 0, false, NULL);
+    s = change(&v, 'I', NULL, mkrow(&a, "1", "x", NULL, "5"), &n);
+    CHECK(n == 1);
+    CHECK_STR(s, "{\"key\":\"\\\"public\\\".\\\"items\\\"/\\\"1\\\"\",\"value\":{\"id\":\"1\",\"value1\":\"x\","
+                 "\"value2\":null,\"num\":\"5\"},\"headers\":{\"operation\":\"insert\",\"relation\":"
+                 "[\"public\",\"items\"],\"lsn\":\"24593000\",\"op_position\":4,\"txids\":[751],"
+                 "\"last\":true}},\n");
+    free(s);
+    /* §8.9: update of one column -> PK + changed column */
+    s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x2", "y", "5"), &n);
+    CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x2\"}") && !strstr(s, "old_value"));
+    free(s);
+    /* no change at all -> nothing */
+    s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x", "y", "5"), &n);
+    CHECK(n == 0);
+    free(s);
+    /* delete -> PK only */
+    s = change(&v, 'D', mkrow(&a, "1", "x", "y", "5"), NULL, &n);
+    CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\"}") && strstr(s, "\"operation\":\"delete\""));
+    free(s);
+    /* §8.11: key change -> delete (op 4) + insert (op 5) */
+    s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "2", "x", "y", "5"), &n);
+    CHECK(n == 2 && strstr(s, "\"op_position\":4,\"txids\":[751],\"key_change_to\"") &&
+          strstr(s, "\"op_position\":5,\"txids\":[751],\"key_change_from\"") &&
+          strstr(s, "\"value\":{\"id\":\"2\",\"value1\":\"x\",\"value2\":\"y\",\"num\":\"5\"}"));
+    free(s);
+    esync__view_free(&v);
+
+    /* §8.10: replica=full -> full row + old_value of the changed column */
+    esync__view_init(&v, t, NULL, 0, true, NULL);
+    s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x2", "y", "5"), &n);
+    CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x2\",\"value2\":\"y\",\"num\":\"5\"},"
+                              "\"old_value\":{\"value1\":\"x\"}"));
+    free(s);
+    s = change(&v, 'D', mkrow(&a, "1", "x", "y", "5"), NULL, &n);
+    CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x\",\"value2\":\"y\",\"num\":\"5\"}"));
+    free(s);
+    esync__view_free(&v);
+
+    /* §8.13: columns=id,value1: an update of value2 only gives nothing */
+    int sel[] = {0, 1};
+    esync__view_init(&v, t, sel, 2, false, NULL);
+    s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x", "y2", "5"), &n);
+    CHECK(n == 0);
+    free(s);
+    s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x3", "y2", "5"), &n);
+    CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x3\"}"));
+    free(s);
+    esync__view_free(&v);
+
+    /* §8.14: where num > 5: move in (insert, full row), move out (delete, PK) */
+    esync_where_col wc[4] = {{"id", "int4", 0}, {"value1", "text", 0}, {"value2", "text", 0}, {"num", "int4", 0}};
+    esync_where *w = NULL;
+    char err[256];
+    CHECK(esync_where_compile("num > 5", NULL, 0, wc, 4, &w, err, sizeof err) == 0);
+    esync__view_init(&v, t, NULL, 0, false, w);
+    s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x", "y", "6"), &n);
+    CHECK(n == 1 && strstr(s, "\"operation\":\"insert\"") && strstr(s, "\"num\":\"6\""));
+    free(s);
+    s = change(&v, 'U', mkrow(&a, "3", "x", "y", "7"), mkrow(&b, "3", "x", "y", "1"), &n);
+    CHECK(n == 1 && strstr(s, "\"operation\":\"delete\"") && strstr(s, "\"value\":{\"id\":\"3\"}"));
+    free(s);
+    s = change(&v, 'U', mkrow(&a, "3", "x", "y", "1"), mkrow(&b, "3", "x", "y", "2"), &n);
+    CHECK(n == 0);
+    free(s);
+    s = change(&v, 'I', NULL, mkrow(&a, "4", "x", "y", NULL), &n);
+    CHECK(n == 0); /* NULL > 5 is NULL: not in the shape */
+    free(s);
+    esync__view_free(&v);
+    esync_table_unref(t);
+
+    /* §8.12: no PK: key from all columns by name; an update is delete + insert */
+    t = table4(0);
+    esync__view_init(&v, t, NULL, 0, false, NULL);
+    s = change(&v, 'U', mkrow(&a, "1", "a/b", NULL, "5"), mkrow(&b, "1", "c", NULL, "5"), &n);
+    CHECK(n == 2);
+    CHECK(strstr(s, "\"key\":\"\\\"public\\\".\\\"items\\\"/\\\"1\\\"/\\\"5\\\"/\\\"a//b\\\"/_\""));
+    free(s);
+    esync__view_free(&v);
+    esync_table_unref(t);
+}
+
+/* --- snapshot filter --------------------------------------------------------------------------- */
+
+static void test_xid_filter(void) {
+    esync_snapinfo s;
+    CHECK(esync_snapinfo_parse("100:105:101,103", &s) == 0 && s.nxip == 2);
+    CHECK(esync_snapshot_visible(&s, 99));
+    CHECK(!esync_snapshot_visible(&s, 101));
+    CHECK(esync_snapshot_visible(&s, 102));
+    CHECK(!esync_snapshot_visible(&s, 105));
+    CHECK(esync_snapshot_past(&s, 105) && !esync_snapshot_past(&s, 104));
+    esync_snapinfo_free(&s);
+    /* xid8 beyond 2^32 and a 32-bit xid that wrapped */
+    CHECK(esync_snapinfo_parse("4294967290:4294967300:", &s) == 0);
+    CHECK(esync_snapshot_visible(&s, 4294967280u));
+    CHECK(!esync_snapshot_visible(&s, 4)); /* 2^32 + 4 >= xmax */
+    CHECK(esync_snapshot_visible(&s, 2)); /* 2^32 + 2 < xmax, not in progress */
+    char *j = esync_snapshot_end_json(&s);
+    CHECK_STR(j, "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"4294967290\",\"xmax\":\"4294967300\",\"xip_list\":[]}}");
+    free(j);
+    esync_snapinfo_free(&s);
+    CHECK(esync_snapinfo_parse("garbage", &s) == -1);
+    esync_snapinfo_free(&s);
+}
+
+/* --- shape log files --------------------------------------------------------------------------- */
+
+static void test_shapelog(void) {
+    char dir[] = "/tmp/esync-slog-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/shape", dir);
+    char err[256];
+    esync_slog *l = esync_slog_create(sub, 64, err, sizeof err);
+    CHECK(l != NULL);
+    if (!l) return;
+    /* snapshot: 64-byte chunks */
+    for (int i = 0; i < 5; i++) CHECK(esync_slog_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
+    CHECK(esync_slog_snap_finish(l, "{\"end\":1}", 9) == 2);
+    uint64_t size;
+    int fd = esync_slog_snap_open(l, 0, &size);
+    CHECK(fd >= 0 && size == 66);
+    close(fd);
+    /* two transactions */
+    const char *d1 = "{\"a\":1},\n{\"b\":2},\n";
+    esync_offset o1[] = {{100, 0}, {100, 2}};
+    size_t e1[] = {9, 18};
+    CHECK(esync_slog_append(l, d1, strlen(d1), o1, e1, 2) == 0);
+    const char *d2 = "{\"c\":3333333333333333333333333333333333333333333333333333333333333},\n";
+    esync_offset o2[] = {{200, 4}};
+    size_t e2[] = {strlen(d2)};
+    CHECK(esync_slog_append(l, d2, strlen(d2), o2, e2, 1) == 0);
+    CHECK(esync_slog_count(l) == 3);
+    CHECK(esync_slog_after(l, (esync_offset){100, 0}) == 1);
+    CHECK(esync_slog_after(l, (esync_offset){100, ESYNC_OP_INF}) == 2);
+    CHECK(esync_slog_chunk_stop(l, 0) == 3); /* the chunk ends after the big message */
+    uint64_t a, b;
+    esync_slog_range(l, 1, 3, &a, &b);
+    char buf[200];
+    CHECK(a == 9 && esync_slog_pread(l, buf, a, (size_t)(b - a)) == 0 && memcmp(buf, "{\"b\":2}", 7) == 0);
+    CHECK(esync_slog_write_meta(l, "{\"m\":1}", 7) == 0);
+    CHECK(esync_slog_sync(l) == 0);
+    esync_slog_close(l, 0);
+    /* a torn tail: half a transaction (no LAST flag) and stray data are cut on open */
+    char p[400];
+    snprintf(p, sizeof p, "%s/log.idx", sub);
+    FILE *f = fopen(p, "ab");
+    uint64_t rec[4] = {300, 0, 999, 0};
+    fwrite(rec, 8, 4, f);
+    fwrite(rec, 1, 7, f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/log.json", sub);
+    f = fopen(p, "ab");
+    fputs("{\"torn\":", f);
+    fclose(f);
+    l = esync_slog_open(sub, 64, err, sizeof err);
+    CHECK(l && esync_slog_count(l) == 3 && esync_slog_snap_chunks(l) == 2);
+    char *meta = esync_slog_read_meta(sub);
+    CHECK_STR(meta, "{\"m\":1}");
+    free(meta);
+    esync_slog_close(l, 1);
+    CHECK(access(sub, F_OK) != 0);
+    rmdir(dir);
+}
+
+int main(void) {
+    test_pgoutput();
+    test_params();
+    test_changes();
+    test_xid_filter();
+    test_shapelog();
+    if (failures) {
+        fprintf(stderr, "test_shape_pure: %d failure(s)\n", failures);
+        return 1;
+    }
+    printf("test_shape_pure: ok\n");
+    return 0;
+}
