@@ -8,6 +8,7 @@
  * may grow memory, which detaches old views), then release it with esync_free.
  */
 #include "bridge.h"
+#include "internal.h" /* esync__global_init: SQLite's allocator is set up before the VFS is used */
 #include "memvfs.h"
 
 #include <emscripten.h>
@@ -106,6 +107,10 @@ EMSCRIPTEN_KEEPALIVE int esw_delete_db(const char *path) {
 /* Loads bytes that storage already holds (not marked dirty). An SQLite code. */
 EMSCRIPTEN_KEEPALIVE int esw_memvfs_write(const char *name, double offset, const void *data,
                                           size_t len) {
+    /* An image is loaded before the first esync_open: SQLite (whose allocator the VFS uses) is
+     * configured and initialized here if it was not yet. */
+    int rc = esync__global_init();
+    if (rc) return SQLITE_NOMEM;
     return esync_memvfs_write(name, (sqlite3_int64)offset, data, len);
 }
 /* The 4 KiB chunk at index, or 0: a view JS copies before its next call into the module. */
@@ -120,3 +125,31 @@ EMSCRIPTEN_KEEPALIVE size_t esw_memvfs_take_dirty(const char *name, uint32_t *ou
 }
 EMSCRIPTEN_KEEPALIVE int esw_memvfs_busy(const char *name) { return esync_memvfs_busy(name); }
 EMSCRIPTEN_KEEPALIVE double esw_memvfs_commits(void) { return (double)esync_memvfs_commits(); }
+
+/* PRAGMA integrity_check of a database file, on a connection of its own (read-only); the rows
+ * joined by '\n' ("ok" for a sound file), in a static buffer valid until the next call. For the
+ * crash tests: the engine's reader refuses PRAGMA. */
+EMSCRIPTEN_KEEPALIVE const char *esw_integrity_check(const char *path) {
+    static char out[2048];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    size_t used = 0;
+    out[0] = '\0';
+    if (esync__global_init()) return "cannot check: out of memory";
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_snprintf((int)sizeof out, out, "cannot check: %s", db ? sqlite3_errmsg(db) : "no memory");
+    } else {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && used + 2 < sizeof out) {
+            const char *row = (const char *)sqlite3_column_text(st, 0);
+            sqlite3_snprintf((int)(sizeof out - used), out + used, "%s%s", used ? "\n" : "", row ? row : "");
+            used += strlen(out + used);
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            sqlite3_snprintf((int)sizeof out, out, "cannot check: %s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}

@@ -196,6 +196,8 @@
   Module.memoryHighwater = (reset) => Module._esw_memory_highwater(reset ? 1 : 0);
   // Removes a replica (and its journal) from the in-memory file system.
   Module.deleteDatabase = (path) => withStrings([path], (p) => Module._esw_delete_db(p));
+  // PRAGMA integrity_check of a replica file on a connection of its own: 'ok' when sound.
+  Module.integrityCheck = (path) => withStrings([path], (p) => Module.UTF8ToString(Module._esw_integrity_check(p)));
   // Replays a fixture (tests): returns {rc, transcript}.
   Module.replay = (fixture, path) => {
     const bytes = encoder.encode(fixture);

@@ -14,6 +14,8 @@ for (const f of ['web/electric-sync.store.js', 'web/electric-sync.worker.js']) {
   vm.runInThisContext(readFileSync(path.join(root, f), 'utf8'), { filename: f });
 }
 export const { ElectricSyncWorker, ElectricSyncStore } = globalThis;
+// Every module instance of the 3.1.6 loader adds process listeners; a test file makes many.
+process.setMaxListeners(200);
 export { IDBFactory, IDBKeyRange, LockManager, useElectricSync };
 
 // One browser origin: an IndexedDB factory and a lock manager shared by its workers and tabs.

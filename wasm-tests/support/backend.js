@@ -1,0 +1,105 @@
+// The shape backend of the worker tests: the real electric-sync-server (binary from
+// ESYNC_SERVER_BIN, default build/native/electric-sync-server) on the private Postgres cluster,
+// as tests/server does; or, while the server has no /v1/shape yet (or ESYNC_TEST_FAKE_SHAPES=1),
+// the in-process stand-in of fake-electric.js. Both expose the same small API.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, cpSync, writeFileSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { root } from '../load.js';
+import { startFakeElectric } from './fake-electric.js';
+
+const serverBin = process.env.ESYNC_SERVER_BIN || path.join(root, 'build/native/electric-sync-server');
+
+async function startReal() {
+  const h = await import('../../tests/server/helpers.js');
+  await h.prepareDatabase();
+  // A private copy of the migrations, so a test can add one (a schema version change).
+  const migrations = mkdtempSync(path.join(os.tmpdir(), 'esync-mig-'));
+  cpSync(path.join(root, 'db/migrations'), migrations, { recursive: true });
+  let proc, base, log = '';
+  const start = async () => {
+    const port = await h.freePort();
+    proc = spawn(serverBin, [], {
+      env: { ...process.env, PORT: String(port), DATABASE_URL: h.clusterUrl(), ESYNC_DEV: '1', ESYNC_MIGRATIONS_DIR: migrations },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    proc.stderr.setEncoding('utf8');
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 15000);
+      proc.stderr.on('data', (d) => { log += d; if (log.includes('listening on')) { clearTimeout(t); resolve(); } });
+      proc.on('exit', (code) => { clearTimeout(t); reject(new Error(`server exited ${code}:\n${log}`)); });
+    });
+    base = `http://127.0.0.1:${port}`;
+  };
+  const stopProc = async () => {
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise((r) => proc.on('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    }
+  };
+  await start();
+  const probe = await fetch(`${base}/v1/shape?table=test_items&offset=-1`).catch(() => null);
+  if (!probe || probe.status === 404) {
+    await stopProc();
+    return null;
+  }
+  await probe.arrayBuffer();
+  const call = async (method, p, json) => {
+    const r = await fetch(base + p, { method, headers: json ? { 'content-type': 'application/json' } : {}, body: json ? JSON.stringify(json) : undefined });
+    const text = await r.text();
+    if (r.status >= 400) throw new Error(`${method} ${p}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const b = {
+    kind: 'real',
+    get base() { return base; },
+    get shapeUrl() { return `${base}/api/electric/v1/shape`; },
+    get liveUrl() { return `${base}/v1/shape`; },
+    get versionUrl() { return `${base}/api/schema/version`; },
+    insert: (row) => call('POST', '/api/test-items', row),
+    update: (id, patch) => call('PUT', `/api/test-items/${id}`, patch),
+    delete: (id) => call('DELETE', `/api/test-items/${id}`),
+    async rows() { return (await h.query('select id, title, completed from test_items order by id')).rows; },
+    async clear() { await call('POST', '/api/dev/reset'); await h.query('delete from test_items'); },
+    // A new migration changes the schema version (the server derives it from the applied ones).
+    async migrate(tag) {
+      const j = JSON.parse(readFileSync(path.join(migrations, 'meta/_journal.json'), 'utf8'));
+      j.entries.push({ idx: j.entries.length, version: '7', when: Date.now(), tag, breakpoints: true });
+      writeFileSync(path.join(migrations, 'meta/_journal.json'), JSON.stringify(j, null, 2));
+      writeFileSync(path.join(migrations, `${tag}.sql`), `CREATE INDEX IF NOT EXISTS "${tag}_idx" ON "test_items" ("title");\n`);
+      await call('POST', '/api/dev/reset');
+      await h.query('delete from test_items');
+    },
+    async stop() { await stopProc(); },
+  };
+  return b;
+}
+
+async function startFake() {
+  const f = await startFakeElectric();
+  return {
+    kind: 'fake',
+    base: f.base,
+    shapeUrl: f.shapeUrl,
+    liveUrl: undefined,
+    versionUrl: f.versionUrl,
+    insert: async (row) => f.insert(row),
+    update: async (id, patch) => f.update(id, patch),
+    delete: async (id) => f.delete(id),
+    async rows() { return f.rows().map((r) => ({ id: r.id, title: r.title, completed: r.completed })).sort((a, b) => (a.id < b.id ? -1 : 1)); },
+    async clear() { for (const r of f.rows()) f.delete(r.id); f.rotateHandle(); },
+    async migrate(tag) { f.setVersion(tag); for (const r of f.rows()) f.delete(r.id); f.rotateHandle(); },
+    stop: () => f.stop(),
+  };
+}
+
+export async function startBackend() {
+  if (process.env.ESYNC_TEST_FAKE_SHAPES !== '1' && existsSync(serverBin)) {
+    const real = await startReal();
+    if (real) return real;
+    process.stderr.write('worker tests: the server has no /v1/shape yet; using the in-process stand-in\n');
+  }
+  return startFake();
+}

@@ -1,0 +1,383 @@
+// The browser worker in node: the real web/electric-sync.worker.js + electric-sync.store.js and
+// the real tab library, with fake-indexeddb (a new IDBFactory per test), MessageChannel ports and
+// a Web Locks stand-in, against the shape backend of support/backend.js.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { IDBObjectStore } from 'fake-indexeddb';
+import { origin, startWorker, openTab, until, ElectricSyncStore } from './support/harness.js';
+import { startBackend } from './support/backend.js';
+
+const FILE = '/docpal-electric.sqlite3';
+let backend;
+before(async () => { backend = await startBackend(); });
+after(async () => { await backend?.stop(); });
+
+const config = () => ({ shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl });
+const ids = (rows) => rows.map((r) => r.id).sort();
+const changes = (tab) => tab.events.filter((e) => e.type === 'DATA_CHANGE');
+const resets = (tab) => tab.events.filter((e) => e.type === 'SCHEMA_RESET');
+
+// A fetch the test can cut: the network is down while `net.down` is true.
+function network() {
+  const net = { down: false, fetch: (url, opts) => (net.down ? Promise.reject(new TypeError('fetch failed (network down)')) : fetch(url, opts)) };
+  return net;
+}
+
+async function seed(n) {
+  await backend.clear();
+  const rows = [];
+  for (let i = 0; i < n; i++) rows.push(await backend.insert({ id: randomUUID(), title: `seed ${i}` }));
+  return rows;
+}
+
+async function replicaIds(tab) {
+  return ids(await tab.sync.query('SELECT id FROM test_items'));
+}
+
+// Everything a test started, closed at its end.
+function scope() {
+  const items = [];
+  return {
+    add(x) { items.push(x); return x; },
+    async close() {
+      for (const x of items.reverse()) {
+        if (x.sync) x.sync.close();
+        else if (x.close) await x.close();
+      }
+    },
+  };
+}
+
+test('initial sync: ready, rows, STATUS live, one DATA_CHANGE of inserts, durable in IndexedDB', async () => {
+  const s = scope();
+  try {
+    const seeded = await seed(25);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const tab = s.add(openTab(o, w, config()));
+    await tab.sync.ready;
+    await until(() => tab.sync.status.test_items?.phase === 'live', 10000, 'live');
+    assert.deepEqual(await replicaIds(tab), ids(seeded));
+    const st = tab.sync.status.test_items;
+    assert.equal(st.rows, 25);
+    assert.equal(typeof st.offset, 'string');
+    assert.equal(typeof st.handle, 'string');
+    assert.equal(typeof st.lastSyncedAt, 'number');
+    const phases = tab.events.filter((e) => e.type === 'STATUS').map((e) => e.phase);
+    assert.equal(phases[0], 'opening');
+    const inserted = changes(tab).flatMap((e) => e.changes.insert);
+    assert.deepEqual(ids(inserted), ids(seeded));
+    assert.equal(inserted[0].completed, false); // typed like the official client
+    // Durable: the meta record and the pages are in IndexedDB.
+    const db = await ElectricSyncStore.openDatabase(o.indexedDB, 'docpal-electric');
+    const meta = await new Promise((r) => { const q = db.transaction('meta').objectStore('meta').get('meta'); q.onsuccess = () => r(q.result); });
+    db.close();
+    assert.equal(meta.formatVersion, 1);
+    assert.equal(meta.pageSize, 4096);
+    assert.ok(meta.commitSeq >= 1);
+    assert.equal(meta.schemaVersion, w.engine.version());
+    assert.equal(meta.size, meta.pageCount * 4096);
+  } finally {
+    await s.close();
+  }
+});
+
+test('live changes reach two ports as the right DATA_CHANGE, only after they are durable', async () => {
+  const s = scope();
+  try {
+    await seed(3);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const a = s.add(openTab(o, w, config()));
+    const b = s.add(openTab(o, w, config()));
+    await a.sync.ready;
+    await b.sync.ready;
+    const flushesAt = [];
+    const orig = w.store.commit.bind(w.store);
+    w.store.commit = (evs) => orig(evs).then((r) => { flushesAt.push(w.store.stats.flushes); return r; });
+    const before = changes(a).length;
+    const id = randomUUID();
+    const row = await backend.insert({ id, title: 'live one', completed: false });
+    await until(() => changes(a).length > before && changes(b).length > before, 10000, 'insert on both');
+    for (const t of [a, b]) {
+      const ev = changes(t).at(-1);
+      assert.equal(ev.shapeName, 'test_items');
+      assert.equal(ev.tableName, 'test_items');
+      assert.deepEqual(ev.changes.update, []);
+      assert.deepEqual(ev.changes.delete, []);
+      assert.equal(ev.changes.insert.length, 1);
+      assert.equal(ev.changes.insert[0].id, id);
+      assert.equal(ev.changes.insert[0].title, 'live one');
+    }
+    assert.ok(flushesAt.length >= 1 && flushesAt[0] >= 1, 'the event waited for a completed flush');
+    await backend.update(id, { title: 'renamed', completed: true });
+    await until(() => changes(a).some((e) => e.changes.update.length) && changes(b).some((e) => e.changes.update.length), 10000, 'update');
+    for (const t of [a, b]) {
+      const u = changes(t).find((e) => e.changes.update.length).changes.update[0];
+      assert.equal(u.old.title, 'live one');
+      assert.equal(u.old.completed, false);
+      assert.equal(u.new.title, 'renamed');
+      assert.equal(u.new.completed, true);
+      assert.equal(u.new.id, id);
+    }
+    await backend.delete(id);
+    await until(() => changes(a).some((e) => e.changes.delete.length) && changes(b).some((e) => e.changes.delete.length), 10000, 'delete');
+    for (const t of [a, b]) {
+      const d = changes(t).find((e) => e.changes.delete.length).changes.delete[0];
+      assert.equal(d.id, id);
+      assert.equal(d.title, 'renamed'); // full rows, not just the key
+    }
+    assert.equal(row.id, id);
+    assert.deepEqual(await replicaIds(a), ids(await backend.rows()));
+  } finally {
+    await s.close();
+  }
+});
+
+test('a tab is forgotten when its Web Lock is released, not by port events', async () => {
+  const s = scope();
+  try {
+    await seed(1);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const a = s.add(openTab(o, w, config()));
+    const b = openTab(o, w, config());
+    await a.sync.ready;
+    await b.sync.ready;
+    assert.equal(w.clients.size, 2);
+    b.port1.close(); // the port alone says nothing
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(w.clients.size, 2);
+    b.sync.close(); // releases the tab lock
+    await until(() => w.clients.size === 1, 2000, 'tab forgotten');
+  } finally {
+    await s.close();
+  }
+});
+
+test('a new worker on the same IndexedDB with the network down serves the stored replica', async () => {
+  const s = scope();
+  try {
+    const seeded = await seed(12);
+    const o = origin();
+    const w1 = startWorker(o);
+    const t1 = openTab(o, w1, config());
+    await t1.sync.ready;
+    await until(() => t1.sync.status.test_items?.phase === 'live');
+    const offset = t1.sync.status.test_items.offset;
+    t1.sync.close();
+    await w1.close();
+
+    const net = network();
+    net.down = true;
+    const w2 = s.add(startWorker(o, { fetch: net.fetch }));
+    const t2 = s.add(openTab(o, w2, config()));
+    await t2.sync.ready;
+    assert.deepEqual(await replicaIds(t2), ids(seeded));
+    const st = t2.sync.status.test_items;
+    assert.equal(st.phase, 'offline');
+    assert.equal(st.rows, 12);
+    assert.equal(st.offset, offset);
+    assert.equal(w2.module.integrityCheck(FILE), 'ok');
+    // Back online: it resumes from the stored offset.
+    const id = randomUUID();
+    await backend.insert({ id, title: 'while away' });
+    net.down = false;
+    await until(() => changes(t2).some((e) => e.changes.insert.some((r) => r.id === id)), 15000, 'resume after the network returns');
+    assert.equal(changes(t2).flatMap((e) => e.changes.insert).filter((r) => r.id === id).length, 1);
+    assert.equal(resets(t2).length, 0);
+  } finally {
+    await s.close();
+  }
+});
+
+// Crash injection: the flush of a single-row commit fails at its k-th put (pages, then the meta
+// record last), or its transaction aborts; the worker dies right there. The next worker must
+// find the previous commit intact and resume without loss or duplicate.
+test('crash injection at every step of a commit', async (t) => {
+  const proto = IDBObjectStore.prototype;
+  const origPut = proto.put;
+  // Count the puts of one single-row commit's flush first.
+  let putsPerFlush;
+  {
+    const s = scope();
+    try {
+      await seed(40);
+      const o = origin();
+      const w = s.add(startWorker(o));
+      const tab = s.add(openTab(o, w, config()));
+      await tab.sync.ready;
+      await until(() => tab.sync.status.test_items?.phase === 'live');
+      let puts = 0;
+      proto.put = function (...args) { puts++; return origPut.apply(this, args); };
+      const n = changes(tab).length;
+      await backend.insert({ id: randomUUID(), title: 'count the puts' });
+      await until(() => changes(tab).length > n);
+      proto.put = origPut;
+      putsPerFlush = puts;
+      assert.ok(puts >= 2 && puts <= 4, `puts per single-row commit: ${puts}`);
+    } finally {
+      proto.put = origPut;
+      await s.close();
+    }
+  }
+  const cases = [];
+  for (let k = 1; k <= putsPerFlush; k++) cases.push({ k, how: 'throw' });
+  cases.push({ k: putsPerFlush, how: 'abort' });
+  for (const c of cases) {
+    await t.test(`${c.how} at put ${c.k} of ${putsPerFlush}${c.k === putsPerFlush ? ' (the meta record)' : ''}`, async () => {
+      const s = scope();
+      try {
+        await seed(40);
+        const o = origin();
+        const w1 = startWorker(o);
+        const t1 = openTab(o, w1, config());
+        await t1.sync.ready;
+        await until(() => t1.sync.status.test_items?.phase === 'live');
+        const durableIds = await replicaIds(t1);
+        const durableOffset = t1.sync.status.test_items.offset;
+        let puts = 0, injected = false;
+        proto.put = function (...args) {
+          puts++;
+          if (puts === c.k && !injected) {
+            injected = true;
+            if (c.how === 'abort') { origPut.apply(this, args); this.transaction.abort(); return; }
+            throw new DOMException('injected failure', 'UnknownError');
+          }
+          return origPut.apply(this, args);
+        };
+        const lost = randomUUID();
+        await backend.insert({ id: lost, title: 'written during the crash' });
+        await until(() => injected, 10000, 'the injected failure');
+        w1.crash(); // the worker dies: no retry, no further flush
+        t1.sync.close();
+        proto.put = origPut;
+
+        // The replica in IndexedDB: the previous commit, whole.
+        const net = network();
+        net.down = true;
+        const w2 = s.add(startWorker(o, { fetch: net.fetch }));
+        const t2 = s.add(openTab(o, w2, config()));
+        await t2.sync.ready;
+        assert.equal(w2.module.integrityCheck(FILE), 'ok');
+        assert.deepEqual(await replicaIds(t2), durableIds);
+        const st = t2.sync.status.test_items;
+        assert.equal(st.offset, durableOffset, 'the offset matches the rows');
+        assert.equal(st.rows, durableIds.length);
+        // Resume: the lost change comes again, once.
+        net.down = false;
+        await until(() => changes(t2).some((e) => e.changes.insert.some((r) => r.id === lost)), 15000, 'resume');
+        const all = await t2.sync.query('SELECT id, count(*) AS n FROM test_items GROUP BY id HAVING n > 1');
+        assert.deepEqual(all, [], 'no duplicate');
+        assert.deepEqual(await replicaIds(t2), ids(await backend.rows()), 'no loss');
+        assert.equal(changes(t2).flatMap((e) => e.changes.insert).filter((r) => r.id === lost).length, 1);
+      } finally {
+        proto.put = origPut;
+        await s.close();
+      }
+    });
+  }
+});
+
+test('a schema version change gives SCHEMA_RESET version_mismatch and a full resync', async () => {
+  const s = scope();
+  try {
+    await seed(5);
+    const o = origin();
+    const w1 = startWorker(o);
+    const t1 = openTab(o, w1, config());
+    await t1.sync.ready;
+    await until(() => t1.sync.status.test_items?.phase === 'live');
+    const oldVersion = w1.engine.version();
+    t1.sync.close();
+    await w1.close();
+
+    await backend.migrate('0001_title_index');
+    const seeded = [];
+    for (let i = 0; i < 4; i++) seeded.push(await backend.insert({ id: randomUUID(), title: `after ${i}` }));
+    const w2 = s.add(startWorker(o));
+    const t2 = s.add(openTab(o, w2, config()));
+    await t2.sync.ready;
+    await until(() => t2.sync.status.test_items?.phase === 'live');
+    const [ev] = resets(t2);
+    assert.deepEqual(ev, { type: 'SCHEMA_RESET', reason: 'version_mismatch', oldVersion, newVersion: w2.engine.version() });
+    assert.notEqual(ev.newVersion, oldVersion);
+    assert.deepEqual(await replicaIds(t2), ids(seeded));
+    assert.deepEqual(ids(changes(t2).flatMap((e) => e.changes.insert)), ids(seeded));
+    assert.equal(w2.store.meta.schemaVersion, ev.newVersion);
+    assert.equal(w2.store.meta.commitSeq <= 3, true, 'a new IndexedDB database');
+  } finally {
+    await s.close();
+  }
+});
+
+test('resetLocal gives SCHEMA_RESET manual_reset to every tab, then a full resync', async () => {
+  const s = scope();
+  try {
+    const seeded = await seed(6);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const a = s.add(openTab(o, w, config()));
+    const b = s.add(openTab(o, w, config()));
+    await a.sync.ready;
+    await b.sync.ready;
+    await until(() => changes(a).length === 1 && changes(b).length === 1, 5000, 'the initial sync');
+    const n = changes(b).length;
+    await a.sync.resetLocal();
+    for (const t of [a, b]) {
+      await until(() => resets(t).length === 1, 5000, 'SCHEMA_RESET');
+      const v = w.engine.version();
+      assert.deepEqual(resets(t)[0], { type: 'SCHEMA_RESET', reason: 'manual_reset', oldVersion: v, newVersion: v });
+    }
+    await until(() => changes(b).length > n, 10000, 'resync');
+    assert.deepEqual(ids(changes(b).slice(n).flatMap((e) => e.changes.insert)), ids(seeded));
+    assert.deepEqual(await replicaIds(a), ids(seeded));
+  } finally {
+    await s.close();
+  }
+});
+
+test('a write attempted through query is refused and changes nothing', async () => {
+  const s = scope();
+  try {
+    const seeded = await seed(4);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const tab = s.add(openTab(o, w, config()));
+    await tab.sync.ready;
+    const flushes = w.store.stats.flushes;
+    for (const sql of ['DELETE FROM test_items', "INSERT INTO test_items(id, title) VALUES ('x', 'y')",
+      'DROP TABLE test_items', "UPDATE esync_shapes SET \"offset\" = '-1'", 'PRAGMA writable_schema = 1',
+      "ATTACH 'other' AS o", 'SELECT 1; DELETE FROM test_items']) {
+      await assert.rejects(tab.sync.query(sql), (e) => e.code === 'ESYNC_EREADONLY', sql);
+    }
+    assert.deepEqual(await replicaIds(tab), ids(seeded));
+    assert.equal(w.store.stats.flushes, flushes, 'nothing was written');
+    assert.deepEqual(await tab.sync.query('SELECT count(*) AS n FROM test_items WHERE title LIKE ?', ['seed%']), [{ n: 4 }]);
+  } finally {
+    await s.close();
+  }
+});
+
+test('one owner: a second worker waits for the lock, asks the first to step aside, and takes over', async () => {
+  const s = scope();
+  try {
+    await seed(3);
+    const o = origin();
+    const w1 = s.add(startWorker(o));
+    const t1 = s.add(openTab(o, w1, config()));
+    await t1.sync.ready;
+    const w2 = s.add(startWorker(o));
+    const t2 = s.add(openTab(o, w2, config()));
+    await t2.sync.ready;
+    await until(() => t1.sync.status.test_items?.phase === 'error', 5000, 'old worker steps aside');
+    assert.match(t1.sync.status.test_items.error, /newer worker/);
+    assert.equal(w1.engine, null);
+    const id = randomUUID();
+    await backend.insert({ id, title: 'after the hand-over' });
+    await until(async () => (await replicaIds(t2)).includes(id), 10000, 'new owner syncs');
+  } finally {
+    await s.close();
+  }
+});
