@@ -97,7 +97,10 @@ int esync_config_load(esync_config *c, char *err, size_t errsz) {
         dir_setting(c->wasm_dir, sizeof c->wasm_dir, "ESYNC_WASM_DIR", root, "build/wasm", err,
                     errsz) != 0 ||
         dir_setting(c->migrations_dir, sizeof c->migrations_dir, "ESYNC_MIGRATIONS_DIR", root,
-                    "db/migrations", err, errsz) != 0)
+                    "db/migrations", err, errsz) != 0 ||
+        dir_setting(c->shapes_dir, sizeof c->shapes_dir, "ESYNC_SHAPES_DIR", root, ".data/shapes",
+                    err, errsz) != 0)
         return -1;
+    c->proxy_tables = getenv("ESYNC_PROXY_TABLES");
     return 0;
 }

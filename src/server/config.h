@@ -16,6 +16,8 @@ typedef struct esync_config {
     char web_dir[PATH_MAX];      /* ESYNC_WEB_DIR, default <root>/web */
     char wasm_dir[PATH_MAX];     /* ESYNC_WASM_DIR, default <root>/build/wasm */
     char migrations_dir[PATH_MAX]; /* ESYNC_MIGRATIONS_DIR, default <root>/db/migrations */
+    char shapes_dir[PATH_MAX];   /* ESYNC_SHAPES_DIR, default <root>/.data/shapes (shape logs) */
+    const char *proxy_tables;    /* ESYNC_PROXY_TABLES: the proxy's allow-list, default test_items */
     unsigned http_timeout;       /* ESYNC_HTTP_TIMEOUT seconds of idleness, default 30 */
     unsigned db_pool;            /* ESYNC_DB_POOL connections/threads, default 4 */
     unsigned max_connections;    /* ESYNC_MAX_CONNECTIONS, default 10000 */

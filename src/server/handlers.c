@@ -146,6 +146,8 @@ static void job_reset(esync_req *r, PGconn *conn, void *arg) {
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     cJSON_Delete(v);
+    /* every table was recreated: the shapes on the old ones must refetch */
+    esync_shape_http_invalidate_all(j->app->shapes, "dev reset");
     esync_req_reply(r, 200, "application/json", text, strlen(text));
     esync_log("reset: %d migration(s) applied, %ld row(s) seeded", applied, inserted);
     return;
@@ -284,6 +286,10 @@ void esync_handlers_dispatch(void *p, esync_req *r) {
     case ESYNC_ROUTE_ITEMS_UPDATE:
     case ESYNC_ROUTE_ITEMS_DELETE:
         items(app, r, id);
+        return;
+    case ESYNC_ROUTE_SHAPE:
+    case ESYNC_ROUTE_SHAPE_PROXY:
+        esync_shape_http_handle(app->shapes, r, id == ESYNC_ROUTE_SHAPE_PROXY);
         return;
     case ESYNC_ROUTE_STATIC:
         esync_static_serve(r, app->cfg->web_dir, app->cfg->wasm_dir);

@@ -6,10 +6,12 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "shape_http.h"
 
 typedef struct esync_app {
     const esync_config *cfg;
     esync_db *db;
+    esync_shape_http *shapes; /* /v1/shape and the Electric proxy */
 } esync_app;
 
 /* The esync_dispatch_fn of the HTTP layer; app is an esync_app. */

@@ -98,6 +98,23 @@ const char *esync_req_query(esync_req *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+typedef struct arg_each {
+    esync_req_arg_fn fn;
+    void *cls;
+} arg_each;
+
+static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    arg_each *a = cls;
+    a->fn(a->cls, key, value);
+    return MHD_YES;
+}
+
+void esync_req_query_each(esync_req *r, esync_req_arg_fn fn, void *cls) {
+    arg_each a = {fn, cls};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, on_arg, &a);
+}
+
 bool esync_req_has_reply(const esync_req *r) {
     return r->resp != NULL;
 }

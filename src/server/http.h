@@ -56,6 +56,10 @@ const esync_route_match *esync_req_route(const esync_req *r);
 const char *esync_req_body(const esync_req *r, size_t *len); /* never NULL; NUL-terminated */
 const char *esync_req_header(esync_req *r, const char *name);   /* epoll thread only */
 const char *esync_req_query(esync_req *r, const char *name);    /* epoll thread only */
+/* Calls fn for every query argument, in order, decoded; value is NULL for a key without '='
+ * (so `&live` is told apart from no `live`). Epoll thread only; the strings live as long as r. */
+typedef void (*esync_req_arg_fn)(void *cls, const char *key, const char *value);
+void esync_req_query_each(esync_req *r, esync_req_arg_fn fn, void *cls);
 
 /* Replies. Exactly one reply per request; any thread that holds the request may reply.
  * esync_req_reply takes ownership of body (malloc'ed; NULL with len 0 for no body). */

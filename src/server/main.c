@@ -61,7 +61,21 @@ int main(int argc, char **argv) {
         free(shown);
         return 3;
     }
-    esync_app app = {.cfg = &cfg, .db = db};
+    esync_shape_http_options so = {
+        .database_url = cfg.database_url,
+        .shapes_dir = cfg.shapes_dir,
+        .secret = cfg.electric_secret,
+        .electric_url = cfg.electric_url,
+        .proxy_tables = cfg.proxy_tables,
+    };
+    esync_shape_http *shapes = esync_shape_http_start(&so, err, sizeof err);
+    if (!shapes) {
+        fprintf(stderr, "electric-sync-server: shape service: %s\n", err);
+        esync_db_stop(db);
+        free(shown);
+        return 2;
+    }
+    esync_app app = {.cfg = &cfg, .db = db, .shapes = shapes};
     esync_http_options opt = {
         .host = cfg.host,
         .port = cfg.port,
@@ -74,6 +88,7 @@ int main(int argc, char **argv) {
     esync_http *http = esync_http_start(&opt, err, sizeof err);
     if (!http) {
         fprintf(stderr, "electric-sync-server: %s\n", err);
+        esync_shape_http_stop(shapes);
         esync_db_stop(db);
         free(shown);
         return 4;
@@ -87,6 +102,7 @@ int main(int argc, char **argv) {
     sigwait(&sigs, &sig);
     esync_log("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     esync_http_quiesce(http);
+    esync_shape_http_stop(shapes); /* answers the held long-polls */
     esync_db_stop(db);
     /* The drained jobs have resumed their requests; let their replies go out before closing. */
     if (!esync_http_drain(http, 3000)) esync_log("requests still open after 3 s are dropped");

@@ -6,7 +6,9 @@
  * transactions, a keepalive's WAL end: nothing before it concerns us, pg-logical-replication.md
  * §2); only what the sink reports durable is confirmed as flushed.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "repl.h"
 
 #include <errno.h>

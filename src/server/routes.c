@@ -75,9 +75,35 @@ static bool is_api_path(const char *path) {
            strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0;
 }
 
+/* The shape endpoints match like Electric's router: repeated slashes and a trailing slash are
+ * ignored (/v1//shape, /v1/shape/). */
+static bool shape_path(const char *path, const char *want) {
+    const char *p = path, *w = want;
+    while (*p && *w) {
+        if (*p == '/' && p[1] == '/') {
+            p++;
+            continue;
+        }
+        if (*p != *w) return false;
+        p++;
+        w++;
+    }
+    while (*p == '/') p++;
+    return *p == '\0' && *w == '\0';
+}
+
 int esync_route_find(unsigned method, const char *path, bool dev, esync_route_match *m) {
     memset(m, 0, sizeof *m);
     if (path[0] != '/') return 404;
+    bool shape = shape_path(path, "/v1/shape"), proxy = shape_path(path, "/api/electric/v1/shape");
+    if (shape || proxy) {
+        unsigned ok = ESYNC_GET | ESYNC_HEAD | ESYNC_OPTIONS;
+        m->id = shape ? ESYNC_ROUTE_SHAPE : ESYNC_ROUTE_SHAPE_PROXY;
+        m->body = ESYNC_BODY_NONE;
+        if (method & ok) return 0;
+        m->allow = ok;
+        return 405;
+    }
     unsigned allow = 0;
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         const route *r = &table[i];

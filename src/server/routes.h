@@ -29,6 +29,8 @@ typedef enum esync_route_id {
     ESYNC_ROUTE_ITEMS_CREATE,
     ESYNC_ROUTE_ITEMS_UPDATE,
     ESYNC_ROUTE_ITEMS_DELETE,
+    ESYNC_ROUTE_SHAPE,       /* /v1/shape: the built-in shape service (shape_http.h) */
+    ESYNC_ROUTE_SHAPE_PROXY, /* /api/electric/v1/shape: the Electric proxy */
     ESYNC_ROUTE_STATIC
 } esync_route_id;
 

@@ -12,7 +12,9 @@
  * slot's confirmed position; the slot re-delivers the rest, and a shape skips what it already
  * holds (commit LSN <= its last entry's).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "shape_service.h"
 
 #include <cJSON.h>
@@ -1549,6 +1551,12 @@ static void load_stored(esync_shapes *S) {
     closedir(d);
     if (loaded || dropped)
         esync_log("shapes: %d stored shape(s) loaded, %d incomplete one(s) removed", loaded, dropped);
+}
+
+void esync_shapes_invalidate_all(esync_shapes *S, const char *why) {
+    pthread_mutex_lock(&S->mu);
+    purge_all(S, why);
+    pthread_mutex_unlock(&S->mu);
 }
 
 /* --- start / stop ---------------------------------------------------------------------------- */

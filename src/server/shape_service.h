@@ -106,6 +106,8 @@ void esync_shape_req_free(esync_shape_req *q);
 esync_shapes *esync_shapes_start(const esync_shapes_options *o, char *err, size_t errsz);
 /* Routes q (see above). */
 void esync_shapes_submit(esync_shapes *s, esync_shape_req *q);
+/* Invalidates every shape (requests with their handles get 409). Any thread. */
+void esync_shapes_invalidate_all(esync_shapes *s, const char *why);
 /* Answers every parked request (503), stops the threads, frees s. */
 void esync_shapes_stop(esync_shapes *s);
 

@@ -4,7 +4,9 @@
  * survive a restart without parsing JSON back, and a fixed-size record makes a torn write easy to
  * detect (a partial record is dropped, then everything after the last whole transaction).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "shapelog.h"
 
 #include <dirent.h>
