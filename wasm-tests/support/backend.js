@@ -41,11 +41,8 @@ async function startReal() {
   };
   await start();
   const probe = await fetch(`${base}/v1/shape?table=test_items&offset=-1`).catch(() => null);
-  if (!probe || probe.status === 404) {
-    await stopProc();
-    return null;
-  }
-  await probe.arrayBuffer();
+  const hasShapes = !!probe && probe.status !== 404;
+  if (probe) await probe.arrayBuffer();
   const call = async (method, p, json) => {
     const r = await fetch(base + p, { method, headers: json ? { 'content-type': 'application/json' } : {}, body: json ? JSON.stringify(json) : undefined });
     const text = await r.text();
@@ -54,7 +51,9 @@ async function startReal() {
   };
   const b = {
     kind: 'real',
+    hasShapes,
     get base() { return base; },
+    get staticBase() { return base; },
     get shapeUrl() { return `${base}/api/electric/v1/shape`; },
     get liveUrl() { return `${base}/v1/shape`; },
     get versionUrl() { return `${base}/api/schema/version`; },
@@ -95,11 +94,18 @@ async function startFake() {
   };
 }
 
-export async function startBackend() {
-  if (process.env.ESYNC_TEST_FAKE_SHAPES !== '1' && existsSync(serverBin)) {
+// { static }: the real server is needed anyway (the browser tests load web/ from it); its
+// shape and version routes are used when it has /v1/shape, the stand-in's otherwise.
+export async function startBackend({ static: needStatic = false } = {}) {
+  if (process.env.ESYNC_TEST_FAKE_SHAPES !== '1' || needStatic) {
+    if (!existsSync(serverBin)) throw new Error(`no server binary at ${serverBin} (bash scripts/build.sh native, or set ESYNC_SERVER_BIN)`);
     const real = await startReal();
-    if (real) return real;
-    process.stderr.write('worker tests: the server has no /v1/shape yet; using the in-process stand-in\n');
+    if (real.hasShapes && process.env.ESYNC_TEST_FAKE_SHAPES !== '1') return real;
+    process.stderr.write('worker tests: the server has no /v1/shape yet; shapes come from the in-process stand-in\n');
+    if (!needStatic) await real.stop();
+    const fake = await startFake();
+    if (!needStatic) return fake;
+    return { ...fake, staticBase: real.base, stop: async () => { await fake.stop(); await real.stop(); } };
   }
   return startFake();
 }

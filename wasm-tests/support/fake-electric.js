@@ -54,9 +54,16 @@ export async function startFakeElectric() {
     requests: 0,
   };
 
+  // CORS as Electric answers it: the browser tests load pages from the real server's origin.
+  const cors = {
+    'access-control-allow-origin': '*',
+    'access-control-expose-headers': 'electric-handle, electric-offset, electric-schema, electric-cursor, electric-up-to-date, retry-after',
+  };
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     if (down) { req.socket.destroy(); return; }
+    for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
+    if (req.method === 'OPTIONS') { res.writeHead(204, { 'access-control-allow-methods': 'GET, HEAD, OPTIONS' }); res.end(); return; }
     if (url.pathname === '/api/schema/version') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ version, hash: 'x', tables: ['test_items'] }));

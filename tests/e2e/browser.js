@@ -1,0 +1,54 @@
+// Headless Chromium for the browser tests and benchmarks: Debian's /usr/bin/chromium through
+// playwright-core (never a downloaded browser), a fresh profile per context, pages served by the
+// real server's origin (a blank page routed in, so web/ needs no test files).
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+// opts.noSharedWorker: an init script deletes window.SharedWorker (the fallback path).
+export async function openContext(base, { noSharedWorker = false } = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'esync-chromium-'));
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ARGS,
+  });
+  if (noSharedWorker) await ctx.addInitScript(() => { delete window.SharedWorker; });
+  await ctx.route(`${base}/__e2e.html`, (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>e2e</title>' }));
+  const logs = [];
+  return {
+    ctx,
+    logs,
+    async page() {
+      const p = await ctx.newPage();
+      p.on('console', (m) => logs.push(m.text()));
+      p.on('pageerror', (e) => logs.push(String(e)));
+      await p.goto(`${base}/__e2e.html`);
+      return p;
+    },
+    async close() {
+      await ctx.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// Starts useElectricSync in the page; events land in window.__ev.
+export async function startSync(page, config) {
+  await page.evaluate(async (cfg) => {
+    const { useElectricSync } = await import('/electric-sync.js');
+    window.__ev = [];
+    const sync = useElectricSync(cfg);
+    window.__sync = sync;
+    for (const t of ['DATA_CHANGE', 'SCHEMA_RESET', 'STATUS']) sync.on(t, (m) => window.__ev.push(m));
+  }, config);
+}
+
+export const ready = (page) => page.evaluate(() => window.__sync.ready.then(() => true));
+export const query = (page, sql, params) => page.evaluate(([s, p]) => window.__sync.query(s, p), [sql, params]);
+export const events = (page, type) => page.evaluate((t) => window.__ev.filter((e) => e.type === t), type);
+export async function waitFor(page, fn, arg, timeout = 15000) {
+  await page.waitForFunction(fn, arg, { timeout, polling: 50 });
+}
