@@ -1358,7 +1358,7 @@ static void remove_dir(const char *dir) {
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
             if (de->d_name[0] == '.') continue;
-            char p[PATH_MAX + 300];
+            char p[2 * PATH_MAX + 300];
             snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
             unlink(p);
         }

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-export const serverBin = path.join(root, 'build/native/electric-sync-server')
+// ESYNC_SERVER_BIN: another build of the server (a private build tree while developing)
+export const serverBin = process.env.ESYNC_SERVER_BIN || path.join(root, 'build/native/electric-sync-server')
 export const TEST_DB = 'electric_sync_test'
 
 // The private cluster, whatever DATABASE_URL the caller's shell has.

@@ -1,0 +1,100 @@
+// Helpers of the shape service tests (shape-*.test.js): a database of their own
+// (electric_sync_shape_test, so the REST tests' resets never drop our tables), servers with a
+// short long-poll hold and a stable shapes directory per role under .data/test-shapes/ (stable, so
+// every run reuses the same replication slot instead of piling up new ones), the official client,
+// and the check every step ends with: the client's rows equal a SELECT on Postgres.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import { ShapeStream, Shape } from '@electric-sql/client'
+import { clusterUrl, pg_sh, query, root, sleep, startServer } from './helpers.js'
+
+export const SHAPE_DB = 'electric_sync_shape_test'
+export const LONG_POLL_MS = 1500
+export const shapeDbUrl = () => clusterUrl(SHAPE_DB)
+
+let prepared = false
+export async function prepareShapeDb() {
+  if (prepared) return
+  pg_sh('start')
+  const exists = await query('select 1 from pg_database where datname = $1', [SHAPE_DB], clusterUrl('postgres'))
+  if (exists.rowCount === 0) await query(`create database ${SHAPE_DB}`, [], clusterUrl('postgres'))
+  prepared = true
+}
+
+export const sql = (text, params = []) => query(text, params, shapeDbUrl())
+
+// A fresh table: dropped and created (the publication forgets a dropped table by itself).
+export async function freshTable(name, columns = 'id int primary key, title text, num int, done boolean') {
+  await sql(`drop table if exists ${name}`)
+  await sql(`create table ${name} (${columns})`)
+}
+
+export function shapesDir(role) {
+  return path.join(root, '.data/test-shapes', role)
+}
+
+// Starts a server on the shape database. `role` names its shapes directory; `keep` keeps what a
+// previous server of that role stored (the restart tests).
+export async function startShapeServer(role, { keep = false, env = {} } = {}) {
+  const dir = shapesDir(role)
+  if (!keep) fs.rmSync(dir, { recursive: true, force: true })
+  const server = await startServer({
+    env: { DATABASE_URL: shapeDbUrl(), ESYNC_SHAPES_DIR: dir, ESYNC_LONG_POLL_MS: String(LONG_POLL_MS), ...env },
+  })
+  if (server.result) throw new Error(`server exited: ${JSON.stringify(server.result)}\n${server.log()}`)
+  // A sanitizer build reports at exit: a report fails the test that stopped the server.
+  const stop = server.stop.bind(server)
+  server.stop = async (signal) => {
+    const r = await stop(signal)
+    assert.ok(!/(AddressSanitizer|LeakSanitizer|runtime error:)/.test(server.log()), server.log())
+    return r
+  }
+  return server
+}
+
+// The official client on a shape. Returns { stream, shape, stop }.
+export function clientShape(base, params, opts = {}) {
+  const controller = new AbortController()
+  const stream = new ShapeStream({
+    url: `${base}${opts.path ?? '/v1/shape'}`,
+    params,
+    signal: controller.signal,
+    ...(opts.offset ? { offset: opts.offset, handle: opts.handle } : {}),
+    onError: opts.onError,
+  })
+  const shape = new Shape(stream)
+  return { stream, shape, stop: () => controller.abort() }
+}
+
+const norm = (rows, key) =>
+  [...rows].map((r) => JSON.stringify(r, (k, v) => (typeof v === 'bigint' ? v.toString() : v)))
+    .sort()
+    .map((s) => JSON.parse(s))
+    .sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0))
+
+// Waits until the client's rows equal `select <cols> from <table> [where]`.
+export async function expectSynced(shape, selectSql, { key = 'id', timeoutMs = 10000, params = [] } = {}) {
+  const deadline = Date.now() + timeoutMs
+  let want, got
+  for (;;) {
+    want = norm((await sql(selectSql, params)).rows, key)
+    got = norm(shape.currentRows, key)
+    if (shape.isUpToDate && JSON.stringify(got) === JSON.stringify(want)) return got
+    if (Date.now() > deadline) break
+    await sleep(25)
+  }
+  assert.deepEqual(got, want, `client rows differ from: ${selectSql}`)
+  return got
+}
+
+// Raw request helper: fetch with the parsed JSON body.
+export async function shapeGet(base, qs, { method = 'GET', headers = {}, path: p = '/v1/shape' } = {}) {
+  const res = await fetch(`${base}${p}?${qs}`, { method, headers })
+  const text = await res.text()
+  let body = null
+  try { body = text ? JSON.parse(text) : null } catch { body = text }
+  return { status: res.status, headers: res.headers, body, text }
+}
+
+export { sleep, query }
