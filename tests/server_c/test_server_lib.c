@@ -127,7 +127,7 @@ static void test_routes(void) {
     CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/", false, &m) == 404);
     CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/a/b", false, &m) == 404);
     CHECK(esync_route_find(ESYNC_GET, "/api/nope", false, &m) == 404);
-    CHECK(esync_route_find(ESYNC_GET, "/v1/shape", false, &m) == 404);
+    CHECK(esync_route_find(ESYNC_GET, "/v1/nothing", false, &m) == 404);
     CHECK(esync_route_find(ESYNC_GET, "/index.html", false, &m) == 0 && m.id == ESYNC_ROUTE_STATIC);
     CHECK(esync_route_find(ESYNC_POST, "/index.html", false, &m) == 405);
     CHECK(esync_method_parse("GET") == ESYNC_GET && esync_method_parse("get") == ESYNC_OTHER);
