@@ -53,6 +53,16 @@
     });
   }
 
+  // Page 1 equal to `stored` except for the change counter and version-valid-for.
+  function sameButCounter(page, stored) {
+    if (page.length !== stored.length) return false;
+    for (let i = 0; i < page.length; i++) {
+      if ((i >= 24 && i < 28) || (i >= 92 && i < 96)) continue;
+      if (page[i] !== stored[i]) return false;
+    }
+    return true;
+  }
+
   class ReplicaStore {
     // opts: {indexedDB, IDBKeyRange, dbName, file (memvfs file name), Module, writerId,
     //        schemaVersion: () => string|null, onError(err), setTimeout}
@@ -81,6 +91,12 @@
     // Opens (creating) the IndexedDB database and loads the stored image into the VFS.
     // Returns the meta record (null for a new replica).
     async open() {
+      await this.read();
+      return this.load(this.M);
+    }
+
+    // The IndexedDB half of open(), which needs no module: it can run while the wasm compiles.
+    async read() {
       this.db = await openDatabase(this.idb, this.dbName);
       this.db.onversionchange = () => this.db && this.db.close(); // let a delete/upgrade proceed
       const tx = this.db.transaction(['pages', 'meta'], 'readonly');
@@ -91,12 +107,18 @@
       ]);
       this.meta = meta || null;
       if (meta && meta.formatVersion !== FORMAT_VERSION) throw new Error(`replica format ${meta.formatVersion} is not supported`);
-      if (meta && meta.size > 0) {
-        const pages = keys.map((k, i) => [k, values[i] instanceof Uint8Array ? values[i] : new Uint8Array(values[i])]);
-        this.M.MemVfs.load(this.file, meta.size, pages);
-      }
+      this.stored = meta && meta.size > 0 ? keys.map((k, i) => [k, values[i] instanceof Uint8Array ? values[i] : new Uint8Array(values[i])]) : [];
       this.flushedSize = meta ? meta.size : 0;
       this.commitSeq = meta ? meta.commitSeq : 0;
+    }
+
+    // The module half: writes the image read from IndexedDB into the VFS.
+    load(M) {
+      this.M = M;
+      if (this.meta && this.meta.size > 0) this.M.MemVfs.load(this.file, this.meta.size, this.stored);
+      const first = this.stored.find((e) => e[0] === 0);
+      this.page0 = first ? first[1] : null;
+      this.stored = null;
       return this.meta;
     }
 
@@ -138,6 +160,12 @@
     async flush() {
       const pages = this.pending;
       const size = this.pendingSize >= 0 ? this.pendingSize : this.flushedSize;
+      // SQLite bumps the file change counter in page 1 (header bytes 24-27, mirrored at 92-95)
+      // at every commit. Only this worker reads the file, and a page 1 stored from an earlier
+      // flush is consistent in itself (counter == version-valid-for), so a page 1 that differs
+      // from the stored one in nothing else is not rewritten: one page less per small commit.
+      const p0 = pages.get(0);
+      if (p0 && this.page0 && sameButCounter(p0, this.page0)) pages.delete(0);
       const n = this.waiters.findIndex((w) => !w.covered);
       const waiters = n < 0 ? this.waiters : this.waiters.slice(0, n);
       this.pending = new Map();
@@ -162,6 +190,7 @@
         return;
       }
       this.failures = 0;
+      if (pages.has(0)) this.page0 = pages.get(0);
       this.commitSeq = seq;
       this.flushedSize = size;
       this.meta = meta;

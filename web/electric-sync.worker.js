@@ -10,7 +10,7 @@
  * requests to it over BroadcastChannel `<dbName>-rpc` (and re-send them when the leader changes).
  *
  * Tab -> worker:  {type:'HELLO', config, tabLock} {type:'QUERY', id, sql, params}
- *                 {type:'RESET', id} {type:'BYE'}
+ *                 {type:'RESET', id} {type:'BYE'} {type:'STATS', id} (flusher counters, benchmarks)
  * Worker -> tab:  DATA_CHANGE, SCHEMA_RESET, STATUS (contracts.md), and
  *                 {type:'READY'} {type:'RESULT', id, value} {type:'RESULT', id, error:{code,message}}
  *
@@ -68,6 +68,9 @@
     const sleepers = new Set(); // wake functions of loops waiting (backoff, idle, stop)
     const lastStatus = new Map(); // shape -> STATUS message last broadcast
     let lastProgress = 0;
+    const t0 = now();
+    const timeline = []; // [label, ms since the worker started], the first 64 steps (STATS)
+    const mark = (label) => { if (timeline.length < 64) timeline.push([label, now() - t0]); };
 
     opened = new Promise((r) => { resolveOpened = r; });
 
@@ -126,6 +129,9 @@
           break;
         case 'BYE':
           forget(c);
+          break;
+        case 'STATS': // benchmarks: what the IndexedDB flusher wrote
+          send(c, { type: 'RESULT', id: msg.id, value: store ? { ...store.stats, commitSeq: store.commitSeq, size: store.flushedSize, startedAt: t0, timeline } : null });
           break;
         default:
           break;
@@ -202,15 +208,27 @@
     async function start(cfg) {
       config = { ...DEFAULTS, ...cfg };
       for (const s of config.shapes) publishStatus(s.name, { phase: 'opening', rows: 0, offset: null, handle: null, lastSyncedAt: null });
+      // The module compiles while the owner lock is awaited; the version is fetched while
+      // IndexedDB loads.
+      const moduleP = env.loadModule();
+      moduleP.catch(() => {});
       await acquireOwner(config.dbName);
+      mark('owner lock');
       if (closed) return;
       const versionP = fetchVersion().then((v) => ({ v }), (e) => ({ e }));
-      M = await env.loadModule();
       store = newStore();
-      await store.open();
+      const readP = store.read();
+      M = await moduleP;
+      mark('module');
+      await readP;
+      mark('indexeddb read');
+      store.load(M);
+      mark('image loaded');
       openEngine();
+      mark('engine open');
       resolveOpened();
       const got = await versionP;
+      mark('version');
       if (closed) return;
       if (got.e) {
         // Offline start: serve the stored replica, retry the version with backoff.
@@ -321,6 +339,7 @@
         if (req.action === 'fetch') {
           const resp = await fetchShape(name, req);
           if (closed || gen !== g0) return; // reset meanwhile: this response belongs to the old replica
+          mark(`response ${resp.status} ${resp.body.length} B`);
           let events = [];
           let err = null;
           try {
@@ -328,6 +347,7 @@
           } catch (e) {
             err = e;
           }
+          mark('ingested');
           afterIngest(name, events, err, resp);
         } else if (req.action === 'wait') {
           await sleep(req.waitMs, g0);
@@ -347,6 +367,7 @@
         // A commit, with or without changes (an up-to-date with nothing new moved the offset):
         // the events and the status go out once it is durable.
         p.then((evs) => {
+          mark(`durable (${store.stats.lastFlushPages} pages)`);
           if (closed) return;
           for (const ev of evs) broadcast(ev);
           publishFromEngine(err);

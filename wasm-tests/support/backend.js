@@ -3,7 +3,7 @@
 // as tests/server does; or, while the server has no /v1/shape yet (or ESYNC_TEST_FAKE_SHAPES=1),
 // the in-process stand-in of fake-electric.js. Both expose the same small API.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, cpSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, cpSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { root } from '../load.js';
@@ -17,11 +17,16 @@ async function startReal() {
   // A private copy of the migrations, so a test can add one (a schema version change).
   const migrations = mkdtempSync(path.join(os.tmpdir(), 'esync-mig-'));
   cpSync(path.join(root, 'db/migrations'), migrations, { recursive: true });
+  const journalPath = path.join(migrations, 'meta/_journal.json');
+  const journal = readFileSync(journalPath, 'utf8');
+  let migrated = false;
+  // The shape logs of this server only (not the dev server's .data/shapes).
+  const shapesDir = mkdtempSync(path.join(os.tmpdir(), 'esync-shapes-'));
   let proc, base, log = '';
   const start = async () => {
     const port = await h.freePort();
     proc = spawn(serverBin, [], {
-      env: { ...process.env, PORT: String(port), DATABASE_URL: h.clusterUrl(), ESYNC_DEV: '1', ESYNC_MIGRATIONS_DIR: migrations },
+      env: { ...process.env, PORT: String(port), DATABASE_URL: h.clusterUrl(), ESYNC_DEV: '1', ESYNC_MIGRATIONS_DIR: migrations, ESYNC_SHAPES_DIR: shapesDir },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     proc.stderr.setEncoding('utf8');
@@ -62,16 +67,24 @@ async function startReal() {
     delete: (id) => call('DELETE', `/api/test-items/${id}`),
     async rows() { return (await h.query('select id, title, completed from test_items order by id')).rows; },
     async clear() { await call('POST', '/api/dev/reset'); await h.query('delete from test_items'); },
+    async seedMany(n) { await b.clear(); for (let left = n; left > 0; left -= 10000) await call('POST', '/api/dev/seed', { count: Math.min(left, 10000) }); },
     // A new migration changes the schema version (the server derives it from the applied ones).
     async migrate(tag) {
       const j = JSON.parse(readFileSync(path.join(migrations, 'meta/_journal.json'), 'utf8'));
       j.entries.push({ idx: j.entries.length, version: '7', when: Date.now(), tag, breakpoints: true });
       writeFileSync(path.join(migrations, 'meta/_journal.json'), JSON.stringify(j, null, 2));
       writeFileSync(path.join(migrations, `${tag}.sql`), `CREATE INDEX IF NOT EXISTS "${tag}_idx" ON "test_items" ("title");\n`);
+      migrated = true;
       await call('POST', '/api/dev/reset');
       await h.query('delete from test_items');
     },
-    async stop() { await stopProc(); },
+    async stop() {
+      // Leave the test database at the repository's migrations.
+      if (migrated) { writeFileSync(journalPath, journal); await call('POST', '/api/dev/reset').catch(() => {}); }
+      await stopProc();
+      rmSync(shapesDir, { recursive: true, force: true });
+      rmSync(migrations, { recursive: true, force: true });
+    },
   };
   return b;
 }
@@ -89,6 +102,12 @@ async function startFake() {
     delete: async (id) => f.delete(id),
     async rows() { return f.rows().map((r) => ({ id: r.id, title: r.title, completed: r.completed })).sort((a, b) => (a.id < b.id ? -1 : 1)); },
     async clear() { for (const r of f.rows()) f.delete(r.id); f.rotateHandle(); },
+    async seedMany(n) {
+      for (const r of f.rows()) f.delete(r.id);
+      f.rotateHandle();
+      const hex = (i, w) => i.toString(16).padStart(w, '0');
+      for (let i = 0; i < n; i++) f.insert({ id: `${hex(i, 8)}-0000-4000-8000-${hex(i * 7919, 12)}`, title: `Item ${i}`, description: `Description of item ${i}, some text to make the row realistic` });
+    },
     async migrate(tag) { f.setVersion(tag); for (const r of f.rows()) f.delete(r.id); f.rotateHandle(); },
     stop: () => f.stop(),
   };
