@@ -1923,7 +1923,7 @@ static val eval_arith(evalctx *c, const node *x) {
         return v;
     }
     if (is_int(t)) {
-        int64_t r;
+        int64_t r = 0;
         if ((op == '+' && __builtin_add_overflow(a.i, b.i, &r)) ||
             (op == '-' && __builtin_sub_overflow(a.i, b.i, &r)) ||
             (op == '*' && __builtin_mul_overflow(a.i, b.i, &r)))
