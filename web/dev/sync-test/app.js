@@ -20,11 +20,19 @@ sync.on('STATUS', (s) => {
 });
 fetch('/api/schema/version').then((r) => r.json()).then((v) => { $('version').textContent = `${v.version} (${v.hash.slice(0, 8)})`; }).catch(() => {});
 
+const report = (p) => p.catch((e) => { $('error').hidden = false; $('error').textContent = e.message; });
+
 // ---- rows ----
 const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
 async function render(flashIds = new Set()) {
-  const rows = await sync.query('SELECT id, title, description, completed, updated_at FROM test_items ORDER BY created_at DESC, id LIMIT 500');
-  const [{ n }] = await sync.query('SELECT count(*) AS n FROM test_items');
+  let rows, n;
+  try {
+    rows = await sync.query('SELECT id, title, description, completed, updated_at FROM test_items ORDER BY created_at DESC, id LIMIT 500');
+    [{ n }] = await sync.query('SELECT count(*) AS n FROM test_items');
+  } catch (e) {
+    if (!/no such table/.test(String(e.message))) throw e;
+    rows = []; n = 0; // right after a reset, before the first sync commits the table again
+  }
   $('count').textContent = `${n} rows in the local replica${n > rows.length ? `, newest ${rows.length} shown` : ''}`;
   $('rows-body').innerHTML = rows.map((r) => `
     <tr data-id="${esc(r.id)}" class="${flashIds.has(r.id) ? 'flash' : ''}">
@@ -48,9 +56,9 @@ sync.on('DATA_CHANGE', (ev) => {
   const c = ev.changes;
   log(`DATA_CHANGE ${ev.shapeName}: +${c.insert.length} ~${c.update.length} -${c.delete.length}` +
       (c.insert.length + c.update.length + c.delete.length <= 3 ? ` ${JSON.stringify(c, (k, v) => (typeof v === 'bigint' ? String(v) : v))}` : ''));
-  render(new Set([...c.insert.map((r) => r.id), ...c.update.map((u) => u.new.id)]));
+  report(render(new Set([...c.insert.map((r) => r.id), ...c.update.map((u) => u.new.id)])));
 });
-sync.on('SCHEMA_RESET', (ev) => { log(`SCHEMA_RESET ${ev.reason} ${ev.oldVersion ?? '∅'} → ${ev.newVersion}`); render(); });
+sync.on('SCHEMA_RESET', (ev) => { log(`SCHEMA_RESET ${ev.reason} ${ev.oldVersion ?? '∅'} → ${ev.newVersion}`); report(render()); });
 
 // ---- writes (REST) ----
 async function api(method, path, body) {
@@ -61,7 +69,6 @@ async function api(method, path, body) {
   }
   return res.status === 204 ? null : res.json();
 }
-const report = (p) => p.catch((e) => { $('error').hidden = false; $('error').textContent = e.message; });
 $('create').addEventListener('submit', (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
