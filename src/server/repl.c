@@ -39,7 +39,7 @@ typedef struct rel {
 } rel;
 
 struct esync_repl {
-    char *url, *slot, *pub;
+    char *url, *slot, *pub, *owner;
     esync_repl_sink sink;
     pthread_t thread;
     int stop_fd;
@@ -90,10 +90,51 @@ static PGresult *exec_ok(PGconn *c, const char *sql, ExecStatusType want, char *
     return res;
 }
 
+static bool safe_name(const char *s) {
+    if (!*s || strlen(s) > 63) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
+    return true;
+}
+
+/* Slots and publications of servers of this host whose shapes directory is gone (a deleted
+ * checkout, a test's temporary directory): dropped when their slot is inactive. */
+static void collect_orphans(esync_repl *r) {
+    const char *colon = strchr(r->owner, ':');
+    if (!colon) return;
+    size_t hostlen = (size_t)(colon - r->owner);
+    PGresult *res = PQexec(r->conn,
+        "SELECT p.pubname, obj_description(p.oid, 'pg_publication'), "
+        "  (SELECT s.active FROM pg_replication_slots s "
+        "    WHERE s.slot_name = 'esync_' || substr(p.pubname, 11)) "
+        "FROM pg_publication p WHERE p.pubname LIKE 'esync\\_pub\\_%'");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *pub = PQgetvalue(res, i, 0), *owner = PQgetvalue(res, i, 1);
+        if (strcmp(pub, r->pub) == 0 || PQgetisnull(res, i, 1) || !safe_name(pub)) continue;
+        if (strncmp(owner, r->owner, hostlen + 1) != 0) continue; /* another host's */
+        if (!PQgetisnull(res, i, 2) && PQgetvalue(res, i, 2)[0] == 't') continue; /* in use */
+        if (access(owner + hostlen + 1, F_OK) == 0) continue; /* its directory still exists */
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                 "WHERE slot_name = 'esync_%s' AND NOT active", pub + 10);
+        PQclear(PQexec(r->conn, sql));
+        snprintf(sql, sizeof sql, "DROP PUBLICATION IF EXISTS %s", pub);
+        PQclear(PQexec(r->conn, sql));
+        esync_log("shapes: dropped the orphaned slot and publication of %s", owner);
+    }
+    PQclear(res);
+}
+
 /* Publication, slot, START_REPLICATION. Returns 0, or -1 with the reason in err. */
 static int setup(esync_repl *r, char *err, size_t n) {
     char sql[512];
     PGresult *res;
+    collect_orphans(r);
     snprintf(sql, sizeof sql, "SELECT 1 FROM pg_publication WHERE pubname = '%s'", r->pub);
     if (!(res = exec_ok(r->conn, sql, PGRES_TUPLES_OK, err, n))) return -1;
     int have_pub = PQntuples(res) > 0;
@@ -102,6 +143,16 @@ static int setup(esync_repl *r, char *err, size_t n) {
         snprintf(sql, sizeof sql, "CREATE PUBLICATION %s", r->pub);
         if (!(res = exec_ok(r->conn, sql, PGRES_COMMAND_OK, err, n))) return -1;
         PQclear(res);
+        char *lit = PQescapeLiteral(r->conn, r->owner, strlen(r->owner));
+        if (lit) {
+            snprintf(sql, sizeof sql, "COMMENT ON PUBLICATION %s IS ", r->pub);
+            size_t need = strlen(sql) + strlen(lit) + 1;
+            char *full = esync__xmalloc(need);
+            snprintf(full, need, "%s%s", sql, lit);
+            PQclear(PQexec(r->conn, full));
+            free(full);
+            PQfreemem(lit);
+        }
     }
     snprintf(sql, sizeof sql,
              "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '%s'",
@@ -331,9 +382,10 @@ static void *run(void *arg) {
 }
 
 esync_repl *esync_repl_start(const char *url, const char *slot, const char *publication,
-                             const esync_repl_sink *sink) {
+                             const char *owner, const esync_repl_sink *sink) {
     esync_repl *r = esync__xcalloc(1, sizeof *r);
     r->url = esync__xstrdup(url);
+    r->owner = esync__xstrdup(owner);
     r->slot = esync__xstrdup(slot);
     r->pub = esync__xstrdup(publication);
     r->sink = *sink;
@@ -343,6 +395,36 @@ esync_repl *esync_repl_start(const char *url, const char *slot, const char *publ
         abort();
     }
     return r;
+}
+
+int esync_repl_drop(const char *url, const char *slot, const char *publication) {
+    const char *keys[] = {"dbname", "application_name", NULL};
+    const char *vals[] = {url, "esync-replication", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    int rc = -1;
+    if (PQstatus(c) == CONNECTION_OK) {
+        const char *p[1] = {slot};
+        /* the walsender of our stopped connection may take a moment to release the slot */
+        for (int tries = 0; tries < 50 && rc != 0; tries++) {
+            PGresult *res = PQexecParams(c,
+                "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots "
+                "WHERE slot_name = $1 AND NOT active", 1, NULL, p, NULL, NULL, 0);
+            PGresult *left = PQexecParams(c, "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                                          1, NULL, p, NULL, NULL, 0);
+            if (PQresultStatus(left) == PGRES_TUPLES_OK && PQntuples(left) == 0) rc = 0;
+            PQclear(res);
+            PQclear(left);
+            if (rc != 0) {
+                struct timespec ts = {0, 100000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        char sql[160];
+        snprintf(sql, sizeof sql, "DROP PUBLICATION IF EXISTS %s", publication);
+        PQclear(PQexec(c, sql));
+    }
+    PQfinish(c);
+    return rc;
 }
 
 void esync_repl_stop(esync_repl *r) {
@@ -357,6 +439,7 @@ void esync_repl_stop(esync_repl *r) {
     free(r->lens);
     free(r->scratch);
     free(r->url);
+    free(r->owner);
     free(r->slot);
     free(r->pub);
     free(r);

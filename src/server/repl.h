@@ -46,9 +46,13 @@ typedef struct esync_repl_sink {
 } esync_repl_sink;
 
 /* Starts the thread. url: the database (libpq URI or keywords). slot and publication: names made
- * of [a-z0-9_] only. */
+ * of [a-z0-9_] only. owner: "<host>:<shapes dir>", stored as the publication's comment so that a
+ * later server can tell an orphan (same host, directory gone) and drop its slot and publication. */
 esync_repl *esync_repl_start(const char *url, const char *slot, const char *publication,
-                             const esync_repl_sink *sink);
+                             const char *owner, const esync_repl_sink *sink);
+/* Drops the slot and the publication (the replication thread must be stopped): a server that
+ * stores no shape keeps nothing in the database. Returns 0, or -1 when Postgres refused. */
+int esync_repl_drop(const char *url, const char *slot, const char *publication);
 /* True while streaming. */
 bool esync_repl_connected(esync_repl *r);
 /* Stops the thread (reporting a last durable position first) and frees r. */

@@ -180,7 +180,7 @@ static void reply(hctx *c, esync_shape_result *res) {
     if ((status == 200 || status == 304) && res->offset[0]) {
         MHD_add_response_header(resp, "electric-offset", res->offset);
         if (res->etag[0]) MHD_add_response_header(resp, "etag", res->etag);
-        if (res->up_to_date) MHD_add_response_header(resp, "electric-up-to-date", "");
+        if (res->up_to_date) MHD_add_response_header(resp, "electric-up-to-date", "true"); /* libmicrohttpd refuses empty values */
         MHD_add_response_header(resp, "electric-has-data", res->has_data ? "true" : "false");
         if (res->schema_header && res->schema)
             MHD_add_response_header(resp, "electric-schema", res->schema);

@@ -226,9 +226,7 @@ int esync_shape_params_parse(const esync_kv *kv, size_t n, esync_shape_req **out
     if (e.n) {
         *err_json = render(&e);
         esync_shape_req_free(q);
-        free(*secret);
-        *secret = NULL;
-        return 400;
+        return 400; /* *secret stays: the caller checks it before showing the errors */
     }
     *out = q;
     return 0;

@@ -22,7 +22,8 @@ typedef struct esync_kv {
 
 /* Returns 0 with a new request in *out (its definition and position filled; the caller sets
  * done/park/ctx), and the secret parameter (secret or api_secret, malloc'ed, NULL when absent) in
- * *secret. Returns 400 with the JSON body in *err_json (malloc'ed) otherwise. */
+ * *secret. Returns 400 with the JSON body in *err_json (malloc'ed) otherwise (*secret is set
+ * then too: the secret is checked before the parameters). */
 int esync_shape_params_parse(const esync_kv *kv, size_t n, esync_shape_req **out, char **secret,
                              char **err_json);
 

@@ -128,7 +128,8 @@ struct esync_shapes {
     shape *dirty_head;
     struct esync_shape_priv *tl_head, *tl_tail; /* parked requests with a deadline, by deadline */
     /* replication */
-    esync_repl *repl;
+    esync_repl *repl;         /* started with the first shape (or a stored one) */
+    char owner[PATH_MAX + 300]; /* "<host>:<dir>", the publication's comment */
     bool repl_started;
     uint64_t stored_flushed;  /* state.json */
     uint64_t global_lsn;      /* commit LSN of the last transaction processed */
@@ -620,6 +621,8 @@ static void make_handle(esync_shapes *S, const char *key, char *out, size_t n) {
     snprintf(out, n, "%" PRIu64 "-%" PRIu64, (uint64_t)(fnv(key) % 100000000000ULL), us);
 }
 
+static void start_repl(esync_shapes *S);
+
 /* Builds the shape of a checked request (its priv holds table, where, selection) and registers
  * it as CREATING. NULL when its directory cannot be created. */
 static shape *create_shape(esync_shapes *S, esync_shape_req *q) {
@@ -653,6 +656,7 @@ static shape *create_shape(esync_shapes *S, esync_shape_req *q) {
         return NULL;
     }
     registry_add(S, s);
+    start_repl(S);
     s->refs++; /* the snapshot job's */
     queue_job(S, NULL, s);
     return s;
@@ -1149,17 +1153,32 @@ static void write_state(esync_shapes *S, uint64_t flushed) {
     if (w == n) rename(tmp, path);
 }
 
+static void unlink_state(esync_shapes *S) {
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/state.json", S->dir);
+    unlink(path);
+}
+
 static void purge_all(esync_shapes *S, const char *why) {
     while (S->all) invalidate(S, S->all, why);
+}
+
+/* The stream cannot continue the stored logs: drop every READY shape. CREATING ones take their
+ * snapshot once the stream runs, so they stay. */
+static void purge_ready(esync_shapes *S, const char *why) {
+    for (shape *s = S->all, *next; s; s = next) {
+        next = s->next;
+        if (s->state == S_READY) invalidate(S, s, why);
+    }
 }
 
 static void sink_started(void *ctx, bool created, uint64_t confirmed) {
     esync_shapes *S = ctx;
     pthread_mutex_lock(&S->mu);
-    if (created && S->all)
-        purge_all(S, "the replication slot was (re)created");
-    else if (confirmed > S->stored_flushed && S->all)
-        purge_all(S, "the replication slot is ahead of the stored logs");
+    if (created)
+        purge_ready(S, "the replication slot was (re)created");
+    else if (confirmed > S->stored_flushed)
+        purge_ready(S, "the replication slot is ahead of the stored logs");
     if (confirmed > S->stored_flushed) S->stored_flushed = confirmed;
     S->repl_started = true;
     pthread_cond_broadcast(&S->repl_cv);
@@ -1553,6 +1572,15 @@ static void load_stored(esync_shapes *S) {
         esync_log("shapes: %d stored shape(s) loaded, %d incomplete one(s) removed", loaded, dropped);
 }
 
+/* The replication connection exists only once there is a shape to feed: a server that never
+ * serves one never creates a slot. Under the lock. */
+static void start_repl(esync_shapes *S) {
+    if (S->repl || S->stopping) return;
+    esync_repl_sink sink = {S,           sink_started, sink_disconnected, sink_begin,  sink_relation,
+                            sink_change, sink_truncate, sink_commit,      sink_durable};
+    S->repl = esync_repl_start(S->o.database_url, S->slot, S->pub, S->owner, &sink);
+}
+
 void esync_shapes_invalidate_all(esync_shapes *S, const char *why) {
     pthread_mutex_lock(&S->mu);
     purge_all(S, why);
@@ -1624,9 +1652,12 @@ esync_shapes *esync_shapes_start(const esync_shapes_options *o, char *err, size_
     S->workers = esync__xcalloc(S->nworkers, sizeof *S->workers);
     for (unsigned i = 0; i < S->nworkers; i++)
         if (pthread_create(&S->workers[i], NULL, worker_main, S) != 0) abort();
-    esync_repl_sink sink = {S,           sink_started, sink_disconnected, sink_begin,  sink_relation,
-                            sink_change, sink_truncate, sink_commit,      sink_durable};
-    S->repl = esync_repl_start(o->database_url, S->slot, S->pub, &sink);
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(S->owner, sizeof S->owner, "%s:%s", host, S->dir);
+    pthread_mutex_lock(&S->mu);
+    if (S->all) start_repl(S); /* stored shapes: resume their stream now */
+    pthread_mutex_unlock(&S->mu);
     return S;
 }
 
@@ -1676,6 +1707,8 @@ void esync_shapes_stop(esync_shapes *S) {
         S->dirty_head = s->dirty_next;
         shape_unref(s);
     }
+    bool stored = false;
+    for (shape *s = S->all; s; s = s->next) stored |= s->state == S_READY;
     while (S->all) {
         shape *s = S->all;
         registry_remove(S, s);
@@ -1685,7 +1718,15 @@ void esync_shapes_stop(esync_shapes *S) {
         }
         shape_unref(s);
     }
+    bool empty = S->repl && !stored;
     pthread_mutex_unlock(&S->mu);
+    if (empty) {
+        /* nothing stored to resume: keep nothing in the database either */
+        if (esync_repl_drop(S->o.database_url, S->slot, S->pub) == 0) {
+            esync_log("shapes: no shape stored: dropped slot %s", S->slot);
+            unlink_state(S);
+        }
+    }
     close(S->lock_fd);
     free(S->workers);
     free(S);

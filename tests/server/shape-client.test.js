@@ -15,7 +15,7 @@ before(async () => {
   server = await startShapeServer('client')
 })
 after(async () => {
-  await server?.stop()
+  await server?.dispose()
 })
 
 test('initial sync, then live insert, update, delete', async () => {
@@ -228,7 +228,7 @@ test('resume from a stored offset and handle, also across a server restart', asy
     const old = await shapeGet(srv.base, `table=sc_resume&offset=0_inf&handle=${handle}`)
     assert.equal(old.status, 200)
   } finally {
-    await srv.stop()
+    await srv.dispose()
   }
 })
 
@@ -252,6 +252,6 @@ test('restart with a lost slot: stored shapes answer 409, clients refetch', asyn
     await expectSynced(c.shape, 'select * from sc_lost')
     c.stop()
   } finally {
-    await srv.stop()
+    await srv.dispose()
   }
 })

@@ -50,7 +50,24 @@ export async function startShapeServer(role, { keep = false, env = {} } = {}) {
     assert.ok(!/(AddressSanitizer|LeakSanitizer|runtime error:)/.test(server.log()), server.log())
     return r
   }
+  // Stops the server and removes what it kept (its shapes, slot and publication), so test runs
+  // leave no replication slot behind.
+  server.dispose = async () => {
+    await server.stop()
+    await dropStore(role)
+  }
   return server
+}
+
+export async function dropStore(role) {
+  const dir = shapesDir(role)
+  let slot
+  try { slot = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).slot } catch {}
+  if (slot && /^esync_[a-z0-9_]+$/.test(slot)) {
+    await sql(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active`, [slot])
+    await sql(`drop publication if exists ${slot.replace(/^esync_/, 'esync_pub_')}`)
+  }
+  fs.rmSync(dir, { recursive: true, force: true })
 }
 
 // The official client on a shape. Returns { stream, shape, stop }.

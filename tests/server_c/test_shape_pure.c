@@ -221,7 +221,7 @@ static char *parse_err(const char *spec) {
     char *secret, *err;
     int rc = esync_shape_params_parse(kv, n, &q, &secret, &err);
     free(copy);
-    free(secret);
+    free(secret); /* set on both paths */
     if (rc == 0) {
         esync_shape_req_free(q);
         return NULL;
