@@ -17,10 +17,4 @@ if(NOT TARGET esync_shape_lib)
   target_link_libraries(esync_shape_lib PUBLIC esync_server_lib esync_cjson PostgreSQL::PostgreSQL
                         Threads::Threads m)
   target_compile_options(esync_shape_lib PRIVATE ${ESYNC_WARNINGS})
-  # where.c (owned by the where-clause module) trips gcc 12's -Wmaybe-uninitialized at -O2 (a
-  # false positive at the time of writing); keep it a warning in this library's copy.
-  if(CMAKE_C_COMPILER_ID STREQUAL "GNU")
-    set_source_files_properties(${ESYNC_SHAPE_DIR}/where.c TARGET_DIRECTORY esync_shape_lib
-                                PROPERTIES COMPILE_OPTIONS "-Wno-error=maybe-uninitialized")
-  endif()
 endif()
