@@ -229,6 +229,15 @@ async function main() {
   if (process.env.BENCH_LOG) fs.writeFileSync(process.env.BENCH_LOG, log)
   server.kill("SIGTERM")
   await new Promise((r) => server.on('exit', r))
+  // leave no replication slot behind: drop the bench server's slot, publication and logs
+  try {
+    const { slot } = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'))
+    if (/^esync_[a-z0-9_]+$/.test(slot)) {
+      await db.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [slot])
+      await db.query(`drop publication if exists ${slot.replace(/^esync_/, 'esync_pub_')}`)
+    }
+  } catch {}
+  fs.rmSync(dir, { recursive: true, force: true })
   await db.end()
   agent.destroy()
 
