@@ -12,7 +12,7 @@ for p in "${parts[@]}"; do
     case "$p" in
         core) node bench/run-core.mjs ;;
         server) bash bench/server-load.sh ;;
-        shapes) if [ -f bench/shape-load.mjs ]; then node bench/shape-load.mjs; else echo "bench: no shape-service benchmark yet" >&2; fi ;;
+        shapes) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/shape-load.mjs ;;  # 1000+ sockets
         browser) node bench/browser.mjs ;;
         *) echo "bench: unknown part $p" >&2; exit 2 ;;
     esac
