@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
         char off[32];
         snprintf(off, sizeof off, c == chunks - 1 ? "0_inf" : "0_%d", c);
         esync_response r = {200, "h1", off, SCHEMA, NULL, c == chunks - 1, NULL,
-                            (const uint8_t *)bodies[c].p, bodies[c].len, 1};
+                            (const uint8_t *)bodies[c].p, bodies[c].len, 1, (uint8_t *)bodies[c].p};
         char *ch = NULL;
         size_t n = 0;
         if (esync_ingest(e, "test_items", &r, &ch, &n)) {
@@ -125,7 +125,7 @@ int main(int argc, char **argv) {
         sb_put(&body, ",{\"headers\":{\"control\":\"up-to-date\",\"global_last_seen_lsn\":\"1\"}}]");
         char off[32];
         snprintf(off, sizeof off, "%ld_0", 100000 + b);
-        esync_response r = {200, "h1", off, NULL, "c", 1, NULL, (const uint8_t *)body.p, body.len, 2};
+        esync_response r = {200, "h1", off, NULL, "c", 1, NULL, (const uint8_t *)body.p, body.len, 2, (uint8_t *)body.p};
         char *ch = NULL;
         double s = now_us();
         int rc = esync_ingest(e, "test_items", &r, &ch, NULL);

@@ -83,8 +83,6 @@ int esync__global_init(void) {
     static const sqlite3_mem_methods mem = {sq_malloc, sq_free,  sq_realloc, sq_size,
                                             sq_roundup, sq_init, sq_shutdown, NULL};
     if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK) return ESYNC_ESQLITE;
-    /* No lookaside: its slab would hide per-connection memory from the counter's baseline. */
-    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
     if (sqlite3_initialize() != SQLITE_OK) return ESYNC_ESQLITE;
     cJSON_Hooks hooks = {cj_malloc, cj_free};
     cJSON_InitHooks(&hooks);

@@ -160,6 +160,10 @@ typedef struct esync_response {
     const uint8_t *body;     /* the body bytes (need not be NUL-terminated) */
     size_t body_len;
     double now_ms;           /* the caller's clock, stored as the shape's last sync time */
+    /* Optional: the body's bytes again, writable, when the caller passes a copy it discards after
+     * the call (the wasm bridge does). The engine then parses the body in place instead of
+     * copying it first. NULL otherwise. */
+    uint8_t *body_writable;
 } esync_response;
 
 /* Applies one response of `shape` (the answer to the request esync_next_request gave).

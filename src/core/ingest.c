@@ -973,7 +973,8 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     while (start < r->body_len && is_ws((char)r->body[start])) start++;
     if (start < r->body_len) {
         size_t at = 0;
-        int prc = esync__msgs_parse(&ms, r->body, r->body_len, &at);
+        int prc = r->body_writable ? esync__msgs_parse_inplace(&ms, r->body_writable, r->body_len, &at)
+                                   : esync__msgs_parse(&ms, r->body, r->body_len, &at);
         if (prc || !ms.is_array) {
             esync__schema_free(&rs);
             esync__msgs_free(&ms);
@@ -1154,6 +1155,7 @@ static int enqueue(esync *e, const char *name, const esync_response *r) {
     q->resp.cursor = q->str[3];
     q->resp.retry_after = q->str[4];
     q->resp.body = q->body;
+    q->resp.body_writable = q->body; /* the queue's own copy */
     if (e->queue_tail) e->queue_tail->next = q;
     else e->queue = q;
     e->queue_tail = q;

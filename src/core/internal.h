@@ -80,8 +80,11 @@ typedef struct esync_msgs {
     bool is_array;    /* the body was a JSON array (its elements are m[0..n-1]) */
 } esync_msgs;
 
-/* Parses a body. ESYNC_EJSON (with *err_at) for anything that is not strict UTF-8 JSON. */
+/* Parses a body. ESYNC_EJSON (with *err_at) for anything that is not strict UTF-8 JSON.
+ * esync__msgs_parse copies the body first; esync__msgs_parse_inplace unescapes strings inside the
+ * given bytes, which must stay alive and untouched until esync__msgs_free. */
 int esync__msgs_parse(esync_msgs *out, const uint8_t *body, size_t len, size_t *err_at);
+int esync__msgs_parse_inplace(esync_msgs *out, uint8_t *body, size_t len, size_t *err_at);
 void esync__msgs_free(esync_msgs *m);
 
 /* ---- column types and values (types.c) ---- */

@@ -314,11 +314,20 @@ void esync__msgs_free(esync_msgs *m) {
 
 int esync__msgs_parse(esync_msgs *out, const uint8_t *body, size_t len, size_t *err_at) {
     memset(out, 0, sizeof *out);
-    out->buf = esync__malloc(len + 1);
-    if (!out->buf) return ESYNC_ENOMEM;
-    memcpy(out->buf, body, len);
-    out->buf[len] = 0;
-    parser ps = {out->buf, out->buf + len, out, 0};
+    char *copy = esync__malloc(len + 1);
+    if (!copy) return ESYNC_ENOMEM;
+    memcpy(copy, body, len);
+    copy[len] = 0;
+    int rc = esync__msgs_parse_inplace(out, (uint8_t *)copy, len, err_at);
+    if (rc == ESYNC_OK) out->buf = copy; /* owned: freed with the messages */
+    else esync__freemem(copy);
+    return rc;
+}
+
+int esync__msgs_parse_inplace(esync_msgs *out, uint8_t *body, size_t len, size_t *err_at) {
+    memset(out, 0, sizeof *out);
+    char *text = (char *)body;
+    parser ps = {text, text + len, out, 0};
     bool ok;
     bool oom = false;
     ws(&ps);
@@ -369,7 +378,7 @@ int esync__msgs_parse(esync_msgs *out, const uint8_t *body, size_t len, size_t *
         ok = ps.p == ps.end;
     }
     if (!ok) {
-        if (err_at) *err_at = (size_t)(ps.p - out->buf);
+        if (err_at) *err_at = (size_t)(ps.p - text);
         esync__msgs_free(out);
         return oom ? ESYNC_ENOMEM : ESYNC_EJSON;
     }

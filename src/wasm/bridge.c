@@ -49,10 +49,11 @@ static int take(int rc, char *out, size_t len) {
  * go to [0] pointer and [1] length. */
 EMSCRIPTEN_KEEPALIVE int esw_ingest(esync *e, const char *shape, int status, const char *handle,
                                     const char *offset, const char *schema, const char *cursor,
-                                    int up_to_date, const char *retry_after, const uint8_t *body,
+                                    int up_to_date, const char *retry_after, uint8_t *body,
                                     size_t body_len, double now_ms) {
+    /* The body is bridge.js's scratch copy in the wasm heap: the engine may parse it in place. */
     esync_response r = {status, handle, offset, schema, cursor, up_to_date, retry_after,
-                        body, body_len, now_ms};
+                        body, body_len, now_ms, body};
     char *out = NULL;
     size_t len = 0;
     return take(esync_ingest(e, shape, &r, &out, &len), out, len);

@@ -14,7 +14,7 @@ esync *esw_open(const char *path, double seed, double max_body);
 int esw_next_request(esync *e, const char *shape);
 int esw_ingest(esync *e, const char *shape, int status, const char *handle, const char *offset,
                const char *schema, const char *cursor, int up_to_date, const char *retry_after,
-               const uint8_t *body, size_t body_len, double now_ms);
+               uint8_t *body, size_t body_len, double now_ms);
 int esw_status(esync *e);
 int esw_shape_types(esync *e, const char *shape);
 int esw_version_check(esync *e, const char *version);

@@ -26,7 +26,7 @@ static esync *open_db(char **path) {
 static int ingest(esync *e, const char *shape, int status, const char *handle, const char *offset,
                   const char *schema, int utd, const char *body, char **changes) {
     esync_response r = {status, handle, offset, schema, NULL, utd, NULL, (const uint8_t *)body,
-                        body ? strlen(body) : 0, 5};
+                        body ? strlen(body) : 0, 5, NULL};
     return esync_ingest(e, shape, &r, changes, NULL);
 }
 

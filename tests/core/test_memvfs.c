@@ -82,7 +82,7 @@ static void test_engine_on_memvfs(void) {
     CHECK_EQ_INT(esync_shape_define(e, "s", "{\"table\":\"items\"}"), ESYNC_OK);
     const char *body = "[{\"key\":\"1\",\"value\":{\"id\":\"1\"},\"headers\":{\"operation\":\"insert\"}}]";
     esync_response r = {200, "h", "0_inf", "{\"id\":{\"type\":\"int4\",\"pk_index\":0}}", NULL, 1, NULL,
-                        (const uint8_t *)body, strlen(body), 1};
+                        (const uint8_t *)body, strlen(body), 1, NULL};
     char *ch = NULL;
     CHECK_EQ_INT(esync_ingest(e, "s", &r, &ch, NULL), ESYNC_OK);
     CHECK(ch && strstr(ch, "\"insert\":[{\"id\":1}]"));
