@@ -372,6 +372,10 @@ static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s) {
     return esync_url_unescape(s);
 }
 
+/* libmicrohttpd's own log callback: its format strings come from the library, not from input. */
+#if defined(__clang__)
+__attribute__((format(printf, 2, 0)))
+#endif
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     char msg[512];
