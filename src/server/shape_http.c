@@ -414,6 +414,7 @@ esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o, char
         .chunk_bytes = env_uint("ESYNC_CHUNK_BYTES", 10u << 20, 1024, 1u << 30),
         .long_poll_ms = h->long_poll_ms,
         .workers = env_uint("ESYNC_SHAPE_WORKERS", 2, 1, 16),
+        .reconcile_ms = env_uint("ESYNC_RECONCILE_MS", 10000, 100, 3600000),
     };
     if (o->secret && *o->secret) h->secret = esync__xstrdup(o->secret);
     const char *tables = o->proxy_tables && *o->proxy_tables ? o->proxy_tables : "test_items";

@@ -113,6 +113,7 @@ typedef struct job {
     struct job *next;
     esync_shape_req *q; /* catalog check of a new definition */
     shape *s;           /* or: snapshot of a new shape */
+    bool reconcile;     /* or: catalog check of the live shapes' tables */
 } job;
 
 struct esync_shapes {
@@ -141,6 +142,8 @@ struct esync_shapes {
     unsigned nworkers;
     job *jobs_head, *jobs_tail;
     uint64_t last_handle_us;
+    int64_t next_reconcile;   /* ms, monotonic */
+    bool reconcile_queued;
 };
 
 /* --- small helpers --------------------------------------------------------------------------- */
@@ -1034,6 +1037,48 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     pthread_mutex_unlock(&S->mu);
 }
 
+/* The schema reconciler (Electric's SchemaReconciler): a table dropped and created again, or
+ * dropped, is invisible in the replication stream (no Relation message for the old OID), so every
+ * reconcile_ms the live shapes' tables are looked up by name; a shape whose table is gone or has
+ * another OID now is invalidated, and its clients get a 409 and resync from the new table. */
+static void reconcile(esync_shapes *S, PGconn **conn) {
+    pthread_mutex_lock(&S->mu);
+    size_t n = 0, k = 0;
+    for (shape *s = S->all; s; s = s->next) n += s->t != NULL;
+    esync_table **ts = esync__xcalloc(n ? n : 1, sizeof *ts);
+    for (shape *s = S->all; s && k < n; s = s->next)
+        if (s->t) ts[k++] = esync_table_ref(s->t);
+    S->reconcile_queued = false;
+    pthread_mutex_unlock(&S->mu);
+    if (k && !*conn) *conn = worker_connect(S);
+    for (size_t i = 0; i < k && *conn; i++) {
+        const char *params[2] = {ts[i]->schema, ts[i]->name};
+        PGresult *r = PQexecParams(*conn,
+                                   "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+                                   " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
+                                   " AND c.relkind IN ('r', 'p')",
+                                   2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) { /* database trouble: try again next round */
+            PQclear(r);
+            break;
+        }
+        bool gone = PQntuples(r) == 0 || strtoul(PQgetvalue(r, 0, 0), NULL, 10) != ts[i]->relid;
+        PQclear(r);
+        if (!gone) continue;
+        pthread_mutex_lock(&S->mu);
+        for (shape *s = S->all; s;) {
+            shape *next = s->next; /* invalidate unlinks s */
+            if (s->t && s->t->relid == ts[i]->relid && !strcmp(s->t->schema, ts[i]->schema) &&
+                !strcmp(s->t->name, ts[i]->name))
+                invalidate(S, s, "table dropped or recreated");
+            s = next;
+        }
+        pthread_mutex_unlock(&S->mu);
+    }
+    for (size_t i = 0; i < k; i++) esync_table_unref(ts[i]);
+    free(ts);
+}
+
 static void *worker_main(void *arg) {
     esync_shapes *S = arg;
     PGconn *conn = NULL;
@@ -1052,7 +1097,9 @@ static void *worker_main(void *arg) {
             PQfinish(conn);
             conn = NULL;
         }
-        if (j->q) {
+        if (j->reconcile) {
+            reconcile(S, &conn);
+        } else if (j->q) {
             check_definition(S, &conn, j->q);
         } else {
             snapshot_shape(S, &conn, j->s);
@@ -1112,6 +1159,18 @@ static void *notifier_main(void *arg) {
             }
             complete(S, &c, q);
         }
+        if (S->all && !S->reconcile_queued && !S->stopping && now >= S->next_reconcile) {
+            if (S->next_reconcile) { /* not on the first pass: the shapes were just checked */
+                job *j = esync__xcalloc(1, sizeof *j);
+                j->reconcile = true;
+                if (S->jobs_tail) S->jobs_tail->next = j;
+                else S->jobs_head = j;
+                S->jobs_tail = j;
+                S->reconcile_queued = true;
+                pthread_cond_signal(&S->job_cv);
+            }
+            S->next_reconcile = now + S->o.reconcile_ms;
+        }
         if (c.done) {
             pthread_mutex_unlock(&S->mu);
             run_done(&c);
@@ -1120,8 +1179,10 @@ static void *notifier_main(void *arg) {
         }
         if (S->stopping) break;
         if (S->dirty_head) continue;
-        if (S->tl_head) {
-            int64_t wait = S->tl_head->deadline - mono_ms();
+        int64_t next_wake = S->tl_head ? S->tl_head->deadline : 0;
+        if (S->all && (!next_wake || S->next_reconcile < next_wake)) next_wake = S->next_reconcile;
+        if (next_wake) {
+            int64_t wait = next_wake - mono_ms();
             if (wait > 0) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
@@ -1605,6 +1666,7 @@ esync_shapes *esync_shapes_start(const esync_shapes_options *o, char *err, size_
     S->o = *o;
     if (!S->o.chunk_bytes) S->o.chunk_bytes = 10u << 20;
     if (!S->o.long_poll_ms) S->o.long_poll_ms = 20000;
+    if (!S->o.reconcile_ms) S->o.reconcile_ms = 10000;
     if (!S->o.workers) S->o.workers = 2;
     /* mkdir -p */
     char tmp[PATH_MAX];

@@ -15,7 +15,8 @@
  *
  * Shape identity is the definition (table, where, params, columns, replica); the handle
  * (`<hash of definition>-<unix µs>`) names one materialization and is never reused. Invalidation
- * (TRUNCATE, a changed Relation, a purge after the slot was lost) removes the shape: requests
+ * (TRUNCATE, a changed Relation, the table gone or recreated under another OID as the periodic
+ * catalog check finds, a purge after the slot was lost) removes the shape: requests
  * with its handle get 409 and the handle of the definition's new shape.
  */
 #ifndef ESYNC_SERVER_SHAPE_SERVICE_H
@@ -35,6 +36,9 @@ typedef struct esync_shapes_options {
     uint64_t chunk_bytes;     /* snapshot and log chunk size (ESYNC_CHUNK_BYTES, default 10 MB) */
     unsigned long_poll_ms;    /* live hold (ESYNC_LONG_POLL_MS, default 20000) */
     unsigned workers;         /* catalog/snapshot threads (default 2) */
+    unsigned reconcile_ms;    /* catalog check of the shapes' tables (ESYNC_RECONCILE_MS, default
+                                 10000): a table dropped and created again sends no Relation
+                                 message, so its shapes would never hear of it otherwise */
 } esync_shapes_options;
 
 enum esync_offset_kind { ESYNC_OFFSET_BEFORE_ALL, ESYNC_OFFSET_NOW, ESYNC_OFFSET_AT };
