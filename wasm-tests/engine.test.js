@@ -81,3 +81,24 @@ test('errors are EsyncError with the engine message; a write through query chang
   M.deleteDatabase('/errors.db');
   assert.equal(M.memoryUsed(), before);
 });
+
+test('a refetch that changes a column to int8: new rows come back as BigInt', () => {
+  const before = M.memoryUsed();
+  const e = new M.Engine('/retype.db', { seed: 5 });
+  e.defineShape('r', { table: 'r' });
+  const textSchema = JSON.stringify({ id: { type: 'int4', pk_index: 0 }, n: { type: 'text' } });
+  const int8Schema = JSON.stringify({ id: { type: 'int4', pk_index: 0 }, n: { type: 'int8' } });
+  const ins = (id, n) => ({ key: `k${id}`, value: { id: String(id), n }, headers: { operation: 'insert' } });
+  const first = e.ingest('r', { status: 200, headers: { 'electric-handle': 'h1', 'electric-offset': '0_inf', 'electric-schema': textSchema, 'electric-up-to-date': '' },
+    body: JSON.stringify([ins(1, 'one')]) });
+  assert.equal(first[0].changes.insert[0].n, 'one');
+  assert.deepEqual(e.ingest('r', { status: 409, headers: { 'electric-handle': 'h2' }, body: '[{"headers":{"control":"must-refetch"}}]' }), []);
+  const [ev] = e.ingest('r', { status: 200, headers: { 'electric-handle': 'h2', 'electric-offset': '0_inf', 'electric-schema': int8Schema, 'electric-up-to-date': '' },
+    body: JSON.stringify([ins(1, '9007199254740993')]) });
+  assert.equal(ev.changes.update.length, 1);
+  assert.equal(ev.changes.update[0].old.n, 'one'); // the old row keeps its text
+  assert.equal(ev.changes.update[0].new.n, 9007199254740993n);
+  e.close();
+  M.deleteDatabase('/retype.db');
+  assert.equal(M.memoryUsed(), before);
+});

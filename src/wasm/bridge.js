@@ -59,7 +59,9 @@
   function revive(value, kind) {
     if (value === null || value === undefined) return value;
     if (Array.isArray(value)) return value.map((v) => revive(v, kind));
-    if (kind === 'int8' && typeof value === 'string') return BigInt(value);
+    if (kind === 'int8' && typeof value === 'string') {
+      try { return BigInt(value); } catch { return value; } // an old row of a column whose type changed
+    }
     if (kind === 'float' && typeof value === 'string') return Number(value);
     return value;
   }
@@ -76,7 +78,6 @@
         const code = xfer(3) | 0;
         throw new EsyncError(code, `cannot open replica ${path}: ` + Module.UTF8ToString(Module._esync_strerror(code)));
       }
-      this.types = new Map(); // shape -> {column: 'int8'|'float'}
     }
 
     check(rc) {
@@ -87,7 +88,6 @@
     defineShape(name, definition) {
       const def = typeof definition === 'string' ? definition : JSON.stringify(definition);
       this.check(withStrings([name, def], (n, d) => Module._esync_shape_define(this.ptr, n, d)));
-      this.types.delete(name);
     }
 
     nextRequest(name) {
@@ -139,14 +139,11 @@
       return ev;
     }
 
+    // Asked per event, not cached: a refetch can change a shape's schema (a new int8 column), and
+    // the call is a walk over the columns plus a tiny JSON.
     shapeTypes(name) {
-      let t = this.types.get(name);
-      if (!t) {
-        this.check(withStrings([name], (n) => Module._esw_shape_types(this.ptr, n)));
-        t = JSON.parse(takeOut());
-        if (Object.keys(t).length || this.status().some((s) => s.shapeName === name && s.handle)) this.types.set(name, t);
-      }
-      return t;
+      this.check(withStrings([name], (n) => Module._esw_shape_types(this.ptr, n)));
+      return JSON.parse(takeOut());
     }
 
     status() {
@@ -159,7 +156,6 @@
       const rc = withStrings([version], (v) => Module._esw_version_check(this.ptr, v));
       const text = takeOut();
       this.check(rc);
-      this.types.clear();
       return { wiped: rc === 1, event: text ? JSON.parse(text) : null };
     }
 
@@ -172,7 +168,6 @@
       const rc = Module._esw_reset(this.ptr);
       const text = takeOut();
       this.check(rc);
-      this.types.clear();
       return JSON.parse(text);
     }
 
