@@ -136,6 +136,7 @@ void esync_close(esync *e) {
     if (!e) return;
     esync__rollback_open(e);
     esync__queue_free(e);
+    sqlite3_finalize(e->st_store);
     for (int i = 0; i < e->nshapes; i++) esync__shape_destroy(e->shapes[i]);
     esync__freemem(e->shapes);
     sqlite3_close_v2(e->reader);
@@ -324,12 +325,15 @@ done:
 }
 
 int esync__shape_store(esync *e, esync_shape *s) {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(e->db,
+    /* Prepared once: every committed batch (a live single-row one too) runs it. */
+    if (!e->st_store &&
+        sqlite3_prepare_v3(e->db,
             "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema, row_count, last_sync)"
             " VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(name) DO UPDATE SET definition=?2, table_name=?3,"
-            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8", -1, &st, NULL))
+            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8", -1,
+            SQLITE_PREPARE_PERSISTENT, &e->st_store, NULL))
         return esync__sqlfail(e, e->db, "store shape");
+    sqlite3_stmt *st = e->st_store;
     sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, s->def, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, s->sqlname, -1, SQLITE_STATIC);
@@ -339,7 +343,8 @@ int esync__shape_store(esync *e, esync_shape *s) {
     sqlite3_bind_int64(st, 7, s->rows);
     if (s->last_sync >= 0) sqlite3_bind_double(st, 8, s->last_sync);
     int rc = sqlite3_step(st) == SQLITE_DONE ? ESYNC_OK : esync__sqlfail(e, e->db, "store shape");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 

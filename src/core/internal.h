@@ -182,6 +182,7 @@ struct esync {
     int errcode;
     char errmsg[512];
     esync_buf scratch;    /* borrowed results (request queries) */
+    sqlite3_stmt *st_store; /* the esync_shapes upsert, run by every commit */
     bool draining;
 };
 

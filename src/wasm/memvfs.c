@@ -85,20 +85,32 @@ static void unlink_file(mfile *f) {
     }
 }
 
+/* Grows an array of `elem`-byte items from n to cap items, the new ones zeroed. Returns the new
+ * array, or NULL (the old one untouched). */
+static void *grow_zeroed(void *array, size_t n, size_t cap, size_t elem) {
+    unsigned char *a = sqlite3_realloc64(array, cap * elem);
+    if (a) memset(a + n * elem, 0, (cap - n) * elem);
+    return a;
+}
+
+/* The capacity (doubling from 16) that holds index need - 1. */
+static size_t cap_for(size_t have, size_t need) {
+    size_t cap = have ? have : 16;
+    while (cap < need) cap *= 2;
+    return cap;
+}
+
 static int grow_slots(mfile *f, size_t need) {
     if (need <= f->nchunks) return SQLITE_OK;
-    size_t cap = f->nchunks ? f->nchunks : 16;
-    while (cap < need) cap *= 2;
-    unsigned char **c = sqlite3_realloc64(f->chunks, cap * sizeof *c);
-    if (!c) return SQLITE_NOMEM;
-    memset(c + f->nchunks, 0, (cap - f->nchunks) * sizeof *c);
-    f->chunks = c;
-    unsigned char *d = sqlite3_realloc64(f->dirty, cap);
-    if (!d) return SQLITE_NOMEM;
-    memset(d + f->nchunks, 0, cap - f->nchunks);
-    f->dirty = d;
-    f->dirty_cap = cap;
-    f->nchunks = cap;
+    size_t cap = cap_for(f->nchunks, need);
+    /* the two arrays always have the same length: commit the new one only when both grew */
+    unsigned char **chunks = grow_zeroed(f->chunks, f->nchunks, cap, sizeof *chunks);
+    if (!chunks) return SQLITE_NOMEM;
+    f->chunks = chunks;
+    unsigned char *dirty = grow_zeroed(f->dirty, f->dirty_cap, cap, 1);
+    if (!dirty) return SQLITE_NOMEM; /* chunks is longer now; harmless, nchunks still says n */
+    f->dirty = dirty;
+    f->dirty_cap = f->nchunks = cap;
     return SQLITE_OK;
 }
 
@@ -106,15 +118,12 @@ static int grow_slots(mfile *f, size_t need) {
 static int save_chunk(mfile *f, size_t i) {
     if (!f->in_batch) return SQLITE_OK;
     if (i >= f->saved_cap) {
-        size_t cap = f->saved_cap ? f->saved_cap : 16;
-        while (cap <= i) cap *= 2;
-        unsigned char **s = sqlite3_realloc64(f->saved, cap * sizeof *s);
-        if (!s) return SQLITE_NOMEM;
-        memset(s + f->saved_cap, 0, (cap - f->saved_cap) * sizeof *s);
-        f->saved = s;
-        unsigned char *set = sqlite3_realloc64(f->saved_set, cap);
+        size_t cap = cap_for(f->saved_cap, i + 1);
+        unsigned char **saved = grow_zeroed(f->saved, f->saved_cap, cap, sizeof *saved);
+        if (!saved) return SQLITE_NOMEM;
+        f->saved = saved;
+        unsigned char *set = grow_zeroed(f->saved_set, f->saved_cap, cap, 1);
         if (!set) return SQLITE_NOMEM;
-        memset(set + f->saved_cap, 0, cap - f->saved_cap);
         f->saved_set = set;
         f->saved_cap = cap;
     }
