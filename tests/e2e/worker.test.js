@@ -11,7 +11,11 @@ let backend;
 before(async () => { backend = await startBackend({ static: true }); });
 after(async () => { await backend?.stop(); });
 
-const config = (extra = {}) => ({ shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl, ...extra });
+// The app's own shapes and database name, passed explicitly (the library has no defaults for them).
+const config = (extra = {}) => ({
+  shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'docpal-electric',
+  shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl, ...extra,
+});
 const ids = (rows) => rows.map((r) => r.id).sort();
 const hasInsert = ([id]) => window.__ev.some((e) => e.type === 'DATA_CHANGE' && e.changes.insert.some((r) => r.id === id));
 
