@@ -126,7 +126,7 @@
     async function start(cfg) {
       if (!Array.isArray(cfg.shapes) || !cfg.shapes.length) throw new Error('HELLO: config.shapes must be a non-empty array of shapes');
       const config = { ...DEFAULTS, ...cfg };
-      sync.config = config;
+      sync.configure(config);
       status.opening(config.shapes);
       const moduleP = env.loadModule();
       moduleP.catch(() => {});

@@ -20,14 +20,28 @@
   const STOPPED_SLEEP_MS = 3600e3;     // a shape the engine stopped sleeps until a reset
 
   class Sync {
-    // opts: {fetch, now, setTimeout, clearTimeout, liveTimeoutMs, log, replica, status, tabs, timeline}
+    // opts: {fetch, now, setTimeout, clearTimeout, liveTimeoutMs, log} and the parts it drives:
+    // {replica (Replica), status (Status), tabs (Tabs), timeline (Timeline)}
     constructor(opts) {
-      Object.assign(this, opts);
-      this.config = null;
+      this.fetch = opts.fetch;
+      this.now = opts.now;
+      this.setTimeout = opts.setTimeout;
+      this.clearTimeout = opts.clearTimeout;
+      this.liveTimeoutMs = opts.liveTimeoutMs;
+      this.log = opts.log;
+      this.replica = opts.replica;
+      this.status = opts.status;
+      this.tabs = opts.tabs;
+      this.timeline = opts.timeline;
+      this.config = null;        // {shapes, shapeUrl, liveUrl, versionUrl}: configure()
       this.gen = 0;
       this.closed = false;
       this.sleepers = new Set(); // wake functions of the loops that wait (backoff, idle, stopped)
       this.aborts = new Set();   // AbortControllers of the fetches in flight
+    }
+
+    configure(config) {
+      this.config = config;
     }
 
     // ---- generations and waiting -------------------------------------------------------------
