@@ -118,3 +118,29 @@ test('without SharedWorker: dedicated workers elect a leader; a follower takes o
     await b.close();
   }
 });
+
+test('the library\'s own defaults in the browser: shapes required, database electric-sync', async () => {
+  const b = await openContext(backend.staticBase);
+  try {
+    const seeded = await seed(2);
+    const p = await b.page();
+    const thrown = await p.evaluate(async () => {
+      const { useElectricSync } = await import('/electric-sync.js');
+      try { useElectricSync({ versionUrl: '/api/schema/version' }); } catch (e) { return `${e.name}: ${e.message}`; }
+      return 'no error';
+    });
+    assert.match(thrown, /^TypeError: useElectricSync: options\.shapes is required/);
+    const { dbName, ...noName } = config();
+    assert.equal(dbName, 'docpal-electric');
+    await startSync(p, noName);
+    assert.equal(await ready(p), true);
+    assert.deepEqual(ids(await query(p, 'SELECT id FROM test_items')), ids(seeded));
+    const names = await p.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    assert.deepEqual(names, ['electric-sync']);
+  } catch (e) {
+    console.error(b.logs.join('\n'));
+    throw e;
+  } finally {
+    await b.close();
+  }
+});
