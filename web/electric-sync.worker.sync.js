@@ -23,7 +23,8 @@
     // opts: {fetch, now, setTimeout, clearTimeout, liveTimeoutMs, log} and the parts it drives:
     // {replica (Replica), status (Status), tabs (Tabs), timeline (Timeline)}
     constructor(opts) {
-      this.fetch = opts.fetch;
+      const fetch = opts.fetch;
+      this.fetch = (url, init) => fetch(url, init); // called unbound: a browser's fetch wants no other `this`
       this.now = opts.now;
       this.setTimeout = opts.setTimeout;
       this.clearTimeout = opts.clearTimeout;
