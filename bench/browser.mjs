@@ -21,7 +21,8 @@ const log = (m) => process.stderr.write(`bench browser: ${m}\n`);
 
 const backend = await startBackend({ static: true });
 const base = backend.staticBase;
-const cfg = { shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl };
+const app = { shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'docpal-electric' }; // the app's own values
+const cfg = { ...app, shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl };
 const results = { rows: ROWS, writes: WRITES, shapes: backend.kind === 'real' ? 'server /v1/shape' : 'in-process stand-in' };
 let b;
 try {
@@ -46,7 +47,7 @@ try {
     const ms = performance.now() - t0;
     const [{ n }] = await s.query('SELECT count(*) AS n FROM test_items');
     // The flusher's counters, over a raw connection to the same SharedWorker.
-    const w = new SharedWorker('/electric-sync.worker.js', { name: 'electric-sync:docpal-electric:1' });
+    const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:1` });
     window.__stats = () => new Promise((resolve) => {
       const id = Math.random();
       w.port.onmessage = (ev) => { if (ev.data.id === id) resolve(ev.data.value); };
@@ -89,10 +90,10 @@ try {
   const opens = [];
   for (let i = 0; i < 3; i++) {
     const q = await b.page();
-    opens.push(await q.evaluate(async (n) => {
+    opens.push(await q.evaluate(async ([n, a]) => {
       const { useElectricSync } = await import('/electric-sync.js');
       const t0 = performance.now();
-      const s = useElectricSync({ shapeUrl: 'http://127.0.0.1:9/v1/shape', versionUrl: 'http://127.0.0.1:9/api/schema/version' });
+      const s = useElectricSync({ ...a, shapeUrl: 'http://127.0.0.1:9/v1/shape', versionUrl: 'http://127.0.0.1:9/api/schema/version' });
       await s.ready;
       const ready = performance.now() - t0;
       const [{ c }] = await s.query('SELECT count(*) AS c FROM test_items');
@@ -100,7 +101,7 @@ try {
       if (c < n) throw new Error(`opened ${c} rows`);
       s.close();
       return { ready, first };
-    }, ROWS));
+    }, [ROWS, app]));
     await q.close();
     await new Promise((r) => setTimeout(r, 500));
   }

@@ -5,15 +5,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { IDBObjectStore } from 'fake-indexeddb';
-import { origin, startWorker, openTab, until, ElectricSyncStore } from './support/harness.js';
+import { origin, startWorker, openTab, until, ElectricSyncStore, ElectricSyncWorker, useElectricSync } from './support/harness.js';
 import { startBackend } from './support/backend.js';
 
-const FILE = '/docpal-electric.sqlite3';
+// The app's own values (the library has no default shapes and names its database itself).
+const DB_NAME = 'docpal-electric';
+const SHAPES = [{ name: 'test_items', table: 'test_items' }];
+const FILE = `/${DB_NAME}.sqlite3`;
 let backend;
 before(async () => { backend = await startBackend(); });
 after(async () => { await backend?.stop(); });
 
-const config = () => ({ shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl });
+const config = () => ({ shapes: SHAPES, dbName: DB_NAME, shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl });
 const ids = (rows) => rows.map((r) => r.id).sort();
 const changes = (tab) => tab.events.filter((e) => e.type === 'DATA_CHANGE');
 const resets = (tab) => tab.events.filter((e) => e.type === 'SCHEMA_RESET');
@@ -70,7 +73,7 @@ test('initial sync: ready, rows, STATUS live, one DATA_CHANGE of inserts, durabl
     assert.deepEqual(ids(inserted), ids(seeded));
     assert.equal(inserted[0].completed, false); // typed like the official client
     // Durable: the meta record and the pages are in IndexedDB.
-    const db = await ElectricSyncStore.openDatabase(o.indexedDB, 'docpal-electric');
+    const db = await ElectricSyncStore.openDatabase(o.indexedDB, DB_NAME);
     const meta = await new Promise((r) => { const q = db.transaction('meta').objectStore('meta').get('meta'); q.onsuccess = () => r(q.result); });
     db.close();
     assert.equal(meta.formatVersion, 1);
@@ -380,4 +383,98 @@ test('one owner: a second worker waits for the lock, asks the first to step asid
   } finally {
     await s.close();
   }
+});
+
+test('shapes are required: useElectricSync throws a TypeError for missing or malformed ones', () => {
+  const { port1, port2 } = new MessageChannel();
+  try {
+    const cases = [
+      [undefined, /options\.shapes is required/],
+      [[], /must be a non-empty array/],
+      [{ name: 'test_items', table: 'test_items' }, /must be a non-empty array/],
+      [[null], /\[0\] must be an object/],
+      [[{ table: 'test_items' }], /\[0\]\.name must be a non-empty string/],
+      [[{ name: 'test_items' }], /\[0\]\.table must be a non-empty string/],
+      [[{ name: 'a', table: 'test_items' }, { name: 'a', table: 'other' }], /\[1\]\.name 'a' is used twice/],
+    ];
+    for (const [shapes, want] of cases) {
+      assert.throws(() => useElectricSync({ ...(shapes === undefined ? {} : { shapes }), port: port1 }), (e) => e instanceof TypeError && want.test(e.message), JSON.stringify(shapes));
+    }
+    assert.throws(() => useElectricSync(), /options\.shapes is required/);
+  } finally {
+    port1.close();
+    port2.close();
+  }
+});
+
+test('a HELLO without shapes does not start the worker', async () => {
+  const o = origin();
+  const logged = [];
+  const w = startWorker(o, { log: (...a) => logged.push(a.map(String).join(' ')) });
+  const c = w.addClient(() => {});
+  await w.handle(c, { type: 'HELLO', config: { dbName: DB_NAME } });
+  await w.started;
+  assert.match(logged.join('\n'), /worker failed.*config\.shapes/);
+  assert.equal(w.engine, null);
+  assert.deepEqual((await o.locks.query()).held, [], 'no owner lock taken');
+  await w.close();
+});
+
+test('without dbName the replica is the library\'s own: IndexedDB database electric-sync', async () => {
+  const s = scope();
+  try {
+    const seeded = await seed(2);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const { dbName, ...rest } = config();
+    assert.equal(dbName, DB_NAME);
+    const tab = s.add(openTab(o, w, rest));
+    await tab.sync.ready;
+    assert.deepEqual(await replicaIds(tab), ids(seeded));
+    assert.deepEqual((await o.indexedDB.databases()).map((d) => d.name), [ElectricSyncWorker.DEFAULTS.dbName]);
+    assert.equal(ElectricSyncWorker.DEFAULTS.dbName, 'electric-sync');
+    assert.equal(w.module.integrityCheck('/electric-sync.sqlite3'), 'ok');
+  } finally {
+    await s.close();
+  }
+});
+
+test('STATS: the flusher counters and the timeline of the start-up and the first durable commit', async () => {
+  const s = scope();
+  try {
+    await seed(3);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const tab = s.add(openTab(o, w, config()));
+    await tab.sync.ready;
+    const replies = [];
+    const c = w.addClient((m) => replies.push(m));
+    await w.handle(c, { type: 'STATS', id: 7 });
+    const [{ type, id, value }] = replies;
+    assert.equal(type, 'RESULT');
+    assert.equal(id, 7);
+    assert.ok(value.flushes >= 1 && value.pagesWritten >= 1 && value.commitSeq >= 1 && value.size > 0);
+    assert.equal(typeof value.startedAt, 'number');
+    const labels = value.timeline.map(([l]) => l);
+    assert.deepEqual(labels.slice(0, 6), ['owner lock', 'module', 'indexeddb read', 'image loaded', 'engine open', 'version']);
+    assert.ok(labels.some((l) => l.startsWith('durable')), labels.join(', '));
+  } finally {
+    await s.close();
+  }
+});
+
+test('the timeline never throws: it keeps the first marks and a ring of the latest', () => {
+  let t = 0;
+  const tl = new ElectricSyncWorker.Timeline(() => t);
+  for (let i = 0; i < 100000; i++) { t = i; tl.mark(`response ${i}`); }
+  tl.mark('durable');
+  const marks = tl.marks();
+  assert.equal(marks.length, 64 + 448);
+  assert.deepEqual(marks[0], ['response 0', 0]);
+  assert.deepEqual(marks[63], ['response 63', 63]);
+  assert.deepEqual(marks.at(-1), ['durable', 99999]);
+  assert.deepEqual(marks.at(-2), ['response 99999', 99999]);
+  assert.deepEqual(marks[64], [`response ${100000 - 447}`, 100000 - 447]);
+  assert.equal(tl.dropped, 100001 - 64 - 448);
+  for (let i = 1; i < marks.length; i++) assert.ok(marks[i][1] >= marks[i - 1][1], 'in time order');
 });

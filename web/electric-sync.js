@@ -1,6 +1,6 @@
 // electric-sync.js — what a tab imports (ES module, served at /electric-sync.js).
 //
-//   const sync = useElectricSync({ shapes, shapeUrl, liveUrl, versionUrl, dbName })
+//   const sync = useElectricSync({ shapes: [{ name, table }], shapeUrl, liveUrl, versionUrl, dbName })
 //   sync.on('DATA_CHANGE' | 'SCHEMA_RESET' | 'STATUS', fn) -> unsubscribe
 //   await sync.ready; await sync.query(sql, params); await sync.resetLocal(); sync.status; sync.close()
 //
@@ -8,9 +8,9 @@
 // SharedWorker does not exist, starts a dedicated worker of its own; the workers elect one leader
 // with Web Locks and the others relay to it. Every tab holds a random Web Lock for its lifetime:
 // the worker forgets the tab when that lock is released (a closed or crashed tab), which port
-// events cannot tell reliably.
+// events cannot tell reliably. The messages between tab and worker: docs/contracts.md.
 
-const DEFAULT_SHAPES = [{ name: 'test_items', table: 'test_items' }];
+const DEFAULT_DB_NAME = 'electric-sync';
 const EVENTS = ['DATA_CHANGE', 'SCHEMA_RESET', 'STATUS'];
 const WORKER_FORMAT = 1; // part of the worker name: a new storage format gets a new worker
 
@@ -25,16 +25,39 @@ function randomId() {
   return Math.random().toString(36).slice(2) + Date.now().toString(36);
 }
 
-// options: shapes, shapeUrl, liveUrl, versionUrl, dbName (contracts.md), and for embedding and
-// tests: workerUrl (default '/electric-sync.worker.js'), port (a MessagePort already connected
-// to a worker), locks (a Web Locks implementation; default navigator.locks).
+// The shapes are the app's and have no default. A missing or malformed `shapes` is a mistake in
+// the calling code, not a runtime condition, so useElectricSync throws a TypeError at once (no
+// worker is started, the stack points at the call) rather than rejecting `ready`, which a page
+// may never await. Checked here: a non-empty array of objects, each with a non-empty string
+// `name` (unique) and `table`. The rest of a definition (where, params, columns, replica) and
+// rules like one shape per table are the engine's: a bad one shows as STATUS phase 'error'.
+function checkShapes(shapes) {
+  const fail = (why) => {
+    throw new TypeError(`useElectricSync: options.shapes ${why}; expected [{ name, table, where?, params?, columns?, replica? }, ...]`);
+  };
+  if (!Array.isArray(shapes) || !shapes.length) fail(shapes === undefined ? 'is required' : 'must be a non-empty array');
+  const names = new Set();
+  shapes.forEach((s, i) => {
+    if (!s || typeof s !== 'object' || Array.isArray(s)) fail(`[${i}] must be an object`);
+    if (typeof s.name !== 'string' || !s.name) fail(`[${i}].name must be a non-empty string`);
+    if (typeof s.table !== 'string' || !s.table) fail(`[${i}].table must be a non-empty string`);
+    if (names.has(s.name)) fail(`[${i}].name '${s.name}' is used twice`);
+    names.add(s.name);
+  });
+  return shapes;
+}
+
+// options: shapes (required), shapeUrl, liveUrl, versionUrl, dbName (default 'electric-sync'):
+// see docs/contracts.md; and for embedding and tests: workerUrl (default
+// '/electric-sync.worker.js'), port (a MessagePort already connected to a worker), locks (a Web
+// Locks implementation; default navigator.locks).
 export function useElectricSync(options = {}) {
   const config = {
-    shapes: options.shapes || DEFAULT_SHAPES,
+    shapes: checkShapes(options.shapes),
     shapeUrl: absolute(options.shapeUrl || '/api/electric/v1/shape'),
     liveUrl: absolute(options.liveUrl),
     versionUrl: absolute(options.versionUrl || '/api/schema/version'),
-    dbName: options.dbName || 'docpal-electric',
+    dbName: options.dbName || DEFAULT_DB_NAME,
   };
   const locks = options.locks || (typeof navigator !== 'undefined' ? navigator.locks : undefined);
   const listeners = new Map(EVENTS.map((t) => [t, new Set()]));

@@ -3,7 +3,7 @@
  * loaded by the worker with importScripts and by the node tests with vm; defines
  * self.ElectricSyncStore).
  *
- * One IndexedDB database per replica (default name `docpal-electric`) with two object stores:
+ * One IndexedDB database per replica (named by the tab's `dbName`) with two object stores:
  *   pages  key: chunk index (integer), value: Uint8Array(4096) copied out of the wasm heap
  *   meta   key 'meta': {formatVersion, pageSize, pageCount, size, commitSeq, schemaVersion,
  *                       writerId, flushedAt}

@@ -11,7 +11,11 @@ let backend;
 before(async () => { backend = await startBackend({ static: true }); });
 after(async () => { await backend?.stop(); });
 
-const config = (extra = {}) => ({ shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl, ...extra });
+// The app's own shapes and database name, passed explicitly (the library has no defaults for them).
+const config = (extra = {}) => ({
+  shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'docpal-electric',
+  shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl, ...extra,
+});
 const ids = (rows) => rows.map((r) => r.id).sort();
 const hasInsert = ([id]) => window.__ev.some((e) => e.type === 'DATA_CHANGE' && e.changes.insert.some((r) => r.id === id));
 
@@ -107,6 +111,32 @@ test('without SharedWorker: dedicated workers elect a leader; a follower takes o
     await waitFor(p2, hasInsert, [id], 20000);
     const rows = await query(p2, 'SELECT id FROM test_items');
     assert.deepEqual(ids(rows), ids([...seeded, { id }]));
+  } catch (e) {
+    console.error(b.logs.join('\n'));
+    throw e;
+  } finally {
+    await b.close();
+  }
+});
+
+test('the library\'s own defaults in the browser: shapes required, database electric-sync', async () => {
+  const b = await openContext(backend.staticBase);
+  try {
+    const seeded = await seed(2);
+    const p = await b.page();
+    const thrown = await p.evaluate(async () => {
+      const { useElectricSync } = await import('/electric-sync.js');
+      try { useElectricSync({ versionUrl: '/api/schema/version' }); } catch (e) { return `${e.name}: ${e.message}`; }
+      return 'no error';
+    });
+    assert.match(thrown, /^TypeError: useElectricSync: options\.shapes is required/);
+    const { dbName, ...noName } = config();
+    assert.equal(dbName, 'docpal-electric');
+    await startSync(p, noName);
+    assert.equal(await ready(p), true);
+    assert.deepEqual(ids(await query(p, 'SELECT id FROM test_items')), ids(seeded));
+    const names = await p.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    assert.deepEqual(names, ['electric-sync']);
   } catch (e) {
     console.error(b.logs.join('\n'));
     throw e;

@@ -1,7 +1,8 @@
-// Runs the real worker code (web/electric-sync.store.js + web/electric-sync.worker.js, classic
-// scripts evaluated as they are) in node: fake-indexeddb (one IDBFactory per test), MessageChannel
-// ports for the tabs, the Web Locks stand-in, and the real tab library (web/electric-sync.js)
-// on the other end of each port.
+// Runs the real worker code in node: web/electric-sync.worker.js and the parts it lists in
+// ElectricSyncWorker.SCRIPTS (which a browser worker loads with importScripts), classic scripts
+// evaluated as they are; fake-indexeddb (one IDBFactory per test), MessageChannel ports for the
+// tabs, the Web Locks stand-in, and the real tab library (web/electric-sync.js) on the other end
+// of each port.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
@@ -10,9 +11,9 @@ import { loadModule, root } from '../load.js';
 import { LockManager } from './locks.js';
 import { useElectricSync } from '../../web/electric-sync.js';
 
-for (const f of ['web/electric-sync.store.js', 'web/electric-sync.worker.js']) {
-  vm.runInThisContext(readFileSync(path.join(root, f), 'utf8'), { filename: f });
-}
+const runScript = (f) => vm.runInThisContext(readFileSync(path.join(root, 'web', f), 'utf8'), { filename: `web/${f}` });
+runScript('electric-sync.worker.js');
+for (const f of globalThis.ElectricSyncWorker.SCRIPTS) runScript(f);
 export const { ElectricSyncWorker, ElectricSyncStore } = globalThis;
 // Every module instance of the 3.1.6 loader adds process listeners; a test file makes many.
 process.setMaxListeners(200);

@@ -5,7 +5,7 @@ import { useElectricSync } from '/electric-sync.js';
 import { useAppRouter } from '/app-router.js';
 
 const $ = (id) => document.getElementById(id);
-const sync = useElectricSync({ shapes: [{ name: 'test_items', table: 'test_items' }] });
+const sync = useElectricSync({ shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'docpal-electric' });
 const router = useAppRouter();
 
 // ---- status ----

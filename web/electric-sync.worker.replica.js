@@ -1,0 +1,137 @@
+/*
+ * electric-sync.worker.replica.js — the open replica (a classic script, one of the worker's
+ * parts: see electric-sync.worker.js): the engine (Module.Engine) over the in-memory SQLite file
+ * `/<dbName>.sqlite3` and the IndexedDB store of that file (electric-sync.store.js), which are
+ * opened, flushed, wiped and closed together.
+ *
+ * Open in three steps so that the slow ones overlap: read() (IndexedDB, no module needed),
+ * load(Module) (the image into the in-memory file), openEngine() (the shapes defined).
+ *
+ * Invariants
+ *  - Only the owner of the replica (electric-sync.worker.owner.js) opens it.
+ *  - persist() is called after every engine call that may commit; its promise resolves once a
+ *    completed IndexedDB transaction holds those commits, with the events to broadcast then.
+ *  - `opened` resolves once reads can be served (the engine open) or the replica is closed;
+ *    `engine` is null while closed or while a version mismatch rebuilds it.
+ */
+(function (g) {
+  'use strict';
+  const DRAIN_MS = 2000; // close(): how long the last flush may take before it is given up
+
+  class Replica {
+    // opts: {indexedDB, IDBKeyRange, writerId, log, setTimeout}
+    constructor(opts) {
+      this.opts = opts;
+      this.M = null;
+      this.engine = null;
+      this.store = null;
+      this.config = null;
+      this.lastCommits = 0;
+      this.opened = new Promise((r) => { this.markOpened = r; });
+    }
+
+    get file() {
+      return `/${this.config.dbName}.sqlite3`;
+    }
+
+    // config: {dbName, shapes}. Creates the store and reads the stored image.
+    read(config) {
+      this.config = config;
+      this.store = this.newStore();
+      return this.store.read();
+    }
+
+    load(M) {
+      this.M = M;
+      this.store.load(M);
+    }
+
+    openEngine() {
+      this.engine = new this.M.Engine(this.file);
+      for (const s of this.config.shapes) {
+        const { name, ...def } = s;
+        this.engine.defineShape(name, def);
+      }
+      this.markOpened();
+    }
+
+    newStore() {
+      const o = this.opts;
+      return new g.ElectricSyncStore.ReplicaStore({
+        indexedDB: o.indexedDB, IDBKeyRange: o.IDBKeyRange, dbName: this.config.dbName, file: this.file,
+        Module: this.M, writerId: o.writerId, schemaVersion: () => (this.engine ? this.engine.version() : null),
+        setTimeout: o.setTimeout, onError: (e) => o.log('flush failed, retrying', e),
+      });
+    }
+
+    // Flushes what the engine committed since the last call; null when it committed nothing.
+    persist(events = []) {
+      const c = this.M.MemVfs.commits();
+      if (c === this.lastCommits && !events.length) return null;
+      this.lastCommits = c;
+      return this.store.commit(events);
+    }
+
+    // The engine decides about the server's schema version. On a mismatch the IndexedDB database
+    // is deleted and the replica starts empty (the seed's flow). Resolves, once durable, with the
+    // SCHEMA_RESET to broadcast, or null when the replica was kept.
+    async applyVersion(v) {
+      const { wiped, event } = this.engine.versionCheck(v);
+      if (!wiped) {
+        await this.persist();
+        return null;
+      }
+      this.engine.close();
+      this.engine = null;
+      await this.store.drain();
+      this.store.close();
+      this.M.deleteDatabase(this.file);
+      await g.ElectricSyncStore.deleteDatabase(this.opts.indexedDB, this.config.dbName);
+      this.store = this.newStore();
+      await this.store.open();
+      this.openEngine();
+      this.engine.versionCheck(v);
+      await this.persist();
+      return event;
+    }
+
+    // Wipes the rows (manual reset); resolves, once durable, with the SCHEMA_RESET to broadcast.
+    async reset() {
+      const event = this.engine.reset();
+      await this.persist();
+      return event;
+    }
+
+    query(sql, params) {
+      if (!this.engine) throw new Error('the replica is closed');
+      return this.engine.query(sql, params || null);
+    }
+
+    // The flusher's counters (STATS), null before the store exists.
+    stats() {
+      const s = this.store;
+      return s ? { ...s.stats, commitSeq: s.commitSeq, size: s.flushedSize } : null;
+    }
+
+    // Waits (at most DRAIN_MS) for the last flush, then closes everything.
+    async close() {
+      if (this.store) {
+        const timeout = new Promise((r) => this.opts.setTimeout(r, DRAIN_MS));
+        try { await Promise.race([this.store.drain(), timeout]); } catch (e) { this.opts.log('drain', e); }
+        this.store.close();
+      }
+      if (this.engine) this.engine.close();
+      this.engine = null;
+      if (this.M) this.M.deleteDatabase(this.file);
+      this.markOpened();
+    }
+
+    // Stops writing to IndexedDB at once, as a worker that dies (tests: a crash).
+    drop() {
+      if (this.store) this.store.close();
+    }
+  }
+
+  const ns = (g.ElectricSyncWorker = g.ElectricSyncWorker || {});
+  ns.Replica = Replica;
+})(typeof self !== 'undefined' ? self : globalThis);

@@ -1,0 +1,211 @@
+/*
+ * electric-sync.worker.sync.js — the sync loop (a classic script, one of the worker's parts: see
+ * electric-sync.worker.js): the schema-version fetch and its retry, one request loop per shape
+ * (esync_next_request -> fetch -> esync_ingest), and the events and STATUS that follow each
+ * ingest. What to fetch, when to back off and how to apply a response are the engine's
+ * decisions; this file only does the I/O and the waiting.
+ *
+ * Invariants
+ *  - Every loop belongs to a generation. stop() (a reset, a step-aside, a shutdown) bumps it,
+ *    wakes every sleeping loop and aborts every fetch in flight: a response fetched for an older
+ *    generation is dropped, never ingested.
+ *  - The events of an ingest go to the tabs only once the commit is durable (Replica.persist).
+ *  - Live long-polls go to liveUrl when it is given, and are aborted after liveTimeoutMs.
+ */
+(function (g) {
+  'use strict';
+  const VERSION_TIMEOUT_MS = 10000;
+  const VERSION_RETRY_MS = 1000;       // first retry of the version while offline, doubling...
+  const VERSION_RETRY_MAX_MS = 30000;  // ...up to this, each with jitter (x0.5 .. x1.5)
+  const STOPPED_SLEEP_MS = 3600e3;     // a shape the engine stopped sleeps until a reset
+
+  class Sync {
+    // opts: {fetch, now, setTimeout, clearTimeout, liveTimeoutMs, log} and the parts it drives:
+    // {replica (Replica), status (Status), tabs (Tabs), timeline (Timeline)}
+    constructor(opts) {
+      const fetch = opts.fetch;
+      this.fetch = (url, init) => fetch(url, init); // called unbound: a browser's fetch wants no other `this`
+      this.now = opts.now;
+      this.setTimeout = opts.setTimeout;
+      this.clearTimeout = opts.clearTimeout;
+      this.liveTimeoutMs = opts.liveTimeoutMs;
+      this.log = opts.log;
+      this.replica = opts.replica;
+      this.status = opts.status;
+      this.tabs = opts.tabs;
+      this.timeline = opts.timeline;
+      this.config = null;        // {shapes, shapeUrl, liveUrl, versionUrl}: configure()
+      this.gen = 0;
+      this.closed = false;
+      this.sleepers = new Set(); // wake functions of the loops that wait (backoff, idle, stopped)
+      this.aborts = new Set();   // AbortControllers of the fetches in flight
+    }
+
+    configure(config) {
+      this.config = config;
+    }
+
+    // ---- generations and waiting -------------------------------------------------------------
+
+    // Ends the current generation: its loops stop and its fetches are aborted.
+    stop() {
+      this.gen++;
+      for (const w of [...this.sleepers]) w();
+      for (const a of [...this.aborts]) a.abort();
+    }
+
+    // For good (shutdown, crash).
+    close() {
+      this.closed = true;
+      this.stop();
+    }
+
+    current(g0) {
+      return !this.closed && this.gen === g0;
+    }
+
+    sleep(ms, g0) {
+      return new Promise((resolve) => {
+        const wake = () => { this.clearTimeout(t); this.sleepers.delete(wake); resolve(); };
+        const t = this.setTimeout(wake, ms);
+        this.sleepers.add(wake);
+        if (g0 !== this.gen) wake();
+      });
+    }
+
+    // Waits for the next ingest of any shape (the engine said ESYNC_ACT_IDLE) or a stop().
+    idle() {
+      return new Promise((resolve) => {
+        const wake = () => { this.sleepers.delete(wake); resolve(); };
+        wake.idle = true;
+        this.sleepers.add(wake);
+      });
+    }
+
+    wakeIdle() {
+      for (const w of [...this.sleepers]) if (w.idle) w();
+    }
+
+    // fetch(url), then read(response), under one AbortController that the timer aborts after
+    // timeoutMs (null: never) and, when `stoppable`, stop() too.
+    async request(url, { timeoutMs = null, stoppable = false }, read) {
+      const ctrl = new AbortController();
+      if (stoppable) this.aborts.add(ctrl);
+      const t = timeoutMs === null ? null : this.setTimeout(() => ctrl.abort(), timeoutMs);
+      try {
+        const r = await this.fetch(url, { signal: ctrl.signal, cache: 'no-store' });
+        return await read(r);
+      } finally {
+        if (t !== null) this.clearTimeout(t);
+        this.aborts.delete(ctrl);
+      }
+    }
+
+    // ---- the schema version --------------------------------------------------------------------
+
+    async fetchVersion() {
+      const body = await this.request(this.config.versionUrl, { timeoutMs: VERSION_TIMEOUT_MS }, async (r) => {
+        if (!r.ok) throw new Error(`schema version: HTTP ${r.status}`);
+        return r.json();
+      });
+      if (!body || typeof body.version !== 'string' || !body.version) throw new Error('schema version: no version');
+      return body.version;
+    }
+
+    // With the server's version: keep or wipe the replica, then run the loops (unless a reset or
+    // a stop came meanwhile: a reset runs loops of its own).
+    async online(v) {
+      const g0 = this.gen;
+      const event = await this.replica.applyVersion(v);
+      if (event) this.tabs.broadcast(event);
+      if (this.current(g0)) this.run();
+    }
+
+    // Offline start: retries the version with backoff, then goes online.
+    async retryVersion() {
+      const g0 = this.gen;
+      let delay = VERSION_RETRY_MS;
+      while (this.current(g0)) {
+        await this.sleep(delay * (0.5 + Math.random()), g0);
+        if (!this.current(g0)) return;
+        let v;
+        try { v = await this.fetchVersion(); } catch (e) { delay = Math.min(delay * 2, VERSION_RETRY_MAX_MS); continue; }
+        if (!this.current(g0)) return;
+        await this.online(v);
+        return;
+      }
+    }
+
+    // ---- the request loops ---------------------------------------------------------------------
+
+    // One loop per shape, in the current generation.
+    run() {
+      const g0 = this.gen;
+      for (const s of this.config.shapes) this.loop(s.name, g0).catch((e) => { this.log('loop', e); });
+    }
+
+    async loop(name, g0) {
+      while (this.current(g0)) {
+        const req = this.replica.engine.nextRequest(name);
+        if (req.action === 'fetch') {
+          const resp = await this.fetchShape(req);
+          if (!this.current(g0)) return; // stopped meanwhile: this response belongs to the old replica
+          this.timeline.mark(`response ${resp.status} ${resp.body.length} B`);
+          let events = [];
+          let err = null;
+          try {
+            events = this.replica.engine.ingest(name, resp);
+          } catch (e) {
+            err = e;
+          }
+          this.timeline.mark('ingested');
+          this.afterIngest(name, events, err, resp);
+        } else if (req.action === 'wait') {
+          await this.sleep(req.waitMs, g0);
+        } else if (req.action === 'idle') {
+          await this.idle();
+        } else {
+          this.status.fromEngine(this.replica.engine);
+          await this.sleep(STOPPED_SLEEP_MS, g0);
+        }
+      }
+    }
+
+    // A network failure is a response of status 0 (the engine backs off).
+    async fetchShape(req) {
+      const c = this.config;
+      const base = req.live && c.liveUrl ? c.liveUrl : c.shapeUrl;
+      const url = base + (base.includes('?') ? '&' : '?') + req.query;
+      const opts = { timeoutMs: req.live ? this.liveTimeoutMs : null, stoppable: true };
+      try {
+        return await this.request(url, opts, async (r) => {
+          const body = new Uint8Array(await r.arrayBuffer());
+          return { status: r.status, headers: r.headers, body, nowMs: this.now() };
+        });
+      } catch (e) {
+        return { status: 0, headers: {}, body: new Uint8Array(0), nowMs: this.now(), error: e };
+      }
+    }
+
+    afterIngest(name, events, err, resp) {
+      if (err) this.log(`ingest ${name}`, err.message, resp.error || '');
+      const p = this.replica.persist(events);
+      if (p) {
+        // A commit, with or without changes (an up-to-date with nothing new moved the offset):
+        // the events and the status go out once it is durable.
+        p.then((evs) => {
+          this.timeline.mark(`durable (${this.replica.store.stats.lastFlushPages} pages)`);
+          if (this.closed) return;
+          for (const ev of evs) this.tabs.broadcast(ev);
+          this.status.fromEngine(this.replica.engine, err);
+        });
+      } else {
+        this.status.progress(this.replica.engine, err);
+      }
+      this.wakeIdle();
+    }
+  }
+
+  const ns = (g.ElectricSyncWorker = g.ElectricSyncWorker || {});
+  ns.Sync = Sync;
+})(typeof self !== 'undefined' ? self : globalThis);
