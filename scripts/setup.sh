@@ -8,7 +8,7 @@ cd "$root"
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev emscripten
       libmicrohttpd-dev libpq-dev libcurl4-openssl-dev postgresql-15 postgresql-client-15
-      chromium chromium-driver wrk lcov xz-utils patch openssl)
+      chromium chromium-driver wrk lcov xz-utils patch openssl clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
