@@ -8,7 +8,11 @@
  * encoders below can trust what they read back (json columns hold valid JSON, arrays valid
  * literals); they still fall back to plain output if a storage class is unexpected.
  */
-#include "internal.h"
+#include "types.h"
+
+#include "alloc.h"
+#include "esync.h"
+#include "msgparse.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -17,21 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct cJSON *esync__json_parse(const char *s, size_t n, size_t *err_at) {
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
-    size_t at = end ? (size_t)(end - s) : 0;
-    if (j) {
-        while (at < n && (s[at] == ' ' || s[at] == '\n' || s[at] == '\t' || s[at] == '\r')) at++;
-        if (at != n) {
-            cJSON_Delete(j);
-            j = NULL;
-        }
-    }
-    if (!j && err_at) *err_at = at;
-    return j;
-}
 
 /* ---- schema ---- */
 
@@ -61,6 +50,16 @@ int esync__schema_find(const esync_schema *s, const char *name) {
     for (int i = 0; i < s->ncols; i++)
         if (!strcmp(s->cols[i].name, name)) return i;
     return -1;
+}
+
+bool esync__schema_same(const esync_schema *a, const esync_schema *b) {
+    if (a->ncols != b->ncols || a->npk != b->npk) return false;
+    for (int i = 0; i < a->ncols; i++) {
+        if (strcmp(a->cols[i].name, b->cols[i].name) || strcmp(a->cols[i].pgtype, b->cols[i].pgtype) ||
+            a->cols[i].dims != b->cols[i].dims || a->cols[i].pk_index != b->cols[i].pk_index)
+            return false;
+    }
+    return true;
 }
 
 #define SCHEMA_FAIL(...)                                                                       \
@@ -520,15 +519,19 @@ int esync__emit_value(esync_buf *b, sqlite3_stmt *st, int i, const esync_column 
     return b->oom ? ESYNC_ENOMEM : ESYNC_OK;
 }
 
-int esync__emit_row(esync_buf *b, sqlite3_stmt *st, const esync_schema *s) {
+int esync__emit_row_from(esync_buf *b, sqlite3_stmt *st, int first, const esync_schema *s) {
     esync__buf_putc(b, '{');
     for (int i = 0; i < s->ncols; i++) {
         if (i) esync__buf_putc(b, ',');
         esync__buf_json_str(b, s->cols[i].name, strlen(s->cols[i].name));
         esync__buf_putc(b, ':');
-        int rc = esync__emit_value(b, st, i, &s->cols[i]);
+        int rc = esync__emit_value(b, st, first + i, &s->cols[i]);
         if (rc) return rc;
     }
     esync__buf_putc(b, '}');
     return b->oom ? ESYNC_ENOMEM : ESYNC_OK;
+}
+
+int esync__emit_row(esync_buf *b, sqlite3_stmt *st, const esync_schema *s) {
+    return esync__emit_row_from(b, st, 0, s);
 }

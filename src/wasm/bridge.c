@@ -8,7 +8,7 @@
  * may grow memory, which detaches old views), then release it with esync_free.
  */
 #include "bridge.h"
-#include "internal.h" /* esync__global_init: SQLite's allocator is set up before the VFS is used */
+#include "esync_replay.h"
 #include "memvfs.h"
 
 #include <emscripten.h>
@@ -110,7 +110,7 @@ EMSCRIPTEN_KEEPALIVE int esw_memvfs_write(const char *name, double offset, const
                                           size_t len) {
     /* An image is loaded before the first esync_open: SQLite (whose allocator the VFS uses) is
      * configured and initialized here if it was not yet. */
-    int rc = esync__global_init();
+    int rc = esync_initialize();
     if (rc) return SQLITE_NOMEM;
     return esync_memvfs_write(name, (sqlite3_int64)offset, data, len);
 }
@@ -136,7 +136,7 @@ EMSCRIPTEN_KEEPALIVE const char *esw_integrity_check(const char *path) {
     sqlite3_stmt *st = NULL;
     size_t used = 0;
     out[0] = '\0';
-    if (esync__global_init()) return "cannot check: out of memory";
+    if (esync_initialize()) return "cannot check: out of memory";
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) {
         sqlite3_snprintf((int)sizeof out, out, "cannot check: %s", db ? sqlite3_errmsg(db) : "no memory");
