@@ -1,7 +1,8 @@
 /*
  * shape.c — shape definitions: parse and canonicalize a definition, load what the replica
  * stored under the shape's name, keep it (same definition: resume from the stored handle and
- * offset) or wipe it (a new definition starts over), and find shapes by name.
+ * offset) or wipe it (a new definition starts over); find shapes by name; list the column
+ * types the JS bridge converts (esync_shape_types).
  *
  * Metadata (in the replica, changed in the same transactions as the rows):
  *   esync_shapes(name, definition, table_name, handle, offset, schema, row_count, last_sync)
