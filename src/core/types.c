@@ -22,6 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Postgres's own limits (MaxHeapAttributeNumber, MAXDIM): a schema or an array literal beyond
+ * them cannot come from a real table. */
+#define PG_MAX_COLUMNS 1600
+#define PG_MAX_DIMS 6
+
 /* ---- schema ---- */
 
 static esync_type type_of(const char *t) {
@@ -77,7 +82,8 @@ int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t e
     root = esync__json_parse(text, strlen(text), NULL);
     if (!root || !cJSON_IsObject(root)) SCHEMA_FAIL("electric-schema is not a JSON object");
     int n = cJSON_GetArraySize(root);
-    if (n <= 0 || n > 1600) SCHEMA_FAIL("electric-schema has %d columns (1..1600 allowed)", n);
+    if (n <= 0 || n > PG_MAX_COLUMNS)
+        SCHEMA_FAIL("electric-schema has %d columns (1..%d allowed)", n, PG_MAX_COLUMNS);
     out->cols = esync__malloc((size_t)n * sizeof *out->cols);
     out->pk = esync__malloc((size_t)n * sizeof *out->pk);
     if (!out->cols || !out->pk) { rc = ESYNC_ENOMEM; snprintf(err, errlen, "out of memory"); goto done; }
@@ -102,7 +108,7 @@ int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t e
         col->type = type_of(t->valuestring);
         cJSON *dims = cJSON_GetObjectItemCaseSensitive(c, "dims");
         if (dims) {
-            if (!cJSON_IsNumber(dims) || dims->valuedouble < 0 || dims->valuedouble > 6 ||
+            if (!cJSON_IsNumber(dims) || dims->valuedouble < 0 || dims->valuedouble > PG_MAX_DIMS ||
                 dims->valuedouble != (int)dims->valuedouble)
                 SCHEMA_FAIL("column \"%s\": bad dims", c->string);
             col->dims = (int)dims->valuedouble;
@@ -375,7 +381,7 @@ static int emit_elem(arr_parser *a, bool quoted) {
 }
 
 static int parse_array(arr_parser *a) {
-    if (++a->depth > 6) return ESYNC_EVALUE;
+    if (++a->depth > PG_MAX_DIMS) return ESYNC_EVALUE;
     skip_ws(a);
     if (a->p >= a->end || *a->p != '{') return ESYNC_EVALUE;
     a->p++;
