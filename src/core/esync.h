@@ -99,7 +99,8 @@ int64_t esync_memory_highwater(int reset);
  * A caller needs it only to use SQLite before its first esync_open, e.g. the browser build,
  * which loads a stored database image into its in-memory VFS first. SQLite's allocator can only
  * be set before SQLite is first used: call it before anything else in the process touches
- * SQLite. Returns ESYNC_OK, or ESYNC_ESQLITE when SQLite refused (it was already in use). */
+ * SQLite; in a program with threads, call it once before they start. Returns ESYNC_OK, or
+ * ESYNC_ESQLITE when SQLite refused (it was already in use). */
 int esync_initialize(void);
 
 /* ---- engine ------------------------------------------------------------------------------- */
