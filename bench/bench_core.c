@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
     snprintf(wal, sizeof wal, "%s-wal", path);
     unlink(wal);
     esync *e;
-    esync_options o = {path, NULL, 7, 0, "wal"};
+    esync_options o = {.path = path, .seed = 7, .journal_mode = "wal"};
     if (esync_open(&o, &e) || esync_shape_define(e, "test_items", "{\"table\":\"test_items\"}")) {
         fprintf(stderr, "open failed\n");
         return 1;
@@ -97,8 +97,15 @@ int main(int argc, char **argv) {
     for (int c = 0; c < chunks; c++) {
         char off[32];
         snprintf(off, sizeof off, c == chunks - 1 ? "0_inf" : "0_%d", c);
-        esync_response r = {200, "h1", off, SCHEMA, NULL, c == chunks - 1, NULL,
-                            (const uint8_t *)bodies[c].p, bodies[c].len, 1, (uint8_t *)bodies[c].p};
+        esync_response r = {.status = 200,
+                            .handle = "h1",
+                            .offset = off,
+                            .schema = SCHEMA,
+                            .up_to_date = c == chunks - 1,
+                            .body = (const uint8_t *)bodies[c].p,
+                            .body_len = bodies[c].len,
+                            .now_ms = 1,
+                            .body_writable = (uint8_t *)bodies[c].p};
         char *ch = NULL;
         size_t n = 0;
         if (esync_ingest(e, "test_items", &r, &ch, &n)) {
@@ -125,7 +132,15 @@ int main(int argc, char **argv) {
         sb_put(&body, ",{\"headers\":{\"control\":\"up-to-date\",\"global_last_seen_lsn\":\"1\"}}]");
         char off[32];
         snprintf(off, sizeof off, "%ld_0", 100000 + b);
-        esync_response r = {200, "h1", off, NULL, "c", 1, NULL, (const uint8_t *)body.p, body.len, 2, (uint8_t *)body.p};
+        esync_response r = {.status = 200,
+                            .handle = "h1",
+                            .offset = off,
+                            .cursor = "c",
+                            .up_to_date = 1,
+                            .body = (const uint8_t *)body.p,
+                            .body_len = body.len,
+                            .now_ms = 2,
+                            .body_writable = (uint8_t *)body.p};
         char *ch = NULL;
         double s = now_us();
         int rc = esync_ingest(e, "test_items", &r, &ch, NULL);

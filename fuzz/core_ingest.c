@@ -8,7 +8,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "esync.h"
-#include "internal.h" /* the body parser, for the differential check against cJSON */
+#include "msgparse.h" /* the body parser, for the differential check against cJSON */
 
 #include <cJSON.h>
 #include <stdio.h>
@@ -33,7 +33,7 @@ static void cleanup(void) {
 static void setup(void) {
     snprintf(g_path, sizeof g_path, "/dev/shm/esync-fuzz-%d.db", (int)getpid());
     unlink(g_path);
-    esync_options o = {g_path, NULL, 1, 1 << 20, "wal"};
+    esync_options o = {.path = g_path, .seed = 1, .max_body_bytes = 1 << 20, .journal_mode = "wal"};
     if (esync_open(&o, &g_e) || esync_shape_define(g_e, "items", "{\"table\":\"items\"}")) abort();
     atexit(cleanup);
 }
@@ -77,9 +77,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     esync_request rq;
     esync_next_request(g_e, "items", &rq);
-    esync_response r = {statuses[(flags >> 4) & 7], (flags & 0x80) ? "h2" : "h1",
-                        (flags & 0x02) ? "0_inf" : "1000_2", schema ? schema : k_schema,
-                        (flags & 0x04) ? "42" : NULL, flags & 0x01, "1", data, size, 1.0, NULL};
+    esync_response r = {.status = statuses[(flags >> 4) & 7],
+                        .handle = (flags & 0x80) ? "h2" : "h1",
+                        .offset = (flags & 0x02) ? "0_inf" : "1000_2",
+                        .schema = schema ? schema : k_schema,
+                        .cursor = (flags & 0x04) ? "42" : NULL,
+                        .up_to_date = flags & 0x01,
+                        .retry_after = "1",
+                        .body = data,
+                        .body_len = size,
+                        .now_ms = 1.0};
     /* Odd-sized inputs go through the in-place parser (a writable copy, as the wasm bridge). */
     uint8_t *copy = NULL;
     if (size & 1) {

@@ -2,10 +2,14 @@
  * alloc.c — the one allocator pair. Every byte the engine, SQLite and cJSON allocate goes through
  * here, with a 16-byte header holding the size, so esync_memory_used() is exact and tests can
  * assert that memory returns to its baseline (the wasm heap itself never shrinks).
+ * esync_initialize() hands it to SQLite and cJSON.
  */
-#include "internal.h"
+#include "alloc.h"
+
+#include "esync.h"
 
 #include <cJSON.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +62,14 @@ char *esync__strndup(const char *s, size_t n) {
 
 char *esync__strdup(const char *s) { return s ? esync__strndup(s, strlen(s)) : NULL; }
 
+bool esync__set_str(char **slot, const char *v) {
+    char *d = NULL;
+    if (v && !(d = esync__strdup(v))) return false;
+    esync__freemem(*slot);
+    *slot = d;
+    return true;
+}
+
 void esync_free(void *p) { esync__freemem(p); }
 int64_t esync_memory_used(void) { return g_used; }
 int64_t esync_memory_highwater(int reset) {
@@ -78,7 +90,7 @@ static void sq_shutdown(void *x) { (void)x; }
 static void *cj_malloc(size_t n) { return esync__malloc(n); }
 static void cj_free(void *p) { esync__freemem(p); }
 
-int esync__global_init(void) {
+int esync_initialize(void) {
     if (g_initialized) return ESYNC_OK;
     static const sqlite3_mem_methods mem = {sq_malloc, sq_free,  sq_realloc, sq_size,
                                             sq_roundup, sq_init, sq_shutdown, NULL};

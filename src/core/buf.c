@@ -1,9 +1,15 @@
 /*
  * buf.c — a growable byte buffer and the encoders that write into it (JSON strings, numbers,
  * SQL identifiers, URL components). Appends never fail loudly: an allocation failure sets the
- * sticky `oom` flag, which callers check once when they take the result.
+ * sticky `oom` flag, which callers check once when they take the result (buf.h states the
+ * policy).
  */
-#include "internal.h"
+#include "buf.h"
+
+#include "alloc.h"
+
+#include <stdarg.h>
+#include <stdint.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -100,6 +106,11 @@ void esync__buf_json_str(esync_buf *b, const char *s, size_t n) {
     *o++ = '"';
     b->len = (size_t)(o - b->data);
     b->data[b->len] = 0;
+}
+
+void esync__buf_json_str_or_null(esync_buf *b, const char *s) {
+    if (s) esync__buf_json_str(b, s, strlen(s));
+    else esync__buf_puts(b, "null");
 }
 
 void esync__buf_double(esync_buf *b, double d) {

@@ -38,6 +38,18 @@
 extern "C" {
 #endif
 
+/* ---- version ------------------------------------------------------------------------------ */
+
+/* The library's version (package.json's "version"): semantic versioning, so a change of MAJOR
+ * breaks this API. esync_version() is something else: the schema version stored in a replica. */
+#define ESYNC_VERSION_MAJOR 0
+#define ESYNC_VERSION_MINOR 1
+#define ESYNC_VERSION_PATCH 0
+#define ESYNC_VERSION_STRING "0.1.0"
+
+/* ESYNC_VERSION_STRING of the library actually linked (or loaded, in wasm). Static string. */
+const char *esync_libversion(void);
+
 /* ---- errors ------------------------------------------------------------------------------- */
 
 /* One table generates the enum, esync_errname() and esync_strerror() (and the JS constants of
@@ -78,6 +90,18 @@ void esync_free(void *p);
 int64_t esync_memory_used(void);
 /* Highest value esync_memory_used() reached since the last reset. */
 int64_t esync_memory_highwater(int reset);
+
+/* ---- setup ------------------------------------------------------------------------------- */
+
+/* Sets up what the engine shares process-wide: SQLite and cJSON are told to allocate through
+ * the engine's counting allocator (so esync_memory_used covers them), and SQLite is initialized.
+ * Idempotent and cheap after the first call; esync_open and esync_replay call it themselves.
+ * A caller needs it only to use SQLite before its first esync_open, e.g. the browser build,
+ * which loads a stored database image into its in-memory VFS first. SQLite's allocator can only
+ * be set before SQLite is first used: call it before anything else in the process touches
+ * SQLite; in a program with threads, call it once before they start. Returns ESYNC_OK, or
+ * ESYNC_ESQLITE when SQLite refused (it was already in use). */
+int esync_initialize(void);
 
 /* ---- engine ------------------------------------------------------------------------------- */
 
@@ -204,7 +228,7 @@ int esync_shape_types(esync *e, const char *shape, char **out, size_t *out_len);
  * or a negative error. Shapes stay defined and start over from offset -1. */
 int esync_version_check(esync *e, const char *server_version, char **event, size_t *event_len);
 
-/* The stored schema version, or NULL. Borrowed. */
+/* The stored schema version, or NULL. Borrowed. (The library's own version is esync_libversion.) */
 const char *esync_version(esync *e);
 
 /* Manual reset: wipes every shape's rows and offsets (keeping the stored version) and returns
@@ -219,15 +243,6 @@ int esync_reset(esync *e, char **event, size_t *event_len);
  * values by their SQLite storage class. Writes, ATTACH, PRAGMA and more than one statement are
  * refused with ESYNC_EREADONLY and change nothing. */
 int esync_query(esync *e, const char *sql, const char *params, char **out, size_t *out_len);
-
-/* ---- replay (tests and debugging) --------------------------------------------------------- */
-
-/* Replays a recorded fixture (the JSON format of tests/fixtures/README.md) on a fresh replica at
- * `path` and returns its transcript: one JSON line per step (the request asked for, the ingest
- * code, the change sets) and a final dump of the replica. Returns ESYNC_OK when every
- * expectation in the fixture held, ESYNC_ESTATE when one failed (the transcript says which). */
-int esync_replay(const char *fixture, size_t fixture_len, const char *path, char **transcript,
-                 size_t *transcript_len);
 
 #ifdef __cplusplus
 }

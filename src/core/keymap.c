@@ -3,8 +3,11 @@
  * change tracker keys it by primary-key tuple, and the order of first touch is the order in
  * which change sets list rows.
  */
-#include "internal.h"
+#include "keymap.h"
 
+#include "alloc.h"
+
+#include <stdbool.h>
 #include <string.h>
 
 void esync__keymap_init(esync_keymap *m) { memset(m, 0, sizeof *m); }

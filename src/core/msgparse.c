@@ -1,6 +1,7 @@
 /*
- * msgparse.c — the hot path's JSON reader: a shape response body (a JSON array of messages) into
- * a flat list of messages whose strings point into one mutable copy of the body.
+ * msgparse.c — reading JSON. Mostly the hot path's reader: a shape response body (a JSON array
+ * of messages) into a flat list of messages whose strings point into one mutable copy of the
+ * body. At the end, esync__json_parse: cJSON for the small JSON, held to the whole input.
  *
  * Why not cJSON here: a cJSON tree costs two allocations per value and a string compare per field
  * lookup, which was most of the time of an initial sync. This reader copies the body once,
@@ -11,8 +12,12 @@
  * rejects invalid UTF-8 and \u0000 (Postgres text cannot hold NUL, and a C string would silently
  * cut it). Everything it accepts, cJSON accepts too; fuzz/core_ingest.c checks that.
  */
-#include "internal.h"
+#include "msgparse.h"
 
+#include "alloc.h"
+#include "esync.h"
+
+#include <cJSON.h>
 #include <string.h>
 
 #define MAX_DEPTH 256
@@ -162,10 +167,7 @@ static bool literal(parser *ps, const char *word) {
     return true;
 }
 
-/* Kinds of what was at a position: see esync_msg. */
-enum { K_ABSENT = 0, K_STRING, K_NULL, K_OBJECT, K_OTHER };
-
-static bool value(parser *ps, int *kind, char **str);
+static bool value(parser *ps, esync_json_kind *kind, char **str);
 
 /* Walks an object; for each member calls member(ps, name, ud) positioned at the value, which
  * must consume it. */
@@ -198,26 +200,26 @@ static bool object(parser *ps, member_fn member, void *ud) {
 
 static bool skip_member(parser *ps, const char *name, void *ud) {
     (void)name; (void)ud;
-    int k;
+    esync_json_kind k;
     char *s;
     return value(ps, &k, &s);
 }
 
-static bool value(parser *ps, int *kind, char **str) {
+static bool value(parser *ps, esync_json_kind *kind, char **str) {
     *str = NULL;
     if (ps->p >= ps->end) return false;
     switch (*ps->p) {
-    case '"': *kind = K_STRING; return (*str = string(ps)) != NULL;
-    case '{': *kind = K_OBJECT; return object(ps, skip_member, NULL);
+    case '"': *kind = ESYNC_JSON_STRING; return (*str = string(ps)) != NULL;
+    case '{': *kind = ESYNC_JSON_OBJECT; return object(ps, skip_member, NULL);
     case '[': {
-        *kind = K_OTHER;
+        *kind = ESYNC_JSON_OTHER;
         if (++ps->depth > MAX_DEPTH) return false;
         ps->p++;
         ws(ps);
         if (ps->p < ps->end && *ps->p == ']') { ps->p++; ps->depth--; return true; }
         for (;;) {
             ws(ps);
-            int k;
+            esync_json_kind k;
             char *s;
             if (!value(ps, &k, &s)) return false;
             ws(ps);
@@ -229,10 +231,10 @@ static bool value(parser *ps, int *kind, char **str) {
         ps->depth--;
         return true;
     }
-    case 'n': *kind = K_NULL; return literal(ps, "null");
-    case 't': *kind = K_OTHER; return literal(ps, "true");
-    case 'f': *kind = K_OTHER; return literal(ps, "false");
-    default: *kind = K_OTHER; return number(ps);
+    case 'n': *kind = ESYNC_JSON_NULL; return literal(ps, "null");
+    case 't': *kind = ESYNC_JSON_OTHER; return literal(ps, "true");
+    case 'f': *kind = ESYNC_JSON_OTHER; return literal(ps, "false");
+    default: *kind = ESYNC_JSON_OTHER; return number(ps);
     }
 }
 
@@ -257,7 +259,7 @@ typedef struct msg_ctx {
 
 static bool value_member(parser *ps, const char *name, void *ud) {
     msg_ctx *c = ud;
-    int k;
+    esync_json_kind k;
     char *s;
     if (!value(ps, &k, &s)) return false;
     esync_field *f = add_field(c->out);
@@ -270,7 +272,7 @@ static bool value_member(parser *ps, const char *name, void *ud) {
 
 static bool header_member(parser *ps, const char *name, void *ud) {
     msg_ctx *c = ud;
-    int k;
+    esync_json_kind k;
     char *s;
     if (!value(ps, &k, &s)) return false;
     if (!strcmp(name, "operation")) { c->msg->op = s; c->msg->op_kind = (uint8_t)k; }
@@ -284,19 +286,19 @@ static bool message_member(parser *ps, const char *name, void *ud) {
     bool is_obj = ps->p < ps->end && *ps->p == '{';
     if (!strcmp(name, "value") && is_obj) {
         /* a repeated "value" keeps the first, like cJSON's lookup */
-        if (m->value_kind == K_OBJECT) return object(ps, skip_member, NULL);
-        m->value_kind = K_OBJECT;
+        if (m->value_kind == ESYNC_JSON_OBJECT) return object(ps, skip_member, NULL);
+        m->value_kind = ESYNC_JSON_OBJECT;
         m->field0 = (uint32_t)c->out->nf;
         bool ok = object(ps, value_member, c);
         m->nfields = (uint32_t)(c->out->nf - m->field0);
         return ok;
     }
     if (!strcmp(name, "headers") && is_obj) {
-        if (m->headers_kind == K_OBJECT) return object(ps, skip_member, NULL);
-        m->headers_kind = K_OBJECT;
+        if (m->headers_kind == ESYNC_JSON_OBJECT) return object(ps, skip_member, NULL);
+        m->headers_kind = ESYNC_JSON_OBJECT;
         return object(ps, header_member, c);
     }
-    int k;
+    esync_json_kind k;
     char *s;
     if (!value(ps, &k, &s)) return false;
     if (!strcmp(name, "key") && !m->key_kind) { m->key = s; m->key_kind = (uint8_t)k; }
@@ -355,7 +357,7 @@ int esync__msgs_parse_inplace(esync_msgs *out, uint8_t *body, size_t len, size_t
                     ok = object(&ps, message_member, &c);
                     if (c.oom) oom = true;
                 } else {
-                    int k;
+                    esync_json_kind k;
                     char *s;
                     ok = value(&ps, &k, &s);
                 }
@@ -369,7 +371,7 @@ int esync__msgs_parse_inplace(esync_msgs *out, uint8_t *body, size_t len, size_t
             }
         }
     } else {
-        int k;
+        esync_json_kind k;
         char *s;
         ok = value(&ps, &k, &s);
     }
@@ -383,4 +385,21 @@ int esync__msgs_parse_inplace(esync_msgs *out, uint8_t *body, size_t len, size_t
         return oom ? ESYNC_ENOMEM : ESYNC_EJSON;
     }
     return ESYNC_OK;
+}
+
+/* ---- small JSON through cJSON ---- */
+
+struct cJSON *esync__json_parse(const char *s, size_t n, size_t *err_at) {
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+    size_t at = end ? (size_t)(end - s) : 0;
+    if (j) {
+        while (at < n && (s[at] == ' ' || s[at] == '\n' || s[at] == '\t' || s[at] == '\r')) at++;
+        if (at != n) {
+            cJSON_Delete(j);
+            j = NULL;
+        }
+    }
+    if (!j && err_at) *err_at = at;
+    return j;
 }

@@ -3,7 +3,11 @@
  * connection is opened read-only, its authorizer allows only reads (no ATTACH, PRAGMA or writes),
  * and every statement must pass sqlite3_stmt_readonly(). One statement per call.
  */
-#include "shape.h"
+#include "alloc.h"
+#include "errors.h"
+#include "internal.h"
+#include "msgparse.h"
+#include "types.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -81,7 +85,7 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
     const esync_column **types = NULL;
     if (!rc && ncol > 0) {
         types = esync__malloc(sizeof *types * (size_t)ncol);
-        if (!types) rc = esync__fail(e, ESYNC_ENOMEM, "out of memory");
+        if (!types) rc = esync__oom(e);
         for (int i = 0; i < ncol && types; i++) types[i] = origin_column(e, st, i);
     }
     for (int rows = 0; !rc; rows++) {
@@ -106,12 +110,12 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
             else esync__emit_plain(&b, st, i);
         }
         esync__buf_putc(&b, '}');
-        if (b.oom) rc = esync__fail(e, ESYNC_ENOMEM, "out of memory");
+        if (b.oom) rc = esync__oom(e);
     }
     esync__buf_putc(&b, ']');
     esync__freemem(types);
     sqlite3_finalize(st);
     if (rc) { esync__buf_free(&b); return rc; }
     *out = esync__buf_take(&b, out_len);
-    return *out ? esync__ok(e) : esync__fail(e, ESYNC_ENOMEM, "out of memory");
+    return *out ? esync__ok(e) : esync__oom(e);
 }

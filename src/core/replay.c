@@ -4,7 +4,9 @@
  * this same function, and their transcripts must be byte-identical; the expectations written in
  * a fixture are checked here too, so a fixture fails on its own even without its golden file.
  */
-#include "shape.h"
+#include "esync_replay.h"
+
+#include "internal.h"
 
 #include <cJSON.h>
 #include <stdio.h>
@@ -30,8 +32,7 @@ static void add_json(replay *r, const char *key, const char *json) {
 
 static void add_str(replay *r, const char *key, const char *s) {
     esync__buf_printf(&r->out, ",\"%s\":", key);
-    if (s) esync__buf_json_str(&r->out, s, strlen(s));
-    else esync__buf_puts(&r->out, "null");
+    esync__buf_json_str_or_null(&r->out, s);
 }
 
 /* Compares an expectation with the actual JSON text; records a failure line on mismatch. */
@@ -79,7 +80,8 @@ static void record_request(replay *r, const char *shape) {
     int rc = esync_next_request(r->e, shape, &rq);
     esync__buf_puts(&r->out, ",\"request\":");
     if (rc) { esync__buf_printf(&r->out, "\"%s\"", esync_errname(rc)); return; }
-    static const char *acts[] = {"?", "fetch", "wait", "idle", "stop"};
+    static const char *const acts[] = {[0] = "?", [ESYNC_ACT_FETCH] = "fetch", [ESYNC_ACT_WAIT] = "wait",
+                                       [ESYNC_ACT_IDLE] = "idle", [ESYNC_ACT_STOP] = "stop"};
     esync__buf_printf(&r->out, "{\"action\":\"%s\"", acts[rq.action]);
     if (rq.action == ESYNC_ACT_WAIT) esync__buf_printf(&r->out, ",\"wait_ms\":%u", (unsigned)rq.wait_ms);
     if (rq.action == ESYNC_ACT_FETCH) {
@@ -90,7 +92,7 @@ static void record_request(replay *r, const char *shape) {
 }
 
 static int open_engine(replay *r) {
-    esync_options o = {r->path, NULL, r->seed, r->max_body, NULL};
+    esync_options o = {.path = r->path, .seed = r->seed, .max_body_bytes = r->max_body};
     return esync_open(&o, &r->e);
 }
 
@@ -151,10 +153,9 @@ static void dump_replica(replay *r) {
         esync__buf_puts(&q, "SELECT * FROM ");
         esync__buf_ident(&q, s->sqlname);
         esync__buf_puts(&q, " ORDER BY ");
-        int n = s->schema_c.npk ? s->schema_c.npk : s->schema_c.ncols;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < esync__key_count(&s->schema_c); i++) {
             if (i) esync__buf_putc(&q, ',');
-            esync__buf_ident(&q, s->schema_c.cols[s->schema_c.npk ? s->schema_c.pk[i] : i].name);
+            esync__buf_ident(&q, s->schema_c.cols[esync__key_column(&s->schema_c, i)].name);
         }
         char *rows = NULL;
         int rc = q.oom ? ESYNC_ENOMEM : esync_query(r->e, q.data, NULL, &rows, NULL);
@@ -176,7 +177,7 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
     replay r;
     memset(&r, 0, sizeof r);
     r.path = path;
-    int rc = esync__global_init();
+    int rc = esync_initialize();
     if (rc) return rc;
     cJSON *fx = cJSON_ParseWithLength(fixture, fixture_len);
     if (!cJSON_IsObject(fx)) { cJSON_Delete(fx); return ESYNC_EJSON; }

@@ -8,7 +8,11 @@
  * encoders below can trust what they read back (json columns hold valid JSON, arrays valid
  * literals); they still fall back to plain output if a storage class is unexpected.
  */
-#include "internal.h"
+#include "types.h"
+
+#include "alloc.h"
+#include "esync.h"
+#include "msgparse.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -18,20 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct cJSON *esync__json_parse(const char *s, size_t n, size_t *err_at) {
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
-    size_t at = end ? (size_t)(end - s) : 0;
-    if (j) {
-        while (at < n && (s[at] == ' ' || s[at] == '\n' || s[at] == '\t' || s[at] == '\r')) at++;
-        if (at != n) {
-            cJSON_Delete(j);
-            j = NULL;
-        }
-    }
-    if (!j && err_at) *err_at = at;
-    return j;
-}
+/* Postgres's own limits (MaxHeapAttributeNumber, MAXDIM): a schema or an array literal beyond
+ * them cannot come from a real table. */
+#define PG_MAX_COLUMNS 1600
+#define PG_MAX_DIMS 6
 
 /* ---- schema ---- */
 
@@ -63,6 +57,16 @@ int esync__schema_find(const esync_schema *s, const char *name) {
     return -1;
 }
 
+bool esync__schema_same(const esync_schema *a, const esync_schema *b) {
+    if (a->ncols != b->ncols || a->npk != b->npk) return false;
+    for (int i = 0; i < a->ncols; i++) {
+        if (strcmp(a->cols[i].name, b->cols[i].name) || strcmp(a->cols[i].pgtype, b->cols[i].pgtype) ||
+            a->cols[i].dims != b->cols[i].dims || a->cols[i].pk_index != b->cols[i].pk_index)
+            return false;
+    }
+    return true;
+}
+
 #define SCHEMA_FAIL(...)                                                                       \
     do {                                                                                       \
         snprintf(err, errlen, __VA_ARGS__);                                                    \
@@ -78,7 +82,8 @@ int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t e
     root = esync__json_parse(text, strlen(text), NULL);
     if (!root || !cJSON_IsObject(root)) SCHEMA_FAIL("electric-schema is not a JSON object");
     int n = cJSON_GetArraySize(root);
-    if (n <= 0 || n > 1600) SCHEMA_FAIL("electric-schema has %d columns (1..1600 allowed)", n);
+    if (n <= 0 || n > PG_MAX_COLUMNS)
+        SCHEMA_FAIL("electric-schema has %d columns (1..%d allowed)", n, PG_MAX_COLUMNS);
     out->cols = esync__malloc((size_t)n * sizeof *out->cols);
     out->pk = esync__malloc((size_t)n * sizeof *out->pk);
     if (!out->cols || !out->pk) { rc = ESYNC_ENOMEM; snprintf(err, errlen, "out of memory"); goto done; }
@@ -103,7 +108,7 @@ int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t e
         col->type = type_of(t->valuestring);
         cJSON *dims = cJSON_GetObjectItemCaseSensitive(c, "dims");
         if (dims) {
-            if (!cJSON_IsNumber(dims) || dims->valuedouble < 0 || dims->valuedouble > 6 ||
+            if (!cJSON_IsNumber(dims) || dims->valuedouble < 0 || dims->valuedouble > PG_MAX_DIMS ||
                 dims->valuedouble != (int)dims->valuedouble)
                 SCHEMA_FAIL("column \"%s\": bad dims", c->string);
             col->dims = (int)dims->valuedouble;
@@ -376,7 +381,7 @@ static int emit_elem(arr_parser *a, bool quoted) {
 }
 
 static int parse_array(arr_parser *a) {
-    if (++a->depth > 6) return ESYNC_EVALUE;
+    if (++a->depth > PG_MAX_DIMS) return ESYNC_EVALUE;
     skip_ws(a);
     if (a->p >= a->end || *a->p != '{') return ESYNC_EVALUE;
     a->p++;
@@ -520,15 +525,19 @@ int esync__emit_value(esync_buf *b, sqlite3_stmt *st, int i, const esync_column 
     return b->oom ? ESYNC_ENOMEM : ESYNC_OK;
 }
 
-int esync__emit_row(esync_buf *b, sqlite3_stmt *st, const esync_schema *s) {
+int esync__emit_row_from(esync_buf *b, sqlite3_stmt *st, int first, const esync_schema *s) {
     esync__buf_putc(b, '{');
     for (int i = 0; i < s->ncols; i++) {
         if (i) esync__buf_putc(b, ',');
         esync__buf_json_str(b, s->cols[i].name, strlen(s->cols[i].name));
         esync__buf_putc(b, ':');
-        int rc = esync__emit_value(b, st, i, &s->cols[i]);
+        int rc = esync__emit_value(b, st, first + i, &s->cols[i]);
         if (rc) return rc;
     }
     esync__buf_putc(b, '}');
     return b->oom ? ESYNC_ENOMEM : ESYNC_OK;
+}
+
+int esync__emit_row(esync_buf *b, sqlite3_stmt *st, const esync_schema *s) {
+    return esync__emit_row_from(b, st, 0, s);
 }

@@ -8,52 +8,80 @@
  * may grow memory, which detaches old views), then release it with esync_free.
  */
 #include "bridge.h"
-#include "internal.h" /* esync__global_init: SQLite's allocator is set up before the VFS is used */
+
+#include "esync_replay.h"
 #include "memvfs.h"
 
 #include <emscripten.h>
+#include <sqlite3.h>
 #include <string.h>
 
-/* The transfer block: [0] pointer or action, [1] length or flag, [2] wait_ms, [3] open error. */
-static uintptr_t g_xfer[4];
+/* The transfer block (slots: ESW_XFER_SLOTS in bridge.h). */
+static uintptr_t g_xfer[ESW_XFER_COUNT];
 
 EMSCRIPTEN_KEEPALIVE uintptr_t *esw_xfer(void) { return g_xfer; }
 
+EMSCRIPTEN_KEEPALIVE const char *esw_xfer_slots(void) {
+#define ESW__XX(name) #name " "
+    static const char names[] = ESW_XFER_SLOTS(ESW__XX);
+#undef ESW__XX
+    return names;
+}
+
+EMSCRIPTEN_KEEPALIVE const char *esw_action_name(int action) {
+    switch (action) {
+    case ESYNC_ACT_FETCH: return "fetch";
+    case ESYNC_ACT_WAIT: return "wait";
+    case ESYNC_ACT_IDLE: return "idle";
+    case ESYNC_ACT_STOP: return "stop";
+    default: return NULL;
+    }
+}
+
 EMSCRIPTEN_KEEPALIVE esync *esw_open(const char *path, double seed, double max_body) {
-    esync_options o = {path, NULL, (uint64_t)seed, (size_t)max_body, NULL};
+    esync_options o = {.path = path, .seed = (uint64_t)seed, .max_body_bytes = (size_t)max_body};
     esync *e = NULL;
-    g_xfer[3] = (uintptr_t)(intptr_t)esync_open(&o, &e);
+    g_xfer[ESW_XFER_OPEN_ERROR] = (uintptr_t)(intptr_t)esync_open(&o, &e);
     return e;
 }
 
-/* esync_next_request: returns the code; action, live, wait_ms and the borrowed query pointer go
- * to the transfer block ([0] action, [1] live, [2] wait_ms, [3] query). */
+/* esync_next_request: returns the code; the request goes to the ACTION, LIVE, WAIT_MS and QUERY
+ * (borrowed) slots. */
 EMSCRIPTEN_KEEPALIVE int esw_next_request(esync *e, const char *shape) {
     esync_request rq;
     int rc = esync_next_request(e, shape, &rq);
-    g_xfer[0] = (uintptr_t)rq.action;
-    g_xfer[1] = (uintptr_t)rq.live;
-    g_xfer[2] = (uintptr_t)rq.wait_ms;
-    g_xfer[3] = (uintptr_t)rq.query;
+    g_xfer[ESW_XFER_ACTION] = (uintptr_t)rq.action;
+    g_xfer[ESW_XFER_LIVE] = (uintptr_t)rq.live;
+    g_xfer[ESW_XFER_WAIT_MS] = (uintptr_t)rq.wait_ms;
+    g_xfer[ESW_XFER_QUERY] = (uintptr_t)rq.query;
     return rc;
 }
 
-/* Leaves an out-buffer (owned by JS, released with esync_free) in [0] pointer / [1] length. */
+/* Leaves an out-buffer (owned by JS, released with esync_free) in the OUT_PTR / OUT_LEN slots. */
 static int take(int rc, char *out, size_t len) {
-    g_xfer[0] = (uintptr_t)out;
-    g_xfer[1] = (uintptr_t)len;
+    g_xfer[ESW_XFER_OUT_PTR] = (uintptr_t)out;
+    g_xfer[ESW_XFER_OUT_LEN] = (uintptr_t)len;
     return rc;
 }
 
 /* esync_ingest with the response fields as arguments; the change sets (owned by the caller)
- * go to [0] pointer and [1] length. */
+ * go to the OUT_PTR / OUT_LEN slots. */
 EMSCRIPTEN_KEEPALIVE int esw_ingest(esync *e, const char *shape, int status, const char *handle,
                                     const char *offset, const char *schema, const char *cursor,
                                     int up_to_date, const char *retry_after, uint8_t *body,
                                     size_t body_len, double now_ms) {
     /* The body is bridge.js's scratch copy in the wasm heap: the engine may parse it in place. */
-    esync_response r = {status, handle, offset, schema, cursor, up_to_date, retry_after,
-                        body, body_len, now_ms, body};
+    esync_response r = {.status = status,
+                        .handle = handle,
+                        .offset = offset,
+                        .schema = schema,
+                        .cursor = cursor,
+                        .up_to_date = up_to_date,
+                        .retry_after = retry_after,
+                        .body = body,
+                        .body_len = body_len,
+                        .now_ms = now_ms,
+                        .body_writable = body};
     char *out = NULL;
     size_t len = 0;
     return take(esync_ingest(e, shape, &r, &out, &len), out, len);
@@ -105,16 +133,19 @@ EMSCRIPTEN_KEEPALIVE int esw_delete_db(const char *path) {
 
 /* ---- the in-memory VFS, for memvfs.js (the IndexedDB persistence of the worker) ---- */
 
+/* The VFS's chunk (and IndexedDB page) size, ESYNC_MEMVFS_CHUNK: memvfs.js reads it at load. */
+EMSCRIPTEN_KEEPALIVE size_t esw_memvfs_chunk_size(void) { return ESYNC_MEMVFS_CHUNK; }
+
 /* Loads bytes that storage already holds (not marked dirty). An SQLite code. */
 EMSCRIPTEN_KEEPALIVE int esw_memvfs_write(const char *name, double offset, const void *data,
                                           size_t len) {
     /* An image is loaded before the first esync_open: SQLite (whose allocator the VFS uses) is
      * configured and initialized here if it was not yet. */
-    int rc = esync__global_init();
+    int rc = esync_initialize();
     if (rc) return SQLITE_NOMEM;
     return esync_memvfs_write(name, (sqlite3_int64)offset, data, len);
 }
-/* The 4 KiB chunk at index, or 0: a view JS copies before its next call into the module. */
+/* The chunk at index, or 0: a view JS copies before its next call into the module. */
 EMSCRIPTEN_KEEPALIVE unsigned char *esw_memvfs_chunk(const char *name, size_t index) {
     return esync_memvfs_chunk(name, index);
 }
@@ -136,7 +167,7 @@ EMSCRIPTEN_KEEPALIVE const char *esw_integrity_check(const char *path) {
     sqlite3_stmt *st = NULL;
     size_t used = 0;
     out[0] = '\0';
-    if (esync__global_init()) return "cannot check: out of memory";
+    if (esync_initialize()) return "cannot check: out of memory";
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) {
         sqlite3_snprintf((int)sizeof out, out, "cannot check: %s", db ? sqlite3_errmsg(db) : "no memory");

@@ -1,15 +1,37 @@
 /*
  * bridge.h — the esw_* shims that bridge.js calls where esync.h takes or returns structs.
- * Out-values go to the transfer block (esw_xfer): [0] pointer or action, [1] length or live,
- * [2] wait_ms, [3] query pointer (next_request) or the esync_open error (esw_open).
- * Out-buffers left there are owned by the caller and released with esync_free.
+ * Out-values go to the transfer block (esw_xfer), one slot per value, named by ESW_XFER_SLOTS;
+ * bridge.js keeps an object of the same names and checks at load, against esw_xfer_slots(), that
+ * both sides agree. Out-buffers left there are owned by the caller and released with esync_free.
  */
 #ifndef ESYNC_BRIDGE_H
 #define ESYNC_BRIDGE_H
 
 #include "esync.h"
 
+/* The transfer block's slots, in order (a slot is a uintptr_t: 32 bits in wasm32). */
+#define ESW_XFER_SLOTS(XX)                                                                     \
+    XX(OUT_PTR)    /* an out-buffer (esync_free it), or NULL */                               \
+    XX(OUT_LEN)    /* its length */                                                           \
+    XX(ACTION)     /* esw_next_request: the esync_action */                                   \
+    XX(LIVE)       /* esw_next_request: 1 for a live long-poll */                             \
+    XX(WAIT_MS)    /* esw_next_request: the wait of ESYNC_ACT_WAIT */                         \
+    XX(QUERY)      /* esw_next_request: the query string of ESYNC_ACT_FETCH (borrowed) */     \
+    XX(OPEN_ERROR) /* esw_open: esync_open's code when it returned NULL */
+
+typedef enum {
+#define ESW__XX(name) ESW_XFER_##name,
+    ESW_XFER_SLOTS(ESW__XX)
+#undef ESW__XX
+    ESW_XFER_COUNT
+} esw_xfer_slot;
+
 uintptr_t *esw_xfer(void);
+/* The slot names in order, space-separated ("OUT_PTR OUT_LEN ..."), for bridge.js's check. */
+const char *esw_xfer_slots(void);
+/* The name bridge.js gives an esync_action ("fetch", "wait", "idle", "stop"), or NULL. */
+const char *esw_action_name(int action);
+
 esync *esw_open(const char *path, double seed, double max_body);
 int esw_next_request(esync *e, const char *shape);
 int esw_ingest(esync *e, const char *shape, int status, const char *handle, const char *offset,
@@ -26,6 +48,7 @@ int esw_delete_db(const char *path);
 double esw_memory_highwater(int reset);
 
 /* The in-memory VFS for the IndexedDB persistence of memvfs.js (64-bit sizes as doubles). */
+size_t esw_memvfs_chunk_size(void);
 int esw_memvfs_write(const char *name, double offset, const void *data, size_t len);
 unsigned char *esw_memvfs_chunk(const char *name, size_t index);
 double esw_memvfs_size(const char *name);

@@ -5,13 +5,41 @@
  * Module.Engine wraps one esync engine. Every call copies its results out of the wasm heap and
  * frees them before returning (memory growth detaches views, so nothing keeps a view across
  * calls). Return codes become EsyncError exceptions in exactly one place: check().
+ *
+ * Constants shared with C are named on both sides and checked when the module loads (before its
+ * ready promise resolves, which rejects on a mismatch): the transfer block's slots (XFER, against
+ * bridge.h's ESW_XFER_SLOTS), the esync_action names (ACTIONS), and the error codes, which are
+ * not written here at all but read from esync_errname (Module.errors).
  */
-/* global Module */
+/* global Module, addOnInit */
 (function () {
   'use strict';
+  // The transfer block's slots: bridge.h's ESW_XFER_SLOTS, in the same order.
+  const XFER = { OUT_PTR: 0, OUT_LEN: 1, ACTION: 2, LIVE: 3, WAIT_MS: 4, QUERY: 5, OPEN_ERROR: 6 };
+  // esync_action (esync.h) -> the name nextRequest() returns.
   const ACTIONS = { 1: 'fetch', 2: 'wait', 3: 'idle', 4: 'stop' };
+  // Error codes by name ({ESYNC_ENOMEM: -1, ...}), filled from C at load.
+  const errors = {};
   const decoder = new TextDecoder('utf-8');
   const encoder = new TextEncoder();
+
+  addOnInit(() => {
+    const slots = Module.UTF8ToString(Module._esw_xfer_slots()).trim();
+    if (slots !== Object.keys(XFER).join(' ') || !Object.values(XFER).every((slot, i) => slot === i)) {
+      throw new Error(`bridge.js XFER (${Object.keys(XFER).join(' ')}) does not match bridge.h (${slots})`);
+    }
+    for (const code in ACTIONS) {
+      const p = Module._esw_action_name(Number(code));
+      if (!p || Module.UTF8ToString(p) !== ACTIONS[code]) throw new Error(`bridge.js ACTIONS[${code}] does not match bridge.c`);
+    }
+    for (let code = -1; ; code--) {
+      const name = Module.UTF8ToString(Module._esync_errname(code));
+      if (name === 'EUNKNOWN') break;
+      errors[name] = code;
+    }
+    if (errors.ESYNC_ENOMEM === undefined) throw new Error('bridge.js: no ESYNC_ENOMEM in esync_errname');
+    Object.freeze(errors);
+  });
 
   class EsyncError extends Error {
     constructor(code, message) {
@@ -31,7 +59,7 @@
         const str = String(s);
         const n = Module.lengthBytesUTF8(str) + 1;
         const p = Module._malloc(n);
-        if (!p) throw new EsyncError(-1);
+        if (!p) throw new EsyncError(errors.ESYNC_ENOMEM);
         Module.stringToUTF8(str, p, n);
         ptrs.push(p);
       }
@@ -41,13 +69,14 @@
     }
   }
 
-  function xfer(i) {
-    return Module.HEAPU32[(Module._esw_xfer() >> 2) + i];
+  // The value in a slot of the transfer block (an XFER index).
+  function xfer(slot) {
+    return Module.HEAPU32[(Module._esw_xfer() >> 2) + slot];
   }
 
   // Takes the out-buffer left in the transfer block: decodes and frees it.
   function takeOut() {
-    const ptr = xfer(0), len = xfer(1);
+    const ptr = xfer(XFER.OUT_PTR), len = xfer(XFER.OUT_LEN);
     if (!ptr) return null;
     const text = decoder.decode(Module.HEAPU8.subarray(ptr, ptr + len));
     Module._esync_free(ptr);
@@ -75,7 +104,7 @@
       const seed = options.seed ?? Math.floor(Math.random() * 2 ** 52);
       this.ptr = withStrings([path], (p) => Module._esw_open(p, seed, options.maxBodyBytes ?? 0));
       if (!this.ptr) {
-        const code = xfer(3) | 0;
+        const code = xfer(XFER.OPEN_ERROR) | 0;
         throw new EsyncError(code, `cannot open replica ${path}: ` + Module.UTF8ToString(Module._esync_strerror(code)));
       }
     }
@@ -93,10 +122,10 @@
     nextRequest(name) {
       const rc = withStrings([name], (n) => Module._esw_next_request(this.ptr, n));
       this.check(rc);
-      const action = ACTIONS[xfer(0)];
-      const req = { action, live: xfer(1) === 1 };
-      if (action === 'wait') req.waitMs = xfer(2);
-      if (action === 'fetch') req.query = Module.UTF8ToString(xfer(3));
+      const action = ACTIONS[xfer(XFER.ACTION)];
+      const req = { action, live: xfer(XFER.LIVE) === 1 };
+      if (action === 'wait') req.waitMs = xfer(XFER.WAIT_MS);
+      if (action === 'fetch') req.query = Module.UTF8ToString(xfer(XFER.QUERY));
       return req;
     }
 
@@ -109,7 +138,7 @@
       let body = response.body ?? new Uint8Array(0);
       if (typeof body === 'string') body = encoder.encode(body);
       const bodyPtr = body.length ? Module._malloc(body.length) : 0;
-      if (body.length && !bodyPtr) throw new EsyncError(-1);
+      if (body.length && !bodyPtr) throw new EsyncError(errors.ESYNC_ENOMEM);
       if (bodyPtr) Module.HEAPU8.set(body, bodyPtr);
       let rc, text;
       try {
@@ -187,6 +216,9 @@
 
   Module.Engine = Engine;
   Module.EsyncError = EsyncError;
+  Module.errors = errors;
+  // The library's version (esync_libversion, package.json's version).
+  Module.libversion = () => Module.UTF8ToString(Module._esync_libversion());
   Module.memoryUsed = () => Module._esw_memory_used();
   Module.memoryHighwater = (reset) => Module._esw_memory_highwater(reset ? 1 : 0);
   // Removes a replica (and its journal) from the in-memory file system.
@@ -197,6 +229,7 @@
   Module.replay = (fixture, path) => {
     const bytes = encoder.encode(fixture);
     const p = Module._malloc(bytes.length + 1);
+    if (!p) throw new EsyncError(errors.ESYNC_ENOMEM);
     Module.HEAPU8.set(bytes, p);
     Module.HEAPU8[p + bytes.length] = 0;
     try {

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK 4096
+#define CHUNK ESYNC_MEMVFS_CHUNK /* short local name */
 
 typedef struct mfile {
     char *name;

@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #define ESYNC_MEMVFS_NAME "esync-mem"
+/* Bytes per chunk: SQLite's default page size, so a page is one chunk and one IndexedDB record.
+ * The one definition: memvfs.js reads it through esw_memvfs_chunk_size(). */
 #define ESYNC_MEMVFS_CHUNK 4096
 
 /* Registers the VFS (as the default when make_default). SQLITE_OK or an SQLite code. */
@@ -18,7 +20,7 @@ int esync_memvfs_register(int make_default);
 /* Writes bytes into a file (created if missing) without marking them dirty: loading an image
  * that storage already holds. */
 int esync_memvfs_write(const char *name, sqlite3_int64 offset, const void *data, size_t len);
-/* The 4 KiB chunk at index (NULL when absent or never written). Borrowed until the next write. */
+/* The chunk at index (NULL when absent or never written). Borrowed until the next write. */
 unsigned char *esync_memvfs_chunk(const char *name, size_t index);
 /* File size in bytes, or -1 when the file does not exist. */
 sqlite3_int64 esync_memvfs_size(const char *name);

@@ -10,15 +10,28 @@
  * Every page handed out is a copy (slice) made before the next call into the module: memory
  * growth detaches views, and the next commit rewrites the chunk in place.
  */
-/* global Module */
+/* global Module, addOnInit */
 (function () {
   'use strict';
-  const CHUNK = 4096;
+  // Bytes per chunk (and per stored page): ESYNC_MEMVFS_CHUNK of memvfs.h, read when the module
+  // loads, so C holds the only definition.
+  let CHUNK = 0;
+  // Dirty chunk indexes fetched per call into the module (a 16 KiB scratch array).
+  const TAKE_BATCH = 4096;
+
+  addOnInit(() => {
+    CHUNK = Module._esw_memvfs_chunk_size();
+    Module.MemVfs.CHUNK = CHUNK;
+  });
+
+  function outOfMemory() {
+    return new Module.EsyncError(Module.errors.ESYNC_ENOMEM);
+  }
 
   function withName(name, fn) {
     const n = Module.lengthBytesUTF8(name) + 1;
     const p = Module._malloc(n);
-    if (!p) throw new Module.EsyncError(-1);
+    if (!p) throw outOfMemory();
     Module.stringToUTF8(name, p, n);
     try {
       return fn(p);
@@ -28,14 +41,14 @@
   }
 
   Module.MemVfs = {
-    CHUNK,
+    CHUNK, // set at load (above)
 
     // Writes a stored image into the heap: size in bytes, pages an iterable of [index, bytes]
     // (bytes a Uint8Array of at most CHUNK bytes). The chunks are not marked dirty.
     load(name, size, pages) {
       withName(name, (np) => {
         const buf = Module._malloc(CHUNK);
-        if (!buf) throw new Module.EsyncError(-1);
+        if (!buf) throw outOfMemory();
         try {
           // (no destructuring in for-of: the 3.1.6 minifier mangles it)
           for (const entry of pages) {
@@ -83,9 +96,9 @@
         const busy = Module._esw_memvfs_busy(np);
         if (busy !== 0) return busy < 0 ? { size: -1, pages: new Map() } : null;
         const size = Module._esw_memvfs_size(np);
-        const cap = 4096;
+        const cap = TAKE_BATCH;
         const out = Module._malloc(cap * 4);
-        if (!out) throw new Module.EsyncError(-1);
+        if (!out) throw outOfMemory();
         const indexes = [];
         try {
           for (;;) {

@@ -1,7 +1,7 @@
 /*
- * API contract tests for esync.h that the golden fixtures do not reach: argument checking,
- * error codes and messages, shape definitions, reads, status, type lists, memory returning to
- * its baseline.
+ * API contract tests for esync.h that the golden fixtures do not reach: the library version,
+ * setup, argument checking, error codes and messages, shape definitions, reads, status, type
+ * lists, memory returning to its baseline.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "esync.h"
@@ -17,7 +17,7 @@ static const char *SCHEMA =
 
 static esync *open_db(char **path) {
     *path = harness_tmpdb();
-    esync_options o = {*path, NULL, 1, 0, NULL};
+    esync_options o = {.path = *path, .seed = 1};
     esync *e = NULL;
     CHECK_EQ_INT(esync_open(&o, &e), ESYNC_OK);
     return e;
@@ -25,9 +25,43 @@ static esync *open_db(char **path) {
 
 static int ingest(esync *e, const char *shape, int status, const char *handle, const char *offset,
                   const char *schema, int utd, const char *body, char **changes) {
-    esync_response r = {status, handle, offset, schema, NULL, utd, NULL, (const uint8_t *)body,
-                        body ? strlen(body) : 0, 5, NULL};
+    esync_response r = {.status = status,
+                        .handle = handle,
+                        .offset = offset,
+                        .schema = schema,
+                        .up_to_date = utd,
+                        .body = (const uint8_t *)body,
+                        .body_len = body ? strlen(body) : 0,
+                        .now_ms = 5};
     return esync_ingest(e, shape, &r, changes, NULL);
+}
+
+/* The version macros, esync_libversion and package.json's "version" agree. */
+static void test_version(void) {
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", ESYNC_VERSION_MAJOR, ESYNC_VERSION_MINOR, ESYNC_VERSION_PATCH);
+    CHECK(!strcmp(v, ESYNC_VERSION_STRING));
+    CHECK(!strcmp(esync_libversion(), ESYNC_VERSION_STRING));
+    FILE *f = fopen("package.json", "r"); /* ctest runs the tests from the source tree */
+    CHECK(f != NULL);
+    if (!f) return;
+    char pkg[4096];
+    size_t n = fread(pkg, 1, sizeof pkg - 1, f);
+    fclose(f);
+    pkg[n] = 0;
+    char want[64];
+    snprintf(want, sizeof want, "\"version\": \"%s\"", ESYNC_VERSION_STRING);
+    CHECK(strstr(pkg, want) != NULL);
+}
+
+/* esync_initialize is idempotent, and esync_open works after it (it calls it again). */
+static void test_initialize(void) {
+    CHECK_EQ_INT(esync_initialize(), ESYNC_OK);
+    CHECK_EQ_INT(esync_initialize(), ESYNC_OK);
+    char *path = NULL;
+    esync *e = open_db(&path);
+    esync_close(e);
+    harness_rmdb(path);
 }
 
 static void test_errors(void) {
@@ -166,7 +200,7 @@ static void test_types_and_query(void) {
     CHECK_EQ_INT(esync_reset(NULL, &out, NULL), ESYNC_EINVAL);
     esync_close(e);
     /* the version survives a restart */
-    esync_options o = {path, NULL, 1, 0, NULL};
+    esync_options o = {.path = path, .seed = 1};
     CHECK_EQ_INT(esync_open(&o, &e), ESYNC_OK);
     CHECK(esync_version(e) && !strcmp(esync_version(e), "v1"));
     esync_close(e);
@@ -192,6 +226,8 @@ static void test_memory_baseline(void) {
 }
 
 int main(void) {
+    test_version();
+    test_initialize();
     test_errors();
     test_open();
     test_define();

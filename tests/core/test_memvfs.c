@@ -76,13 +76,19 @@ static void test_locks_and_batches(void) {
 
 static void test_engine_on_memvfs(void) {
     int64_t before = esync_memory_used();
-    esync_options o = {"/engine.db", ESYNC_MEMVFS_NAME, 1, 0, NULL};
+    esync_options o = {.path = "/engine.db", .vfs = ESYNC_MEMVFS_NAME, .seed = 1};
     esync *e = NULL;
     CHECK_EQ_INT(esync_open(&o, &e), ESYNC_OK);
     CHECK_EQ_INT(esync_shape_define(e, "s", "{\"table\":\"items\"}"), ESYNC_OK);
     const char *body = "[{\"key\":\"1\",\"value\":{\"id\":\"1\"},\"headers\":{\"operation\":\"insert\"}}]";
-    esync_response r = {200, "h", "0_inf", "{\"id\":{\"type\":\"int4\",\"pk_index\":0}}", NULL, 1, NULL,
-                        (const uint8_t *)body, strlen(body), 1, NULL};
+    esync_response r = {.status = 200,
+                        .handle = "h",
+                        .offset = "0_inf",
+                        .schema = "{\"id\":{\"type\":\"int4\",\"pk_index\":0}}",
+                        .up_to_date = 1,
+                        .body = (const uint8_t *)body,
+                        .body_len = strlen(body),
+                        .now_ms = 1};
     char *ch = NULL;
     CHECK_EQ_INT(esync_ingest(e, "s", &r, &ch, NULL), ESYNC_OK);
     CHECK(ch && strstr(ch, "\"insert\":[{\"id\":1}]"));

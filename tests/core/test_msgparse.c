@@ -2,8 +2,9 @@
  * The zero-copy body parser (src/core/msgparse.c): strict JSON, UTF-8 and escapes, in-place
  * unescaping, message fields in any order.
  */
+#include "esync.h"
 #include "harness.h"
-#include "internal.h"
+#include "msgparse.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -48,17 +49,19 @@ static void test_values(void) {
     CHECK(m.is_array);
     CHECK_EQ_INT(m.n, 5);
     esync_msg *a = &m.m[0];
-    CHECK(a->is_object && a->headers_kind == 3 && a->op_kind == 1 && !strcmp(a->op, "insert"));
-    CHECK(a->key_kind == 1 && !strcmp(a->key, "k"));
-    CHECK(a->value_kind == 3 && a->nfields == 5);
+    CHECK(a->is_object && a->headers_kind == ESYNC_JSON_OBJECT && a->op_kind == ESYNC_JSON_STRING && !strcmp(a->op, "insert"));
+    CHECK(a->key_kind == ESYNC_JSON_STRING && !strcmp(a->key, "k"));
+    CHECK(a->value_kind == ESYNC_JSON_OBJECT && a->nfields == 5);
     esync_field *f = m.f + a->field0;
-    CHECK(!strcmp(f[0].name, "a") && f[0].kind == 1 && !strcmp(f[0].text, "x\"y\\z/\b\f\n\r\t"));
-    CHECK(!strcmp(f[1].name, "b") && f[1].kind == 2 && f[1].text == NULL);
+    CHECK(!strcmp(f[0].name, "a") && f[0].kind == ESYNC_JSON_STRING && !strcmp(f[0].text, "x\"y\\z/\b\f\n\r\t"));
+    CHECK(!strcmp(f[1].name, "b") && f[1].kind == ESYNC_JSON_NULL && f[1].text == NULL);
     CHECK(!strcmp(f[2].text, "\xc3\xa9\xf0\x9f\x98\x80\xe2\x82\xac"));
-    CHECK(f[3].kind == 4 && f[4].kind == 3);
-    CHECK(m.m[1].control_kind == 1 && !strcmp(m.m[1].control, "up-to-date") && !m.m[1].op_kind);
+    CHECK(f[3].kind == ESYNC_JSON_OTHER && f[4].kind == ESYNC_JSON_OBJECT);
+    CHECK(m.m[1].control_kind == ESYNC_JSON_STRING && !strcmp(m.m[1].control, "up-to-date") &&
+          m.m[1].op_kind == ESYNC_JSON_ABSENT);
     CHECK(!m.m[2].is_object && !m.m[3].is_object);
-    CHECK(m.m[4].is_object && m.m[4].headers_kind == 4 && m.m[4].key_kind == 4 && m.m[4].value_kind == 1);
+    CHECK(m.m[4].is_object && m.m[4].headers_kind == ESYNC_JSON_OTHER &&
+          m.m[4].key_kind == ESYNC_JSON_OTHER && m.m[4].value_kind == ESYNC_JSON_STRING);
     esync__msgs_free(&m);
     /* a body that is not an array still parses (the caller reports it) */
     CHECK_EQ_INT(parse("{\"a\":1}", &m), ESYNC_OK);

@@ -6,7 +6,7 @@
  *   esync-replay --update DIR            rewrite the .out files (review the diff before committing)
  */
 #define _POSIX_C_SOURCE 200809L
-#include "esync.h"
+#include "esync_replay.h"
 
 #include <stdbool.h>
 #include <dirent.h>

@@ -1,0 +1,154 @@
+/*
+ * batch.c — a batch's lifecycle: begin, commit, rollback; and the moves between a shape's
+ * committed and request layers that go with them.
+ *
+ * Invariants
+ *  - e->open is the only shape with a write transaction open; its in_batch is true.
+ *  - The committed layer of a shape (handle_c, offset_c, schema_c, rows) changes only in
+ *    esync__batch_commit, inside the transaction that also writes the rows (and when shape.c
+ *    loads or wipes the shape).
+ *  - A refetch of a shape that has rows is built in the shadow table and diffed into the
+ *    replica at up-to-date (changes.c), so readers never see the replica emptied.
+ */
+#include "batch.h"
+
+#include "alloc.h"
+#include "changes.h"
+#include "errors.h"
+#include "rows.h"
+#include "types.h"
+
+#include <string.h>
+
+static void end_batch_state(esync_shape *s) {
+    s->in_batch = false;
+    esync__schema_free(&s->schema_b);
+    esync__keymap_free(&s->touched);
+    if (s->shadow) esync__rows_finalize(s); /* they point at the shadow table */
+    s->shadow = false;
+    s->fast = false;
+}
+
+void esync__batch_rollback(esync *e) {
+    esync_shape *s = e->open;
+    if (!s) return;
+    sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+    e->open = NULL;
+    /* DDL of the batch (a created or recreated table) was rolled back too: statements prepared
+     * against it must go. */
+    esync__rows_finalize(s);
+    end_batch_state(s);
+    if (s->refetch) {
+        esync__set_str(&s->offset, "-1");
+        esync__set_str(&s->cursor, NULL);
+        s->live = false;
+    } else {
+        esync__batch_reset_request(s);
+    }
+}
+
+static int copy_schema(esync *e, const esync_schema *src, esync_schema *dst) {
+    char err[128];
+    if (esync__schema_parse(src->json, dst, err, sizeof err)) return esync__fail(e, ESYNC_ENOMEM, "%s", err);
+    return ESYNC_OK;
+}
+
+static int schema_changed(esync *e, const esync_shape *s) {
+    return esync__fail(e, ESYNC_ESCHEMA, "shape \"%s\": electric-schema changed under handle %s", s->name,
+                       s->handle ? s->handle : "(none)");
+}
+
+int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema) {
+    int rc;
+    if (!s->in_batch) {
+        if ((rc = esync__exec(e, "BEGIN IMMEDIATE"))) return rc;
+        e->open = s;
+        s->in_batch = true;
+        esync__keymap_init(&s->touched);
+    }
+    if (s->schema_b.ncols) {
+        if (resp_schema->ncols && !esync__schema_same(resp_schema, &s->schema_b)) return schema_changed(e, s);
+        return ESYNC_OK;
+    }
+    const esync_schema *sc = resp_schema->ncols ? resp_schema : &s->schema_c;
+    if (!sc->ncols) return esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": no electric-schema header yet", s->name);
+    if (s->refetch && s->rows > 0) {
+        /* Build the new snapshot aside; the replica keeps serving the old rows meanwhile. */
+        esync__rows_finalize(s);
+        s->shadow = true;
+        s->fast = true;
+        if ((rc = esync__rows_create_table(e, sc, "temp", ESYNC_SHADOW_NAME))) return rc;
+    } else if (!s->schema_c.ncols || !esync__schema_same(sc, &s->schema_c)) {
+        if (s->schema_c.ncols && s->rows > 0 && !s->refetch) return schema_changed(e, s);
+        esync__rows_finalize(s);
+        if ((rc = esync__rows_create_table(e, sc, "main", s->sqlname))) return rc;
+        s->fast = true;
+    } else {
+        s->fast = s->rows == 0;
+    }
+    return copy_schema(e, sc, &s->schema_b);
+}
+
+int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *rv, esync_buf *tmp,
+                        esync_buf *out) {
+    esync_changeset cs;
+    esync__changes_init(&cs);
+    int rc = esync__changes_collect(e, s, &cs, rv, tmp, out);
+    if (!rc) {
+        esync_schema tmp_schema = s->schema_c;
+        s->schema_c = s->schema_b;
+        memset(&s->schema_b, 0, sizeof s->schema_b);
+        esync__schema_free(&tmp_schema);
+        if (!esync__set_str(&s->handle_c, s->handle) || !esync__set_str(&s->offset_c, s->offset))
+            rc = esync__oom(e);
+        s->last_sync = now;
+    }
+    if (!rc) rc = esync__batch_store_committed(e, s);
+    if (!rc) rc = esync__exec(e, "COMMIT");
+    if (rc) {
+        esync__changes_free(&cs);
+        return rc; /* the caller rolls the transaction back */
+    }
+    e->open = NULL;
+    s->refetch = false;
+    s->cache_bust = false;
+    s->live = true;
+    s->data_failures = 0;
+    esync__set_str(&s->expired_handle, NULL);
+    esync__set_str(&s->error, NULL);
+    end_batch_state(s);
+    esync__changes_emit(&cs, s, out);
+    esync__changes_free(&cs);
+    return out->oom ? esync__oom(e) : ESYNC_OK;
+}
+
+int esync__batch_store_committed(esync *e, esync_shape *s) {
+    /* Prepared once: every committed batch (a live single-row one too) runs it. */
+    if (!e->st_store &&
+        sqlite3_prepare_v3(e->db,
+            "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema, row_count, last_sync)"
+            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(name) DO UPDATE SET definition=?2, table_name=?3,"
+            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8", -1,
+            SQLITE_PREPARE_PERSISTENT, &e->st_store, NULL))
+        return esync__sqlfail(e, e->db, "store shape");
+    sqlite3_stmt *st = e->st_store;
+    sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->def, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, s->sqlname, -1, SQLITE_STATIC);
+    if (s->handle_c) sqlite3_bind_text(st, 4, s->handle_c, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, s->offset_c ? s->offset_c : "-1", -1, SQLITE_STATIC);
+    if (s->schema_c.json) sqlite3_bind_text(st, 6, s->schema_c.json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, s->rows);
+    if (s->last_sync >= 0) sqlite3_bind_double(st, 8, s->last_sync);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? ESYNC_OK : esync__sqlfail(e, e->db, "store shape");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+bool esync__batch_reset_request(esync_shape *s) {
+    s->live = false;
+    s->refetch = false;
+    return esync__set_str(&s->handle, s->handle_c) && esync__set_str(&s->offset, s->offset_c ? s->offset_c : "-1") &&
+           esync__set_str(&s->cursor, NULL);
+}

@@ -1,0 +1,36 @@
+/*
+ * batch.h — a batch's lifecycle (batch.c). A batch is every message of one shape from the first
+ * response after a commit up to up-to-date, applied in one SQLite write transaction; only one is
+ * open at a time (e->open). batch.c also owns the moves between a shape's layers (internal.h):
+ * commit copies the batch into the committed layer and stores it, rollback puts the request
+ * layer back to the committed one.
+ */
+#ifndef ESYNC_BATCH_H
+#define ESYNC_BATCH_H
+
+#include "internal.h"
+#include "rows.h"
+
+/* Opens the batch of s (BEGIN IMMEDIATE) unless it is open, and makes its target table ready
+ * for resp_schema (or, when that is empty, the committed schema): the replica table, created or
+ * recreated when the schema is new, or the shadow table for a refetch of a shape with rows.
+ * ESYNC_ESCHEMA when the schema changes under a handle, ESYNC_EHEADERS before any schema. */
+int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema);
+/* Commits the open batch of s at up-to-date: its change set (appended to out, a JSON array of
+ * events being built), the committed layer (handle, offset, schema, rows, last sync = now) and
+ * its metadata row, all in the batch's transaction. On error the transaction is still open and
+ * the caller rolls it back. rv and tmp are scratch. */
+int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *rv, esync_buf *tmp,
+                        esync_buf *out);
+/* Rolls back the open batch, if any: its statements are finalized (the batch's DDL is undone
+ * too), and its shape's next request resumes from the last committed offset (from -1 when the
+ * batch was a refetch). */
+void esync__batch_rollback(esync *e);
+
+/* Writes the committed layer of s to its esync_shapes row (inside the caller's transaction). */
+int esync__batch_store_committed(esync *e, esync_shape *s);
+/* Puts the request layer of s back to the committed one: the next request is not live and
+ * resumes from the stored handle and offset. False on OOM. */
+bool esync__batch_reset_request(esync_shape *s);
+
+#endif

@@ -1,0 +1,396 @@
+/*
+ * changes.c — change sets. During a batch, every key it touches is recorded once with its row
+ * as it was before the batch (track); at commit the batch's changes are computed and written as
+ * one DATA_CHANGE event per shape:
+ *   fast     the target was empty when the batch began: every row of the table is an insert,
+ *            written straight into the event (an initial sync's change set is the whole table,
+ *            so it is not built twice);
+ *   tracked  each touched key's row before against its row now: coalesced per key;
+ *   shadow   a refetch built aside: diffed against the replica (in SQL when the table structure
+ *            is unchanged, by typed key otherwise), and only the differences applied.
+ * The row count of the committed layer is kept up to date here as the changes are counted.
+ */
+#include "changes.h"
+
+#include "alloc.h"
+#include "errors.h"
+#include "rows.h"
+#include "types.h"
+
+#include <string.h>
+
+void esync__changes_init(esync_changeset *c) {
+    memset(c, 0, sizeof *c);
+}
+void esync__changes_free(esync_changeset *c) {
+    esync__buf_free(&c->ins);
+    esync__buf_free(&c->upd);
+    esync__buf_free(&c->del);
+}
+static bool cs_oom(const esync_changeset *c) { return c->ins.oom || c->upd.oom || c->del.oom; }
+
+static void cs_insert(esync_changeset *c, const char *row, size_t n) {
+    if (c->n_ins++) esync__buf_putc(&c->ins, ',');
+    esync__buf_append(&c->ins, row, n);
+}
+static void cs_delete(esync_changeset *c, const char *row, size_t n) {
+    if (c->n_del++) esync__buf_putc(&c->del, ',');
+    esync__buf_append(&c->del, row, n);
+}
+static void cs_update(esync_changeset *c, const char *old, size_t on, const char *new_, size_t nn) {
+    if (c->n_upd++) esync__buf_putc(&c->upd, ',');
+    esync__buf_puts(&c->upd, "{\"old\":");
+    esync__buf_append(&c->upd, old, on);
+    esync__buf_puts(&c->upd, ",\"new\":");
+    esync__buf_append(&c->upd, new_, nn);
+    esync__buf_putc(&c->upd, '}');
+}
+
+static void event_open(const esync_shape *s, esync_buf *out) {
+    if (out->len > 1) esync__buf_putc(out, ',');
+    esync__buf_puts(out, "{\"type\":\"DATA_CHANGE\",\"shapeName\":");
+    esync__buf_json_str(out, s->name, strlen(s->name));
+    esync__buf_puts(out, ",\"tableName\":");
+    esync__buf_json_str(out, s->tablename, strlen(s->tablename));
+    esync__buf_puts(out, ",\"changes\":{\"insert\":[");
+}
+
+void esync__changes_emit(const esync_changeset *c, const esync_shape *s, esync_buf *out) {
+    if (!c->n_ins && !c->n_upd && !c->n_del) return;
+    event_open(s, out);
+    esync__buf_append(out, c->ins.data, c->ins.len);
+    esync__buf_puts(out, "],\"update\":[");
+    esync__buf_append(out, c->upd.data, c->upd.len);
+    esync__buf_puts(out, "],\"delete\":[");
+    esync__buf_append(out, c->del.data, c->del.len);
+    esync__buf_puts(out, "]}}");
+}
+
+/* ---- tracking the keys a batch touches ---- */
+
+/* The tracking key of a row: its key columns' texts, each length-prefixed. */
+static int row_key(esync *e, esync_shape *s, const esync_row_values *rv, esync_buf *key) {
+    const esync_schema *sc = &s->schema_b;
+    esync__buf_reset(key);
+    for (int k = 0; k < esync__key_count(sc); k++) {
+        int i = esync__key_column(sc, k);
+        if (!rv->present[i] || (sc->npk && !rv->v[i]))
+            return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": key column \"%s\" missing from a change", s->name, sc->cols[i].name);
+        if (s->fast) continue; /* no tracking: the key is only checked */
+        if (!rv->v[i]) { esync__buf_puts(key, "N;"); continue; }
+        size_t len = strlen(rv->v[i]);
+        esync__buf_printf(key, "%zu:", len);
+        esync__buf_append(key, rv->v[i], len);
+    }
+    return key->oom ? esync__oom(e) : ESYNC_OK;
+}
+
+/* Records the row as it was before the batch, at the batch's first touch of its key. */
+static int track(esync *e, esync_shape *s, const esync_row_values *rv, esync_buf *key, esync_buf *tmp) {
+    if (s->fast) return ESYNC_OK;
+    if (esync__keymap_get(&s->touched, key->data, key->len)) return ESYNC_OK;
+    int rc = esync__rows_current(e, s, rv, tmp);
+    if (rc) return rc;
+    esync_keymap_entry *en = esync__keymap_add(&s->touched, key->data, key->len);
+    if (!en) return esync__oom(e);
+    if (tmp->len) {
+        en->old_row = esync__strndup(tmp->data, tmp->len);
+        if (!en->old_row) return esync__oom(e);
+        en->old_len = tmp->len;
+    }
+    return ESYNC_OK;
+}
+
+/* ---- at commit: the change set ---- */
+
+/* Every row of the target is an insert (the target was empty when the batch began). The rows
+ * are written straight into the event (an initial sync's change set is the whole table, so it
+ * is not built twice). */
+static int changes_fast(esync *e, esync_shape *s, esync_buf *out, int64_t *count) {
+    esync_buf b;
+    esync__buf_init(&b);
+    esync__buf_puts(&b, "SELECT ");
+    esync__rows_col_list(&b, &s->schema_b, NULL);
+    esync__buf_puts(&b, " FROM main.");
+    esync__buf_ident(&b, s->sqlname);
+    sqlite3_stmt *st = NULL;
+    int rc = b.oom ? esync__oom(e) : ESYNC_OK;
+    if (!rc && sqlite3_prepare_v2(e->db, b.data, -1, &st, NULL)) rc = esync__sqlfail(e, e->db, "scan");
+    int r = SQLITE_DONE;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((*count)++) esync__buf_putc(out, ',');
+        rc = esync__emit_row(out, st, &s->schema_b);
+    }
+    if (!rc && r != SQLITE_DONE) rc = esync__sqlfail(e, e->db, "scan");
+    sqlite3_finalize(st);
+    esync__buf_free(&b);
+    return rc;
+}
+
+/* Splits a tracking key back into key texts. */
+static int key_values(esync_shape *s, const esync_keymap_entry *en, esync_row_values *rv, char **store) {
+    const esync_schema *sc = &s->schema_b;
+    const char *p = en->key, *end = en->key + en->keylen;
+    for (int i = 0; i < sc->ncols; i++) { rv->v[i] = NULL; rv->present[i] = false; }
+    char *w = *store;
+    for (int k = 0; k < esync__key_count(sc) && p < end; k++) {
+        int i = esync__key_column(sc, k);
+        rv->present[i] = true;
+        if (*p == 'N') { p += 2; continue; }
+        size_t len = 0;
+        while (p < end && *p >= '0' && *p <= '9') len = len * 10 + (size_t)(*p++ - '0');
+        p++; /* ':' */
+        memcpy(w, p, len);
+        w[len] = 0;
+        rv->v[i] = w;
+        w += len + 1;
+        p += len;
+    }
+    return ESYNC_OK;
+}
+
+/* Every touched key: its row before the batch against its row now. */
+static int changes_tracked(esync *e, esync_shape *s, esync_changeset *cs, esync_row_values *rv, esync_buf *tmp) {
+    size_t maxkey = 0;
+    for (size_t k = 0; k < s->touched.count; k++)
+        if (s->touched.entries[k].keylen > maxkey) maxkey = s->touched.entries[k].keylen;
+    char *store = esync__malloc(maxkey + (size_t)s->schema_b.ncols + 1);
+    if (!store) return esync__oom(e);
+    int rc = ESYNC_OK;
+    for (size_t k = 0; k < s->touched.count && !rc; k++) {
+        esync_keymap_entry *en = &s->touched.entries[k];
+        key_values(s, en, rv, &store);
+        if ((rc = esync__rows_current(e, s, rv, tmp))) break;
+        if (!en->old_row && tmp->len) { cs_insert(cs, tmp->data, tmp->len); s->rows++; }
+        else if (en->old_row && !tmp->len) { cs_delete(cs, en->old_row, en->old_len); s->rows--; }
+        else if (en->old_row && (en->old_len != tmp->len || memcmp(en->old_row, tmp->data, tmp->len)))
+            cs_update(cs, en->old_row, en->old_len, tmp->data, tmp->len);
+    }
+    esync__freemem(store);
+    return rc;
+}
+
+/* Which rows a diff query returns: rows gone from the new snapshot (the replica's columns), or
+ * rows new or changed in it (the shadow's columns, then the replica's, NULL when absent). */
+typedef enum { DIFF_GONE, DIFF_NEW } diff_kind;
+
+/* Runs a diff query (see diff_kind) and adds its rows to the change set; *count counts the
+ * deletes or the inserts. */
+static int run_diff(esync *e, const char *sql, const esync_schema *sc, diff_kind kind,
+                    esync_changeset *cs, int64_t *count) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(e->db, sql, -1, &st, NULL)) return esync__sqlfail(e, e->db, "diff");
+    esync_buf a, b;
+    esync__buf_init(&a);
+    esync__buf_init(&b);
+    int rc = ESYNC_OK, r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        esync__buf_reset(&a);
+        if ((rc = esync__emit_row(&a, st, sc))) break;
+        if (kind == DIFF_GONE) { cs_delete(cs, a.data, a.len); (*count)++; continue; }
+        /* second half: the old row, absent when its first key column is NULL */
+        int first_old = sc->ncols;
+        if (sqlite3_column_type(st, first_old + esync__key_column(sc, 0)) == SQLITE_NULL) {
+            cs_insert(cs, a.data, a.len);
+            (*count)++;
+            continue;
+        }
+        esync__buf_reset(&b);
+        if ((rc = esync__emit_row_from(&b, st, first_old, sc))) break;
+        cs_update(cs, b.data, b.len, a.data, a.len);
+    }
+    if (!rc && r != SQLITE_DONE) rc = esync__sqlfail(e, e->db, "diff");
+    sqlite3_finalize(st);
+    esync__buf_free(&a);
+    esync__buf_free(&b);
+    return rc;
+}
+
+/* A refetch with an unchanged table structure: diff the shadow against the replica in SQL and
+ * apply only the differences. */
+static int changes_shadow_same(esync *e, esync_shape *s, esync_changeset *cs) {
+    const esync_schema *sc = &s->schema_b;
+    esync_buf q, on, diff, main_t;
+    esync__buf_init(&q);
+    esync__buf_init(&on);
+    esync__buf_init(&diff);
+    esync__buf_init(&main_t);
+    esync__buf_puts(&main_t, "main.");
+    esync__buf_ident(&main_t, s->sqlname);
+    /* join condition on the key (all columns without a key) and "row differs" condition */
+    for (int k = 0; k < esync__key_count(sc); k++) {
+        int i = esync__key_column(sc, k);
+        if (k) esync__buf_puts(&on, " AND ");
+        esync__buf_puts(&on, "n.");
+        esync__buf_ident(&on, sc->cols[i].name);
+        esync__buf_puts(&on, " IS o.");
+        esync__buf_ident(&on, sc->cols[i].name);
+    }
+    for (int i = 0; i < sc->ncols; i++) {
+        esync__buf_puts(&diff, i ? " OR " : "");
+        esync__buf_puts(&diff, "n.");
+        esync__buf_ident(&diff, sc->cols[i].name);
+        esync__buf_puts(&diff, " IS NOT o.");
+        esync__buf_ident(&diff, sc->cols[i].name);
+    }
+    int64_t dels = 0;
+    /* deleted: in the replica, not in the new snapshot */
+    esync__buf_puts(&q, "SELECT ");
+    esync__rows_col_list(&q, sc, "o.");
+    esync__buf_printf(&q, " FROM %s o WHERE NOT EXISTS (SELECT 1 FROM " ESYNC_SHADOW_TABLE " n WHERE %s)", main_t.data, on.data);
+    int rc = q.oom || on.oom || diff.oom ? esync__oom(e) : run_diff(e, q.data, sc, DIFF_GONE, cs, &dels);
+    /* inserted or changed */
+    esync__buf_reset(&q);
+    esync__buf_puts(&q, "SELECT ");
+    esync__rows_col_list(&q, sc, "n.");
+    esync__buf_puts(&q, ", ");
+    esync__rows_col_list(&q, sc, "o.");
+    esync__buf_printf(&q, " FROM " ESYNC_SHADOW_TABLE " n LEFT JOIN %s o ON %s WHERE %s", main_t.data, on.data, diff.data);
+    int64_t inserted = 0;
+    if (!rc) rc = q.oom ? esync__oom(e) : run_diff(e, q.data, sc, DIFF_NEW, cs, &inserted);
+    /* apply */
+    if (!rc) {
+        esync__buf_reset(&q);
+        esync__buf_printf(&q, "DELETE FROM %s AS o WHERE NOT EXISTS (SELECT 1 FROM " ESYNC_SHADOW_TABLE " n WHERE %s);",
+                          main_t.data, on.data);
+        if (sc->npk) {
+            esync__buf_printf(&q, "INSERT OR REPLACE INTO %s SELECT n.* FROM " ESYNC_SHADOW_TABLE " n LEFT JOIN %s o ON %s WHERE %s;",
+                              main_t.data, main_t.data, on.data, diff.data);
+        } else {
+            /* no key: a changed row is a delete plus an insert, already deleted above */
+            esync__buf_printf(&q, "INSERT INTO %s SELECT n.* FROM " ESYNC_SHADOW_TABLE " n WHERE NOT EXISTS (SELECT 1 FROM %s o WHERE %s);",
+                              main_t.data, main_t.data, on.data);
+        }
+        rc = esync__exec_buf(e, &q);
+    }
+    s->rows += inserted - dels;
+    esync__buf_free(&q);
+    esync__buf_free(&on);
+    esync__buf_free(&diff);
+    esync__buf_free(&main_t);
+    return rc;
+}
+
+/* Key JSON of a typed row: the key columns (all columns without a key) of the current row. */
+static int key_json(esync_buf *b, sqlite3_stmt *st, const esync_schema *sc) {
+    esync__buf_reset(b);
+    for (int k = 0; k < esync__key_count(sc); k++) {
+        int i = esync__key_column(sc, k);
+        esync__buf_json_str(b, sc->cols[i].name, strlen(sc->cols[i].name));
+        esync__buf_putc(b, '=');
+        int rc = esync__emit_value(b, st, i, &sc->cols[i]);
+        if (rc) return rc;
+        esync__buf_putc(b, ';');
+    }
+    return b->oom ? ESYNC_ENOMEM : ESYNC_OK;
+}
+
+/* A refetch whose table structure changed: match old and new rows by their typed key, report
+ * updates for keys in both, then replace the table. */
+static int changes_shadow_changed(esync *e, esync_shape *s, esync_changeset *cs) {
+    esync_keymap old;
+    esync__keymap_init(&old);
+    esync_buf q, key, row;
+    esync__buf_init(&q);
+    esync__buf_init(&key);
+    esync__buf_init(&row);
+    sqlite3_stmt *st = NULL;
+    int rc = ESYNC_OK;
+    /* old rows, keyed (a duplicate key can only happen without a primary key: keep the first) */
+    esync__buf_puts(&q, "SELECT ");
+    esync__rows_col_list(&q, &s->schema_c, NULL);
+    esync__buf_puts(&q, " FROM main.");
+    esync__buf_ident(&q, s->sqlname);
+    if (q.oom || sqlite3_prepare_v2(e->db, q.data, -1, &st, NULL)) { rc = esync__sqlfail(e, e->db, "diff"); goto done; }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        esync__buf_reset(&row);
+        if ((rc = key_json(&key, st, &s->schema_c)) || (rc = esync__emit_row(&row, st, &s->schema_c))) goto oom;
+        if (esync__keymap_get(&old, key.data, key.len)) { cs_delete(cs, row.data, row.len); continue; }
+        esync_keymap_entry *en = esync__keymap_add(&old, key.data, key.len);
+        if (!en || !(en->old_row = esync__strndup(row.data, row.len))) goto oom;
+        en->old_len = row.len;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* new rows */
+    esync__buf_reset(&q);
+    esync__buf_puts(&q, "SELECT ");
+    esync__rows_col_list(&q, &s->schema_b, NULL);
+    esync__buf_puts(&q, " FROM " ESYNC_SHADOW_TABLE);
+    if (q.oom || sqlite3_prepare_v2(e->db, q.data, -1, &st, NULL)) { rc = esync__sqlfail(e, e->db, "diff"); goto done; }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        esync__buf_reset(&row);
+        if ((rc = key_json(&key, st, &s->schema_b)) || (rc = esync__emit_row(&row, st, &s->schema_b))) goto oom;
+        esync_keymap_entry *en = esync__keymap_get(&old, key.data, key.len);
+        if (en && en->old_row) {
+            cs_update(cs, en->old_row, en->old_len, row.data, row.len);
+            esync__freemem(en->old_row);
+            en->old_row = NULL; /* matched */
+        } else {
+            cs_insert(cs, row.data, row.len);
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    for (size_t k = 0; k < old.count; k++)
+        if (old.entries[k].old_row) cs_delete(cs, old.entries[k].old_row, old.entries[k].old_len);
+    /* replace the table */
+    if ((rc = esync__rows_create_table(e, &s->schema_b, "main", s->sqlname))) goto done;
+    esync__buf_reset(&q);
+    esync__buf_puts(&q, "INSERT INTO main.");
+    esync__buf_ident(&q, s->sqlname);
+    esync__buf_puts(&q, " SELECT * FROM " ESYNC_SHADOW_TABLE);
+    rc = esync__exec_buf(e, &q);
+    if (!rc) {
+        sqlite3_stmt *c;
+        esync__buf_reset(&q);
+        esync__buf_puts(&q, "SELECT count(*) FROM main.");
+        esync__buf_ident(&q, s->sqlname);
+        if (!q.oom && sqlite3_prepare_v2(e->db, q.data, -1, &c, NULL) == SQLITE_OK) {
+            if (sqlite3_step(c) == SQLITE_ROW) s->rows = sqlite3_column_int64(c, 0);
+            sqlite3_finalize(c);
+        }
+    }
+    goto done;
+oom:
+    if (!rc) rc = ESYNC_ENOMEM;
+    esync__fail(e, rc, "out of memory");
+done:
+    sqlite3_finalize(st);
+    esync__keymap_free(&old);
+    esync__buf_free(&q);
+    esync__buf_free(&key);
+    esync__buf_free(&row);
+    return rc;
+}
+
+int esync__changes_track(esync *e, esync_shape *s, const esync_row_values *rv, esync_buf *key,
+                         esync_buf *tmp) {
+    int rc = row_key(e, s, rv, key);
+    return rc ? rc : track(e, s, rv, key, tmp);
+}
+
+int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_row_values *rv,
+                           esync_buf *tmp, esync_buf *out) {
+    int rc;
+    if (s->shadow) {
+        rc = esync__schema_same(&s->schema_b, &s->schema_c) ? changes_shadow_same(e, s, cs)
+                                                           : changes_shadow_changed(e, s, cs);
+        if (!rc) rc = esync__exec(e, "DROP TABLE " ESYNC_SHADOW_TABLE);
+    } else if (s->fast) {
+        size_t mark = out->len;
+        int64_t n = 0;
+        event_open(s, out);
+        rc = changes_fast(e, s, out, &n);
+        esync__buf_puts(out, "],\"update\":[],\"delete\":[]}}");
+        if (!n || rc) { /* nothing inserted: no event */
+            out->len = mark;
+            if (out->data) out->data[mark] = 0;
+        }
+        s->rows = n;
+    } else {
+        rc = changes_tracked(e, s, cs, rv, tmp);
+    }
+    if (!rc && cs_oom(cs)) rc = esync__oom(e);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/*
+ * changes.h — change sets (changes.c): which keys a batch touched, and at commit the batch's
+ * DATA_CHANGE event (full rows, coalesced per key), including the diff of a refetch.
+ */
+#ifndef ESYNC_CHANGES_H
+#define ESYNC_CHANGES_H
+
+#include "internal.h"
+#include "rows.h"
+
+/* The insert, update and delete lists of one event, as JSON being built. */
+typedef struct esync_changeset {
+    esync_buf ins, upd, del;
+    int64_t n_ins, n_upd, n_del;
+} esync_changeset;
+
+void esync__changes_init(esync_changeset *c);
+void esync__changes_free(esync_changeset *c);
+
+/* Before a change is applied: checks that rv carries the key columns (ESYNC_EPROTO otherwise)
+ * and, unless the batch is fast, records the key's row as it was before the batch the first
+ * time the batch touches it. key and tmp are scratch buffers. */
+int esync__changes_track(esync *e, esync_shape *s, const esync_row_values *rv, esync_buf *key,
+                         esync_buf *tmp);
+
+/* At commit, inside the batch's transaction: computes the batch's changes and updates s->rows.
+ * A fast batch's event goes straight to out (the JSON array of events being built); the others
+ * fill cs, which esync__changes_emit appends once the commit succeeded. A refetch built aside is
+ * applied to the replica here (only its differences) and its shadow table dropped. */
+int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_row_values *rv,
+                           esync_buf *tmp, esync_buf *out);
+/* Appends cs as the shape's DATA_CHANGE event to out (nothing when cs is empty). */
+void esync__changes_emit(const esync_changeset *c, const esync_shape *s, esync_buf *out);
+
+#endif
