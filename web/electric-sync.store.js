@@ -4,7 +4,8 @@
  * self.ElectricSyncStore).
  *
  * One IndexedDB database per replica (named by the tab's `dbName`) with two object stores:
- *   pages  key: chunk index (integer), value: Uint8Array(4096) copied out of the wasm heap
+ *   pages  key: chunk index (integer), value: one memvfs chunk (MemVfs.CHUNK bytes: ESYNC_MEMVFS_CHUNK
+ *          of src/wasm/memvfs.h) copied out of the wasm heap
  *   meta   key 'meta': {formatVersion, pageSize, pageCount, size, commitSeq, schemaVersion,
  *                       writerId, flushedAt}
  *
@@ -24,7 +25,6 @@
   'use strict';
   const FORMAT_VERSION = 1;
   const IDB_VERSION = 1;
-  const PAGE = 4096;
 
   const done = (req) => new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
@@ -171,8 +171,9 @@
       this.pending = new Map();
       this.waiters = n < 0 ? [] : this.waiters.slice(n);
       const seq = this.commitSeq + 1;
+      const page = this.M.MemVfs.CHUNK;
       const meta = {
-        formatVersion: FORMAT_VERSION, pageSize: PAGE, pageCount: Math.ceil(size / PAGE), size,
+        formatVersion: FORMAT_VERSION, pageSize: page, pageCount: Math.ceil(size / page), size,
         commitSeq: seq, schemaVersion: this.schemaVersion(), writerId: this.writerId, flushedAt: Date.now(),
       };
       try {
@@ -216,7 +217,7 @@
         try {
           const store = tx.objectStore('pages');
           for (const [i, bytes] of pages) store.put(bytes, i);
-          const count = Math.ceil(size / PAGE);
+          const count = Math.ceil(size / this.M.MemVfs.CHUNK);
           if (size < this.flushedSize) store.delete(this.KeyRange.lowerBound(count));
           tx.objectStore('meta').put(meta, 'meta');
           if (typeof tx.commit === 'function') tx.commit();
@@ -234,5 +235,5 @@
     }
   }
 
-  g.ElectricSyncStore = { ReplicaStore, openDatabase, deleteDatabase, FORMAT_VERSION, PAGE };
+  g.ElectricSyncStore = { ReplicaStore, openDatabase, deleteDatabase, FORMAT_VERSION };
 })(typeof self !== 'undefined' ? self : globalThis);
