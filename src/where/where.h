@@ -2,10 +2,11 @@
  * evaluated in C on replicated rows, and rendered back as SQL whose every literal and parameter is
  * a bind placeholder, so that no user text ever reaches Postgres as SQL.
  *
- * Self-contained: where.c depends on libc and libm only (no libpq, no server headers), allocates
- * with malloc/free, never aborts, and is total over every input byte.
+ * Self-contained: the compiler (the .c files of src/where; where.c holds these functions and
+ * names the others) depends on libc and libm only (no libpq, no server headers), allocates with
+ * malloc/free, never aborts, and is total over every input byte.
  *
- * Language (a subset of what Electric accepts, electric-protocol.md §7.4):
+ * Language (a subset of what Electric accepts, docs/protocol.md §7.4):
  *   - comparisons = <> != < <= > >=, IS [NOT] DISTINCT FROM, AND OR NOT, parentheses
  *   - IS [NOT] NULL, ISNULL, NOTNULL, IS [NOT] TRUE | FALSE | UNKNOWN
  *   - x [NOT] IN (a, b, ...), x [NOT] BETWEEN a AND b
@@ -19,10 +20,10 @@
  *   - "Quoted" identifiers (case-sensitive) and unquoted ones folded to lower case
  *   - functions lower(text), upper(text) (ASCII case mapping only), coalesce(a, b, ...)
  * Everything else (subqueries, other functions, array/JSON operators, `;`, comments) is refused
- * with a message in Electric's style. See where.c for the type rules.
+ * with a message in Electric's style. See where_check.c for the type rules.
  */
-#ifndef ESYNC_SERVER_WHERE_H
-#define ESYNC_SERVER_WHERE_H
+#ifndef ESYNC_WHERE_H
+#define ESYNC_WHERE_H
 
 #include <stddef.h>
 

@@ -1,7 +1,8 @@
-// Equivalence of src/where/where.c with Postgres: for every clause of tests/where/test_where.c's
-// --equiv set, the SQL that esync_where_sql renders (with its bind values) selects on the real
-// cluster exactly the rows that esync_where_eval accepts. The rows are first checked to be what
-// Postgres itself prints for them, so eval sees real Postgres text output.
+// Equivalence of the where compiler (src/where) with Postgres: for every clause of
+// tests/where/test_where.c's --equiv set, the SQL that esync_where_sql renders (with its bind
+// values) selects on the real cluster exactly the rows that esync_where_eval accepts. The rows
+// are first checked to be what Postgres itself prints for them, so eval sees real Postgres text
+// output.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
