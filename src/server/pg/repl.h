@@ -4,7 +4,7 @@
  * slot (created with NOEXPORT_SNAPSHOT when missing, reused when a previous run left it: a slot is
  * never piled up), then START_REPLICATION ... LOGICAL 0/0 (proto_version '1'), which resumes from
  * the slot's confirmed flush position. The session pins the display settings of
- * electric-protocol.md §2.4.1 so that values match the snapshots'.
+ * docs/protocol.md §2.4.1 so that values match the snapshots'.
  *
  * The stream is decoded (pgoutput.h) and handed to the sink, in commit order, one transaction at a
  * time: begin, its changes (rows in relation column order, unchanged TOASTed values taken from the
@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "pg/pgoutput.h"
-#include "shape/msg.h"
+#include "pg/row.h"
 
 typedef struct esync_repl esync_repl;
 

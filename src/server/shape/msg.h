@@ -17,15 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pg/row.h"
 #include "sbuf.h"
 #include "shape/table.h"
 #include "shape/storage.h"
 #include "where.h"
-
-typedef struct esync_row {
-    const char *const *v;
-    const size_t *len;
-} esync_row;
 
 /* What a shape selects and how its messages look; built once per shape. */
 typedef struct esync_shape_view {
