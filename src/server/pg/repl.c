@@ -3,8 +3,10 @@
  * Wake-ups: poll() on the libpq socket and an eventfd (stop), with a timeout that brings the next
  * status update due. Status updates: every STATUS_MS, or at once when a keepalive asks.
  * Progress: `processed` is the end LSN of the last transaction handed to the sink (or, between
- * transactions, a keepalive's WAL end: nothing before it concerns us, pg-logical-replication.md
- * §2); only what the sink reports durable is confirmed as flushed.
+ * transactions, a keepalive's WAL end: nothing before it concerns us, docs/replication.md §2);
+ * only what the sink reports durable is confirmed as flushed.
+ * Rows: each change's old and new rows are copied out of the decoded message (the sink wants
+ * NUL-terminated texts), one allocation per row, freed when the sink returns.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -27,6 +29,9 @@
 #include "log.h"
 
 #define STATUS_MS 1000
+/* Reconnection delays: 200, 400, 800, 1600, then 3200 ms for ever (doubled while below 2000). */
+#define BACKOFF_FIRST_MS 200
+#define BACKOFF_DOUBLE_BELOW_MS 2000
 
 const char esync_repl_session_options[] =
     "-c bytea_output=hex -c DateStyle=ISO,DMY -c TimeZone=UTC -c extra_float_digits=1 "
@@ -50,12 +55,11 @@ struct esync_repl {
     int in_txn;
     uint64_t ordinal;
     esync_pgo_msg msg;
-    /* rows handed to the sink: NUL-terminated copies of the tuple values */
-    char *scratch;
-    size_t scratch_cap;
+    /* the arrays of the rows handed to the sink: the old row's vals_cap entries, then the new
+     * row's (their texts are allocated per change, see make_row) */
     const char **vals;
     size_t *lens;
-    size_t vals_cap;
+    size_t vals_cap; /* columns per row */
 };
 
 static int64_t now_ms(void) {
@@ -198,27 +202,35 @@ static int send_status(esync_repl *r, int reply) {
     return PQflush(r->conn) < 0 ? -1 : 0;
 }
 
-/* NUL-terminated copies of a tuple's values; 'u' (unchanged TOAST) from `from` when given. */
+/* Column i of tuple t; an unchanged TOASTed value ('u') is taken from `from` when given. */
+static const esync_pgo_value *tuple_value(const esync_pgo_tuple *t, const esync_pgo_tuple *from,
+                                          uint16_t i) {
+    const esync_pgo_value *v = &t->cols[i];
+    if (v->kind == 'u' && from && i < from->ncols) v = &from->cols[i];
+    return v;
+}
+
+/* A tuple as a row of NUL-terminated copies of its values (the sink wants C strings; the wire's
+ * are not terminated), all in one allocation stored in *texts, which the caller frees once the
+ * sink has returned. slot: 0 the old row, 1 the new one (which half of r->vals and r->lens). */
 static esync_row make_row(esync_repl *r, const esync_pgo_tuple *t, const esync_pgo_tuple *from,
-                          size_t slot) {
+                          size_t slot, char **texts) {
     size_t need = 0;
     for (uint16_t i = 0; i < t->ncols; i++) {
-        const esync_pgo_value *v = &t->cols[i];
-        if (v->kind == 'u' && from && i < from->ncols) v = &from->cols[i];
-        need += v->len + 1;
+        const esync_pgo_value *v = tuple_value(t, from, i);
+        if (v->kind == 't' || v->kind == 'b') need += (size_t)v->len + 1;
     }
-    (void)need;
-    const char **vals = r->vals + slot * r->vals_cap / 2;
-    size_t *lens = r->lens + slot * r->vals_cap / 2;
+    char *p = *texts = esync__xmalloc(need);
+    const char **vals = r->vals + slot * r->vals_cap;
+    size_t *lens = r->lens + slot * r->vals_cap;
     for (uint16_t i = 0; i < t->ncols; i++) {
-        const esync_pgo_value *v = &t->cols[i];
-        if (v->kind == 'u' && from && i < from->ncols) v = &from->cols[i];
+        const esync_pgo_value *v = tuple_value(t, from, i);
         if (v->kind == 't' || v->kind == 'b') {
-            char *p = esync__xmalloc(v->len + 1);
             memcpy(p, v->data, v->len);
             p[v->len] = '\0';
             vals[i] = p;
             lens[i] = v->len;
+            p += (size_t)v->len + 1;
         } else {
             vals[i] = NULL;
             lens[i] = 0;
@@ -227,28 +239,25 @@ static esync_row make_row(esync_repl *r, const esync_pgo_tuple *t, const esync_p
     return (esync_row){vals, lens};
 }
 
-static void free_row(esync_row *row, int n) {
-    for (int i = 0; i < n; i++) free((void *)(uintptr_t)row->v[i]); /* ours: make_row */
-}
-
 static void on_change(esync_repl *r) {
     esync_pgo_msg *m = &r->msg;
     const esync_pgo_tuple *o = &m->u.change.old_tuple, *nw = &m->u.change.new_tuple;
     size_t n = o->ncols > nw->ncols ? o->ncols : nw->ncols;
-    if (2 * n > r->vals_cap) {
-        r->vals_cap = 2 * n;
-        r->vals = esync__xrealloc(r->vals, r->vals_cap * sizeof *r->vals);
-        r->lens = esync__xrealloc(r->lens, r->vals_cap * sizeof *r->lens);
+    if (n > r->vals_cap) {
+        r->vals_cap = n;
+        r->vals = esync__xrealloc(r->vals, 2 * n * sizeof *r->vals);
+        r->lens = esync__xrealloc(r->lens, 2 * n * sizeof *r->lens);
     }
     esync_row orow = {0}, nrow = {0};
+    char *otexts = NULL, *ntexts = NULL;
     bool has_old = m->u.change.old_kind != 0 && o->ncols > 0;
     bool has_new = m->tag != 'D';
-    if (has_old) orow = make_row(r, o, NULL, 0);
-    if (has_new) nrow = make_row(r, nw, has_old ? o : NULL, 1);
+    if (has_old) orow = make_row(r, o, NULL, 0, &otexts);
+    if (has_new) nrow = make_row(r, nw, has_old ? o : NULL, 1, &ntexts);
     r->sink.change(r->sink.ctx, m->u.change.relid, m->tag, has_old ? &orow : NULL,
                    has_new ? &nrow : NULL, (int)n, r->ordinal++);
-    if (has_old) free_row(&orow, o->ncols);
-    if (has_new) free_row(&nrow, nw->ncols);
+    free(otexts);
+    free(ntexts);
 }
 
 /* One XLogData payload. Returns 0, or -1 on a protocol error. */
@@ -348,7 +357,7 @@ static void stream(esync_repl *r) {
 
 static void *run(void *arg) {
     esync_repl *r = arg;
-    int backoff_ms = 200;
+    int backoff_ms = BACKOFF_FIRST_MS;
     while (!r->stopping) {
         r->conn = connect_repl(r);
         char err[1024] = "";
@@ -357,7 +366,7 @@ static void *run(void *arg) {
         } else if (setup(r, err, sizeof err) == 0) {
             __atomic_store_n(&r->connected, 1, __ATOMIC_RELEASE);
             esync_log("shapes: streaming from slot %s", r->slot);
-            backoff_ms = 200;
+            backoff_ms = BACKOFF_FIRST_MS;
             r->in_txn = 0;
             stream(r);
             if (PQstatus(r->conn) == CONNECTION_OK && !r->in_txn) send_status(r, 0);
@@ -376,7 +385,7 @@ static void *run(void *arg) {
         if (r->stopping) break;
         struct pollfd pfd = {r->stop_fd, POLLIN, 0};
         poll(&pfd, 1, backoff_ms);
-        if (backoff_ms < 2000) backoff_ms *= 2;
+        if (backoff_ms < BACKOFF_DOUBLE_BELOW_MS) backoff_ms *= 2;
     }
     return NULL;
 }
@@ -437,7 +446,6 @@ void esync_repl_stop(esync_repl *r) {
     esync_pgo_msg_free(&r->msg);
     free(r->vals);
     free(r->lens);
-    free(r->scratch);
     free(r->url);
     free(r->owner);
     free(r->slot);
