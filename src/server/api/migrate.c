@@ -1,8 +1,12 @@
 /* drizzle-compatible migrator and schema version (see migrate.h). Migration SQL is trusted
  * project code and runs through PQexec; every value that varies (hash, when) is a parameter. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* PATH_MAX */
+#endif
 #include "api/migrate.h"
 
 #include <cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -13,6 +17,12 @@
 #include "common.h"
 
 #define BREAKPOINT "--> statement-breakpoint"
+
+/* read_file's buffer: it starts at READ_INITIAL_CAP bytes (a journal, a migration's SQL) and
+ * doubles whenever less than READ_MIN_ROOM (a page) is free, so that every fread asks for at
+ * least a page. */
+#define READ_INITIAL_CAP 8192
+#define READ_MIN_ROOM 4096
 
 static bool tag_ok(const char *t) {
     /* The tag becomes a file name: allow only what drizzle-kit generates. */
@@ -68,8 +78,8 @@ static char *read_file(const char *path, size_t *len) {
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
-        if (cap - n < 4096) {
-            cap = cap ? cap * 2 : 8192;
+        if (cap - n < READ_MIN_ROOM) {
+            cap = cap ? cap * 2 : READ_INITIAL_CAP;
             buf = esync__xrealloc(buf, cap);
         }
         size_t got = fread(buf + n, 1, cap - n - 1, f);
@@ -88,7 +98,7 @@ static char *read_file(const char *path, size_t *len) {
 }
 
 int esync_journal_load(const char *dir, esync_journal *out, char *err, size_t errsz) {
-    char path[4096];
+    char path[PATH_MAX];
     size_t len;
     snprintf(path, sizeof path, "%s/meta/_journal.json", dir);
     char *text = read_file(path, &len);
@@ -221,7 +231,7 @@ static void tag_for(const char *dir, long long when, char *out, size_t n) {
     if (tag_when != when) {
         esync_journal j;
         char err[256];
-        char path[4096];
+        char path[PATH_MAX];
         size_t len;
         snprintf(tag_text, sizeof tag_text, "%lld", when);
         snprintf(path, sizeof path, "%s/meta/_journal.json", dir);

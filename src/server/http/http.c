@@ -33,6 +33,10 @@
 
 #define DISCARD_LIMIT (32u << 20)
 
+/* The first allocation of a request body: the API's JSON bodies fit in it, and doubling from there
+ * reaches ESYNC_HTTP_BODY_LIMIT in eight steps. */
+#define BODY_INITIAL_CAP 4096
+
 struct esync_http {
     struct MHD_Daemon *daemon;
     esync_http_options opt;
@@ -271,7 +275,7 @@ static bool on_body(esync_req *r, const char *data, size_t n) {
         return r->received <= DISCARD_LIMIT;
     }
     if (r->body_len + n + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 4096;
+        size_t cap = r->body_cap ? r->body_cap : BODY_INITIAL_CAP;
         while (cap < r->body_len + n + 1) cap *= 2;
         r->body = esync__xrealloc(r->body, cap);
         r->body_cap = cap;

@@ -15,6 +15,9 @@
 
 #include "http/static_path.h"
 
+/* The longest path of a static file relative to its root (the URL path): longer ones are 404. */
+#define REL_MAX 1024
+
 static bool inside(const char *root, const char *path) {
     char rr[PATH_MAX], rp[PATH_MAX];
     if (!realpath(root, rr) || !realpath(path, rp)) return false;
@@ -50,7 +53,8 @@ static int open_under(const char *root, const char *rel, char *full, size_t n, s
 }
 
 void esync_static_serve(esync_req *r, const char *web_dir, const char *wasm_dir) {
-    char rel[1024], full[PATH_MAX + 1100];
+    /* full: the root (a configured directory), '/', rel, and "/index.html" for a directory */
+    char rel[REL_MAX], full[PATH_MAX + 1 + REL_MAX + sizeof "/index.html"];
     esync_static_root root;
     struct stat st;
     int fd = -1;
