@@ -5,7 +5,7 @@
  * Pure functions over byte buffers: no I/O, no global state, no allocation except the message's
  * own growable arrays (esync_pgo_msg, reused across calls). Every length and count read from the
  * input is checked against the buffer; a malformed message is an error return, never a crash or
- * an out-of-bounds read. All integers on the wire are big-endian (pg-logical-replication.md §2).
+ * an out-of-bounds read. All integers on the wire are big-endian (docs/replication.md §2).
  *
  * Borrowing: every pointer a decoded message holds (names, tuple values) points into the input
  * buffer, which must outlive the message's use. Names are NUL-terminated in the buffer (checked);
