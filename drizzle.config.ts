@@ -8,7 +8,7 @@ export default defineConfig({
   schema: './db/schema',
   out: './db/migrations',
   dbCredentials: { url: process.env.DATABASE_URL ?? '' },
-  // drizzle's own bookkeeping; the C server reads and writes the same table (src/server/migrate.c).
+  // drizzle's own bookkeeping; the C server reads and writes the same table (src/server/api/migrate.c).
   migrations: { table: '__drizzle_migrations', schema: 'drizzle' },
   strict: false,
   verbose: false,

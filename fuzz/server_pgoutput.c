@@ -1,4 +1,4 @@
-/* libFuzzer target: the replication stream decoder (src/server/pgoutput.c), which reads bytes
+/* libFuzzer target: the replication stream decoder (src/server/pg/pgoutput.c), which reads bytes
  * from the Postgres walsender. Each input is decoded as a CopyData frame and, whatever the frame
  * says, also as a bare pgoutput message; a 'w' frame's payload is decoded too. Besides crashes and
  * sanitizer reports, the target aborts when a decoded message breaks a promise its users rely on:
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pgoutput.h"
+#include "pg/pgoutput.h"
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
 

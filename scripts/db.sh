@@ -7,7 +7,7 @@
 #
 # `migrate` uses drizzle-kit migrate, which records each applied migration (sha256 of its file,
 # the journal's `when`) in drizzle.__drizzle_migrations; the server's own migrator
-# (src/server/migrate.c, used by POST /api/dev/reset) follows the same rules on the same table,
+# (src/server/api/migrate.c, used by POST /api/dev/reset) follows the same rules on the same table,
 # so either can run after the other.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -15,9 +15,9 @@
 
 #include "common.h"
 #include "config.h"
-#include "db.h"
-#include "handlers.h"
-#include "http.h"
+#include "api/db.h"
+#include "api/handlers.h"
+#include "http/http.h"
 #include "log.h"
 
 /* Thousands of held long-polls need thousands of descriptors: take the hard limit. */

@@ -1,6 +1,12 @@
-/* A growable byte buffer for building JSON and response bodies, and JSON string escaping.
- * Allocation failure aborts (esync__xrealloc): the server may die on OOM, never on input.
- * The buffer is always NUL-terminated after any call (p[n] == 0) once something was written. */
+/* The server's growable byte buffer, for building JSON, SQL and response bodies, and JSON string
+ * escaping: every growable text of src/server is built with it.
+ *
+ * OOM policy: allocation failure aborts the process (esync__xrealloc, common.h), so no caller
+ * checks for it; the server may die on out-of-memory, never on input. (src/where has its own
+ * buffer because that library never aborts: it reports ESYNC_WHERE_ENOMEM instead.)
+ *
+ * The buffer is always NUL-terminated after any call (p[n] == 0) once something was written.
+ * A zeroed esync_sb is empty and ready; esync__sb_free or esync__sb_take releases it. */
 #ifndef ESYNC_SERVER_SBUF_H
 #define ESYNC_SERVER_SBUF_H
 

@@ -1,7 +1,8 @@
-// Equivalence of src/server/where.c with Postgres: for every clause of tests/server_c/test_where.c's
-// --equiv set, the SQL that esync_where_sql renders (with its bind values) selects on the real
-// cluster exactly the rows that esync_where_eval accepts. The rows are first checked to be what
-// Postgres itself prints for them, so eval sees real Postgres text output.
+// Equivalence of the where compiler (src/where) with Postgres: for every clause of
+// tests/where/test_where.c's --equiv set, the SQL that esync_where_sql renders (with its bind
+// values) selects on the real cluster exactly the rows that esync_where_eval accepts. The rows
+// are first checked to be what Postgres itself prints for them, so eval sees real Postgres text
+// output.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -14,9 +15,11 @@ import { prepareDatabase, root } from './helpers.js'
 function buildEquiv() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esync-where-'))
   const bin = path.join(dir, 'test_where')
+  // every source of the where compiler (src/where/*.c), compiled with its unit test
+  const srcDir = path.join(root, 'src/where')
+  const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.c')).map((f) => path.join(srcDir, f))
   execFileSync(process.env.CC || 'cc', [
-    '-std=c11', '-O1', '-I', path.join(root, 'src/server'),
-    path.join(root, 'src/server/where.c'), path.join(root, 'tests/server_c/test_where.c'),
+    '-std=c11', '-O1', '-I', srcDir, ...sources, path.join(root, 'tests/where/test_where.c'),
     '-lm', '-o', bin,
   ])
   const out = execFileSync(bin, ['--equiv'], { encoding: 'utf8' })

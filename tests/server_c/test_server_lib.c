@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "body.h"
+#include "http/body.h"
 #include "common.h"
-#include "migrate.h"
-#include "routes.h"
-#include "static_path.h"
-#include "validate.h"
+#include "api/migrate.h"
+#include "http/routes.h"
+#include "http/static_path.h"
+#include "http/validate.h"
 
 static int failures;
 #define CHECK(c)                                                                                   \

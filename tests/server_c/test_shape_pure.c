@@ -9,12 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pgoutput.h"
+#include "pg/pgoutput.h"
 #include "sbuf.h"
-#include "shape_msg.h"
-#include "shape_params.h"
-#include "shapelog.h"
-#include "snapshot.h"
+#include "shape/msg.h"
+#include "shape/params.h"
+#include "shape/storage.h"
+#include "shape/snapshot.h"
 
 static int failures;
 #define CHECK(c)                                                                                   \

@@ -1,0 +1,186 @@
+/* Shape snapshots (see snapshot.h). */
+#include "shape/snapshot.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "sbuf.h"
+
+int esync_snapinfo_parse(const char *text, esync_snapinfo *s) {
+    memset(s, 0, sizeof *s);
+    char *end;
+    errno = 0;
+    s->xmin = strtoull(text, &end, 10);
+    if (*end != ':') return -1;
+    s->xmax = strtoull(end + 1, &end, 10);
+    if (*end != ':' || errno) return -1;
+    const char *p = end + 1;
+    while (*p) {
+        uint64_t x = strtoull(p, &end, 10);
+        if (end == p) break;
+        s->xip = esync__xrealloc(s->xip, (size_t)(s->nxip + 1) * sizeof *s->xip);
+        s->xip[s->nxip++] = x;
+        p = end;
+        if (*p == ',') p++;
+    }
+    return *p ? -1 : 0;
+}
+
+void esync_snapinfo_free(esync_snapinfo *s) {
+    free(s->xip);
+    s->xip = NULL;
+    s->nxip = 0;
+}
+
+static bool xid_lt(uint32_t a, uint32_t b) {
+    return (int32_t)(a - b) < 0;
+}
+
+bool esync_snapshot_visible(const esync_snapinfo *s, uint32_t xid) {
+    if (xid_lt(xid, (uint32_t)s->xmin)) return true;
+    if (!xid_lt(xid, (uint32_t)s->xmax)) return false;
+    for (int i = 0; i < s->nxip; i++)
+        if ((uint32_t)s->xip[i] == xid) return false;
+    return true;
+}
+
+bool esync_snapshot_past(const esync_snapinfo *s, uint32_t xid) {
+    return !xid_lt(xid, (uint32_t)s->xmax);
+}
+
+char *esync_snapshot_end_json(const esync_snapinfo *info) {
+    esync_sb b = {0};
+    esync__sb_printf(&b, "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"%" PRIu64
+                         "\",\"xmax\":\"%" PRIu64 "\",\"xip_list\":[",
+                     info->xmin, info->xmax);
+    for (int i = 0; i < info->nxip; i++)
+        esync__sb_printf(&b, "%s\"%" PRIu64 "\"", i ? "," : "", info->xip[i]);
+    esync__sb_puts(&b, "]}}");
+    return esync__sb_take(&b, NULL);
+}
+
+static int fail(PGconn *conn, PGresult *res, bool *lost, char *err, size_t errsz, const char *what) {
+    snprintf(err, errsz, "%s: %s", what, PQerrorMessage(conn));
+    size_t n = strlen(err);
+    while (n && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
+    PQclear(res);
+    *lost = PQstatus(conn) != CONNECTION_OK;
+    if (!*lost) {
+        /* drain whatever is left of a single-row-mode query, then roll back */
+        PGresult *r;
+        while ((r = PQgetResult(conn)) != NULL) PQclear(r);
+        PQclear(PQexec(conn, "ROLLBACK"));
+    }
+    return -1;
+}
+
+int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
+                       esync_snapinfo *info, bool *conn_lost, char *err, size_t errsz) {
+    *conn_lost = false;
+    memset(info, 0, sizeof *info);
+    /* The display settings of electric-protocol.md §2.4.1, the same as the replication
+     * session's, so that snapshot and stream values match byte for byte. */
+    PGresult *res = PQexec(conn,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+        "SET LOCAL bytea_output = 'hex'; SET LOCAL DateStyle = 'ISO, DMY'; "
+        "SET LOCAL TimeZone = 'UTC'; SET LOCAL extra_float_digits = 1; "
+        "SET LOCAL IntervalStyle = 'iso_8601'");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) return fail(conn, res, conn_lost, err, errsz, "begin");
+    PQclear(res);
+    res = PQexec(conn, "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        return fail(conn, res, conn_lost, err, errsz, "pg_current_snapshot");
+    if (esync_snapinfo_parse(PQgetvalue(res, 0, 0), info) != 0) {
+        snprintf(err, errsz, "unexpected snapshot text '%s'", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return -1;
+    }
+    {
+        unsigned hi = 0, lo = 0;
+        sscanf(PQgetvalue(res, 0, 1), "%X/%X", &hi, &lo);
+        info->lsn = ((uint64_t)hi << 32) | lo;
+    }
+    PQclear(res);
+
+    /* SELECT <every column as text> FROM <table> [WHERE <clause>] */
+    const esync_table *t = v->t;
+    esync_sb q = {0};
+    esync__sb_puts(&q, "SELECT ");
+    for (int i = 0; i < t->ncols; i++) {
+        char *id = PQescapeIdentifier(conn, t->cols[i].name, strlen(t->cols[i].name));
+        if (!id) {
+            esync__sb_free(&q);
+            return fail(conn, NULL, conn_lost, err, errsz, "escape");
+        }
+        if (i) esync__sb_puts(&q, ", ");
+        if (strcmp(t->cols[i].typname, "bpchar") == 0 && t->cols[i].dims == 0)
+            esync__sb_printf(&q, "CASE WHEN %s IS NULL THEN NULL ELSE concat(%s) END", id, id);
+        else
+            esync__sb_printf(&q, "%s::text", id);
+        PQfreemem(id);
+    }
+    if (t->ncols == 0) esync__sb_puts(&q, "1");
+    esync__sb_printf(&q, " FROM %s", t->qname);
+    char *wsql = NULL, **wvals = NULL;
+    int nw = 0;
+    if (v->where) {
+        if (esync_where_sql(v->where, 1, &wsql, &wvals, &nw) != 0) {
+            esync__sb_free(&q);
+            snprintf(err, errsz, "where: out of memory");
+            PQclear(PQexec(conn, "ROLLBACK"));
+            return -1;
+        }
+        esync__sb_printf(&q, " WHERE %s", wsql);
+    }
+    int ok = PQsendQueryParams(conn, q.p, nw, NULL, (const char *const *)wvals, NULL, NULL, 0);
+    esync__sb_free(&q);
+    free(wsql);
+    free(wvals);
+    if (!ok || !PQsetSingleRowMode(conn)) return fail(conn, NULL, conn_lost, err, errsz, "snapshot query");
+
+    const char **vals = esync__xcalloc((size_t)t->ncols + 1, sizeof *vals);
+    size_t *lens = esync__xcalloc((size_t)t->ncols + 1, sizeof *lens);
+    esync_sb msg = {0};
+    int rc = 0;
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE) {
+            for (int i = 0; i < t->ncols; i++) {
+                vals[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
+                lens[i] = (size_t)PQgetlength(res, 0, i);
+            }
+            esync_row row = {vals, lens};
+            msg.n = 0;
+            esync__msg_snapshot_row(&msg, v, &row);
+            if (rc == 0 && esync_slog_snap_add(log, msg.p, msg.n) != 0) {
+                snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
+                rc = -1;
+            }
+        } else if (st != PGRES_TUPLES_OK) {
+            free(vals);
+            free(lens);
+            esync__sb_free(&msg);
+            return fail(conn, res, conn_lost, err, errsz, "snapshot query");
+        }
+        PQclear(res);
+    }
+    free(vals);
+    free(lens);
+    esync__sb_free(&msg);
+    res = PQexec(conn, "COMMIT");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) return fail(conn, res, conn_lost, err, errsz, "commit");
+    PQclear(res);
+    if (rc != 0) return -1;
+    char *end = esync_snapshot_end_json(info);
+    if (esync_slog_snap_finish(log, end, strlen(end)) < 0) {
+        snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
+        rc = -1;
+    }
+    free(end);
+    return rc;
+}

@@ -1,0 +1,414 @@
+/* A shape's files (see shape/storage.h for the layout and the invariants).
+ *
+ * Why an index file next to the data: the offsets of the messages and the chunk boundaries must
+ * survive a restart without parsing JSON back, and a fixed-size record makes a torn write easy to
+ * detect (a partial record is dropped, then everything after the last whole transaction).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "shape/storage.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+struct esync_slog {
+    char dir[PATH_MAX];
+    uint64_t chunk_bytes;
+    int data_fd, idx_fd;
+    uint64_t data_end;        /* bytes of log.json that belong to published entries */
+    uint64_t chunk_start;     /* position where the current log chunk began */
+    esync_slog_entry *ents;
+    size_t n, cap;
+    /* snapshot being written */
+    int snap_fd;
+    int snap_k;
+    uint64_t snap_size;
+    int snap_chunks; /* finished snapshot: number of chunks */
+};
+
+int esync_offset_cmp(esync_offset a, esync_offset b) {
+    if (a.tx != b.tx) return a.tx < b.tx ? -1 : 1;
+    if (a.op != b.op) return a.op < b.op ? -1 : 1;
+    return 0;
+}
+
+void esync_offset_text(esync_offset o, char *buf, size_t n) {
+    if (o.op == ESYNC_OP_INF)
+        snprintf(buf, n, "%" PRIu64 "_inf", o.tx);
+    else
+        snprintf(buf, n, "%" PRIu64 "_%" PRIu64, o.tx, o.op);
+}
+
+static int path_of(const esync_slog *l, const char *name, char *out, size_t n) {
+    int w = snprintf(out, n, "%s/%s", l->dir, name);
+    return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t at) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t r = pread(fd, p, len, (off_t)at);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (r == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += r;
+        len -= (size_t)r;
+        at += (uint64_t)r;
+    }
+    return 0;
+}
+
+static void sync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static esync_slog *alloc_slog(const char *dir, uint64_t chunk_bytes) {
+    esync_slog *l = esync__xcalloc(1, sizeof *l);
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    l->chunk_bytes = chunk_bytes ? chunk_bytes : (10u << 20);
+    l->data_fd = l->idx_fd = l->snap_fd = -1;
+    return l;
+}
+
+static int open_files(esync_slog *l, int create, char *err, size_t errsz) {
+    char p[PATH_MAX + 16];
+    int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
+    if (path_of(l, "log.json", p, sizeof p) != 0 || (l->data_fd = open(p, flags, 0644)) < 0 ||
+        path_of(l, "log.idx", p, sizeof p) != 0 || (l->idx_fd = open(p, flags, 0644)) < 0) {
+        snprintf(err, errsz, "%s: %s", p, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+esync_slog *esync_slog_create(const char *dir, uint64_t chunk_bytes, char *err, size_t errsz) {
+    if (mkdir(dir, 0755) != 0) {
+        snprintf(err, errsz, "mkdir %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    esync_slog *l = alloc_slog(dir, chunk_bytes);
+    if (open_files(l, 1, err, errsz) != 0) {
+        esync_slog_close(l, 1);
+        return NULL;
+    }
+    return l;
+}
+
+static void push_entry(esync_slog *l, esync_slog_entry e) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->ents = esync__xrealloc(l->ents, l->cap * sizeof *l->ents);
+    }
+    l->ents[l->n++] = e;
+}
+
+esync_slog *esync_slog_open(const char *dir, uint64_t chunk_bytes, char *err, size_t errsz) {
+    esync_slog *l = alloc_slog(dir, chunk_bytes);
+    if (open_files(l, 0, err, errsz) != 0) {
+        esync_slog_close(l, 0);
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(l->idx_fd, &st) != 0) {
+        snprintf(err, errsz, "stat %s/log.idx: %s", dir, strerror(errno));
+        esync_slog_close(l, 0);
+        return NULL;
+    }
+    size_t nrec = (size_t)st.st_size / 32;
+    uint64_t *rec = esync__xmalloc(nrec * 32 + 1);
+    if (nrec && pread_all(l->idx_fd, rec, nrec * 32, 0) != 0) {
+        snprintf(err, errsz, "read %s/log.idx: %s", dir, strerror(errno));
+        free(rec);
+        esync_slog_close(l, 0);
+        return NULL;
+    }
+    struct stat ds;
+    fstat(l->data_fd, &ds);
+    size_t whole = 0; /* records up to the last complete transaction */
+    uint64_t prev_end = 0;
+    esync_offset prev = {0, 0};
+    for (size_t i = 0; i < nrec; i++) {
+        esync_slog_entry e = {{rec[4 * i], rec[4 * i + 1]}, rec[4 * i + 2], rec[4 * i + 3]};
+        if (e.end <= prev_end || e.end > (uint64_t)ds.st_size ||
+            (i > 0 && esync_offset_cmp(e.off, prev) <= 0))
+            break;
+        prev_end = e.end;
+        prev = e.off;
+        push_entry(l, e);
+        if (e.flags & ESYNC_SLOG_LAST) whole = l->n;
+    }
+    free(rec);
+    l->n = whole;
+    l->data_end = whole ? l->ents[whole - 1].end : 0;
+    if (ftruncate(l->idx_fd, (off_t)(whole * 32)) != 0 ||
+        ftruncate(l->data_fd, (off_t)l->data_end) != 0) {
+        snprintf(err, errsz, "truncate %s: %s", dir, strerror(errno));
+        esync_slog_close(l, 0);
+        return NULL;
+    }
+    lseek(l->idx_fd, 0, SEEK_END);
+    lseek(l->data_fd, 0, SEEK_END);
+    for (size_t i = whole; i-- > 0;) {
+        if (l->ents[i].flags & ESYNC_SLOG_CHUNK_END) {
+            l->chunk_start = l->ents[i].end;
+            break;
+        }
+    }
+    /* the snapshot: chunks snap.0 .. snap.<k-1> */
+    char p[PATH_MAX + 16];
+    for (int k = 0;; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "snap.%d", k);
+        if (path_of(l, name, p, sizeof p) != 0 || access(p, R_OK) != 0) break;
+        l->snap_chunks = k + 1;
+    }
+    return l;
+}
+
+void esync_slog_close(esync_slog *l, int remove) {
+    if (!l) return;
+    if (l->data_fd >= 0) close(l->data_fd);
+    if (l->idx_fd >= 0) close(l->idx_fd);
+    if (l->snap_fd >= 0) close(l->snap_fd);
+    if (remove) {
+        DIR *d = opendir(l->dir);
+        if (d) {
+            struct dirent *de;
+            while ((de = readdir(d)) != NULL) {
+                if (de->d_name[0] == '.') continue;
+                char p[PATH_MAX + 300];
+                snprintf(p, sizeof p, "%s/%s", l->dir, de->d_name);
+                unlink(p);
+            }
+            closedir(d);
+        }
+        rmdir(l->dir);
+    }
+    free(l->ents);
+    free(l);
+}
+
+const char *esync_slog_dir(const esync_slog *l) {
+    return l->dir;
+}
+
+/* --- snapshot -------------------------------------------------------------------------------- */
+
+static int snap_open_next(esync_slog *l) {
+    char name[32], p[PATH_MAX + 16];
+    if (l->snap_fd >= 0) {
+        if (fdatasync(l->snap_fd) != 0 && errno != EINVAL) return -1;
+        close(l->snap_fd);
+        l->snap_k++;
+    }
+    snprintf(name, sizeof name, "snap.%d", l->snap_k);
+    if (path_of(l, name, p, sizeof p) != 0) return -1;
+    l->snap_fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    l->snap_size = 0;
+    return l->snap_fd < 0 ? -1 : 0;
+}
+
+static int snap_write(esync_slog *l, const char *json, size_t len) {
+    if (l->snap_fd < 0 && snap_open_next(l) != 0) return -1;
+    if (l->snap_size > 0 && l->snap_size + len > l->chunk_bytes && snap_open_next(l) != 0)
+        return -1;
+    if (write_all(l->snap_fd, json, len) != 0 || write_all(l->snap_fd, ",\n", 2) != 0) return -1;
+    l->snap_size += len + 2;
+    return 0;
+}
+
+int esync_slog_snap_add(esync_slog *l, const char *json, size_t len) {
+    return snap_write(l, json, len);
+}
+
+int esync_slog_snap_finish(esync_slog *l, const char *json, size_t len) {
+    if (snap_write(l, json, len) != 0) return -1;
+    if (fdatasync(l->snap_fd) != 0 && errno != EINVAL) return -1;
+    close(l->snap_fd);
+    l->snap_fd = -1;
+    l->snap_chunks = l->snap_k + 1;
+    sync_dir(l->dir);
+    return l->snap_chunks;
+}
+
+int esync_slog_snap_chunks(const esync_slog *l) {
+    return l->snap_chunks;
+}
+
+int esync_slog_snap_open(const esync_slog *l, int k, uint64_t *size) {
+    char name[32], p[PATH_MAX + 16];
+    if (k < 0 || k >= l->snap_chunks) return -1;
+    snprintf(name, sizeof name, "snap.%d", k);
+    if (path_of(l, name, p, sizeof p) != 0) return -1;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) return -1;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return -1;
+    }
+    *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+/* --- change log ------------------------------------------------------------------------------ */
+
+int esync_slog_append(esync_slog *l, const char *data, size_t len, const esync_offset *offs,
+                      const size_t *ends, size_t n) {
+    if (n == 0) return 0;
+    if (write_all(l->data_fd, data, len) != 0) return -1;
+    uint64_t *rec = esync__xmalloc(n * 32);
+    size_t first = l->n;
+    for (size_t i = 0; i < n; i++) {
+        esync_slog_entry e = {offs[i], l->data_end + ends[i], i + 1 == n ? ESYNC_SLOG_LAST : 0};
+        if (e.end - l->chunk_start >= l->chunk_bytes) {
+            e.flags |= ESYNC_SLOG_CHUNK_END;
+            l->chunk_start = e.end;
+        }
+        rec[4 * i] = e.off.tx;
+        rec[4 * i + 1] = e.off.op;
+        rec[4 * i + 2] = e.end;
+        rec[4 * i + 3] = e.flags;
+        push_entry(l, e);
+    }
+    int rc = write_all(l->idx_fd, rec, n * 32);
+    free(rec);
+    if (rc != 0) {
+        /* Unpublish: the next open cuts whatever reached the files. */
+        l->n = first;
+        return -1;
+    }
+    l->data_end += len;
+    return 0;
+}
+
+int esync_slog_sync(esync_slog *l) {
+    if (fdatasync(l->data_fd) != 0) return -1;
+    return fdatasync(l->idx_fd);
+}
+
+int esync_slog_dup_fds(const esync_slog *l, int *data_fd, int *idx_fd) {
+    *data_fd = fcntl(l->data_fd, F_DUPFD_CLOEXEC, 0);
+    *idx_fd = fcntl(l->idx_fd, F_DUPFD_CLOEXEC, 0);
+    if (*data_fd < 0 || *idx_fd < 0) {
+        if (*data_fd >= 0) close(*data_fd);
+        if (*idx_fd >= 0) close(*idx_fd);
+        return -1;
+    }
+    return 0;
+}
+
+size_t esync_slog_count(const esync_slog *l) {
+    return l->n;
+}
+
+const esync_slog_entry *esync_slog_entries(const esync_slog *l) {
+    return l->ents;
+}
+
+size_t esync_slog_after(const esync_slog *l, esync_offset o) {
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (esync_offset_cmp(l->ents[mid].off, o) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+size_t esync_slog_chunk_stop(const esync_slog *l, size_t first) {
+    for (size_t i = first; i < l->n; i++)
+        if (l->ents[i].flags & ESYNC_SLOG_CHUNK_END) return i + 1;
+    return l->n;
+}
+
+void esync_slog_range(const esync_slog *l, size_t first, size_t stop, uint64_t *start,
+                      uint64_t *end) {
+    *start = first == 0 ? 0 : l->ents[first - 1].end;
+    *end = stop == 0 ? 0 : l->ents[stop - 1].end;
+    if (*end < *start) *end = *start;
+}
+
+int esync_slog_pread(const esync_slog *l, char *buf, uint64_t start, size_t len) {
+    return pread_all(l->data_fd, buf, len, start);
+}
+
+int esync_slog_log_fd(const esync_slog *l) {
+    char p[PATH_MAX + 16];
+    if (path_of(l, "log.json", p, sizeof p) != 0) return -1;
+    return open(p, O_RDONLY | O_CLOEXEC);
+}
+
+/* --- metadata -------------------------------------------------------------------------------- */
+
+int esync_slog_write_meta(esync_slog *l, const char *json, size_t len) {
+    char tmp[PATH_MAX + 16], dst[PATH_MAX + 16];
+    if (path_of(l, "meta.json.tmp", tmp, sizeof tmp) != 0 ||
+        path_of(l, "meta.json", dst, sizeof dst) != 0)
+        return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    int rc = write_all(fd, json, len);
+    if (rc == 0) rc = fdatasync(fd);
+    close(fd);
+    if (rc == 0) rc = rename(tmp, dst);
+    if (rc == 0) sync_dir(l->dir);
+    return rc;
+}
+
+char *esync_slog_read_meta(const char *dir) {
+    char p[PATH_MAX + 16];
+    snprintf(p, sizeof p, "%s/meta.json", dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size > (64 << 20)) {
+        close(fd);
+        return NULL;
+    }
+    char *s = esync__xmalloc((size_t)st.st_size + 1);
+    if (pread_all(fd, s, (size_t)st.st_size, 0) != 0) {
+        close(fd);
+        free(s);
+        return NULL;
+    }
+    close(fd);
+    s[st.st_size] = '\0';
+    return s;
+}
