@@ -1,4 +1,4 @@
-// Shape service load (issue 5): N live long-polls held on our /v1/shape while single-row writes
+// Shape service load: N live long-polls held on our /v1/shape while single-row writes
 // go on at a fixed rate; every client ends equal to Postgres. Reports commit-to-response latency
 // (p50/p99/max), responses/s, and the server's RSS and CPU.
 //

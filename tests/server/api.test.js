@@ -1,4 +1,4 @@
-// Every route of contracts.md and its errors, against the real server and the private cluster.
+// Every route of docs/contracts.md and its errors, against the real server and the private cluster.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { api, expectError, prepareDatabase, query, startServer, UUID_RE } from './helpers.js'

@@ -1,6 +1,6 @@
 /* Unit tests of the shape service's pure modules: pgoutput decoding (every message kind, and
  * truncated/trailing input), the standby status update, offsets and request parameters (every 400
- * of electric-protocol.md §1.3 that needs no catalog), change conversion (§2.4.2 / §7.3, the
+ * of docs/protocol.md §1.3 that needs no catalog), change conversion (§2.4.2 / §7.3, the
  * cases of §8.9-16), the snapshot xid filter (modulo 2^32), and the shape log files (append,
  * reopen, torn tail, chunks). */
 #include <stdint.h>
