@@ -32,7 +32,10 @@ static void uuid_of(long i, char out[37]) {
     snprintf(out, 37, "%08lx-0000-4000-8000-%012lx", i, i * 7919);
 }
 
-typedef struct { char *p; size_t len, cap; } sbuf;
+typedef struct {
+    char *p;
+    size_t len, cap;
+} sbuf;
 static void sb_put(sbuf *b, const char *s) {
     size_t n = strlen(s);
     if (b->len + n + 1 > b->cap) {
@@ -48,18 +51,20 @@ static void row_msg(sbuf *b, long i, const char *op, int full, int first) {
     uuid_of(i, id);
     if (!first) sb_put(b, ",");
     if (full)
-        snprintf(tmp, sizeof tmp,
-                 "{\"key\":\"\\\"public\\\".\\\"test_items\\\"/\\\"%s\\\"\",\"value\":{\"id\":\"%s\",\"title\":\"Item %ld\","
-                 "\"description\":\"Description of item %ld, some text to make the row realistic\",\"completed\":\"%s\","
-                 "\"created_at\":\"2025-12-29 10:00:00.123456\",\"updated_at\":\"2025-12-29 10:00:00.123456\"},"
-                 "\"headers\":{\"operation\":\"%s\",\"relation\":[\"public\",\"test_items\"]}}",
-                 id, id, i, i, i % 3 ? "false" : "true", op);
+        snprintf(
+            tmp, sizeof tmp,
+            "{\"key\":\"\\\"public\\\".\\\"test_items\\\"/\\\"%s\\\"\",\"value\":{\"id\":\"%s\",\"title\":\"Item %ld\","
+            "\"description\":\"Description of item %ld, some text to make the row realistic\",\"completed\":\"%s\","
+            "\"created_at\":\"2025-12-29 10:00:00.123456\",\"updated_at\":\"2025-12-29 10:00:00.123456\"},"
+            "\"headers\":{\"operation\":\"%s\",\"relation\":[\"public\",\"test_items\"]}}",
+            id, id, i, i, i % 3 ? "false" : "true", op);
     else
-        snprintf(tmp, sizeof tmp,
-                 "{\"key\":\"\\\"public\\\".\\\"test_items\\\"/\\\"%s\\\"\",\"value\":{\"id\":\"%s\",\"completed\":\"t\","
-                 "\"updated_at\":\"2025-12-30 11:00:00\"},\"headers\":{\"operation\":\"%s\",\"relation\":[\"public\",\"test_items\"],"
-                 "\"lsn\":\"%ld\",\"op_position\":0,\"txids\":[%ld],\"last\":true}}",
-                 id, id, op, 100000 + i, 1000 + i);
+        snprintf(
+            tmp, sizeof tmp,
+            "{\"key\":\"\\\"public\\\".\\\"test_items\\\"/\\\"%s\\\"\",\"value\":{\"id\":\"%s\",\"completed\":\"t\","
+            "\"updated_at\":\"2025-12-30 11:00:00\"},\"headers\":{\"operation\":\"%s\",\"relation\":[\"public\",\"test_items\"],"
+            "\"lsn\":\"%ld\",\"op_position\":0,\"txids\":[%ld],\"last\":true}}",
+            id, id, op, 100000 + i, 1000 + i);
     sb_put(b, tmp);
 }
 
@@ -89,7 +94,9 @@ int main(int argc, char **argv) {
     for (int c = 0; c < chunks; c++) {
         sb_put(&bodies[c], "[");
         for (long i = 0; i < per; i++) row_msg(&bodies[c], c * per + i, "insert", 1, i == 0);
-        if (c == chunks - 1) sb_put(&bodies[c], ",{\"headers\":{\"control\":\"up-to-date\",\"global_last_seen_lsn\":\"1\"}}");
+        if (c == chunks - 1)
+            sb_put(&bodies[c],
+                   ",{\"headers\":{\"control\":\"up-to-date\",\"global_last_seen_lsn\":\"1\"}}");
         sb_put(&bodies[c], "]");
     }
     double t0 = now_us();
@@ -126,10 +133,14 @@ int main(int argc, char **argv) {
         body.len = 0;
         sb_put(&body, "[");
         long k = b % 10;
-        if (k < 8) row_msg(&body, (b * 7919) % rows, "update", 0, 1);
-        else if (k == 8) row_msg(&body, rows + b, "insert", 1, 1);
-        else row_msg(&body, rows + b - 1, "delete", 0, 1);
-        sb_put(&body, ",{\"headers\":{\"control\":\"up-to-date\",\"global_last_seen_lsn\":\"1\"}}]");
+        if (k < 8)
+            row_msg(&body, (b * 7919) % rows, "update", 0, 1);
+        else if (k == 8)
+            row_msg(&body, rows + b, "insert", 1, 1);
+        else
+            row_msg(&body, rows + b - 1, "delete", 0, 1);
+        sb_put(&body,
+               ",{\"headers\":{\"control\":\"up-to-date\",\"global_last_seen_lsn\":\"1\"}}]");
         char off[32];
         snprintf(off, sizeof off, "%ld_0", 100000 + b);
         esync_response r = {.status = 200,
@@ -155,11 +166,13 @@ int main(int argc, char **argv) {
     qsort(lat, (size_t)batches, sizeof *lat, cmpd);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"impl\":\"native\",\"rows\":%ld,\"sync_ms\":%.1f,\"rows_per_s\":%.0f,\"changes_bytes\":%zu,"
-           "\"batches\":%ld,\"batch_us_mean\":%.1f,\"batch_us_p50\":%.1f,\"batch_us_p99\":%.1f,"
-           "\"engine_peak_bytes\":%lld,\"rss_peak_kb\":%ld}\n",
-           rows, sync_us / 1e3, rows / (sync_us / 1e6), changes_bytes, batches, total / (double)batches,
-           lat[batches / 2], lat[batches * 99 / 100], (long long)sync_peak, ru.ru_maxrss);
+    printf(
+        "{\"impl\":\"native\",\"rows\":%ld,\"sync_ms\":%.1f,\"rows_per_s\":%.0f,\"changes_bytes\":%zu,"
+        "\"batches\":%ld,\"batch_us_mean\":%.1f,\"batch_us_p50\":%.1f,\"batch_us_p99\":%.1f,"
+        "\"engine_peak_bytes\":%lld,\"rss_peak_kb\":%ld}\n",
+        rows, sync_us / 1e3, rows / (sync_us / 1e6), changes_bytes, batches,
+        total / (double)batches, lat[batches / 2], lat[batches * 99 / 100], (long long)sync_peak,
+        ru.ru_maxrss);
     esync_close(e);
     for (int c = 0; c < chunks; c++) free(bodies[c].p);
     free(bodies);

@@ -41,7 +41,9 @@ static void setup(void) {
 /* The committed layer: what a crash right now would leave. */
 static char *committed_offset(void) {
     char *rows = NULL;
-    if (esync_query(g_e, "SELECT handle, \"offset\", row_count FROM esync_shapes", NULL, &rows, NULL)) abort();
+    if (esync_query(g_e, "SELECT handle, \"offset\", row_count FROM esync_shapes", NULL, &rows,
+                    NULL))
+        abort();
     return rows;
 }
 
@@ -71,7 +73,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int prc = esync__msgs_parse(&ms, data, size, NULL);
         cJSON *j = esync__json_parse((const char *)data, size, NULL);
         if (prc == ESYNC_OK && !j) abort();
-        if (prc == ESYNC_OK && ms.is_array && (!cJSON_IsArray(j) || (size_t)cJSON_GetArraySize(j) != ms.n)) abort();
+        if (prc == ESYNC_OK && ms.is_array &&
+            (!cJSON_IsArray(j) || (size_t)cJSON_GetArraySize(j) != ms.n))
+            abort();
         if (prc == ESYNC_OK) esync__msgs_free(&ms);
         cJSON_Delete(j);
     }
@@ -107,7 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     esync_free(before);
     esync_free(changes);
     char *rows = NULL;
-    if (esync_query(g_e, "SELECT count(*) FROM items", NULL, &rows, NULL) == ESYNC_OK) esync_free(rows);
+    if (esync_query(g_e, "SELECT count(*) FROM items", NULL, &rows, NULL) == ESYNC_OK)
+        esync_free(rows);
     free(schema);
     free(copy);
     return 0;

@@ -11,7 +11,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int run_file(const char *path) {
     FILE *f = fopen(path, "rb");
-    if (!f) { perror(path); return 1; }
+    if (!f) {
+        perror(path);
+        return 1;
+    }
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -27,8 +30,15 @@ int main(int argc, char **argv) {
     int files = 0, failed = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;
-        if (stat(argv[i], &st) != 0) { perror(argv[i]); return 1; }
-        if (!S_ISDIR(st.st_mode)) { failed |= run_file(argv[i]); files++; continue; }
+        if (stat(argv[i], &st) != 0) {
+            perror(argv[i]);
+            return 1;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            failed |= run_file(argv[i]);
+            files++;
+            continue;
+        }
         DIR *d = opendir(argv[i]);
         struct dirent *e;
         while (d && (e = readdir(d)) != NULL) {

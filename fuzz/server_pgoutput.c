@@ -10,7 +10,10 @@
 
 #include "pg/pgoutput.h"
 
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) abort();                                                                         \
+    } while (0)
 
 static const uint8_t *lo, *hi;
 
@@ -28,8 +31,10 @@ static void check_tuple(const esync_pgo_tuple *t) {
     for (uint16_t i = 0; i < t->ncols; i++) {
         const esync_pgo_value *v = &t->cols[i];
         CHECK(v->kind == 'n' || v->kind == 'u' || v->kind == 't' || v->kind == 'b');
-        if (v->kind == 't' || v->kind == 'b') inside(v->data, v->len);
-        else CHECK(v->data == NULL && v->len == 0);
+        if (v->kind == 't' || v->kind == 'b')
+            inside(v->data, v->len);
+        else
+            CHECK(v->data == NULL && v->len == 0);
     }
 }
 
@@ -44,8 +49,13 @@ static void decode(const uint8_t *p, size_t n, esync_pgo_msg *m) {
         check_str(m->u.relation.relname);
         for (uint16_t i = 0; i < m->u.relation.ncols; i++) check_str(m->u.relation.cols[i].name);
         break;
-    case 'Y': check_str(m->u.type.nspname); check_str(m->u.type.typname); break;
-    case 'I': case 'U': case 'D':
+    case 'Y':
+        check_str(m->u.type.nspname);
+        check_str(m->u.type.typname);
+        break;
+    case 'I':
+    case 'U':
+    case 'D':
         check_tuple(&m->u.change.old_tuple);
         check_tuple(&m->u.change.new_tuple);
         CHECK(m->tag != 'I' || m->u.change.old_kind == 0);
@@ -55,7 +65,10 @@ static void decode(const uint8_t *p, size_t n, esync_pgo_msg *m) {
         inside(m->u.truncate.relids_be, (size_t)m->u.truncate.nrels * 4);
         for (uint32_t i = 0; i < m->u.truncate.nrels; i++) (void)esync_pgo_truncate_relid(m, i);
         break;
-    case 'M': check_str(m->u.message.prefix); inside(m->u.message.content, m->u.message.len); break;
+    case 'M':
+        check_str(m->u.message.prefix);
+        inside(m->u.message.content, m->u.message.len);
+        break;
     default: break;
     }
 }

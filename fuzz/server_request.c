@@ -18,7 +18,10 @@
 #include "http/static_path.h"
 #include "http/validate.h"
 
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) abort();                                                                         \
+    } while (0)
 
 /* The next line of [*p, end) as a NUL-terminated copy (cut at a NUL, like a C string header). */
 static char *take_line(const uint8_t **p, const uint8_t *end) {

@@ -15,13 +15,16 @@
 
 #include "where.h"
 
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) abort();                                                                         \
+    } while (0)
 
 static const esync_where_col cols[] = {
-    {"id", "int4", 0},   {"i2", "int2", 0},     {"i8", "int8", 0},        {"n", "numeric", 0},
-    {"f4", "float4", 0}, {"f8", "float8", 0},   {"b", "bool", 0},         {"t", "text", 0},
-    {"vc", "varchar", 0}, {"bp", "bpchar", 0},  {"u", "uuid", 0},         {"d", "date", 0},
-    {"ts", "timestamp", 0}, {"tz", "timestamptz", 0}, {"tm", "time", 0}, {"j", "jsonb", 0},
+    {"id", "int4", 0},         {"i2", "int2", 0},        {"i8", "int8", 0}, {"n", "numeric", 0},
+    {"f4", "float4", 0},       {"f8", "float8", 0},      {"b", "bool", 0},  {"t", "text", 0},
+    {"vc", "varchar", 0},      {"bp", "bpchar", 0},      {"u", "uuid", 0},  {"d", "date", 0},
+    {"ts", "timestamp", 0},    {"tz", "timestamptz", 0}, {"tm", "time", 0}, {"j", "jsonb", 0},
     {"Mixed Case", "text", 0}, {"arr", "int4", 1},
 };
 #define NCOLS ((int)(sizeof cols / sizeof cols[0]))
@@ -33,10 +36,11 @@ static const char *const rows[][NCOLS] = {
     {"-2", "-5", "-9223372036854775808", "-0.5", "NaN", "-Infinity", "f", "b%n_a\\", "", "x ",
      "00000000-0000-0000-0000-000000000000", "0044-03-15 BC", "infinity", "-infinity",
      "23:59:59.999999", NULL, "\xc3\xa9", NULL},
-    {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-     NULL, NULL, NULL},
-    {"0", "0", "0", "NaN", "-0", "Infinity", "true", "", "0", "", "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
-     "infinity", "1970-01-01 00:00:00", "2000-01-01 00:00:00+00", "00:00:00", "1", "", "{}"},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL},
+    {"0", "0", "0", "NaN", "-0", "Infinity", "true", "", "0", "",
+     "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF", "infinity", "1970-01-01 00:00:00",
+     "2000-01-01 00:00:00+00", "00:00:00", "1", "", "{}"},
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 
@@ -86,7 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rc = esync_where_compile(sql, (const char *const *)vals, nv, cols, NCOLS, &w2, err, sizeof err);
     if (rc == ESYNC_WHERE_ELIMIT) {
         /* the rendering adds parentheses and placeholders: it may exceed the length limit */
-        CHECK(strlen(sql) > ESYNC_WHERE_MAX_TEXT || strstr(err, "nested") || strstr(err, "complex"));
+        CHECK(strlen(sql) > ESYNC_WHERE_MAX_TEXT || strstr(err, "nested") ||
+              strstr(err, "complex"));
     } else {
         CHECK(rc == 0);
         char *sql2 = NULL, **vals2 = NULL;

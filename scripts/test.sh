@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test entry point (npm test = `all`). Installs and builds what each part needs, then runs it.
-#   native  ctest on the ASan+UBSan tree (unit tests, golden fixtures, fuzz corpus replay),
+#   native  the C formatting check, ctest on the ASan+UBSan tree (unit tests, golden fixtures, fuzz corpus replay),
 #           then src/core line coverage (fails under 90%)
 #   wasm    node --test wasm-tests/ on the wasm build (fixtures byte-identical to native)
 #   server  node --test tests/server/ against a real private Postgres and the C server
@@ -13,6 +13,7 @@ bash scripts/setup.sh
 
 run_native() {
     echo "== test:native" >&2
+    bash scripts/format.sh --check   # C not formatted by .clang-format fails here
     bash scripts/build.sh asan
     ctest --test-dir build/asan --output-on-failure -j "$(nproc)"
     # src/core must stay covered by its tests (the number is printed)

@@ -84,7 +84,10 @@ static void sq_free(void *p) { esync__freemem(p); }
 static void *sq_realloc(void *p, int n) { return esync__realloc(p, (size_t)n); }
 static int sq_size(void *p) { return p ? (int)block_size(p) : 0; }
 static int sq_roundup(int n) { return (n + 7) & ~7; }
-static int sq_init(void *x) { (void)x; return SQLITE_OK; }
+static int sq_init(void *x) {
+    (void)x;
+    return SQLITE_OK;
+}
 static void sq_shutdown(void *x) { (void)x; }
 
 static void *cj_malloc(size_t n) { return esync__malloc(n); }
@@ -92,7 +95,7 @@ static void cj_free(void *p) { esync__freemem(p); }
 
 int esync_initialize(void) {
     if (g_initialized) return ESYNC_OK;
-    static const sqlite3_mem_methods mem = {sq_malloc, sq_free,  sq_realloc, sq_size,
+    static const sqlite3_mem_methods mem = {sq_malloc,  sq_free, sq_realloc,  sq_size,
                                             sq_roundup, sq_init, sq_shutdown, NULL};
     if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK) return ESYNC_ESQLITE;
     if (sqlite3_initialize() != SQLITE_OK) return ESYNC_ESQLITE;

@@ -49,13 +49,14 @@ void esync__batch_rollback(esync *e) {
 
 static int copy_schema(esync *e, const esync_schema *src, esync_schema *dst) {
     char err[128];
-    if (esync__schema_parse(src->json, dst, err, sizeof err)) return esync__fail(e, ESYNC_ENOMEM, "%s", err);
+    if (esync__schema_parse(src->json, dst, err, sizeof err))
+        return esync__fail(e, ESYNC_ENOMEM, "%s", err);
     return ESYNC_OK;
 }
 
 static int schema_changed(esync *e, const esync_shape *s) {
-    return esync__fail(e, ESYNC_ESCHEMA, "shape \"%s\": electric-schema changed under handle %s", s->name,
-                       s->handle ? s->handle : "(none)");
+    return esync__fail(e, ESYNC_ESCHEMA, "shape \"%s\": electric-schema changed under handle %s",
+                       s->name, s->handle ? s->handle : "(none)");
 }
 
 int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema) {
@@ -67,11 +68,14 @@ int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema
         esync__keymap_init(&s->touched);
     }
     if (s->schema_b.ncols) {
-        if (resp_schema->ncols && !esync__schema_same(resp_schema, &s->schema_b)) return schema_changed(e, s);
+        if (resp_schema->ncols && !esync__schema_same(resp_schema, &s->schema_b))
+            return schema_changed(e, s);
         return ESYNC_OK;
     }
     const esync_schema *sc = resp_schema->ncols ? resp_schema : &s->schema_c;
-    if (!sc->ncols) return esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": no electric-schema header yet", s->name);
+    if (!sc->ncols)
+        return esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": no electric-schema header yet",
+                           s->name);
     if (s->refetch && s->rows > 0) {
         /* Build the new snapshot aside; the replica keeps serving the old rows meanwhile. */
         esync__rows_finalize(s);
@@ -125,11 +129,12 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *
 int esync__batch_store_committed(esync *e, esync_shape *s) {
     /* Prepared once: every committed batch (a live single-row one too) runs it. */
     if (!e->st_store &&
-        sqlite3_prepare_v3(e->db,
+        sqlite3_prepare_v3(
+            e->db,
             "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema, row_count, last_sync)"
             " VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(name) DO UPDATE SET definition=?2, table_name=?3,"
-            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8", -1,
-            SQLITE_PREPARE_PERSISTENT, &e->st_store, NULL))
+            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8",
+            -1, SQLITE_PREPARE_PERSISTENT, &e->st_store, NULL))
         return esync__sqlfail(e, e->db, "store shape");
     sqlite3_stmt *st = e->st_store;
     sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
@@ -149,6 +154,7 @@ int esync__batch_store_committed(esync *e, esync_shape *s) {
 bool esync__batch_reset_request(esync_shape *s) {
     s->live = false;
     s->refetch = false;
-    return esync__set_str(&s->handle, s->handle_c) && esync__set_str(&s->offset, s->offset_c ? s->offset_c : "-1") &&
+    return esync__set_str(&s->handle, s->handle_c) &&
+           esync__set_str(&s->offset, s->offset_c ? s->offset_c : "-1") &&
            esync__set_str(&s->cursor, NULL);
 }

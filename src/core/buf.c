@@ -34,11 +34,17 @@ bool esync__buf_reserve(esync_buf *b, size_t extra) {
     if (b->len + extra + 1 <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1) {
-        if (cap > SIZE_MAX / 2) { b->oom = true; return false; }
+        if (cap > SIZE_MAX / 2) {
+            b->oom = true;
+            return false;
+        }
         cap *= 2;
     }
     char *d = esync__realloc(b->data, cap);
-    if (!d) { b->oom = true; return false; }
+    if (!d) {
+        b->oom = true;
+        return false;
+    }
     b->data = d;
     b->cap = cap;
     return true;
@@ -65,8 +71,14 @@ void esync__buf_printf(esync_buf *b, const char *fmt, ...) {
     char small[128];
     int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    if (n < 0) { b->oom = true; return; }
-    if ((size_t)n < sizeof small) { esync__buf_append(b, small, (size_t)n); return; }
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        esync__buf_append(b, small, (size_t)n);
+        return;
+    }
     if (!esync__buf_reserve(b, (size_t)n)) return;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
@@ -91,12 +103,21 @@ void esync__buf_json_str(esync_buf *b, const char *s, size_t n) {
             if (i == n) break;
         }
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') { *o++ = '\\'; *o++ = (char)c; }
-        else if (c >= 0x20) *o++ = (char)c;
-        else if (c == '\n') { *o++ = '\\'; *o++ = 'n'; }
-        else if (c == '\r') { *o++ = '\\'; *o++ = 'r'; }
-        else if (c == '\t') { *o++ = '\\'; *o++ = 't'; }
-        else {
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c >= 0x20)
+            *o++ = (char)c;
+        else if (c == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+        } else if (c == '\r') {
+            *o++ = '\\';
+            *o++ = 'r';
+        } else if (c == '\t') {
+            *o++ = '\\';
+            *o++ = 't';
+        } else {
             memcpy(o, "\\u00", 4);
             o[4] = hex[c >> 4];
             o[5] = hex[c & 15];
@@ -109,13 +130,18 @@ void esync__buf_json_str(esync_buf *b, const char *s, size_t n) {
 }
 
 void esync__buf_json_str_or_null(esync_buf *b, const char *s) {
-    if (s) esync__buf_json_str(b, s, strlen(s));
-    else esync__buf_puts(b, "null");
+    if (s)
+        esync__buf_json_str(b, s, strlen(s));
+    else
+        esync__buf_puts(b, "null");
 }
 
 void esync__buf_double(esync_buf *b, double d) {
     char tmp[40];
-    if (d == 0) { esync__buf_puts(b, signbit(d) ? "-0" : "0"); return; }
+    if (d == 0) {
+        esync__buf_puts(b, signbit(d) ? "-0" : "0");
+        return;
+    }
     /* The shortest of %.15g..%.17g that reads back exactly, so "0.1" stays "0.1". */
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, d);

@@ -19,9 +19,7 @@
 
 #include <string.h>
 
-void esync__changes_init(esync_changeset *c) {
-    memset(c, 0, sizeof *c);
-}
+void esync__changes_init(esync_changeset *c) { memset(c, 0, sizeof *c); }
 void esync__changes_free(esync_changeset *c) {
     esync__buf_free(&c->ins);
     esync__buf_free(&c->upd);
@@ -75,9 +73,14 @@ static int row_key(esync *e, esync_shape *s, const esync_row_values *rv, esync_b
     for (int k = 0; k < esync__key_count(sc); k++) {
         int i = esync__key_column(sc, k);
         if (!rv->present[i] || (sc->npk && !rv->v[i]))
-            return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": key column \"%s\" missing from a change", s->name, sc->cols[i].name);
+            return esync__fail(e, ESYNC_EPROTO,
+                               "shape \"%s\": key column \"%s\" missing from a change", s->name,
+                               sc->cols[i].name);
         if (s->fast) continue; /* no tracking: the key is only checked */
-        if (!rv->v[i]) { esync__buf_puts(key, "N;"); continue; }
+        if (!rv->v[i]) {
+            esync__buf_puts(key, "N;");
+            continue;
+        }
         size_t len = strlen(rv->v[i]);
         esync__buf_printf(key, "%zu:", len);
         esync__buf_append(key, rv->v[i], len);
@@ -86,7 +89,8 @@ static int row_key(esync *e, esync_shape *s, const esync_row_values *rv, esync_b
 }
 
 /* Records the row as it was before the batch, at the batch's first touch of its key. */
-static int track(esync *e, esync_shape *s, const esync_row_values *rv, esync_buf *key, esync_buf *tmp) {
+static int track(esync *e, esync_shape *s, const esync_row_values *rv, esync_buf *key,
+                 esync_buf *tmp) {
     if (s->fast) return ESYNC_OK;
     if (esync__keymap_get(&s->touched, key->data, key->len)) return ESYNC_OK;
     int rc = esync__rows_current(e, s, rv, tmp);
@@ -115,7 +119,8 @@ static int changes_fast(esync *e, esync_shape *s, esync_buf *out, int64_t *count
     esync__buf_ident(&b, s->sqlname);
     sqlite3_stmt *st = NULL;
     int rc = b.oom ? esync__oom(e) : ESYNC_OK;
-    if (!rc && sqlite3_prepare_v2(e->db, b.data, -1, &st, NULL)) rc = esync__sqlfail(e, e->db, "scan");
+    if (!rc && sqlite3_prepare_v2(e->db, b.data, -1, &st, NULL))
+        rc = esync__sqlfail(e, e->db, "scan");
     int r = SQLITE_DONE;
     while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
         if ((*count)++) esync__buf_putc(out, ',');
@@ -128,15 +133,22 @@ static int changes_fast(esync *e, esync_shape *s, esync_buf *out, int64_t *count
 }
 
 /* Splits a tracking key back into key texts. */
-static int key_values(esync_shape *s, const esync_keymap_entry *en, esync_row_values *rv, char **store) {
+static int key_values(esync_shape *s, const esync_keymap_entry *en, esync_row_values *rv,
+                      char **store) {
     const esync_schema *sc = &s->schema_b;
     const char *p = en->key, *end = en->key + en->keylen;
-    for (int i = 0; i < sc->ncols; i++) { rv->v[i] = NULL; rv->present[i] = false; }
+    for (int i = 0; i < sc->ncols; i++) {
+        rv->v[i] = NULL;
+        rv->present[i] = false;
+    }
     char *w = *store;
     for (int k = 0; k < esync__key_count(sc) && p < end; k++) {
         int i = esync__key_column(sc, k);
         rv->present[i] = true;
-        if (*p == 'N') { p += 2; continue; }
+        if (*p == 'N') {
+            p += 2;
+            continue;
+        }
         size_t len = 0;
         while (p < end && *p >= '0' && *p <= '9') len = len * 10 + (size_t)(*p++ - '0');
         p++; /* ':' */
@@ -150,7 +162,8 @@ static int key_values(esync_shape *s, const esync_keymap_entry *en, esync_row_va
 }
 
 /* Every touched key: its row before the batch against its row now. */
-static int changes_tracked(esync *e, esync_shape *s, esync_changeset *cs, esync_row_values *rv, esync_buf *tmp) {
+static int changes_tracked(esync *e, esync_shape *s, esync_changeset *cs, esync_row_values *rv,
+                           esync_buf *tmp) {
     size_t maxkey = 0;
     for (size_t k = 0; k < s->touched.count; k++)
         if (s->touched.entries[k].keylen > maxkey) maxkey = s->touched.entries[k].keylen;
@@ -161,9 +174,14 @@ static int changes_tracked(esync *e, esync_shape *s, esync_changeset *cs, esync_
         esync_keymap_entry *en = &s->touched.entries[k];
         key_values(s, en, rv, &store);
         if ((rc = esync__rows_current(e, s, rv, tmp))) break;
-        if (!en->old_row && tmp->len) { cs_insert(cs, tmp->data, tmp->len); s->rows++; }
-        else if (en->old_row && !tmp->len) { cs_delete(cs, en->old_row, en->old_len); s->rows--; }
-        else if (en->old_row && (en->old_len != tmp->len || memcmp(en->old_row, tmp->data, tmp->len)))
+        if (!en->old_row && tmp->len) {
+            cs_insert(cs, tmp->data, tmp->len);
+            s->rows++;
+        } else if (en->old_row && !tmp->len) {
+            cs_delete(cs, en->old_row, en->old_len);
+            s->rows--;
+        } else if (en->old_row &&
+                   (en->old_len != tmp->len || memcmp(en->old_row, tmp->data, tmp->len)))
             cs_update(cs, en->old_row, en->old_len, tmp->data, tmp->len);
     }
     esync__freemem(store);
@@ -187,7 +205,11 @@ static int run_diff(esync *e, const char *sql, const esync_schema *sc, diff_kind
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         esync__buf_reset(&a);
         if ((rc = esync__emit_row(&a, st, sc))) break;
-        if (kind == DIFF_GONE) { cs_delete(cs, a.data, a.len); (*count)++; continue; }
+        if (kind == DIFF_GONE) {
+            cs_delete(cs, a.data, a.len);
+            (*count)++;
+            continue;
+        }
         /* second half: the old row, absent when its first key column is NULL */
         int first_old = sc->ncols;
         if (sqlite3_column_type(st, first_old + esync__key_column(sc, 0)) == SQLITE_NULL) {
@@ -237,28 +259,38 @@ static int changes_shadow_same(esync *e, esync_shape *s, esync_changeset *cs) {
     /* deleted: in the replica, not in the new snapshot */
     esync__buf_puts(&q, "SELECT ");
     esync__rows_col_list(&q, sc, "o.");
-    esync__buf_printf(&q, " FROM %s o WHERE NOT EXISTS (SELECT 1 FROM " ESYNC_SHADOW_TABLE " n WHERE %s)", main_t.data, on.data);
-    int rc = q.oom || on.oom || diff.oom ? esync__oom(e) : run_diff(e, q.data, sc, DIFF_GONE, cs, &dels);
+    esync__buf_printf(
+        &q, " FROM %s o WHERE NOT EXISTS (SELECT 1 FROM " ESYNC_SHADOW_TABLE " n WHERE %s)",
+        main_t.data, on.data);
+    int rc = q.oom || on.oom || diff.oom ? esync__oom(e)
+                                         : run_diff(e, q.data, sc, DIFF_GONE, cs, &dels);
     /* inserted or changed */
     esync__buf_reset(&q);
     esync__buf_puts(&q, "SELECT ");
     esync__rows_col_list(&q, sc, "n.");
     esync__buf_puts(&q, ", ");
     esync__rows_col_list(&q, sc, "o.");
-    esync__buf_printf(&q, " FROM " ESYNC_SHADOW_TABLE " n LEFT JOIN %s o ON %s WHERE %s", main_t.data, on.data, diff.data);
+    esync__buf_printf(&q, " FROM " ESYNC_SHADOW_TABLE " n LEFT JOIN %s o ON %s WHERE %s",
+                      main_t.data, on.data, diff.data);
     int64_t inserted = 0;
     if (!rc) rc = q.oom ? esync__oom(e) : run_diff(e, q.data, sc, DIFF_NEW, cs, &inserted);
     /* apply */
     if (!rc) {
         esync__buf_reset(&q);
-        esync__buf_printf(&q, "DELETE FROM %s AS o WHERE NOT EXISTS (SELECT 1 FROM " ESYNC_SHADOW_TABLE " n WHERE %s);",
+        esync__buf_printf(&q,
+                          "DELETE FROM %s AS o WHERE NOT EXISTS (SELECT 1 FROM " ESYNC_SHADOW_TABLE
+                          " n WHERE %s);",
                           main_t.data, on.data);
         if (sc->npk) {
-            esync__buf_printf(&q, "INSERT OR REPLACE INTO %s SELECT n.* FROM " ESYNC_SHADOW_TABLE " n LEFT JOIN %s o ON %s WHERE %s;",
+            esync__buf_printf(&q,
+                              "INSERT OR REPLACE INTO %s SELECT n.* FROM " ESYNC_SHADOW_TABLE
+                              " n LEFT JOIN %s o ON %s WHERE %s;",
                               main_t.data, main_t.data, on.data, diff.data);
         } else {
             /* no key: a changed row is a delete plus an insert, already deleted above */
-            esync__buf_printf(&q, "INSERT INTO %s SELECT n.* FROM " ESYNC_SHADOW_TABLE " n WHERE NOT EXISTS (SELECT 1 FROM %s o WHERE %s);",
+            esync__buf_printf(&q,
+                              "INSERT INTO %s SELECT n.* FROM " ESYNC_SHADOW_TABLE
+                              " n WHERE NOT EXISTS (SELECT 1 FROM %s o WHERE %s);",
                               main_t.data, main_t.data, on.data);
         }
         rc = esync__exec_buf(e, &q);
@@ -301,11 +333,19 @@ static int changes_shadow_changed(esync *e, esync_shape *s, esync_changeset *cs)
     esync__rows_col_list(&q, &s->schema_c, NULL);
     esync__buf_puts(&q, " FROM main.");
     esync__buf_ident(&q, s->sqlname);
-    if (q.oom || sqlite3_prepare_v2(e->db, q.data, -1, &st, NULL)) { rc = esync__sqlfail(e, e->db, "diff"); goto done; }
+    if (q.oom || sqlite3_prepare_v2(e->db, q.data, -1, &st, NULL)) {
+        rc = esync__sqlfail(e, e->db, "diff");
+        goto done;
+    }
     while (sqlite3_step(st) == SQLITE_ROW) {
         esync__buf_reset(&row);
-        if ((rc = key_json(&key, st, &s->schema_c)) || (rc = esync__emit_row(&row, st, &s->schema_c))) goto oom;
-        if (esync__keymap_get(&old, key.data, key.len)) { cs_delete(cs, row.data, row.len); continue; }
+        if ((rc = key_json(&key, st, &s->schema_c)) ||
+            (rc = esync__emit_row(&row, st, &s->schema_c)))
+            goto oom;
+        if (esync__keymap_get(&old, key.data, key.len)) {
+            cs_delete(cs, row.data, row.len);
+            continue;
+        }
         esync_keymap_entry *en = esync__keymap_add(&old, key.data, key.len);
         if (!en || !(en->old_row = esync__strndup(row.data, row.len))) goto oom;
         en->old_len = row.len;
@@ -317,10 +357,15 @@ static int changes_shadow_changed(esync *e, esync_shape *s, esync_changeset *cs)
     esync__buf_puts(&q, "SELECT ");
     esync__rows_col_list(&q, &s->schema_b, NULL);
     esync__buf_puts(&q, " FROM " ESYNC_SHADOW_TABLE);
-    if (q.oom || sqlite3_prepare_v2(e->db, q.data, -1, &st, NULL)) { rc = esync__sqlfail(e, e->db, "diff"); goto done; }
+    if (q.oom || sqlite3_prepare_v2(e->db, q.data, -1, &st, NULL)) {
+        rc = esync__sqlfail(e, e->db, "diff");
+        goto done;
+    }
     while (sqlite3_step(st) == SQLITE_ROW) {
         esync__buf_reset(&row);
-        if ((rc = key_json(&key, st, &s->schema_b)) || (rc = esync__emit_row(&row, st, &s->schema_b))) goto oom;
+        if ((rc = key_json(&key, st, &s->schema_b)) ||
+            (rc = esync__emit_row(&row, st, &s->schema_b)))
+            goto oom;
         esync_keymap_entry *en = esync__keymap_get(&old, key.data, key.len);
         if (en && en->old_row) {
             cs_update(cs, en->old_row, en->old_len, row.data, row.len);
@@ -375,7 +420,7 @@ int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_
     int rc;
     if (s->shadow) {
         rc = esync__schema_same(&s->schema_b, &s->schema_c) ? changes_shadow_same(e, s, cs)
-                                                           : changes_shadow_changed(e, s, cs);
+                                                            : changes_shadow_changed(e, s, cs);
         if (!rc) rc = esync__exec(e, "DROP TABLE " ESYNC_SHADOW_TABLE);
     } else if (s->fast) {
         size_t mark = out->len;

@@ -28,17 +28,18 @@ const char *esync_libversion(void) { return ESYNC_VERSION_STRING; }
 
 /* ---- reader authorizer: reads only ---- */
 
-static int reader_auth(void *ud, int op, const char *a, const char *b, const char *c, const char *d) {
-    (void)ud; (void)b; (void)c; (void)d;
+static int reader_auth(void *ud, int op, const char *a, const char *b, const char *c,
+                       const char *d) {
+    (void)ud;
+    (void)b;
+    (void)c;
+    (void)d;
     switch (op) {
     case SQLITE_SELECT:
     case SQLITE_READ:
     case SQLITE_FUNCTION:
-    case SQLITE_RECURSIVE:
-        return SQLITE_OK;
-    default:
-        (void)a;
-        return SQLITE_DENY;
+    case SQLITE_RECURSIVE: return SQLITE_OK;
+    default: (void)a; return SQLITE_DENY;
     }
 }
 
@@ -46,7 +47,8 @@ static int reader_auth(void *ud, int op, const char *a, const char *b, const cha
 
 static int load_meta(esync *e) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='schema_version'", -1, &st, NULL))
+    if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='schema_version'", -1,
+                           &st, NULL))
         return esync__sqlfail(e, e->db, "read metadata");
     int rc = ESYNC_OK;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
@@ -59,7 +61,8 @@ static int load_meta(esync *e) {
 int esync_open(const esync_options *opts, esync **out) {
     if (!out) return ESYNC_EINVAL;
     *out = NULL;
-    if (!opts || !opts->path || !opts->path[0] || !strcmp(opts->path, ":memory:")) return ESYNC_EINVAL;
+    if (!opts || !opts->path || !opts->path[0] || !strcmp(opts->path, ":memory:"))
+        return ESYNC_EINVAL;
     int rc = esync_initialize();
     if (rc) return rc;
     esync *e = esync__malloc(sizeof *e);
@@ -68,12 +71,14 @@ int esync_open(const esync_options *opts, esync **out) {
     e->rng = opts->seed ? opts->seed : DEFAULT_SEED;
     e->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
 
-    if (sqlite3_open_v2(opts->path, &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, opts->vfs) != SQLITE_OK) {
+    if (sqlite3_open_v2(opts->path, &e->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        opts->vfs) != SQLITE_OK) {
         rc = e->db && sqlite3_errcode(e->db) == SQLITE_NOMEM ? ESYNC_ENOMEM : ESYNC_ESQLITE;
         goto fail;
     }
     sqlite3_extended_result_codes(e->db, 0);
-    rc = esync__exec(e,
+    rc = esync__exec(
+        e,
         "PRAGMA foreign_keys=OFF;"
         "PRAGMA synchronous=NORMAL;"
         "CREATE TABLE IF NOT EXISTS esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
@@ -93,13 +98,18 @@ int esync_open(const esync_options *opts, esync **out) {
     }
     {
         sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='format'", -1, &st, NULL)) {
+        if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='format'", -1, &st,
+                               NULL)) {
             rc = ESYNC_ESQLITE;
             goto fail;
         }
-        bool ok = sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), ESYNC_FORMAT);
+        bool ok = sqlite3_step(st) == SQLITE_ROW &&
+                  !strcmp((const char *)sqlite3_column_text(st, 0), ESYNC_FORMAT);
         sqlite3_finalize(st);
-        if (!ok) { rc = ESYNC_ESCHEMA; goto fail; } /* a replica written by a newer format */
+        if (!ok) {
+            rc = ESYNC_ESCHEMA;
+            goto fail;
+        } /* a replica written by a newer format */
     }
     if ((rc = load_meta(e))) goto fail;
     if (sqlite3_open_v2(opts->path, &e->reader, SQLITE_OPEN_READONLY, opts->vfs) != SQLITE_OK) {
@@ -137,19 +147,25 @@ int esync_status(esync *e, char **out, size_t *out_len) {
     esync__buf_putc(&b, '[');
     for (int i = 0; i < e->nshapes; i++) {
         esync_shape *s = e->shapes[i];
-        const char *phase = s->stopped ? "error" : s->wait_ms || s->http_failures ? "backoff" : s->live ? "live" : "initial-sync";
+        const char *phase = s->stopped                       ? "error"
+                            : s->wait_ms || s->http_failures ? "backoff"
+                            : s->live                        ? "live"
+                                                             : "initial-sync";
         if (i) esync__buf_putc(&b, ',');
         esync__buf_puts(&b, "{\"shapeName\":");
         esync__buf_json_str_or_null(&b, s->name);
         esync__buf_puts(&b, ",\"tableName\":");
         esync__buf_json_str_or_null(&b, s->tablename);
-        esync__buf_printf(&b, ",\"phase\":\"%s\",\"rows\":%lld,\"offset\":", phase, (long long)s->rows);
+        esync__buf_printf(&b, ",\"phase\":\"%s\",\"rows\":%lld,\"offset\":", phase,
+                          (long long)s->rows);
         esync__buf_json_str_or_null(&b, s->offset_c);
         esync__buf_puts(&b, ",\"handle\":");
         esync__buf_json_str_or_null(&b, s->handle_c);
         esync__buf_puts(&b, ",\"lastSyncedAt\":");
-        if (s->last_sync >= 0) esync__buf_double(&b, s->last_sync);
-        else esync__buf_puts(&b, "null");
+        if (s->last_sync >= 0)
+            esync__buf_double(&b, s->last_sync);
+        else
+            esync__buf_puts(&b, "null");
         esync__buf_puts(&b, ",\"error\":");
         esync__buf_json_str_or_null(&b, s->error);
         esync__buf_putc(&b, '}');
@@ -195,7 +211,9 @@ static char *reset_event(const char *reason, const char *oldv, const char *newv,
 
 static int store_version(esync *e, const char *v) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(e->db, "INSERT OR REPLACE INTO esync_meta(key, value) VALUES('schema_version', ?1)", -1, &st, NULL))
+    if (sqlite3_prepare_v2(
+            e->db, "INSERT OR REPLACE INTO esync_meta(key, value) VALUES('schema_version', ?1)", -1,
+            &st, NULL))
         return esync__sqlfail(e, e->db, "store version");
     sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? ESYNC_OK : esync__sqlfail(e, e->db, "store version");
@@ -207,7 +225,8 @@ int esync_version_check(esync *e, const char *server_version, char **event, size
     if (!e || !event) return ESYNC_EINVAL;
     *event = NULL;
     if (event_len) *event_len = 0;
-    if (!server_version || !server_version[0]) return esync__fail(e, ESYNC_EINVAL, "server schema version is empty");
+    if (!server_version || !server_version[0])
+        return esync__fail(e, ESYNC_EINVAL, "server schema version is empty");
     if (e->version && !strcmp(e->version, server_version)) return esync__ok(e);
     bool wipe = e->version != NULL; /* a first install keeps (there is nothing to wipe) */
     char *ev = NULL;

@@ -12,7 +12,8 @@
 const char *esync_strerror(int code) {
     switch (code) {
     case ESYNC_OK: return "ok";
-#define XX(name, c, msg) case c: return msg;
+#define XX(name, c, msg)                                                                           \
+    case c: return msg;
         ESYNC_ERRNO_MAP(XX)
 #undef XX
     default: return "unknown error";
@@ -22,7 +23,8 @@ const char *esync_strerror(int code) {
 const char *esync_errname(int code) {
     switch (code) {
     case ESYNC_OK: return "ESYNC_OK";
-#define XX(name, c, msg) case c: return "ESYNC_E" #name;
+#define XX(name, c, msg)                                                                           \
+    case c: return "ESYNC_E" #name;
         ESYNC_ERRNO_MAP(XX)
 #undef XX
     default: return "EUNKNOWN";
@@ -55,7 +57,8 @@ int esync__sqlfail(esync *e, sqlite3 *db, const char *what) {
 int esync__exec(esync *e, const char *sql) {
     char *msg = NULL;
     if (sqlite3_exec(e->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = esync__fail(e, sqlite3_errcode(e->db) == SQLITE_NOMEM ? ESYNC_ENOMEM : ESYNC_ESQLITE,
+        int rc = esync__fail(e,
+                             sqlite3_errcode(e->db) == SQLITE_NOMEM ? ESYNC_ENOMEM : ESYNC_ESQLITE,
                              "%s", msg ? msg : sqlite3_errmsg(e->db));
         sqlite3_free(msg);
         return rc;

@@ -54,20 +54,20 @@ const char *esync_libversion(void);
 
 /* One table generates the enum, esync_errname() and esync_strerror() (and the JS constants of
  * the wasm bridge, which reads them through esync_errname). */
-#define ESYNC_ERRNO_MAP(XX)                                                                    \
-    XX(NOMEM, -1, "out of memory")                                                             \
-    XX(INVAL, -2, "invalid argument")                                                          \
-    XX(JSON, -3, "malformed JSON")                                                             \
-    XX(PROTO, -4, "message violates the Electric protocol")                                    \
-    XX(HEADERS, -5, "missing or invalid response header")                                      \
-    XX(SCHEMA, -6, "invalid or changed shape schema")                                          \
-    XX(VALUE, -7, "value does not fit its column")                                             \
-    XX(TOOBIG, -8, "response body over the limit")                                             \
-    XX(SQLITE, -9, "SQLite error")                                                             \
-    XX(HTTP, -10, "HTTP error that retrying will not fix")                                     \
-    XX(RETRY, -11, "transient HTTP or network error; the next request waits")                  \
-    XX(NOSHAPE, -12, "no such shape")                                                          \
-    XX(READONLY, -13, "statement is not a read-only query")                                    \
+#define ESYNC_ERRNO_MAP(XX)                                                                        \
+    XX(NOMEM, -1, "out of memory")                                                                 \
+    XX(INVAL, -2, "invalid argument")                                                              \
+    XX(JSON, -3, "malformed JSON")                                                                 \
+    XX(PROTO, -4, "message violates the Electric protocol")                                        \
+    XX(HEADERS, -5, "missing or invalid response header")                                          \
+    XX(SCHEMA, -6, "invalid or changed shape schema")                                              \
+    XX(VALUE, -7, "value does not fit its column")                                                 \
+    XX(TOOBIG, -8, "response body over the limit")                                                 \
+    XX(SQLITE, -9, "SQLite error")                                                                 \
+    XX(HTTP, -10, "HTTP error that retrying will not fix")                                         \
+    XX(RETRY, -11, "transient HTTP or network error; the next request waits")                      \
+    XX(NOSHAPE, -12, "no such shape")                                                              \
+    XX(READONLY, -13, "statement is not a read-only query")                                        \
     XX(STATE, -14, "call not valid in this state")
 
 typedef enum {
@@ -183,7 +183,7 @@ typedef struct esync_response {
     const char *retry_after; /* retry-after (seconds), or NULL */
     const uint8_t *body;     /* the body bytes (need not be NUL-terminated) */
     size_t body_len;
-    double now_ms;           /* the caller's clock, stored as the shape's last sync time */
+    double now_ms; /* the caller's clock, stored as the shape's last sync time */
     /* Optional: the body's bytes again, writable, when the caller passes a copy it discards after
      * the call (the wasm bridge does). The engine then parses the body in place instead of
      * copying it first. NULL otherwise. */

@@ -26,8 +26,8 @@
 typedef enum { OP_INSERT, OP_UPDATE, OP_DELETE } op_kind;
 
 /* One change message: its values, its key tracked, then the row SQL. */
-static int apply_change(esync *e, esync_shape *s, op_kind op, const esync_msgs *ms, const esync_msg *m,
-                        esync_row_values *rv, esync_buf *key, esync_buf *tmp) {
+static int apply_change(esync *e, esync_shape *s, op_kind op, const esync_msgs *ms,
+                        const esync_msg *m, esync_row_values *rv, esync_buf *key, esync_buf *tmp) {
     int rc = esync__rows_gather(e, s, ms->f + m->field0, m->nfields, rv);
     if (!rc) rc = esync__changes_track(e, s, rv, key, tmp);
     if (rc) return rc;
@@ -53,9 +53,11 @@ static int parse_body(esync *e, const esync_shape *s, const esync_response *r, e
     if (!prc && ms->is_array) return ESYNC_OK;
     esync__msgs_free(ms);
     if (prc == ESYNC_ENOMEM) return esync__oom(e);
-    if (!prc) return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": body is not a JSON array", s->name);
-    return esync__fail(e, prc, "shape \"%s\": malformed or truncated JSON body (stopped at byte %zu of %zu)",
-                       s->name, at, r->body_len);
+    if (!prc)
+        return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": body is not a JSON array", s->name);
+    return esync__fail(
+        e, prc, "shape \"%s\": malformed or truncated JSON body (stopped at byte %zu of %zu)",
+        s->name, at, r->body_len);
 }
 
 /* A 200 or 204: its messages applied in the shape's batch (opened when something is to be
@@ -63,12 +65,15 @@ static int parse_body(esync *e, const esync_shape *s, const esync_response *r, e
 static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, esync_buf *out) {
     bool is204 = r->status == 204;
     if (r->body_len > e->max_body)
-        return esync__fail(e, ESYNC_ETOOBIG, "shape \"%s\": response body of %zu bytes is over the %zu-byte limit",
+        return esync__fail(e, ESYNC_ETOOBIG,
+                           "shape \"%s\": response body of %zu bytes is over the %zu-byte limit",
                            s->name, r->body_len, e->max_body);
     if (!is204 && (!r->handle || !r->handle[0]))
-        return esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": response has no electric-handle header", s->name);
+        return esync__fail(e, ESYNC_EHEADERS,
+                           "shape \"%s\": response has no electric-handle header", s->name);
     if (!is204 && (!r->offset || !r->offset[0]))
-        return esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": response has no electric-offset header", s->name);
+        return esync__fail(e, ESYNC_EHEADERS,
+                           "shape \"%s\": response has no electric-offset header", s->name);
     esync_schema rs;
     memset(&rs, 0, sizeof rs);
     if (r->schema && r->schema[0]) {
@@ -86,15 +91,22 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     bool has_changes = false, refetches = false;
     for (size_t i = 0; i < ms.n; i++) {
         const esync_msg *m = &ms.m[i];
-        if (!m->is_object || m->headers_kind != ESYNC_JSON_OBJECT) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": message without headers", s->name); break; }
-        if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "up-to-date")) up_to_date = true;
-        if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "must-refetch")) refetches = true;
+        if (!m->is_object || m->headers_kind != ESYNC_JSON_OBJECT) {
+            rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": message without headers", s->name);
+            break;
+        }
+        if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "up-to-date"))
+            up_to_date = true;
+        if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "must-refetch"))
+            refetches = true;
         if (m->op_kind != ESYNC_JSON_ABSENT) has_changes = true;
     }
     /* A handle and its offsets form a pair: a new handle mid-log is only valid together with a
      * must-refetch. */
-    if (!rc && !is204 && !refetches && s->handle && strcmp(s->offset ? s->offset : "-1", "-1") && strcmp(r->handle, s->handle))
-        rc = esync__fail(e, ESYNC_EHEADERS, "shape \"%s\": handle changed from %s to %s without a must-refetch",
+    if (!rc && !is204 && !refetches && s->handle && strcmp(s->offset ? s->offset : "-1", "-1") &&
+        strcmp(r->handle, s->handle))
+        rc = esync__fail(e, ESYNC_EHEADERS,
+                         "shape \"%s\": handle changed from %s to %s without a must-refetch",
                          s->name, s->handle, r->handle);
     esync_buf key, tmp;
     esync__buf_init(&key);
@@ -104,7 +116,8 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
      * handle to store at up-to-date. An empty live answer writes nothing. */
     bool need_batch = has_changes || s->in_batch || s->refetch || !s->schema_c.ncols ||
                       (rs.ncols && !esync__schema_same(&rs, &s->schema_c)) ||
-                      (up_to_date && r->offset && (!s->offset_c || strcmp(r->offset, s->offset_c))) ||
+                      (up_to_date && r->offset &&
+                       (!s->offset_c || strcmp(r->offset, s->offset_c))) ||
                       (up_to_date && r->handle && (!s->handle_c || strcmp(r->handle, s->handle_c)));
     if (!rc && need_batch) {
         rc = esync__batch_begin(e, s, &rs);
@@ -127,15 +140,33 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
             }
             continue; /* up-to-date handled above; snapshot-end and unknown controls ignored */
         }
-        if (m->op_kind == ESYNC_JSON_ABSENT) continue; /* events (move-out…) are for subquery shapes: ignored */
+        if (m->op_kind == ESYNC_JSON_ABSENT)
+            continue; /* events (move-out…) are for subquery shapes: ignored */
         op_kind kind;
-        if (m->op_kind != ESYNC_JSON_STRING) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": operation is not a string", s->name); break; }
-        if (!strcmp(m->op, "insert")) kind = OP_INSERT;
-        else if (!strcmp(m->op, "update")) kind = OP_UPDATE;
-        else if (!strcmp(m->op, "delete")) kind = OP_DELETE;
-        else { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": unknown operation \"%.40s\"", s->name, m->op); break; }
-        if (m->key_kind != ESYNC_JSON_STRING || !m->key[0]) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": change without a key", s->name); break; }
-        if (m->value_kind != ESYNC_JSON_OBJECT) { rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": change without a value object", s->name); break; }
+        if (m->op_kind != ESYNC_JSON_STRING) {
+            rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": operation is not a string", s->name);
+            break;
+        }
+        if (!strcmp(m->op, "insert"))
+            kind = OP_INSERT;
+        else if (!strcmp(m->op, "update"))
+            kind = OP_UPDATE;
+        else if (!strcmp(m->op, "delete"))
+            kind = OP_DELETE;
+        else {
+            rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": unknown operation \"%.40s\"", s->name,
+                             m->op);
+            break;
+        }
+        if (m->key_kind != ESYNC_JSON_STRING || !m->key[0]) {
+            rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": change without a key", s->name);
+            break;
+        }
+        if (m->value_kind != ESYNC_JSON_OBJECT) {
+            rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": change without a value object",
+                             s->name);
+            break;
+        }
         rc = apply_change(e, s, kind, &ms, m, &rv, &key, &tmp);
     }
     if (!rc && refetch_last) {
@@ -143,7 +174,8 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
          * response's offset belongs to the voided log. Restart at -1, as after a 409. */
         esync__request_refetch(e, s, NULL);
     } else if (!rc && s->in_batch) {
-        if ((r->handle && !esync__set_str(&s->handle, r->handle)) || (r->offset && !esync__set_str(&s->offset, r->offset)) ||
+        if ((r->handle && !esync__set_str(&s->handle, r->handle)) ||
+            (r->offset && !esync__set_str(&s->offset, r->offset)) ||
             (r->cursor && !esync__set_str(&s->cursor, r->cursor)))
             rc = esync__oom(e);
         if (!rc && up_to_date) rc = esync__batch_commit(e, s, r->now_ms, &rv, &tmp, out);
@@ -166,7 +198,8 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
 static bool body_says_out_of_bounds(const esync_response *r) {
     if (!r->body || !r->body_len) return false;
     cJSON *j = esync__json_parse((const char *)r->body, r->body_len, NULL);
-    cJSON *off = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "errors"), "offset");
+    cJSON *off = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "errors"),
+                                                  "offset");
     bool yes = false;
     cJSON *m;
     cJSON_ArrayForEach(m, off) {
@@ -199,7 +232,8 @@ static int process(esync *e, esync_shape *s, const esync_response *r, esync_buf 
     if (s->in_batch) esync__batch_rollback(e);
     s->stopped = true;
     esync__fail(e, ESYNC_EHTTP, "shape \"%s\": HTTP %d: %.*s", s->name, st,
-                (int)(r->body_len > ERROR_BODY_EXCERPT ? ERROR_BODY_EXCERPT : r->body_len), r->body ? (const char *)r->body : "");
+                (int)(r->body_len > ERROR_BODY_EXCERPT ? ERROR_BODY_EXCERPT : r->body_len),
+                r->body ? (const char *)r->body : "");
     esync__set_str(&s->error, e->errmsg);
     return ESYNC_EHTTP;
 }
@@ -214,11 +248,13 @@ static void drain(esync *e, esync_buf *out) {
     }
 }
 
-int esync_ingest(esync *e, const char *name, const esync_response *r, char **changes, size_t *changes_len) {
+int esync_ingest(esync *e, const char *name, const esync_response *r, char **changes,
+                 size_t *changes_len) {
     if (!e) return ESYNC_EINVAL;
     if (changes) *changes = NULL;
     if (changes_len) *changes_len = 0;
-    if (!r || !changes || (r->body_len && !r->body)) return esync__fail(e, ESYNC_EINVAL, "missing response or out-pointer");
+    if (!r || !changes || (r->body_len && !r->body))
+        return esync__fail(e, ESYNC_EINVAL, "missing response or out-pointer");
     esync_shape *s = esync__shape_find(e, name);
     if (!s) return esync__fail(e, ESYNC_ENOSHAPE, "no shape named \"%s\"", name ? name : "");
     if (e->open && e->open != s) {

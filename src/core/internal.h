@@ -54,27 +54,27 @@
 typedef struct esync_shape {
     /* the definition (shape.c) */
     char *name;
-    char *def;        /* canonical definition JSON (what is stored and compared) */
-    char *table;      /* the table parameter as given ("items", "public.items") */
-    char *sqlname;    /* replica table name */
-    char *tablename;  /* tableName of change events: the table without its schema */
+    char *def;       /* canonical definition JSON (what is stored and compared) */
+    char *table;     /* the table parameter as given ("items", "public.items") */
+    char *sqlname;   /* replica table name */
+    char *tablename; /* tableName of change events: the table without its schema */
     char *where;
     char **params;
     int nparams;
-    char *columns;    /* comma-separated, as sent */
+    char *columns; /* comma-separated, as sent */
     bool replica_full;
 
     /* committed */
     char *handle_c, *offset_c;
     esync_schema schema_c; /* ncols == 0: no table yet */
     int64_t rows;
-    double last_sync;      /* < 0: never */
+    double last_sync; /* < 0: never */
 
     /* request */
     char *handle, *offset, *cursor;
     bool live;
-    bool refetch;          /* the next batch is a refetch: build it aside, then diff */
-    bool cache_bust;       /* add a cache-buster (after a must-refetch) */
+    bool refetch;    /* the next batch is a refetch: build it aside, then diff */
+    bool cache_bust; /* add a cache-buster (after a must-refetch) */
     char *expired_handle;
 
     /* batch */
@@ -85,12 +85,15 @@ typedef struct esync_shape {
     esync_keymap touched;  /* changes.c: key -> row before the batch */
     /* rows.c: statements on the target table, finalized when the target changes */
     sqlite3_stmt *st_ins, *st_del, *st_sel;
-    struct { uint64_t mask; sqlite3_stmt *st; } st_upd[ESYNC_UPD_CACHE];
+    struct {
+        uint64_t mask;
+        sqlite3_stmt *st;
+    } st_upd[ESYNC_UPD_CACHE];
 
     /* errors and backoff (request.c) */
-    int data_failures;     /* consecutive batches rolled back for bad data */
-    int http_failures;     /* consecutive transient HTTP failures */
-    uint32_t wait_ms;      /* pending backoff, handed out once by esync_next_request */
+    int data_failures; /* consecutive batches rolled back for bad data */
+    int http_failures; /* consecutive transient HTTP failures */
+    uint32_t wait_ms;  /* pending backoff, handed out once by esync_next_request */
     bool stopped;
     char *error;
 } esync_shape;
@@ -99,18 +102,18 @@ struct esync_queued; /* a response waiting for the open batch (queue.h) */
 
 /* The engine (engine.c opens and closes it). */
 struct esync {
-    sqlite3 *db;          /* writer */
-    sqlite3 *reader;      /* read-only connection for esync_query */
+    sqlite3 *db;     /* writer */
+    sqlite3 *reader; /* read-only connection for esync_query */
     esync_shape **shapes;
     int nshapes;
-    esync_shape *open;    /* the shape whose batch holds the write transaction, or NULL */
+    esync_shape *open; /* the shape whose batch holds the write transaction, or NULL */
     struct esync_queued *queue, *queue_tail;
-    char *version;        /* stored schema version */
-    uint64_t rng;         /* request.c's PRNG state */
+    char *version; /* stored schema version */
+    uint64_t rng;  /* request.c's PRNG state */
     size_t max_body;
     int errcode;
     char errmsg[512];
-    esync_buf scratch;    /* borrowed results (request queries) */
+    esync_buf scratch;      /* borrowed results (request queries) */
     sqlite3_stmt *st_store; /* the esync_shapes upsert, run by every commit (batch.c) */
 };
 

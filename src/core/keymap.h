@@ -12,14 +12,14 @@
 typedef struct esync_keymap_entry {
     char *key;
     size_t keylen;
-    char *old_row;   /* typed JSON of the row before the batch, NULL when absent */
+    char *old_row; /* typed JSON of the row before the batch, NULL when absent */
     size_t old_len;
 } esync_keymap_entry;
 
 typedef struct esync_keymap {
     esync_keymap_entry *entries; /* insertion order */
     size_t count, cap;
-    uint32_t *slots;             /* open addressing, index+1, 0 = empty */
+    uint32_t *slots; /* open addressing, index+1, 0 = empty */
     size_t nslots;
 } esync_keymap;
 

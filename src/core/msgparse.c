@@ -29,7 +29,8 @@ typedef struct parser {
 } parser;
 
 static void ws(parser *ps) {
-    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t')) ps->p++;
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
+        ps->p++;
 }
 
 static int hex4(const char *s, unsigned *out) {
@@ -37,10 +38,14 @@ static int hex4(const char *s, unsigned *out) {
     for (int i = 0; i < 4; i++) {
         char c = s[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
     }
     *out = v;
     return 0;
@@ -51,10 +56,17 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
     unsigned c = p[0];
     size_t n;
     unsigned min;
-    if (c >= 0xC2 && c <= 0xDF) { n = 2; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { n = 3; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { n = 4; min = 0x10000; }
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        min = 0x10000;
+    } else
+        return 0;
     if ((size_t)(end - p) < n) return 0;
     unsigned cp = c & (0xFF >> (n + 1));
     for (size_t i = 1; i < n; i++) {
@@ -71,8 +83,13 @@ static char *string(parser *ps) {
     for (;;) {
         /* fast scan of plain ASCII */
         char *q = ps->p;
-        while (q < ps->end && (unsigned char)*q >= 0x20 && *q != '"' && *q != '\\' && (unsigned char)*q < 0x80) q++;
-        if (w && q > ps->p) { memmove(w, ps->p, (size_t)(q - ps->p)); w += q - ps->p; }
+        while (q < ps->end && (unsigned char)*q >= 0x20 && *q != '"' && *q != '\\' &&
+               (unsigned char)*q < 0x80)
+            q++;
+        if (w && q > ps->p) {
+            memmove(w, ps->p, (size_t)(q - ps->p));
+            w += q - ps->p;
+        }
         ps->p = q;
         if (q >= ps->end) return NULL;
         unsigned char c = (unsigned char)*q;
@@ -86,7 +103,10 @@ static char *string(parser *ps) {
         if (c >= 0x80) {
             size_t n = utf8_seq((const unsigned char *)q, (const unsigned char *)ps->end);
             if (!n) return NULL;
-            if (w) { memmove(w, q, n); w += n; }
+            if (w) {
+                memmove(w, q, n);
+                w += n;
+            }
             ps->p = q + n;
             continue;
         }
@@ -111,17 +131,20 @@ static char *string(parser *ps) {
             if (cp >= 0xDC00 && cp <= 0xDFFF) return NULL;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 unsigned lo;
-                if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' || hex4(ps->p + 2, &lo) ||
-                    lo < 0xDC00 || lo > 0xDFFF)
+                if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' ||
+                    hex4(ps->p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
                     return NULL;
                 ps->p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
             if (cp == 0) return NULL;
             /* at most 4 bytes out for 6 (or 12) in: in-place writing stays behind the reader */
-            if (cp < 0x80) *w++ = (char)cp;
-            else if (cp < 0x800) { *w++ = (char)(0xC0 | cp >> 6); *w++ = (char)(0x80 | (cp & 0x3F)); }
-            else if (cp < 0x10000) {
+            if (cp < 0x80)
+                *w++ = (char)cp;
+            else if (cp < 0x800) {
+                *w++ = (char)(0xC0 | cp >> 6);
+                *w++ = (char)(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
                 *w++ = (char)(0xE0 | cp >> 12);
                 *w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
                 *w++ = (char)(0x80 | (cp & 0x3F));
@@ -146,8 +169,10 @@ static bool digits(parser *ps) {
 
 static bool number(parser *ps) {
     if (ps->p < ps->end && *ps->p == '-') ps->p++;
-    if (ps->p < ps->end && *ps->p == '0') ps->p++;
-    else if (!digits(ps)) return false;
+    if (ps->p < ps->end && *ps->p == '0')
+        ps->p++;
+    else if (!digits(ps))
+        return false;
     if (ps->p < ps->end && *ps->p == '.') {
         ps->p++;
         if (!digits(ps)) return false;
@@ -177,7 +202,11 @@ static bool object(parser *ps, member_fn member, void *ud) {
     if (++ps->depth > MAX_DEPTH) return false;
     ps->p++; /* '{' */
     ws(ps);
-    if (ps->p < ps->end && *ps->p == '}') { ps->p++; ps->depth--; return true; }
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+        ps->depth--;
+        return true;
+    }
     for (;;) {
         ws(ps);
         if (ps->p >= ps->end || *ps->p != '"') return false;
@@ -190,8 +219,14 @@ static bool object(parser *ps, member_fn member, void *ud) {
         if (!member(ps, name, ud)) return false;
         ws(ps);
         if (ps->p >= ps->end) return false;
-        if (*ps->p == ',') { ps->p++; continue; }
-        if (*ps->p == '}') { ps->p++; break; }
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p == '}') {
+            ps->p++;
+            break;
+        }
         return false;
     }
     ps->depth--;
@@ -199,7 +234,8 @@ static bool object(parser *ps, member_fn member, void *ud) {
 }
 
 static bool skip_member(parser *ps, const char *name, void *ud) {
-    (void)name; (void)ud;
+    (void)name;
+    (void)ud;
     esync_json_kind k;
     char *s;
     return value(ps, &k, &s);
@@ -216,7 +252,11 @@ static bool value(parser *ps, esync_json_kind *kind, char **str) {
         if (++ps->depth > MAX_DEPTH) return false;
         ps->p++;
         ws(ps);
-        if (ps->p < ps->end && *ps->p == ']') { ps->p++; ps->depth--; return true; }
+        if (ps->p < ps->end && *ps->p == ']') {
+            ps->p++;
+            ps->depth--;
+            return true;
+        }
         for (;;) {
             ws(ps);
             esync_json_kind k;
@@ -224,8 +264,14 @@ static bool value(parser *ps, esync_json_kind *kind, char **str) {
             if (!value(ps, &k, &s)) return false;
             ws(ps);
             if (ps->p >= ps->end) return false;
-            if (*ps->p == ',') { ps->p++; continue; }
-            if (*ps->p == ']') { ps->p++; break; }
+            if (*ps->p == ',') {
+                ps->p++;
+                continue;
+            }
+            if (*ps->p == ']') {
+                ps->p++;
+                break;
+            }
             return false;
         }
         ps->depth--;
@@ -263,7 +309,10 @@ static bool value_member(parser *ps, const char *name, void *ud) {
     char *s;
     if (!value(ps, &k, &s)) return false;
     esync_field *f = add_field(c->out);
-    if (!f) { c->oom = true; return false; }
+    if (!f) {
+        c->oom = true;
+        return false;
+    }
     f->name = name;
     f->text = s;
     f->kind = (uint8_t)k;
@@ -275,8 +324,13 @@ static bool header_member(parser *ps, const char *name, void *ud) {
     esync_json_kind k;
     char *s;
     if (!value(ps, &k, &s)) return false;
-    if (!strcmp(name, "operation")) { c->msg->op = s; c->msg->op_kind = (uint8_t)k; }
-    else if (!strcmp(name, "control")) { c->msg->control = s; c->msg->control_kind = (uint8_t)k; }
+    if (!strcmp(name, "operation")) {
+        c->msg->op = s;
+        c->msg->op_kind = (uint8_t)k;
+    } else if (!strcmp(name, "control")) {
+        c->msg->control = s;
+        c->msg->control_kind = (uint8_t)k;
+    }
     return true;
 }
 
@@ -301,9 +355,13 @@ static bool message_member(parser *ps, const char *name, void *ud) {
     esync_json_kind k;
     char *s;
     if (!value(ps, &k, &s)) return false;
-    if (!strcmp(name, "key") && !m->key_kind) { m->key = s; m->key_kind = (uint8_t)k; }
-    else if (!strcmp(name, "value") && !m->value_kind) m->value_kind = (uint8_t)k;
-    else if (!strcmp(name, "headers") && !m->headers_kind) m->headers_kind = (uint8_t)k;
+    if (!strcmp(name, "key") && !m->key_kind) {
+        m->key = s;
+        m->key_kind = (uint8_t)k;
+    } else if (!strcmp(name, "value") && !m->value_kind)
+        m->value_kind = (uint8_t)k;
+    else if (!strcmp(name, "headers") && !m->headers_kind)
+        m->headers_kind = (uint8_t)k;
     return true;
 }
 
@@ -321,8 +379,10 @@ int esync__msgs_parse(esync_msgs *out, const uint8_t *body, size_t len, size_t *
     memcpy(copy, body, len);
     copy[len] = 0;
     int rc = esync__msgs_parse_inplace(out, (uint8_t *)copy, len, err_at);
-    if (rc == ESYNC_OK) out->buf = copy; /* owned: freed with the messages */
-    else esync__freemem(copy);
+    if (rc == ESYNC_OK)
+        out->buf = copy; /* owned: freed with the messages */
+    else
+        esync__freemem(copy);
     return rc;
 }
 
@@ -338,14 +398,19 @@ int esync__msgs_parse_inplace(esync_msgs *out, uint8_t *body, size_t len, size_t
         ps.p++;
         ws(&ps);
         ok = true;
-        if (ps.p < ps.end && *ps.p == ']') ps.p++;
+        if (ps.p < ps.end && *ps.p == ']')
+            ps.p++;
         else {
             for (;;) {
                 ws(&ps);
                 if (out->n == out->cap) {
                     size_t cap = out->cap ? out->cap * 2 : 64;
                     esync_msg *mm = esync__realloc(out->m, cap * sizeof *mm);
-                    if (!mm) { oom = true; ok = false; break; }
+                    if (!mm) {
+                        oom = true;
+                        ok = false;
+                        break;
+                    }
                     out->m = mm;
                     out->cap = cap;
                 }
@@ -363,9 +428,18 @@ int esync__msgs_parse_inplace(esync_msgs *out, uint8_t *body, size_t len, size_t
                 }
                 if (!ok) break;
                 ws(&ps);
-                if (ps.p >= ps.end) { ok = false; break; }
-                if (*ps.p == ',') { ps.p++; continue; }
-                if (*ps.p == ']') { ps.p++; break; }
+                if (ps.p >= ps.end) {
+                    ok = false;
+                    break;
+                }
+                if (*ps.p == ',') {
+                    ps.p++;
+                    continue;
+                }
+                if (*ps.p == ']') {
+                    ps.p++;
+                    break;
+                }
                 ok = false;
                 break;
             }

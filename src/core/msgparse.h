@@ -18,21 +18,21 @@ typedef enum esync_json_kind {
     ESYNC_JSON_STRING = 1, /* a string: its text is set */
     ESYNC_JSON_NULL = 2,
     ESYNC_JSON_OBJECT = 3,
-    ESYNC_JSON_OTHER = 4   /* number, boolean or array */
+    ESYNC_JSON_OTHER = 4 /* number, boolean or array */
 } esync_json_kind;
 
 typedef struct esync_field {
     const char *name;
-    const char *text;  /* the string (kind ESYNC_JSON_STRING), else NULL */
-    uint8_t kind;      /* an esync_json_kind, never ESYNC_JSON_ABSENT */
+    const char *text; /* the string (kind ESYNC_JSON_STRING), else NULL */
+    uint8_t kind;     /* an esync_json_kind, never ESYNC_JSON_ABSENT */
 } esync_field;
 
 typedef struct esync_msg {
-    const char *key, *op, *control;           /* set when their kind is ESYNC_JSON_STRING */
-    uint8_t key_kind, op_kind, control_kind;  /* esync_json_kind of each */
-    uint8_t value_kind, headers_kind;         /* esync_json_kind of each */
+    const char *key, *op, *control;          /* set when their kind is ESYNC_JSON_STRING */
+    uint8_t key_kind, op_kind, control_kind; /* esync_json_kind of each */
+    uint8_t value_kind, headers_kind;        /* esync_json_kind of each */
     bool is_object;
-    uint32_t field0, nfields;                 /* the value object's members in esync_msgs.f */
+    uint32_t field0, nfields; /* the value object's members in esync_msgs.f */
 } esync_msg;
 
 typedef struct esync_msgs {
@@ -40,8 +40,8 @@ typedef struct esync_msgs {
     size_t n, cap;
     esync_field *f;
     size_t nf, capf;
-    char *buf;        /* the body copy every string points into */
-    bool is_array;    /* the body was a JSON array (its elements are m[0..n-1]) */
+    char *buf;     /* the body copy every string points into */
+    bool is_array; /* the body was a JSON array (its elements are m[0..n-1]) */
 } esync_msgs;
 
 /* Parses a body. ESYNC_EJSON (with *err_at) for anything that is not strict UTF-8 JSON,

@@ -37,18 +37,25 @@ static int bind_params(esync *e, sqlite3_stmt *st, const char *params) {
     }
     int i = 0, rc = ESYNC_OK, n = sqlite3_bind_parameter_count(st);
     if (cJSON_GetArraySize(arr) != n)
-        rc = esync__fail(e, ESYNC_EINVAL, "query has %d parameters but %d values were given", n, cJSON_GetArraySize(arr));
+        rc = esync__fail(e, ESYNC_EINVAL, "query has %d parameters but %d values were given", n,
+                         cJSON_GetArraySize(arr));
     for (cJSON *v = arr->child; v && !rc; v = v->next) {
         int idx = ++i, r;
-        if (cJSON_IsNull(v)) r = sqlite3_bind_null(st, idx);
-        else if (cJSON_IsBool(v)) r = sqlite3_bind_int(st, idx, cJSON_IsTrue(v));
-        else if (cJSON_IsString(v)) r = sqlite3_bind_text(st, idx, v->valuestring, -1, SQLITE_TRANSIENT);
+        if (cJSON_IsNull(v))
+            r = sqlite3_bind_null(st, idx);
+        else if (cJSON_IsBool(v))
+            r = sqlite3_bind_int(st, idx, cJSON_IsTrue(v));
+        else if (cJSON_IsString(v))
+            r = sqlite3_bind_text(st, idx, v->valuestring, -1, SQLITE_TRANSIENT);
         else if (cJSON_IsNumber(v)) {
             double d = v->valuedouble;
-            if (d == floor(d) && fabs(d) <= 9007199254740992.0) r = sqlite3_bind_int64(st, idx, (sqlite3_int64)d);
-            else r = sqlite3_bind_double(st, idx, d);
+            if (d == floor(d) && fabs(d) <= 9007199254740992.0)
+                r = sqlite3_bind_int64(st, idx, (sqlite3_int64)d);
+            else
+                r = sqlite3_bind_double(st, idx, d);
         } else {
-            rc = esync__fail(e, ESYNC_EINVAL, "query parameter %d must be a string, number, boolean or null", idx);
+            rc = esync__fail(e, ESYNC_EINVAL,
+                             "query parameter %d must be a string, number, boolean or null", idx);
             break;
         }
         if (r != SQLITE_OK) rc = esync__sqlfail(e, e->reader, "bind");
@@ -71,12 +78,17 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     int r = sqlite3_prepare_v2(e->reader, sql, -1, &st, &tail);
-    if (r == SQLITE_AUTH) return esync__fail(e, ESYNC_EREADONLY, "refused: the replica is read-only (%s)", sqlite3_errmsg(e->reader));
-    if (r != SQLITE_OK) return esync__fail(e, ESYNC_EINVAL, "SQL error: %s", sqlite3_errmsg(e->reader));
+    if (r == SQLITE_AUTH)
+        return esync__fail(e, ESYNC_EREADONLY, "refused: the replica is read-only (%s)",
+                           sqlite3_errmsg(e->reader));
+    if (r != SQLITE_OK)
+        return esync__fail(e, ESYNC_EINVAL, "SQL error: %s", sqlite3_errmsg(e->reader));
     if (!st) return esync__fail(e, ESYNC_EINVAL, "empty SQL");
     int rc = ESYNC_OK;
-    if (tail && !only_space_or_semicolons(tail)) rc = esync__fail(e, ESYNC_EREADONLY, "one statement per query");
-    else if (!sqlite3_stmt_readonly(st)) rc = esync__fail(e, ESYNC_EREADONLY, "refused: not a read-only statement");
+    if (tail && !only_space_or_semicolons(tail))
+        rc = esync__fail(e, ESYNC_EREADONLY, "one statement per query");
+    else if (!sqlite3_stmt_readonly(st))
+        rc = esync__fail(e, ESYNC_EREADONLY, "refused: not a read-only statement");
     if (!rc) rc = bind_params(e, st, params);
     esync_buf b;
     esync__buf_init(&b);
@@ -98,7 +110,10 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
             rc = esync__fail(e, ESYNC_EINVAL, "SQL error: %s", sqlite3_errmsg(e->reader));
             break;
         }
-        if (r != SQLITE_ROW) { rc = esync__sqlfail(e, e->reader, "query"); break; }
+        if (r != SQLITE_ROW) {
+            rc = esync__sqlfail(e, e->reader, "query");
+            break;
+        }
         if (rows) esync__buf_putc(&b, ',');
         esync__buf_putc(&b, '{');
         for (int i = 0; i < ncol; i++) {
@@ -106,8 +121,10 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
             const char *name = sqlite3_column_name(st, i);
             esync__buf_json_str(&b, name ? name : "", name ? strlen(name) : 0);
             esync__buf_putc(&b, ':');
-            if (types[i]) rc = esync__emit_value(&b, st, i, types[i]);
-            else esync__emit_plain(&b, st, i);
+            if (types[i])
+                rc = esync__emit_value(&b, st, i, types[i]);
+            else
+                esync__emit_plain(&b, st, i);
         }
         esync__buf_putc(&b, '}');
         if (b.oom) rc = esync__oom(e);
@@ -115,7 +132,10 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
     esync__buf_putc(&b, ']');
     esync__freemem(types);
     sqlite3_finalize(st);
-    if (rc) { esync__buf_free(&b); return rc; }
+    if (rc) {
+        esync__buf_free(&b);
+        return rc;
+    }
     *out = esync__buf_take(&b, out_len);
     return *out ? esync__ok(e) : esync__oom(e);
 }

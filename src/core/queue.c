@@ -42,8 +42,10 @@ int esync__queue_push(esync *e, const char *name, const esync_response *r) {
     copy_opt(&q->cursor, r->cursor, &ok);
     copy_opt(&q->retry_after, r->retry_after, &ok);
     if (ok && r->body_len) {
-        if ((q->body = esync__malloc(r->body_len))) memcpy(q->body, r->body, r->body_len);
-        else ok = false;
+        if ((q->body = esync__malloc(r->body_len)))
+            memcpy(q->body, r->body, r->body_len);
+        else
+            ok = false;
     }
     if (!ok) {
         esync__queued_free(q);
@@ -57,8 +59,10 @@ int esync__queue_push(esync *e, const char *name, const esync_response *r) {
     q->resp.retry_after = q->retry_after;
     q->resp.body = q->body;
     q->resp.body_writable = q->body; /* the queue's own copy */
-    if (e->queue_tail) e->queue_tail->next = q;
-    else e->queue = q;
+    if (e->queue_tail)
+        e->queue_tail->next = q;
+    else
+        e->queue = q;
     e->queue_tail = q;
     return ESYNC_OK;
 }

@@ -41,8 +41,9 @@ static void expect_json(replay *r, int step, const char *what, const cJSON *want
     cJSON *g = got ? cJSON_Parse(got) : cJSON_CreateNull();
     if (!g || !cJSON_Compare(want, g, 1)) {
         char *w = cJSON_PrintUnformatted(want);
-        esync__buf_printf(&r->out, "{\"step\":%d,\"EXPECTATION_FAILED\":\"%s\",\"want\":%s,\"got\":%s}\n", step, what,
-                          w ? w : "null", got ? got : "null");
+        esync__buf_printf(&r->out,
+                          "{\"step\":%d,\"EXPECTATION_FAILED\":\"%s\",\"want\":%s,\"got\":%s}\n",
+                          step, what, w ? w : "null", got ? got : "null");
         cJSON_free(w);
         r->failures++;
     }
@@ -53,14 +54,18 @@ static void expect_rc(replay *r, int step, const cJSON *expect, int rc) {
     const cJSON *want = cJSON_GetObjectItemCaseSensitive(expect, "rc");
     if (!want) {
         if (rc < 0 && expect) { /* an expectation block without rc means success was expected */
-            esync__buf_printf(&r->out, "{\"step\":%d,\"EXPECTATION_FAILED\":\"rc\",\"want\":\"ESYNC_OK\",\"got\":\"%s\"}\n", step, esync_errname(rc));
+            esync__buf_printf(
+                &r->out,
+                "{\"step\":%d,\"EXPECTATION_FAILED\":\"rc\",\"want\":\"ESYNC_OK\",\"got\":\"%s\"}\n",
+                step, esync_errname(rc));
             r->failures++;
         }
         return;
     }
     if (!cJSON_IsString(want) || strcmp(want->valuestring, esync_errname(rc))) {
-        esync__buf_printf(&r->out, "{\"step\":%d,\"EXPECTATION_FAILED\":\"rc\",\"want\":\"%s\",\"got\":\"%s\"}\n", step,
-                          cJSON_IsString(want) ? want->valuestring : "?", esync_errname(rc));
+        esync__buf_printf(
+            &r->out, "{\"step\":%d,\"EXPECTATION_FAILED\":\"rc\",\"want\":\"%s\",\"got\":\"%s\"}\n",
+            step, cJSON_IsString(want) ? want->valuestring : "?", esync_errname(rc));
         r->failures++;
     }
 }
@@ -79,11 +84,18 @@ static void record_request(replay *r, const char *shape) {
     esync_request rq;
     int rc = esync_next_request(r->e, shape, &rq);
     esync__buf_puts(&r->out, ",\"request\":");
-    if (rc) { esync__buf_printf(&r->out, "\"%s\"", esync_errname(rc)); return; }
-    static const char *const acts[] = {[0] = "?", [ESYNC_ACT_FETCH] = "fetch", [ESYNC_ACT_WAIT] = "wait",
-                                       [ESYNC_ACT_IDLE] = "idle", [ESYNC_ACT_STOP] = "stop"};
+    if (rc) {
+        esync__buf_printf(&r->out, "\"%s\"", esync_errname(rc));
+        return;
+    }
+    static const char *const acts[] = {[0] = "?",
+                                       [ESYNC_ACT_FETCH] = "fetch",
+                                       [ESYNC_ACT_WAIT] = "wait",
+                                       [ESYNC_ACT_IDLE] = "idle",
+                                       [ESYNC_ACT_STOP] = "stop"};
     esync__buf_printf(&r->out, "{\"action\":\"%s\"", acts[rq.action]);
-    if (rq.action == ESYNC_ACT_WAIT) esync__buf_printf(&r->out, ",\"wait_ms\":%u", (unsigned)rq.wait_ms);
+    if (rq.action == ESYNC_ACT_WAIT)
+        esync__buf_printf(&r->out, ",\"wait_ms\":%u", (unsigned)rq.wait_ms);
     if (rq.action == ESYNC_ACT_FETCH) {
         esync__buf_printf(&r->out, ",\"live\":%s,\"query\":", rq.live ? "true" : "false");
         esync__buf_json_str(&r->out, rq.query, strlen(rq.query));
@@ -147,7 +159,10 @@ static void dump_replica(replay *r) {
         if (k) esync__buf_putc(&r->out, ',');
         esync__buf_json_str(&r->out, s->sqlname, strlen(s->sqlname));
         esync__buf_putc(&r->out, ':');
-        if (!s->schema_c.ncols) { esync__buf_puts(&r->out, "null"); continue; }
+        if (!s->schema_c.ncols) {
+            esync__buf_puts(&r->out, "null");
+            continue;
+        }
         esync_buf q;
         esync__buf_init(&q);
         esync__buf_puts(&q, "SELECT * FROM ");
@@ -171,7 +186,8 @@ static void dump_replica(replay *r) {
     esync__buf_puts(&r->out, "}\n");
 }
 
-int esync_replay(const char *fixture, size_t fixture_len, const char *path, char **transcript, size_t *transcript_len) {
+int esync_replay(const char *fixture, size_t fixture_len, const char *path, char **transcript,
+                 size_t *transcript_len) {
     if (!fixture || !path || !transcript) return ESYNC_EINVAL;
     *transcript = NULL;
     replay r;
@@ -180,7 +196,10 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
     int rc = esync_initialize();
     if (rc) return rc;
     cJSON *fx = cJSON_ParseWithLength(fixture, fixture_len);
-    if (!cJSON_IsObject(fx)) { cJSON_Delete(fx); return ESYNC_EJSON; }
+    if (!cJSON_IsObject(fx)) {
+        cJSON_Delete(fx);
+        return ESYNC_EJSON;
+    }
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(fx, "seed");
     r.seed = cJSON_IsNumber(seed) ? (uint64_t)seed->valuedouble : 42;
     const cJSON *maxb = cJSON_GetObjectItemCaseSensitive(fx, "max_body_bytes");
@@ -213,7 +232,11 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
             char *ev = NULL;
             int src = !strcmp(op, "reset")
                           ? esync_reset(r.e, &ev, NULL)
-                          : esync_version_check(r.e, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "version")), &ev, NULL);
+                          : esync_version_check(
+                                r.e,
+                                cJSON_GetStringValue(
+                                    cJSON_GetObjectItemCaseSensitive(step, "version")),
+                                &ev, NULL);
             line_start(&r, i, op);
             esync__buf_printf(&r.out, ",\"result\":%d", src);
             add_json(&r, "event", ev);
@@ -225,7 +248,9 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
             char *params = NULL, *rows = NULL;
             const cJSON *p = cJSON_GetObjectItemCaseSensitive(step, "params");
             if (p) params = cJSON_PrintUnformatted(p);
-            int qrc = esync_query(r.e, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "sql")), params, &rows, NULL);
+            int qrc = esync_query(
+                r.e, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "sql")), params,
+                &rows, NULL);
             line_start(&r, i, "query");
             add_str(&r, "rc", esync_errname(qrc));
             if (qrc) add_str(&r, "error", esync_errmsg(r.e));
@@ -236,8 +261,11 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
             cJSON_free(params);
             esync_free(rows);
         } else if (!strcmp(op, "define")) {
-            char *def = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(step, "definition"));
-            int drc = esync_shape_define(r.e, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "shape")), def ? def : "null");
+            char *def = cJSON_PrintUnformatted(
+                cJSON_GetObjectItemCaseSensitive(step, "definition"));
+            int drc = esync_shape_define(
+                r.e, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "shape")),
+                def ? def : "null");
             line_start(&r, i, "define");
             add_str(&r, "rc", esync_errname(drc));
             if (drc) add_str(&r, "error", esync_errmsg(r.e));
@@ -251,18 +279,25 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
             int orc = open_engine(&r);
             cJSON_ArrayForEach(sh, shapes) {
                 if (orc) break;
-                char *def = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(sh, "definition"));
-                orc = esync_shape_define(r.e, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sh, "name")), def);
+                char *def = cJSON_PrintUnformatted(
+                    cJSON_GetObjectItemCaseSensitive(sh, "definition"));
+                orc = esync_shape_define(
+                    r.e, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sh, "name")), def);
                 cJSON_free(def);
             }
             line_start(&r, i, "reopen");
             add_str(&r, "rc", esync_errname(orc));
             esync__buf_puts(&r.out, "}\n");
-            if (orc) { r.failures++; break; }
+            if (orc) {
+                r.failures++;
+                break;
+            }
         } else if (!strcmp(op, "request")) {
             line_start(&r, i, "request");
-            add_str(&r, "shape", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "shape")));
-            record_request(&r, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "shape")));
+            add_str(&r, "shape",
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "shape")));
+            record_request(&r,
+                           cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "shape")));
             esync__buf_puts(&r.out, "}\n");
         } else {
             esync__buf_printf(&r.out, "{\"step\":%d,\"EXPECTATION_FAILED\":\"unknown op\"}\n", i);

@@ -63,17 +63,26 @@ int esync_next_request(esync *e, const char *name, esync_request *out) {
     memset(out, 0, sizeof *out);
     esync_shape *s = esync__shape_find(e, name);
     if (!s) return esync__fail(e, ESYNC_ENOSHAPE, "no shape named \"%s\"", name ? name : "");
-    if (s->stopped) { out->action = ESYNC_ACT_STOP; return esync__ok(e); }
+    if (s->stopped) {
+        out->action = ESYNC_ACT_STOP;
+        return esync__ok(e);
+    }
     if (s->wait_ms) {
         out->action = ESYNC_ACT_WAIT;
         out->wait_ms = s->wait_ms;
         s->wait_ms = 0;
         return esync__ok(e);
     }
-    if (e->open && e->open != s && !s->live) { out->action = ESYNC_ACT_IDLE; return esync__ok(e); }
+    if (e->open && e->open != s && !s->live) {
+        out->action = ESYNC_ACT_IDLE;
+        return esync__ok(e);
+    }
     /* A response of this shape is still queued: its offset is not applied yet, so fetching now
      * would ask for the same log again (and queue it twice). */
-    if (esync__queue_has(e, s->name)) { out->action = ESYNC_ACT_IDLE; return esync__ok(e); }
+    if (esync__queue_has(e, s->name)) {
+        out->action = ESYNC_ACT_IDLE;
+        return esync__ok(e);
+    }
     esync_buf *b = &e->scratch;
     esync__buf_reset(b);
     esync__buf_puts(b, "table=");
@@ -130,8 +139,10 @@ void esync__request_refetch(esync *e, esync_shape *s, const char *new_handle) {
     }
     const char *old = s->handle ? s->handle : s->handle_c;
     esync__set_str(&s->expired_handle, old);
-    if (new_handle && new_handle[0] && (!old || strcmp(new_handle, old))) esync__set_str(&s->handle, new_handle);
-    else esync__set_str(&s->handle, NULL);
+    if (new_handle && new_handle[0] && (!old || strcmp(new_handle, old)))
+        esync__set_str(&s->handle, new_handle);
+    else
+        esync__set_str(&s->handle, NULL);
     esync__set_str(&s->offset, "-1");
     esync__set_str(&s->cursor, NULL);
     s->live = false;
@@ -142,8 +153,10 @@ void esync__request_refetch(esync *e, esync_shape *s, const char *new_handle) {
 int esync__request_retry_bad_data(esync *e, esync_shape *s, int rc) {
     char msg[sizeof e->errmsg];
     memcpy(msg, e->errmsg, sizeof msg);
-    if (s->in_batch) esync__batch_rollback(e);
-    else if (!s->refetch) esync__batch_reset_request(s);
+    if (s->in_batch)
+        esync__batch_rollback(e);
+    else if (!s->refetch)
+        esync__batch_reset_request(s);
     s->data_failures++;
     if (s->data_failures >= ESYNC_DATA_FAILURES_REFETCH) {
         esync__request_refetch(e, s, NULL);
@@ -164,8 +177,10 @@ int esync__request_retry_transient(esync *e, esync_shape *s, const esync_respons
     s->http_failures++;
     s->wait_ms = backoff_ms(e, s->http_failures, BACKOFF_TRANSIENT_BASE_MS, r->retry_after);
     /* An open batch stays open: the retry continues from the last response applied. */
-    if (r->status == 0) esync__fail(e, ESYNC_ERETRY, "shape \"%s\": network error", s->name);
-    else esync__fail(e, ESYNC_ERETRY, "shape \"%s\": HTTP %d", s->name, r->status);
+    if (r->status == 0)
+        esync__fail(e, ESYNC_ERETRY, "shape \"%s\": network error", s->name);
+    else
+        esync__fail(e, ESYNC_ERETRY, "shape \"%s\": HTTP %d", s->name, r->status);
     esync__set_str(&s->error, e->errmsg);
     return ESYNC_ERETRY;
 }

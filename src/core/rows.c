@@ -25,7 +25,8 @@
 
 static const char *target(const esync_shape *s, esync_buf *b) {
     esync__buf_reset(b);
-    if (s->shadow) esync__buf_puts(b, ESYNC_SHADOW_TABLE);
+    if (s->shadow)
+        esync__buf_puts(b, ESYNC_SHADOW_TABLE);
     else {
         esync__buf_puts(b, "main.");
         esync__buf_ident(b, s->sqlname);
@@ -62,8 +63,10 @@ static void key_where(esync_buf *b, const esync_schema *sc) {
  * frees both buffers. */
 static int prepare_built(esync *e, esync_buf *b, esync_buf *t, sqlite3_stmt **st) {
     int rc = ESYNC_OK;
-    if (b->oom || t->oom) rc = esync__oom(e);
-    else if (sqlite3_prepare_v3(e->db, b->data, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+    if (b->oom || t->oom)
+        rc = esync__oom(e);
+    else if (sqlite3_prepare_v3(e->db, b->data, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) !=
+             SQLITE_OK)
         rc = esync__sqlfail(e, e->db, "prepare");
     esync__buf_free(b);
     esync__buf_free(t);
@@ -75,7 +78,8 @@ static int bind_fail(esync *e, esync_shape *s, int rc, const char *err) {
 }
 
 /* Binds the key columns from rv (key_where's parameters). */
-static int bind_key(esync *e, esync_shape *s, sqlite3_stmt *st, const esync_row_values *rv, int first) {
+static int bind_key(esync *e, esync_shape *s, sqlite3_stmt *st, const esync_row_values *rv,
+                    int first) {
     const esync_schema *sc = &s->schema_b;
     char err[200];
     for (int k = 0; k < esync__key_count(sc); k++) {
@@ -93,22 +97,34 @@ static int step_done(esync *e, sqlite3_stmt *st, const char *what) {
     return ESYNC_OK;
 }
 
-int esync__rows_gather(esync *e, esync_shape *s, const esync_field *f, uint32_t nf, esync_row_values *rv) {
+int esync__rows_gather(esync *e, esync_shape *s, const esync_field *f, uint32_t nf,
+                       esync_row_values *rv) {
     const esync_schema *sc = &s->schema_b;
-    for (int i = 0; i < sc->ncols; i++) { rv->present[i] = false; rv->v[i] = NULL; }
+    for (int i = 0; i < sc->ncols; i++) {
+        rv->present[i] = false;
+        rv->v[i] = NULL;
+    }
     int expect = 0;
     for (uint32_t k = 0; k < nf; k++, f++) {
         /* Fields usually arrive in schema order: try the next column before searching. */
         int i;
-        if (expect < sc->ncols && !strcmp(sc->cols[expect].name, f->name)) i = expect;
-        else i = esync__schema_find(sc, f->name);
+        if (expect < sc->ncols && !strcmp(sc->cols[expect].name, f->name))
+            i = expect;
+        else
+            i = esync__schema_find(sc, f->name);
         if (i < 0)
-            return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": column \"%.60s\" is not in the schema", s->name, f->name);
+            return esync__fail(e, ESYNC_EPROTO,
+                               "shape \"%s\": column \"%.60s\" is not in the schema", s->name,
+                               f->name);
         if (rv->present[i])
-            return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": column \"%.60s\" appears twice", s->name, f->name);
-        if (f->kind == ESYNC_JSON_STRING) rv->v[i] = f->text;
+            return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": column \"%.60s\" appears twice",
+                               s->name, f->name);
+        if (f->kind == ESYNC_JSON_STRING)
+            rv->v[i] = f->text;
         else if (f->kind != ESYNC_JSON_NULL)
-            return esync__fail(e, ESYNC_EVALUE, "shape \"%s\": value of column \"%.60s\" is not a string or null", s->name, f->name);
+            return esync__fail(e, ESYNC_EVALUE,
+                               "shape \"%s\": value of column \"%.60s\" is not a string or null",
+                               s->name, f->name);
         rv->present[i] = true;
         expect = i + 1;
     }
@@ -152,8 +168,10 @@ int esync__rows_current(esync *e, esync_shape *s, const esync_row_values *rv, es
     if ((rc = bind_key(e, s, s->st_sel, rv, 1))) return rc;
     esync__buf_reset(out);
     int r = sqlite3_step(s->st_sel);
-    if (r == SQLITE_ROW) rc = esync__emit_row(out, s->st_sel, &s->schema_b);
-    else if (r != SQLITE_DONE) rc = esync__sqlfail(e, e->db, "read row");
+    if (r == SQLITE_ROW)
+        rc = esync__emit_row(out, s->st_sel, &s->schema_b);
+    else if (r != SQLITE_DONE)
+        rc = esync__sqlfail(e, e->db, "read row");
     sqlite3_reset(s->st_sel);
     if (rc == ESYNC_ENOMEM) esync__oom(e);
     return rc;
@@ -195,7 +213,10 @@ int esync__rows_insert(esync *e, esync_shape *s, const esync_row_values *rv) {
     char err[200];
     for (int i = 0; i < sc->ncols; i++) {
         rc = esync__bind_value(s->st_ins, i + 1, &sc->cols[i], rv->v[i], err, sizeof err);
-        if (rc) { sqlite3_clear_bindings(s->st_ins); return bind_fail(e, s, rc, err); }
+        if (rc) {
+            sqlite3_clear_bindings(s->st_ins);
+            return bind_fail(e, s, rc, err);
+        }
     }
     rc = step_done(e, s->st_ins, "insert");
     sqlite3_clear_bindings(s->st_ins);
@@ -213,14 +234,18 @@ int esync__rows_delete(esync *e, esync_shape *s, const esync_row_values *rv) {
             esync__buf_printf(&b, "DELETE FROM %s WHERE ", tn);
             key_where(&b, &s->schema_b);
         } else {
-            esync__buf_printf(&b, "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE ", tn, tn);
+            esync__buf_printf(&b, "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE ", tn,
+                              tn);
             key_where(&b, &s->schema_b);
             esync__buf_puts(&b, " LIMIT 1)");
         }
         rc = prepare_built(e, &b, &t, &s->st_del);
         if (rc) return rc;
     }
-    if ((rc = bind_key(e, s, s->st_del, rv, 1))) { sqlite3_clear_bindings(s->st_del); return rc; }
+    if ((rc = bind_key(e, s, s->st_del, rv, 1))) {
+        sqlite3_clear_bindings(s->st_del);
+        return rc;
+    }
     rc = step_done(e, s->st_del, "delete");
     sqlite3_clear_bindings(s->st_del);
     return rc;
@@ -229,7 +254,8 @@ int esync__rows_delete(esync *e, esync_shape *s, const esync_row_values *rv) {
 int esync__rows_update(esync *e, esync_shape *s, const esync_row_values *rv) {
     const esync_schema *sc = &s->schema_b;
     if (!sc->npk)
-        return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": update on a table without a primary key", s->name);
+        return esync__fail(e, ESYNC_EPROTO, "shape \"%s\": update on a table without a primary key",
+                           s->name);
     uint64_t mask = 0;
     for (int i = 0; i < sc->ncols; i++)
         if (rv->present[i] && sc->cols[i].pk_index < 0 && i < MASK_BITS) mask |= 1ULL << i;
@@ -238,7 +264,11 @@ int esync__rows_update(esync *e, esync_shape *s, const esync_row_values *rv) {
     int slot = -1;
     if (cached) {
         for (int k = 0; k < ESYNC_UPD_CACHE; k++)
-            if (s->st_upd[k].st && s->st_upd[k].mask == mask) { st = s->st_upd[k].st; slot = k; break; }
+            if (s->st_upd[k].st && s->st_upd[k].mask == mask) {
+                st = s->st_upd[k].st;
+                slot = k;
+                break;
+            }
     }
     int rc;
     if (!st) {
@@ -266,7 +296,11 @@ int esync__rows_update(esync *e, esync_shape *s, const esync_row_values *rv) {
         if (rc) return rc;
         if (cached) {
             slot = (int)(mask % ESYNC_UPD_CACHE);
-            for (int k = 0; k < ESYNC_UPD_CACHE; k++) if (!s->st_upd[k].st) { slot = k; break; }
+            for (int k = 0; k < ESYNC_UPD_CACHE; k++)
+                if (!s->st_upd[k].st) {
+                    slot = k;
+                    break;
+                }
             sqlite3_finalize(s->st_upd[slot].st);
             s->st_upd[slot].st = st;
             s->st_upd[slot].mask = mask;
@@ -278,15 +312,21 @@ int esync__rows_update(esync *e, esync_shape *s, const esync_row_values *rv) {
     for (int i = 0; i < sc->ncols; i++) {
         if (!rv->present[i] || sc->cols[i].pk_index >= 0) continue;
         rc = esync__bind_value(st, ++p, &sc->cols[i], rv->v[i], err, sizeof err);
-        if (rc) { rc = bind_fail(e, s, rc, err); goto out; }
+        if (rc) {
+            rc = bind_fail(e, s, rc, err);
+            goto out;
+        }
     }
     if ((rc = step_done(e, st, "update"))) goto out;
     if (sqlite3_changes(e->db) == 0) {
         /* Not in the replica. A full row (replica=full) can be inserted; a partial one cannot. */
         bool full = true;
         for (int i = 0; i < sc->ncols; i++) full = full && rv->present[i];
-        if (full) rc = esync__rows_insert(e, s, rv);
-        else rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": update of a row that is not in the replica", s->name);
+        if (full)
+            rc = esync__rows_insert(e, s, rv);
+        else
+            rc = esync__fail(e, ESYNC_EPROTO,
+                             "shape \"%s\": update of a row that is not in the replica", s->name);
     }
 out:
     sqlite3_clear_bindings(st);
@@ -298,8 +338,12 @@ int esync__rows_create_table(esync *e, const esync_schema *sc, const char *db, c
     esync_buf b;
     esync__buf_init(&b);
     esync__buf_puts(&b, "DROP TABLE IF EXISTS ");
-    if (!strcmp(db, "temp")) esync__buf_puts(&b, ESYNC_SHADOW_TABLE);
-    else { esync__buf_printf(&b, "%s.", db); esync__buf_ident(&b, table); }
+    if (!strcmp(db, "temp"))
+        esync__buf_puts(&b, ESYNC_SHADOW_TABLE);
+    else {
+        esync__buf_printf(&b, "%s.", db);
+        esync__buf_ident(&b, table);
+    }
     esync__buf_puts(&b, "; ");
     esync__schema_ddl(sc, db, table, &b);
     int rc = esync__exec_buf(e, &b);

@@ -16,8 +16,8 @@
 
 /* One change's values, per column of the batch schema. */
 typedef struct esync_row_values {
-    const char **v;   /* per schema column: text, or NULL for SQL NULL */
-    bool *present;    /* the change carried the column */
+    const char **v; /* per schema column: text, or NULL for SQL NULL */
+    bool *present;  /* the change carried the column */
     int n;
 } esync_row_values;
 

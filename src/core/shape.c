@@ -39,9 +39,9 @@ esync_shape *esync__shape_find(esync *e, const char *name) {
 void esync__shape_destroy(esync_shape *s) {
     if (!s) return;
     esync__rows_finalize(s);
-    char **strs[] = {&s->name, &s->def, &s->table, &s->sqlname, &s->tablename, &s->where,
-                     &s->columns, &s->handle_c, &s->offset_c, &s->handle, &s->offset,
-                     &s->cursor, &s->expired_handle, &s->error};
+    char **strs[] = {&s->name,   &s->def,     &s->table,          &s->sqlname,  &s->tablename,
+                     &s->where,  &s->columns, &s->handle_c,       &s->offset_c, &s->handle,
+                     &s->offset, &s->cursor,  &s->expired_handle, &s->error};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) esync__freemem(*strs[i]);
     for (int i = 0; i < s->nparams; i++) esync__freemem(s->params[i]);
     esync__freemem(s->params);
@@ -93,7 +93,11 @@ static char *table_part(const char *t) {
             for (p++;; p++) {
                 if (!*p) goto bad;
                 if (*p == '"') {
-                    if (p[1] == '"') { esync__buf_putc(&part, '"'); p++; continue; }
+                    if (p[1] == '"') {
+                        esync__buf_putc(&part, '"');
+                        p++;
+                        continue;
+                    }
                     p++;
                     break;
                 }
@@ -107,7 +111,10 @@ static char *table_part(const char *t) {
             }
         }
         if (part.len == 0) goto bad;
-        if (*p == '.') { p++; continue; }
+        if (*p == '.') {
+            p++;
+            continue;
+        }
         if (*p) goto bad;
         return esync__buf_take(&part, NULL);
     }
@@ -121,19 +128,30 @@ static int parse_definition(esync *e, esync_shape *s, const char *definition) {
     int rc = ESYNC_OK;
     esync_buf canon;
     esync__buf_init(&canon);
-    if (!d || !cJSON_IsObject(d)) { rc = esync__fail(e, ESYNC_EINVAL, "shape definition is not a JSON object"); goto done; }
+    if (!d || !cJSON_IsObject(d)) {
+        rc = esync__fail(e, ESYNC_EINVAL, "shape definition is not a JSON object");
+        goto done;
+    }
     for (cJSON *f = d->child; f; f = f->next) {
-        if (strcmp(f->string, "table") && strcmp(f->string, "where") && strcmp(f->string, "params") &&
-            strcmp(f->string, "columns") && strcmp(f->string, "replica")) {
+        if (strcmp(f->string, "table") && strcmp(f->string, "where") &&
+            strcmp(f->string, "params") && strcmp(f->string, "columns") &&
+            strcmp(f->string, "replica")) {
             rc = esync__fail(e, ESYNC_EINVAL, "shape definition: unknown field \"%s\"", f->string);
             goto done;
         }
     }
     cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "table");
-    if (!cJSON_IsString(t) || !t->valuestring[0]) { rc = esync__fail(e, ESYNC_EINVAL, "shape definition: \"table\" must be a non-empty string"); goto done; }
+    if (!cJSON_IsString(t) || !t->valuestring[0]) {
+        rc = esync__fail(e, ESYNC_EINVAL, "shape definition: \"table\" must be a non-empty string");
+        goto done;
+    }
     s->table = esync__strdup(t->valuestring);
     s->sqlname = table_part(t->valuestring);
-    if (!s->sqlname) { rc = esync__fail(e, ESYNC_EINVAL, "shape definition: bad table name \"%s\"", t->valuestring); goto done; }
+    if (!s->sqlname) {
+        rc = esync__fail(e, ESYNC_EINVAL, "shape definition: bad table name \"%s\"",
+                         t->valuestring);
+        goto done;
+    }
     if (!strncmp(s->sqlname, "esync_", 6) || !strncmp(s->sqlname, "sqlite_", 7)) {
         rc = esync__fail(e, ESYNC_EINVAL, "table name \"%s\" is reserved", s->sqlname);
         goto done;
@@ -141,20 +159,32 @@ static int parse_definition(esync *e, esync_shape *s, const char *definition) {
     s->tablename = esync__strdup(s->sqlname);
     cJSON *w = cJSON_GetObjectItemCaseSensitive(d, "where");
     if (w && !cJSON_IsNull(w)) {
-        if (!cJSON_IsString(w)) { rc = esync__fail(e, ESYNC_EINVAL, "shape definition: \"where\" must be a string"); goto done; }
+        if (!cJSON_IsString(w)) {
+            rc = esync__fail(e, ESYNC_EINVAL, "shape definition: \"where\" must be a string");
+            goto done;
+        }
         if (w->valuestring[0]) s->where = esync__strdup(w->valuestring);
     }
     cJSON *p = cJSON_GetObjectItemCaseSensitive(d, "params");
     if (p && !cJSON_IsNull(p)) {
         int n = cJSON_GetArraySize(p);
-        if ((!cJSON_IsArray(p) && !cJSON_IsObject(p)) || n > MAX_PARAMS) { rc = esync__fail(e, ESYNC_EINVAL, "shape definition: \"params\" must be an array or an object {\"1\": …}"); goto done; }
+        if ((!cJSON_IsArray(p) && !cJSON_IsObject(p)) || n > MAX_PARAMS) {
+            rc = esync__fail(
+                e, ESYNC_EINVAL,
+                "shape definition: \"params\" must be an array or an object {\"1\": …}");
+            goto done;
+        }
         s->params = esync__malloc(sizeof(char *) * (size_t)(n ? n : 1));
-        if (!s->params) { rc = esync__oom(e); goto done; }
+        if (!s->params) {
+            rc = esync__oom(e);
+            goto done;
+        }
         memset(s->params, 0, sizeof(char *) * (size_t)(n ? n : 1));
         s->nparams = n;
         for (int i = 0; i < n; i++) {
             cJSON *v;
-            if (cJSON_IsArray(p)) v = cJSON_GetArrayItem(p, i);
+            if (cJSON_IsArray(p))
+                v = cJSON_GetArrayItem(p, i);
             else {
                 char k[16];
                 snprintf(k, sizeof k, "%d", i + 1);
@@ -162,36 +192,64 @@ static int parse_definition(esync *e, esync_shape *s, const char *definition) {
             }
             char num[32];
             const char *txt = NULL;
-            if (cJSON_IsString(v)) txt = v->valuestring;
-            else if (cJSON_IsNumber(v)) { esync_buf nb; esync__buf_init(&nb); esync__buf_double(&nb, v->valuedouble); snprintf(num, sizeof num, "%s", nb.data ? nb.data : "0"); esync__buf_free(&nb); txt = num; }
-            else if (cJSON_IsBool(v)) txt = cJSON_IsTrue(v) ? "true" : "false";
-            if (!txt) { rc = esync__fail(e, ESYNC_EINVAL, "shape definition: params must be numbered 1..n with string, number or boolean values"); goto done; }
+            if (cJSON_IsString(v))
+                txt = v->valuestring;
+            else if (cJSON_IsNumber(v)) {
+                esync_buf nb;
+                esync__buf_init(&nb);
+                esync__buf_double(&nb, v->valuedouble);
+                snprintf(num, sizeof num, "%s", nb.data ? nb.data : "0");
+                esync__buf_free(&nb);
+                txt = num;
+            } else if (cJSON_IsBool(v))
+                txt = cJSON_IsTrue(v) ? "true" : "false";
+            if (!txt) {
+                rc = esync__fail(
+                    e, ESYNC_EINVAL,
+                    "shape definition: params must be numbered 1..n with string, number or boolean values");
+                goto done;
+            }
             s->params[i] = esync__strdup(txt);
         }
     }
     cJSON *c = cJSON_GetObjectItemCaseSensitive(d, "columns");
     if (c && !cJSON_IsNull(c)) {
-        if (cJSON_IsString(c)) s->columns = esync__strdup(c->valuestring);
+        if (cJSON_IsString(c))
+            s->columns = esync__strdup(c->valuestring);
         else if (cJSON_IsArray(c) && cJSON_GetArraySize(c) > 0) {
             esync_buf cols;
             esync__buf_init(&cols);
             for (cJSON *x = c->child; x; x = x->next) {
-                if (!cJSON_IsString(x) || !x->valuestring[0]) { esync__buf_free(&cols); rc = esync__fail(e, ESYNC_EINVAL, "shape definition: columns must be non-empty strings"); goto done; }
+                if (!cJSON_IsString(x) || !x->valuestring[0]) {
+                    esync__buf_free(&cols);
+                    rc = esync__fail(e, ESYNC_EINVAL,
+                                     "shape definition: columns must be non-empty strings");
+                    goto done;
+                }
                 if (cols.len) esync__buf_putc(&cols, ',');
                 /* Quote names Electric would otherwise fold or split. */
                 bool plain = true;
                 for (const char *q = x->valuestring; *q; q++)
-                    if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '_')) plain = false;
-                if (plain) esync__buf_puts(&cols, x->valuestring);
-                else esync__buf_ident(&cols, x->valuestring);
+                    if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '_'))
+                        plain = false;
+                if (plain)
+                    esync__buf_puts(&cols, x->valuestring);
+                else
+                    esync__buf_ident(&cols, x->valuestring);
             }
             s->columns = esync__buf_take(&cols, NULL);
-        } else { rc = esync__fail(e, ESYNC_EINVAL, "shape definition: \"columns\" must be a string or a non-empty array"); goto done; }
+        } else {
+            rc = esync__fail(e, ESYNC_EINVAL,
+                             "shape definition: \"columns\" must be a string or a non-empty array");
+            goto done;
+        }
     }
     cJSON *r = cJSON_GetObjectItemCaseSensitive(d, "replica");
     if (r && !cJSON_IsNull(r)) {
-        if (!cJSON_IsString(r) || (strcmp(r->valuestring, "full") && strcmp(r->valuestring, "default"))) {
-            rc = esync__fail(e, ESYNC_EINVAL, "shape definition: \"replica\" must be \"default\" or \"full\"");
+        if (!cJSON_IsString(r) ||
+            (strcmp(r->valuestring, "full") && strcmp(r->valuestring, "default"))) {
+            rc = esync__fail(e, ESYNC_EINVAL,
+                             "shape definition: \"replica\" must be \"default\" or \"full\"");
             goto done;
         }
         s->replica_full = !strcmp(r->valuestring, "full");
@@ -199,20 +257,28 @@ static int parse_definition(esync *e, esync_shape *s, const char *definition) {
     /* Canonical form: fixed key order, so the same shape always compares equal. */
     esync__buf_puts(&canon, "{\"table\":");
     esync__buf_json_str(&canon, s->table, strlen(s->table));
-    if (s->where) { esync__buf_puts(&canon, ",\"where\":"); esync__buf_json_str(&canon, s->where, strlen(s->where)); }
+    if (s->where) {
+        esync__buf_puts(&canon, ",\"where\":");
+        esync__buf_json_str(&canon, s->where, strlen(s->where));
+    }
     if (s->nparams) {
         esync__buf_puts(&canon, ",\"params\":[");
         for (int i = 0; i < s->nparams; i++) {
             if (i) esync__buf_putc(&canon, ',');
-            esync__buf_json_str(&canon, s->params[i] ? s->params[i] : "", s->params[i] ? strlen(s->params[i]) : 0);
+            esync__buf_json_str(&canon, s->params[i] ? s->params[i] : "",
+                                s->params[i] ? strlen(s->params[i]) : 0);
         }
         esync__buf_putc(&canon, ']');
     }
-    if (s->columns) { esync__buf_puts(&canon, ",\"columns\":"); esync__buf_json_str(&canon, s->columns, strlen(s->columns)); }
+    if (s->columns) {
+        esync__buf_puts(&canon, ",\"columns\":");
+        esync__buf_json_str(&canon, s->columns, strlen(s->columns));
+    }
     if (s->replica_full) esync__buf_puts(&canon, ",\"replica\":\"full\"");
     esync__buf_putc(&canon, '}');
     s->def = esync__buf_take(&canon, NULL);
-    if (!s->table || !s->tablename || !s->def || (s->where == NULL && w && cJSON_IsString(w) && w->valuestring[0]) ||
+    if (!s->table || !s->tablename || !s->def ||
+        (s->where == NULL && w && cJSON_IsString(w) && w->valuestring[0]) ||
         (c && !cJSON_IsNull(c) && !s->columns))
         rc = esync__oom(e);
     for (int i = 0; i < s->nparams && !rc; i++)
@@ -226,8 +292,11 @@ done:
 static int load_shape(esync *e, esync_shape *s, bool *found, bool *same) {
     sqlite3_stmt *st;
     *found = *same = false;
-    if (sqlite3_prepare_v2(e->db, "SELECT definition, handle, \"offset\", schema, row_count, last_sync, table_name"
-                                  " FROM esync_shapes WHERE name=?1", -1, &st, NULL))
+    if (sqlite3_prepare_v2(
+            e->db,
+            "SELECT definition, handle, \"offset\", schema, row_count, last_sync, table_name"
+            " FROM esync_shapes WHERE name=?1",
+            -1, &st, NULL))
         return esync__sqlfail(e, e->db, "load shape");
     sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
     int rc = ESYNC_OK;
@@ -241,10 +310,13 @@ static int load_shape(esync *e, esync_shape *s, bool *found, bool *same) {
                 !esync__set_str(&s->offset_c, (const char *)sqlite3_column_text(st, 2)))
                 rc = esync__oom(e);
             else if (sqlite3_column_type(st, 3) != SQLITE_NULL &&
-                     esync__schema_parse((const char *)sqlite3_column_text(st, 3), &s->schema_c, err, sizeof err))
-                rc = esync__fail(e, ESYNC_ESCHEMA, "stored schema of shape \"%s\": %s", s->name, err);
+                     esync__schema_parse((const char *)sqlite3_column_text(st, 3), &s->schema_c,
+                                         err, sizeof err))
+                rc = esync__fail(e, ESYNC_ESCHEMA, "stored schema of shape \"%s\": %s", s->name,
+                                 err);
             s->rows = sqlite3_column_int64(st, 4);
-            s->last_sync = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 5);
+            s->last_sync = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1
+                                                                     : sqlite3_column_double(st, 5);
         }
     }
     sqlite3_finalize(st);
@@ -254,14 +326,19 @@ static int load_shape(esync *e, esync_shape *s, bool *found, bool *same) {
 int esync_shape_define(esync *e, const char *name, const char *definition) {
     if (!e) return ESYNC_EINVAL;
     if (!name || !name[0] || strlen(name) > SHAPE_NAME_MAX || !definition)
-        return esync__fail(e, ESYNC_EINVAL, "shape name must be 1..%d bytes and the definition non-NULL", SHAPE_NAME_MAX);
+        return esync__fail(e, ESYNC_EINVAL,
+                           "shape name must be 1..%d bytes and the definition non-NULL",
+                           SHAPE_NAME_MAX);
     esync_shape *s = esync__malloc(sizeof *s);
     if (!s) return esync__oom(e);
     memset(s, 0, sizeof *s);
     s->last_sync = -1;
     s->name = esync__strdup(name);
     int rc = s->name ? parse_definition(e, s, definition) : esync__oom(e);
-    if (rc) { esync__shape_destroy(s); return rc; }
+    if (rc) {
+        esync__shape_destroy(s);
+        return rc;
+    }
 
     esync_shape *old = esync__shape_find(e, name);
     if (old && !strcmp(old->def, s->def)) { /* same definition: just clear a stop */
@@ -272,15 +349,22 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
     }
     for (int i = 0; i < e->nshapes; i++) {
         if (e->shapes[i] != old && !strcmp(e->shapes[i]->sqlname, s->sqlname)) {
-            rc = esync__fail(e, ESYNC_EINVAL, "table \"%s\" is already synced by shape \"%s\"", s->sqlname, e->shapes[i]->name);
+            rc = esync__fail(e, ESYNC_EINVAL, "table \"%s\" is already synced by shape \"%s\"",
+                             s->sqlname, e->shapes[i]->name);
             esync__shape_destroy(s);
             return rc;
         }
     }
     esync__batch_rollback(e);
     bool found, same;
-    if ((rc = load_shape(e, s, &found, &same))) { esync__shape_destroy(s); return rc; }
-    if ((rc = esync__exec(e, "BEGIN IMMEDIATE"))) { esync__shape_destroy(s); return rc; }
+    if ((rc = load_shape(e, s, &found, &same))) {
+        esync__shape_destroy(s);
+        return rc;
+    }
+    if ((rc = esync__exec(e, "BEGIN IMMEDIATE"))) {
+        esync__shape_destroy(s);
+        return rc;
+    }
     if (old && strcmp(old->sqlname, s->sqlname)) { /* the old definition's table goes away */
         if ((rc = esync__shape_wipe(e, old))) goto rollback;
     }
@@ -288,9 +372,11 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
         if (found) { /* stored under another definition: drop that replica (by its stored name) */
             sqlite3_stmt *st;
             char *oldtable = NULL;
-            if (sqlite3_prepare_v2(e->db, "SELECT table_name FROM esync_shapes WHERE name=?1", -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_prepare_v2(e->db, "SELECT table_name FROM esync_shapes WHERE name=?1", -1,
+                                   &st, NULL) == SQLITE_OK) {
                 sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-                if (sqlite3_step(st) == SQLITE_ROW) oldtable = esync__strdup((const char *)sqlite3_column_text(st, 0));
+                if (sqlite3_step(st) == SQLITE_ROW)
+                    oldtable = esync__strdup((const char *)sqlite3_column_text(st, 0));
                 sqlite3_finalize(st);
             }
             if (oldtable) {
@@ -302,14 +388,20 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
         if ((rc = esync__shape_wipe(e, s))) goto rollback;
     }
     if ((rc = esync__exec(e, "COMMIT"))) goto rollback;
-    if (!esync__batch_reset_request(s)) { esync__shape_destroy(s); return esync__oom(e); }
+    if (!esync__batch_reset_request(s)) {
+        esync__shape_destroy(s);
+        return esync__oom(e);
+    }
     if (old) {
         for (int i = 0; i < e->nshapes; i++)
             if (e->shapes[i] == old) e->shapes[i] = s;
         esync__shape_destroy(old);
     } else {
         esync_shape **arr = esync__realloc(e->shapes, sizeof *arr * (size_t)(e->nshapes + 1));
-        if (!arr) { esync__shape_destroy(s); return esync__oom(e); }
+        if (!arr) {
+            esync__shape_destroy(s);
+            return esync__oom(e);
+        }
         e->shapes = arr;
         e->shapes[e->nshapes++] = s;
     }

@@ -60,18 +60,19 @@ int esync__schema_find(const esync_schema *s, const char *name) {
 bool esync__schema_same(const esync_schema *a, const esync_schema *b) {
     if (a->ncols != b->ncols || a->npk != b->npk) return false;
     for (int i = 0; i < a->ncols; i++) {
-        if (strcmp(a->cols[i].name, b->cols[i].name) || strcmp(a->cols[i].pgtype, b->cols[i].pgtype) ||
-            a->cols[i].dims != b->cols[i].dims || a->cols[i].pk_index != b->cols[i].pk_index)
+        if (strcmp(a->cols[i].name, b->cols[i].name) ||
+            strcmp(a->cols[i].pgtype, b->cols[i].pgtype) || a->cols[i].dims != b->cols[i].dims ||
+            a->cols[i].pk_index != b->cols[i].pk_index)
             return false;
     }
     return true;
 }
 
-#define SCHEMA_FAIL(...)                                                                       \
-    do {                                                                                       \
-        snprintf(err, errlen, __VA_ARGS__);                                                    \
-        rc = ESYNC_ESCHEMA;                                                                    \
-        goto done;                                                                             \
+#define SCHEMA_FAIL(...)                                                                           \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        rc = ESYNC_ESCHEMA;                                                                        \
+        goto done;                                                                                 \
     } while (0)
 
 int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t errlen) {
@@ -86,7 +87,11 @@ int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t e
         SCHEMA_FAIL("electric-schema has %d columns (1..%d allowed)", n, PG_MAX_COLUMNS);
     out->cols = esync__malloc((size_t)n * sizeof *out->cols);
     out->pk = esync__malloc((size_t)n * sizeof *out->pk);
-    if (!out->cols || !out->pk) { rc = ESYNC_ENOMEM; snprintf(err, errlen, "out of memory"); goto done; }
+    if (!out->cols || !out->pk) {
+        rc = ESYNC_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
     memset(out->cols, 0, (size_t)n * sizeof *out->cols);
     for (int i = 0; i < n; i++) out->pk[i] = -1;
     int i = 0;
@@ -96,15 +101,22 @@ int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t e
         col->pk_index = -1;
         if (!c->string || !c->string[0]) SCHEMA_FAIL("electric-schema has an empty column name");
         for (int j = 0; j < i; j++)
-            if (!strcmp(out->cols[j].name, c->string)) SCHEMA_FAIL("electric-schema repeats column \"%s\"", c->string);
+            if (!strcmp(out->cols[j].name, c->string))
+                SCHEMA_FAIL("electric-schema repeats column \"%s\"", c->string);
         col->name = esync__strdup(c->string);
-        if (!col->name) { rc = ESYNC_ENOMEM; goto done; }
+        if (!col->name) {
+            rc = ESYNC_ENOMEM;
+            goto done;
+        }
         if (!cJSON_IsObject(c)) SCHEMA_FAIL("column \"%s\": not an object", c->string);
         cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "type");
         if (!cJSON_IsString(t) || !t->valuestring[0])
             SCHEMA_FAIL("column \"%s\": missing type", c->string);
         col->pgtype = esync__strdup(t->valuestring);
-        if (!col->pgtype) { rc = ESYNC_ENOMEM; goto done; }
+        if (!col->pgtype) {
+            rc = ESYNC_ENOMEM;
+            goto done;
+        }
         col->type = type_of(t->valuestring);
         cJSON *dims = cJSON_GetObjectItemCaseSensitive(c, "dims");
         if (dims) {
@@ -131,7 +143,10 @@ int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t e
     for (int k = out->npk; k < n; k++)
         if (out->pk[k] != -1) SCHEMA_FAIL("pk_index values are not 0..n-1");
     out->json = cJSON_PrintUnformatted(root);
-    if (!out->json) { rc = ESYNC_ENOMEM; snprintf(err, errlen, "out of memory"); }
+    if (!out->json) {
+        rc = ESYNC_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+    }
 done:
     cJSON_Delete(root);
     if (rc != ESYNC_OK) esync__schema_free(out);
@@ -147,7 +162,9 @@ void esync__schema_ddl(const esync_schema *s, const char *db, const char *table,
         const char *decl = "TEXT";
         if (!c->dims) {
             switch (c->type) {
-            case ESYNC_T_INT: case ESYNC_T_INT8: case ESYNC_T_BOOL: decl = "INTEGER"; break;
+            case ESYNC_T_INT:
+            case ESYNC_T_INT8:
+            case ESYNC_T_BOOL: decl = "INTEGER"; break;
             case ESYNC_T_FLOAT: decl = "REAL"; break;
             case ESYNC_T_BYTEA: decl = "BLOB"; break;
             default: break;
@@ -176,7 +193,10 @@ void esync__schema_ddl(const esync_schema *s, const char *db, const char *table,
 static bool parse_int64(const char *s, long long lo, long long hi, long long *out) {
     const char *p = s;
     bool neg = false;
-    if (*p == '-') { neg = true; p++; }
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
     if (!*p) return false;
     unsigned long long v = 0;
     unsigned long long lim = neg ? (unsigned long long)(-(lo + 1)) + 1 : (unsigned long long)hi;
@@ -211,8 +231,14 @@ static bool parse_float(const char *s, double *out) {
 }
 
 static bool parse_bool(const char *s, int *out) {
-    if (!strcmp(s, "t") || !strcmp(s, "true")) { *out = 1; return true; }
-    if (!strcmp(s, "f") || !strcmp(s, "false")) { *out = 0; return true; }
+    if (!strcmp(s, "t") || !strcmp(s, "true")) {
+        *out = 1;
+        return true;
+    }
+    if (!strcmp(s, "f") || !strcmp(s, "false")) {
+        *out = 0;
+        return true;
+    }
     return false;
 }
 
@@ -220,8 +246,10 @@ static bool is_uuid(const char *s) {
     if (strlen(s) != 36) return false;
     for (int i = 0; i < 36; i++) {
         char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) { if (c != '-') return false; }
-        else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') return false;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
     }
     return true;
 }
@@ -239,14 +267,14 @@ static bool valid_json(const char *s, size_t n) {
     return j != NULL;
 }
 
-#define VALUE_FAIL(...)                                                                        \
-    do {                                                                                       \
-        snprintf(err, errlen, __VA_ARGS__);                                                    \
-        return ESYNC_EVALUE;                                                                   \
+#define VALUE_FAIL(...)                                                                            \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        return ESYNC_EVALUE;                                                                       \
     } while (0)
 
-int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const char *text,
-                      char *err, size_t errlen) {
+int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const char *text, char *err,
+                      size_t errlen) {
     int src = SQLITE_OK;
     if (!text) {
         if (c->not_null) VALUE_FAIL("column \"%s\" is NOT NULL but the value is null", c->name);
@@ -261,29 +289,41 @@ int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const ch
         case ESYNC_T_INT8: {
             long long v;
             long long lo = LLONG_MIN, hi = LLONG_MAX;
-            if (!strcmp(c->pgtype, "int2")) { lo = -32768; hi = 32767; }
-            else if (!strcmp(c->pgtype, "int4")) { lo = -2147483648LL; hi = 2147483647LL; }
+            if (!strcmp(c->pgtype, "int2")) {
+                lo = -32768;
+                hi = 32767;
+            } else if (!strcmp(c->pgtype, "int4")) {
+                lo = -2147483648LL;
+                hi = 2147483647LL;
+            }
             if (!parse_int64(text, lo, hi, &v))
-                VALUE_FAIL("column \"%s\" (%s): \"%.40s\" is not a valid %s", c->name, c->pgtype, text, c->pgtype);
+                VALUE_FAIL("column \"%s\" (%s): \"%.40s\" is not a valid %s", c->name, c->pgtype,
+                           text, c->pgtype);
             src = sqlite3_bind_int64(st, idx, v);
             break;
         }
         case ESYNC_T_FLOAT: {
             double d;
             const char *nf = nonfinite(text);
-            if (nf) src = sqlite3_bind_text(st, idx, nf, -1, SQLITE_STATIC);
-            else if (parse_float(text, &d)) src = sqlite3_bind_double(st, idx, d);
-            else VALUE_FAIL("column \"%s\" (%s): \"%.40s\" is not a number", c->name, c->pgtype, text);
+            if (nf)
+                src = sqlite3_bind_text(st, idx, nf, -1, SQLITE_STATIC);
+            else if (parse_float(text, &d))
+                src = sqlite3_bind_double(st, idx, d);
+            else
+                VALUE_FAIL("column \"%s\" (%s): \"%.40s\" is not a number", c->name, c->pgtype,
+                           text);
             break;
         }
         case ESYNC_T_BOOL: {
             int v;
-            if (!parse_bool(text, &v)) VALUE_FAIL("column \"%s\" (bool): \"%.40s\" is not a boolean", c->name, text);
+            if (!parse_bool(text, &v))
+                VALUE_FAIL("column \"%s\" (bool): \"%.40s\" is not a boolean", c->name, text);
             src = sqlite3_bind_int(st, idx, v);
             break;
         }
         case ESYNC_T_JSON:
-            if (!valid_json(text, strlen(text))) VALUE_FAIL("column \"%s\" (%s): not valid JSON", c->name, c->pgtype);
+            if (!valid_json(text, strlen(text)))
+                VALUE_FAIL("column \"%s\" (%s): not valid JSON", c->name, c->pgtype);
             src = sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
             break;
         case ESYNC_T_BYTEA: {
@@ -292,7 +332,10 @@ int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const ch
                 VALUE_FAIL("column \"%s\" (bytea): expected \\x followed by hex digits", c->name);
             size_t bytes = (n - 2) / 2;
             unsigned char *blob = esync__malloc(bytes ? bytes : 1);
-            if (!blob) { snprintf(err, errlen, "out of memory"); return ESYNC_ENOMEM; }
+            if (!blob) {
+                snprintf(err, errlen, "out of memory");
+                return ESYNC_ENOMEM;
+            }
             for (size_t i = 0; i < bytes; i++) {
                 int hi = hexval(text[2 + 2 * i]), lo = hexval(text[3 + 2 * i]);
                 if (hi < 0 || lo < 0) {
@@ -305,12 +348,11 @@ int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const ch
             break;
         }
         case ESYNC_T_UUID:
-            if (!is_uuid(text)) VALUE_FAIL("column \"%s\" (uuid): \"%.40s\" is not a UUID", c->name, text);
+            if (!is_uuid(text))
+                VALUE_FAIL("column \"%s\" (uuid): \"%.40s\" is not a UUID", c->name, text);
             src = sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
             break;
-        case ESYNC_T_TEXT:
-            src = sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
-            break;
+        case ESYNC_T_TEXT: src = sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC); break;
         }
     }
     if (src != SQLITE_OK) {
@@ -331,14 +373,16 @@ typedef struct arr_parser {
 } arr_parser;
 
 static void skip_ws(arr_parser *a) {
-    while (a->p < a->end && (*a->p == ' ' || *a->p == '\t' || *a->p == '\n' || *a->p == '\r')) a->p++;
+    while (a->p < a->end && (*a->p == ' ' || *a->p == '\t' || *a->p == '\n' || *a->p == '\r'))
+        a->p++;
 }
 
 /* Emits one element (already unescaped into a->tmp) typed by the column's element type. */
 static int emit_elem(arr_parser *a, bool quoted) {
     const char *s = a->tmp.data ? a->tmp.data : "";
     size_t n = a->tmp.len;
-    if (!quoted && n == 4 && (s[0] | 32) == 'n' && (s[1] | 32) == 'u' && (s[2] | 32) == 'l' && (s[3] | 32) == 'l') {
+    if (!quoted && n == 4 && (s[0] | 32) == 'n' && (s[1] | 32) == 'u' && (s[2] | 32) == 'l' &&
+        (s[3] | 32) == 'l') {
         if (a->out) esync__buf_puts(a->out, "null");
         return ESYNC_OK;
     }
@@ -346,7 +390,8 @@ static int emit_elem(arr_parser *a, bool quoted) {
     case ESYNC_T_INT: {
         long long v;
         bool two = !strcmp(a->c->pgtype, "int2");
-        if (!parse_int64(s, two ? -32768 : -2147483648LL, two ? 32767 : 2147483647LL, &v)) return ESYNC_EVALUE;
+        if (!parse_int64(s, two ? -32768 : -2147483648LL, two ? 32767 : 2147483647LL, &v))
+            return ESYNC_EVALUE;
         if (a->out) esync__buf_printf(a->out, "%lld", v);
         return ESYNC_OK;
     }
@@ -359,7 +404,10 @@ static int emit_elem(arr_parser *a, bool quoted) {
     case ESYNC_T_FLOAT: {
         double d;
         const char *nf = nonfinite(s);
-        if (nf) { if (a->out) esync__buf_printf(a->out, "\"%s\"", nf); return ESYNC_OK; }
+        if (nf) {
+            if (a->out) esync__buf_printf(a->out, "\"%s\"", nf);
+            return ESYNC_OK;
+        }
         if (!parse_float(s, &d)) return ESYNC_EVALUE;
         if (a->out) esync__buf_double(a->out, d);
         return ESYNC_OK;
@@ -423,7 +471,8 @@ static int parse_array(arr_parser *a) {
                     a->p++;
                 }
                 const char *e = a->p;
-                while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) e--;
+                while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+                    e--;
                 if (e == s) return ESYNC_EVALUE;
                 esync__buf_append(&a->tmp, s, (size_t)(e - s));
             }
@@ -433,8 +482,14 @@ static int parse_array(arr_parser *a) {
         }
         skip_ws(a);
         if (a->p >= a->end) return ESYNC_EVALUE;
-        if (*a->p == ',') { a->p++; continue; }
-        if (*a->p == '}') { a->p++; break; }
+        if (*a->p == ',') {
+            a->p++;
+            continue;
+        }
+        if (*a->p == '}') {
+            a->p++;
+            break;
+        }
         return ESYNC_EVALUE;
     }
     if (a->out) esync__buf_putc(a->out, ']');
@@ -463,15 +518,20 @@ int esync__pgarray(const char *text, size_t len, const esync_column *c, esync_bu
 
 void esync__emit_plain(esync_buf *b, sqlite3_stmt *st, int i) {
     switch (sqlite3_column_type(st, i)) {
-    case SQLITE_INTEGER: esync__buf_printf(b, "%lld", (long long)sqlite3_column_int64(st, i)); break;
+    case SQLITE_INTEGER:
+        esync__buf_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
+        break;
     case SQLITE_FLOAT: {
         double d = sqlite3_column_double(st, i);
-        if (isfinite(d)) esync__buf_double(b, d);
-        else esync__buf_puts(b, "null");
+        if (isfinite(d))
+            esync__buf_double(b, d);
+        else
+            esync__buf_puts(b, "null");
         break;
     }
     case SQLITE_TEXT:
-        esync__buf_json_str(b, (const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i));
+        esync__buf_json_str(b, (const char *)sqlite3_column_text(st, i),
+                            (size_t)sqlite3_column_bytes(st, i));
         break;
     case SQLITE_BLOB: {
         static const char hex[] = "0123456789abcdef";
@@ -493,7 +553,10 @@ void esync__emit_plain(esync_buf *b, sqlite3_stmt *st, int i) {
 
 int esync__emit_value(esync_buf *b, sqlite3_stmt *st, int i, const esync_column *c) {
     int t = sqlite3_column_type(st, i);
-    if (t == SQLITE_NULL) { esync__buf_puts(b, "null"); return ESYNC_OK; }
+    if (t == SQLITE_NULL) {
+        esync__buf_puts(b, "null");
+        return ESYNC_OK;
+    }
     if (c->dims > 0 && t == SQLITE_TEXT) {
         const char *s = (const char *)sqlite3_column_text(st, i);
         size_t n = (size_t)sqlite3_column_bytes(st, i);
@@ -508,10 +571,16 @@ int esync__emit_value(esync_buf *b, sqlite3_stmt *st, int i, const esync_column 
     }
     switch (c->type) {
     case ESYNC_T_INT8:
-        if (t == SQLITE_INTEGER) { esync__buf_printf(b, "\"%lld\"", (long long)sqlite3_column_int64(st, i)); return ESYNC_OK; }
+        if (t == SQLITE_INTEGER) {
+            esync__buf_printf(b, "\"%lld\"", (long long)sqlite3_column_int64(st, i));
+            return ESYNC_OK;
+        }
         break;
     case ESYNC_T_BOOL:
-        if (t == SQLITE_INTEGER) { esync__buf_puts(b, sqlite3_column_int64(st, i) ? "true" : "false"); return ESYNC_OK; }
+        if (t == SQLITE_INTEGER) {
+            esync__buf_puts(b, sqlite3_column_int64(st, i) ? "true" : "false");
+            return ESYNC_OK;
+        }
         break;
     case ESYNC_T_JSON:
         if (t == SQLITE_TEXT) {

@@ -13,31 +13,31 @@
 #include <stddef.h>
 
 typedef enum {
-    ESYNC_T_INT,    /* int2, int4: INTEGER, JSON number */
-    ESYNC_T_INT8,   /* int8: INTEGER, JSON decimal string (BigInt in JS) */
-    ESYNC_T_FLOAT,  /* float4, float8: REAL (non-finite as TEXT), JSON number */
-    ESYNC_T_BOOL,   /* bool: INTEGER 0/1, JSON boolean */
-    ESYNC_T_JSON,   /* json, jsonb: TEXT, embedded JSON */
-    ESYNC_T_BYTEA,  /* bytea: BLOB, JSON string "\\x…" */
-    ESYNC_T_UUID,   /* uuid: TEXT (checked) */
-    ESYNC_T_TEXT    /* everything else: TEXT, JSON string */
+    ESYNC_T_INT,   /* int2, int4: INTEGER, JSON number */
+    ESYNC_T_INT8,  /* int8: INTEGER, JSON decimal string (BigInt in JS) */
+    ESYNC_T_FLOAT, /* float4, float8: REAL (non-finite as TEXT), JSON number */
+    ESYNC_T_BOOL,  /* bool: INTEGER 0/1, JSON boolean */
+    ESYNC_T_JSON,  /* json, jsonb: TEXT, embedded JSON */
+    ESYNC_T_BYTEA, /* bytea: BLOB, JSON string "\\x…" */
+    ESYNC_T_UUID,  /* uuid: TEXT (checked) */
+    ESYNC_T_TEXT   /* everything else: TEXT, JSON string */
 } esync_type;
 
 typedef struct esync_column {
     char *name;
-    char *pgtype;   /* the electric-schema "type" */
+    char *pgtype; /* the electric-schema "type" */
     esync_type type;
-    int dims;       /* > 0 for arrays: TEXT holding the Postgres array literal */
-    int pk_index;   /* -1 when not part of the primary key */
+    int dims;     /* > 0 for arrays: TEXT holding the Postgres array literal */
+    int pk_index; /* -1 when not part of the primary key */
     bool not_null;
 } esync_column;
 
 typedef struct esync_schema {
     esync_column *cols;
     int ncols;
-    int *pk;        /* column indexes in primary-key order */
-    int npk;        /* 0: no primary key (rows keyed by all columns) */
-    char *json;     /* canonical JSON text (what is stored and compared) */
+    int *pk;    /* column indexes in primary-key order */
+    int npk;    /* 0: no primary key (rows keyed by all columns) */
+    char *json; /* canonical JSON text (what is stored and compared) */
 } esync_schema;
 
 /* The columns that identify a row: the primary key in key order, or every column of a table
@@ -59,8 +59,8 @@ void esync__schema_ddl(const esync_schema *s, const char *db, const char *table,
 
 /* Binds the Electric text value (NULL for SQL NULL) of column c to parameter idx.
  * Returns ESYNC_OK or ESYNC_EVALUE / ESYNC_ESQLITE with a message in err. */
-int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const char *text,
-                      char *err, size_t errlen);
+int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const char *text, char *err,
+                      size_t errlen);
 /* Appends column i of the current row as a typed JSON value. */
 int esync__emit_value(esync_buf *b, sqlite3_stmt *st, int i, const esync_column *c);
 /* Appends an SQLite value typed by its storage class (columns that are not shape columns). */

@@ -47,9 +47,7 @@ char *esync__xstrndup(const char *s, size_t n) {
     return p;
 }
 
-char *esync__xstrdup(const char *s) {
-    return esync__xstrndup(s, strlen(s));
-}
+char *esync__xstrdup(const char *s) { return esync__xstrndup(s, strlen(s)); }
 
 /* Appends [s, s+n) to the buffer at *w. */
 static void put(char **w, const char *s, size_t n) {
@@ -82,7 +80,8 @@ char *esync__redact_url(const char *url) {
     for (;;) {
         const char *pw = strstr(p, "password=");
         if (!pw) break;
-        bool boundary = pw == url || pw[-1] == '?' || pw[-1] == '&' || pw[-1] == ' ' || pw[-1] == '\t';
+        bool boundary = pw == url || pw[-1] == '?' || pw[-1] == '&' || pw[-1] == ' ' ||
+                        pw[-1] == '\t';
         const char *v = pw + 9;
         put(&w, p, (size_t)(v - p));
         if (!boundary) {

@@ -74,14 +74,16 @@ int esync_config_load(esync_config *c, char *err, size_t errsz) {
     if (parse_uint("PORT", 1, 65535, 3000, &c->port, err, errsz) != 0) return -1;
     if (parse_uint("ESYNC_HTTP_TIMEOUT", 1, 3600, 30, &c->http_timeout, err, errsz) != 0) return -1;
     if (parse_uint("ESYNC_DB_POOL", 1, 64, 4, &c->db_pool, err, errsz) != 0) return -1;
-    if (parse_uint("ESYNC_MAX_CONNECTIONS", 16, 1000000, 10000, &c->max_connections, err, errsz) != 0)
+    if (parse_uint("ESYNC_MAX_CONNECTIONS", 16, 1000000, 10000, &c->max_connections, err, errsz) !=
+        0)
         return -1;
     const char *host = getenv("HOST");
     snprintf(c->host, sizeof c->host, "%s", host && *host ? host : "127.0.0.1");
     c->database_url = getenv("DATABASE_URL");
     if (!c->database_url || !*c->database_url) {
-        snprintf(err, errsz, "DATABASE_URL is not set (`npm run -s db:url` prints the private "
-                             "cluster's; `npm run dev` sets it for you)");
+        snprintf(err, errsz,
+                 "DATABASE_URL is not set (`npm run -s db:url` prints the private "
+                 "cluster's; `npm run dev` sets it for you)");
         return -1;
     }
     const char *dev = getenv("ESYNC_DEV");

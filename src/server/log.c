@@ -56,8 +56,10 @@ static size_t escape(char *out, size_t n, const char *s) {
     size_t w = 0;
     for (; *s && w + 5 < n; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') w += (size_t)snprintf(out + w, n - w, "\\x%02x", c);
-        else out[w++] = (char)c;
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+            w += (size_t)snprintf(out + w, n - w, "\\x%02x", c);
+        else
+            out[w++] = (char)c;
     }
     if (*s && w + 3 < n) w += (size_t)snprintf(out + w, n - w, "...");
     out[w] = '\0';
@@ -71,8 +73,10 @@ void esync_log_access(const char *client, const char *method, const char *path, 
     escape(p, sizeof p, path ? path : "-");
     size_t n = stamp(line, sizeof line);
     char st[16];
-    if (status > 0) snprintf(st, sizeof st, "%d", status);
-    else snprintf(st, sizeof st, "-");
+    if (status > 0)
+        snprintf(st, sizeof st, "%d", status);
+    else
+        snprintf(st, sizeof st, "-");
     int k = snprintf(line + n, sizeof line - n, "%s \"%s %s\" %s %llu %.1fms%s%s",
                      client ? client : "-", m, p, st, bytes, ms, note ? " " : "", note ? note : "");
     n += k > 0 ? (size_t)k : 0;

@@ -31,7 +31,8 @@ static void raise_fd_limit(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1) {
-        fprintf(stderr, "usage: %s (configured by environment: see README, section Server)\n", argv[0]);
+        fprintf(stderr, "usage: %s (configured by environment: see README, section Server)\n",
+                argv[0]);
         return 2;
     }
     esync_config cfg;
@@ -54,10 +55,11 @@ int main(int argc, char **argv) {
     char *shown = esync__redact_url(cfg.database_url);
     esync_db *db = esync_db_start(cfg.database_url, cfg.db_pool, err, sizeof err);
     if (!db) {
-        fprintf(stderr,
-                "electric-sync-server: cannot connect to Postgres at %s: %s\n"
-                "  (start the private cluster with `bash scripts/pg.sh start`, or set DATABASE_URL)\n",
-                shown, err);
+        fprintf(
+            stderr,
+            "electric-sync-server: cannot connect to Postgres at %s: %s\n"
+            "  (start the private cluster with `bash scripts/pg.sh start`, or set DATABASE_URL)\n",
+            shown, err);
         free(shown);
         return 3;
     }

@@ -23,9 +23,7 @@ void esync__sb_put(esync_sb *b, const char *s, size_t n) {
     b->p[b->n] = '\0';
 }
 
-void esync__sb_puts(esync_sb *b, const char *s) {
-    esync__sb_put(b, s, strlen(s));
-}
+void esync__sb_puts(esync_sb *b, const char *s) { esync__sb_put(b, s, strlen(s)); }
 
 void esync__sb_printf(esync_sb *b, const char *fmt, ...) {
     va_list ap;
@@ -61,7 +59,11 @@ void esync__sb_json(esync_sb *b, const char *s, size_t n) {
         case '\b': e[1] = 'b'; break;
         case '\f': e[1] = 'f'; break;
         default:
-            e[1] = 'u'; e[2] = '0'; e[3] = '0'; e[4] = hex[c >> 4]; e[5] = hex[c & 15];
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
             el = 6;
         }
         esync__sb_put(b, e, el);

@@ -121,7 +121,9 @@ EMSCRIPTEN_KEEPALIVE int esw_replay(const char *fixture, size_t len, const char 
 
 /* Memory counters as doubles (64-bit integers do not cross the boundary without WASM_BIGINT). */
 EMSCRIPTEN_KEEPALIVE double esw_memory_used(void) { return (double)esync_memory_used(); }
-EMSCRIPTEN_KEEPALIVE double esw_memory_highwater(int reset) { return (double)esync_memory_highwater(reset); }
+EMSCRIPTEN_KEEPALIVE double esw_memory_highwater(int reset) {
+    return (double)esync_memory_highwater(reset);
+}
 
 /* Deletes a replica file and its journal from the in-memory VFS. */
 EMSCRIPTEN_KEEPALIVE int esw_delete_db(const char *path) {
@@ -170,12 +172,14 @@ EMSCRIPTEN_KEEPALIVE const char *esw_integrity_check(const char *path) {
     if (esync_initialize()) return "cannot check: out of memory";
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) {
-        sqlite3_snprintf((int)sizeof out, out, "cannot check: %s", db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_snprintf((int)sizeof out, out, "cannot check: %s",
+                         db ? sqlite3_errmsg(db) : "no memory");
     } else {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW && used + 2 < sizeof out) {
             const char *row = (const char *)sqlite3_column_text(st, 0);
-            sqlite3_snprintf((int)(sizeof out - used), out + used, "%s%s", used ? "\n" : "", row ? row : "");
+            sqlite3_snprintf((int)(sizeof out - used), out + used, "%s%s", used ? "\n" : "",
+                             row ? row : "");
             used += strlen(out + used);
         }
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -10,20 +10,20 @@
 #include "esync.h"
 
 /* The transfer block's slots, in order (a slot is a uintptr_t: 32 bits in wasm32). */
-#define ESW_XFER_SLOTS(XX)                                                                     \
-    XX(OUT_PTR)    /* an out-buffer (esync_free it), or NULL */                               \
-    XX(OUT_LEN)    /* its length */                                                           \
-    XX(ACTION)     /* esw_next_request: the esync_action */                                   \
-    XX(LIVE)       /* esw_next_request: 1 for a live long-poll */                             \
-    XX(WAIT_MS)    /* esw_next_request: the wait of ESYNC_ACT_WAIT */                         \
-    XX(QUERY)      /* esw_next_request: the query string of ESYNC_ACT_FETCH (borrowed) */     \
+#define ESW_XFER_SLOTS(XX)                                                                         \
+    XX(OUT_PTR)    /* an out-buffer (esync_free it), or NULL */                                    \
+    XX(OUT_LEN)    /* its length */                                                                \
+    XX(ACTION)     /* esw_next_request: the esync_action */                                        \
+    XX(LIVE)       /* esw_next_request: 1 for a live long-poll */                                  \
+    XX(WAIT_MS)    /* esw_next_request: the wait of ESYNC_ACT_WAIT */                              \
+    XX(QUERY)      /* esw_next_request: the query string of ESYNC_ACT_FETCH (borrowed) */          \
     XX(OPEN_ERROR) /* esw_open: esync_open's code when it returned NULL */
 
 typedef enum {
 #define ESW__XX(name) ESW_XFER_##name,
     ESW_XFER_SLOTS(ESW__XX)
 #undef ESW__XX
-    ESW_XFER_COUNT
+        ESW_XFER_COUNT
 } esw_xfer_slot;
 
 uintptr_t *esw_xfer(void);

@@ -25,14 +25,14 @@
 typedef struct mfile {
     char *name;
     unsigned char **chunks;
-    size_t nchunks;      /* allocated slots */
-    sqlite3_int64 size;  /* bytes */
+    size_t nchunks;     /* allocated slots */
+    sqlite3_int64 size; /* bytes */
     int refs;
     int deleted;
     /* locks */
-    int shared;          /* connections holding at least SHARED */
-    int reserved;        /* a connection holds RESERVED or more */
-    int pending;         /* a connection is PENDING or EXCLUSIVE */
+    int shared;   /* connections holding at least SHARED */
+    int reserved; /* a connection holds RESERVED or more */
+    int pending;  /* a connection is PENDING or EXCLUSIVE */
     /* dirty chunks since the last take */
     unsigned char *dirty;
     size_t dirty_cap;
@@ -68,7 +68,8 @@ static void file_free(mfile *f) {
     for (size_t i = 0; i < f->nchunks; i++) xfree(f->chunks[i]);
     xfree(f->chunks);
     xfree(f->dirty);
-    for (size_t i = 0; i < f->saved_cap; i++) if (f->saved) xfree(f->saved[i]);
+    for (size_t i = 0; i < f->saved_cap; i++)
+        if (f->saved) xfree(f->saved[i]);
     xfree(f->saved);
     xfree(f->saved_set);
     xfree(f->name);
@@ -141,8 +142,12 @@ static void batch_end(mfile *f, int rollback) {
     for (size_t i = 0; i < f->saved_cap; i++) {
         if (!f->saved_set[i]) continue;
         if (rollback) {
-            if (f->saved[i]) memcpy(f->chunks[i], f->saved[i], CHUNK);
-            else if (i < f->nchunks) { xfree(f->chunks[i]); f->chunks[i] = NULL; }
+            if (f->saved[i])
+                memcpy(f->chunks[i], f->saved[i], CHUNK);
+            else if (i < f->nchunks) {
+                xfree(f->chunks[i]);
+                f->chunks[i] = NULL;
+            }
         }
         xfree(f->saved[i]);
         f->saved[i] = NULL;
@@ -174,8 +179,10 @@ static int m_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 off) {
         size_t i = (size_t)(off / CHUNK), o = (size_t)(off % CHUNK);
         size_t n = CHUNK - o;
         if ((sqlite3_int64)n > end - off) n = (size_t)(end - off);
-        if (i < f->nchunks && f->chunks[i]) memcpy(out, f->chunks[i] + o, n);
-        else memset(out, 0, n);
+        if (i < f->nchunks && f->chunks[i])
+            memcpy(out, f->chunks[i] + o, n);
+        else
+            memset(out, 0, n);
         out += n;
         off += (sqlite3_int64)n;
     }
@@ -220,7 +227,11 @@ static int m_truncate(sqlite3_file *pf, sqlite3_int64 size) {
     return SQLITE_OK;
 }
 
-static int m_sync(sqlite3_file *pf, int flags) { (void)pf; (void)flags; return SQLITE_OK; }
+static int m_sync(sqlite3_file *pf, int flags) {
+    (void)pf;
+    (void)flags;
+    return SQLITE_OK;
+}
 
 static int m_size(sqlite3_file *pf, sqlite3_int64 *size) {
     *size = ((mconn *)pf)->f->size;
@@ -245,7 +256,7 @@ static int m_lock(sqlite3_file *pf, int level) {
             if (f->reserved) return SQLITE_BUSY;
             f->reserved = 1;
         }
-        f->pending = 1;             /* no new readers from here on */
+        f->pending = 1;                        /* no new readers from here on */
         if (f->shared > 1) return SQLITE_BUSY; /* stays PENDING; SQLite retries */
         break;
     default: break;
@@ -282,30 +293,29 @@ static int m_fcntl(sqlite3_file *pf, int op, void *arg) {
         f->in_batch = 1;
         f->saved_size = f->size;
         return SQLITE_OK;
-    case SQLITE_FCNTL_COMMIT_ATOMIC_WRITE:
-        batch_end(f, 0);
-        return SQLITE_OK;
-    case SQLITE_FCNTL_ROLLBACK_ATOMIC_WRITE:
-        batch_end(f, 1);
-        return SQLITE_OK;
-    default:
-        return SQLITE_NOTFOUND;
+    case SQLITE_FCNTL_COMMIT_ATOMIC_WRITE: batch_end(f, 0); return SQLITE_OK;
+    case SQLITE_FCNTL_ROLLBACK_ATOMIC_WRITE: batch_end(f, 1); return SQLITE_OK;
+    default: return SQLITE_NOTFOUND;
     }
 }
 
-static int m_sector(sqlite3_file *pf) { (void)pf; return CHUNK; }
+static int m_sector(sqlite3_file *pf) {
+    (void)pf;
+    return CHUNK;
+}
 
 static int m_devchar(sqlite3_file *pf) {
     mconn *c = (mconn *)pf;
-    int caps = SQLITE_IOCAP_SAFE_APPEND | SQLITE_IOCAP_SEQUENTIAL | SQLITE_IOCAP_POWERSAFE_OVERWRITE |
-               SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN;
+    int caps = SQLITE_IOCAP_SAFE_APPEND | SQLITE_IOCAP_SEQUENTIAL |
+               SQLITE_IOCAP_POWERSAFE_OVERWRITE | SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN;
     if (c->main_db) caps |= SQLITE_IOCAP_BATCH_ATOMIC;
     return caps;
 }
 
-static const sqlite3_io_methods k_io = {
-    1, m_close, m_read, m_write, m_truncate, m_sync, m_size, m_lock, m_unlock,
-    m_check_reserved, m_fcntl, m_sector, m_devchar, NULL, NULL, NULL, NULL, NULL, NULL};
+static const sqlite3_io_methods k_io = {1,       m_close,  m_read,    m_write,  m_truncate,
+                                        m_sync,  m_size,   m_lock,    m_unlock, m_check_reserved,
+                                        m_fcntl, m_sector, m_devchar, NULL,     NULL,
+                                        NULL,    NULL,     NULL,      NULL};
 
 /* ---- vfs methods ---- */
 
@@ -328,7 +338,10 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int flag
         memset(f, 0, sizeof *f);
         size_t n = strlen(name);
         f->name = xmalloc(n + 1);
-        if (!f->name) { xfree(f); return SQLITE_NOMEM; }
+        if (!f->name) {
+            xfree(f);
+            return SQLITE_NOMEM;
+        }
         memcpy(f->name, name, n + 1);
         f->next = g_files;
         g_files = f;
@@ -343,16 +356,20 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf, int flag
 }
 
 static int v_delete(sqlite3_vfs *vfs, const char *name, int sync) {
-    (void)vfs; (void)sync;
+    (void)vfs;
+    (void)sync;
     mfile *f = find(name);
     if (!f) return SQLITE_IOERR_DELETE_NOENT;
-    if (f->refs) f->deleted = 1;
-    else unlink_file(f);
+    if (f->refs)
+        f->deleted = 1;
+    else
+        unlink_file(f);
     return SQLITE_OK;
 }
 
 static int v_access(sqlite3_vfs *vfs, const char *name, int flags, int *out) {
-    (void)vfs; (void)flags;
+    (void)vfs;
+    (void)flags;
     mfile *f = find(name);
     *out = f && (f->size > 0 || flags == SQLITE_ACCESS_EXISTS);
     return SQLITE_OK;
@@ -368,13 +385,18 @@ static int v_random(sqlite3_vfs *vfs, int n, char *out) {
     (void)vfs;
     static uint64_t x = 0x2545F4914F6CDD1DULL;
     for (int i = 0; i < n; i++) {
-        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
         out[i] = (char)x;
     }
     return n;
 }
 
-static int v_sleep(sqlite3_vfs *vfs, int us) { (void)vfs; return us; }
+static int v_sleep(sqlite3_vfs *vfs, int us) {
+    (void)vfs;
+    return us;
+}
 
 static int v_time(sqlite3_vfs *vfs, sqlite3_int64 *out) {
     (void)vfs;
@@ -383,14 +405,17 @@ static int v_time(sqlite3_vfs *vfs, sqlite3_int64 *out) {
 }
 
 static int v_lasterror(sqlite3_vfs *vfs, int n, char *out) {
-    (void)vfs; (void)n; (void)out;
+    (void)vfs;
+    (void)n;
+    (void)out;
     return 0;
 }
 
-static sqlite3_vfs k_vfs = {
-    2, sizeof(mconn), 512, NULL, ESYNC_MEMVFS_NAME, NULL,
-    v_open, v_delete, v_access, v_fullpath, NULL, NULL, NULL, NULL,
-    v_random, v_sleep, NULL, v_lasterror, v_time, NULL, NULL, NULL};
+static sqlite3_vfs k_vfs = {2,       sizeof(mconn), 512,         NULL,     ESYNC_MEMVFS_NAME,
+                            NULL,    v_open,        v_delete,    v_access, v_fullpath,
+                            NULL,    NULL,          NULL,        NULL,     v_random,
+                            v_sleep, NULL,          v_lasterror, v_time,   NULL,
+                            NULL,    NULL};
 
 int esync_memvfs_register(int make_default) { return sqlite3_vfs_register(&k_vfs, make_default); }
 
@@ -411,7 +436,8 @@ int esync_memvfs_write(const char *name, sqlite3_int64 offset, const void *data,
     memset(&c, 0, sizeof c);
     c.base.pMethods = &k_io;
     c.f = f;
-    size_t first = (size_t)(offset / CHUNK), last = (size_t)((offset + (sqlite3_int64)len - 1) / CHUNK);
+    size_t first = (size_t)(offset / CHUNK),
+           last = (size_t)((offset + (sqlite3_int64)len - 1) / CHUNK);
     int rc = m_write(&c.base, data, (int)len, offset);
     /* loaded from storage: already persisted, not dirty */
     for (size_t i = first; rc == SQLITE_OK && i <= last && i < f->dirty_cap; i++) f->dirty[i] = 0;

@@ -26,7 +26,10 @@ static int utf8_valid(const unsigned char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
         size_t l = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
         if (!l || i + l > n || c == 0xc0 || c == 0xc1 || c > 0xf4) return 0;
         for (size_t k = 1; k < l; k++)
@@ -70,25 +73,29 @@ int esync_where_compile(const char *text, const char *const *params, int nparams
     if (len > ESYNC_WHERE_MAX_TEXT)
         return esync__where_fail(&p, ESYNC_WHERE_ELIMIT,
                                  "WHERE clause is too long (%zu bytes, limit %d)", len,
-                                 ESYNC_WHERE_MAX_TEXT), p.rc;
+                                 ESYNC_WHERE_MAX_TEXT),
+               p.rc;
     if (!utf8_valid((const unsigned char *)text, len))
         return esync__where_fail(&p, ESYNC_WHERE_ESYNTAX,
-                                 "invalid byte sequence for encoding \"UTF8\""), p.rc;
+                                 "invalid byte sequence for encoding \"UTF8\""),
+               p.rc;
     for (int i = 0; i < nparams; i++) {
         if (!params[i]) return esync__where_fail(&p, ESYNC_WHERE_EINVAL, "invalid arguments"), p.rc;
         size_t n = strlen(params[i]);
         if (n > ESYNC_WHERE_MAX_TEXT)
             return esync__where_fail(&p, ESYNC_WHERE_ELIMIT,
                                      "parameter $%d is too long (limit %d bytes)", i + 1,
-                                     ESYNC_WHERE_MAX_TEXT), p.rc;
+                                     ESYNC_WHERE_MAX_TEXT),
+                   p.rc;
         if (!utf8_valid((const unsigned char *)params[i], n))
             return esync__where_fail(&p, ESYNC_WHERE_EPARAM,
                                      "parameter $%d: invalid byte sequence for encoding \"UTF8\"",
-                                     i + 1), p.rc;
+                                     i + 1),
+                   p.rc;
     }
     for (int i = 0; i < ncols; i++)
-        if (!cols[i].name || !cols[i].type) return esync__where_fail(&p, ESYNC_WHERE_EINVAL,
-                                                                     "invalid arguments"), p.rc;
+        if (!cols[i].name || !cols[i].type)
+            return esync__where_fail(&p, ESYNC_WHERE_EINVAL, "invalid arguments"), p.rc;
 
     esync_where *w = calloc(1, sizeof *w);
     if (!w) return esync__where_fail(&p, ESYNC_WHERE_ENOMEM, "out of memory"), p.rc;

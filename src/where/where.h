@@ -28,10 +28,10 @@
 #include <stddef.h>
 
 /* Return codes (negative). The message written to err says more. */
-#define ESYNC_WHERE_EINVAL (-1)       /* bad arguments (NULL text or out, negative counts) */
-#define ESYNC_WHERE_ESYNTAX (-2)      /* not a valid expression */
-#define ESYNC_WHERE_ETYPE (-3)        /* unknown column, type mismatch, not a boolean, bad literal */
-#define ESYNC_WHERE_EPARAM (-4)       /* $n not provided, a provided value not used */
+#define ESYNC_WHERE_EINVAL (-1)  /* bad arguments (NULL text or out, negative counts) */
+#define ESYNC_WHERE_ESYNTAX (-2) /* not a valid expression */
+#define ESYNC_WHERE_ETYPE (-3)   /* unknown column, type mismatch, not a boolean, bad literal */
+#define ESYNC_WHERE_EPARAM (-4)  /* $n not provided, a provided value not used */
 #define ESYNC_WHERE_EUNSUPPORTED (-5) /* valid SQL outside the supported subset */
 #define ESYNC_WHERE_ELIMIT (-6)       /* text longer than ESYNC_WHERE_MAX_TEXT, nesting too deep */
 #define ESYNC_WHERE_ENOMEM (-7)

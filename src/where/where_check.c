@@ -31,9 +31,12 @@ static char *numeric_normalize(pool *pl, const char *s, size_t n) {
     size_t nd = 0;
     long point = -1, exp = 0;
     for (; s < e && *s != 'e' && *s != 'E'; s++) {
-        if (*s == '.' && point < 0) point = (long)nd;
-        else if (*s >= '0' && *s <= '9') digits[nd++] = *s;
-        else return NULL;
+        if (*s == '.' && point < 0)
+            point = (long)nd;
+        else if (*s >= '0' && *s <= '9')
+            digits[nd++] = *s;
+        else
+            return NULL;
     }
     if (nd == 0) return NULL;
     if (point < 0) point = (long)nd;
@@ -127,8 +130,10 @@ static int coerce_unknown(parser *p, node *x, wtype t) {
         int bc = m > 3 && ieq(s + m - 3, 3, " bc");
         char *q = esync__where_pool_alloc(p->pool, m + 8);
         if (!q) return esync__where_oom(p), -1;
-        if (bc) snprintf(q, m + 8, "%.*s+00 BC", (int)(m - 3), s);
-        else snprintf(q, m + 8, "%.*s+00", (int)m, s);
+        if (bc)
+            snprintf(q, m + 8, "%.*s+00 BC", (int)(m - 3), s);
+        else
+            snprintf(q, m + 8, "%.*s+00", (int)m, s);
         x->sql = q;
     }
     return 0;
@@ -238,9 +243,9 @@ static int check(parser *p, node *x) {
             return type_numeric_literal(p, x);
         if (x->type == T_BOOL && !x->sql) x->sql = x->text;
         return 0;
-    case N_COL:
-        return 0;
-    case N_AND: case N_OR:
+    case N_COL: return 0;
+    case N_AND:
+    case N_OR:
         if (check_bool(p, x->args[0], x->kind == N_AND ? "AND" : "OR") ||
             check_bool(p, x->args[1], x->kind == N_AND ? "AND" : "OR"))
             return -1;
@@ -267,7 +272,10 @@ static int check(parser *p, node *x) {
         x->type = T_BOOL;
         return 0;
     }
-    case N_CMP: case N_DISTINCT: case N_IN: case N_BETWEEN:
+    case N_CMP:
+    case N_DISTINCT:
+    case N_IN:
+    case N_BETWEEN:
         /* every domain is ordered, bool too (false < true, as in Postgres) */
         if (unify(p, x->args, x->nargs, x->loc, &x->dom)) return -1;
         x->type = T_BOOL;
@@ -291,7 +299,8 @@ static int check(parser *p, node *x) {
         x->type = T_BOOL;
         return 0;
     }
-    case N_ARITH: case N_NEG: {
+    case N_ARITH:
+    case N_NEG: {
         for (int i = 0; i < x->nargs; i++) {
             if (check(p, x->args[i])) return -1;
         }
@@ -308,13 +317,16 @@ static int check(parser *p, node *x) {
             if (!is_num(a->type) || !is_num(b->type)) goto bad;
             if (is_float(a->type) || is_float(b->type))
                 t = a->type == T_FLOAT4 && b->type == T_FLOAT4 ? T_FLOAT4 : T_FLOAT8;
-            else if (a->type == T_NUMERIC || b->type == T_NUMERIC) t = T_NUMERIC;
-            else t = a->type > b->type ? a->type : b->type;
+            else if (a->type == T_NUMERIC || b->type == T_NUMERIC)
+                t = T_NUMERIC;
+            else
+                t = a->type > b->type ? a->type : b->type;
             if (x->op == '%' && !is_int(t)) goto bad;
             if (x->op == '/' && t == T_NUMERIC)
-                return esync__where_fail(p, ESYNC_WHERE_EUNSUPPORTED,
-                                         "At location %d: division of numeric values is not supported",
-                                         x->loc), -1;
+                return esync__where_fail(
+                           p, ESYNC_WHERE_EUNSUPPORTED,
+                           "At location %d: division of numeric values is not supported", x->loc),
+                       -1;
         } else {
             node *a = x->args[0];
             if (a->unknown && coerce_unknown(p, a, T_NUMERIC)) return -1;
@@ -344,7 +356,8 @@ static int check(parser *p, node *x) {
         }
         return 0;
     }
-    case N_LOWER: case N_UPPER:
+    case N_LOWER:
+    case N_UPPER:
         if (check_as(p, x->args[0], T_TEXT)) return -1;
         if (!is_str(x->args[0]->type)) {
             esync__where_fail(p, ESYNC_WHERE_ETYPE,

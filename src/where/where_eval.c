@@ -192,19 +192,23 @@ static val dec_arith(evalctx *c, int op, const dec *a, const dec *b) {
     if (a->special || b->special) {
         int sa = a->special, sb = b->special;
         const char *out;
-        if (sa == 2 || sb == 2) out = "NaN";
+        if (sa == 2 || sb == 2)
+            out = "NaN";
         else if (op == '*') {
             int za = !sa && esync__where_dec_cmp_mag(a, &(dec){0}) == 0;
             int zb = !sb && esync__where_dec_cmp_mag(b, &(dec){0}) == 0;
-            if (za || zb) out = "NaN";
+            if (za || zb)
+                out = "NaN";
             else {
                 int neg = (sa ? sa < 0 : a->neg) ^ (sb ? sb < 0 : b->neg);
                 out = neg ? "-Infinity" : "Infinity";
             }
         } else {
             int ia = sa, ib = op == '-' ? -sb : sb;
-            if (ia && ib && ia != ib) out = "NaN";
-            else out = (ia ? ia : ib) > 0 ? "Infinity" : "-Infinity";
+            if (ia && ib && ia != ib)
+                out = "NaN";
+            else
+                out = (ia ? ia : ib) > 0 ? "Infinity" : "-Infinity";
         }
         r.null = 0;
         r.s = out;
@@ -303,9 +307,12 @@ static val eval_arith(evalctx *c, const node *x) {
             const char *s = skip_ws(a.s, a.s + a.n);
             size_t n = (size_t)(trim_end(s, a.s + a.n) - s);
             if (*s == '+') s++, n--;
-            if (*s == '-') memcpy(o, s + 1, n - 1), o[n - 1] = '\0', a.n = n - 1;
-            else if (d.il == 0 && strspn(d.fp ? d.fp : "", "0") == d.fl) memcpy(o, s, n), o[n] = '\0', a.n = n;
-            else o[0] = '-', memcpy(o + 1, s, n), o[n + 1] = '\0', a.n = n + 1;
+            if (*s == '-')
+                memcpy(o, s + 1, n - 1), o[n - 1] = '\0', a.n = n - 1;
+            else if (d.il == 0 && strspn(d.fp ? d.fp : "", "0") == d.fl)
+                memcpy(o, s, n), o[n] = '\0', a.n = n;
+            else
+                o[0] = '-', memcpy(o + 1, s, n), o[n + 1] = '\0', a.n = n + 1;
             a.s = o;
         }
         return a;
@@ -319,7 +326,7 @@ static val eval_arith(evalctx *c, const node *x) {
         if (op == '/' && q == 0) return vnull();
         r = op == '+' ? p + q : op == '-' ? p - q : op == '*' ? p * q : p / q;
         if (t == T_FLOAT4) r = (float)r;
-        if (isinf(r) && !isinf(p) && !isinf(q)) return vnull(); /* Postgres: overflow error */
+        if (isinf(r) && !isinf(p) && !isinf(q)) return vnull();      /* Postgres: overflow error */
         if (r == 0 && op == '*' && p != 0 && q != 0) return vnull(); /* underflow error */
         val v = vbool(0);
         v.d = r;
@@ -333,8 +340,10 @@ static val eval_arith(evalctx *c, const node *x) {
             return vnull();
         if (op == '/' || op == '%') {
             if (b.i == 0) return vnull();
-            if (b.i == -1) r = op == '%' ? 0 : (a.i == INT64_MIN ? 0 : -a.i);
-            else r = op == '/' ? a.i / b.i : a.i % b.i;
+            if (b.i == -1)
+                r = op == '%' ? 0 : (a.i == INT64_MIN ? 0 : -a.i);
+            else
+                r = op == '/' ? a.i / b.i : a.i % b.i;
             if (op == '/' && b.i == -1 && a.i == INT64_MIN) return vnull();
         }
         if (int_out_of_range(t, r)) return vnull();
@@ -371,12 +380,15 @@ static val eval_cast(evalctx *c, const node *x) {
         char buf[40];
         const char *s = buf;
         size_t n;
-        if (is_int(f)) n = (size_t)snprintf(buf, sizeof buf, "%lld", (long long)a.i);
-        else if (f == T_BOOL) s = a.b ? "true" : "false", n = strlen(s);
+        if (is_int(f))
+            n = (size_t)snprintf(buf, sizeof buf, "%lld", (long long)a.i);
+        else if (f == T_BOOL)
+            s = a.b ? "true" : "false", n = strlen(s);
         else if (f == T_UUID) {
             if (esync__where_parse_uuid(a.s, a.n, buf)) return vnull();
             n = 36;
-        } else s = a.s, n = a.n; /* numeric: its text */
+        } else
+            s = a.s, n = a.n; /* numeric: its text */
         char *o = esync__where_pool_strndup(&c->scratch, s, n);
         if (!o) return vnull();
         r.s = o;
@@ -435,11 +447,10 @@ static val eval_cmp(evalctx *c, const node *x, int op, const node *l, const node
 /* Three-valued results: null (unknown), 0, 1. */
 static val eval(evalctx *c, const node *x) {
     switch (x->kind) {
-    case N_CONST:
-        return x->v;
-    case N_COL:
-        return eval_col(c, x);
-    case N_AND: case N_OR: {
+    case N_CONST: return x->v;
+    case N_COL: return eval_col(c, x);
+    case N_AND:
+    case N_OR: {
         int is_and = x->kind == N_AND;
         val a = eval(c, x->args[0]);
         if (!a.null && a.b != is_and) return a; /* FALSE AND _, TRUE OR _ */
@@ -453,20 +464,20 @@ static val eval(evalctx *c, const node *x) {
         if (!a.null) a.b = !a.b;
         return a;
     }
-    case N_ISNULL:
-        return vbool(eval(c, x->args[0]).null != x->negated);
+    case N_ISNULL: return vbool(eval(c, x->args[0]).null != x->negated);
     case N_ISBOOL: {
         val a = eval(c, x->args[0]);
         int r = x->op == 'u' ? a.null : (!a.null && a.b == (x->op == 't'));
         return vbool(r != x->negated);
     }
-    case N_CMP:
-        return eval_cmp(c, x, x->op, x->args[0], x->args[1]);
+    case N_CMP: return eval_cmp(c, x, x->op, x->args[0], x->args[1]);
     case N_DISTINCT: {
         val a = eval(c, x->args[0]), b = eval(c, x->args[1]);
         int distinct;
-        if (a.null || b.null) distinct = a.null != b.null;
-        else distinct = cmp_vals(&a, x->args[0]->type, &b, x->args[1]->type, x->dom) != 0;
+        if (a.null || b.null)
+            distinct = a.null != b.null;
+        else
+            distinct = cmp_vals(&a, x->args[0]->type, &b, x->args[1]->type, x->dom) != 0;
         return vbool(distinct != x->negated);
     }
     case N_IN: {
@@ -488,9 +499,12 @@ static val eval(evalctx *c, const node *x) {
         val lo = eval_cmp(c, x, C_GE, x->args[0], x->args[1]);
         val hi = eval_cmp(c, x, C_LE, x->args[0], x->args[2]);
         val r;
-        if ((!lo.null && !lo.b) || (!hi.null && !hi.b)) r = vbool(0);
-        else if (lo.null || hi.null) return vnull();
-        else r = vbool(1);
+        if ((!lo.null && !lo.b) || (!hi.null && !hi.b))
+            r = vbool(0);
+        else if (lo.null || hi.null)
+            return vnull();
+        else
+            r = vbool(1);
         r.b ^= x->negated;
         return r;
     }
@@ -501,11 +515,11 @@ static val eval(evalctx *c, const node *x) {
         if (m < 0) return vnull(); /* Postgres: pattern ends with the escape character */
         return vbool(m != x->negated);
     }
-    case N_ARITH: case N_NEG:
-        return eval_arith(c, x);
-    case N_CAST:
-        return eval_cast(c, x);
-    case N_LOWER: case N_UPPER: {
+    case N_ARITH:
+    case N_NEG: return eval_arith(c, x);
+    case N_CAST: return eval_cast(c, x);
+    case N_LOWER:
+    case N_UPPER: {
         val a = eval(c, x->args[0]);
         if (a.null) return a;
         size_t n = x->args[0]->type == T_BPCHAR ? bpchar_len(a.s, a.n) : a.n;
@@ -527,8 +541,10 @@ static val eval(evalctx *c, const node *x) {
             wtype f = x->args[i]->type;
             if (f != x->type && is_num(x->type)) {
                 /* widen into the common type so that the comparison domain sees one type */
-                if (is_float(x->type)) a.d = as_double(&a, f);
-                else if (x->type == T_NUMERIC && is_int(f)) a = int_numeric(c, a.i);
+                if (is_float(x->type))
+                    a.d = as_double(&a, f);
+                else if (x->type == T_NUMERIC && is_int(f))
+                    a = int_numeric(c, a.i);
             } else if (f == T_BPCHAR && x->type != T_BPCHAR) {
                 a.n = bpchar_len(a.s, a.n);
             } else if (f == T_DATE && x->type == T_TIMESTAMP) {

@@ -112,8 +112,10 @@ static int next(parser *p) {
                 return -1;
             }
             if (t[x] == q) {
-                if (x + 1 < n && t[x + 1] == q) x++;
-                else break;
+                if (x + 1 < n && t[x + 1] == q)
+                    x++;
+                else
+                    break;
             }
         }
         char *buf = esync__where_pool_alloc(p->pool, m + 1);
@@ -136,9 +138,10 @@ static int next(parser *p) {
         k->len = (int)(j + 1 - i);
         p->pos = j + 1;
         if (q == '"' && m == 0) {
-            esync__where_fail(p, ESYNC_WHERE_ESYNTAX,
-                              "At location %d: zero-length delimited identifier at or near \"\"\"\"",
-                              PREFIX_LEN + (int)i);
+            esync__where_fail(
+                p, ESYNC_WHERE_ESYNTAX,
+                "At location %d: zero-length delimited identifier at or near \"\"\"\"",
+                PREFIX_LEN + (int)i);
             return -1;
         }
         return 0;
@@ -166,9 +169,10 @@ static int next(parser *p) {
             size_t x = j;
             while (x < n && ident_char((unsigned char)t[x])) x++;
             k->len = (int)(x - i);
-            esync__where_fail(p, ESYNC_WHERE_ESYNTAX,
-                              "At location %d: trailing junk after numeric literal at or near \"%.*s\"",
-                              PREFIX_LEN + (int)i, k->len > 200 ? 200 : k->len, t + i);
+            esync__where_fail(
+                p, ESYNC_WHERE_ESYNTAX,
+                "At location %d: trailing junk after numeric literal at or near \"%.*s\"",
+                PREFIX_LEN + (int)i, k->len > 200 ? 200 : k->len, t + i);
             return -1;
         }
         k->kind = isdec ? K_DEC : K_INT;
@@ -247,13 +251,63 @@ static int is_kw(parser *p, const char *kw) {
 }
 /* Reserved words that cannot start or continue an expression where an operand is expected. */
 static int reserved(const char *s) {
-    static const char *const r[] = {"and", "or", "not", "is", "null", "true", "false", "in",
-        "between", "like", "ilike", "similar", "select", "from", "where", "case", "when", "then",
-        "else", "end", "as", "asc", "desc", "order", "group", "having", "limit", "offset", "union",
-        "all", "any", "some", "array", "cast", "distinct", "isnull", "notnull", "escape", "exists",
-        "with", "collate", "overlaps", "table", "default", "current_date",
-        "current_time", "current_timestamp", "localtime", "localtimestamp", "current_user",
-        "session_user", "user", "current_role", "only", "symmetric", "interval", NULL};
+    static const char *const r[] = {"and",
+                                    "or",
+                                    "not",
+                                    "is",
+                                    "null",
+                                    "true",
+                                    "false",
+                                    "in",
+                                    "between",
+                                    "like",
+                                    "ilike",
+                                    "similar",
+                                    "select",
+                                    "from",
+                                    "where",
+                                    "case",
+                                    "when",
+                                    "then",
+                                    "else",
+                                    "end",
+                                    "as",
+                                    "asc",
+                                    "desc",
+                                    "order",
+                                    "group",
+                                    "having",
+                                    "limit",
+                                    "offset",
+                                    "union",
+                                    "all",
+                                    "any",
+                                    "some",
+                                    "array",
+                                    "cast",
+                                    "distinct",
+                                    "isnull",
+                                    "notnull",
+                                    "escape",
+                                    "exists",
+                                    "with",
+                                    "collate",
+                                    "overlaps",
+                                    "table",
+                                    "default",
+                                    "current_date",
+                                    "current_time",
+                                    "current_timestamp",
+                                    "localtime",
+                                    "localtimestamp",
+                                    "current_user",
+                                    "session_user",
+                                    "user",
+                                    "current_role",
+                                    "only",
+                                    "symmetric",
+                                    "interval",
+                                    NULL};
     for (int i = 0; r[i]; i++)
         if (strcmp(s, r[i]) == 0) return 1;
     return 0;
@@ -384,9 +438,12 @@ static int parse_type(parser *p, wtype *t) {
  * implemented; any other function is refused, naming it with its arity as Electric does. */
 static node *parse_call(parser *p, token t) {
     nkind kind;
-    if (t.kind == K_IDENT && strcmp(t.str, "lower") == 0) kind = N_LOWER;
-    else if (t.kind == K_IDENT && strcmp(t.str, "upper") == 0) kind = N_UPPER;
-    else if (t.kind == K_IDENT && strcmp(t.str, "coalesce") == 0) kind = N_COALESCE;
+    if (t.kind == K_IDENT && strcmp(t.str, "lower") == 0)
+        kind = N_LOWER;
+    else if (t.kind == K_IDENT && strcmp(t.str, "upper") == 0)
+        kind = N_UPPER;
+    else if (t.kind == K_IDENT && strcmp(t.str, "coalesce") == 0)
+        kind = N_COALESCE;
     else {
         int arity = 0;
         /* count the arguments for the message, as Electric reports name/arity */
@@ -396,9 +453,12 @@ static node *parse_call(parser *p, token t) {
         for (;;) {
             if (next(p)) return NULL;
             if (p->tok.kind == K_END) break;
-            if (is_punct(p, "(")) depth++;
-            else if (is_punct(p, ")")) { if (depth-- == 0) break; }
-            else if (is_punct(p, ",") && depth == 0) arity++;
+            if (is_punct(p, "("))
+                depth++;
+            else if (is_punct(p, ")")) {
+                if (depth-- == 0) break;
+            } else if (is_punct(p, ",") && depth == 0)
+                arity++;
             any = 1;
         }
         p->pos = save;
@@ -451,7 +511,8 @@ static node *parse_column(parser *p, token t) {
 static node *parse_primary(parser *p) {
     token t = p->tok;
     switch (t.kind) {
-    case K_INT: case K_DEC: {
+    case K_INT:
+    case K_DEC: {
         node *x = unknown_const(p, t.loc, t.str, 0, 0);
         if (!x) return NULL;
         x->unknown = 0;
@@ -484,7 +545,8 @@ static node *parse_primary(parser *p) {
             return x;
         }
         return syntax_error(p);
-    case K_QIDENT: case K_IDENT: {
+    case K_QIDENT:
+    case K_IDENT: {
         if (t.kind == K_IDENT) {
             if (strcmp(t.str, "null") == 0) {
                 if (next(p)) return NULL;
@@ -526,8 +588,8 @@ static node *parse_primary(parser *p) {
         }
         return parse_column(p, t);
     }
-    case K_OP: case K_END:
-        return syntax_error(p);
+    case K_OP:
+    case K_END: return syntax_error(p);
     }
     return syntax_error(p);
 }
@@ -565,7 +627,8 @@ static node *parse_unary(parser *p) {
             memcpy(s + 1, p->tok.str, n + 1);
             p->tok.str = s;
             x = parse_cast(p);
-            if (x && x->kind == N_CONST) x->loc = loc;
+            if (x && x->kind == N_CONST)
+                x->loc = loc;
             else if (x && x->kind == N_CAST) {
                 node *c = x;
                 while (c->kind == N_CAST) c = c->args[0];
@@ -618,9 +681,7 @@ static node *arith_chain(parser *p, node *(*operand)(parser *), const char *ops)
     return x;
 }
 
-static node *parse_mul(parser *p) {
-    return arith_chain(p, parse_unary, "*/%");
-}
+static node *parse_mul(parser *p) { return arith_chain(p, parse_unary, "*/%"); }
 
 static node *parse_add(parser *p) {
     node *x = arith_chain(p, parse_mul, "+-");
@@ -789,9 +850,7 @@ static node *bool_chain(parser *p, node *(*operand)(parser *), const char *kw, n
     return x;
 }
 
-static node *parse_and(parser *p) {
-    return bool_chain(p, parse_not, "and", N_AND);
-}
+static node *parse_and(parser *p) { return bool_chain(p, parse_not, "and", N_AND); }
 
 static node *parse_expr(parser *p) {
     if (enter(p)) return NULL;

@@ -16,7 +16,7 @@ typedef enum { K_END, K_IDENT, K_QIDENT, K_INT, K_DEC, K_STRING, K_PARAM, K_OP, 
 
 typedef struct token {
     tkind kind;
-    int loc, len; /* the token's bytes in the clause text */
+    int loc, len;    /* the token's bytes in the clause text */
     const char *str; /* K_IDENT (folded), K_QIDENT, K_STRING (unescaped), K_OP/K_PUNCT spelling */
     int param;
 } token;

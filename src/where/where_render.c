@@ -159,7 +159,9 @@ static void render_node(render *r, const node *x) {
         sb_str(b, ")::");
         sb_str(b, esync__where_type_name(x->type));
         return;
-    case N_LOWER: case N_UPPER: case N_COALESCE:
+    case N_LOWER:
+    case N_UPPER:
+    case N_COALESCE:
         sb_str(b, x->kind == N_LOWER ? "lower(" : x->kind == N_UPPER ? "upper(" : "COALESCE(");
         render_list(r, x, 0);
         sb_str(b, ")");

@@ -11,24 +11,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const type_names[] = {"unknown", "bool",    "int2",   "int4",   "int8",
-                                         "numeric", "float4",  "float8", "text",   "varchar",
-                                         "bpchar",  "uuid",    "date",   "timestamp",
-                                         "timestamptz", "time", "other"};
+static const char *const type_names[] = {
+    "unknown", "bool",   "int2", "int4", "int8",      "numeric",     "float4", "float8", "text",
+    "varchar", "bpchar", "uuid", "date", "timestamp", "timestamptz", "time",   "other"};
 
 const char *esync__where_type_name(wtype t) { return type_names[t]; }
 
 wtype esync__where_type_from_name(const char *s) {
-    static const struct { const char *n; wtype t; } names[] = {
-        {"bool", T_BOOL},       {"boolean", T_BOOL},      {"int2", T_INT2},
-        {"smallint", T_INT2},   {"int4", T_INT4},         {"int", T_INT4},
-        {"integer", T_INT4},    {"int8", T_INT8},         {"bigint", T_INT8},
-        {"numeric", T_NUMERIC}, {"decimal", T_NUMERIC},   {"float4", T_FLOAT4},
-        {"real", T_FLOAT4},     {"float8", T_FLOAT8},     {"float", T_FLOAT8},
-        {"text", T_TEXT},       {"varchar", T_VARCHAR},   {"bpchar", T_BPCHAR},
-        {"char", T_BPCHAR},     {"character", T_BPCHAR},  {"name", T_TEXT},
-        {"uuid", T_UUID},       {"date", T_DATE},         {"timestamp", T_TIMESTAMP},
-        {"timestamptz", T_TIMESTAMPTZ}, {"time", T_TIME},
+    static const struct {
+        const char *n;
+        wtype t;
+    } names[] = {
+        {"bool", T_BOOL},
+        {"boolean", T_BOOL},
+        {"int2", T_INT2},
+        {"smallint", T_INT2},
+        {"int4", T_INT4},
+        {"int", T_INT4},
+        {"integer", T_INT4},
+        {"int8", T_INT8},
+        {"bigint", T_INT8},
+        {"numeric", T_NUMERIC},
+        {"decimal", T_NUMERIC},
+        {"float4", T_FLOAT4},
+        {"real", T_FLOAT4},
+        {"float8", T_FLOAT8},
+        {"float", T_FLOAT8},
+        {"text", T_TEXT},
+        {"varchar", T_VARCHAR},
+        {"bpchar", T_BPCHAR},
+        {"char", T_BPCHAR},
+        {"character", T_BPCHAR},
+        {"name", T_TEXT},
+        {"uuid", T_UUID},
+        {"date", T_DATE},
+        {"timestamp", T_TIMESTAMP},
+        {"timestamptz", T_TIMESTAMPTZ},
+        {"time", T_TIME},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(s, names[i].n) == 0) return names[i].t;
@@ -308,8 +327,11 @@ int esync__where_parse_value(const char *s, size_t n, wtype t, val *v, int *had_
     char u[37];
     switch (t) {
     case T_BOOL: return parse_bool(s, n, &v->b);
-    case T_INT2: case T_INT4: case T_INT8: return esync__where_parse_int(s, n, t, &v->i);
-    case T_FLOAT4: case T_FLOAT8: return esync__where_parse_float(s, n, t, &v->d);
+    case T_INT2:
+    case T_INT4:
+    case T_INT8: return esync__where_parse_int(s, n, t, &v->i);
+    case T_FLOAT4:
+    case T_FLOAT8: return esync__where_parse_float(s, n, t, &v->d);
     case T_NUMERIC:
         if (esync__where_dec_parse(s, n, &d)) return -1;
         v->s = s;
@@ -320,12 +342,18 @@ int esync__where_parse_value(const char *s, size_t n, wtype t, val *v, int *had_
         v->s = s;
         v->n = n;
         return 0;
-    case T_TEXT: case T_VARCHAR: case T_BPCHAR: case T_UNKNOWN: case T_OTHER:
+    case T_TEXT:
+    case T_VARCHAR:
+    case T_BPCHAR:
+    case T_UNKNOWN:
+    case T_OTHER:
         v->s = s;
         v->n = n;
         return 0;
-    case T_DATE: case T_TIMESTAMP: case T_TIMESTAMPTZ: case T_TIME:
-        return parse_datetime(s, n, t, &v->i, had_zone);
+    case T_DATE:
+    case T_TIMESTAMP:
+    case T_TIMESTAMPTZ:
+    case T_TIME: return parse_datetime(s, n, t, &v->i, had_zone);
     }
     return -1;
 }

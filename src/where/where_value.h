@@ -16,8 +16,23 @@
 #include <string.h>
 
 typedef enum {
-    T_UNKNOWN, T_BOOL, T_INT2, T_INT4, T_INT8, T_NUMERIC, T_FLOAT4, T_FLOAT8, T_TEXT, T_VARCHAR,
-    T_BPCHAR, T_UUID, T_DATE, T_TIMESTAMP, T_TIMESTAMPTZ, T_TIME, T_OTHER
+    T_UNKNOWN,
+    T_BOOL,
+    T_INT2,
+    T_INT4,
+    T_INT8,
+    T_NUMERIC,
+    T_FLOAT4,
+    T_FLOAT8,
+    T_TEXT,
+    T_VARCHAR,
+    T_BPCHAR,
+    T_UUID,
+    T_DATE,
+    T_TIMESTAMP,
+    T_TIMESTAMPTZ,
+    T_TIME,
+    T_OTHER
 } wtype;
 
 static inline int is_int(wtype t) { return t == T_INT2 || t == T_INT4 || t == T_INT8; }

@@ -39,7 +39,8 @@ static int ingest(esync *e, const char *shape, int status, const char *handle, c
 /* The version macros, esync_libversion and package.json's "version" agree. */
 static void test_version(void) {
     char v[32];
-    snprintf(v, sizeof v, "%d.%d.%d", ESYNC_VERSION_MAJOR, ESYNC_VERSION_MINOR, ESYNC_VERSION_PATCH);
+    snprintf(v, sizeof v, "%d.%d.%d", ESYNC_VERSION_MAJOR, ESYNC_VERSION_MINOR,
+             ESYNC_VERSION_PATCH);
     CHECK(!strcmp(v, ESYNC_VERSION_STRING));
     CHECK(!strcmp(esync_libversion(), ESYNC_VERSION_STRING));
     FILE *f = fopen("package.json", "r"); /* ctest runs the tests from the source tree */
@@ -70,7 +71,8 @@ static void test_errors(void) {
     CHECK(!strcmp(esync_strerror(ESYNC_EVALUE), "value does not fit its column"));
     CHECK(!strcmp(esync_strerror(-999), "unknown error"));
     CHECK(!strcmp(esync_errname(-999), "EUNKNOWN"));
-    for (int c = ESYNC_ESTATE; c <= ESYNC_ENOMEM; c++) CHECK(strcmp(esync_errname(c), "EUNKNOWN") != 0);
+    for (int c = ESYNC_ESTATE; c <= ESYNC_ENOMEM; c++)
+        CHECK(strcmp(esync_errname(c), "EUNKNOWN") != 0);
     CHECK_EQ_INT(esync_errcode(NULL), ESYNC_EINVAL);
     CHECK(!strcmp(esync_errmsg(NULL), "no engine"));
 }
@@ -100,13 +102,26 @@ static void test_open(void) {
 static void test_define(void) {
     char *path;
     esync *e = open_db(&path);
-    const char *bad[] = {"not json", "[]", "{}", "{\"table\":\"\"}", "{\"table\":5}", "{\"table\":\"a\",\"x\":1}",
-                         "{\"table\":\".x\"}", "{\"table\":\"a.\"}", "{\"table\":\"\\\"unterminated\"}",
-                         "{\"table\":\"esync_meta\"}", "{\"table\":\"sqlite_master\"}", "{\"table\":\"a\",\"where\":5}",
-                         "{\"table\":\"a\",\"params\":5}", "{\"table\":\"a\",\"params\":[{}]}",
-                         "{\"table\":\"a\",\"params\":{\"2\":\"x\"}}", "{\"table\":\"a\",\"columns\":[]}",
-                         "{\"table\":\"a\",\"columns\":[\"\"]}", "{\"table\":\"a\",\"columns\":5}",
-                         "{\"table\":\"a\",\"replica\":\"half\"}", "{\"table\":\"a\",\"replica\":1}"};
+    const char *bad[] = {"not json",
+                         "[]",
+                         "{}",
+                         "{\"table\":\"\"}",
+                         "{\"table\":5}",
+                         "{\"table\":\"a\",\"x\":1}",
+                         "{\"table\":\".x\"}",
+                         "{\"table\":\"a.\"}",
+                         "{\"table\":\"\\\"unterminated\"}",
+                         "{\"table\":\"esync_meta\"}",
+                         "{\"table\":\"sqlite_master\"}",
+                         "{\"table\":\"a\",\"where\":5}",
+                         "{\"table\":\"a\",\"params\":5}",
+                         "{\"table\":\"a\",\"params\":[{}]}",
+                         "{\"table\":\"a\",\"params\":{\"2\":\"x\"}}",
+                         "{\"table\":\"a\",\"columns\":[]}",
+                         "{\"table\":\"a\",\"columns\":[\"\"]}",
+                         "{\"table\":\"a\",\"columns\":5}",
+                         "{\"table\":\"a\",\"replica\":\"half\"}",
+                         "{\"table\":\"a\",\"replica\":1}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = esync_shape_define(e, "s", bad[i]);
         if (rc != ESYNC_EINVAL) fprintf(stderr, "accepted: %s\n", bad[i]);
@@ -118,27 +133,40 @@ static void test_define(void) {
     CHECK_EQ_INT(esync_shape_define(e, "s", NULL), ESYNC_EINVAL);
     CHECK_EQ_INT(esync_shape_define(NULL, "s", "{}"), ESYNC_EINVAL);
     /* every accepted form, and the request they make */
-    CHECK_EQ_INT(esync_shape_define(e, "s1", "{\"table\":\"Public.\\\"My\\\"\\\"T\\\"\",\"where\":\"x > $1 AND y = $2\","
-                                             "\"params\":{\"1\":5,\"2\":true},\"columns\":[\"id\",\"Weird Col\"],\"replica\":\"full\"}"),
-                 ESYNC_OK);
+    CHECK_EQ_INT(
+        esync_shape_define(
+            e, "s1",
+            "{\"table\":\"Public.\\\"My\\\"\\\"T\\\"\",\"where\":\"x > $1 AND y = $2\","
+            "\"params\":{\"1\":5,\"2\":true},\"columns\":[\"id\",\"Weird Col\"],\"replica\":\"full\"}"),
+        ESYNC_OK);
     esync_request rq;
     CHECK_EQ_INT(esync_next_request(e, "s1", &rq), ESYNC_OK);
     CHECK_EQ_INT(rq.action, ESYNC_ACT_FETCH);
-    CHECK(!strcmp(rq.query, "table=Public.%22My%22%22T%22&offset=-1&where=x%20%3E%20%241%20AND%20y%20%3D%20%242"
-                            "&params%5B1%5D=5&params%5B2%5D=true&columns=id%2C%22Weird%20Col%22&replica=full"));
-    CHECK_EQ_INT(esync_shape_define(e, "s2", "{\"table\":\"b\",\"params\":[\"x\", 1.5, false],\"columns\":\"id,v\",\"where\":null,\"replica\":\"default\"}"), ESYNC_OK);
+    CHECK(
+        !strcmp(rq.query,
+                "table=Public.%22My%22%22T%22&offset=-1&where=x%20%3E%20%241%20AND%20y%20%3D%20%242"
+                "&params%5B1%5D=5&params%5B2%5D=true&columns=id%2C%22Weird%20Col%22&replica=full"));
+    CHECK_EQ_INT(
+        esync_shape_define(
+            e, "s2",
+            "{\"table\":\"b\",\"params\":[\"x\", 1.5, false],\"columns\":\"id,v\",\"where\":null,\"replica\":\"default\"}"),
+        ESYNC_OK);
     /* same table twice */
     CHECK_EQ_INT(esync_shape_define(e, "s3", "{\"table\":\"public.b\"}"), ESYNC_EINVAL);
     CHECK(strstr(esync_errmsg(e), "already synced") != NULL);
     /* redefinition with the same definition is a no-op; with another it replaces */
-    CHECK_EQ_INT(esync_shape_define(e, "s2", "{\"table\":\"b\",\"params\":[\"x\", 1.5, false],\"columns\":\"id,v\"}"), ESYNC_OK);
+    CHECK_EQ_INT(
+        esync_shape_define(e, "s2",
+                           "{\"table\":\"b\",\"params\":[\"x\", 1.5, false],\"columns\":\"id,v\"}"),
+        ESYNC_OK);
     CHECK_EQ_INT(esync_shape_define(e, "s2", "{\"table\":\"c\"}"), ESYNC_OK);
     CHECK_EQ_INT(esync_next_request(e, "nope", &rq), ESYNC_ENOSHAPE);
     CHECK_EQ_INT(esync_next_request(NULL, "s1", &rq), ESYNC_EINVAL);
     char *out = NULL;
     size_t len = 0;
     CHECK_EQ_INT(esync_status(e, &out, &len), ESYNC_OK);
-    CHECK(strstr(out, "\"shapeName\":\"s1\"") && strstr(out, "\"tableName\":\"My\\\"T\"") && strstr(out, "\"phase\":\"initial-sync\""));
+    CHECK(strstr(out, "\"shapeName\":\"s1\"") && strstr(out, "\"tableName\":\"My\\\"T\"") &&
+          strstr(out, "\"phase\":\"initial-sync\""));
     CHECK(len == strlen(out));
     esync_free(out);
     CHECK_EQ_INT(esync_status(NULL, &out, NULL), ESYNC_EINVAL);
@@ -156,21 +184,35 @@ static void test_types_and_query(void) {
     esync_free(out);
     CHECK_EQ_INT(esync_shape_types(e, "zz", &out, NULL), ESYNC_ENOSHAPE);
     char *changes = NULL;
-    CHECK_EQ_INT(ingest(e, "n", 200, "h", "0_inf", SCHEMA, 1,
-                        "[{\"key\":\"k1\",\"value\":{\"id\":\"9007199254740993\",\"v\":\"-Infinity\",\"a\":\"{1,NULL,-9223372036854775808}\",\"t\":\"x\\u00e9\\ud83d\\ude00\"},\"headers\":{\"operation\":\"insert\"}},"
-                        "{\"key\":\"k2\",\"value\":{\"id\":\"2\",\"v\":\"0.1\",\"a\":null,\"t\":null},\"headers\":{\"operation\":\"insert\"}}]",
-                        &changes),
-                 ESYNC_OK);
-    CHECK(changes && strstr(changes, "\"id\":\"9007199254740993\",\"v\":\"-Infinity\",\"a\":[\"1\",null,\"-9223372036854775808\"],\"t\":\"x\xc3\xa9\xf0\x9f\x98\x80\""));
+    CHECK_EQ_INT(
+        ingest(
+            e, "n", 200, "h", "0_inf", SCHEMA, 1,
+            "[{\"key\":\"k1\",\"value\":{\"id\":\"9007199254740993\",\"v\":\"-Infinity\",\"a\":\"{1,NULL,-9223372036854775808}\",\"t\":\"x\\u00e9\\ud83d\\ude00\"},\"headers\":{\"operation\":\"insert\"}},"
+            "{\"key\":\"k2\",\"value\":{\"id\":\"2\",\"v\":\"0.1\",\"a\":null,\"t\":null},\"headers\":{\"operation\":\"insert\"}}]",
+            &changes),
+        ESYNC_OK);
+    CHECK(
+        changes &&
+        strstr(
+            changes,
+            "\"id\":\"9007199254740993\",\"v\":\"-Infinity\",\"a\":[\"1\",null,\"-9223372036854775808\"],\"t\":\"x\xc3\xa9\xf0\x9f\x98\x80\""));
     CHECK(changes && strstr(changes, "\"v\":0.1"));
     esync_free(changes);
     CHECK_EQ_INT(esync_shape_types(e, "n", &out, NULL), ESYNC_OK);
     CHECK(!strcmp(out, "{\"id\":\"int8\",\"v\":\"float\",\"a\":\"int8\"}"));
     esync_free(out);
     /* typed reads, parameters of every kind */
-    CHECK_EQ_INT(esync_query(e, "SELECT id, v, a, t, 1.5 AS f, x'00ff' AS b, NULL AS z, ?1 AS p1, ?2 AS p2, ?3 AS p3, ?4 AS p4, ?5 AS p5 FROM nums WHERE id = 2",
-                             "[true, null, \"s\", 3, 2.5]", &out, NULL), ESYNC_OK);
-    CHECK(out && !strcmp(out, "[{\"id\":\"2\",\"v\":0.1,\"a\":null,\"t\":null,\"f\":1.5,\"b\":\"\\\\x00ff\",\"z\":null,\"p1\":1,\"p2\":null,\"p3\":\"s\",\"p4\":3,\"p5\":2.5}]"));
+    CHECK_EQ_INT(
+        esync_query(
+            e,
+            "SELECT id, v, a, t, 1.5 AS f, x'00ff' AS b, NULL AS z, ?1 AS p1, ?2 AS p2, ?3 AS p3, ?4 AS p4, ?5 AS p5 FROM nums WHERE id = 2",
+            "[true, null, \"s\", 3, 2.5]", &out, NULL),
+        ESYNC_OK);
+    CHECK(
+        out &&
+        !strcmp(
+            out,
+            "[{\"id\":\"2\",\"v\":0.1,\"a\":null,\"t\":null,\"f\":1.5,\"b\":\"\\\\x00ff\",\"z\":null,\"p1\":1,\"p2\":null,\"p3\":\"s\",\"p4\":3,\"p5\":2.5}]"));
     esync_free(out);
     CHECK_EQ_INT(esync_query(e, "SELECT ?1", "[1, 2]", &out, NULL), ESYNC_EINVAL);
     CHECK_EQ_INT(esync_query(e, "SELECT ?1", "{\"a\":1}", &out, NULL), ESYNC_EINVAL);
@@ -213,11 +255,20 @@ static void test_memory_baseline(void) {
     esync *e = open_db(&path);
     CHECK_EQ_INT(esync_shape_define(e, "n", "{\"table\":\"nums\"}"), ESYNC_OK);
     char *changes = NULL;
-    CHECK_EQ_INT(ingest(e, "n", 200, "h", "0_0", SCHEMA, 0,
-                        "[{\"key\":\"k1\",\"value\":{\"id\":\"1\",\"v\":\"1\",\"a\":null,\"t\":\"x\"},\"headers\":{\"operation\":\"insert\"}}]", &changes), ESYNC_OK);
+    CHECK_EQ_INT(
+        ingest(
+            e, "n", 200, "h", "0_0", SCHEMA, 0,
+            "[{\"key\":\"k1\",\"value\":{\"id\":\"1\",\"v\":\"1\",\"a\":null,\"t\":\"x\"},\"headers\":{\"operation\":\"insert\"}}]",
+            &changes),
+        ESYNC_OK);
     /* an open batch, a queued response of another shape, then close: nothing may leak */
     CHECK_EQ_INT(esync_shape_define(e, "m", "{\"table\":\"more\"}"), ESYNC_OK);
-    CHECK_EQ_INT(ingest(e, "n", 200, "h", "0_0", SCHEMA, 0, "[{\"key\":\"k2\",\"value\":{\"id\":\"2\",\"v\":\"1\",\"a\":null,\"t\":\"x\"},\"headers\":{\"operation\":\"insert\"}}]", &changes), ESYNC_OK);
+    CHECK_EQ_INT(
+        ingest(
+            e, "n", 200, "h", "0_0", SCHEMA, 0,
+            "[{\"key\":\"k2\",\"value\":{\"id\":\"2\",\"v\":\"1\",\"a\":null,\"t\":\"x\"},\"headers\":{\"operation\":\"insert\"}}]",
+            &changes),
+        ESYNC_OK);
     CHECK(esync_memory_used() > before);
     CHECK(esync_memory_highwater(0) >= esync_memory_used());
     esync_close(e);

@@ -28,12 +28,15 @@ static int count(sqlite3 *db) {
 
 static void test_locks_and_batches(void) {
     sqlite3 *w = open_conn("/m.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    CHECK_EQ_INT(sqlite3_exec(w, "CREATE TABLE t(x INTEGER PRIMARY KEY, y TEXT)", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(w, "CREATE TABLE t(x INTEGER PRIMARY KEY, y TEXT)", NULL, NULL, NULL),
+                 SQLITE_OK);
     sqlite3 *r = open_conn("/m.db", SQLITE_OPEN_READONLY);
     uint32_t idx[64];
     esync_memvfs_take_dirty("/m.db", idx, 64);
     uint64_t commits = esync_memvfs_commits();
-    CHECK_EQ_INT(sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO t(y) VALUES('a'),('b')", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(
+        sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO t(y) VALUES('a'),('b')", NULL, NULL, NULL),
+        SQLITE_OK);
     CHECK_EQ_INT(count(r), 0); /* a reader sees committed pages while the writer holds RESERVED */
     CHECK_EQ_INT(sqlite3_exec(w, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     CHECK_EQ_INT(count(r), 2);
@@ -43,16 +46,26 @@ static void test_locks_and_batches(void) {
     CHECK(n >= 1 && n <= 3);
     CHECK_EQ_INT(esync_memvfs_take_dirty("/m.db", idx, 64), 0);
     /* a failed statement inside a transaction, then rollback: the pages come back */
-    CHECK_EQ_INT(sqlite3_exec(w, "BEGIN; INSERT INTO t(y) SELECT hex(zeroblob(3000)) FROM t, t AS t2, t AS t3", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(
+        sqlite3_exec(w,
+                     "BEGIN; INSERT INTO t(y) SELECT hex(zeroblob(3000)) FROM t, t AS t2, t AS t3",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     CHECK_EQ_INT(sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     CHECK_EQ_INT(count(r), 2);
     /* a big transaction that spills pages before commit still commits atomically */
-    CHECK_EQ_INT(sqlite3_exec(w, "PRAGMA cache_size=10; BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 3000)"
-                                 " INSERT INTO t(y) SELECT hex(randomblob(100)) FROM c; COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(
+        sqlite3_exec(
+            w,
+            "PRAGMA cache_size=10; BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 3000)"
+            " INSERT INTO t(y) SELECT hex(randomblob(100)) FROM c; COMMIT",
+            NULL, NULL, NULL),
+        SQLITE_OK);
     CHECK_EQ_INT(count(r), 3002);
     sqlite3_stmt *st;
     CHECK_EQ_INT(sqlite3_prepare_v2(r, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
-    CHECK(sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "ok"));
+    CHECK(sqlite3_step(st) == SQLITE_ROW &&
+          !strcmp((const char *)sqlite3_column_text(st, 0), "ok"));
     sqlite3_finalize(st);
     sqlite3_close(r);
     sqlite3_close(w);
@@ -80,7 +93,8 @@ static void test_engine_on_memvfs(void) {
     esync *e = NULL;
     CHECK_EQ_INT(esync_open(&o, &e), ESYNC_OK);
     CHECK_EQ_INT(esync_shape_define(e, "s", "{\"table\":\"items\"}"), ESYNC_OK);
-    const char *body = "[{\"key\":\"1\",\"value\":{\"id\":\"1\"},\"headers\":{\"operation\":\"insert\"}}]";
+    const char *body =
+        "[{\"key\":\"1\",\"value\":{\"id\":\"1\"},\"headers\":{\"operation\":\"insert\"}}]";
     esync_response r = {.status = 200,
                         .handle = "h",
                         .offset = "0_inf",

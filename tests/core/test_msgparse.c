@@ -22,11 +22,41 @@ static void rejects(const char *s) {
 }
 
 static void test_strict(void) {
-    const char *bad[] = {"", "[", "]", "[1,]", "[,1]", "{", "[\"a]", "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]",
-                         "[tru]", "[nul]", "[\"\\x\"]", "[\"\\u12G4\"]", "[\"\\ud800\"]", "[\"\\udc00\"]",
-                         "[\"\\ud800\\u0041\"]", "[\"\\u0000\"]", "[\"a\x01\"]", "[\"\xff\"]", "[\"\xc0\xaf\"]",
-                         "[\"\xed\xa0\x80\"]", "[\"\xf4\x90\x80\x80\"]", "[\"\xe2\x82\"]", "[1] x", "[{\"a\" 1}]",
-                         "[{\"a\":1,}]", "[{1:2}]", "[[[[", "nul", "[\"\\", "[\"\\u12"};
+    const char *bad[] = {"",
+                         "[",
+                         "]",
+                         "[1,]",
+                         "[,1]",
+                         "{",
+                         "[\"a]",
+                         "[01]",
+                         "[1.]",
+                         "[.5]",
+                         "[1e]",
+                         "[-]",
+                         "[+1]",
+                         "[tru]",
+                         "[nul]",
+                         "[\"\\x\"]",
+                         "[\"\\u12G4\"]",
+                         "[\"\\ud800\"]",
+                         "[\"\\udc00\"]",
+                         "[\"\\ud800\\u0041\"]",
+                         "[\"\\u0000\"]",
+                         "[\"a\x01\"]",
+                         "[\"\xff\"]",
+                         "[\"\xc0\xaf\"]",
+                         "[\"\xed\xa0\x80\"]",
+                         "[\"\xf4\x90\x80\x80\"]",
+                         "[\"\xe2\x82\"]",
+                         "[1] x",
+                         "[{\"a\" 1}]",
+                         "[{\"a\":1,}]",
+                         "[{1:2}]",
+                         "[[[[",
+                         "nul",
+                         "[\"\\",
+                         "[\"\\u12"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) rejects(bad[i]);
     /* nesting deeper than the limit */
     char deep[1200];
@@ -49,11 +79,13 @@ static void test_values(void) {
     CHECK(m.is_array);
     CHECK_EQ_INT(m.n, 5);
     esync_msg *a = &m.m[0];
-    CHECK(a->is_object && a->headers_kind == ESYNC_JSON_OBJECT && a->op_kind == ESYNC_JSON_STRING && !strcmp(a->op, "insert"));
+    CHECK(a->is_object && a->headers_kind == ESYNC_JSON_OBJECT && a->op_kind == ESYNC_JSON_STRING &&
+          !strcmp(a->op, "insert"));
     CHECK(a->key_kind == ESYNC_JSON_STRING && !strcmp(a->key, "k"));
     CHECK(a->value_kind == ESYNC_JSON_OBJECT && a->nfields == 5);
     esync_field *f = m.f + a->field0;
-    CHECK(!strcmp(f[0].name, "a") && f[0].kind == ESYNC_JSON_STRING && !strcmp(f[0].text, "x\"y\\z/\b\f\n\r\t"));
+    CHECK(!strcmp(f[0].name, "a") && f[0].kind == ESYNC_JSON_STRING &&
+          !strcmp(f[0].text, "x\"y\\z/\b\f\n\r\t"));
     CHECK(!strcmp(f[1].name, "b") && f[1].kind == ESYNC_JSON_NULL && f[1].text == NULL);
     CHECK(!strcmp(f[2].text, "\xc3\xa9\xf0\x9f\x98\x80\xe2\x82\xac"));
     CHECK(f[3].kind == ESYNC_JSON_OTHER && f[4].kind == ESYNC_JSON_OBJECT);
@@ -77,7 +109,9 @@ static void test_values(void) {
     size_t n = 0;
     big[n++] = '[';
     for (int i = 0; i < 600; i++)
-        n += (size_t)snprintf(big + n, sizeof big - n, "%s{\"key\":\"k%d\",\"value\":{\"x\":\"%d\"},\"headers\":{}}", i ? "," : "", i, i);
+        n += (size_t)snprintf(big + n, sizeof big - n,
+                              "%s{\"key\":\"k%d\",\"value\":{\"x\":\"%d\"},\"headers\":{}}",
+                              i ? "," : "", i, i);
     big[n++] = ']';
     big[n] = 0;
     CHECK_EQ_INT(parse(big, &m), ESYNC_OK);

@@ -29,22 +29,22 @@ static void test_utf8(void) {
     } cases[] = {
         {"", 0, 1},
         {"plain ascii", 11, 1},
-        {"\xc3\xa9", 2, 1},              /* é */
-        {"\xe2\x82\xac", 3, 1},          /* € */
-        {"\xf0\x9f\x98\x80", 4, 1},      /* 😀 */
-        {"\xf4\x8f\xbf\xbf", 4, 1},      /* U+10FFFF */
-        {"\xef\xbb\xbf", 3, 1},          /* BOM is a character */
-        {"\x00", 1, 1},                  /* NUL is valid UTF-8 (refused elsewhere) */
+        {"\xc3\xa9", 2, 1},         /* é */
+        {"\xe2\x82\xac", 3, 1},     /* € */
+        {"\xf0\x9f\x98\x80", 4, 1}, /* 😀 */
+        {"\xf4\x8f\xbf\xbf", 4, 1}, /* U+10FFFF */
+        {"\xef\xbb\xbf", 3, 1},     /* BOM is a character */
+        {"\x00", 1, 1},             /* NUL is valid UTF-8 (refused elsewhere) */
         {"\xff", 1, 0},
-        {"\xc0\xaf", 2, 0},              /* overlong / */
+        {"\xc0\xaf", 2, 0}, /* overlong / */
         {"\xc1\xbf", 2, 0},
-        {"\xe0\x80\xaf", 3, 0},          /* overlong */
-        {"\xed\xa0\x80", 3, 0},          /* surrogate */
-        {"\xf0\x80\x80\xaf", 4, 0},      /* overlong */
-        {"\xf4\x90\x80\x80", 4, 0},      /* > U+10FFFF */
+        {"\xe0\x80\xaf", 3, 0},     /* overlong */
+        {"\xed\xa0\x80", 3, 0},     /* surrogate */
+        {"\xf0\x80\x80\xaf", 4, 0}, /* overlong */
+        {"\xf4\x90\x80\x80", 4, 0}, /* > U+10FFFF */
         {"\xf5\x80\x80\x80", 4, 0},
-        {"\xe2\x82", 2, 0},              /* truncated */
-        {"\x80", 1, 0},                  /* lone continuation */
+        {"\xe2\x82", 2, 0}, /* truncated */
+        {"\x80", 1, 0},     /* lone continuation */
         {"a\xc3", 2, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -79,9 +79,8 @@ static void test_ctype(void) {
 
 static void test_unescape(void) {
     static const char *const cases[][2] = {
-        {"/a%20b", "/a b"},     {"/%2e%2e/x", "/../x"}, {"/%00x", "/%00x"},
-        {"/%zz%4", "/%zz%4"},   {"%", "%"},             {"/a+b", "/a+b"},
-        {"%41%42%43", "ABC"},
+        {"/a%20b", "/a b"}, {"/%2e%2e/x", "/../x"}, {"/%00x", "/%00x"},   {"/%zz%4", "/%zz%4"},
+        {"%", "%"},         {"/a+b", "/a+b"},       {"%41%42%43", "ABC"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char buf[64];
@@ -97,7 +96,8 @@ static void test_redact(void) {
         {"postgresql://bob:hunter2@host:5432/db", "postgresql://bob:***@host:5432/db"},
         {"postgresql://bob@host/db", "postgresql://bob@host/db"},
         {"postgresql://b:p@ss@host/db", "postgresql://b:***@host/db"},
-        {"postgresql:///db?host=/tmp&password=hunter2&user=x", "postgresql:///db?host=/tmp&password=***&user=x"},
+        {"postgresql:///db?host=/tmp&password=hunter2&user=x",
+         "postgresql:///db?host=/tmp&password=***&user=x"},
         {"host=/tmp password=hunter2 user=x", "host=/tmp password=*** user=x"},
         {"host=/tmp password='a b\\' c' user=x", "host=/tmp password=*** user=x"},
         {"host=/tmp mypassword=x", "host=/tmp mypassword=x"},
@@ -113,17 +113,24 @@ static void test_redact(void) {
 
 static void test_routes(void) {
     esync_route_match m;
-    CHECK(esync_route_find(ESYNC_GET, "/api/schema/version", false, &m) == 0 && m.id == ESYNC_ROUTE_SCHEMA_VERSION);
+    CHECK(esync_route_find(ESYNC_GET, "/api/schema/version", false, &m) == 0 &&
+          m.id == ESYNC_ROUTE_SCHEMA_VERSION);
     CHECK(esync_route_find(ESYNC_HEAD, "/api/schema/version", false, &m) == 0);
-    CHECK(esync_route_find(ESYNC_POST, "/api/schema/version", false, &m) == 405 && m.allow == (ESYNC_GET | ESYNC_HEAD));
+    CHECK(esync_route_find(ESYNC_POST, "/api/schema/version", false, &m) == 405 &&
+          m.allow == (ESYNC_GET | ESYNC_HEAD));
     CHECK(esync_route_find(ESYNC_POST, "/api/dev/seed", false, &m) == 404);
-    CHECK(esync_route_find(ESYNC_POST, "/api/dev/seed", true, &m) == 0 && m.id == ESYNC_ROUTE_DEV_SEED);
-    CHECK(esync_route_find(ESYNC_POST, "/api/dev/reset", true, &m) == 0 && m.body == ESYNC_BODY_OPTIONAL);
-    CHECK(esync_route_find(ESYNC_POST, "/api/test-items", false, &m) == 0 && m.body == ESYNC_BODY_REQUIRED);
-    CHECK(esync_route_find(ESYNC_PUT, "/api/test-items/abc", false, &m) == 0 && m.id == ESYNC_ROUTE_ITEMS_UPDATE &&
-          m.param_len == 3 && memcmp(m.param, "abc", 3) == 0);
-    CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/abc", false, &m) == 0 && m.id == ESYNC_ROUTE_ITEMS_DELETE);
-    CHECK(esync_route_find(ESYNC_PATCH, "/api/test-items/abc", false, &m) == 405 && m.allow == (ESYNC_PUT | ESYNC_DELETE));
+    CHECK(esync_route_find(ESYNC_POST, "/api/dev/seed", true, &m) == 0 &&
+          m.id == ESYNC_ROUTE_DEV_SEED);
+    CHECK(esync_route_find(ESYNC_POST, "/api/dev/reset", true, &m) == 0 &&
+          m.body == ESYNC_BODY_OPTIONAL);
+    CHECK(esync_route_find(ESYNC_POST, "/api/test-items", false, &m) == 0 &&
+          m.body == ESYNC_BODY_REQUIRED);
+    CHECK(esync_route_find(ESYNC_PUT, "/api/test-items/abc", false, &m) == 0 &&
+          m.id == ESYNC_ROUTE_ITEMS_UPDATE && m.param_len == 3 && memcmp(m.param, "abc", 3) == 0);
+    CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/abc", false, &m) == 0 &&
+          m.id == ESYNC_ROUTE_ITEMS_DELETE);
+    CHECK(esync_route_find(ESYNC_PATCH, "/api/test-items/abc", false, &m) == 405 &&
+          m.allow == (ESYNC_PUT | ESYNC_DELETE));
     CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/", false, &m) == 404);
     CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/a/b", false, &m) == 404);
     CHECK(esync_route_find(ESYNC_GET, "/api/nope", false, &m) == 404);
@@ -139,14 +146,20 @@ static void test_routes(void) {
 static void test_static(void) {
     char rel[64];
     esync_static_root root;
-    CHECK(esync_static_resolve("/", &root, rel, sizeof rel) == 0 && root == ESYNC_ROOT_WEB && strcmp(rel, "index.html") == 0);
-    CHECK(esync_static_resolve("/dev/sync-test/", &root, rel, sizeof rel) == 0 && strcmp(rel, "dev/sync-test/index.html") == 0);
-    CHECK(esync_static_resolve("/dev/sync-test", &root, rel, sizeof rel) == 0 && strcmp(rel, "dev/sync-test") == 0);
-    CHECK(esync_static_resolve("/wasm/electric-sync.wasm", &root, rel, sizeof rel) == 0 && root == ESYNC_ROOT_WASM &&
-          strcmp(rel, "electric-sync.wasm") == 0);
-    CHECK(esync_static_resolve("/wasm/other", &root, rel, sizeof rel) == 0 && root == ESYNC_ROOT_WEB);
-    const char *bad[] = {"/../x", "/a/../x", "/./x", "//x", "/a//b", "/.git/config", "/a\\..\\b", "x", "/a/\x01"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) CHECK(esync_static_resolve(bad[i], &root, rel, sizeof rel) == -1);
+    CHECK(esync_static_resolve("/", &root, rel, sizeof rel) == 0 && root == ESYNC_ROOT_WEB &&
+          strcmp(rel, "index.html") == 0);
+    CHECK(esync_static_resolve("/dev/sync-test/", &root, rel, sizeof rel) == 0 &&
+          strcmp(rel, "dev/sync-test/index.html") == 0);
+    CHECK(esync_static_resolve("/dev/sync-test", &root, rel, sizeof rel) == 0 &&
+          strcmp(rel, "dev/sync-test") == 0);
+    CHECK(esync_static_resolve("/wasm/electric-sync.wasm", &root, rel, sizeof rel) == 0 &&
+          root == ESYNC_ROOT_WASM && strcmp(rel, "electric-sync.wasm") == 0);
+    CHECK(esync_static_resolve("/wasm/other", &root, rel, sizeof rel) == 0 &&
+          root == ESYNC_ROOT_WEB);
+    const char *bad[] = {"/../x",        "/a/../x",   "/./x", "//x",    "/a//b",
+                         "/.git/config", "/a\\..\\b", "x",    "/a/\x01"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(esync_static_resolve(bad[i], &root, rel, sizeof rel) == -1);
     char tiny[8];
     CHECK(esync_static_resolve("/abcdefghij", &root, tiny, sizeof tiny) == -1);
     CHECK(esync_static_resolve("/", &root, tiny, sizeof tiny) == -1); /* index.html does not fit */
@@ -163,9 +176,12 @@ static void test_bodies(void) {
     esync_item_input in;
     esync_error e;
     CHECK(item("{\"title\":\"t\",\"description\":null,\"completed\":true}", 1, &in, &e) == 0);
-    CHECK(in.has_title && strcmp(in.title, "t") == 0 && in.has_description && in.description == NULL && in.completed);
+    CHECK(in.has_title && strcmp(in.title, "t") == 0 && in.has_description &&
+          in.description == NULL && in.completed);
     esync_item_input_free(&in);
-    CHECK(item("  {\"id\":\"0b7e3a0c-7d8e-4a55-9a6e-2f4f5a1b2c3d\",\"title\":\"t\"}\n", 1, &in, &e) == 0 && in.has_id);
+    CHECK(item("  {\"id\":\"0b7e3a0c-7d8e-4a55-9a6e-2f4f5a1b2c3d\",\"title\":\"t\"}\n", 1, &in,
+               &e) == 0 &&
+          in.has_id);
     esync_item_input_free(&in);
     CHECK(item("{}", 0, &in, &e) == 0 && !in.has_title && !in.has_description && !in.has_completed);
     esync_item_input_free(&in);
@@ -204,10 +220,12 @@ static void test_bodies(void) {
     CHECK(esync_body_seed("", 0, &count, &e) == 0 && count == ESYNC_SEED_DEFAULT);
     CHECK(esync_body_seed(" \n", 2, &count, &e) == 0 && count == ESYNC_SEED_DEFAULT);
     CHECK(esync_body_seed("{\"count\":1e3}", 13, &count, &e) == 0 && count == 1000);
-    const char *bad_seed[] = {"{\"count\":0}", "{\"count\":10001}", "{\"count\":1.5}", "{\"count\":\"5\"}",
-                              "{\"count\":1e400}", "{\"count\":-1}", "{\"n\":1}", "5"};
+    const char *bad_seed[] = {
+        "{\"count\":0}",     "{\"count\":10001}", "{\"count\":1.5}", "{\"count\":\"5\"}",
+        "{\"count\":1e400}", "{\"count\":-1}",    "{\"n\":1}",       "5"};
     for (size_t i = 0; i < sizeof bad_seed / sizeof bad_seed[0]; i++)
-        CHECK(esync_body_seed(bad_seed[i], strlen(bad_seed[i]), &count, &e) == -1 && e.status == 400);
+        CHECK(esync_body_seed(bad_seed[i], strlen(bad_seed[i]), &count, &e) == -1 &&
+              e.status == 400);
 }
 
 static void test_journal(void) {
@@ -218,8 +236,12 @@ static void test_journal(void) {
     CHECK(esync_journal_parse(ok, strlen(ok), &j, err, sizeof err) == 0 && j.count == 2 &&
           j.entries[1].when == 1700000000001LL && strcmp(j.entries[1].tag, "0001_b-c") == 0);
     esync_journal_free(&j);
-    const char *bad[] = {"{}", "[]", "{\"entries\":[{\"when\":1,\"tag\":\"../etc\"}]}",
-                         "{\"entries\":[{\"when\":1.5,\"tag\":\"a\"}]}", "{\"entries\":[{\"tag\":\"a\"}]}", "nope"};
+    const char *bad[] = {"{}",
+                         "[]",
+                         "{\"entries\":[{\"when\":1,\"tag\":\"../etc\"}]}",
+                         "{\"entries\":[{\"when\":1.5,\"tag\":\"a\"}]}",
+                         "{\"entries\":[{\"tag\":\"a\"}]}",
+                         "nope"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(esync_journal_parse(bad[i], strlen(bad[i]), &j, err, sizeof err) == -1);
 }

@@ -104,7 +104,8 @@ static void test_pgoutput(void) {
     w8(&w, 'u', 1);
     CHECK(esync_pgo_decode(w.b, w.n, &m) == 0 && m.tag == 'U' && m.u.change.old_kind == 'O');
     CHECK(m.u.change.old_tuple.ncols == 3 && m.u.change.new_tuple.ncols == 3);
-    CHECK(m.u.change.old_tuple.cols[1].len == 3 && memcmp(m.u.change.old_tuple.cols[1].data, "old", 3) == 0);
+    CHECK(m.u.change.old_tuple.cols[1].len == 3 &&
+          memcmp(m.u.change.old_tuple.cols[1].data, "old", 3) == 0);
     CHECK(m.u.change.new_tuple.cols[1].kind == 'n' && m.u.change.new_tuple.cols[2].kind == 'u');
     /* a column count larger than the bytes left is refused before allocating */
     w.n = 0;
@@ -245,9 +246,11 @@ static void test_params(void) {
     expect_400("table=items&offset=10", "{\"offset\":[\"has invalid format\"]}");
     expect_400("table=items&offset=1_2_3", "{\"offset\":[\"has invalid format\"]}");
     expect_400("table=items&offset=0_0", "{\"handle\":[\"can't be blank when offset != -1\"]}");
-    expect_400("table=items&offset=-1&live=true", "{\"live\":[\"can't be true when offset == -1\"]}");
+    expect_400("table=items&offset=-1&live=true",
+               "{\"live\":[\"can't be true when offset == -1\"]}");
     expect_400("table=items&offset=-1&live", "{\"live\":[\"can't be true when offset == -1\"]}");
-    expect_400("table=items&offset=now&live=true", "{\"live\":[\"can't be true when offset is 'now'\"]}");
+    expect_400("table=items&offset=now&live=true",
+               "{\"live\":[\"can't be true when offset is 'now'\"]}");
     expect_400("table=items&offset=-1&live_sse=true",
                "{\"live_sse\":[\"can't be true unless live is also true\"]}");
     expect_400("table=items&offset=-1&columns=,,,",
@@ -262,8 +265,8 @@ static void test_params(void) {
     CHECK(parse_err("table=items&offset=0_inf&handle=h") == NULL);
     CHECK(parse_err("table=foo.\"Bar\"&offset=now&columns=id,\"Weird, Col\"") == NULL);
 
-    esync_kv kv[] = {{"table", "\"MyTable\""}, {"offset", "123_4"}, {"handle", "H"},
-                     {"params[2]", "b"}, {"params[1]", "a"}, {"where", "x = $1"},
+    esync_kv kv[] = {{"table", "\"MyTable\""},   {"offset", "123_4"}, {"handle", "H"},
+                     {"params[2]", "b"},         {"params[1]", "a"},  {"where", "x = $1"},
                      {"columns", "ID,\"Name\""}, {"replica", "full"}, {"secret", "s3"}};
     esync_shape_req *q;
     char *secret, *err;
@@ -350,14 +353,17 @@ static void test_changes(void) {
     esync__view_init(&v, t, NULL, 0, false, NULL);
     s = change(&v, 'I', NULL, mkrow(&a, "1", "x", NULL, "5"), &n);
     CHECK(n == 1);
-    CHECK_STR(s, "{\"key\":\"\\\"public\\\".\\\"items\\\"/\\\"1\\\"\",\"value\":{\"id\":\"1\",\"value1\":\"x\","
-                 "\"value2\":null,\"num\":\"5\"},\"headers\":{\"operation\":\"insert\",\"relation\":"
-                 "[\"public\",\"items\"],\"lsn\":\"24593000\",\"op_position\":4,\"txids\":[751],"
-                 "\"last\":true}},\n");
+    CHECK_STR(
+        s,
+        "{\"key\":\"\\\"public\\\".\\\"items\\\"/\\\"1\\\"\",\"value\":{\"id\":\"1\",\"value1\":\"x\","
+        "\"value2\":null,\"num\":\"5\"},\"headers\":{\"operation\":\"insert\",\"relation\":"
+        "[\"public\",\"items\"],\"lsn\":\"24593000\",\"op_position\":4,\"txids\":[751],"
+        "\"last\":true}},\n");
     free(s);
     /* §8.9: update of one column -> PK + changed column */
     s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x2", "y", "5"), &n);
-    CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x2\"}") && !strstr(s, "old_value"));
+    CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x2\"}") &&
+          !strstr(s, "old_value"));
     free(s);
     /* no change at all -> nothing */
     s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x", "y", "5"), &n);
@@ -378,11 +384,13 @@ static void test_changes(void) {
     /* §8.10: replica=full -> full row + old_value of the changed column */
     esync__view_init(&v, t, NULL, 0, true, NULL);
     s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x2", "y", "5"), &n);
-    CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x2\",\"value2\":\"y\",\"num\":\"5\"},"
-                              "\"old_value\":{\"value1\":\"x\"}"));
+    CHECK(n == 1 &&
+          strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x2\",\"value2\":\"y\",\"num\":\"5\"},"
+                    "\"old_value\":{\"value1\":\"x\"}"));
     free(s);
     s = change(&v, 'D', mkrow(&a, "1", "x", "y", "5"), NULL, &n);
-    CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x\",\"value2\":\"y\",\"num\":\"5\"}"));
+    CHECK(n == 1 &&
+          strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x\",\"value2\":\"y\",\"num\":\"5\"}"));
     free(s);
     esync__view_free(&v);
 
@@ -398,7 +406,8 @@ static void test_changes(void) {
     esync__view_free(&v);
 
     /* §8.14: where num > 5: move in (insert, full row), move out (delete, PK) */
-    esync_where_col wc[4] = {{"id", "int4", 0}, {"value1", "text", 0}, {"value2", "text", 0}, {"num", "int4", 0}};
+    esync_where_col wc[4] = {
+        {"id", "int4", 0}, {"value1", "text", 0}, {"value2", "text", 0}, {"num", "int4", 0}};
     esync_where *w = NULL;
     char err[256];
     CHECK(esync_where_compile("num > 5", NULL, 0, wc, 4, &w, err, sizeof err) == 0);
@@ -444,9 +453,11 @@ static void test_xid_filter(void) {
     CHECK(esync_snapinfo_parse("4294967290:4294967300:", &s) == 0);
     CHECK(esync_snapshot_visible(&s, 4294967280u));
     CHECK(!esync_snapshot_visible(&s, 4)); /* 2^32 + 4 >= xmax */
-    CHECK(esync_snapshot_visible(&s, 2)); /* 2^32 + 2 < xmax, not in progress */
+    CHECK(esync_snapshot_visible(&s, 2));  /* 2^32 + 2 < xmax, not in progress */
     char *j = esync_snapshot_end_json(&s);
-    CHECK_STR(j, "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"4294967290\",\"xmax\":\"4294967300\",\"xip_list\":[]}}");
+    CHECK_STR(
+        j,
+        "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"4294967290\",\"xmax\":\"4294967300\",\"xip_list\":[]}}");
     free(j);
     esync_snapinfo_free(&s);
     CHECK(esync_snapinfo_parse("garbage", &s) == -1);
@@ -487,7 +498,8 @@ static void test_shapelog(void) {
     uint64_t a, b;
     esync_slog_range(l, 1, 3, &a, &b);
     char buf[200];
-    CHECK(a == 9 && esync_slog_pread(l, buf, a, (size_t)(b - a)) == 0 && memcmp(buf, "{\"b\":2}", 7) == 0);
+    CHECK(a == 9 && esync_slog_pread(l, buf, a, (size_t)(b - a)) == 0 &&
+          memcmp(buf, "{\"b\":2}", 7) == 0);
     CHECK(esync_slog_write_meta(l, "{\"m\":1}", 7) == 0);
     CHECK(esync_slog_sync(l) == 0);
     esync_slog_close(l, 0);

@@ -31,10 +31,17 @@ static char *slurp(const char *path, size_t *len) {
 static int run(const char *fixture, char **out, size_t *outlen) {
     size_t len;
     char *fx = slurp(fixture, &len);
-    if (!fx) { perror(fixture); return -100; }
+    if (!fx) {
+        perror(fixture);
+        return -100;
+    }
     char db[] = "/tmp/esync-replay-XXXXXX";
     int fd = mkstemp(db);
-    if (fd < 0) { perror("mkstemp"); free(fx); return -100; }
+    if (fd < 0) {
+        perror("mkstemp");
+        free(fx);
+        return -100;
+    }
     close(fd);
     unlink(db);
     int rc = esync_replay(fx, len, db, out, outlen);
@@ -46,7 +53,9 @@ static int run(const char *fixture, char **out, size_t *outlen) {
     return rc;
 }
 
-static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 int main(int argc, char **argv) {
     if (argc == 2) {
@@ -63,7 +72,10 @@ int main(int argc, char **argv) {
     }
     bool update = !strcmp(argv[1], "--update");
     DIR *d = opendir(argv[2]);
-    if (!d) { perror(argv[2]); return 2; }
+    if (!d) {
+        perror(argv[2]);
+        return 2;
+    }
     char *names[1024];
     int count = 0;
     struct dirent *en;
@@ -77,13 +89,16 @@ int main(int argc, char **argv) {
     for (int i = 0; i < count; i++) {
         char path[4096], golden[4096];
         snprintf(path, sizeof path, "%s/%s", argv[2], names[i]);
-        snprintf(golden, sizeof golden, "%s/%.*s.out", argv[2], (int)(strlen(names[i]) - 5), names[i]);
+        snprintf(golden, sizeof golden, "%s/%.*s.out", argv[2], (int)(strlen(names[i]) - 5),
+                 names[i]);
         char *out = NULL;
         size_t n = 0;
         int rc = run(path, &out, &n);
         const char *verdict = "ok";
-        if (rc == ESYNC_ESTATE) verdict = "EXPECTATION FAILED";
-        else if (rc) verdict = "ERROR";
+        if (rc == ESYNC_ESTATE)
+            verdict = "EXPECTATION FAILED";
+        else if (rc)
+            verdict = "ERROR";
         if (update && out) {
             FILE *f = fopen(golden, "wb");
             fwrite(out, 1, n, f);
@@ -91,8 +106,10 @@ int main(int argc, char **argv) {
         } else if (out && !rc) {
             size_t gl;
             char *g = slurp(golden, &gl);
-            if (!g) verdict = "NO GOLDEN (.out) FILE";
-            else if (gl != n || memcmp(g, out, n)) verdict = "TRANSCRIPT DIFFERS FROM GOLDEN";
+            if (!g)
+                verdict = "NO GOLDEN (.out) FILE";
+            else if (gl != n || memcmp(g, out, n))
+                verdict = "TRANSCRIPT DIFFERS FROM GOLDEN";
             free(g);
         }
         if (strcmp(verdict, "ok")) {

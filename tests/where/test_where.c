@@ -21,12 +21,11 @@ static void fail_at(int line, const char *what) {
 
 /* The test table. Values are as Postgres prints them (TimeZone Asia/Kolkata for timestamptz). */
 static const esync_where_col cols[] = {
-    {"id", "int4", 0},     {"i2", "int2", 0},      {"i8", "int8", 0},
-    {"n", "numeric", 0},   {"f4", "float4", 0},    {"f8", "float8", 0},
-    {"b", "bool", 0},      {"t", "text", 0},       {"vc", "varchar", 0},
-    {"bp", "bpchar", 0},   {"u", "uuid", 0},       {"d", "date", 0},
-    {"ts", "timestamp", 0}, {"tz", "timestamptz", 0}, {"tm", "time", 0},
-    {"j", "jsonb", 0},     {"Mixed Case", "text", 0}, {"arr", "int4", 1},
+    {"id", "int4", 0},         {"i2", "int2", 0},        {"i8", "int8", 0}, {"n", "numeric", 0},
+    {"f4", "float4", 0},       {"f8", "float8", 0},      {"b", "bool", 0},  {"t", "text", 0},
+    {"vc", "varchar", 0},      {"bp", "bpchar", 0},      {"u", "uuid", 0},  {"d", "date", 0},
+    {"ts", "timestamp", 0},    {"tz", "timestamptz", 0}, {"tm", "time", 0}, {"j", "jsonb", 0},
+    {"Mixed Case", "text", 0}, {"arr", "int4", 1},
 };
 #define NCOLS ((int)(sizeof cols / sizeof cols[0]))
 
@@ -34,18 +33,18 @@ static const char *const rows[][NCOLS] = {
     {"1", "10", "9223372036854775807", "12345678901234567890.123", "1.1", "1.5", "t", "apple",
      "Apple", "ab  ", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "2024-01-05", "2024-01-05 10:00:00",
      "2024-01-05 15:30:00+05:30", "10:00:00", "{\"a\": 1}", "X", "{1,2}"},
-    {"2", "-5", "-9223372036854775808", "-0.5", "NaN", "-Infinity", "f", "banana", "b%nana",
-     "xyz ", "00000000-0000-0000-0000-000000000000", "1999-12-31", "2000-01-01 00:00:00.5",
+    {"2", "-5", "-9223372036854775808", "-0.5", "NaN", "-Infinity", "f", "banana", "b%nana", "xyz ",
+     "00000000-0000-0000-0000-000000000000", "1999-12-31", "2000-01-01 00:00:00.5",
      "2000-01-01 05:30:00+05:30", "23:59:59.999999", NULL, "y", NULL},
     {"3", NULL, "0", "0", "0", "0", NULL, "Cherry pie", "cherry_pie", NULL, NULL, NULL, NULL, NULL,
      NULL, "[]", NULL, "{}"},
-    {"4", "32767", "42", "42.000", "3.4028235e+38", "1e+100", "t", "", "", "", 
+    {"4", "32767", "42", "42.000", "3.4028235e+38", "1e+100", "t", "", "", "",
      "ffffffff-ffff-ffff-ffff-ffffffffffff", "infinity", "-infinity", "infinity", "00:00:00",
      "null", "", "{3}"},
-    {"5", "0", "5", "NaN", "-0", "Infinity", "f", "a\\b", "100%", "a", 
+    {"5", "0", "5", "NaN", "-0", "Infinity", "f", "a\\b", "100%", "a",
      "12345678-1234-1234-1234-123456789abc", "0044-03-15 BC", "1970-01-01 00:00:00",
      "1970-01-01 05:30:00+05:30", "12:00:00", "1", "Z", "{}"},
-    {"6", "7", "7", "7", "7", "7", "t", "O'Reilly", "o'reilly", "o'reilly", 
+    {"6", "7", "7", "7", "7", "7", "t", "O'Reilly", "o'reilly", "o'reilly",
      "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12", "2024-02-29", "2024-02-29 23:59:59",
      "2024-02-29 23:59:59+05:30", "07:00:00", "7", "seven", "{7}"},
 };
@@ -74,7 +73,7 @@ static int matches(const char *text, const char *const *params, int n) {
     return mask;
 }
 
-#define R(i) (1 << ((i) - 1)) /* row with id i */
+#define R(i) (1 << ((i)-1)) /* row with id i */
 
 static void expect_rows(int line, const char *text, const char *const *params, int n, int mask) {
     int got = matches(text, params, n);
@@ -85,7 +84,7 @@ static void expect_rows(int line, const char *text, const char *const *params, i
     }
 }
 #define ROWS(text, mask) expect_rows(__LINE__, text, NULL, 0, mask)
-#define ROWSP(text, params, mask) \
+#define ROWSP(text, params, mask)                                                                  \
     expect_rows(__LINE__, text, params, (int)(sizeof params / sizeof params[0]), mask)
 
 static void expect_error(int line, const char *text, const char *const *params, int n, int code,
@@ -101,8 +100,9 @@ static void expect_error(int line, const char *text, const char *const *params, 
     esync_where_free(w);
 }
 #define ERR(text, code, msg) expect_error(__LINE__, text, NULL, 0, ESYNC_WHERE_##code, msg)
-#define ERRP(text, params, code, msg) \
-    expect_error(__LINE__, text, params, (int)(sizeof params / sizeof params[0]), ESYNC_WHERE_##code, msg)
+#define ERRP(text, params, code, msg)                                                              \
+    expect_error(__LINE__, text, params, (int)(sizeof params / sizeof params[0]),                  \
+                 ESYNC_WHERE_##code, msg)
 
 static void expect_sql(int line, const char *text, const char *const *params, int n, int first,
                        const char *sql, const char *const *values, int nvalues) {
@@ -129,11 +129,11 @@ static void expect_sql(int line, const char *text, const char *const *params, in
     free(vals);
     esync_where_free(w);
 }
-#define SQL(text, first, sql, ...)                                                             \
-    do {                                                                                       \
-        static const char *const v_[] = {__VA_ARGS__};                                        \
-        expect_sql(__LINE__, text, NULL, 0, first, sql, v_ + 1,                                \
-                   (int)(sizeof v_ / sizeof v_[0]) - 1);                                       \
+#define SQL(text, first, sql, ...)                                                                 \
+    do {                                                                                           \
+        static const char *const v_[] = {__VA_ARGS__};                                             \
+        expect_sql(__LINE__, text, NULL, 0, first, sql, v_ + 1,                                    \
+                   (int)(sizeof v_ / sizeof v_[0]) - 1);                                           \
     } while (0)
 
 static void test_comparisons(void) {
@@ -309,7 +309,7 @@ static void test_arithmetic_and_functions(void) {
     ROWS("(2 + 3) * id = 5", R(1));
     ROWS("i2 + 1 > 10", R(1) | R(4)); /* int2 + int4 is int4: no overflow */
     ROWS("i2 + i2 > 0", R(1) | R(6)); /* int2 + int2 overflows on row 4 */
-    ROWS("i2 + 1 = -32768", 0);          /* int2 overflow: an error in Postgres, NULL here */
+    ROWS("i2 + 1 = -32768", 0);       /* int2 overflow: an error in Postgres, NULL here */
     ROWS("i8 + 1 > 0", R(3) | R(4) | R(5) | R(6));
     ROWS("i8 / 0 = 1", 0);
     ROWS("n + 1 = 43", R(4));
@@ -380,8 +380,10 @@ static void test_errors(void) {
     ERR("id < 2 < 3", ESYNTAX, "At location 22: syntax error at or near \"<\"");
     ERR("id = 1 AND", ESYNTAX, "At location 25: syntax error at end of input");
     ERR("t = 'abc", ESYNTAX, "At location 19: unterminated quoted string at or near \"'abc\"");
-    ERR("\"abc = 1", ESYNTAX, "At location 15: unterminated quoted identifier at or near \"\"abc = 1\"");
-    ERR("\"\" = 1", ESYNTAX, "At location 15: zero-length delimited identifier at or near \"\"\"\"");
+    ERR("\"abc = 1", ESYNTAX,
+        "At location 15: unterminated quoted identifier at or near \"\"abc = 1\"");
+    ERR("\"\" = 1", ESYNTAX,
+        "At location 15: zero-length delimited identifier at or near \"\"\"\"");
     ERR("id = 12abc", ESYNTAX,
         "At location 20: trailing junk after numeric literal at or near \"12abc\"");
     ERR("id = $", ESYNTAX, "At location 20: syntax error at or near \"$\"");
@@ -427,10 +429,12 @@ static void test_errors(void) {
     ERR("id AND b", ETYPE, "At location 0: reference id of type int4 is not castable to bool");
     ERR("b AND id + 1", ETYPE, "At location 9: argument of AND must be bool, not int4");
     ERR("id IS TRUE", ETYPE, "At location 3: argument of IS TRUE must be bool, not int4");
-    ERR("pg_sleep(5) IS NULL", EUNSUPPORTED, "At location 0: unknown or unsupported function pg_sleep/1");
+    ERR("pg_sleep(5) IS NULL", EUNSUPPORTED,
+        "At location 0: unknown or unsupported function pg_sleep/1");
     ERR("now() > ts", EUNSUPPORTED, "At location 0: unknown or unsupported function now/0");
     ERR("lower(t, t) = 'a'", ETYPE, "At location 0: unknown or unsupported function lower/2");
-    ERR("lower(id) = 'a'", ETYPE, "At location 0: Could not select a function overload for lower(int4)");
+    ERR("lower(id) = 'a'", ETYPE,
+        "At location 0: Could not select a function overload for lower(int4)");
     ERR("id IN (SELECT id FROM t)", EUNSUPPORTED, "At location 3: subqueries are not supported");
     ERR("(SELECT 1) = 1", EUNSUPPORTED, "At location 0: subqueries are not supported");
     ERR("EXISTS (SELECT 1)", EUNSUPPORTED, "At location 0: exists is not supported");
@@ -450,7 +454,8 @@ static void test_errors(void) {
     ERR("t::timestamptz IS NULL", ETYPE,
         "At location 0: unknown cast from type text to type timestamptz");
     ERR("E'x' = t", EUNSUPPORTED, "At location 0: E'...' literals are not supported");
-    ERR("date '2024-01-01' = d", EUNSUPPORTED, "At location 0: date '...' literals are not supported");
+    ERR("date '2024-01-01' = d", EUNSUPPORTED,
+        "At location 0: date '...' literals are not supported");
     ERR("t LIKE 'a' ESCAPE '!'", EUNSUPPORTED, "At location 11: LIKE ... ESCAPE is not supported");
     ERR("t SIMILAR TO 'a'", EUNSUPPORTED, "At location 2: SIMILAR TO is not supported");
     ERR("id BETWEEN SYMMETRIC 1 AND 2", EUNSUPPORTED,
@@ -489,9 +494,11 @@ static void test_errors(void) {
     /* API misuse */
     esync_where *w = (esync_where *)&w;
     char err[64];
-    CHECK(esync_where_compile(NULL, NULL, 0, cols, NCOLS, &w, err, sizeof err) == ESYNC_WHERE_EINVAL);
+    CHECK(esync_where_compile(NULL, NULL, 0, cols, NCOLS, &w, err, sizeof err) ==
+          ESYNC_WHERE_EINVAL);
     CHECK(w == NULL);
-    CHECK(esync_where_compile("true", NULL, 1, cols, NCOLS, &w, err, sizeof err) == ESYNC_WHERE_EINVAL);
+    CHECK(esync_where_compile("true", NULL, 1, cols, NCOLS, &w, err, sizeof err) ==
+          ESYNC_WHERE_EINVAL);
     CHECK(esync_where_compile("x", NULL, 0, cols, NCOLS, &w, NULL, 0) == ESYNC_WHERE_ETYPE);
     CHECK(esync_where_compile("1 x 1", NULL, 0, cols, NCOLS, &w, err, 8) == ESYNC_WHERE_ESYNTAX);
     CHECK(strcmp(err, "At loca") == 0);
@@ -502,17 +509,19 @@ static void test_errors(void) {
 static void test_sql(void) {
     SQL("id = 1", 1, "(\"id\" = $1::int4)", "", "1");
     SQL("ID = 1 AND t <> 'x'", 3, "((\"id\" = $3::int4) AND (\"t\" <> $4::text))", "", "1", "x");
-    SQL("\"Mixed Case\" LIKE 'a%' OR NOT b", 1,
-        "((\"Mixed Case\" LIKE $1::text) OR (NOT \"b\"))", "", "a%");
+    SQL("\"Mixed Case\" LIKE 'a%' OR NOT b", 1, "((\"Mixed Case\" LIKE $1::text) OR (NOT \"b\"))",
+        "", "a%");
     SQL("t NOT ILIKE 'A_'", 1, "(\"t\" NOT ILIKE $1::text)", "", "A_");
     SQL("id IN (1, 2) AND id NOT IN (3)", 1,
         "((\"id\" IN ($1::int4, $2::int4)) AND (\"id\" NOT IN ($3::int4)))", "", "1", "2", "3");
     SQL("id BETWEEN 1 AND 10", 1, "(\"id\" BETWEEN $1::int4 AND $2::int4)", "", "1", "10");
     SQL("id NOT BETWEEN 1 AND 10", 1, "(\"id\" NOT BETWEEN $1::int4 AND $2::int4)", "", "1", "10");
     SQL("b IS NOT NULL AND b IS TRUE AND b IS NOT FALSE AND b IS UNKNOWN", 1,
-        "((((\"b\" IS NOT NULL) AND (\"b\" IS TRUE)) AND (\"b\" IS NOT FALSE)) AND (\"b\" IS UNKNOWN))", "");
+        "((((\"b\" IS NOT NULL) AND (\"b\" IS TRUE)) AND (\"b\" IS NOT FALSE)) AND (\"b\" IS UNKNOWN))",
+        "");
     SQL("i2 IS DISTINCT FROM NULL", 1, "(\"i2\" IS DISTINCT FROM NULL::int2)", "");
-    SQL("-id + 2 * 3 > 0", 1, "(((- \"id\") + ($1::int4 * $2::int4)) > $3::int4)", "", "2", "3", "0");
+    SQL("-id + 2 * 3 > 0", 1, "(((- \"id\") + ($1::int4 * $2::int4)) > $3::int4)", "", "2", "3",
+        "0");
     SQL("id > -5", 1, "(\"id\" > $1::int4)", "", "-5");
     SQL("i8 > 3000000000", 1, "(\"i8\" > $1::int8)", "", "3000000000");
     SQL("n > 1.5e3", 1, "(\"n\" > $1::numeric)", "", "1.5e3");
@@ -526,7 +535,8 @@ static void test_sql(void) {
     SQL("id::text = '1'", 1, "((\"id\")::text = $1::text)", "", "1");
     SQL("'5'::int8 = id", 1, "($1::int8 = \"id\")", "", "5");
     SQL("lower(t) = upper(vc) OR coalesce(i2, 0) = 1", 1,
-        "((lower(\"t\") = upper(\"vc\")) OR (COALESCE(\"i2\", $1::int4) = $2::int4))", "", "0", "1");
+        "((lower(\"t\") = upper(\"vc\")) OR (COALESCE(\"i2\", $1::int4) = $2::int4))", "", "0",
+        "1");
     SQL("bp = 'ab'", 1, "(\"bp\" = $1::bpchar)", "", "ab");
     /* injection attempts end up as quoted identifiers or bind values */
     static const char *const inj[] = {"x'); DROP TABLE t; --"};
@@ -541,7 +551,8 @@ static void test_sql(void) {
     free(vals);
     esync_where_free(w);
     static const esync_where_col evil[] = {{"a\" OR 1=1 --", "text", 0}};
-    CHECK(esync_where_compile("\"a\"\" OR 1=1 --\" = 'x'", NULL, 0, evil, 1, &w, err, sizeof err) == 0);
+    CHECK(esync_where_compile("\"a\"\" OR 1=1 --\" = 'x'", NULL, 0, evil, 1, &w, err, sizeof err) ==
+          0);
     CHECK(esync_where_sql(w, 1, &sql, &vals, &nv) == 0);
     CHECK(strcmp(sql, "(\"a\"\" OR 1=1 --\" = $1::text)") == 0 && nv == 1);
     free(sql);
@@ -586,47 +597,132 @@ static int pg_error(const char *where) {
     return 0;
 }
 
-static const struct { const char *where; const char *params[3]; } equiv_cases[] = {
-    {"id = 1", {0}}, {"id <> 1", {0}}, {"id < 3", {0}}, {"id >= 4", {0}}, {"id = '2'", {0}},
-    {"i2 < 0", {0}}, {"i8 = 9223372036854775807", {0}}, {"i8 < -9223372036854775807", {0}},
-    {"i8 > 9223372036854775806.5", {0}}, {"n = 12345678901234567890.1230", {0}},
-    {"n > 12345678901234567890.122999999999", {0}}, {"n = '42.0'", {0}}, {"n = 'NaN'", {0}},
-    {"n > 1e20", {0}}, {"n >= 1.2e19", {0}}, {"n = -.5", {0}}, {"f4 = 1.1", {0}},
-    {"f4 = '1.1'", {0}}, {"f4 = 'NaN'", {0}}, {"f4 > 1e38", {0}}, {"f4 = 0", {0}},
-    {"f8 < -1e308", {0}}, {"f8 = 'Infinity'", {0}}, {"f8 > f4", {0}}, {"f8 = id", {0}},
-    {"n = f8", {0}}, {"b", {0}}, {"b = 'no'", {0}}, {"b < true", {0}}, {"t > 'b'", {0}},
-    {"t < 'B'", {0}}, {"t = 'O''Reilly'", {0}}, {"bp = 'ab'", {0}}, {"bp = 'ab    '", {0}},
-    {"bp = t", {0}}, {"bp = vc", {0}}, {"\"Mixed Case\" = 'X'", {0}},
+static const struct {
+    const char *where;
+    const char *params[3];
+} equiv_cases[] = {
+    {"id = 1", {0}},
+    {"id <> 1", {0}},
+    {"id < 3", {0}},
+    {"id >= 4", {0}},
+    {"id = '2'", {0}},
+    {"i2 < 0", {0}},
+    {"i8 = 9223372036854775807", {0}},
+    {"i8 < -9223372036854775807", {0}},
+    {"i8 > 9223372036854775806.5", {0}},
+    {"n = 12345678901234567890.1230", {0}},
+    {"n > 12345678901234567890.122999999999", {0}},
+    {"n = '42.0'", {0}},
+    {"n = 'NaN'", {0}},
+    {"n > 1e20", {0}},
+    {"n >= 1.2e19", {0}},
+    {"n = -.5", {0}},
+    {"f4 = 1.1", {0}},
+    {"f4 = '1.1'", {0}},
+    {"f4 = 'NaN'", {0}},
+    {"f4 > 1e38", {0}},
+    {"f4 = 0", {0}},
+    {"f8 < -1e308", {0}},
+    {"f8 = 'Infinity'", {0}},
+    {"f8 > f4", {0}},
+    {"f8 = id", {0}},
+    {"n = f8", {0}},
+    {"b", {0}},
+    {"b = 'no'", {0}},
+    {"b < true", {0}},
+    {"t > 'b'", {0}},
+    {"t < 'B'", {0}},
+    {"t = 'O''Reilly'", {0}},
+    {"bp = 'ab'", {0}},
+    {"bp = 'ab    '", {0}},
+    {"bp = t", {0}},
+    {"bp = vc", {0}},
+    {"\"Mixed Case\" = 'X'", {0}},
     {"u = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", {0}},
     {"u = '{a0eebc999c0b4ef8bb6d6bb9bd380a11}'", {0}},
-    {"u > 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", {0}}, {"d < '2000-01-01'", {0}},
-    {"d > '9999-12-31'", {0}}, {"d < '0001-01-01'", {0}}, {"ts >= '2024-01-05 10:00'", {0}},
-    {"ts = '2000-01-01T00:00:00.500'", {0}}, {"ts > d", {0}}, {"tz = '2024-01-05 10:00:00Z'", {0}},
-    {"tz = '2024-01-05 10:00:00'", {0}}, {"tz = '2024-01-05 12:00:00+02'", {0}},
-    {"tz < '2000-01-01 00:00:01+00'", {0}}, {"tz = 'infinity'", {0}}, {"tm > '12:00'", {0}},
-    {"tm BETWEEN '07:00' AND '12:00:00'", {0}}, {"b OR id = 3", {0}},
-    {"NOT (b AND id > 1)", {0}}, {"NOT (b AND NULL)", {0}}, {"NOT (b OR NULL)", {0}},
-    {"b IS NOT TRUE", {0}}, {"b IS NOT FALSE", {0}}, {"b IS UNKNOWN", {0}}, {"j IS NULL", {0}},
-    {"arr IS NOT NULL", {0}}, {"i2 IS DISTINCT FROM 7", {0}}, {"i2 IS NOT DISTINCT FROM NULL", {0}},
-    {"NOT id = 1", {0}}, {"id = 1 OR id = 2 AND b", {0}}, {"id = 1 IS TRUE", {0}},
-    {"id IN (1, NULL)", {0}}, {"id NOT IN (1, NULL)", {0}}, {"id NOT IN (1, 3, 5)", {0}},
-    {"n IN (7, 42)", {0}}, {"id BETWEEN 4 AND 2", {0}}, {"id NOT BETWEEN 2 AND 4", {0}},
-    {"t LIKE '%an%'", {0}}, {"t LIKE '_pple'", {0}}, {"t NOT LIKE '%e'", {0}},
-    {"t NOT ILIKE '%A%'", {0}}, {"vc LIKE 'b\\%nana'", {0}}, {"vc LIKE 'cherry\\_pie'", {0}},
-    {"t LIKE 'a\\\\b'", {0}}, {"t LIKE t", {0}}, {"bp LIKE 'ab'", {0}}, {"bp LIKE 'ab%'", {0}},
-    {"bp ILIKE 'XYZ'", {0}}, {"id + 1 = 2", {0}}, {"id / 2 = 1", {0}}, {"id % 2 = 0", {0}},
-    {"-id = -1", {0}}, {"2 + 3 * id = 5", {0}}, {"n + 1 = 43", {0}}, {"n - 0.5 = -1", {0}},
-    {"n * n = 0.25", {0}}, {"n + id = 12345678901234567891.123", {0}}, {"f8 / 2 = 0.75", {0}},
-    {"f4 + 1 = 1", {0}}, {"id + 0.5 = 1.5", {0}}, {"lower(t) = 'cherry pie'", {0}},
-    {"upper(vc) = 'APPLE'", {0}}, {"lower(bp) = 'ab'", {0}}, {"coalesce(b, true)", {0}},
-    {"coalesce(i2, n, 0) = 7", {0}}, {"id::text = '1'", {0}}, {"bp::text = 'ab'", {0}},
-    {"n::int8 = 42", {0}}, {"n::int4 = -1", {0}}, {"f8::int4 = 2", {0}}, {"b::int4 = 1", {0}},
-    {"ts::date = '2024-01-05'", {0}}, {"d::timestamp = '2024-01-05 00:00:00'", {0}},
-    {"u::text = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", {0}}, {"(n * 2)::text = '84.000'", {0}},
-    {"id = $1", {"2"}}, {"t = $1 OR id = $2", {"apple", "3"}}, {"f8 = id + 1", {0}},
-    {"i2 + i2 > 0", {0}}, {"i2 + 1 > 10", {0}}, {"$1::bool", {"true"}}, {"t LIKE $1", {"a%"}},
-    {"t = $1", {"1; DROP TABLE t"}}, {"tz = $1", {"2024-01-05 10:00:00+00"}},
-    {"b = $1 AND $2", {"yes", "on"}}, {"i2 IN ($1, $2, $3)", {"10", " 7 ", "-5"}},
+    {"u > 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", {0}},
+    {"d < '2000-01-01'", {0}},
+    {"d > '9999-12-31'", {0}},
+    {"d < '0001-01-01'", {0}},
+    {"ts >= '2024-01-05 10:00'", {0}},
+    {"ts = '2000-01-01T00:00:00.500'", {0}},
+    {"ts > d", {0}},
+    {"tz = '2024-01-05 10:00:00Z'", {0}},
+    {"tz = '2024-01-05 10:00:00'", {0}},
+    {"tz = '2024-01-05 12:00:00+02'", {0}},
+    {"tz < '2000-01-01 00:00:01+00'", {0}},
+    {"tz = 'infinity'", {0}},
+    {"tm > '12:00'", {0}},
+    {"tm BETWEEN '07:00' AND '12:00:00'", {0}},
+    {"b OR id = 3", {0}},
+    {"NOT (b AND id > 1)", {0}},
+    {"NOT (b AND NULL)", {0}},
+    {"NOT (b OR NULL)", {0}},
+    {"b IS NOT TRUE", {0}},
+    {"b IS NOT FALSE", {0}},
+    {"b IS UNKNOWN", {0}},
+    {"j IS NULL", {0}},
+    {"arr IS NOT NULL", {0}},
+    {"i2 IS DISTINCT FROM 7", {0}},
+    {"i2 IS NOT DISTINCT FROM NULL", {0}},
+    {"NOT id = 1", {0}},
+    {"id = 1 OR id = 2 AND b", {0}},
+    {"id = 1 IS TRUE", {0}},
+    {"id IN (1, NULL)", {0}},
+    {"id NOT IN (1, NULL)", {0}},
+    {"id NOT IN (1, 3, 5)", {0}},
+    {"n IN (7, 42)", {0}},
+    {"id BETWEEN 4 AND 2", {0}},
+    {"id NOT BETWEEN 2 AND 4", {0}},
+    {"t LIKE '%an%'", {0}},
+    {"t LIKE '_pple'", {0}},
+    {"t NOT LIKE '%e'", {0}},
+    {"t NOT ILIKE '%A%'", {0}},
+    {"vc LIKE 'b\\%nana'", {0}},
+    {"vc LIKE 'cherry\\_pie'", {0}},
+    {"t LIKE 'a\\\\b'", {0}},
+    {"t LIKE t", {0}},
+    {"bp LIKE 'ab'", {0}},
+    {"bp LIKE 'ab%'", {0}},
+    {"bp ILIKE 'XYZ'", {0}},
+    {"id + 1 = 2", {0}},
+    {"id / 2 = 1", {0}},
+    {"id % 2 = 0", {0}},
+    {"-id = -1", {0}},
+    {"2 + 3 * id = 5", {0}},
+    {"n + 1 = 43", {0}},
+    {"n - 0.5 = -1", {0}},
+    {"n * n = 0.25", {0}},
+    {"n + id = 12345678901234567891.123", {0}},
+    {"f8 / 2 = 0.75", {0}},
+    {"f4 + 1 = 1", {0}},
+    {"id + 0.5 = 1.5", {0}},
+    {"lower(t) = 'cherry pie'", {0}},
+    {"upper(vc) = 'APPLE'", {0}},
+    {"lower(bp) = 'ab'", {0}},
+    {"coalesce(b, true)", {0}},
+    {"coalesce(i2, n, 0) = 7", {0}},
+    {"id::text = '1'", {0}},
+    {"bp::text = 'ab'", {0}},
+    {"n::int8 = 42", {0}},
+    {"n::int4 = -1", {0}},
+    {"f8::int4 = 2", {0}},
+    {"b::int4 = 1", {0}},
+    {"ts::date = '2024-01-05'", {0}},
+    {"d::timestamp = '2024-01-05 00:00:00'", {0}},
+    {"u::text = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", {0}},
+    {"(n * 2)::text = '84.000'", {0}},
+    {"id = $1", {"2"}},
+    {"t = $1 OR id = $2", {"apple", "3"}},
+    {"f8 = id + 1", {0}},
+    {"i2 + i2 > 0", {0}},
+    {"i2 + 1 > 10", {0}},
+    {"$1::bool", {"true"}},
+    {"t LIKE $1", {"a%"}},
+    {"t = $1", {"1; DROP TABLE t"}},
+    {"tz = $1", {"2024-01-05 10:00:00+00"}},
+    {"b = $1 AND $2", {"yes", "on"}},
+    {"i2 IN ($1, $2, $3)", {"10", " 7 ", "-5"}},
     {"n < $1", {"-0.4999"}},
 };
 
@@ -638,9 +734,12 @@ static void json_str(const char *s) {
     putchar('"');
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
     }
     putchar('"');
 }
@@ -711,7 +810,9 @@ int main(int argc, char **argv) {
     test_errors();
     test_sql();
     test_columns();
-    if (failures) fprintf(stderr, "%d failures\n", failures);
-    else printf("test_where: all passed\n");
+    if (failures)
+        fprintf(stderr, "%d failures\n", failures);
+    else
+        printf("test_where: all passed\n");
     return failures ? 1 : 0;
 }

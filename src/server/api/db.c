@@ -181,8 +181,10 @@ void esync_db_submit(esync_db *db, esync_req *r, esync_db_job_fn fn, void *arg,
     j->free_arg = free_arg;
     /* Suspend before the job is visible: a worker may finish it before we return. */
     esync_req_suspend(r);
-    if (db->tail) db->tail->next = j;
-    else db->head = j;
+    if (db->tail)
+        db->tail->next = j;
+    else
+        db->head = j;
     db->tail = j;
     pthread_cond_signal(&db->cv);
     pthread_mutex_unlock(&db->mu);

@@ -198,8 +198,10 @@ static void job_create(esync_req *r, PGconn *conn, void *arg) {
         "VALUES (coalesce($1::uuid, gen_random_uuid()), $2::text, $3::text, coalesce($4::boolean, false)) "
         "RETURNING " ITEM_JSON,
         4, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) reply_row(r, 201, res);
-    else esync_db_reply_error(r, conn, res);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        reply_row(r, 201, res);
+    else
+        esync_db_reply_error(r, conn, res);
     PQclear(res);
 }
 
@@ -227,9 +229,12 @@ static void job_update(esync_req *r, PGconn *conn, void *arg) {
         "updated_at = greatest(now()::timestamp, updated_at + interval '1 microsecond') "
         "WHERE id = $1::uuid RETURNING " ITEM_JSON,
         7, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) esync_db_reply_error(r, conn, res);
-    else if (PQntuples(res) == 0) esync_req_reply_error(r, 404, "not_found", "no test item with id %s", j->id);
-    else reply_row(r, 200, res);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        esync_db_reply_error(r, conn, res);
+    else if (PQntuples(res) == 0)
+        esync_req_reply_error(r, 404, "not_found", "no test item with id %s", j->id);
+    else
+        reply_row(r, 200, res);
     PQclear(res);
 }
 
@@ -238,10 +243,12 @@ static void job_delete(esync_req *r, PGconn *conn, void *arg) {
     const char *vals[1] = {j->id};
     PGresult *res = PQexecParams(conn, "DELETE FROM test_items WHERE id = $1::uuid", 1, NULL, vals,
                                  NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) esync_db_reply_error(r, conn, res);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        esync_db_reply_error(r, conn, res);
     else if (strcmp(PQcmdTuples(res), "0") == 0)
         esync_req_reply_error(r, 404, "not_found", "no test item with id %s", j->id);
-    else esync_req_reply(r, 204, NULL, NULL, 0);
+    else
+        esync_req_reply(r, 204, NULL, NULL, 0);
     PQclear(res);
 }
 
@@ -261,7 +268,7 @@ static void items(esync_app *app, esync_req *r, esync_route_id id) {
             return;
         }
     }
-    esync_db_job_fn fn = id == ESYNC_ROUTE_ITEMS_CREATE ? job_create
+    esync_db_job_fn fn = id == ESYNC_ROUTE_ITEMS_CREATE   ? job_create
                          : id == ESYNC_ROUTE_ITEMS_UPDATE ? job_update
                                                           : job_delete;
     esync_db_submit(app->db, r, fn, j, free_item_job);
@@ -273,27 +280,17 @@ void esync_handlers_dispatch(void *p, esync_req *r) {
     esync_app *app = p;
     esync_route_id id = esync_req_route(r)->id;
     switch (id) {
-    case ESYNC_ROUTE_SCHEMA_VERSION:
-        esync_db_submit(app->db, r, job_version, app, NULL);
-        return;
-    case ESYNC_ROUTE_DEV_SEED:
-        dev_seed_or_reset(app, r, false);
-        return;
-    case ESYNC_ROUTE_DEV_RESET:
-        dev_seed_or_reset(app, r, true);
-        return;
+    case ESYNC_ROUTE_SCHEMA_VERSION: esync_db_submit(app->db, r, job_version, app, NULL); return;
+    case ESYNC_ROUTE_DEV_SEED: dev_seed_or_reset(app, r, false); return;
+    case ESYNC_ROUTE_DEV_RESET: dev_seed_or_reset(app, r, true); return;
     case ESYNC_ROUTE_ITEMS_CREATE:
     case ESYNC_ROUTE_ITEMS_UPDATE:
-    case ESYNC_ROUTE_ITEMS_DELETE:
-        items(app, r, id);
-        return;
+    case ESYNC_ROUTE_ITEMS_DELETE: items(app, r, id); return;
     case ESYNC_ROUTE_SHAPE:
     case ESYNC_ROUTE_SHAPE_PROXY:
         esync_shape_http_handle(app->shapes, r, id == ESYNC_ROUTE_SHAPE_PROXY);
         return;
-    case ESYNC_ROUTE_STATIC:
-        esync_static_serve(r, app->cfg->web_dir, app->cfg->wasm_dir);
-        return;
+    case ESYNC_ROUTE_STATIC: esync_static_serve(r, app->cfg->web_dir, app->cfg->wasm_dir); return;
     }
     esync_req_reply_error(r, 500, "internal_error", "unhandled route");
 }

@@ -166,7 +166,8 @@ int esync_migrate_apply(PGconn *conn, const char *dir, int *applied, char *err, 
     if (esync_journal_load(dir, &j, err, errsz) != 0) return -1;
     int rc = -1;
     PGresult *res = NULL;
-    if (exec_plain(conn, "SELECT pg_advisory_xact_lock(" ESYNC_MIGRATE_LOCK_KEY ")", err, errsz) != 0 ||
+    if (exec_plain(conn, "SELECT pg_advisory_xact_lock(" ESYNC_MIGRATE_LOCK_KEY ")", err, errsz) !=
+            0 ||
         exec_plain(conn, "CREATE SCHEMA IF NOT EXISTS \"drizzle\"", err, errsz) != 0 ||
         exec_plain(conn,
                    "CREATE TABLE IF NOT EXISTS \"drizzle\".\"__drizzle_migrations\" ("
@@ -238,7 +239,8 @@ static void tag_for(const char *dir, long long when, char *out, size_t n) {
         char *text = read_file(path, &len);
         if (text && esync_journal_parse(text, len, &j, err, sizeof err) == 0) {
             for (size_t i = 0; i < j.count; i++)
-                if (j.entries[i].when == when) snprintf(tag_text, sizeof tag_text, "%s", j.entries[i].tag);
+                if (j.entries[i].when == when)
+                    snprintf(tag_text, sizeof tag_text, "%s", j.entries[i].tag);
             esync_journal_free(&j);
         }
         free(text);
@@ -252,7 +254,8 @@ static void tag_for(const char *dir, long long when, char *out, size_t n) {
  * a result seen outside a transaction is cached: one inside may still roll back. */
 static char *tables_for(PGconn *conn, const char *hash, PGresult **fail) {
     pthread_mutex_lock(&cache_mu);
-    char *cached = tables_json && strcmp(tables_hash, hash) == 0 ? esync__xstrdup(tables_json) : NULL;
+    char *cached = tables_json && strcmp(tables_hash, hash) == 0 ? esync__xstrdup(tables_json)
+                                                                 : NULL;
     pthread_mutex_unlock(&cache_mu);
     if (cached) return cached;
     PGresult *res = PQexec(conn, "SELECT coalesce(json_agg(relname ORDER BY relname), '[]')::text "
@@ -278,9 +281,10 @@ char *esync_schema_version(PGconn *conn, const char *dir, PGresult **out_res) {
     *out_res = NULL;
     /* One round trip in the common case; before any migration the table (or its schema) does not
      * exist, which outside a transaction is a harmless error to recover from. */
-    PGresult *res = PQexec(conn, "SELECT max(created_at)::text, encode(sha256(convert_to(coalesce("
-                                 "string_agg(hash, ',' ORDER BY created_at, id), ''), 'UTF8')), 'hex') "
-                                 "FROM \"drizzle\".\"__drizzle_migrations\"");
+    PGresult *res = PQexec(conn,
+                           "SELECT max(created_at)::text, encode(sha256(convert_to(coalesce("
+                           "string_agg(hash, ',' ORDER BY created_at, id), ''), 'UTF8')), 'hex') "
+                           "FROM \"drizzle\".\"__drizzle_migrations\"");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         bool missing = st && (strcmp(st, "42P01") == 0 || strcmp(st, "3F000") == 0);
@@ -296,8 +300,10 @@ char *esync_schema_version(PGconn *conn, const char *dir, PGresult **out_res) {
         return NULL;
     }
     char version[256];
-    if (PQgetisnull(res, 0, 0)) snprintf(version, sizeof version, "none");
-    else tag_for(dir, strtoll(PQgetvalue(res, 0, 0), NULL, 10), version, sizeof version);
+    if (PQgetisnull(res, 0, 0))
+        snprintf(version, sizeof version, "none");
+    else
+        tag_for(dir, strtoll(PQgetvalue(res, 0, 0), NULL, 10), version, sizeof version);
     char *hash = esync__xstrdup(PQgetvalue(res, 0, 1));
     PQclear(res);
     char *tables = tables_for(conn, hash, out_res);

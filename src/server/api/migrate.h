@@ -17,9 +17,9 @@
 #define ESYNC_MIGRATE_LOCK_KEY "7311965522013"
 
 typedef struct esync_migration {
-    char *tag;        /* "0000_test_items" */
-    long long when;   /* the journal's "when" (ms since the epoch) */
-    char *sql;        /* the file's bytes, NUL-terminated */
+    char *tag;      /* "0000_test_items" */
+    long long when; /* the journal's "when" (ms since the epoch) */
+    char *sql;      /* the file's bytes, NUL-terminated */
     size_t sql_len;
 } esync_migration;
 

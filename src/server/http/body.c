@@ -59,7 +59,8 @@ int esync_body_parse(const char *body, size_t len, cJSON **out, esync_error *err
     for (const char *p = end; p < body + len; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
             cJSON_Delete(tree);
-            return esync_error_set(err, 400, "invalid_json", "unexpected data after the JSON value");
+            return esync_error_set(err, 400, "invalid_json",
+                                   "unexpected data after the JSON value");
         }
     }
     *out = tree;

@@ -77,17 +77,11 @@ static double elapsed_ms(const struct timespec *a) {
 
 /* --- the request API ------------------------------------------------------------------------- */
 
-const char *esync_req_path(const esync_req *r) {
-    return r->path;
-}
+const char *esync_req_path(const esync_req *r) { return r->path; }
 
-unsigned esync_req_method(const esync_req *r) {
-    return r->method;
-}
+unsigned esync_req_method(const esync_req *r) { return r->method; }
 
-const esync_route_match *esync_req_route(const esync_req *r) {
-    return &r->route;
-}
+const esync_route_match *esync_req_route(const esync_req *r) { return &r->route; }
 
 const char *esync_req_body(const esync_req *r, size_t *len) {
     *len = r->body_len;
@@ -107,7 +101,8 @@ typedef struct arg_each {
     void *cls;
 } arg_each;
 
-static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value) {
     (void)kind;
     arg_each *a = cls;
     a->fn(a->cls, key, value);
@@ -119,9 +114,7 @@ void esync_req_query_each(esync_req *r, esync_req_arg_fn fn, void *cls) {
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, on_arg, &a);
 }
 
-bool esync_req_has_reply(const esync_req *r) {
-    return r->resp != NULL;
-}
+bool esync_req_has_reply(const esync_req *r) { return r->resp != NULL; }
 
 void esync_req_reply_response(esync_req *r, int status, struct MHD_Response *resp,
                               unsigned long long bytes) {
@@ -138,9 +131,8 @@ void esync_req_reply_response(esync_req *r, int status, struct MHD_Response *res
 
 void esync_req_reply(esync_req *r, int status, const char *content_type, char *body, size_t len) {
     static char empty[1];
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body ? body : empty,
-                                        body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body ? body : empty, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         fprintf(stderr, "electric-sync-server: out of memory (response)\n");
         abort();
@@ -191,9 +183,7 @@ void esync_req_suspend(esync_req *r) {
     MHD_suspend_connection(r->conn);
 }
 
-void esync_req_resume(esync_req *r) {
-    MHD_resume_connection(r->conn);
-}
+void esync_req_resume(esync_req *r) { MHD_resume_connection(r->conn); }
 
 /* --- libmicrohttpd callbacks ----------------------------------------------------------------- */
 
@@ -212,8 +202,10 @@ static enum MHD_Result queue_reply(esync_req *r) {
  * so that a client still writing its body reads the reply instead of a connection reset, and the
  * connection stays usable. Returns true for "now". */
 static bool reply_early(esync_req *r, unsigned long long declared) {
-    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
-    if ((expect && strcasecmp(expect, "100-continue") == 0) || declared > DISCARD_LIMIT) return true;
+    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_EXPECT);
+    if ((expect && strcasecmp(expect, "100-continue") == 0) || declared > DISCARD_LIMIT)
+        return true;
     r->state = REQ_DISCARDING;
     return false;
 }
@@ -222,15 +214,19 @@ static bool reply_early(esync_req *r, unsigned long long declared) {
  * set that should go out before the body is read. */
 static bool on_headers(esync_req *r) {
     esync_http *h = r->http;
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
     unsigned long long declared = 0;
-    if (cl) declared = strtoull(cl, NULL, 10); /* libmicrohttpd has already refused a malformed one */
+    if (cl)
+        declared = strtoull(cl, NULL, 10); /* libmicrohttpd has already refused a malformed one */
     bool has_body = declared > 0 || (te && strcasecmp(te, "identity") != 0);
 
     int rc = esync_route_find(r->method, r->path, h->opt.dev, &r->route);
     if (rc == 404) {
-        esync_req_reply_error(r, 404, "not_found", "no route for %s %.200s", r->method_text, r->path);
+        esync_req_reply_error(r, 404, "not_found", "no route for %s %.200s", r->method_text,
+                              r->path);
         return reply_early(r, declared);
     }
     if (rc == 405) {
@@ -243,7 +239,8 @@ static bool on_headers(esync_req *r) {
     }
     if (r->route.body == ESYNC_BODY_REQUIRED ||
         (r->route.body == ESYNC_BODY_OPTIONAL && has_body)) {
-        const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
         esync_ctype k = esync_ctype_classify(ct);
         if (k != ESYNC_CTYPE_JSON) {
             esync_req_reply_error(r, 415, "unsupported_media_type",
@@ -287,8 +284,8 @@ static bool on_body(esync_req *r, const char *data, size_t n) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size, void **ctx) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **ctx) {
     (void)version;
     esync_http *h = cls;
     esync_req *r = *ctx;
@@ -321,26 +318,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         return queue_reply(r);
-    case REQ_DISCARDING:
-        return queue_reply(r);
+    case REQ_DISCARDING: return queue_reply(r);
     case REQ_DISPATCHED:
         /* Called again after esync_req_resume: the holder has replied. */
         return queue_reply(r);
-    case REQ_QUEUED:
-        return MHD_YES;
+    case REQ_QUEUED: return MHD_YES;
     }
     return MHD_NO;
 }
 
 static void client_text(struct MHD_Connection *conn, char *buf, size_t n) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     snprintf(buf, n, "-");
     if (!ci || !ci->client_addr) return;
     const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, (socklen_t)n);
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+                  (socklen_t)n);
     else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)n);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+                  (socklen_t)n);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
@@ -380,7 +378,8 @@ static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s) {
 #if defined(__clang__)
 __attribute__((format(printf, 2, 0)))
 #endif
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -415,15 +414,14 @@ esync_http *esync_http_start(const esync_http_options *opt, char *err, size_t er
     h->daemon = MHD_start_daemon(
         flags, (uint16_t)opt->port, NULL, NULL, on_request, h,
         /* The logger first: options before it would log through libmicrohttpd's own. */
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opt->timeout_seconds,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)opt->max_connections,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, h,
         MHD_OPTION_END);
     if (!h->daemon) {
-        snprintf(err, errsz, "cannot listen on %s port %u (in use, or not allowed)", opt->host, opt->port);
+        snprintf(err, errsz, "cannot listen on %s port %u (in use, or not allowed)", opt->host,
+                 opt->port);
         free(h);
         return NULL;
     }

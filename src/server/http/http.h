@@ -32,8 +32,8 @@ typedef void (*esync_dispatch_fn)(void *app, esync_req *r);
 typedef struct esync_http_options {
     const char *host; /* numeric IPv4 or IPv6 address to bind */
     unsigned port;
-    bool dev;                  /* dev-only routes exist */
-    unsigned timeout_seconds;  /* idle connection timeout (a body that never completes) */
+    bool dev;                 /* dev-only routes exist */
+    unsigned timeout_seconds; /* idle connection timeout (a body that never completes) */
     unsigned max_connections;
     esync_dispatch_fn dispatch;
     void *app;
@@ -50,12 +50,12 @@ bool esync_http_drain(esync_http *h, unsigned timeout_ms);
 void esync_http_stop(esync_http *h);
 
 /* The request. Strings stay valid until the request completes. */
-const char *esync_req_path(const esync_req *r);    /* decoded, without the query string */
-unsigned esync_req_method(const esync_req *r);     /* an esync_method bit */
+const char *esync_req_path(const esync_req *r); /* decoded, without the query string */
+unsigned esync_req_method(const esync_req *r);  /* an esync_method bit */
 const esync_route_match *esync_req_route(const esync_req *r);
-const char *esync_req_body(const esync_req *r, size_t *len); /* never NULL; NUL-terminated */
-const char *esync_req_header(esync_req *r, const char *name);   /* epoll thread only */
-const char *esync_req_query(esync_req *r, const char *name);    /* epoll thread only */
+const char *esync_req_body(const esync_req *r, size_t *len);  /* never NULL; NUL-terminated */
+const char *esync_req_header(esync_req *r, const char *name); /* epoll thread only */
+const char *esync_req_query(esync_req *r, const char *name);  /* epoll thread only */
 /* Calls fn for every query argument, in order, decoded; value is NULL for a key without '='
  * (so `&live` is told apart from no `live`). Epoll thread only; the strings live as long as r. */
 typedef void (*esync_req_arg_fn)(void *cls, const char *key, const char *value);

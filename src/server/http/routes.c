@@ -14,7 +14,8 @@ typedef struct route {
 } route;
 
 static const route table[] = {
-    {ESYNC_GET | ESYNC_HEAD, "/api/schema/version", ESYNC_ROUTE_SCHEMA_VERSION, ESYNC_BODY_NONE, false},
+    {ESYNC_GET | ESYNC_HEAD, "/api/schema/version", ESYNC_ROUTE_SCHEMA_VERSION, ESYNC_BODY_NONE,
+     false},
     {ESYNC_POST, "/api/dev/seed", ESYNC_ROUTE_DEV_SEED, ESYNC_BODY_OPTIONAL, true},
     {ESYNC_POST, "/api/dev/reset", ESYNC_ROUTE_DEV_RESET, ESYNC_BODY_OPTIONAL, true},
     {ESYNC_POST, "/api/test-items", ESYNC_ROUTE_ITEMS_CREATE, ESYNC_BODY_REQUIRED, false},
@@ -26,8 +27,8 @@ static const struct {
     const char *name;
     unsigned bit;
 } methods[] = {
-    {"GET", ESYNC_GET},       {"HEAD", ESYNC_HEAD},       {"POST", ESYNC_POST},
-    {"PUT", ESYNC_PUT},       {"DELETE", ESYNC_DELETE},   {"OPTIONS", ESYNC_OPTIONS},
+    {"GET", ESYNC_GET},     {"HEAD", ESYNC_HEAD},     {"POST", ESYNC_POST},
+    {"PUT", ESYNC_PUT},     {"DELETE", ESYNC_DELETE}, {"OPTIONS", ESYNC_OPTIONS},
     {"PATCH", ESYNC_PATCH},
 };
 

@@ -46,7 +46,7 @@ typedef struct esync_route_match {
     esync_body_policy body;
     const char *param; /* the :id segment, pointing into the path; not NUL-terminated */
     size_t param_len;
-    unsigned allow;    /* on 405: the methods the path accepts (esync_method bits) */
+    unsigned allow; /* on 405: the methods the path accepts (esync_method bits) */
 } esync_route_match;
 
 /* Maps an HTTP method token to an esync_method bit (ESYNC_OTHER when unknown). */

@@ -15,7 +15,8 @@ static bool segment_ok(const char *s, size_t n) {
 
 int esync_static_resolve(const char *path, esync_static_root *root, char *rel, size_t n) {
     if (path[0] != '/' || n == 0) return -1;
-    if (strcmp(path, "/wasm/electric-sync.js") == 0 || strcmp(path, "/wasm/electric-sync.wasm") == 0) {
+    if (strcmp(path, "/wasm/electric-sync.js") == 0 ||
+        strcmp(path, "/wasm/electric-sync.wasm") == 0) {
         *root = ESYNC_ROOT_WASM;
         const char *name = path + strlen("/wasm/");
         if (strlen(name) + 1 > n) return -1;

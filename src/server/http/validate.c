@@ -18,12 +18,16 @@ bool esync_utf8_valid(const char *str, size_t n) {
             len = 2;
         } else if (c >= 0xE0 && c <= 0xEF) {
             len = 3;
-            if (c == 0xE0) lo = 0xA0;      /* overlong */
-            else if (c == 0xED) hi = 0x9F; /* UTF-16 surrogates */
+            if (c == 0xE0)
+                lo = 0xA0; /* overlong */
+            else if (c == 0xED)
+                hi = 0x9F; /* UTF-16 surrogates */
         } else if (c >= 0xF0 && c <= 0xF4) {
             len = 4;
-            if (c == 0xF0) lo = 0x90;      /* overlong */
-            else if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
+            if (c == 0xF0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xF4)
+                hi = 0x8F; /* above U+10FFFF */
         } else {
             return false; /* continuation byte, C0/C1 overlong lead, or F5..FF */
         }
@@ -75,9 +79,7 @@ size_t esync_url_unescape(char *s) {
     return (size_t)(w - s);
 }
 
-static bool ows(char c) {
-    return c == ' ' || c == '\t';
-}
+static bool ows(char c) { return c == ' ' || c == '\t'; }
 
 /* Case-insensitive compare of [s, s+n) with a lower-case literal. */
 static bool ieq(const char *s, size_t n, const char *lit) {

@@ -226,8 +226,7 @@ int esync_pgo_decode(const uint8_t *buf, size_t len, esync_pgo_msg *m) {
         c.p += n;
         break;
     }
-    default:
-        return -1;
+    default: return -1;
     }
     return c.bad || c.p != c.end ? -1 : 0;
 }

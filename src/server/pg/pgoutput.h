@@ -22,11 +22,11 @@
 
 /* One CopyData frame of the replication stream. */
 typedef struct esync_pgo_frame {
-    char kind; /* 'w' XLogData or 'k' keepalive */
+    char kind;          /* 'w' XLogData or 'k' keepalive */
     uint64_t wal_start; /* 'w' only */
     uint64_t wal_end;
-    int64_t send_time;  /* µs since 2000-01-01 */
-    int reply_requested; /* 'k' only */
+    int64_t send_time;      /* µs since 2000-01-01 */
+    int reply_requested;    /* 'k' only */
     const uint8_t *payload; /* 'w' only: one pgoutput message */
     size_t payload_len;
 } esync_pgo_frame;
@@ -62,9 +62,20 @@ typedef struct esync_pgo_column {
 typedef struct esync_pgo_msg {
     char tag;
     union {
-        struct { uint64_t final_lsn; int64_t commit_ts; uint32_t xid; } begin;
-        struct { uint8_t flags; uint64_t commit_lsn, end_lsn; int64_t commit_ts; } commit;
-        struct { uint64_t lsn; const char *name; } origin;
+        struct {
+            uint64_t final_lsn;
+            int64_t commit_ts;
+            uint32_t xid;
+        } begin;
+        struct {
+            uint8_t flags;
+            uint64_t commit_lsn, end_lsn;
+            int64_t commit_ts;
+        } commit;
+        struct {
+            uint64_t lsn;
+            const char *name;
+        } origin;
         struct {
             uint32_t oid;
             const char *nspname; /* "" means pg_catalog */
@@ -73,14 +84,21 @@ typedef struct esync_pgo_msg {
             uint16_t ncols;
             esync_pgo_column *cols; /* owned by the message */
         } relation;
-        struct { uint32_t oid; const char *nspname, *typname; } type;
+        struct {
+            uint32_t oid;
+            const char *nspname, *typname;
+        } type;
         struct {
             uint32_t relid;
             char old_kind; /* 0 (none), 'K' key columns only, 'O' whole old row */
             esync_pgo_tuple old_tuple;
             esync_pgo_tuple new_tuple; /* insert, update; empty for delete */
-        } change; /* 'I', 'U', 'D' */
-        struct { uint32_t nrels; uint8_t options; const uint8_t *relids_be; } truncate;
+        } change;                      /* 'I', 'U', 'D' */
+        struct {
+            uint32_t nrels;
+            uint8_t options;
+            const uint8_t *relids_be;
+        } truncate;
         struct {
             uint8_t flags;
             uint64_t lsn;

@@ -80,7 +80,8 @@ bool esync_repl_connected(esync_repl *r) {
 
 static PGconn *connect_repl(esync_repl *r) {
     const char *keys[] = {"dbname", "replication", "options", "application_name", NULL};
-    const char *vals[] = {r->url, "database", esync_repl_session_options, "esync-replication", NULL};
+    const char *vals[] = {r->url, "database", esync_repl_session_options, "esync-replication",
+                          NULL};
     return PQconnectdbParams(keys, vals, 1);
 }
 
@@ -107,11 +108,10 @@ static void collect_orphans(esync_repl *r) {
     const char *colon = strchr(r->owner, ':');
     if (!colon) return;
     size_t hostlen = (size_t)(colon - r->owner);
-    PGresult *res = PQexec(r->conn,
-        "SELECT p.pubname, obj_description(p.oid, 'pg_publication'), "
-        "  (SELECT s.active FROM pg_replication_slots s "
-        "    WHERE s.slot_name = 'esync_' || substr(p.pubname, 11)) "
-        "FROM pg_publication p WHERE p.pubname LIKE 'esync\\_pub\\_%'");
+    PGresult *res = PQexec(r->conn, "SELECT p.pubname, obj_description(p.oid, 'pg_publication'), "
+                                    "  (SELECT s.active FROM pg_replication_slots s "
+                                    "    WHERE s.slot_name = 'esync_' || substr(p.pubname, 11)) "
+                                    "FROM pg_publication p WHERE p.pubname LIKE 'esync\\_pub\\_%'");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);
         return;
@@ -125,7 +125,8 @@ static void collect_orphans(esync_repl *r) {
         char sql[256];
         snprintf(sql, sizeof sql,
                  "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                 "WHERE slot_name = 'esync_%s' AND NOT active", pub + 10);
+                 "WHERE slot_name = 'esync_%s' AND NOT active",
+                 pub + 10);
         PQclear(PQexec(r->conn, sql));
         snprintf(sql, sizeof sql, "DROP PUBLICATION IF EXISTS %s", pub);
         PQclear(PQexec(r->conn, sql));
@@ -278,21 +279,16 @@ static int on_message(esync_repl *r, const uint8_t *p, size_t n) {
         r->in_txn = 0;
         if (m->u.commit.end_lsn > r->processed) r->processed = m->u.commit.end_lsn;
         break;
-    case 'R':
-        r->sink.relation(r->sink.ctx, m);
-        break;
+    case 'R': r->sink.relation(r->sink.ctx, m); break;
     case 'I':
     case 'U':
-    case 'D':
-        on_change(r);
-        break;
+    case 'D': on_change(r); break;
     case 'T':
         for (uint32_t i = 0; i < m->u.truncate.nrels; i++)
             r->sink.truncate(r->sink.ctx, esync_pgo_truncate_relid(m, i));
         r->ordinal++;
         break;
-    default: /* 'O' origin, 'Y' type, 'M' message: nothing to do */
-        break;
+    default: /* 'O' origin, 'Y' type, 'M' message: nothing to do */ break;
     }
     return 0;
 }
@@ -415,10 +411,13 @@ int esync_repl_drop(const char *url, const char *slot, const char *publication) 
         const char *p[1] = {slot};
         /* the walsender of our stopped connection may take a moment to release the slot */
         for (int tries = 0; tries < 50 && rc != 0; tries++) {
-            PGresult *res = PQexecParams(c,
+            PGresult *res = PQexecParams(
+                c,
                 "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots "
-                "WHERE slot_name = $1 AND NOT active", 1, NULL, p, NULL, NULL, 0);
-            PGresult *left = PQexecParams(c, "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                "WHERE slot_name = $1 AND NOT active",
+                1, NULL, p, NULL, NULL, 0);
+            PGresult *left = PQexecParams(c,
+                                          "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
                                           1, NULL, p, NULL, NULL, 0);
             if (PQresultStatus(left) == PGRES_TUPLES_OK && PQntuples(left) == 0) rc = 0;
             PQclear(res);
@@ -440,7 +439,8 @@ void esync_repl_stop(esync_repl *r) {
     if (!r) return;
     r->stopping = 1;
     uint64_t one = 1;
-    if (write(r->stop_fd, &one, sizeof one) < 0) { /* the flag alone still stops it */ }
+    if (write(r->stop_fd, &one, sizeof one) < 0) { /* the flag alone still stops it */
+    }
     pthread_join(r->thread, NULL);
     close(r->stop_fd);
     esync_pgo_msg_free(&r->msg);

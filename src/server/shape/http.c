@@ -54,13 +54,15 @@ static unsigned long request_ids;
 
 void esync__shape_cors(struct MHD_Response *resp, const char *origin) {
     MHD_add_response_header(resp, "access-control-allow-origin", origin && *origin ? origin : "*");
-    MHD_add_response_header(resp, "access-control-allow-methods", "GET, POST, HEAD, DELETE, OPTIONS");
+    MHD_add_response_header(resp, "access-control-allow-methods",
+                            "GET, POST, HEAD, DELETE, OPTIONS");
     MHD_add_response_header(resp, "access-control-expose-headers",
                             "electric-cursor, electric-handle, electric-has-data, electric-offset, "
                             "electric-schema, electric-up-to-date, electric-internal-known-error, "
                             "retry-after");
     if (origin && *origin) MHD_add_response_header(resp, "vary", "origin");
-    MHD_add_response_header(resp, "electric-server", "ElectricSQL/" ELECTRIC_VERSION " (electric-sync)");
+    MHD_add_response_header(resp, "electric-server",
+                            "ElectricSQL/" ELECTRIC_VERSION " (electric-sync)");
     char id[32];
     snprintf(id, sizeof id, "esync-%lx", __atomic_add_fetch(&request_ids, 1, __ATOMIC_RELAXED));
     MHD_add_response_header(resp, "x-request-id", id);
@@ -68,11 +70,13 @@ void esync__shape_cors(struct MHD_Response *resp, const char *origin) {
 
 static const char *cache_text(const esync_shape_result *r) {
     switch (r->cache) {
-    case ESYNC_CC_INITIAL: return "public, max-age=604800, s-maxage=3600, stale-while-revalidate=2629746";
+    case ESYNC_CC_INITIAL:
+        return "public, max-age=604800, s-maxage=3600, stale-while-revalidate=2629746";
     case ESYNC_CC_NONLIVE: return "public, max-age=60, stale-while-revalidate=300";
     case ESYNC_CC_LIVE: return "public, max-age=5, stale-while-revalidate=5";
-    case ESYNC_CC_409: return r->handle[0] ? "public, max-age=60, must-revalidate"
-                                           : "public, max-age=1, must-revalidate";
+    case ESYNC_CC_409:
+        return r->handle[0] ? "public, max-age=60, must-revalidate"
+                            : "public, max-age=1, must-revalidate";
     case ESYNC_CC_NO_STORE: break;
     }
     return "no-store";
@@ -140,12 +144,13 @@ static void fbody_free(void *cls) {
 /* Builds the libmicrohttpd response for a finished request and hands it to the HTTP layer. */
 static void reply(hctx *c, esync_shape_result *res) {
     int status = res->status;
-    bool not_modified = status == 200 && res->etag[0] && c->inm[0] && strcmp(c->inm, res->etag) == 0;
+    bool not_modified = status == 200 && res->etag[0] && c->inm[0] &&
+                        strcmp(c->inm, res->etag) == 0;
     if (not_modified) status = 304;
     struct MHD_Response *resp;
     unsigned long long bytes = 0;
     if (c->head || not_modified) {
-        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
     } else if (res->fd < 0) {
         size_t n = res->head_len + res->tail_len;
         char *body = esync__xmalloc(n + 1);
@@ -166,7 +171,8 @@ static void reply(hctx *c, esync_shape_result *res) {
         res->head = res->tail = NULL;
         res->fd = -1;
         bytes = b->head_len + b->flen + b->tail_len;
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, fbody_read, b, fbody_free);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, fbody_read, b,
+                                                 fbody_free);
     }
     if (!resp) {
         fprintf(stderr, "electric-sync-server: out of memory (response)\n");
@@ -175,12 +181,15 @@ static void reply(hctx *c, esync_shape_result *res) {
     esync__shape_cors(resp, c->origin);
     MHD_add_response_header(resp, "content-type", "application/json; charset=utf-8");
     MHD_add_response_header(resp, "cache-control", cache_text(res));
-    if (res->cache == ESYNC_CC_NO_STORE) MHD_add_response_header(resp, "surrogate-control", "no-store");
+    if (res->cache == ESYNC_CC_NO_STORE)
+        MHD_add_response_header(resp, "surrogate-control", "no-store");
     if (res->handle[0]) MHD_add_response_header(resp, "electric-handle", res->handle);
     if ((status == 200 || status == 304) && res->offset[0]) {
         MHD_add_response_header(resp, "electric-offset", res->offset);
         if (res->etag[0]) MHD_add_response_header(resp, "etag", res->etag);
-        if (res->up_to_date) MHD_add_response_header(resp, "electric-up-to-date", "true"); /* libmicrohttpd refuses empty values */
+        if (res->up_to_date)
+            MHD_add_response_header(resp, "electric-up-to-date",
+                                    "true"); /* libmicrohttpd refuses empty values */
         MHD_add_response_header(resp, "electric-has-data", res->has_data ? "true" : "false");
         if (res->schema_header && res->schema)
             MHD_add_response_header(resp, "electric-schema", res->schema);
@@ -251,7 +260,8 @@ static void collect(void *cls, const char *key, const char *value) {
 }
 
 static void options(esync_req *r, const char *origin) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "",
+                                                                MHD_RESPMEM_PERSISTENT);
     esync__shape_cors(resp, origin);
     /* only the headers Electric allows: if-none-match and traceparent */
     const char *want = esync_req_header(r, "access-control-request-headers");
@@ -352,7 +362,8 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
         }
     }
     if (!h->svc) {
-        reply_now(r, origin, 503, "{\"message\":\"The shape service is not running on this server\"}", 5);
+        reply_now(r, origin, 503,
+                  "{\"message\":\"The shape service is not running on this server\"}", 5);
         free(k.kv);
         return;
     }
@@ -405,7 +416,8 @@ static unsigned env_uint(const char *name, unsigned def, unsigned min, unsigned 
     return (unsigned)x;
 }
 
-esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o, char *err, size_t errsz) {
+esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o, char *err,
+                                         size_t errsz) {
     esync_shape_http *h = esync__xcalloc(1, sizeof *h);
     h->long_poll_ms = env_uint("ESYNC_LONG_POLL_MS", 20000, 100, 600000);
     esync_shapes_options so = {

@@ -23,16 +23,17 @@ typedef struct esync_shape_http esync_shape_http;
 
 typedef struct esync_shape_http_options {
     const char *database_url;
-    const char *shapes_dir;      /* ESYNC_SHAPES_DIR, default <root>/.data/shapes */
-    const char *secret;          /* ELECTRIC_SECRET or NULL */
-    const char *electric_url;    /* ELECTRIC_URL or NULL */
-    const char *proxy_tables;    /* ESYNC_PROXY_TABLES or NULL (test_items) */
+    const char *shapes_dir;   /* ESYNC_SHAPES_DIR, default <root>/.data/shapes */
+    const char *secret;       /* ELECTRIC_SECRET or NULL */
+    const char *electric_url; /* ELECTRIC_URL or NULL */
+    const char *proxy_tables; /* ESYNC_PROXY_TABLES or NULL (test_items) */
 } esync_shape_http_options;
 
 /* Starts the shape service (and the proxy client when electric_url is set). NULL with a message
  * in err when the shapes directory cannot be used. Tunables from the environment:
  * ESYNC_LONG_POLL_MS, ESYNC_CHUNK_BYTES, ESYNC_SHAPE_WORKERS. */
-esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o, char *err, size_t errsz);
+esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o, char *err,
+                                         size_t errsz);
 /* Handles a request on /v1/shape (proxy false) or /api/electric/v1/shape (proxy true). Called
  * from the dispatch function. */
 void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy);

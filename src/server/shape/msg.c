@@ -43,8 +43,9 @@ void esync__view_init(esync_shape_view *v, const esync_table *t, const int *sel,
         memcpy(v->keycols, v->sel, (size_t)v->nsel * sizeof *v->sel);
         v->nkey = v->nsel;
         for (int i = 1; i < v->nkey; i++) /* by column name (insertion sort: a few columns) */
-            for (int j = i; j > 0 && strcmp(t->cols[v->keycols[j - 1]].name,
-                                            t->cols[v->keycols[j]].name) > 0; j--) {
+            for (int j = i;
+                 j > 0 && strcmp(t->cols[v->keycols[j - 1]].name, t->cols[v->keycols[j]].name) > 0;
+                 j--) {
                 int x = v->keycols[j];
                 v->keycols[j] = v->keycols[j - 1];
                 v->keycols[j - 1] = x;
@@ -126,7 +127,8 @@ static bool same(const esync_row *a, const esync_row *b, int c) {
 }
 
 /* value objects: all selected columns, or the key columns only */
-static void value_obj(esync_sb *out, const esync_shape_view *v, const esync_row *r, bool keys_only) {
+static void value_obj(esync_sb *out, const esync_shape_view *v, const esync_row *r,
+                      bool keys_only) {
     bool first = true;
     esync__sb_put(out, "{", 1);
     for (int i = 0; i < v->nsel; i++) {
@@ -149,8 +151,9 @@ void esync__msg_snapshot_row(esync_sb *out, const esync_shape_view *v, const esy
 
 static void headers(esync_sb *out, const esync_shape_view *v, const char *op, uint64_t lsn,
                     uint64_t pos, uint32_t xid) {
-    esync__sb_printf(out, ",\"headers\":{\"operation\":\"%s\",\"relation\":%s,\"lsn\":\"%" PRIu64
-                          "\",\"op_position\":%" PRIu64 ",\"txids\":[%u]",
+    esync__sb_printf(out,
+                     ",\"headers\":{\"operation\":\"%s\",\"relation\":%s,\"lsn\":\"%" PRIu64
+                     "\",\"op_position\":%" PRIu64 ",\"txids\":[%u]",
                      op, v->relation, lsn, pos, xid);
 }
 
@@ -162,9 +165,9 @@ static void finish(esync_sb *out, size_t *ends, esync_offset *offs, int *n, uint
     (*n)++;
 }
 
-int esync__msg_change(esync_sb *out, size_t *ends, esync_offset *offs,
-                      const esync_shape_view *v, char op, const esync_row *old_row,
-                      const esync_row *new_row, uint64_t lsn, uint64_t ordinal, uint32_t xid) {
+int esync__msg_change(esync_sb *out, size_t *ends, esync_offset *offs, const esync_shape_view *v,
+                      char op, const esync_row *old_row, const esync_row *new_row, uint64_t lsn,
+                      uint64_t ordinal, uint32_t xid) {
     int n = 0;
     uint64_t pos = 2 * ordinal;
     bool old_in = op != 'I' && esync__view_match(v, old_row);

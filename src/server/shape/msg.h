@@ -27,11 +27,11 @@
 typedef struct esync_shape_view {
     const esync_table *t;
     int nsel;
-    int *sel;      /* selected column indexes, table order */
+    int *sel; /* selected column indexes, table order */
     int nkey;
-    int *keycols;  /* primary key columns in key order, or (no PK) the selected columns by name */
+    int *keycols; /* primary key columns in key order, or (no PK) the selected columns by name */
     bool has_pk;
-    bool full;     /* replica=full */
+    bool full;          /* replica=full */
     esync_where *where; /* NULL: every row */
     char *key_prefix;   /* "schema"."table" as it starts every key (raw, not JSON-escaped) */
     char *relation;     /* ["schema","table"] */
@@ -54,9 +54,9 @@ void esync__msg_snapshot_row(esync_sb *out, const esync_shape_view *v, const esy
  * ordinal-th of its transaction: its messages get op_position 2*ordinal (and 2*ordinal+1 for the
  * insert half of a key change). Appends 0, 1 or 2 messages to out, their end positions in out to
  * ends[] and offsets to offs[] (room for 2). Returns how many. */
-int esync__msg_change(esync_sb *out, size_t *ends, esync_offset *offs,
-                      const esync_shape_view *v, char op, const esync_row *old_row,
-                      const esync_row *new_row, uint64_t lsn, uint64_t ordinal, uint32_t xid);
+int esync__msg_change(esync_sb *out, size_t *ends, esync_offset *offs, const esync_shape_view *v,
+                      char op, const esync_row *old_row, const esync_row *new_row, uint64_t lsn,
+                      uint64_t ordinal, uint32_t xid);
 
 /* Rewrites the message ending at out->n (the transaction's last) to carry "last":true. */
 void esync__msg_mark_last(esync_sb *out);

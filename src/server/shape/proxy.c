@@ -33,15 +33,15 @@ struct xfer {
     char origin[512];
     bool head;
     long status;
-    esync_sb hdrs;        /* "name\0value\0" pairs from upstream */
-    bool replied;         /* the HTTP response is queued */
-    bool paused;          /* upstream paused: too much buffered */
+    esync_sb hdrs; /* "name\0value\0" pairs from upstream */
+    bool replied;  /* the HTTP response is queued */
+    bool paused;   /* upstream paused: too much buffered */
     pthread_mutex_t mu;
     esync_sb body;
     size_t rpos;
     bool finished, failed, reader_waiting, abandoned;
     int refs;
-    xfer *next;           /* p->incoming, then p->active */
+    xfer *next; /* p->incoming, then p->active */
 };
 
 struct esync_proxy {
@@ -100,10 +100,19 @@ static void body_free(void *cls) {
 }
 
 static bool hop_by_hop(const char *name) {
-    static const char *const skip[] = {"connection", "keep-alive", "transfer-encoding",
-                                       "content-length", "date", "server", "vary",
-                                       "electric-server", "x-request-id", "upgrade",
-                                       "proxy-connection", "te", "trailer"};
+    static const char *const skip[] = {"connection",
+                                       "keep-alive",
+                                       "transfer-encoding",
+                                       "content-length",
+                                       "date",
+                                       "server",
+                                       "vary",
+                                       "electric-server",
+                                       "x-request-id",
+                                       "upgrade",
+                                       "proxy-connection",
+                                       "te",
+                                       "trailer"};
     if (strncasecmp(name, "access-control-", 15) == 0) return true;
     for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
         if (strcasecmp(name, skip[i]) == 0) return true;
@@ -114,10 +123,11 @@ static bool hop_by_hop(const char *name) {
 static void answer(xfer *x) {
     struct MHD_Response *resp;
     if (x->head) {
-        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
     } else {
         __atomic_add_fetch(&x->refs, 1, __ATOMIC_RELAXED); /* the response's */
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, body_read, x, body_free);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, body_read, x,
+                                                 body_free);
     }
     if (!resp) abort();
     esync__shape_cors(resp, x->origin);
@@ -133,8 +143,8 @@ static void answer(xfer *x) {
 }
 
 static void answer_error(xfer *x, int status, const char *json) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), (void *)(uintptr_t)json,
-                                                                MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        strlen(json), (void *)(uintptr_t)json, MHD_RESPMEM_MUST_COPY);
     if (!resp) abort();
     esync__shape_cors(resp, x->origin);
     MHD_add_response_header(resp, "content-type", "application/json; charset=utf-8");

@@ -89,20 +89,20 @@ struct shape {
     struct esync_shape_priv *waiters;
     bool dirty;
     shape *dirty_next;
-    shape *next, *prev;  /* all live (not GONE) shapes */
-    shape *hnext;        /* hash chain */
+    shape *next, *prev; /* all live (not GONE) shapes */
+    shape *hnext;       /* hash chain */
 };
 
 struct esync_shape_priv {
     esync_shape_req *q;
     enum wait_kind wait;
-    shape *s;                     /* held reference while parked on a shape */
-    esync_table *t;               /* after the catalog check */
+    shape *s;       /* held reference while parked on a shape */
+    esync_table *t; /* after the catalog check */
     esync_where *where;
     int *sel;
     int nsel;
-    int64_t deadline;             /* ms, monotonic; 0: none */
-    bool oob;                     /* waiting out an out-of-bounds offset */
+    int64_t deadline; /* ms, monotonic; 0: none */
+    bool oob;         /* waiting out an out-of-bounds offset */
     bool timed_out;
     struct esync_shape_priv *wprev, *wnext; /* the shape's waiters */
     struct esync_shape_priv *tprev, *tnext; /* the deadline list */
@@ -129,11 +129,11 @@ struct esync_shapes {
     shape *dirty_head;
     struct esync_shape_priv *tl_head, *tl_tail; /* parked requests with a deadline, by deadline */
     /* replication */
-    esync_repl *repl;         /* started with the first shape (or a stored one) */
+    esync_repl *repl;           /* started with the first shape (or a stored one) */
     char owner[PATH_MAX + 300]; /* "<host>:<dir>", the publication's comment */
     bool repl_started;
-    uint64_t stored_flushed;  /* state.json */
-    uint64_t global_lsn;      /* commit LSN of the last transaction processed */
+    uint64_t stored_flushed; /* state.json */
+    uint64_t global_lsn;     /* commit LSN of the last transaction processed */
     uint32_t tx_xid;
     uint64_t tx_lsn;
     /* threads */
@@ -142,7 +142,7 @@ struct esync_shapes {
     unsigned nworkers;
     job *jobs_head, *jobs_tail;
     uint64_t last_handle_us;
-    int64_t next_reconcile;   /* ms, monotonic */
+    int64_t next_reconcile; /* ms, monotonic */
     bool reconcile_queued;
 };
 
@@ -433,9 +433,9 @@ static esync_offset last_offset(const shape *s) {
 }
 
 static void up_to_date_json(esync_sb *b, uint64_t lsn) {
-    esync__sb_printf(b, "{\"headers\":{\"control\":\"up-to-date\",\"global_last_seen_lsn\":\"%" PRIu64
-                        "\"}}",
-                     lsn);
+    esync__sb_printf(
+        b, "{\"headers\":{\"control\":\"up-to-date\",\"global_last_seen_lsn\":\"%" PRIu64 "\"}}",
+        lsn);
 }
 
 static void set_etag(esync_shape_result *r, const shape *s, const esync_shape_req *q,
@@ -459,8 +459,8 @@ static void res_common(esync_shape_result *r, const shape *s, const esync_shape_
     r->status = 200;
     snprintf(r->handle, sizeof r->handle, "%s", s->handle);
     r->cache = q->kind == ESYNC_OFFSET_BEFORE_ALL ? ESYNC_CC_INITIAL
-             : q->live                           ? ESYNC_CC_LIVE
-                                                 : ESYNC_CC_NONLIVE;
+               : q->live                          ? ESYNC_CC_LIVE
+                                                  : ESYNC_CC_NONLIVE;
     if (!q->live) {
         r->schema_header = true;
         r->schema = esync__xstrdup(s->schema_json);
@@ -539,7 +539,8 @@ static bool serve(esync_shapes *S, shape *s, esync_shape_req *q) {
         esync_offset_text(e[stop - 1].off, r->offset, sizeof r->offset);
         esync_sb tail = {0};
         if (utd) {
-            uint64_t g = q->live ? chunk_lsn : (S->global_lsn > chunk_lsn ? S->global_lsn : chunk_lsn);
+            uint64_t g = q->live ? chunk_lsn
+                                 : (S->global_lsn > chunk_lsn ? S->global_lsn : chunk_lsn);
             up_to_date_json(&tail, g);
         }
         esync__sb_put(&tail, "]", 1);
@@ -775,7 +776,8 @@ static void check_definition(esync_shapes *S, PGconn **conn, esync_shape_req *q)
             }
         }
         if (missing.n) {
-            snprintf(err, sizeof err, "The following columns are not found on the table: %s", missing.p);
+            snprintf(err, sizeof err, "The following columns are not found on the table: %s",
+                     missing.p);
             free(want);
             esync__sb_free(&missing);
             res_400(r, "columns", err);
@@ -822,7 +824,8 @@ static void check_definition(esync_shapes *S, PGconn **conn, esync_shape_req *q)
         free(tn);
         free(wc);
         if (wr != 0) {
-            res_400(r, wr == ESYNC_WHERE_EPARAM && strstr(err, "not used") ? "params" : "where", err);
+            res_400(r, wr == ESYNC_WHERE_EPARAM && strstr(err, "not used") ? "params" : "where",
+                    err);
             goto answer;
         }
     }
@@ -861,14 +864,15 @@ static int publish_table(esync_shapes *S, PGconn *conn, const esync_table *t, ch
     char relid[16];
     snprintf(relid, sizeof relid, "%u", t->relid);
     const char *p1[2] = {S->pub, relid};
-    int rows = exec_cmd(conn,
-                        "SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid "
-                        "WHERE p.pubname = $1 AND pr.prrelid = $2::oid",
-                        2, p1, PGRES_TUPLES_OK, err, n);
+    int rows = exec_cmd(
+        conn,
+        "SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid "
+        "WHERE p.pubname = $1 AND pr.prrelid = $2::oid",
+        2, p1, PGRES_TUPLES_OK, err, n);
     if (rows < 0) return -1;
     const char *p2[1] = {relid};
-    int full = exec_cmd(conn, "SELECT 1 FROM pg_class WHERE oid = $1::oid AND relreplident = 'f'", 1,
-                        p2, PGRES_TUPLES_OK, err, n);
+    int full = exec_cmd(conn, "SELECT 1 FROM pg_class WHERE oid = $1::oid AND relreplident = 'f'",
+                        1, p2, PGRES_TUPLES_OK, err, n);
     if (full < 0) return -1;
     char sql[1024];
     if (full == 0) {
@@ -913,7 +917,8 @@ static char *meta_json(const shape *s) {
     for (int i = 0; i < s->nparams; i++) cJSON_AddItemToArray(ps, cJSON_CreateString(s->params[i]));
     if (s->columns) {
         cJSON *cs = cJSON_AddArrayToObject(m, "columns");
-        for (int i = 0; i < s->ncolumns; i++) cJSON_AddItemToArray(cs, cJSON_CreateString(s->columns[i]));
+        for (int i = 0; i < s->ncolumns; i++)
+            cJSON_AddItemToArray(cs, cJSON_CreateString(s->columns[i]));
     }
     cJSON_AddBoolToObject(m, "full", s->full);
     char buf[32];
@@ -1053,11 +1058,12 @@ static void reconcile(esync_shapes *S, PGconn **conn) {
     if (k && !*conn) *conn = worker_connect(S);
     for (size_t i = 0; i < k && *conn; i++) {
         const char *params[2] = {ts[i]->schema, ts[i]->name};
-        PGresult *r = PQexecParams(*conn,
-                                   "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-                                   " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
-                                   " AND c.relkind IN ('r', 'p')",
-                                   2, NULL, params, NULL, NULL, 0);
+        PGresult *r = PQexecParams(
+            *conn,
+            "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
+            " AND c.relkind IN ('r', 'p')",
+            2, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) { /* database trouble: try again next round */
             PQclear(r);
             break;
@@ -1163,8 +1169,10 @@ static void *notifier_main(void *arg) {
             if (S->next_reconcile) { /* not on the first pass: the shapes were just checked */
                 job *j = esync__xcalloc(1, sizeof *j);
                 j->reconcile = true;
-                if (S->jobs_tail) S->jobs_tail->next = j;
-                else S->jobs_head = j;
+                if (S->jobs_tail)
+                    S->jobs_tail->next = j;
+                else
+                    S->jobs_head = j;
                 S->jobs_tail = j;
                 S->reconcile_queued = true;
                 pthread_cond_signal(&S->job_cv);
@@ -1205,7 +1213,8 @@ static void write_state(esync_shapes *S, uint64_t flushed) {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 32], buf[128];
     snprintf(path, sizeof path, "%s/state.json", S->dir);
     snprintf(tmp, sizeof tmp, "%s/state.json.tmp", S->dir);
-    int n = snprintf(buf, sizeof buf, "{\"slot\":\"%s\",\"flushed\":\"%" PRIu64 "\"}\n", S->slot, flushed);
+    int n = snprintf(buf, sizeof buf, "{\"slot\":\"%s\",\"flushed\":\"%" PRIu64 "\"}\n", S->slot,
+                     flushed);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return;
     ssize_t w = write(fd, buf, (size_t)n);
@@ -1531,7 +1540,8 @@ static shape *load_shape(esync_shapes *S, const char *dir) {
             }
         }
         char err[256];
-        int rc = esync_where_compile(where_text, params, nparams, wc, tb->ncols, &w, err, sizeof err);
+        int rc = esync_where_compile(where_text, params, nparams, wc, tb->ncols, &w, err,
+                                     sizeof err);
         for (int k = 0; k < tb->ncols; k++) free(tn[k]);
         free(tn);
         free(wc);
@@ -1548,7 +1558,8 @@ static shape *load_shape(esync_shapes *S, const char *dir) {
     snprintf(s->handle, sizeof s->handle, "%s", handle);
     s->key = esync__xstrdup(key);
     s->t = tb;
-    esync__view_init(&s->view, tb, sel, nsel, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "full")), w);
+    esync__view_init(&s->view, tb, sel, nsel,
+                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "full")), w);
     s->schema_json = esync_table_schema_json(tb, s->view.sel, s->view.nsel);
     s->full = s->view.full;
     s->where = where_text ? esync__xstrdup(where_text) : NULL;
@@ -1578,7 +1589,8 @@ static shape *load_shape(esync_shapes *S, const char *dir) {
     s->log = esync_slog_open(dir, S->o.chunk_bytes, err, sizeof err);
     s->nchunks = s->log ? esync_slog_snap_chunks(s->log) : 0;
     if (!s->log || s->nchunks < 1 || s->nchunks != (int)jnum(m, "chunks")) {
-        esync_log("shapes: stored shape %s unusable: %s", handle, s->log ? "snapshot incomplete" : err);
+        esync_log("shapes: stored shape %s unusable: %s", handle,
+                  s->log ? "snapshot incomplete" : err);
         shape_unref(s);
         s = NULL;
         goto out;
@@ -1630,15 +1642,17 @@ static void load_stored(esync_shapes *S) {
     }
     closedir(d);
     if (loaded || dropped)
-        esync_log("shapes: %d stored shape(s) loaded, %d incomplete one(s) removed", loaded, dropped);
+        esync_log("shapes: %d stored shape(s) loaded, %d incomplete one(s) removed", loaded,
+                  dropped);
 }
 
 /* The replication connection exists only once there is a shape to feed: a server that never
  * serves one never creates a slot. Under the lock. */
 static void start_repl(esync_shapes *S) {
     if (S->repl || S->stopping) return;
-    esync_repl_sink sink = {S,           sink_started, sink_disconnected, sink_begin,  sink_relation,
-                            sink_change, sink_truncate, sink_commit,      sink_durable};
+    esync_repl_sink sink = {
+        S,           sink_started,  sink_disconnected, sink_begin,  sink_relation,
+        sink_change, sink_truncate, sink_commit,       sink_durable};
     S->repl = esync_repl_start(S->o.database_url, S->slot, S->pub, S->owner, &sink);
 }
 

@@ -32,11 +32,11 @@ typedef struct esync_shapes esync_shapes;
 
 typedef struct esync_shapes_options {
     const char *database_url;
-    const char *dir;          /* the shapes' directory (created when missing) */
-    uint64_t chunk_bytes;     /* snapshot and log chunk size (ESYNC_CHUNK_BYTES, default 10 MB) */
-    unsigned long_poll_ms;    /* live hold (ESYNC_LONG_POLL_MS, default 20000) */
-    unsigned workers;         /* catalog/snapshot threads (default 2) */
-    unsigned reconcile_ms;    /* catalog check of the shapes' tables (ESYNC_RECONCILE_MS, default
+    const char *dir;       /* the shapes' directory (created when missing) */
+    uint64_t chunk_bytes;  /* snapshot and log chunk size (ESYNC_CHUNK_BYTES, default 10 MB) */
+    unsigned long_poll_ms; /* live hold (ESYNC_LONG_POLL_MS, default 20000) */
+    unsigned workers;      /* catalog/snapshot threads (default 2) */
+    unsigned reconcile_ms; /* catalog check of the shapes' tables (ESYNC_RECONCILE_MS, default
                                  10000): a table dropped and created again sends no Relation
                                  message, so its shapes would never hear of it otherwise */
 } esync_shapes_options;
@@ -45,11 +45,11 @@ enum esync_offset_kind { ESYNC_OFFSET_BEFORE_ALL, ESYNC_OFFSET_NOW, ESYNC_OFFSET
 
 /* Cache classes of electric-protocol.md §2.3. */
 enum esync_cache_class {
-    ESYNC_CC_INITIAL,   /* offset=-1 */
+    ESYNC_CC_INITIAL, /* offset=-1 */
     ESYNC_CC_NONLIVE,
     ESYNC_CC_LIVE,
-    ESYNC_CC_409,       /* with a handle */
-    ESYNC_CC_NO_STORE   /* errors */
+    ESYNC_CC_409,     /* with a handle */
+    ESYNC_CC_NO_STORE /* errors */
 };
 
 /* The answer to a shape request, read by the HTTP layer to build the response. The body is
@@ -58,12 +58,12 @@ enum esync_cache_class {
 typedef struct esync_shape_result {
     int status;
     enum esync_cache_class cache;
-    char handle[64];     /* "" when none */
-    char offset[48];     /* electric-offset, "" when none */
-    char etag[160];      /* "" when none (quotes included) */
+    char handle[64]; /* "" when none */
+    char offset[48]; /* electric-offset, "" when none */
+    char etag[160];  /* "" when none (quotes included) */
     bool up_to_date, has_data, schema_header;
-    char *schema;        /* electric-schema JSON when schema_header */
-    int retry_after;     /* seconds, 0 for none */
+    char *schema;    /* electric-schema JSON when schema_header */
+    int retry_after; /* seconds, 0 for none */
     char *head;
     size_t head_len;
     int fd;
@@ -81,19 +81,19 @@ typedef struct esync_shape_req esync_shape_req;
 struct esync_shape_req {
     /* definition */
     char *schema, *table;
-    char *where;        /* NULL: none */
-    char **params;      /* $1..$n */
+    char *where;   /* NULL: none */
+    char **params; /* $1..$n */
     int nparams;
-    char **columns;     /* NULL: all */
+    char **columns; /* NULL: all */
     int ncolumns;
-    bool full;          /* replica=full */
+    bool full; /* replica=full */
     /* position */
     enum esync_offset_kind kind;
     esync_offset offset;
-    char *handle;       /* NULL when absent (or dropped for -1/now) */
+    char *handle; /* NULL when absent (or dropped for -1/now) */
     bool live;
     /* completion: called once, from any thread, without the service lock held */
-    void (*park)(esync_shape_req *q);  /* called (under the lock, on the submitting thread) when
+    void (*park)(esync_shape_req *q); /* called (under the lock, on the submitting thread) when
                                           q will complete later: suspend the HTTP request here */
     void (*done)(esync_shape_req *q);
     void *ctx;

@@ -36,9 +36,7 @@ void esync_snapinfo_free(esync_snapinfo *s) {
     s->nxip = 0;
 }
 
-static bool xid_lt(uint32_t a, uint32_t b) {
-    return (int32_t)(a - b) < 0;
-}
+static bool xid_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 
 bool esync_snapshot_visible(const esync_snapinfo *s, uint32_t xid) {
     if (xid_lt(xid, (uint32_t)s->xmin)) return true;
@@ -54,8 +52,9 @@ bool esync_snapshot_past(const esync_snapinfo *s, uint32_t xid) {
 
 char *esync_snapshot_end_json(const esync_snapinfo *info) {
     esync_sb b = {0};
-    esync__sb_printf(&b, "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"%" PRIu64
-                         "\",\"xmax\":\"%" PRIu64 "\",\"xip_list\":[",
+    esync__sb_printf(&b,
+                     "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"%" PRIu64
+                     "\",\"xmax\":\"%" PRIu64 "\",\"xip_list\":[",
                      info->xmin, info->xmax);
     for (int i = 0; i < info->nxip; i++)
         esync__sb_printf(&b, "%s\"%" PRIu64 "\"", i ? "," : "", info->xip[i]);
@@ -63,7 +62,8 @@ char *esync_snapshot_end_json(const esync_snapinfo *info) {
     return esync__sb_take(&b, NULL);
 }
 
-static int fail(PGconn *conn, PGresult *res, bool *lost, char *err, size_t errsz, const char *what) {
+static int fail(PGconn *conn, PGresult *res, bool *lost, char *err, size_t errsz,
+                const char *what) {
     snprintf(err, errsz, "%s: %s", what, PQerrorMessage(conn));
     size_t n = strlen(err);
     while (n && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
@@ -85,11 +85,12 @@ int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
     /* The display settings of electric-protocol.md §2.4.1, the same as the replication
      * session's, so that snapshot and stream values match byte for byte. */
     PGresult *res = PQexec(conn,
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-        "SET LOCAL bytea_output = 'hex'; SET LOCAL DateStyle = 'ISO, DMY'; "
-        "SET LOCAL TimeZone = 'UTC'; SET LOCAL extra_float_digits = 1; "
-        "SET LOCAL IntervalStyle = 'iso_8601'");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) return fail(conn, res, conn_lost, err, errsz, "begin");
+                           "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                           "SET LOCAL bytea_output = 'hex'; SET LOCAL DateStyle = 'ISO, DMY'; "
+                           "SET LOCAL TimeZone = 'UTC'; SET LOCAL extra_float_digits = 1; "
+                           "SET LOCAL IntervalStyle = 'iso_8601'");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return fail(conn, res, conn_lost, err, errsz, "begin");
     PQclear(res);
     res = PQexec(conn, "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
@@ -141,7 +142,8 @@ int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
     esync__sb_free(&q);
     free(wsql);
     free(wvals);
-    if (!ok || !PQsetSingleRowMode(conn)) return fail(conn, NULL, conn_lost, err, errsz, "snapshot query");
+    if (!ok || !PQsetSingleRowMode(conn))
+        return fail(conn, NULL, conn_lost, err, errsz, "snapshot query");
 
     const char **vals = esync__xcalloc((size_t)t->ncols + 1, sizeof *vals);
     size_t *lens = esync__xcalloc((size_t)t->ncols + 1, sizeof *lens);
@@ -173,7 +175,8 @@ int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
     free(lens);
     esync__sb_free(&msg);
     res = PQexec(conn, "COMMIT");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) return fail(conn, res, conn_lost, err, errsz, "commit");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return fail(conn, res, conn_lost, err, errsz, "commit");
     PQclear(res);
     if (rc != 0) return -1;
     char *end = esync_snapshot_end_json(info);

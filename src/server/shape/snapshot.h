@@ -25,8 +25,8 @@
 typedef struct esync_snapinfo {
     uint64_t xmin, xmax; /* xid8 */
     int nxip;
-    uint64_t *xip;       /* malloc'ed */
-    uint64_t lsn;        /* pg_current_wal_lsn() in the snapshot's transaction */
+    uint64_t *xip; /* malloc'ed */
+    uint64_t lsn;  /* pg_current_wal_lsn() in the snapshot's transaction */
 } esync_snapinfo;
 
 /* Parses pg_snapshot text "xmin:xmax:xip1,xip2". Returns 0 or -1. */

@@ -26,8 +26,8 @@ struct esync_slog {
     char dir[PATH_MAX];
     uint64_t chunk_bytes;
     int data_fd, idx_fd;
-    uint64_t data_end;        /* bytes of log.json that belong to published entries */
-    uint64_t chunk_start;     /* position where the current log chunk began */
+    uint64_t data_end;    /* bytes of log.json that belong to published entries */
+    uint64_t chunk_start; /* position where the current log chunk began */
     esync_slog_entry *ents;
     size_t n, cap;
     /* snapshot being written */
@@ -222,9 +222,7 @@ void esync_slog_close(esync_slog *l, int remove) {
     free(l);
 }
 
-const char *esync_slog_dir(const esync_slog *l) {
-    return l->dir;
-}
+const char *esync_slog_dir(const esync_slog *l) { return l->dir; }
 
 /* --- snapshot -------------------------------------------------------------------------------- */
 
@@ -265,9 +263,7 @@ int esync_slog_snap_finish(esync_slog *l, const char *json, size_t len) {
     return l->snap_chunks;
 }
 
-int esync_slog_snap_chunks(const esync_slog *l) {
-    return l->snap_chunks;
-}
+int esync_slog_snap_chunks(const esync_slog *l) { return l->snap_chunks; }
 
 int esync_slog_snap_open(const esync_slog *l, int k, uint64_t *size) {
     char name[32], p[PATH_MAX + 16];
@@ -332,13 +328,9 @@ int esync_slog_dup_fds(const esync_slog *l, int *data_fd, int *idx_fd) {
     return 0;
 }
 
-size_t esync_slog_count(const esync_slog *l) {
-    return l->n;
-}
+size_t esync_slog_count(const esync_slog *l) { return l->n; }
 
-const esync_slog_entry *esync_slog_entries(const esync_slog *l) {
-    return l->ents;
-}
+const esync_slog_entry *esync_slog_entries(const esync_slog *l) { return l->ents; }
 
 size_t esync_slog_after(const esync_slog *l, esync_offset o) {
     size_t lo = 0, hi = l->n;

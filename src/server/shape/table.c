@@ -168,7 +168,8 @@ int esync_table_load(PGconn *conn, const char *schema, const char *name, esync_t
     *out = NULL;
     *conn_lost = false;
     const char *p1[2] = {schema, name};
-    PGresult *res = PQexecParams(conn,
+    PGresult *res = PQexecParams(
+        conn,
         "SELECT c.oid, format('%I.%I', n.nspname, c.relname) FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
@@ -177,8 +178,10 @@ int esync_table_load(PGconn *conn, const char *schema, const char *name, esync_t
     if (PQntuples(res) == 0) {
         PQclear(res);
         esync_sb b = {0};
-        esync__sb_printf(&b, "Table \"%s\".\"%s\" does not exist. If the table name contains "
-                         "capitals or special characters you must quote it.", schema, name);
+        esync__sb_printf(&b,
+                         "Table \"%s\".\"%s\" does not exist. If the table name contains "
+                         "capitals or special characters you must quote it.",
+                         schema, name);
         snprintf(err, errsz, "%s", b.p);
         esync__sb_free(&b);
         return 1;
@@ -194,7 +197,8 @@ int esync_table_load(PGconn *conn, const char *schema, const char *name, esync_t
     char relid[16];
     snprintf(relid, sizeof relid, "%u", t->relid);
     const char *p2[1] = {relid};
-    res = PQexecParams(conn,
+    res = PQexecParams(
+        conn,
         "SELECT a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.attndims, "
         "  CASE WHEN a.attndims > 0 AND t.typcategory = 'A' THEN et.typname ELSE t.typname END, "
         "  (SELECT k.ord - 1 FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord) "
