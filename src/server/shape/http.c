@@ -235,7 +235,7 @@ static void reply_now(esync_req *r, const char *origin, int status, const char *
 /* --- requests -------------------------------------------------------------------------------- */
 
 typedef struct kvs {
-    esync_kv *kv;
+    esync_params_kv *kv;
     size_t n, cap;
 } kvs;
 
@@ -312,7 +312,7 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
     kvs k = {0};
     esync_req_query_each(r, collect, &k);
     if (proxy) {
-        const char *table = esync_kv_get(k.kv, k.n, "table", NULL);
+        const char *table = esync__params_kv_get(k.kv, k.n, "table", NULL);
         if (!table_allowed(h, table)) {
             esync_sb b = {0};
             esync__sb_puts(&b, "{\"message\":");
@@ -358,8 +358,8 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
     }
     esync_shape_req *q;
     char *secret = NULL, *err = NULL;
-    int rc = esync_shape_params_parse(k.kv, k.n, &q, &secret, &err);
-    const char *cur = esync_kv_get(k.kv, k.n, "cursor", NULL);
+    int rc = esync__params_parse(k.kv, k.n, &q, &secret, &err);
+    const char *cur = esync__params_kv_get(k.kv, k.n, "cursor", NULL);
     long long cursor = cur ? strtoll(cur, NULL, 10) : -1;
     free(k.kv);
     /* Electric checks the secret before the parameters */

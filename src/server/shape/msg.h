@@ -43,12 +43,12 @@ typedef struct esync_shape_view {
 
 /* Fills v (sel, keycols, key_prefix, relation) for table t and the selected columns (NULL: all).
  * Takes ownership of `where`. */
-void esync__view_init(esync_shape_view *v, const esync_table *t, const int *sel, int nsel,
+void esync__msg_view_init(esync_shape_view *v, const esync_table *t, const int *sel, int nsel,
                       bool full, esync_where *where);
-void esync__view_free(esync_shape_view *v);
+void esync__msg_view_free(esync_shape_view *v);
 
 /* Does the row pass the shape's where clause? */
-bool esync__view_match(const esync_shape_view *v, const esync_row *r);
+bool esync__msg_view_match(const esync_shape_view *v, const esync_row *r);
 
 /* Appends a snapshot insert message (no separator). */
 void esync__msg_snapshot_row(esync_sb *out, const esync_shape_view *v, const esync_row *r);

@@ -15,22 +15,22 @@
 
 #include "shape/service.h"
 
-typedef struct esync_kv {
+typedef struct esync_params_kv {
     const char *key;
     const char *value; /* NULL for a key without '=' */
-} esync_kv;
+} esync_params_kv;
 
 /* Returns 0 with a new request in *out (its definition and position filled; the caller sets
  * done/park/ctx), and the secret parameter (secret or api_secret, malloc'ed, NULL when absent) in
  * *secret. Returns 400 with the JSON body in *err_json (malloc'ed) otherwise (*secret is set
  * then too: the secret is checked before the parameters). */
-int esync_shape_params_parse(const esync_kv *kv, size_t n, esync_shape_req **out, char **secret,
+int esync__params_parse(const esync_params_kv *kv, size_t n, esync_shape_req **out, char **secret,
                              char **err_json);
 
 /* The value of the first `key` in kv (NULL when absent; *present tells a bare key apart). */
-const char *esync_kv_get(const esync_kv *kv, size_t n, const char *key, int *present);
+const char *esync__params_kv_get(const esync_params_kv *kv, size_t n, const char *key, int *present);
 
 /* Offset text -> kind and offset. Returns 0 or -1 (has invalid format). */
-int esync_offset_parse(const char *text, enum esync_offset_kind *kind, esync_offset *o);
+int esync__params_offset_parse(const char *text, enum esync_offset_kind *kind, esync_offset *o);
 
 #endif

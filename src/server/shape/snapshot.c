@@ -78,7 +78,7 @@ static int fail(PGconn *conn, PGresult *res, bool *lost, char *err, size_t errsz
     return -1;
 }
 
-int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
+int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *log,
                        esync_snapinfo *info, bool *conn_lost, char *err, size_t errsz) {
     *conn_lost = false;
     memset(info, 0, sizeof *info);
@@ -157,7 +157,7 @@ int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
             esync_row row = {vals, lens};
             msg.n = 0;
             esync__msg_snapshot_row(&msg, v, &row);
-            if (rc == 0 && esync_slog_snap_add(log, msg.p, msg.n) != 0) {
+            if (rc == 0 && esync__storage_snap_add(log, msg.p, msg.n) != 0) {
                 snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
                 rc = -1;
             }
@@ -177,7 +177,7 @@ int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
     PQclear(res);
     if (rc != 0) return -1;
     char *end = esync_snapshot_end_json(info);
-    if (esync_slog_snap_finish(log, end, strlen(end)) < 0) {
+    if (esync__storage_snap_finish(log, end, strlen(end)) < 0) {
         snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
         rc = -1;
     }

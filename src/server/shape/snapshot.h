@@ -42,7 +42,7 @@ bool esync_snapshot_past(const esync_snapinfo *s, uint32_t xid);
 /* Runs the snapshot of view v into log (its chunks). On success returns 0 and fills info.
  * Returns -1 with a message in err on failure (*conn_lost when the connection is gone); the
  * transaction is rolled back. */
-int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
+int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *log,
                        esync_snapinfo *info, bool *conn_lost, char *err, size_t errsz);
 
 /* The snapshot-end control message for info (malloc'ed JSON). */

@@ -270,3 +270,26 @@ char *esync_table_schema_json(const esync_table *t, const int *sel, int nsel) {
     esync__sb_put(&b, "}", 1);
     return esync__sb_take(&b, NULL);
 }
+
+int esync_table_where_compile(const esync_table *t, const char *where, const char *const *params,
+                              int nparams, esync_where **out, char *err, size_t errsz) {
+    esync_where_col *wc = esync__xcalloc((size_t)t->ncols + 1, sizeof *wc);
+    char **tn = esync__xcalloc((size_t)t->ncols + 1, sizeof *tn);
+    for (int k = 0; k < t->ncols; k++) {
+        wc[k].name = t->cols[k].name;
+        wc[k].dims = t->cols[k].dims;
+        if (t->cols[k].dims > 0) {
+            size_t n = strlen(t->cols[k].typname) + 2;
+            tn[k] = esync__xmalloc(n);
+            snprintf(tn[k], n, "_%s", t->cols[k].typname);
+            wc[k].type = tn[k];
+        } else {
+            wc[k].type = t->cols[k].typname;
+        }
+    }
+    int rc = esync_where_compile(where, params, nparams, wc, t->ncols, out, err, errsz);
+    for (int k = 0; k < t->ncols; k++) free(tn[k]);
+    free(tn);
+    free(wc);
+    return rc;
+}

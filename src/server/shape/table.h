@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "where.h"
+
 typedef struct esync_tcol {
     char *name;
     uint32_t type_oid;
@@ -62,5 +64,11 @@ int esync_table_col(const esync_table *t, const char *name);
 
 /* The electric-schema JSON object for the selected columns (indexes, table order). malloc'ed. */
 char *esync_table_schema_json(const esync_table *t, const int *sel, int nsel);
+
+/* Compiles a where clause against the table's columns: esync_where_compile (where.h) with the
+ * column list it needs (array columns are typed `_<element type>`, which the where module only
+ * needs to recognize as arrays). Same returns. */
+int esync_table_where_compile(const esync_table *t, const char *where, const char *const *params,
+                              int nparams, esync_where **out, char *err, size_t errsz);
 
 #endif
