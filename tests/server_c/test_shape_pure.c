@@ -433,24 +433,24 @@ static void test_changes(void) {
 
 static void test_xid_filter(void) {
     esync_snapinfo s;
-    CHECK(esync_snapinfo_parse("100:105:101,103", &s) == 0 && s.nxip == 2);
+    CHECK(esync_snapshot_info_parse("100:105:101,103", &s) == 0 && s.nxip == 2);
     CHECK(esync_snapshot_visible(&s, 99));
     CHECK(!esync_snapshot_visible(&s, 101));
     CHECK(esync_snapshot_visible(&s, 102));
     CHECK(!esync_snapshot_visible(&s, 105));
     CHECK(esync_snapshot_past(&s, 105) && !esync_snapshot_past(&s, 104));
-    esync_snapinfo_free(&s);
+    esync_snapshot_info_free(&s);
     /* xid8 beyond 2^32 and a 32-bit xid that wrapped */
-    CHECK(esync_snapinfo_parse("4294967290:4294967300:", &s) == 0);
+    CHECK(esync_snapshot_info_parse("4294967290:4294967300:", &s) == 0);
     CHECK(esync_snapshot_visible(&s, 4294967280u));
     CHECK(!esync_snapshot_visible(&s, 4)); /* 2^32 + 4 >= xmax */
     CHECK(esync_snapshot_visible(&s, 2)); /* 2^32 + 2 < xmax, not in progress */
     char *j = esync_snapshot_end_json(&s);
     CHECK_STR(j, "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"4294967290\",\"xmax\":\"4294967300\",\"xip_list\":[]}}");
     free(j);
-    esync_snapinfo_free(&s);
-    CHECK(esync_snapinfo_parse("garbage", &s) == -1);
-    esync_snapinfo_free(&s);
+    esync_snapshot_info_free(&s);
+    CHECK(esync_snapshot_info_parse("garbage", &s) == -1);
+    esync_snapshot_info_free(&s);
 }
 
 /* --- shape log files --------------------------------------------------------------------------- */

@@ -189,11 +189,11 @@ int esync__params_parse(const esync_params_kv *kv, size_t n, esync_shape_req **o
     const char *tb = esync__params_kv_get(kv, n, "table", &present);
     if (!tb || !*tb)
         add_err(&e, "table", "can't be blank");
-    else if (esync_ident_table(tb, &q->schema, &q->table, msg, sizeof msg) != 0)
+    else if (esync_table_parse_name(tb, &q->schema, &q->table, msg, sizeof msg) != 0)
         add_err(&e, "table", msg);
     const char *cols = esync__params_kv_get(kv, n, "columns", &present);
     if (present) {
-        int k = esync_ident_list(cols ? cols : "", &q->columns, msg, sizeof msg);
+        int k = esync_table_parse_columns(cols ? cols : "", &q->columns, msg, sizeof msg);
         if (k < 0)
             add_err(&e, "columns", msg);
         else

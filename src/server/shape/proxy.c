@@ -20,6 +20,7 @@
 #include "common.h"
 #include "log.h"
 #include "sbuf.h"
+#include "shape/cors.h"
 
 #define MAX_BUFFERED (8u << 20) /* body bytes held for a slow client before pausing upstream */
 
@@ -120,7 +121,7 @@ static void answer(xfer *x) {
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, body_read, x, body_free);
     }
     if (!resp) abort();
-    esync__shape_cors(resp, x->origin);
+    esync__cors_add(resp, x->origin);
     for (size_t i = 0; i < x->hdrs.n;) {
         const char *name = x->hdrs.p + i;
         const char *value = name + strlen(name) + 1;
@@ -136,7 +137,7 @@ static void answer_error(xfer *x, int status, const char *json) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), (void *)(uintptr_t)json,
                                                                 MHD_RESPMEM_MUST_COPY);
     if (!resp) abort();
-    esync__shape_cors(resp, x->origin);
+    esync__cors_add(resp, x->origin);
     MHD_add_response_header(resp, "content-type", "application/json; charset=utf-8");
     MHD_add_response_header(resp, "cache-control", "no-store");
     MHD_add_response_header(resp, "retry-after", "5");

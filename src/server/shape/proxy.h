@@ -11,8 +11,8 @@
  * epoll thread, takes what the proxy thread buffered, and suspends the connection when it is empty
  * (the proxy thread resumes it when more arrives).
  */
-#ifndef ESYNC_SERVER_PROXY_H
-#define ESYNC_SERVER_PROXY_H
+#ifndef ESYNC_SERVER_SHAPE_PROXY_H
+#define ESYNC_SERVER_SHAPE_PROXY_H
 
 #include "http/http.h"
 
@@ -27,9 +27,5 @@ void esync_proxy_forward(esync_proxy *p, esync_req *r, const char *query, const 
                          const char *if_none_match, bool head);
 /* Ends every transfer (their requests get 502 or a cut body) and frees p. */
 void esync_proxy_stop(esync_proxy *p);
-
-/* The CORS and server headers every shape response carries (shape/http.c). */
-struct MHD_Response;
-void esync__shape_cors(struct MHD_Response *resp, const char *origin);
 
 #endif

@@ -66,7 +66,7 @@ void esync_shape_req_free(esync_shape_req *q) {
     free(q->where);
     for (int i = 0; i < q->nparams; i++) free(q->params[i]);
     free(q->params);
-    if (q->columns) esync_ident_list_free(q->columns, q->ncolumns);
+    if (q->columns) esync_table_columns_free(q->columns, q->ncolumns);
     free(q->handle);
     free(q->key);
     if (q->priv) {
@@ -145,8 +145,8 @@ void esync__service_unref(shape *s) {
     free(s->where);
     for (int i = 0; i < s->nparams; i++) free(s->params[i]);
     free(s->params);
-    if (s->columns) esync_ident_list_free(s->columns, s->ncolumns);
-    esync_snapinfo_free(&s->snap);
+    if (s->columns) esync_table_columns_free(s->columns, s->ncolumns);
+    esync_snapshot_info_free(&s->snap);
     esync__sb_free(&s->tx);
     free(s->tx_ends);
     free(s->tx_offs);

@@ -30,15 +30,16 @@
 
 typedef struct esync_shapes esync_shapes;
 
+/* Every field is required (the server's settings and their defaults are in config.h). */
 typedef struct esync_shapes_options {
     const char *database_url;
     const char *dir;          /* the shapes' directory (created when missing) */
-    uint64_t chunk_bytes;     /* snapshot and log chunk size (ESYNC_CHUNK_BYTES, default 10 MB) */
-    unsigned long_poll_ms;    /* live hold (ESYNC_LONG_POLL_MS, default 20000) */
-    unsigned workers;         /* catalog/snapshot threads (default 2) */
-    unsigned reconcile_ms;    /* catalog check of the shapes' tables (ESYNC_RECONCILE_MS, default
-                                 10000): a table dropped and created again sends no Relation
-                                 message, so its shapes would never hear of it otherwise */
+    uint64_t chunk_bytes;     /* snapshot and log chunk size */
+    unsigned long_poll_ms;    /* live hold */
+    unsigned workers;         /* catalog/snapshot threads, one database connection each */
+    unsigned reconcile_ms;    /* period of the catalog check of the shapes' tables: a table
+                                 dropped and created again sends no Relation message, so its
+                                 shapes would never hear of it otherwise */
 } esync_shapes_options;
 
 enum esync_offset_kind { ESYNC_OFFSET_BEFORE_ALL, ESYNC_OFFSET_NOW, ESYNC_OFFSET_AT };

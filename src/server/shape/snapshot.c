@@ -10,7 +10,7 @@
 #include "common.h"
 #include "sbuf.h"
 
-int esync_snapinfo_parse(const char *text, esync_snapinfo *s) {
+int esync_snapshot_info_parse(const char *text, esync_snapinfo *s) {
     memset(s, 0, sizeof *s);
     char *end;
     errno = 0;
@@ -30,7 +30,7 @@ int esync_snapinfo_parse(const char *text, esync_snapinfo *s) {
     return *p ? -1 : 0;
 }
 
-void esync_snapinfo_free(esync_snapinfo *s) {
+void esync_snapshot_info_free(esync_snapinfo *s) {
     free(s->xip);
     s->xip = NULL;
     s->nxip = 0;
@@ -94,7 +94,7 @@ int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *l
     res = PQexec(conn, "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         return fail(conn, res, conn_lost, err, errsz, "pg_current_snapshot");
-    if (esync_snapinfo_parse(PQgetvalue(res, 0, 0), info) != 0) {
+    if (esync_snapshot_info_parse(PQgetvalue(res, 0, 0), info) != 0) {
         snprintf(err, errsz, "unexpected snapshot text '%s'", PQgetvalue(res, 0, 0));
         PQclear(res);
         PQclear(PQexec(conn, "ROLLBACK"));

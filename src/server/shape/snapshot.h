@@ -11,8 +11,8 @@
  * with the replication consumer before calling: then every transaction this snapshot cannot see
  * reaches the shape through the stream, and esync_snapshot_visible() drops the ones it can see.
  */
-#ifndef ESYNC_SERVER_SNAPSHOT_H
-#define ESYNC_SERVER_SNAPSHOT_H
+#ifndef ESYNC_SERVER_SHAPE_SNAPSHOT_H
+#define ESYNC_SERVER_SHAPE_SNAPSHOT_H
 
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -30,8 +30,8 @@ typedef struct esync_snapinfo {
 } esync_snapinfo;
 
 /* Parses pg_snapshot text "xmin:xmax:xip1,xip2". Returns 0 or -1. */
-int esync_snapinfo_parse(const char *text, esync_snapinfo *s);
-void esync_snapinfo_free(esync_snapinfo *s);
+int esync_snapshot_info_parse(const char *text, esync_snapinfo *s);
+void esync_snapshot_info_free(esync_snapinfo *s);
 
 /* True when the transaction xid (32 bits, from pgoutput Begin) is visible in the snapshot, i.e.
  * its changes are already in it: xid < xmin, or xid < xmax and not in xip (modulo 2^32). */

@@ -64,7 +64,7 @@ static char *ident(const char **p, const char *stop, char *err, size_t errsz) {
     return esync__sb_take(&b, NULL);
 }
 
-int esync_ident_table(const char *text, char **schema, char **name, char *err, size_t errsz) {
+int esync_table_parse_name(const char *text, char **schema, char **name, char *err, size_t errsz) {
     *schema = *name = NULL;
     const char *p = text;
     char *a = ident(&p, ".", err, errsz);
@@ -96,14 +96,14 @@ int esync_ident_table(const char *text, char **schema, char **name, char *err, s
     return 0;
 }
 
-int esync_ident_list(const char *text, char ***names, char *err, size_t errsz) {
+int esync_table_parse_columns(const char *text, char ***names, char *err, size_t errsz) {
     char **v = NULL;
     int n = 0;
     const char *p = text;
     for (;;) {
         char *id = ident(&p, ",", err, errsz);
         if (!id) {
-            esync_ident_list_free(v, n);
+            esync_table_columns_free(v, n);
             *names = NULL;
             return -1;
         }
@@ -112,7 +112,7 @@ int esync_ident_list(const char *text, char ***names, char *err, size_t errsz) {
         if (*p == '\0') break;
         if (*p != ',') {
             snprintf(err, errsz, "Invalid column list");
-            esync_ident_list_free(v, n);
+            esync_table_columns_free(v, n);
             *names = NULL;
             return -1;
         }
@@ -122,7 +122,7 @@ int esync_ident_list(const char *text, char ***names, char *err, size_t errsz) {
     return n;
 }
 
-void esync_ident_list_free(char **names, int n) {
+void esync_table_columns_free(char **names, int n) {
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
 }

@@ -1,6 +1,6 @@
 /* A shape's table as the catalog describes it, and the identifier syntax of the shape API.
  *
- *   - esync_ident_*: the `table` and `columns` parameters (Postgres identifier rules: unquoted
+ *   - esync_table_parse_*: the `table` and `columns` parameters (Postgres identifier rules: unquoted
  *     names fold to lower case, "quoted" ones keep their case and "" stands for a quote; a
  *     zero-length identifier is refused with Electric's message). Pure.
  *   - esync_table_load: the columns (attnum order, without dropped and generated columns, which
@@ -43,12 +43,12 @@ typedef struct esync_table {
 
 /* Parses `table`: name or schema.name. Returns 0 with malloc'ed *schema ("public" when absent)
  * and *name, or -1 with Electric's message in err. */
-int esync_ident_table(const char *text, char **schema, char **name, char *err, size_t errsz);
+int esync_table_parse_name(const char *text, char **schema, char **name, char *err, size_t errsz);
 
 /* Splits `columns` on commas outside quotes into malloc'ed names (array freed by
- * esync_ident_list_free). Returns the count, or -1 with the message in err. */
-int esync_ident_list(const char *text, char ***names, char *err, size_t errsz);
-void esync_ident_list_free(char **names, int n);
+ * esync_table_columns_free). Returns the count, or -1 with the message in err. */
+int esync_table_parse_columns(const char *text, char ***names, char *err, size_t errsz);
+void esync_table_columns_free(char **names, int n);
 
 /* Loads the table. Returns 0; 1 when the table does not exist (message in err, Electric's
  * wording); -1 on a database error (err holds libpq's message; *conn_lost tells whether the

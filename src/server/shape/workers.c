@@ -278,7 +278,7 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     bool lost = false;
     int rc = esync_snapshot_run(*conn, &s->view, s->log, &info, &lost, err, sizeof err);
     if (rc != 0) {
-        esync_snapinfo_free(&info);
+        esync_snapshot_info_free(&info);
         if (lost) {
             PQfinish(*conn);
             *conn = NULL;
@@ -289,7 +289,7 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     }
     pthread_mutex_lock(&S->mu);
     if (s->state != S_CREATING) { /* invalidated meanwhile (truncate, schema change) */
-        esync_snapinfo_free(&info);
+        esync_snapshot_info_free(&info);
         pthread_mutex_unlock(&S->mu);
         return;
     }
