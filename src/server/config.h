@@ -27,7 +27,7 @@ typedef struct esync_config {
     unsigned max_connections;    /* ESYNC_MAX_CONNECTIONS, default 10000 */
     /* the shape service */
     unsigned long_poll_ms;       /* ESYNC_LONG_POLL_MS: live hold, default 20000 */
-    unsigned chunk_bytes;        /* ESYNC_CHUNK_BYTES: snapshot and log chunk size, default 10 MiB */
+    unsigned chunk_bytes;        /* ESYNC_CHUNK_BYTES: snapshot/log chunk size, default 10 MiB */
     unsigned shape_workers;      /* ESYNC_SHAPE_WORKERS: catalog/snapshot threads, default 2 */
     unsigned reconcile_ms;       /* ESYNC_RECONCILE_MS: catalog check of the shapes' tables,
                                     default 10000 */

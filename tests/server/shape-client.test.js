@@ -1,4 +1,4 @@
-// The unmodified official @electric-sql/client against our /v1/shape (issue 5, "Show it"): after
+// The unmodified official @electric-sql/client against our /v1/shape: after
 // every step its Shape rows equal a SELECT on Postgres.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'

@@ -1,4 +1,4 @@
-// The shape service while Postgres is down (issue 5; electric-protocol.md §1.3): what is already in
+// The shape service while Postgres is down (docs/protocol.md §1.3): what is already in
 // a shape's log is still served from disk, a request that needs the database (a new shape's
 // catalog check and snapshot) gets 503 with Electric's body and retry-after, the server does not
 // crash, and once Postgres is back the same request succeeds and live changes flow again.

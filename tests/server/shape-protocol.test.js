@@ -1,4 +1,4 @@
-// The conformance cases of electric-protocol.md §8 that fall inside what /v1/shape serves, as raw
+// The conformance cases of docs/protocol.md §8 that fall inside what /v1/shape serves, as raw
 // HTTP: status codes, headers, bodies, cache-control, etag/304, HEAD, OPTIONS, every 400.
 // Case numbers refer to §8.
 import { test, before, after } from 'node:test'

@@ -1,6 +1,6 @@
 /* Unit tests of the shape service's pure modules: pgoutput decoding (every message kind, and
  * truncated/trailing input), the standby status update, offsets and request parameters (every 400
- * of electric-protocol.md §1.3 that needs no catalog), change conversion (§2.4.2 / §7.3, the
+ * of docs/protocol.md §1.3 that needs no catalog), change conversion (§2.4.2 / §7.3, the
  * cases of §8.9-16), the snapshot xid filter (modulo 2^32), and the shape log files (append,
  * reopen, torn tail, chunks). */
 #include <stdint.h>
@@ -416,7 +416,7 @@ static void test_changes(void) {
     CHECK(n == 0); /* NULL > 5 is NULL: not in the shape */
     free(s);
     esync__msg_view_free(&v);
-    esync_table_unref(t);
+    esync__table_unref(t);
 
     /* §8.12: no PK: key from all columns by name; an update is delete + insert */
     t = table4(0);
@@ -426,31 +426,31 @@ static void test_changes(void) {
     CHECK(strstr(s, "\"key\":\"\\\"public\\\".\\\"items\\\"/\\\"1\\\"/\\\"5\\\"/\\\"a//b\\\"/_\""));
     free(s);
     esync__msg_view_free(&v);
-    esync_table_unref(t);
+    esync__table_unref(t);
 }
 
 /* --- snapshot filter --------------------------------------------------------------------------- */
 
 static void test_xid_filter(void) {
     esync_snapinfo s;
-    CHECK(esync_snapshot_info_parse("100:105:101,103", &s) == 0 && s.nxip == 2);
-    CHECK(esync_snapshot_visible(&s, 99));
-    CHECK(!esync_snapshot_visible(&s, 101));
-    CHECK(esync_snapshot_visible(&s, 102));
-    CHECK(!esync_snapshot_visible(&s, 105));
-    CHECK(esync_snapshot_past(&s, 105) && !esync_snapshot_past(&s, 104));
-    esync_snapshot_info_free(&s);
+    CHECK(esync__snapshot_info_parse("100:105:101,103", &s) == 0 && s.nxip == 2);
+    CHECK(esync__snapshot_visible(&s, 99));
+    CHECK(!esync__snapshot_visible(&s, 101));
+    CHECK(esync__snapshot_visible(&s, 102));
+    CHECK(!esync__snapshot_visible(&s, 105));
+    CHECK(esync__snapshot_past(&s, 105) && !esync__snapshot_past(&s, 104));
+    esync__snapshot_info_free(&s);
     /* xid8 beyond 2^32 and a 32-bit xid that wrapped */
-    CHECK(esync_snapshot_info_parse("4294967290:4294967300:", &s) == 0);
-    CHECK(esync_snapshot_visible(&s, 4294967280u));
-    CHECK(!esync_snapshot_visible(&s, 4)); /* 2^32 + 4 >= xmax */
-    CHECK(esync_snapshot_visible(&s, 2)); /* 2^32 + 2 < xmax, not in progress */
-    char *j = esync_snapshot_end_json(&s);
+    CHECK(esync__snapshot_info_parse("4294967290:4294967300:", &s) == 0);
+    CHECK(esync__snapshot_visible(&s, 4294967280u));
+    CHECK(!esync__snapshot_visible(&s, 4)); /* 2^32 + 4 >= xmax */
+    CHECK(esync__snapshot_visible(&s, 2)); /* 2^32 + 2 < xmax, not in progress */
+    char *j = esync__snapshot_end_json(&s);
     CHECK_STR(j, "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"4294967290\",\"xmax\":\"4294967300\",\"xip_list\":[]}}");
     free(j);
-    esync_snapshot_info_free(&s);
-    CHECK(esync_snapshot_info_parse("garbage", &s) == -1);
-    esync_snapshot_info_free(&s);
+    esync__snapshot_info_free(&s);
+    CHECK(esync__snapshot_info_parse("garbage", &s) == -1);
+    esync__snapshot_info_free(&s);
 }
 
 /* --- shape log files --------------------------------------------------------------------------- */

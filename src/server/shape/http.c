@@ -328,7 +328,7 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
                 esync__sb_puts(&qs, "secret=");
                 url_encode(&qs, h->secret);
             }
-            esync_proxy_forward(h->proxy, r, qs.p ? qs.p : "", origin,
+            esync__proxy_forward(h->proxy, r, qs.p ? qs.p : "", origin,
                                 esync_req_header(r, "if-none-match"), method == ESYNC_HEAD);
             esync__sb_free(&qs);
             free(k.kv);
@@ -395,7 +395,7 @@ esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o) {
          * one): /v1/shape answers 503 with the reason logged here. */
         esync_log("shape service disabled: %s", err);
     }
-    if (o->electric_url && *o->electric_url) h->proxy = esync_proxy_start(o->electric_url);
+    if (o->electric_url && *o->electric_url) h->proxy = esync__proxy_start(o->electric_url);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     return h;
 }
@@ -406,7 +406,7 @@ void esync_shape_http_invalidate_all(esync_shape_http *h, const char *why) {
 
 void esync_shape_http_stop(esync_shape_http *h) {
     if (!h) return;
-    esync_proxy_stop(h->proxy);
+    esync__proxy_stop(h->proxy);
     esync_shapes_stop(h->svc);
     for (int i = 0; i < h->ntables; i++) {
         free(h->tschema[i]);

@@ -7,9 +7,29 @@
  *     suspended: a held long-poll costs no thread). Every response carries CORS, the electric-*
  *     headers the official client needs, etag (304 on If-None-Match) and cache-control (§2.3).
  *   - /api/electric/v1/shape: only tables on the allow-list (ESYNC_PROXY_TABLES in config.h;
- *     403 otherwise). Without ELECTRIC_URL it is the built-in service, called
- *     in-process and authorized; with ELECTRIC_URL the request goes to that Electric-compatible
- *     server (proxy.h) with secret=ELECTRIC_SECRET added there, never shown to the browser.
+ *     403 otherwise). Without ELECTRIC_URL it is the built-in service, called in-process and
+ *     authorized; with ELECTRIC_URL the request goes to that Electric-compatible server
+ *     (proxy.h) with secret=ELECTRIC_SECRET added there, never shown to the browser.
+ *
+ * The shape/ folder, each file using only those below it (no circle):
+ *
+ *     http.c        this interface: libmicrohttpd in, service requests out
+ *      ├─ params    query parameters -> esync_shape_req (pure)
+ *      ├─ proxy     the upstream client (libcurl) ─┐
+ *      ├─ cors      headers of every response   <──┘
+ *      └─ service   service.h, the one interface of the service; its files (service, serve,
+ *          │        notifier, workers, sink, restore) share service_internal.h
+ *          ├─ snapshot   a shape's snapshot query (libpq)
+ *          ├─ msg        rows -> Electric messages (pure)
+ *          ├─ table      catalog lookup, identifier syntax, where clauses (src/where)
+ *          └─ storage    a shape's files (snapshot chunks, log, index, meta.json)
+ *
+ * Naming: a function is named after the file that defines it. What other folders call is
+ * esync_<module>_*: this header (esync_shape_http_*), service.h (esync_shapes_*,
+ * esync_shape_req_free, ...) and the identifier syntax of table.h (esync_table_parse_*, which
+ * config.c uses for ESYNC_PROXY_TABLES). What only this folder's files call is esync__<file>_*:
+ * esync__table_*, esync__storage_*, esync__params_*, esync__msg_*, esync__snapshot_*,
+ * esync__proxy_*, esync__cors_*, and the service's esync__service_*, esync__serve_*, ...
  */
 #ifndef ESYNC_SERVER_SHAPE_HTTP_H
 #define ESYNC_SERVER_SHAPE_HTTP_H

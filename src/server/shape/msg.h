@@ -1,4 +1,4 @@
-/* The JSON messages of a shape log (electric-protocol.md §2.4): snapshot rows, and the change
+/* The JSON messages of a shape log (docs/protocol.md §2.4): snapshot rows, and the change
  * messages a replicated insert, update or delete produces for one shape (§2.4.2, §7.3: where
  * move-in/move-out, column projection, replica=default|full, key changes, updates that touch no
  * selected column). Pure: rows in, JSON text out.

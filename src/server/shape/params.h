@@ -1,4 +1,4 @@
-/* The query parameters of GET/HEAD /v1/shape (electric-protocol.md §1.2-§1.3), parsed into a
+/* The query parameters of GET/HEAD /v1/shape (docs/protocol.md §1.2-§1.3), parsed into a
  * shape request, with Electric's 400 envelope for every malformed one. Pure: no I/O, no catalog
  * (the table's existence, its columns and the where clause are checked later, against Postgres).
  *

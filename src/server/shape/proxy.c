@@ -280,7 +280,7 @@ static void *run(void *arg) {
 
 /* --- API ------------------------------------------------------------------------------------- */
 
-esync_proxy *esync_proxy_start(const char *base) {
+esync_proxy *esync__proxy_start(const char *base) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     esync_proxy *p = esync__xcalloc(1, sizeof *p);
     size_t n = strlen(base);
@@ -298,7 +298,7 @@ esync_proxy *esync_proxy_start(const char *base) {
     return p;
 }
 
-void esync_proxy_forward(esync_proxy *p, esync_req *r, const char *query, const char *origin,
+void esync__proxy_forward(esync_proxy *p, esync_req *r, const char *query, const char *origin,
                          const char *if_none_match, bool head) {
     xfer *x = esync__xcalloc(1, sizeof *x);
     x->p = p;
@@ -343,7 +343,7 @@ void esync_proxy_forward(esync_proxy *p, esync_req *r, const char *query, const 
     curl_multi_wakeup(p->multi);
 }
 
-void esync_proxy_stop(esync_proxy *p) {
+void esync__proxy_stop(esync_proxy *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
     p->stopping = true;

@@ -6,8 +6,10 @@
  * At start, every shape directory with a usable meta.json and complete snapshot is registered as
  * READY (its definition compiled again); the others are removed.
  *
- * Runs on: esync__restore_load at start, before any thread; esync__restore_meta_json on a worker
- * under the lock; esync__restore_write_state on the replication thread; forget_state at stop.
+ * Runs on: esync__restore_load at start, before any other thread exists (so without the lock);
+ * esync__restore_meta_json on a worker under the lock; esync__restore_write_state on the
+ * replication thread without the lock (state.json is that thread's alone while it runs);
+ * esync__restore_forget_state at stop, after the replication thread ended.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -195,12 +197,12 @@ static shape *load_shape(esync_shapes *S, const char *dir) {
     esync_where *w = NULL;
     if (where_text) {
         char err[256];
-        int rc = esync_table_where_compile(tb, where_text, params, nparams, &w, err, sizeof err);
+        int rc = esync__table_where_compile(tb, where_text, params, nparams, &w, err, sizeof err);
         if (rc != 0) {
             free(sel);
             free(params);
             free(columns);
-            esync_table_unref(tb);
+            esync__table_unref(tb);
             goto out;
         }
     }
@@ -210,7 +212,7 @@ static shape *load_shape(esync_shapes *S, const char *dir) {
     s->key = esync__xstrdup(key);
     s->t = tb;
     esync__msg_view_init(&s->view, tb, sel, nsel, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "full")), w);
-    s->schema_json = esync_table_schema_json(tb, s->view.sel, s->view.nsel);
+    s->schema_json = esync__table_schema_json(tb, s->view.sel, s->view.nsel);
     s->full = s->view.full;
     s->where = where_text ? esync__xstrdup(where_text) : NULL;
     s->nparams = nparams;

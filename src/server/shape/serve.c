@@ -1,4 +1,4 @@
-/* The answer a request gets from a shape (electric-protocol.md §2-§4): a snapshot chunk, a slice of
+/* The answer a request gets from a shape (docs/protocol.md §2-§4): a snapshot chunk, a slice of
  * the change log up to a chunk boundary (read into memory, or streamed from the file when large),
  * up-to-date, 409, or "wait" (the caller parks the request).
  *

@@ -1,6 +1,12 @@
 /* The shape service: the registry of shapes, shape creation, request routing, start and stop.
  * service_internal.h lists the other files of the service, the lock and what it guards.
  *
+ * Runs on: esync_shapes_submit on the HTTP epoll thread, esync__service_route also on a worker
+ * after a catalog check, the registry functions on any thread; all of them under the lock, except
+ * esync__service_run_done (completions, after unlocking). Start and stop run on the main thread:
+ * start before any other thread exists, stop taking the lock around each step, in the order
+ * workers, replication, parked requests, notifier, shapes.
+ *
  * Life of a shape: CREATING (registered, so the replication thread already collects its
  * transactions, buffered in memory until the snapshot's xid filter is known) -> READY (snapshot
  * chunks written and synced, the buffered transactions filtered and appended, meta.json written)
@@ -70,7 +76,7 @@ void esync_shape_req_free(esync_shape_req *q) {
     free(q->handle);
     free(q->key);
     if (q->priv) {
-        esync_table_unref(q->priv->t);
+        esync__table_unref(q->priv->t);
         esync_where_free(q->priv->where);
         free(q->priv->sel);
         free(q->priv);
@@ -139,14 +145,14 @@ void esync__service_unref(shape *s) {
     if (--s->refs > 0) return;
     esync__storage_close(s->log, 0);
     esync__msg_view_free(&s->view);
-    esync_table_unref(s->t);
+    esync__table_unref(s->t);
     free(s->schema_json);
     free(s->key);
     free(s->where);
     for (int i = 0; i < s->nparams; i++) free(s->params[i]);
     free(s->params);
     if (s->columns) esync_table_columns_free(s->columns, s->ncolumns);
-    esync_snapshot_info_free(&s->snap);
+    esync__snapshot_info_free(&s->snap);
     esync__sb_free(&s->tx);
     free(s->tx_ends);
     free(s->tx_offs);
@@ -225,10 +231,10 @@ static shape *create_shape(esync_shapes *S, esync_shape_req *q) {
     s->refs = 1; /* the registry's */
     make_handle(S, q->key, s->handle, sizeof s->handle);
     s->key = esync__xstrdup(q->key);
-    s->t = esync_table_ref(p->t);
+    s->t = esync__table_ref(p->t);
     esync__msg_view_init(&s->view, s->t, p->sel, p->nsel, q->full, p->where);
     p->where = NULL; /* owned by the view now */
-    s->schema_json = esync_table_schema_json(s->t, s->view.sel, s->view.nsel);
+    s->schema_json = esync__table_schema_json(s->t, s->view.sel, s->view.nsel);
     s->where = q->where ? esync__xstrdup(q->where) : NULL;
     s->nparams = q->nparams;
     s->params = esync__xcalloc((size_t)q->nparams + 1, sizeof *s->params);

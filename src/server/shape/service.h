@@ -1,5 +1,5 @@
 /* The built-in shape service: shapes defined by requests, each with a snapshot and a change log
- * fed by logical replication, served as Electric's shape log (electric-protocol.md §2-§4, §7).
+ * fed by logical replication, served as Electric's shape log (docs/protocol.md §2-§4, §7).
  *
  * Threads:
  *   - the caller of esync_shapes_submit (the HTTP epoll thread): routes a parsed request; answers
@@ -44,7 +44,7 @@ typedef struct esync_shapes_options {
 
 enum esync_offset_kind { ESYNC_OFFSET_BEFORE_ALL, ESYNC_OFFSET_NOW, ESYNC_OFFSET_AT };
 
-/* Cache classes of electric-protocol.md §2.3. */
+/* Cache classes of docs/protocol.md §2.3. */
 enum esync_cache_class {
     ESYNC_CC_INITIAL,   /* offset=-1 */
     ESYNC_CC_NONLIVE,

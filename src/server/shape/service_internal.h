@@ -144,7 +144,7 @@ typedef struct done_list {
     esync_shape_req *done;
 } done_list;
 
-/* --- service.c: registry, completion ----------------------------------------------------------- */
+/* --- service.c: registry, completion --------------------------------------------------------- */
 
 /* Milliseconds of the monotonic clock. */
 int64_t esync__service_now_ms(void);
@@ -166,7 +166,7 @@ void esync__service_complete(esync_shapes *S, done_list *c, esync_shape_req *q);
 /* Calls done() on every request of c. Without the lock. */
 void esync__service_run_done(done_list *c);
 
-/* --- serve.c: answers --------------------------------------------------------------------------- */
+/* --- serve.c: answers ------------------------------------------------------------------------ */
 
 /* Decides what q gets from shape s. Returns true when q was answered (complete it), false when it
  * must wait (the caller parks it). */
@@ -180,7 +180,7 @@ void esync__serve_409(esync_shape_result *r, const char *handle);
 /* 503 database_unreachable with retry-after. */
 void esync__serve_db_down(esync_shape_result *r);
 
-/* --- notifier.c: parked requests ---------------------------------------------------------------- */
+/* --- notifier.c: parked requests ------------------------------------------------------------- */
 
 /* Parks q on shape s with a hold of hold_ms (0: none, until the shape has news). */
 void esync__notifier_park(esync_shapes *S, esync_shape_req *q, shape *s, unsigned hold_ms);
@@ -188,7 +188,7 @@ void esync__notifier_park(esync_shapes *S, esync_shape_req *q, shape *s, unsigne
 void esync__notifier_unpark(esync_shapes *S, struct esync_shape_priv *p);
 void *esync__notifier_main(void *arg);
 
-/* --- workers.c: jobs ---------------------------------------------------------------------------- */
+/* --- workers.c: jobs ------------------------------------------------------------------------- */
 
 /* Starts and joins the worker threads. */
 void esync__workers_start(esync_shapes *S);
@@ -202,7 +202,7 @@ void esync__workers_queue_reconcile(esync_shapes *S);
  * jobs' references are dropped. */
 void esync__workers_cancel(esync_shapes *S, done_list *c);
 
-/* --- sink.c: replication ------------------------------------------------------------------------ */
+/* --- sink.c: replication --------------------------------------------------------------------- */
 
 /* Starts the replication connection unless it runs already. Under the lock. */
 void esync__sink_start_repl(esync_shapes *S);
@@ -211,7 +211,7 @@ void esync__sink_start_repl(esync_shapes *S);
 void esync__sink_flush_pending(shape *s);
 void esync__sink_pend_free(pend_txn *p);
 
-/* --- restore.c: stored state -------------------------------------------------------------------- */
+/* --- restore.c: stored state ----------------------------------------------------------------- */
 
 /* meta.json of a shape (definition, table, snapshot info, chunk count). malloc'ed. */
 char *esync__restore_meta_json(const shape *s);

@@ -9,6 +9,8 @@
  *
  * Runs on the replication thread, each callback under the service lock; sink_durable syncs the
  * logs' files outside it (on duplicated descriptors) before reporting a position as flushed.
+ * esync__sink_flush_pending runs on the snapshot worker and esync__sink_start_repl on the thread
+ * creating the first shape (or at start), both under the lock.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -44,11 +46,11 @@ void esync__sink_flush_pending(shape *s) {
     while (s->pend_head) {
         pend_txn *pt = s->pend_head;
         s->pend_head = pt->next;
-        if (!s->filter_done && esync_snapshot_visible(&s->snap, pt->xid)) {
+        if (!s->filter_done && esync__snapshot_visible(&s->snap, pt->xid)) {
             esync__sink_pend_free(pt);
             continue;
         }
-        if (esync_snapshot_past(&s->snap, pt->xid)) s->filter_done = true;
+        if (esync__snapshot_past(&s->snap, pt->xid)) s->filter_done = true;
         append_txn(s, pt->buf, pt->len, pt->offs, pt->ends, pt->n);
         esync__sink_pend_free(pt);
     }
@@ -106,9 +108,9 @@ static void sink_begin(void *ctx, uint32_t xid, uint64_t lsn) {
             continue;
         }
         if (s->snap_known && !s->filter_done) {
-            if (esync_snapshot_visible(&s->snap, xid))
+            if (esync__snapshot_visible(&s->snap, xid))
                 s->tx_skip = true;
-            else if (esync_snapshot_past(&s->snap, xid))
+            else if (esync__snapshot_past(&s->snap, xid))
                 s->filter_done = true;
         }
     }
@@ -186,10 +188,10 @@ static void sink_commit(void *ctx, uint64_t commit_lsn, uint64_t end_lsn) {
         esync__msg_mark_last(&s->tx);
         s->tx_ends[s->tx_n - 1] = s->tx.n;
         if (s->snap_known && !s->tx_filtered && !s->filter_done &&
-            esync_snapshot_visible(&s->snap, S->tx_xid)) {
+            esync__snapshot_visible(&s->snap, S->tx_xid)) {
             /* the snapshot became known during this transaction, and already holds it */
         } else if (s->snap_known) {
-            if (!s->tx_filtered && esync_snapshot_past(&s->snap, S->tx_xid)) s->filter_done = true;
+            if (!s->tx_filtered && esync__snapshot_past(&s->snap, S->tx_xid)) s->filter_done = true;
             append_txn(s, s->tx.p, s->tx.n, s->tx_offs, s->tx_ends, s->tx_n);
             if (s->state == S_READY) esync__service_mark_dirty(S, s);
         } else {

@@ -129,12 +129,12 @@ void esync_table_columns_free(char **names, int n) {
 
 /* --- catalog --------------------------------------------------------------------------------- */
 
-esync_table *esync_table_ref(esync_table *t) {
+esync_table *esync__table_ref(esync_table *t) {
     __atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
     return t;
 }
 
-void esync_table_unref(esync_table *t) {
+void esync__table_unref(esync_table *t) {
     if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     for (int i = 0; i < t->ncols; i++) {
         free(t->cols[i].name);
@@ -148,7 +148,7 @@ void esync_table_unref(esync_table *t) {
     free(t);
 }
 
-int esync_table_col(const esync_table *t, const char *name) {
+int esync__table_col(const esync_table *t, const char *name) {
     for (int i = 0; i < t->ncols; i++)
         if (strcmp(t->cols[i].name, name) == 0) return i;
     return -1;
@@ -163,7 +163,7 @@ static int db_error(PGconn *conn, PGresult *res, bool *lost, char *err, size_t e
     return -1;
 }
 
-int esync_table_load(PGconn *conn, const char *schema, const char *name, esync_table **out,
+int esync__table_load(PGconn *conn, const char *schema, const char *name, esync_table **out,
                      bool *conn_lost, char *err, size_t errsz) {
     *out = NULL;
     *conn_lost = false;
@@ -205,7 +205,7 @@ int esync_table_load(PGconn *conn, const char *schema, const char *name, esync_t
         "ORDER BY a.attnum",
         1, NULL, p2, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        esync_table_unref(t);
+        esync__table_unref(t);
         return db_error(conn, res, conn_lost, err, errsz);
     }
     t->ncols = PQntuples(res);
@@ -233,7 +233,7 @@ int esync_table_load(PGconn *conn, const char *schema, const char *name, esync_t
     return 0;
 }
 
-char *esync_table_schema_json(const esync_table *t, const int *sel, int nsel) {
+char *esync__table_schema_json(const esync_table *t, const int *sel, int nsel) {
     esync_sb b = {0};
     esync__sb_put(&b, "{", 1);
     for (int k = 0; k < nsel; k++) {
@@ -271,7 +271,7 @@ char *esync_table_schema_json(const esync_table *t, const int *sel, int nsel) {
     return esync__sb_take(&b, NULL);
 }
 
-int esync_table_where_compile(const esync_table *t, const char *where, const char *const *params,
+int esync__table_where_compile(const esync_table *t, const char *where, const char *const *params,
                               int nparams, esync_where **out, char *err, size_t errsz) {
     esync_where_col *wc = esync__xcalloc((size_t)t->ncols + 1, sizeof *wc);
     char **tn = esync__xcalloc((size_t)t->ncols + 1, sizeof *tn);

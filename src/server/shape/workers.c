@@ -31,7 +31,7 @@ struct job {
     bool reconcile;     /* or: catalog check of the live shapes' tables */
 };
 
-/* --- the queue (under the lock) --------------------------------------------------------------- */
+/* --- the queue (under the lock) -------------------------------------------------------------- */
 
 static void enqueue(esync_shapes *S, esync_shape_req *q, shape *s, bool reconcile) {
     job *j = esync__xcalloc(1, sizeof *j);
@@ -74,7 +74,7 @@ void esync__workers_cancel(esync_shapes *S, done_list *c) {
     }
 }
 
-/* --- the jobs (worker threads) ---------------------------------------------------------------- */
+/* --- the jobs (worker threads) --------------------------------------------------------------- */
 
 static PGconn *worker_connect(esync_shapes *S) {
     const char *keys[] = {"dbname", "options", "application_name", NULL};
@@ -101,7 +101,7 @@ static void check_definition(esync_shapes *S, PGconn **conn, esync_shape_req *q)
     }
     bool lost = false;
     esync_table *t = NULL;
-    int rc = esync_table_load(*conn, q->schema, q->table, &t, &lost, err, sizeof err);
+    int rc = esync__table_load(*conn, q->schema, q->table, &t, &lost, err, sizeof err);
     if (rc < 0) {
         if (lost) {
             PQfinish(*conn);
@@ -123,7 +123,7 @@ static void check_definition(esync_shapes *S, PGconn **conn, esync_shape_req *q)
         bool *want = esync__xcalloc((size_t)t->ncols + 1, sizeof *want);
         esync_sb missing = {0};
         for (int i = 0; i < q->ncolumns; i++) {
-            int k = esync_table_col(t, q->columns[i]);
+            int k = esync__table_col(t, q->columns[i]);
             if (k < 0) {
                 esync__sb_puts(&missing, missing.n ? ", " : "");
                 esync__sb_puts(&missing, q->columns[i]);
@@ -159,7 +159,7 @@ static void check_definition(esync_shapes *S, PGconn **conn, esync_shape_req *q)
         for (int k = 0; k < t->ncols; k++) p->sel[p->nsel++] = k;
     }
     if (q->where) {
-        int wr = esync_table_where_compile(t, q->where, (const char *const *)q->params, q->nparams,
+        int wr = esync__table_where_compile(t, q->where, (const char *const *)q->params, q->nparams,
                                            &p->where, err, sizeof err);
         if (wr != 0) {
             esync__serve_400(r, wr == ESYNC_WHERE_EPARAM && strstr(err, "not used") ? "params" : "where", err);
@@ -196,7 +196,7 @@ static int exec_cmd(PGconn *conn, const char *sql, int nparams, const char *cons
     return ok ? rows : -1;
 }
 
-/* The table in the publication, with REPLICA IDENTITY FULL (electric-protocol.md §7.1). */
+/* The table in the publication, with REPLICA IDENTITY FULL (docs/protocol.md §7.1). */
 static int publish_table(esync_shapes *S, PGconn *conn, const esync_table *t, char *err, size_t n) {
     char relid[16];
     snprintf(relid, sizeof relid, "%u", t->relid);
@@ -276,9 +276,9 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     }
     esync_snapinfo info;
     bool lost = false;
-    int rc = esync_snapshot_run(*conn, &s->view, s->log, &info, &lost, err, sizeof err);
+    int rc = esync__snapshot_run(*conn, &s->view, s->log, &info, &lost, err, sizeof err);
     if (rc != 0) {
-        esync_snapshot_info_free(&info);
+        esync__snapshot_info_free(&info);
         if (lost) {
             PQfinish(*conn);
             *conn = NULL;
@@ -289,7 +289,7 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     }
     pthread_mutex_lock(&S->mu);
     if (s->state != S_CREATING) { /* invalidated meanwhile (truncate, schema change) */
-        esync_snapshot_info_free(&info);
+        esync__snapshot_info_free(&info);
         pthread_mutex_unlock(&S->mu);
         return;
     }
@@ -318,7 +318,7 @@ static void reconcile(esync_shapes *S, PGconn **conn) {
     for (shape *s = S->all; s; s = s->next) n += s->t != NULL;
     esync_table **ts = esync__xcalloc(n ? n : 1, sizeof *ts);
     for (shape *s = S->all; s && k < n; s = s->next)
-        if (s->t) ts[k++] = esync_table_ref(s->t);
+        if (s->t) ts[k++] = esync__table_ref(s->t);
     S->reconcile_queued = false;
     pthread_mutex_unlock(&S->mu);
     if (k && !*conn) *conn = worker_connect(S);
@@ -346,7 +346,7 @@ static void reconcile(esync_shapes *S, PGconn **conn) {
         }
         pthread_mutex_unlock(&S->mu);
     }
-    for (size_t i = 0; i < k; i++) esync_table_unref(ts[i]);
+    for (size_t i = 0; i < k; i++) esync__table_unref(ts[i]);
     free(ts);
 }
 
@@ -384,7 +384,7 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/* --- start / join -------------------------------------------------------------------------------- */
+/* --- start / join ---------------------------------------------------------------------------- */
 
 void esync__workers_start(esync_shapes *S) {
     S->nworkers = S->o.workers;
