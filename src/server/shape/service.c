@@ -4,8 +4,8 @@
  * Runs on: esync_shapes_submit on the HTTP epoll thread, esync__service_route also on a worker
  * after a catalog check, the registry functions on any thread; all of them under the lock, except
  * esync__service_run_done (completions, after unlocking). Start and stop run on the main thread:
- * start before any other thread exists, stop taking the lock around each step, in the order
- * workers, replication, parked requests, notifier, shapes.
+ * start loads the stored shapes before it starts the other threads; stop takes the lock around
+ * each step, in the order workers, replication, parked requests, notifier, shapes.
  *
  * Life of a shape: CREATING (registered, so the replication thread already collects its
  * transactions, buffered in memory until the snapshot's xid filter is known) -> READY (snapshot
@@ -13,9 +13,9 @@
  * -> GONE (invalidated: removed from the registry, files deleted; the struct lives on while
  * requests still point at it).
  *
- * Durability: the replication thread's status update reports as flushed only what durable()
- * synced: every READY shape's log up to the last processed commit. A shape becomes READY only
- * after its log is synced, so a restart finds, per stored shape, every transaction up to the
+ * Durability: the replication thread's status update reports as flushed only what sink_durable
+ * (sink.c) synced: every READY shape's log up to the last processed commit. A shape becomes READY
+ * only after its log is synced, so a restart finds, per stored shape, every transaction up to the
  * slot's confirmed position; the slot re-delivers the rest, and a shape skips what it already
  * holds (commit LSN <= its last entry's).
  */

@@ -15,7 +15,8 @@
  *     its catalog check runs (the worker holding the job);
  *   - a CREATING shape's snapshot chunks and its view, table and storage pointers, which the
  *     snapshot worker uses without the lock (it holds a reference; they never change);
- *   - stored_flushed, written by the replication thread (sink_durable) and at start;
+ *   - stored_flushed: the replication thread's (sink.c), and restore.c's at start before any
+ *     thread runs;
  *   - the bytes of a storage already published (read with pread without the lock).
  * A request is completed exactly once, through its done callback, never under the lock: completed
  * requests are collected in a done_list and esync__service_run_done runs after unlocking.
@@ -39,7 +40,7 @@
 #include "shape/storage.h"
 #include "shape/table.h"
 
-#define NBUCKETS 4096
+#define NBUCKETS 4096 /* hash buckets of the registry (by definition key) */
 
 enum shape_state { S_CREATING, S_READY, S_GONE };
 enum wait_kind { W_NONE, W_JOB, W_SHAPE };
