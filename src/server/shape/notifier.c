@@ -17,6 +17,9 @@
 #include <time.h>
 
 #include "shape/service_internal.h"
+#include "shape/serve.h"
+#include "shape/notifier.h"
+#include "shape/workers.h"
 
 /* Parks q on shape s, with a deadline (ms from now; 0: none). Deadlines of one kind are added in
  * order, so the list stays sorted when all holds have the same length; a shorter hold (the

@@ -27,6 +27,7 @@
 #include "common.h"
 #include "log.h"
 #include "shape/service_internal.h"
+#include "shape/restore.h"
 
 char *esync__restore_meta_json(const shape *s) {
     cJSON *m = cJSON_CreateObject();

@@ -17,6 +17,7 @@
 #include "common.h"
 #include "sbuf.h"
 #include "shape/service_internal.h"
+#include "shape/serve.h"
 
 #define INLINE_BODY_MAX (256u << 10) /* log responses up to this size are read into memory */
 

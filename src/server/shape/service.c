@@ -41,6 +41,11 @@
 #include "common.h"
 #include "log.h"
 #include "shape/service_internal.h"
+#include "shape/serve.h"
+#include "shape/notifier.h"
+#include "shape/workers.h"
+#include "shape/sink.h"
+#include "shape/restore.h"
 
 /* --- small helpers --------------------------------------------------------------------------- */
 

@@ -21,7 +21,9 @@
  * A request is completed exactly once, through its done callback, never under the lock: completed
  * requests are collected in a done_list and esync__service_run_done runs after unlocking.
  *
- * Naming: functions shared across these files are esync__<file>_* (esync__service_lookup is in
+ * This header holds the shared types and service.c's functions; each other file of the service
+ * declares its own in its header (serve.h, notifier.h, workers.h, sink.h, restore.h). Naming:
+ * functions shared across these files are esync__<file>_* (esync__service_lookup is in
  * service.c, esync__serve_request in serve.c, ...); the rest are static.
  */
 #ifndef ESYNC_SERVER_SHAPE_SERVICE_INTERNAL_H
@@ -166,60 +168,5 @@ void esync__service_route(esync_shapes *S, esync_shape_req *q, done_list *c, boo
 void esync__service_complete(esync_shapes *S, done_list *c, esync_shape_req *q);
 /* Calls done() on every request of c. Without the lock. */
 void esync__service_run_done(done_list *c);
-
-/* --- serve.c: answers ------------------------------------------------------------------------ */
-
-/* Decides what q gets from shape s. Returns true when q was answered (complete it), false when it
- * must wait (the caller parks it). */
-bool esync__serve_request(esync_shapes *S, shape *s, esync_shape_req *q);
-/* A JSON body with no-store caching. */
-void esync__serve_json(esync_shape_result *r, int status, const char *json);
-/* 400 in Electric's envelope: {"message":"Invalid request","errors":{field:[msg]}}. */
-void esync__serve_400(esync_shape_result *r, const char *field, const char *msg);
-/* 409 must-refetch, with the definition's current handle when there is one. */
-void esync__serve_409(esync_shape_result *r, const char *handle);
-/* 503 database_unreachable with retry-after. */
-void esync__serve_db_down(esync_shape_result *r);
-
-/* --- notifier.c: parked requests ------------------------------------------------------------- */
-
-/* Parks q on shape s with a hold of hold_ms (0: none, until the shape has news). */
-void esync__notifier_park(esync_shapes *S, esync_shape_req *q, shape *s, unsigned hold_ms);
-/* Takes the request of p off its shape and the deadline list. */
-void esync__notifier_unpark(esync_shapes *S, struct esync_shape_priv *p);
-void *esync__notifier_main(void *arg);
-
-/* --- workers.c: jobs ------------------------------------------------------------------------- */
-
-/* Starts and joins the worker threads. */
-void esync__workers_start(esync_shapes *S);
-void esync__workers_join(esync_shapes *S);
-/* Queue a catalog check of q's definition, the snapshot of s (for which the caller took a
- * reference), or a catalog check of the live shapes' tables. Under the lock. */
-void esync__workers_queue_check(esync_shapes *S, esync_shape_req *q);
-void esync__workers_queue_snapshot(esync_shapes *S, shape *s);
-void esync__workers_queue_reconcile(esync_shapes *S);
-/* After the workers were joined, under the lock: the checks never run get 503, the snapshot
- * jobs' references are dropped. */
-void esync__workers_cancel(esync_shapes *S, done_list *c);
-
-/* --- sink.c: replication --------------------------------------------------------------------- */
-
-/* Starts the replication connection unless it runs already. Under the lock. */
-void esync__sink_start_repl(esync_shapes *S);
-/* Appends the transactions collected while s's snapshot ran, minus those the snapshot holds.
- * Under the lock, once s->snap is known. */
-void esync__sink_flush_pending(shape *s);
-void esync__sink_pend_free(pend_txn *p);
-
-/* --- restore.c: stored state ----------------------------------------------------------------- */
-
-/* meta.json of a shape (definition, table, snapshot info, chunk count). malloc'ed. */
-char *esync__restore_meta_json(const shape *s);
-/* state.json: the slot and the position the stored logs are synced to. */
-void esync__restore_write_state(esync_shapes *S, uint64_t flushed);
-void esync__restore_forget_state(esync_shapes *S);
-/* Reads state.json and registers every usable stored shape (READY); removes the others' files. */
-void esync__restore_load(esync_shapes *S);
 
 #endif

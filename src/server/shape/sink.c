@@ -24,6 +24,8 @@
 #include "common.h"
 #include "log.h"
 #include "shape/service_internal.h"
+#include "shape/sink.h"
+#include "shape/restore.h"
 
 void esync__sink_pend_free(pend_txn *p) {
     free(p->buf);

@@ -23,6 +23,10 @@
 #include "common.h"
 #include "log.h"
 #include "shape/service_internal.h"
+#include "shape/serve.h"
+#include "shape/workers.h"
+#include "shape/sink.h"
+#include "shape/restore.h"
 
 struct job {
     struct job *next;
