@@ -1,5 +1,6 @@
 /* Environment -> esync_config (see config.h). Numbers are parsed strictly: "3000x" is an error,
- * not 3000, because a typo in PORT should stop the server, not move it. */
+ * not 3000, because a typo in PORT should stop the server, not move it; the same holds for every
+ * variable, the shape service's included. */
 #include "config.h"
 
 #include <errno.h>
@@ -8,6 +9,21 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common.h"
+#include "shape/table.h"
+
+/* The application's defaults (README "Server" and "Shape service"). */
+#define DEFAULT_PORT 3000
+#define DEFAULT_HOST "127.0.0.1"
+#define DEFAULT_HTTP_TIMEOUT_S 30
+#define DEFAULT_DB_POOL 4
+#define DEFAULT_MAX_CONNECTIONS 10000
+#define DEFAULT_LONG_POLL_MS 20000
+#define DEFAULT_CHUNK_BYTES (10u << 20)
+#define DEFAULT_SHAPE_WORKERS 2
+#define DEFAULT_RECONCILE_MS 10000
+#define DEFAULT_PROXY_TABLES "test_items"
 
 static int parse_uint(const char *name, unsigned lo, unsigned hi, unsigned def, unsigned *out,
                       char *err, size_t errsz) {
@@ -69,16 +85,61 @@ static int dir_setting(char *dst, size_t n, const char *env, const char *root, c
     return 0;
 }
 
+void esync_config_free(esync_config *c) {
+    for (int i = 0; i < c->proxy_ntables; i++) {
+        free(c->proxy_schemas[i]);
+        free(c->proxy_names[i]);
+    }
+    free(c->proxy_schemas);
+    free(c->proxy_names);
+    c->proxy_schemas = c->proxy_names = NULL;
+    c->proxy_ntables = 0;
+}
+
+/* ESYNC_PROXY_TABLES: comma-separated table names, each in the syntax of the shape API's `table`
+ * parameter (shape/table.h). */
+static int proxy_tables(esync_config *c, char *err, size_t errsz) {
+    const char *v = getenv("ESYNC_PROXY_TABLES");
+    char *copy = esync__xstrdup(v && *v ? v : DEFAULT_PROXY_TABLES), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *schema, *name, e[256];
+        while (*t == ' ') t++;
+        if (esync_table_parse_name(t, &schema, &name, e, sizeof e) != 0) {
+            snprintf(err, errsz, "ESYNC_PROXY_TABLES: '%s': %s", t, e);
+            free(copy);
+            esync_config_free(c);
+            return -1;
+        }
+        size_t n = (size_t)c->proxy_ntables + 1;
+        c->proxy_schemas = esync__xrealloc(c->proxy_schemas, n * sizeof *c->proxy_schemas);
+        c->proxy_names = esync__xrealloc(c->proxy_names, n * sizeof *c->proxy_names);
+        c->proxy_schemas[c->proxy_ntables] = schema;
+        c->proxy_names[c->proxy_ntables] = name;
+        c->proxy_ntables++;
+    }
+    free(copy);
+    return 0;
+}
+
 int esync_config_load(esync_config *c, char *err, size_t errsz) {
     memset(c, 0, sizeof *c);
-    if (parse_uint("PORT", 1, 65535, 3000, &c->port, err, errsz) != 0) return -1;
-    if (parse_uint("ESYNC_HTTP_TIMEOUT", 1, 3600, 30, &c->http_timeout, err, errsz) != 0) return -1;
-    if (parse_uint("ESYNC_DB_POOL", 1, 64, 4, &c->db_pool, err, errsz) != 0) return -1;
-    if (parse_uint("ESYNC_MAX_CONNECTIONS", 16, 1000000, 10000, &c->max_connections, err, errsz) !=
-        0)
+    if (parse_uint("PORT", 1, 65535, DEFAULT_PORT, &c->port, err, errsz) != 0 ||
+        parse_uint("ESYNC_HTTP_TIMEOUT", 1, 3600, DEFAULT_HTTP_TIMEOUT_S, &c->http_timeout, err,
+                   errsz) != 0 ||
+        parse_uint("ESYNC_DB_POOL", 1, 64, DEFAULT_DB_POOL, &c->db_pool, err, errsz) != 0 ||
+        parse_uint("ESYNC_MAX_CONNECTIONS", 16, 1000000, DEFAULT_MAX_CONNECTIONS,
+                   &c->max_connections, err, errsz) != 0 ||
+        parse_uint("ESYNC_LONG_POLL_MS", 100, 600000, DEFAULT_LONG_POLL_MS, &c->long_poll_ms, err,
+                   errsz) != 0 ||
+        parse_uint("ESYNC_CHUNK_BYTES", 1024, 1u << 30, DEFAULT_CHUNK_BYTES, &c->chunk_bytes, err,
+                   errsz) != 0 ||
+        parse_uint("ESYNC_SHAPE_WORKERS", 1, 16, DEFAULT_SHAPE_WORKERS, &c->shape_workers, err,
+                   errsz) != 0 ||
+        parse_uint("ESYNC_RECONCILE_MS", 100, 3600000, DEFAULT_RECONCILE_MS, &c->reconcile_ms, err,
+                   errsz) != 0)
         return -1;
     const char *host = getenv("HOST");
-    snprintf(c->host, sizeof c->host, "%s", host && *host ? host : "127.0.0.1");
+    snprintf(c->host, sizeof c->host, "%s", host && *host ? host : DEFAULT_HOST);
     c->database_url = getenv("DATABASE_URL");
     if (!c->database_url || !*c->database_url) {
         snprintf(err, errsz,
@@ -103,6 +164,5 @@ int esync_config_load(esync_config *c, char *err, size_t errsz) {
         dir_setting(c->shapes_dir, sizeof c->shapes_dir, "ESYNC_SHAPES_DIR", root, ".data/shapes",
                     err, errsz) != 0)
         return -1;
-    c->proxy_tables = getenv("ESYNC_PROXY_TABLES");
-    return 0;
+    return proxy_tables(c, err, errsz);
 }

@@ -1,4 +1,9 @@
-/* Server configuration, from the environment (README "Server" lists every variable). */
+/* Server configuration: the one place that reads the environment (README "Server" and "Shape
+ * service" list every variable) and holds the application's defaults. The modules take their
+ * settings from this struct (through their own options structs), never from getenv.
+ *
+ * Policy: a malformed or out-of-range value stops the start with a message naming the variable
+ * (main exits 2); an unset or empty variable takes its default. */
 #ifndef ESYNC_SERVER_CONFIG_H
 #define ESYNC_SERVER_CONFIG_H
 
@@ -11,21 +16,32 @@ typedef struct esync_config {
     char host[64];                 /* HOST, default 127.0.0.1 (dev mode must not face a network) */
     const char *database_url;      /* DATABASE_URL, required */
     bool dev;                      /* ESYNC_DEV=1 */
-    const char *electric_url;      /* ELECTRIC_URL: a real Electric for the proxy (next issue) */
+    const char *electric_url;      /* ELECTRIC_URL: a real Electric behind the proxy */
     const char *electric_secret;   /* ELECTRIC_SECRET: added server-side by the proxy */
     char web_dir[PATH_MAX];        /* ESYNC_WEB_DIR, default <root>/web */
     char wasm_dir[PATH_MAX];       /* ESYNC_WASM_DIR, default <root>/build/wasm */
     char migrations_dir[PATH_MAX]; /* ESYNC_MIGRATIONS_DIR, default <root>/db/migrations */
     char shapes_dir[PATH_MAX];     /* ESYNC_SHAPES_DIR, default <root>/.data/shapes (shape logs) */
-    const char *proxy_tables; /* ESYNC_PROXY_TABLES: the proxy's allow-list, default test_items */
-    unsigned http_timeout;    /* ESYNC_HTTP_TIMEOUT seconds of idleness, default 30 */
-    unsigned db_pool;         /* ESYNC_DB_POOL connections/threads, default 4 */
-    unsigned max_connections; /* ESYNC_MAX_CONNECTIONS, default 10000 */
+    unsigned http_timeout;         /* ESYNC_HTTP_TIMEOUT seconds of idleness, default 30 */
+    unsigned db_pool;              /* ESYNC_DB_POOL connections/threads, default 4 */
+    unsigned max_connections;      /* ESYNC_MAX_CONNECTIONS, default 10000 */
+    /* the shape service */
+    unsigned long_poll_ms;  /* ESYNC_LONG_POLL_MS: live hold, default 20000 */
+    unsigned chunk_bytes;   /* ESYNC_CHUNK_BYTES: snapshot/log chunk size, default 10 MiB */
+    unsigned shape_workers; /* ESYNC_SHAPE_WORKERS: catalog/snapshot threads, default 2 */
+    unsigned reconcile_ms;  /* ESYNC_RECONCILE_MS: catalog check of the shapes' tables,
+                                    default 10000 */
+    /* ESYNC_PROXY_TABLES: the proxy's allow-list, comma-separated table names (the `table`
+     * parameter's syntax), default test_items; parsed into proxy_schemas[i], proxy_names[i] */
+    int proxy_ntables;
+    char **proxy_schemas, **proxy_names;
 } esync_config;
 
 /* Reads the environment. <root> is ESYNC_ROOT, else the checkout that holds the executable
  * (build/native/electric-sync-server -> ../..), else the working directory. Returns 0, or -1
- * with a message in err. */
+ * with a message in err (nothing to free then). */
 int esync_config_load(esync_config *c, char *err, size_t errsz);
+/* Frees what esync_config_load allocated. */
+void esync_config_free(esync_config *c);
 
 #endif

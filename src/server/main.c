@@ -13,12 +13,20 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "common.h"
-#include "config.h"
 #include "api/db.h"
 #include "api/handlers.h"
+#include "common.h"
+#include "config.h"
 #include "http/http.h"
 #include "log.h"
+#include "shape/http.h"
+
+/* Exit codes (README "Server"). */
+enum {
+    EXIT_BAD_CONFIG = 2,  /* a malformed setting (config.c names it), or arguments */
+    EXIT_NO_DATABASE = 3, /* Postgres unreachable at start */
+    EXIT_NO_LISTEN = 4,   /* the address cannot be bound */
+};
 
 /* Thousands of held long-polls need thousands of descriptors: take the hard limit. */
 static void raise_fd_limit(void) {
@@ -33,13 +41,13 @@ int main(int argc, char **argv) {
     if (argc > 1) {
         fprintf(stderr, "usage: %s (configured by environment: see README, section Server)\n",
                 argv[0]);
-        return 2;
+        return EXIT_BAD_CONFIG;
     }
     esync_config cfg;
     char err[1024];
     if (esync_config_load(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "electric-sync-server: %s\n", err);
-        return 2;
+        return EXIT_BAD_CONFIG;
     }
     cJSON_Hooks hooks = {esync__xmalloc, free};
     cJSON_InitHooks(&hooks);
@@ -61,22 +69,26 @@ int main(int argc, char **argv) {
             "  (start the private cluster with `bash scripts/pg.sh start`, or set DATABASE_URL)\n",
             shown, err);
         free(shown);
-        return 3;
+        esync_config_free(&cfg);
+        return EXIT_NO_DATABASE;
     }
     esync_shape_http_options so = {
-        .database_url = cfg.database_url,
-        .shapes_dir = cfg.shapes_dir,
+        .service =
+            {
+                .database_url = cfg.database_url,
+                .dir = cfg.shapes_dir,
+                .chunk_bytes = cfg.chunk_bytes,
+                .long_poll_ms = cfg.long_poll_ms,
+                .workers = cfg.shape_workers,
+                .reconcile_ms = cfg.reconcile_ms,
+            },
         .secret = cfg.electric_secret,
         .electric_url = cfg.electric_url,
-        .proxy_tables = cfg.proxy_tables,
+        .proxy_ntables = cfg.proxy_ntables,
+        .proxy_schemas = (const char *const *)cfg.proxy_schemas,
+        .proxy_names = (const char *const *)cfg.proxy_names,
     };
-    esync_shape_http *shapes = esync_shape_http_start(&so, err, sizeof err);
-    if (!shapes) {
-        fprintf(stderr, "electric-sync-server: shape service: %s\n", err);
-        esync_db_stop(db);
-        free(shown);
-        return 2;
-    }
+    esync_shape_http *shapes = esync_shape_http_start(&so);
     esync_app app = {.cfg = &cfg, .db = db, .shapes = shapes};
     esync_http_options opt = {
         .host = cfg.host,
@@ -93,7 +105,8 @@ int main(int argc, char **argv) {
         esync_shape_http_stop(shapes);
         esync_db_stop(db);
         free(shown);
-        return 4;
+        esync_config_free(&cfg);
+        return EXIT_NO_LISTEN;
     }
     esync_log("listening on http://%s:%u/ (database %s, %u connection(s)%s%s)", cfg.host, cfg.port,
               shown, cfg.db_pool, cfg.dev ? ", dev mode" : "",
@@ -109,6 +122,7 @@ int main(int argc, char **argv) {
     /* The drained jobs have resumed their requests; let their replies go out before closing. */
     if (!esync_http_drain(http, 3000)) esync_log("requests still open after 3 s are dropped");
     esync_http_stop(http);
+    esync_config_free(&cfg);
     esync_log("stopped");
     return 0;
 }

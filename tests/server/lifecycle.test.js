@@ -38,6 +38,22 @@ test('bad configuration: exit code 2 with the reason', async () => {
   }
 })
 
+test('malformed shape service settings: exit code 2 naming the variable', async () => {
+  for (const [env, re] of [
+    [{ ESYNC_LONG_POLL_MS: '20s' }, /ESYNC_LONG_POLL_MS='20s' must be an integer from 100 to 600000/],
+    [{ ESYNC_LONG_POLL_MS: '50' }, /ESYNC_LONG_POLL_MS='50'/],
+    [{ ESYNC_CHUNK_BYTES: '-1' }, /ESYNC_CHUNK_BYTES='-1'/],
+    [{ ESYNC_SHAPE_WORKERS: '0' }, /ESYNC_SHAPE_WORKERS='0'/],
+    [{ ESYNC_RECONCILE_MS: '1e4' }, /ESYNC_RECONCILE_MS='1e4'/],
+    [{ ESYNC_PROXY_TABLES: 'test_items, "open' }, /ESYNC_PROXY_TABLES: '"open': /],
+  ]) {
+    const s = await startServer({ env })
+    assert.ok(s.result, `exits for ${JSON.stringify(env)}`)
+    assert.equal(s.result.code, 2, s.log())
+    assert.match(s.log(), re)
+  }
+})
+
 test('port in use: exit code 4', async () => {
   const blocker = net.createServer().listen(0, '127.0.0.1')
   await new Promise((r) => blocker.on('listening', r))

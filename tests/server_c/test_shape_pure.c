@@ -208,7 +208,7 @@ static void test_pgoutput(void) {
 
 static char *parse_err(const char *spec) {
     /* "k=v&k2&..." into kv (no URL decoding here) */
-    esync_kv kv[32];
+    esync_params_kv kv[32];
     char *copy = strdup(spec), *save = NULL;
     size_t n = 0;
     for (char *tok = strtok_r(copy, "&", &save); tok && n < 32; tok = strtok_r(NULL, "&", &save)) {
@@ -220,7 +220,7 @@ static char *parse_err(const char *spec) {
     }
     esync_shape_req *q;
     char *secret, *err;
-    int rc = esync_shape_params_parse(kv, n, &q, &secret, &err);
+    int rc = esync__params_parse(kv, n, &q, &secret, &err);
     free(copy);
     free(secret); /* set on both paths */
     if (rc == 0) {
@@ -265,12 +265,12 @@ static void test_params(void) {
     CHECK(parse_err("table=items&offset=0_inf&handle=h") == NULL);
     CHECK(parse_err("table=foo.\"Bar\"&offset=now&columns=id,\"Weird, Col\"") == NULL);
 
-    esync_kv kv[] = {{"table", "\"MyTable\""},   {"offset", "123_4"}, {"handle", "H"},
-                     {"params[2]", "b"},         {"params[1]", "a"},  {"where", "x = $1"},
-                     {"columns", "ID,\"Name\""}, {"replica", "full"}, {"secret", "s3"}};
+    esync_params_kv kv[] = {{"table", "\"MyTable\""},   {"offset", "123_4"}, {"handle", "H"},
+                            {"params[2]", "b"},         {"params[1]", "a"},  {"where", "x = $1"},
+                            {"columns", "ID,\"Name\""}, {"replica", "full"}, {"secret", "s3"}};
     esync_shape_req *q;
     char *secret, *err;
-    CHECK(esync_shape_params_parse(kv, sizeof kv / sizeof kv[0], &q, &secret, &err) == 0);
+    CHECK(esync__params_parse(kv, sizeof kv / sizeof kv[0], &q, &secret, &err) == 0);
     CHECK_STR(q->schema, "public");
     CHECK_STR(q->table, "MyTable");
     CHECK(q->kind == ESYNC_OFFSET_AT && q->offset.tx == 123 && q->offset.op == 4);
@@ -286,14 +286,14 @@ static void test_params(void) {
 
     esync_offset o;
     enum esync_offset_kind k;
-    CHECK(esync_offset_parse("0_inf", &k, &o) == 0 && o.op == ESYNC_OP_INF);
-    CHECK(esync_offset_parse("_1", &k, &o) == -1);
-    CHECK(esync_offset_parse("1_", &k, &o) == -1);
-    CHECK(esync_offset_parse("99999999999999999999999_1", &k, &o) == -1);
+    CHECK(esync__params_offset_parse("0_inf", &k, &o) == 0 && o.op == ESYNC_OP_INF);
+    CHECK(esync__params_offset_parse("_1", &k, &o) == -1);
+    CHECK(esync__params_offset_parse("1_", &k, &o) == -1);
+    CHECK(esync__params_offset_parse("99999999999999999999999_1", &k, &o) == -1);
     char t[48];
-    esync_offset_text((esync_offset){24593000, 4}, t, sizeof t);
+    esync__storage_offset_text((esync_offset){24593000, 4}, t, sizeof t);
     CHECK_STR(t, "24593000_4");
-    CHECK(esync_offset_cmp((esync_offset){1, ESYNC_OP_INF}, (esync_offset){2, 0}) < 0);
+    CHECK(esync__storage_offset_cmp((esync_offset){1, ESYNC_OP_INF}, (esync_offset){2, 0}) < 0);
 }
 
 /* --- change conversion ------------------------------------------------------------------------- */
@@ -350,7 +350,7 @@ static void test_changes(void) {
     rowv a, b;
     int n;
     char *s;
-    esync__view_init(&v, t, NULL, 0, false, NULL);
+    esync__msg_view_init(&v, t, NULL, 0, false, NULL);
     s = change(&v, 'I', NULL, mkrow(&a, "1", "x", NULL, "5"), &n);
     CHECK(n == 1);
     CHECK_STR(
@@ -379,10 +379,10 @@ static void test_changes(void) {
           strstr(s, "\"op_position\":5,\"txids\":[751],\"key_change_from\"") &&
           strstr(s, "\"value\":{\"id\":\"2\",\"value1\":\"x\",\"value2\":\"y\",\"num\":\"5\"}"));
     free(s);
-    esync__view_free(&v);
+    esync__msg_view_free(&v);
 
     /* §8.10: replica=full -> full row + old_value of the changed column */
-    esync__view_init(&v, t, NULL, 0, true, NULL);
+    esync__msg_view_init(&v, t, NULL, 0, true, NULL);
     s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x2", "y", "5"), &n);
     CHECK(n == 1 &&
           strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x2\",\"value2\":\"y\",\"num\":\"5\"},"
@@ -392,18 +392,18 @@ static void test_changes(void) {
     CHECK(n == 1 &&
           strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x\",\"value2\":\"y\",\"num\":\"5\"}"));
     free(s);
-    esync__view_free(&v);
+    esync__msg_view_free(&v);
 
     /* §8.13: columns=id,value1: an update of value2 only gives nothing */
     int sel[] = {0, 1};
-    esync__view_init(&v, t, sel, 2, false, NULL);
+    esync__msg_view_init(&v, t, sel, 2, false, NULL);
     s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x", "y2", "5"), &n);
     CHECK(n == 0);
     free(s);
     s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x3", "y2", "5"), &n);
     CHECK(n == 1 && strstr(s, "\"value\":{\"id\":\"1\",\"value1\":\"x3\"}"));
     free(s);
-    esync__view_free(&v);
+    esync__msg_view_free(&v);
 
     /* §8.14: where num > 5: move in (insert, full row), move out (delete, PK) */
     esync_where_col wc[4] = {
@@ -411,7 +411,7 @@ static void test_changes(void) {
     esync_where *w = NULL;
     char err[256];
     CHECK(esync_where_compile("num > 5", NULL, 0, wc, 4, &w, err, sizeof err) == 0);
-    esync__view_init(&v, t, NULL, 0, false, w);
+    esync__msg_view_init(&v, t, NULL, 0, false, w);
     s = change(&v, 'U', mkrow(&a, "1", "x", "y", "5"), mkrow(&b, "1", "x", "y", "6"), &n);
     CHECK(n == 1 && strstr(s, "\"operation\":\"insert\"") && strstr(s, "\"num\":\"6\""));
     free(s);
@@ -424,85 +424,86 @@ static void test_changes(void) {
     s = change(&v, 'I', NULL, mkrow(&a, "4", "x", "y", NULL), &n);
     CHECK(n == 0); /* NULL > 5 is NULL: not in the shape */
     free(s);
-    esync__view_free(&v);
-    esync_table_unref(t);
+    esync__msg_view_free(&v);
+    esync__table_unref(t);
 
     /* §8.12: no PK: key from all columns by name; an update is delete + insert */
     t = table4(0);
-    esync__view_init(&v, t, NULL, 0, false, NULL);
+    esync__msg_view_init(&v, t, NULL, 0, false, NULL);
     s = change(&v, 'U', mkrow(&a, "1", "a/b", NULL, "5"), mkrow(&b, "1", "c", NULL, "5"), &n);
     CHECK(n == 2);
     CHECK(strstr(s, "\"key\":\"\\\"public\\\".\\\"items\\\"/\\\"1\\\"/\\\"5\\\"/\\\"a//b\\\"/_\""));
     free(s);
-    esync__view_free(&v);
-    esync_table_unref(t);
+    esync__msg_view_free(&v);
+    esync__table_unref(t);
 }
 
 /* --- snapshot filter --------------------------------------------------------------------------- */
 
 static void test_xid_filter(void) {
     esync_snapinfo s;
-    CHECK(esync_snapinfo_parse("100:105:101,103", &s) == 0 && s.nxip == 2);
-    CHECK(esync_snapshot_visible(&s, 99));
-    CHECK(!esync_snapshot_visible(&s, 101));
-    CHECK(esync_snapshot_visible(&s, 102));
-    CHECK(!esync_snapshot_visible(&s, 105));
-    CHECK(esync_snapshot_past(&s, 105) && !esync_snapshot_past(&s, 104));
-    esync_snapinfo_free(&s);
+    CHECK(esync__snapshot_info_parse("100:105:101,103", &s) == 0 && s.nxip == 2);
+    CHECK(esync__snapshot_visible(&s, 99));
+    CHECK(!esync__snapshot_visible(&s, 101));
+    CHECK(esync__snapshot_visible(&s, 102));
+    CHECK(!esync__snapshot_visible(&s, 105));
+    CHECK(esync__snapshot_past(&s, 105) && !esync__snapshot_past(&s, 104));
+    esync__snapshot_info_free(&s);
     /* xid8 beyond 2^32 and a 32-bit xid that wrapped */
-    CHECK(esync_snapinfo_parse("4294967290:4294967300:", &s) == 0);
-    CHECK(esync_snapshot_visible(&s, 4294967280u));
-    CHECK(!esync_snapshot_visible(&s, 4)); /* 2^32 + 4 >= xmax */
-    CHECK(esync_snapshot_visible(&s, 2));  /* 2^32 + 2 < xmax, not in progress */
-    char *j = esync_snapshot_end_json(&s);
+    CHECK(esync__snapshot_info_parse("4294967290:4294967300:", &s) == 0);
+    CHECK(esync__snapshot_visible(&s, 4294967280u));
+    CHECK(!esync__snapshot_visible(&s, 4)); /* 2^32 + 4 >= xmax */
+    CHECK(esync__snapshot_visible(&s, 2));  /* 2^32 + 2 < xmax, not in progress */
+    char *j = esync__snapshot_end_json(&s);
     CHECK_STR(
         j,
         "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"4294967290\",\"xmax\":\"4294967300\",\"xip_list\":[]}}");
     free(j);
-    esync_snapinfo_free(&s);
-    CHECK(esync_snapinfo_parse("garbage", &s) == -1);
-    esync_snapinfo_free(&s);
+    esync__snapshot_info_free(&s);
+    CHECK(esync__snapshot_info_parse("garbage", &s) == -1);
+    esync__snapshot_info_free(&s);
 }
 
 /* --- shape log files --------------------------------------------------------------------------- */
 
-static void test_shapelog(void) {
-    char dir[] = "/tmp/esync-slog-XXXXXX";
+static void test_storage(void) {
+    char dir[] = "/tmp/esync-storage-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char sub[300];
     snprintf(sub, sizeof sub, "%s/shape", dir);
     char err[256];
-    esync_slog *l = esync_slog_create(sub, 64, err, sizeof err);
+    esync_storage *l = esync__storage_create(sub, 64, err, sizeof err);
     CHECK(l != NULL);
     if (!l) return;
     /* snapshot: 64-byte chunks */
-    for (int i = 0; i < 5; i++) CHECK(esync_slog_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
-    CHECK(esync_slog_snap_finish(l, "{\"end\":1}", 9) == 2);
+    for (int i = 0; i < 5; i++)
+        CHECK(esync__storage_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
+    CHECK(esync__storage_snap_finish(l, "{\"end\":1}", 9) == 2);
     uint64_t size;
-    int fd = esync_slog_snap_open(l, 0, &size);
+    int fd = esync__storage_snap_open(l, 0, &size);
     CHECK(fd >= 0 && size == 66);
     close(fd);
     /* two transactions */
     const char *d1 = "{\"a\":1},\n{\"b\":2},\n";
     esync_offset o1[] = {{100, 0}, {100, 2}};
     size_t e1[] = {9, 18};
-    CHECK(esync_slog_append(l, d1, strlen(d1), o1, e1, 2) == 0);
+    CHECK(esync__storage_append(l, d1, strlen(d1), o1, e1, 2) == 0);
     const char *d2 = "{\"c\":3333333333333333333333333333333333333333333333333333333333333},\n";
     esync_offset o2[] = {{200, 4}};
     size_t e2[] = {strlen(d2)};
-    CHECK(esync_slog_append(l, d2, strlen(d2), o2, e2, 1) == 0);
-    CHECK(esync_slog_count(l) == 3);
-    CHECK(esync_slog_after(l, (esync_offset){100, 0}) == 1);
-    CHECK(esync_slog_after(l, (esync_offset){100, ESYNC_OP_INF}) == 2);
-    CHECK(esync_slog_chunk_stop(l, 0) == 3); /* the chunk ends after the big message */
+    CHECK(esync__storage_append(l, d2, strlen(d2), o2, e2, 1) == 0);
+    CHECK(esync__storage_count(l) == 3);
+    CHECK(esync__storage_after(l, (esync_offset){100, 0}) == 1);
+    CHECK(esync__storage_after(l, (esync_offset){100, ESYNC_OP_INF}) == 2);
+    CHECK(esync__storage_chunk_stop(l, 0) == 3); /* the chunk ends after the big message */
     uint64_t a, b;
-    esync_slog_range(l, 1, 3, &a, &b);
+    esync__storage_range(l, 1, 3, &a, &b);
     char buf[200];
-    CHECK(a == 9 && esync_slog_pread(l, buf, a, (size_t)(b - a)) == 0 &&
+    CHECK(a == 9 && esync__storage_pread(l, buf, a, (size_t)(b - a)) == 0 &&
           memcmp(buf, "{\"b\":2}", 7) == 0);
-    CHECK(esync_slog_write_meta(l, "{\"m\":1}", 7) == 0);
-    CHECK(esync_slog_sync(l) == 0);
-    esync_slog_close(l, 0);
+    CHECK(esync__storage_write_meta(l, "{\"m\":1}", 7) == 0);
+    CHECK(esync__storage_sync(l) == 0);
+    esync__storage_close(l, 0);
     /* a torn tail: half a transaction (no LAST flag) and stray data are cut on open */
     char p[400];
     snprintf(p, sizeof p, "%s/log.idx", sub);
@@ -515,12 +516,12 @@ static void test_shapelog(void) {
     f = fopen(p, "ab");
     fputs("{\"torn\":", f);
     fclose(f);
-    l = esync_slog_open(sub, 64, err, sizeof err);
-    CHECK(l && esync_slog_count(l) == 3 && esync_slog_snap_chunks(l) == 2);
-    char *meta = esync_slog_read_meta(sub);
+    l = esync__storage_open(sub, 64, err, sizeof err);
+    CHECK(l && esync__storage_count(l) == 3 && esync__storage_snap_chunks(l) == 2);
+    char *meta = esync__storage_read_meta(sub);
     CHECK_STR(meta, "{\"m\":1}");
     free(meta);
-    esync_slog_close(l, 1);
+    esync__storage_close(l, 1);
     CHECK(access(sub, F_OK) != 0);
     rmdir(dir);
 }
@@ -530,7 +531,7 @@ int main(void) {
     test_params();
     test_changes();
     test_xid_filter();
-    test_shapelog();
+    test_storage();
     if (failures) {
         fprintf(stderr, "test_shape_pure: %d failure(s)\n", failures);
         return 1;

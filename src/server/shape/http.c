@@ -20,12 +20,12 @@
 
 #include "common.h"
 #include "log.h"
-#include "shape/proxy.h"
 #include "sbuf.h"
+#include "shape/cors.h"
 #include "shape/params.h"
+#include "shape/proxy.h"
 #include "shape/table.h"
 
-#define ELECTRIC_VERSION "1.1.0"
 #define CURSOR_EPOCH 1728432000LL /* 2024-10-09T00:00:00Z */
 
 struct esync_shape_http {
@@ -48,25 +48,7 @@ typedef struct hctx {
     long long cursor; /* -1: none */
 } hctx;
 
-static unsigned long request_ids;
-
 /* --- headers --------------------------------------------------------------------------------- */
-
-void esync__shape_cors(struct MHD_Response *resp, const char *origin) {
-    MHD_add_response_header(resp, "access-control-allow-origin", origin && *origin ? origin : "*");
-    MHD_add_response_header(resp, "access-control-allow-methods",
-                            "GET, POST, HEAD, DELETE, OPTIONS");
-    MHD_add_response_header(resp, "access-control-expose-headers",
-                            "electric-cursor, electric-handle, electric-has-data, electric-offset, "
-                            "electric-schema, electric-up-to-date, electric-internal-known-error, "
-                            "retry-after");
-    if (origin && *origin) MHD_add_response_header(resp, "vary", "origin");
-    MHD_add_response_header(resp, "electric-server",
-                            "ElectricSQL/" ELECTRIC_VERSION " (electric-sync)");
-    char id[32];
-    snprintf(id, sizeof id, "esync-%lx", __atomic_add_fetch(&request_ids, 1, __ATOMIC_RELAXED));
-    MHD_add_response_header(resp, "x-request-id", id);
-}
 
 static const char *cache_text(const esync_shape_result *r) {
     switch (r->cache) {
@@ -178,7 +160,7 @@ static void reply(hctx *c, esync_shape_result *res) {
         fprintf(stderr, "electric-sync-server: out of memory (response)\n");
         abort();
     }
-    esync__shape_cors(resp, c->origin);
+    esync__cors_add(resp, c->origin);
     MHD_add_response_header(resp, "content-type", "application/json; charset=utf-8");
     MHD_add_response_header(resp, "cache-control", cache_text(res));
     if (res->cache == ESYNC_CC_NO_STORE)
@@ -244,7 +226,7 @@ static void reply_now(esync_req *r, const char *origin, int status, const char *
 /* --- requests -------------------------------------------------------------------------------- */
 
 typedef struct kvs {
-    esync_kv *kv;
+    esync_params_kv *kv;
     size_t n, cap;
 } kvs;
 
@@ -262,7 +244,7 @@ static void collect(void *cls, const char *key, const char *value) {
 static void options(esync_req *r, const char *origin) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "",
                                                                 MHD_RESPMEM_PERSISTENT);
-    esync__shape_cors(resp, origin);
+    esync__cors_add(resp, origin);
     /* only the headers Electric allows: if-none-match and traceparent */
     const char *want = esync_req_header(r, "access-control-request-headers");
     esync_sb allow = {0};
@@ -289,7 +271,7 @@ static void options(esync_req *r, const char *origin) {
 
 static bool table_allowed(esync_shape_http *h, const char *table) {
     char *schema = NULL, *name = NULL, err[256];
-    if (!table || esync_ident_table(table, &schema, &name, err, sizeof err) != 0) return false;
+    if (!table || esync_table_parse_name(table, &schema, &name, err, sizeof err) != 0) return false;
     bool ok = false;
     for (int i = 0; i < h->ntables && !ok; i++)
         ok = strcmp(h->tschema[i], schema) == 0 && strcmp(h->tname[i], name) == 0;
@@ -322,7 +304,7 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
     kvs k = {0};
     esync_req_query_each(r, collect, &k);
     if (proxy) {
-        const char *table = esync_kv_get(k.kv, k.n, "table", NULL);
+        const char *table = esync__params_kv_get(k.kv, k.n, "table", NULL);
         if (!table_allowed(h, table)) {
             esync_sb b = {0};
             esync__sb_puts(&b, "{\"message\":");
@@ -354,8 +336,8 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
                 esync__sb_puts(&qs, "secret=");
                 url_encode(&qs, h->secret);
             }
-            esync_proxy_forward(h->proxy, r, qs.p ? qs.p : "", origin,
-                                esync_req_header(r, "if-none-match"), method == ESYNC_HEAD);
+            esync__proxy_forward(h->proxy, r, qs.p ? qs.p : "", origin,
+                                 esync_req_header(r, "if-none-match"), method == ESYNC_HEAD);
             esync__sb_free(&qs);
             free(k.kv);
             return;
@@ -369,8 +351,8 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
     }
     esync_shape_req *q;
     char *secret = NULL, *err = NULL;
-    int rc = esync_shape_params_parse(k.kv, k.n, &q, &secret, &err);
-    const char *cur = esync_kv_get(k.kv, k.n, "cursor", NULL);
+    int rc = esync__params_parse(k.kv, k.n, &q, &secret, &err);
+    const char *cur = esync__params_kv_get(k.kv, k.n, "cursor", NULL);
     long long cursor = cur ? strtoll(cur, NULL, 10) : -1;
     free(k.kv);
     /* Electric checks the secret before the parameters */
@@ -404,56 +386,25 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
 
 /* --- start / stop ---------------------------------------------------------------------------- */
 
-static unsigned env_uint(const char *name, unsigned def, unsigned min, unsigned max) {
-    const char *v = getenv(name);
-    if (!v || !*v) return def;
-    char *end;
-    unsigned long x = strtoul(v, &end, 10);
-    if (*end || x < min || x > max) {
-        esync_log("%s=%s ignored (expected %u..%u)", name, v, min, max);
-        return def;
-    }
-    return (unsigned)x;
-}
-
-esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o, char *err,
-                                         size_t errsz) {
+esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o) {
     esync_shape_http *h = esync__xcalloc(1, sizeof *h);
-    h->long_poll_ms = env_uint("ESYNC_LONG_POLL_MS", 20000, 100, 600000);
-    esync_shapes_options so = {
-        .database_url = o->database_url,
-        .dir = o->shapes_dir,
-        .chunk_bytes = env_uint("ESYNC_CHUNK_BYTES", 10u << 20, 1024, 1u << 30),
-        .long_poll_ms = h->long_poll_ms,
-        .workers = env_uint("ESYNC_SHAPE_WORKERS", 2, 1, 16),
-        .reconcile_ms = env_uint("ESYNC_RECONCILE_MS", 10000, 100, 3600000),
-    };
+    h->long_poll_ms = o->service.long_poll_ms;
     if (o->secret && *o->secret) h->secret = esync__xstrdup(o->secret);
-    const char *tables = o->proxy_tables && *o->proxy_tables ? o->proxy_tables : "test_items";
-    char *copy = esync__xstrdup(tables), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        char *schema, *name, e[256];
-        while (*t == ' ') t++;
-        if (esync_ident_table(t, &schema, &name, e, sizeof e) != 0) {
-            snprintf(err, errsz, "ESYNC_PROXY_TABLES: '%s': %s", t, e);
-            free(copy);
-            esync_shape_http_stop(h);
-            return NULL;
-        }
-        h->tschema = esync__xrealloc(h->tschema, (size_t)(h->ntables + 1) * sizeof *h->tschema);
-        h->tname = esync__xrealloc(h->tname, (size_t)(h->ntables + 1) * sizeof *h->tname);
-        h->tschema[h->ntables] = schema;
-        h->tname[h->ntables] = name;
-        h->ntables++;
+    h->ntables = o->proxy_ntables;
+    h->tschema = esync__xcalloc((size_t)h->ntables + 1, sizeof *h->tschema);
+    h->tname = esync__xcalloc((size_t)h->ntables + 1, sizeof *h->tname);
+    for (int i = 0; i < h->ntables; i++) {
+        h->tschema[i] = esync__xstrdup(o->proxy_schemas[i]);
+        h->tname[i] = esync__xstrdup(o->proxy_names[i]);
     }
-    free(copy);
-    h->svc = esync_shapes_start(&so, err, errsz);
+    char err[1024];
+    h->svc = esync_shapes_start(&o->service, err, sizeof err);
     if (!h->svc) {
         /* The rest of the server is still useful (a second instance on the same checkout, for
          * one): /v1/shape answers 503 with the reason logged here. */
         esync_log("shape service disabled: %s", err);
     }
-    if (o->electric_url && *o->electric_url) h->proxy = esync_proxy_start(o->electric_url);
+    if (o->electric_url && *o->electric_url) h->proxy = esync__proxy_start(o->electric_url);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     return h;
 }
@@ -464,7 +415,7 @@ void esync_shape_http_invalidate_all(esync_shape_http *h, const char *why) {
 
 void esync_shape_http_stop(esync_shape_http *h) {
     if (!h) return;
-    esync_proxy_stop(h->proxy);
+    esync__proxy_stop(h->proxy);
     esync_shapes_stop(h->svc);
     for (int i = 0; i < h->ntables; i++) {
         free(h->tschema[i]);

@@ -20,8 +20,8 @@ static void rel_part(esync_sb *b, const char *s) {
     esync__sb_put(b, "\"", 1);
 }
 
-void esync__view_init(esync_shape_view *v, const esync_table *t, const int *sel, int nsel,
-                      bool full, esync_where *where) {
+void esync__msg_view_init(esync_shape_view *v, const esync_table *t, const int *sel, int nsel,
+                          bool full, esync_where *where) {
     memset(v, 0, sizeof *v);
     v->t = t;
     v->full = full;
@@ -64,7 +64,7 @@ void esync__view_init(esync_shape_view *v, const esync_table *t, const int *sel,
     v->relation = esync__sb_take(&b, NULL);
 }
 
-void esync__view_free(esync_shape_view *v) {
+void esync__msg_view_free(esync_shape_view *v) {
     free(v->sel);
     free(v->keycols);
     free(v->key_prefix);
@@ -73,7 +73,7 @@ void esync__view_free(esync_shape_view *v) {
     memset(v, 0, sizeof *v);
 }
 
-bool esync__view_match(const esync_shape_view *v, const esync_row *r) {
+bool esync__msg_view_match(const esync_shape_view *v, const esync_row *r) {
     return !v->where || esync_where_eval(v->where, r->v) == 1;
 }
 
@@ -170,8 +170,8 @@ int esync__msg_change(esync_sb *out, size_t *ends, esync_offset *offs, const esy
                       uint64_t ordinal, uint32_t xid) {
     int n = 0;
     uint64_t pos = 2 * ordinal;
-    bool old_in = op != 'I' && esync__view_match(v, old_row);
-    bool new_in = op != 'D' && esync__view_match(v, new_row);
+    bool old_in = op != 'I' && esync__msg_view_match(v, old_row);
+    bool new_in = op != 'D' && esync__msg_view_match(v, new_row);
     if (op == 'I' || (op == 'U' && !old_in && new_in)) {
         if (!new_in) return 0;
         esync__sb_puts(out, "{\"key\":");

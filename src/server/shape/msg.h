@@ -1,4 +1,4 @@
-/* The JSON messages of a shape log (electric-protocol.md §2.4): snapshot rows, and the change
+/* The JSON messages of a shape log (docs/protocol.md §2.4): snapshot rows, and the change
  * messages a replicated insert, update or delete produces for one shape (§2.4.2, §7.3: where
  * move-in/move-out, column projection, replica=default|full, key changes, updates that touch no
  * selected column). Pure: rows in, JSON text out.
@@ -39,12 +39,12 @@ typedef struct esync_shape_view {
 
 /* Fills v (sel, keycols, key_prefix, relation) for table t and the selected columns (NULL: all).
  * Takes ownership of `where`. */
-void esync__view_init(esync_shape_view *v, const esync_table *t, const int *sel, int nsel,
-                      bool full, esync_where *where);
-void esync__view_free(esync_shape_view *v);
+void esync__msg_view_init(esync_shape_view *v, const esync_table *t, const int *sel, int nsel,
+                          bool full, esync_where *where);
+void esync__msg_view_free(esync_shape_view *v);
 
 /* Does the row pass the shape's where clause? */
-bool esync__view_match(const esync_shape_view *v, const esync_row *r);
+bool esync__msg_view_match(const esync_shape_view *v, const esync_row *r);
 
 /* Appends a snapshot insert message (no separator). */
 void esync__msg_snapshot_row(esync_sb *out, const esync_shape_view *v, const esync_row *r);

@@ -48,7 +48,8 @@ static char *render(errs *e) {
     return esync__sb_take(&b, NULL);
 }
 
-const char *esync_kv_get(const esync_kv *kv, size_t n, const char *key, int *present) {
+const char *esync__params_kv_get(const esync_params_kv *kv, size_t n, const char *key,
+                                 int *present) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(kv[i].key, key) == 0) {
             if (present) *present = 1;
@@ -71,7 +72,7 @@ static int parse_u64(const char *s, size_t len, uint64_t *out) {
     return 0;
 }
 
-int esync_offset_parse(const char *text, enum esync_offset_kind *kind, esync_offset *o) {
+int esync__params_offset_parse(const char *text, enum esync_offset_kind *kind, esync_offset *o) {
     if (!text) return -1;
     if (strcmp(text, "-1") == 0) {
         *kind = ESYNC_OFFSET_BEFORE_ALL;
@@ -97,7 +98,7 @@ int esync_offset_parse(const char *text, enum esync_offset_kind *kind, esync_off
 }
 
 /* params[N] keys: returns the count (values in order in *vals), or sets an error. */
-static int parse_params(const esync_kv *kv, size_t n, char ***vals, errs *e) {
+static int parse_params(const esync_params_kv *kv, size_t n, char ***vals, errs *e) {
     int max = 0, count = 0;
     bool bad_key = false;
     for (size_t i = 0; i < n; i++) {
@@ -141,8 +142,8 @@ static int parse_params(const esync_kv *kv, size_t n, char ***vals, errs *e) {
     return count;
 }
 
-int esync_shape_params_parse(const esync_kv *kv, size_t n, esync_shape_req **out, char **secret,
-                             char **err_json) {
+int esync__params_parse(const esync_params_kv *kv, size_t n, esync_shape_req **out, char **secret,
+                        char **err_json) {
     *out = NULL;
     *secret = NULL;
     *err_json = NULL;
@@ -152,21 +153,21 @@ int esync_shape_params_parse(const esync_kv *kv, size_t n, esync_shape_req **out
     char msg[512];
 
     int present;
-    const char *sv = esync_kv_get(kv, n, "secret", &present);
-    if (!present) sv = esync_kv_get(kv, n, "api_secret", &present);
+    const char *sv = esync__params_kv_get(kv, n, "secret", &present);
+    if (!present) sv = esync__params_kv_get(kv, n, "api_secret", &present);
     if (present) *secret = esync__xstrdup(sv ? sv : "");
 
     /* 1. offset */
-    const char *off = esync_kv_get(kv, n, "offset", &present);
+    const char *off = esync__params_kv_get(kv, n, "offset", &present);
     bool offset_ok = false;
     if (!present || !off || !*off)
         add_err(&e, "offset", "can't be blank");
-    else if (esync_offset_parse(off, &q->kind, &q->offset) != 0)
+    else if (esync__params_offset_parse(off, &q->kind, &q->offset) != 0)
         add_err(&e, "offset", "has invalid format");
     else
         offset_ok = true;
     /* 2. handle */
-    const char *h = esync_kv_get(kv, n, "handle", &present);
+    const char *h = esync__params_kv_get(kv, n, "handle", &present);
     if (offset_ok && q->kind == ESYNC_OFFSET_AT) {
         if (!h || !*h)
             add_err(&e, "handle", "can't be blank when offset != -1");
@@ -174,43 +175,43 @@ int esync_shape_params_parse(const esync_kv *kv, size_t n, esync_shape_req **out
             q->handle = esync__xstrdup(h);
     }
     /* 3. live */
-    const char *lv = esync_kv_get(kv, n, "live", &present);
+    const char *lv = esync__params_kv_get(kv, n, "live", &present);
     q->live = present && !(lv && strcmp(lv, "false") == 0);
     if (q->live && offset_ok && q->kind == ESYNC_OFFSET_BEFORE_ALL)
         add_err(&e, "live", "can't be true when offset == -1");
     if (q->live && offset_ok && q->kind == ESYNC_OFFSET_NOW)
         add_err(&e, "live", "can't be true when offset is 'now'");
     /* 4. live_sse (served as long-poll when accepted) */
-    const char *sse = esync_kv_get(kv, n, "live_sse", &present);
-    if (!present) sse = esync_kv_get(kv, n, "experimental_live_sse", &present);
+    const char *sse = esync__params_kv_get(kv, n, "live_sse", &present);
+    if (!present) sse = esync__params_kv_get(kv, n, "experimental_live_sse", &present);
     if (present && !(sse && strcmp(sse, "false") == 0) && !q->live)
         add_err(&e, "live_sse", "can't be true unless live is also true");
     /* 5. table, columns, where, params, replica */
-    const char *tb = esync_kv_get(kv, n, "table", &present);
+    const char *tb = esync__params_kv_get(kv, n, "table", &present);
     if (!tb || !*tb)
         add_err(&e, "table", "can't be blank");
-    else if (esync_ident_table(tb, &q->schema, &q->table, msg, sizeof msg) != 0)
+    else if (esync_table_parse_name(tb, &q->schema, &q->table, msg, sizeof msg) != 0)
         add_err(&e, "table", msg);
-    const char *cols = esync_kv_get(kv, n, "columns", &present);
+    const char *cols = esync__params_kv_get(kv, n, "columns", &present);
     if (present) {
-        int k = esync_ident_list(cols ? cols : "", &q->columns, msg, sizeof msg);
+        int k = esync_table_parse_columns(cols ? cols : "", &q->columns, msg, sizeof msg);
         if (k < 0)
             add_err(&e, "columns", msg);
         else
             q->ncolumns = k;
     }
-    const char *w = esync_kv_get(kv, n, "where", &present);
+    const char *w = esync__params_kv_get(kv, n, "where", &present);
     if (w && *w) q->where = esync__xstrdup(w);
     int np = parse_params(kv, n, &q->params, &e);
     if (np > 0) q->nparams = np;
-    const char *rep = esync_kv_get(kv, n, "replica", &present);
+    const char *rep = esync__params_kv_get(kv, n, "replica", &present);
     if (present) {
         if (rep && strcmp(rep, "full") == 0)
             q->full = true;
         else if (!rep || strcmp(rep, "default") != 0)
             add_err(&e, "replica", "is invalid");
     }
-    const char *log = esync_kv_get(kv, n, "log", &present);
+    const char *log = esync__params_kv_get(kv, n, "log", &present);
     if (present && !(log && strcmp(log, "full") == 0)) {
         if (log && strcmp(log, "changes_only") == 0)
             add_err(&e, "log", "changes_only is not supported by this server");

@@ -1,4 +1,4 @@
-/* The query parameters of GET/HEAD /v1/shape (electric-protocol.md §1.2-§1.3), parsed into a
+/* The query parameters of GET/HEAD /v1/shape (docs/protocol.md §1.2-§1.3), parsed into a
  * shape request, with Electric's 400 envelope for every malformed one. Pure: no I/O, no catalog
  * (the table's existence, its columns and the where clause are checked later, against Postgres).
  *
@@ -15,22 +15,23 @@
 
 #include "shape/service.h"
 
-typedef struct esync_kv {
+typedef struct esync_params_kv {
     const char *key;
     const char *value; /* NULL for a key without '=' */
-} esync_kv;
+} esync_params_kv;
 
 /* Returns 0 with a new request in *out (its definition and position filled; the caller sets
  * done/park/ctx), and the secret parameter (secret or api_secret, malloc'ed, NULL when absent) in
  * *secret. Returns 400 with the JSON body in *err_json (malloc'ed) otherwise (*secret is set
  * then too: the secret is checked before the parameters). */
-int esync_shape_params_parse(const esync_kv *kv, size_t n, esync_shape_req **out, char **secret,
-                             char **err_json);
+int esync__params_parse(const esync_params_kv *kv, size_t n, esync_shape_req **out, char **secret,
+                        char **err_json);
 
 /* The value of the first `key` in kv (NULL when absent; *present tells a bare key apart). */
-const char *esync_kv_get(const esync_kv *kv, size_t n, const char *key, int *present);
+const char *esync__params_kv_get(const esync_params_kv *kv, size_t n, const char *key,
+                                 int *present);
 
 /* Offset text -> kind and offset. Returns 0 or -1 (has invalid format). */
-int esync_offset_parse(const char *text, enum esync_offset_kind *kind, esync_offset *o);
+int esync__params_offset_parse(const char *text, enum esync_offset_kind *kind, esync_offset *o);
 
 #endif

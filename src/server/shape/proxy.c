@@ -20,6 +20,7 @@
 #include "common.h"
 #include "log.h"
 #include "sbuf.h"
+#include "shape/cors.h"
 
 #define MAX_BUFFERED (8u << 20) /* body bytes held for a slow client before pausing upstream */
 
@@ -130,7 +131,7 @@ static void answer(xfer *x) {
                                                  body_free);
     }
     if (!resp) abort();
-    esync__shape_cors(resp, x->origin);
+    esync__cors_add(resp, x->origin);
     for (size_t i = 0; i < x->hdrs.n;) {
         const char *name = x->hdrs.p + i;
         const char *value = name + strlen(name) + 1;
@@ -146,7 +147,7 @@ static void answer_error(xfer *x, int status, const char *json) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         strlen(json), (void *)(uintptr_t)json, MHD_RESPMEM_MUST_COPY);
     if (!resp) abort();
-    esync__shape_cors(resp, x->origin);
+    esync__cors_add(resp, x->origin);
     MHD_add_response_header(resp, "content-type", "application/json; charset=utf-8");
     MHD_add_response_header(resp, "cache-control", "no-store");
     MHD_add_response_header(resp, "retry-after", "5");
@@ -289,7 +290,7 @@ static void *run(void *arg) {
 
 /* --- API ------------------------------------------------------------------------------------- */
 
-esync_proxy *esync_proxy_start(const char *base) {
+esync_proxy *esync__proxy_start(const char *base) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     esync_proxy *p = esync__xcalloc(1, sizeof *p);
     size_t n = strlen(base);
@@ -307,8 +308,8 @@ esync_proxy *esync_proxy_start(const char *base) {
     return p;
 }
 
-void esync_proxy_forward(esync_proxy *p, esync_req *r, const char *query, const char *origin,
-                         const char *if_none_match, bool head) {
+void esync__proxy_forward(esync_proxy *p, esync_req *r, const char *query, const char *origin,
+                          const char *if_none_match, bool head) {
     xfer *x = esync__xcalloc(1, sizeof *x);
     x->p = p;
     x->r = r;
@@ -352,7 +353,7 @@ void esync_proxy_forward(esync_proxy *p, esync_req *r, const char *query, const 
     curl_multi_wakeup(p->multi);
 }
 
-void esync_proxy_stop(esync_proxy *p) {
+void esync__proxy_stop(esync_proxy *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
     p->stopping = true;

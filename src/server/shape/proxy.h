@@ -11,25 +11,21 @@
  * epoll thread, takes what the proxy thread buffered, and suspends the connection when it is empty
  * (the proxy thread resumes it when more arrives).
  */
-#ifndef ESYNC_SERVER_PROXY_H
-#define ESYNC_SERVER_PROXY_H
+#ifndef ESYNC_SERVER_SHAPE_PROXY_H
+#define ESYNC_SERVER_SHAPE_PROXY_H
 
 #include "http/http.h"
 
 typedef struct esync_proxy esync_proxy;
 
 /* base: ELECTRIC_URL (".../v1/shape" is appended unless it already ends with it). */
-esync_proxy *esync_proxy_start(const char *base);
+esync_proxy *esync__proxy_start(const char *base);
 /* Forwards r: query is the already-encoded query string to send (secret included by the
  * caller), origin the request's Origin header (or NULL) for the CORS headers of the answer,
  * if_none_match forwarded when not NULL. Suspends r; answers it from the proxy thread. */
-void esync_proxy_forward(esync_proxy *p, esync_req *r, const char *query, const char *origin,
-                         const char *if_none_match, bool head);
+void esync__proxy_forward(esync_proxy *p, esync_req *r, const char *query, const char *origin,
+                          const char *if_none_match, bool head);
 /* Ends every transfer (their requests get 502 or a cut body) and frees p. */
-void esync_proxy_stop(esync_proxy *p);
-
-/* The CORS and server headers every shape response carries (shape/http.c). */
-struct MHD_Response;
-void esync__shape_cors(struct MHD_Response *resp, const char *origin);
+void esync__proxy_stop(esync_proxy *p);
 
 #endif

@@ -1,5 +1,5 @@
 /* The built-in shape service: shapes defined by requests, each with a snapshot and a change log
- * fed by logical replication, served as Electric's shape log (electric-protocol.md §2-§4, §7).
+ * fed by logical replication, served as Electric's shape log (docs/protocol.md §2-§4, §7).
  *
  * Threads:
  *   - the caller of esync_shapes_submit (the HTTP epoll thread): routes a parsed request; answers
@@ -30,20 +30,21 @@
 
 typedef struct esync_shapes esync_shapes;
 
+/* Every field is required (the server's settings and their defaults are in config.h). */
 typedef struct esync_shapes_options {
     const char *database_url;
     const char *dir;       /* the shapes' directory (created when missing) */
-    uint64_t chunk_bytes;  /* snapshot and log chunk size (ESYNC_CHUNK_BYTES, default 10 MB) */
-    unsigned long_poll_ms; /* live hold (ESYNC_LONG_POLL_MS, default 20000) */
-    unsigned workers;      /* catalog/snapshot threads (default 2) */
-    unsigned reconcile_ms; /* catalog check of the shapes' tables (ESYNC_RECONCILE_MS, default
-                                 10000): a table dropped and created again sends no Relation
-                                 message, so its shapes would never hear of it otherwise */
+    uint64_t chunk_bytes;  /* snapshot and log chunk size */
+    unsigned long_poll_ms; /* live hold */
+    unsigned workers;      /* catalog/snapshot threads, one database connection each */
+    unsigned reconcile_ms; /* period of the catalog check of the shapes' tables: a table
+                                 dropped and created again sends no Relation message, so its
+                                 shapes would never hear of it otherwise */
 } esync_shapes_options;
 
 enum esync_offset_kind { ESYNC_OFFSET_BEFORE_ALL, ESYNC_OFFSET_NOW, ESYNC_OFFSET_AT };
 
-/* Cache classes of electric-protocol.md §2.3. */
+/* Cache classes of docs/protocol.md §2.3. */
 enum esync_cache_class {
     ESYNC_CC_INITIAL, /* offset=-1 */
     ESYNC_CC_NONLIVE,

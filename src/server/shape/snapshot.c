@@ -10,7 +10,7 @@
 #include "common.h"
 #include "sbuf.h"
 
-int esync_snapinfo_parse(const char *text, esync_snapinfo *s) {
+int esync__snapshot_info_parse(const char *text, esync_snapinfo *s) {
     memset(s, 0, sizeof *s);
     char *end;
     errno = 0;
@@ -30,7 +30,7 @@ int esync_snapinfo_parse(const char *text, esync_snapinfo *s) {
     return *p ? -1 : 0;
 }
 
-void esync_snapinfo_free(esync_snapinfo *s) {
+void esync__snapshot_info_free(esync_snapinfo *s) {
     free(s->xip);
     s->xip = NULL;
     s->nxip = 0;
@@ -38,7 +38,7 @@ void esync_snapinfo_free(esync_snapinfo *s) {
 
 static bool xid_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 
-bool esync_snapshot_visible(const esync_snapinfo *s, uint32_t xid) {
+bool esync__snapshot_visible(const esync_snapinfo *s, uint32_t xid) {
     if (xid_lt(xid, (uint32_t)s->xmin)) return true;
     if (!xid_lt(xid, (uint32_t)s->xmax)) return false;
     for (int i = 0; i < s->nxip; i++)
@@ -46,11 +46,11 @@ bool esync_snapshot_visible(const esync_snapinfo *s, uint32_t xid) {
     return true;
 }
 
-bool esync_snapshot_past(const esync_snapinfo *s, uint32_t xid) {
+bool esync__snapshot_past(const esync_snapinfo *s, uint32_t xid) {
     return !xid_lt(xid, (uint32_t)s->xmax);
 }
 
-char *esync_snapshot_end_json(const esync_snapinfo *info) {
+char *esync__snapshot_end_json(const esync_snapinfo *info) {
     esync_sb b = {0};
     esync__sb_printf(&b,
                      "{\"headers\":{\"control\":\"snapshot-end\",\"xmin\":\"%" PRIu64
@@ -78,11 +78,11 @@ static int fail(PGconn *conn, PGresult *res, bool *lost, char *err, size_t errsz
     return -1;
 }
 
-int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
-                       esync_snapinfo *info, bool *conn_lost, char *err, size_t errsz) {
+int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *log,
+                        esync_snapinfo *info, bool *conn_lost, char *err, size_t errsz) {
     *conn_lost = false;
     memset(info, 0, sizeof *info);
-    /* The display settings of electric-protocol.md §2.4.1, the same as the replication
+    /* The display settings of docs/protocol.md §2.4.1, the same as the replication
      * session's, so that snapshot and stream values match byte for byte. */
     PGresult *res = PQexec(conn,
                            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
@@ -95,7 +95,7 @@ int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
     res = PQexec(conn, "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         return fail(conn, res, conn_lost, err, errsz, "pg_current_snapshot");
-    if (esync_snapinfo_parse(PQgetvalue(res, 0, 0), info) != 0) {
+    if (esync__snapshot_info_parse(PQgetvalue(res, 0, 0), info) != 0) {
         snprintf(err, errsz, "unexpected snapshot text '%s'", PQgetvalue(res, 0, 0));
         PQclear(res);
         PQclear(PQexec(conn, "ROLLBACK"));
@@ -159,7 +159,7 @@ int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
             esync_row row = {vals, lens};
             msg.n = 0;
             esync__msg_snapshot_row(&msg, v, &row);
-            if (rc == 0 && esync_slog_snap_add(log, msg.p, msg.n) != 0) {
+            if (rc == 0 && esync__storage_snap_add(log, msg.p, msg.n) != 0) {
                 snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
                 rc = -1;
             }
@@ -179,8 +179,8 @@ int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
         return fail(conn, res, conn_lost, err, errsz, "commit");
     PQclear(res);
     if (rc != 0) return -1;
-    char *end = esync_snapshot_end_json(info);
-    if (esync_slog_snap_finish(log, end, strlen(end)) < 0) {
+    char *end = esync__snapshot_end_json(info);
+    if (esync__storage_snap_finish(log, end, strlen(end)) < 0) {
         snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
         rc = -1;
     }

@@ -1,5 +1,5 @@
-/* A shape's snapshot, consistent with the replication stream (electric-protocol.md §7.2,
- * pg-logical-replication.md §1 "Dynamic shapes").
+/* A shape's snapshot, consistent with the replication stream (docs/protocol.md §7.2,
+ * docs/replication.md §1 "Dynamic shapes").
  *
  * In one REPEATABLE READ READ ONLY transaction: `SELECT pg_current_snapshot(), pg_current_wal_lsn()`,
  * then one SELECT of every row that passes the shape's where clause (rendered by where.c with bind
@@ -9,10 +9,10 @@
  *
  * The caller must have added the table to the publication (committed) and registered the shape
  * with the replication consumer before calling: then every transaction this snapshot cannot see
- * reaches the shape through the stream, and esync_snapshot_visible() drops the ones it can see.
+ * reaches the shape through the stream, and esync__snapshot_visible() drops the ones it can see.
  */
-#ifndef ESYNC_SERVER_SNAPSHOT_H
-#define ESYNC_SERVER_SNAPSHOT_H
+#ifndef ESYNC_SERVER_SHAPE_SNAPSHOT_H
+#define ESYNC_SERVER_SHAPE_SNAPSHOT_H
 
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -30,22 +30,22 @@ typedef struct esync_snapinfo {
 } esync_snapinfo;
 
 /* Parses pg_snapshot text "xmin:xmax:xip1,xip2". Returns 0 or -1. */
-int esync_snapinfo_parse(const char *text, esync_snapinfo *s);
-void esync_snapinfo_free(esync_snapinfo *s);
+int esync__snapshot_info_parse(const char *text, esync_snapinfo *s);
+void esync__snapshot_info_free(esync_snapinfo *s);
 
 /* True when the transaction xid (32 bits, from pgoutput Begin) is visible in the snapshot, i.e.
  * its changes are already in it: xid < xmin, or xid < xmax and not in xip (modulo 2^32). */
-bool esync_snapshot_visible(const esync_snapinfo *s, uint32_t xid);
+bool esync__snapshot_visible(const esync_snapinfo *s, uint32_t xid);
 /* True when xid is at or past xmax: no later transaction can be visible. */
-bool esync_snapshot_past(const esync_snapinfo *s, uint32_t xid);
+bool esync__snapshot_past(const esync_snapinfo *s, uint32_t xid);
 
 /* Runs the snapshot of view v into log (its chunks). On success returns 0 and fills info.
  * Returns -1 with a message in err on failure (*conn_lost when the connection is gone); the
  * transaction is rolled back. */
-int esync_snapshot_run(PGconn *conn, const esync_shape_view *v, esync_slog *log,
-                       esync_snapinfo *info, bool *conn_lost, char *err, size_t errsz);
+int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *log,
+                        esync_snapinfo *info, bool *conn_lost, char *err, size_t errsz);
 
 /* The snapshot-end control message for info (malloc'ed JSON). */
-char *esync_snapshot_end_json(const esync_snapinfo *info);
+char *esync__snapshot_end_json(const esync_snapinfo *info);
 
 #endif

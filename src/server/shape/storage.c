@@ -22,13 +22,13 @@
 
 #include "common.h"
 
-struct esync_slog {
+struct esync_storage {
     char dir[PATH_MAX];
     uint64_t chunk_bytes;
     int data_fd, idx_fd;
     uint64_t data_end;    /* bytes of log.json that belong to published entries */
     uint64_t chunk_start; /* position where the current log chunk began */
-    esync_slog_entry *ents;
+    esync_storage_entry *ents;
     size_t n, cap;
     /* snapshot being written */
     int snap_fd;
@@ -37,20 +37,20 @@ struct esync_slog {
     int snap_chunks; /* finished snapshot: number of chunks */
 };
 
-int esync_offset_cmp(esync_offset a, esync_offset b) {
+int esync__storage_offset_cmp(esync_offset a, esync_offset b) {
     if (a.tx != b.tx) return a.tx < b.tx ? -1 : 1;
     if (a.op != b.op) return a.op < b.op ? -1 : 1;
     return 0;
 }
 
-void esync_offset_text(esync_offset o, char *buf, size_t n) {
+void esync__storage_offset_text(esync_offset o, char *buf, size_t n) {
     if (o.op == ESYNC_OP_INF)
         snprintf(buf, n, "%" PRIu64 "_inf", o.tx);
     else
         snprintf(buf, n, "%" PRIu64 "_%" PRIu64, o.tx, o.op);
 }
 
-static int path_of(const esync_slog *l, const char *name, char *out, size_t n) {
+static int path_of(const esync_storage *l, const char *name, char *out, size_t n) {
     int w = snprintf(out, n, "%s/%s", l->dir, name);
     return w < 0 || (size_t)w >= n ? -1 : 0;
 }
@@ -96,15 +96,15 @@ static void sync_dir(const char *dir) {
     }
 }
 
-static esync_slog *alloc_slog(const char *dir, uint64_t chunk_bytes) {
-    esync_slog *l = esync__xcalloc(1, sizeof *l);
+static esync_storage *alloc_storage(const char *dir, uint64_t chunk_bytes) {
+    esync_storage *l = esync__xcalloc(1, sizeof *l);
     snprintf(l->dir, sizeof l->dir, "%s", dir);
-    l->chunk_bytes = chunk_bytes ? chunk_bytes : (10u << 20);
+    l->chunk_bytes = chunk_bytes;
     l->data_fd = l->idx_fd = l->snap_fd = -1;
     return l;
 }
 
-static int open_files(esync_slog *l, int create, char *err, size_t errsz) {
+static int open_files(esync_storage *l, int create, char *err, size_t errsz) {
     char p[PATH_MAX + 16];
     int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
     if (path_of(l, "log.json", p, sizeof p) != 0 || (l->data_fd = open(p, flags, 0644)) < 0 ||
@@ -115,20 +115,21 @@ static int open_files(esync_slog *l, int create, char *err, size_t errsz) {
     return 0;
 }
 
-esync_slog *esync_slog_create(const char *dir, uint64_t chunk_bytes, char *err, size_t errsz) {
+esync_storage *esync__storage_create(const char *dir, uint64_t chunk_bytes, char *err,
+                                     size_t errsz) {
     if (mkdir(dir, 0755) != 0) {
         snprintf(err, errsz, "mkdir %s: %s", dir, strerror(errno));
         return NULL;
     }
-    esync_slog *l = alloc_slog(dir, chunk_bytes);
+    esync_storage *l = alloc_storage(dir, chunk_bytes);
     if (open_files(l, 1, err, errsz) != 0) {
-        esync_slog_close(l, 1);
+        esync__storage_close(l, 1);
         return NULL;
     }
     return l;
 }
 
-static void push_entry(esync_slog *l, esync_slog_entry e) {
+static void push_entry(esync_storage *l, esync_storage_entry e) {
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
         l->ents = esync__xrealloc(l->ents, l->cap * sizeof *l->ents);
@@ -136,16 +137,16 @@ static void push_entry(esync_slog *l, esync_slog_entry e) {
     l->ents[l->n++] = e;
 }
 
-esync_slog *esync_slog_open(const char *dir, uint64_t chunk_bytes, char *err, size_t errsz) {
-    esync_slog *l = alloc_slog(dir, chunk_bytes);
+esync_storage *esync__storage_open(const char *dir, uint64_t chunk_bytes, char *err, size_t errsz) {
+    esync_storage *l = alloc_storage(dir, chunk_bytes);
     if (open_files(l, 0, err, errsz) != 0) {
-        esync_slog_close(l, 0);
+        esync__storage_close(l, 0);
         return NULL;
     }
     struct stat st;
     if (fstat(l->idx_fd, &st) != 0) {
         snprintf(err, errsz, "stat %s/log.idx: %s", dir, strerror(errno));
-        esync_slog_close(l, 0);
+        esync__storage_close(l, 0);
         return NULL;
     }
     size_t nrec = (size_t)st.st_size / 32;
@@ -153,7 +154,7 @@ esync_slog *esync_slog_open(const char *dir, uint64_t chunk_bytes, char *err, si
     if (nrec && pread_all(l->idx_fd, rec, nrec * 32, 0) != 0) {
         snprintf(err, errsz, "read %s/log.idx: %s", dir, strerror(errno));
         free(rec);
-        esync_slog_close(l, 0);
+        esync__storage_close(l, 0);
         return NULL;
     }
     struct stat ds;
@@ -162,14 +163,14 @@ esync_slog *esync_slog_open(const char *dir, uint64_t chunk_bytes, char *err, si
     uint64_t prev_end = 0;
     esync_offset prev = {0, 0};
     for (size_t i = 0; i < nrec; i++) {
-        esync_slog_entry e = {{rec[4 * i], rec[4 * i + 1]}, rec[4 * i + 2], rec[4 * i + 3]};
+        esync_storage_entry e = {{rec[4 * i], rec[4 * i + 1]}, rec[4 * i + 2], rec[4 * i + 3]};
         if (e.end <= prev_end || e.end > (uint64_t)ds.st_size ||
-            (i > 0 && esync_offset_cmp(e.off, prev) <= 0))
+            (i > 0 && esync__storage_offset_cmp(e.off, prev) <= 0))
             break;
         prev_end = e.end;
         prev = e.off;
         push_entry(l, e);
-        if (e.flags & ESYNC_SLOG_LAST) whole = l->n;
+        if (e.flags & ESYNC_STORAGE_LAST) whole = l->n;
     }
     free(rec);
     l->n = whole;
@@ -177,13 +178,13 @@ esync_slog *esync_slog_open(const char *dir, uint64_t chunk_bytes, char *err, si
     if (ftruncate(l->idx_fd, (off_t)(whole * 32)) != 0 ||
         ftruncate(l->data_fd, (off_t)l->data_end) != 0) {
         snprintf(err, errsz, "truncate %s: %s", dir, strerror(errno));
-        esync_slog_close(l, 0);
+        esync__storage_close(l, 0);
         return NULL;
     }
     lseek(l->idx_fd, 0, SEEK_END);
     lseek(l->data_fd, 0, SEEK_END);
     for (size_t i = whole; i-- > 0;) {
-        if (l->ents[i].flags & ESYNC_SLOG_CHUNK_END) {
+        if (l->ents[i].flags & ESYNC_STORAGE_CHUNK_END) {
             l->chunk_start = l->ents[i].end;
             break;
         }
@@ -199,7 +200,7 @@ esync_slog *esync_slog_open(const char *dir, uint64_t chunk_bytes, char *err, si
     return l;
 }
 
-void esync_slog_close(esync_slog *l, int remove) {
+void esync__storage_close(esync_storage *l, int remove) {
     if (!l) return;
     if (l->data_fd >= 0) close(l->data_fd);
     if (l->idx_fd >= 0) close(l->idx_fd);
@@ -222,11 +223,11 @@ void esync_slog_close(esync_slog *l, int remove) {
     free(l);
 }
 
-const char *esync_slog_dir(const esync_slog *l) { return l->dir; }
+const char *esync__storage_dir(const esync_storage *l) { return l->dir; }
 
 /* --- snapshot -------------------------------------------------------------------------------- */
 
-static int snap_open_next(esync_slog *l) {
+static int snap_open_next(esync_storage *l) {
     char name[32], p[PATH_MAX + 16];
     if (l->snap_fd >= 0) {
         if (fdatasync(l->snap_fd) != 0 && errno != EINVAL) return -1;
@@ -240,7 +241,7 @@ static int snap_open_next(esync_slog *l) {
     return l->snap_fd < 0 ? -1 : 0;
 }
 
-static int snap_write(esync_slog *l, const char *json, size_t len) {
+static int snap_write(esync_storage *l, const char *json, size_t len) {
     if (l->snap_fd < 0 && snap_open_next(l) != 0) return -1;
     if (l->snap_size > 0 && l->snap_size + len > l->chunk_bytes && snap_open_next(l) != 0)
         return -1;
@@ -249,11 +250,11 @@ static int snap_write(esync_slog *l, const char *json, size_t len) {
     return 0;
 }
 
-int esync_slog_snap_add(esync_slog *l, const char *json, size_t len) {
+int esync__storage_snap_add(esync_storage *l, const char *json, size_t len) {
     return snap_write(l, json, len);
 }
 
-int esync_slog_snap_finish(esync_slog *l, const char *json, size_t len) {
+int esync__storage_snap_finish(esync_storage *l, const char *json, size_t len) {
     if (snap_write(l, json, len) != 0) return -1;
     if (fdatasync(l->snap_fd) != 0 && errno != EINVAL) return -1;
     close(l->snap_fd);
@@ -263,9 +264,9 @@ int esync_slog_snap_finish(esync_slog *l, const char *json, size_t len) {
     return l->snap_chunks;
 }
 
-int esync_slog_snap_chunks(const esync_slog *l) { return l->snap_chunks; }
+int esync__storage_snap_chunks(const esync_storage *l) { return l->snap_chunks; }
 
-int esync_slog_snap_open(const esync_slog *l, int k, uint64_t *size) {
+int esync__storage_snap_open(const esync_storage *l, int k, uint64_t *size) {
     char name[32], p[PATH_MAX + 16];
     if (k < 0 || k >= l->snap_chunks) return -1;
     snprintf(name, sizeof name, "snap.%d", k);
@@ -283,16 +284,17 @@ int esync_slog_snap_open(const esync_slog *l, int k, uint64_t *size) {
 
 /* --- change log ------------------------------------------------------------------------------ */
 
-int esync_slog_append(esync_slog *l, const char *data, size_t len, const esync_offset *offs,
-                      const size_t *ends, size_t n) {
+int esync__storage_append(esync_storage *l, const char *data, size_t len, const esync_offset *offs,
+                          const size_t *ends, size_t n) {
     if (n == 0) return 0;
     if (write_all(l->data_fd, data, len) != 0) return -1;
     uint64_t *rec = esync__xmalloc(n * 32);
     size_t first = l->n;
     for (size_t i = 0; i < n; i++) {
-        esync_slog_entry e = {offs[i], l->data_end + ends[i], i + 1 == n ? ESYNC_SLOG_LAST : 0};
+        esync_storage_entry e = {offs[i], l->data_end + ends[i],
+                                 i + 1 == n ? ESYNC_STORAGE_LAST : 0};
         if (e.end - l->chunk_start >= l->chunk_bytes) {
-            e.flags |= ESYNC_SLOG_CHUNK_END;
+            e.flags |= ESYNC_STORAGE_CHUNK_END;
             l->chunk_start = e.end;
         }
         rec[4 * i] = e.off.tx;
@@ -312,12 +314,12 @@ int esync_slog_append(esync_slog *l, const char *data, size_t len, const esync_o
     return 0;
 }
 
-int esync_slog_sync(esync_slog *l) {
+int esync__storage_sync(esync_storage *l) {
     if (fdatasync(l->data_fd) != 0) return -1;
     return fdatasync(l->idx_fd);
 }
 
-int esync_slog_dup_fds(const esync_slog *l, int *data_fd, int *idx_fd) {
+int esync__storage_dup_fds(const esync_storage *l, int *data_fd, int *idx_fd) {
     *data_fd = fcntl(l->data_fd, F_DUPFD_CLOEXEC, 0);
     *idx_fd = fcntl(l->idx_fd, F_DUPFD_CLOEXEC, 0);
     if (*data_fd < 0 || *idx_fd < 0) {
@@ -328,15 +330,15 @@ int esync_slog_dup_fds(const esync_slog *l, int *data_fd, int *idx_fd) {
     return 0;
 }
 
-size_t esync_slog_count(const esync_slog *l) { return l->n; }
+size_t esync__storage_count(const esync_storage *l) { return l->n; }
 
-const esync_slog_entry *esync_slog_entries(const esync_slog *l) { return l->ents; }
+const esync_storage_entry *esync__storage_entries(const esync_storage *l) { return l->ents; }
 
-size_t esync_slog_after(const esync_slog *l, esync_offset o) {
+size_t esync__storage_after(const esync_storage *l, esync_offset o) {
     size_t lo = 0, hi = l->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (esync_offset_cmp(l->ents[mid].off, o) <= 0)
+        if (esync__storage_offset_cmp(l->ents[mid].off, o) <= 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -344,24 +346,24 @@ size_t esync_slog_after(const esync_slog *l, esync_offset o) {
     return lo;
 }
 
-size_t esync_slog_chunk_stop(const esync_slog *l, size_t first) {
+size_t esync__storage_chunk_stop(const esync_storage *l, size_t first) {
     for (size_t i = first; i < l->n; i++)
-        if (l->ents[i].flags & ESYNC_SLOG_CHUNK_END) return i + 1;
+        if (l->ents[i].flags & ESYNC_STORAGE_CHUNK_END) return i + 1;
     return l->n;
 }
 
-void esync_slog_range(const esync_slog *l, size_t first, size_t stop, uint64_t *start,
-                      uint64_t *end) {
+void esync__storage_range(const esync_storage *l, size_t first, size_t stop, uint64_t *start,
+                          uint64_t *end) {
     *start = first == 0 ? 0 : l->ents[first - 1].end;
     *end = stop == 0 ? 0 : l->ents[stop - 1].end;
     if (*end < *start) *end = *start;
 }
 
-int esync_slog_pread(const esync_slog *l, char *buf, uint64_t start, size_t len) {
+int esync__storage_pread(const esync_storage *l, char *buf, uint64_t start, size_t len) {
     return pread_all(l->data_fd, buf, len, start);
 }
 
-int esync_slog_log_fd(const esync_slog *l) {
+int esync__storage_log_fd(const esync_storage *l) {
     char p[PATH_MAX + 16];
     if (path_of(l, "log.json", p, sizeof p) != 0) return -1;
     return open(p, O_RDONLY | O_CLOEXEC);
@@ -369,7 +371,7 @@ int esync_slog_log_fd(const esync_slog *l) {
 
 /* --- metadata -------------------------------------------------------------------------------- */
 
-int esync_slog_write_meta(esync_slog *l, const char *json, size_t len) {
+int esync__storage_write_meta(esync_storage *l, const char *json, size_t len) {
     char tmp[PATH_MAX + 16], dst[PATH_MAX + 16];
     if (path_of(l, "meta.json.tmp", tmp, sizeof tmp) != 0 ||
         path_of(l, "meta.json", dst, sizeof dst) != 0)
@@ -384,7 +386,7 @@ int esync_slog_write_meta(esync_slog *l, const char *json, size_t len) {
     return rc;
 }
 
-char *esync_slog_read_meta(const char *dir) {
+char *esync__storage_read_meta(const char *dir) {
     char p[PATH_MAX + 16];
     snprintf(p, sizeof p, "%s/meta.json", dir);
     int fd = open(p, O_RDONLY | O_CLOEXEC);

@@ -4,32 +4,32 @@
  *
  * Files:
  *   meta.json     the shape's definition and snapshot info (written by the shape service through
- *                 esync_slog_write_meta: temp file + fsync + rename, so it is whole or absent)
+ *                 esync__storage_write_meta: temp file + fsync + rename, so it is whole or absent)
  *   snap.<k>      snapshot chunk k (k = 0, 1, ...): JSON messages, each followed by ",\n"; the
  *                 last chunk ends with the snapshot-end control message. Written once.
  *   log.json      change messages, each followed by ",\n", appended a transaction at a time
  *   log.idx       one 32-byte record per message of log.json: offset (tx, op), end position in
- *                 log.json, flags (ESYNC_SLOG_LAST: last message of its transaction for this
- *                 shape; ESYNC_SLOG_CHUNK_END: a log chunk ends after it)
+ *                 log.json, flags (ESYNC_STORAGE_LAST: last message of its transaction for this
+ *                 shape; ESYNC_STORAGE_CHUNK_END: a log chunk ends after it)
  *
  * Invariants: the in-memory index only ever holds whole transactions (a transaction is written,
  * then published), so readers never see half of one; on open, a torn tail (index records past
- * the last ESYNC_SLOG_LAST, data past the last indexed byte) is cut off, and the replication
+ * the last ESYNC_STORAGE_LAST, data past the last indexed byte) is cut off, and the replication
  * stream re-delivers whatever was cut (the slot's flush position never passes what was synced).
  * Offsets strictly increase along the log.
  *
  * Not thread-safe: the shape service serializes every call under its lock. Reading functions
- * return positions; the bytes are read with esync_slog_pread (pread, safe without the lock as
- * long as the esync_slog lives).
+ * return positions; the bytes are read with esync__storage_pread (pread, safe without the lock as
+ * long as the esync_storage lives).
  */
-#ifndef ESYNC_SERVER_SHAPELOG_H
-#define ESYNC_SERVER_SHAPELOG_H
+#ifndef ESYNC_SERVER_SHAPE_STORAGE_H
+#define ESYNC_SERVER_SHAPE_STORAGE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define ESYNC_SLOG_LAST 1u
-#define ESYNC_SLOG_CHUNK_END 2u
+#define ESYNC_STORAGE_LAST 1u
+#define ESYNC_STORAGE_CHUNK_END 2u
 
 /* A log position: (tx, op). tx = commit LSN; op = 0, 2, 4... (+1 for the insert half of a key
  * change). The snapshot region is tx 0: (0, k) is chunk k, (0, ESYNC_OP_INF) its end. */
@@ -38,70 +38,72 @@ typedef struct esync_offset {
     uint64_t tx, op;
 } esync_offset;
 
-typedef struct esync_slog_entry {
+typedef struct esync_storage_entry {
     esync_offset off;
     uint64_t end;   /* end position in log.json (the start is the previous entry's end) */
-    uint64_t flags; /* ESYNC_SLOG_* */
-} esync_slog_entry;
+    uint64_t flags; /* ESYNC_STORAGE_* */
+} esync_storage_entry;
 
-typedef struct esync_slog esync_slog;
+typedef struct esync_storage esync_storage;
 
-/* Creates the directory (which must not exist) and an empty log. Returns NULL with a message. */
-esync_slog *esync_slog_create(const char *dir, uint64_t chunk_bytes, char *err, size_t errsz);
+/* Creates the directory (which must not exist) and an empty log; chunk_bytes (> 0) is the size
+ * at which snapshot and log chunks end. Returns NULL with a message. */
+esync_storage *esync__storage_create(const char *dir, uint64_t chunk_bytes, char *err,
+                                     size_t errsz);
 /* Opens an existing shape directory, cutting a torn tail. NULL with a message when unusable. */
-esync_slog *esync_slog_open(const char *dir, uint64_t chunk_bytes, char *err, size_t errsz);
+esync_storage *esync__storage_open(const char *dir, uint64_t chunk_bytes, char *err, size_t errsz);
 /* Closes the files and frees; with remove != 0 also deletes the directory and its files. */
-void esync_slog_close(esync_slog *l, int remove);
-const char *esync_slog_dir(const esync_slog *l);
+void esync__storage_close(esync_storage *l, int remove);
+const char *esync__storage_dir(const esync_storage *l);
 
 /* --- snapshot -------------------------------------------------------------------------------- */
 /* Appends one message (JSON text, no separator) to the current snapshot chunk, starting a new
  * chunk when the current one has reached chunk_bytes. Returns 0 or -1 (I/O error, errno set). */
-int esync_slog_snap_add(esync_slog *l, const char *json, size_t len);
+int esync__storage_snap_add(esync_storage *l, const char *json, size_t len);
 /* Appends the final message (snapshot-end), closes and syncs the chunk files. Returns the
  * number of chunks (>= 1), or -1. */
-int esync_slog_snap_finish(esync_slog *l, const char *json, size_t len);
-/* Number of chunks of a finished snapshot (0 before esync_slog_snap_finish, or after open when
+int esync__storage_snap_finish(esync_storage *l, const char *json, size_t len);
+/* Number of chunks of a finished snapshot (0 before esync__storage_snap_finish, or after open when
  * no chunk exists). */
-int esync_slog_snap_chunks(const esync_slog *l);
+int esync__storage_snap_chunks(const esync_storage *l);
 /* Opens chunk k for reading; returns an fd (the caller closes it) and its size, or -1. */
-int esync_slog_snap_open(const esync_slog *l, int k, uint64_t *size);
+int esync__storage_snap_open(const esync_storage *l, int k, uint64_t *size);
 
 /* --- change log ------------------------------------------------------------------------------ */
 /* Appends one transaction: data holds n messages, each followed by ",\n"; ends[i] is the end of
- * message i within data, offs[i] its offset. The last message is flagged ESYNC_SLOG_LAST.
+ * message i within data, offs[i] its offset. The last message is flagged ESYNC_STORAGE_LAST.
  * Written to the page cache (not synced) and then published to readers. Returns 0 or -1. */
-int esync_slog_append(esync_slog *l, const char *data, size_t len, const esync_offset *offs,
-                      const size_t *ends, size_t n);
+int esync__storage_append(esync_storage *l, const char *data, size_t len, const esync_offset *offs,
+                          const size_t *ends, size_t n);
 /* fdatasync of both log files (the directory entries were synced at creation). 0 or -1. */
-int esync_slog_sync(esync_slog *l);
+int esync__storage_sync(esync_storage *l);
 /* Duplicates the data and index fds (for a sync outside the lock). Returns 0 or -1. */
-int esync_slog_dup_fds(const esync_slog *l, int *data_fd, int *idx_fd);
+int esync__storage_dup_fds(const esync_storage *l, int *data_fd, int *idx_fd);
 
-size_t esync_slog_count(const esync_slog *l);
-const esync_slog_entry *esync_slog_entries(const esync_slog *l);
-/* The index of the first entry whose offset is greater than o (esync_slog_count when none). */
-size_t esync_slog_after(const esync_slog *l, esync_offset o);
+size_t esync__storage_count(const esync_storage *l);
+const esync_storage_entry *esync__storage_entries(const esync_storage *l);
+/* The index of the first entry whose offset is greater than o (esync__storage_count when none). */
+size_t esync__storage_after(const esync_storage *l, esync_offset o);
 /* From entry `first`: the index one past the last entry of the response that starts there
  * (stopping after the first chunk end), or `first` when there is nothing. */
-size_t esync_slog_chunk_stop(const esync_slog *l, size_t first);
+size_t esync__storage_chunk_stop(const esync_storage *l, size_t first);
 /* Byte range [start, end) of entries [first, stop). */
-void esync_slog_range(const esync_slog *l, size_t first, size_t stop, uint64_t *start,
-                      uint64_t *end);
+void esync__storage_range(const esync_storage *l, size_t first, size_t stop, uint64_t *start,
+                          uint64_t *end);
 /* Reads [start, start+len) of log.json into buf. Returns 0 or -1. */
-int esync_slog_pread(const esync_slog *l, char *buf, uint64_t start, size_t len);
+int esync__storage_pread(const esync_storage *l, char *buf, uint64_t start, size_t len);
 /* A new fd on log.json (the caller closes it), or -1. */
-int esync_slog_log_fd(const esync_slog *l);
+int esync__storage_log_fd(const esync_storage *l);
 
 /* --- metadata -------------------------------------------------------------------------------- */
 /* Atomically replaces meta.json. Returns 0 or -1. */
-int esync_slog_write_meta(esync_slog *l, const char *json, size_t len);
+int esync__storage_write_meta(esync_storage *l, const char *json, size_t len);
 /* Reads <dir>/meta.json into a malloc'ed NUL-terminated string, or NULL. */
-char *esync_slog_read_meta(const char *dir);
+char *esync__storage_read_meta(const char *dir);
 
 /* Offset order: -1, 0, +1. */
-int esync_offset_cmp(esync_offset a, esync_offset b);
+int esync__storage_offset_cmp(esync_offset a, esync_offset b);
 /* "<tx>_<op>" or "<tx>_inf" into buf (at least 48 bytes). */
-void esync_offset_text(esync_offset o, char *buf, size_t n);
+void esync__storage_offset_text(esync_offset o, char *buf, size_t n);
 
 #endif

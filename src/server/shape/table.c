@@ -64,7 +64,7 @@ static char *ident(const char **p, const char *stop, char *err, size_t errsz) {
     return esync__sb_take(&b, NULL);
 }
 
-int esync_ident_table(const char *text, char **schema, char **name, char *err, size_t errsz) {
+int esync_table_parse_name(const char *text, char **schema, char **name, char *err, size_t errsz) {
     *schema = *name = NULL;
     const char *p = text;
     char *a = ident(&p, ".", err, errsz);
@@ -96,14 +96,14 @@ int esync_ident_table(const char *text, char **schema, char **name, char *err, s
     return 0;
 }
 
-int esync_ident_list(const char *text, char ***names, char *err, size_t errsz) {
+int esync_table_parse_columns(const char *text, char ***names, char *err, size_t errsz) {
     char **v = NULL;
     int n = 0;
     const char *p = text;
     for (;;) {
         char *id = ident(&p, ",", err, errsz);
         if (!id) {
-            esync_ident_list_free(v, n);
+            esync_table_columns_free(v, n);
             *names = NULL;
             return -1;
         }
@@ -112,7 +112,7 @@ int esync_ident_list(const char *text, char ***names, char *err, size_t errsz) {
         if (*p == '\0') break;
         if (*p != ',') {
             snprintf(err, errsz, "Invalid column list");
-            esync_ident_list_free(v, n);
+            esync_table_columns_free(v, n);
             *names = NULL;
             return -1;
         }
@@ -122,19 +122,19 @@ int esync_ident_list(const char *text, char ***names, char *err, size_t errsz) {
     return n;
 }
 
-void esync_ident_list_free(char **names, int n) {
+void esync_table_columns_free(char **names, int n) {
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
 }
 
 /* --- catalog --------------------------------------------------------------------------------- */
 
-esync_table *esync_table_ref(esync_table *t) {
+esync_table *esync__table_ref(esync_table *t) {
     __atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
     return t;
 }
 
-void esync_table_unref(esync_table *t) {
+void esync__table_unref(esync_table *t) {
     if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     for (int i = 0; i < t->ncols; i++) {
         free(t->cols[i].name);
@@ -148,7 +148,7 @@ void esync_table_unref(esync_table *t) {
     free(t);
 }
 
-int esync_table_col(const esync_table *t, const char *name) {
+int esync__table_col(const esync_table *t, const char *name) {
     for (int i = 0; i < t->ncols; i++)
         if (strcmp(t->cols[i].name, name) == 0) return i;
     return -1;
@@ -163,8 +163,8 @@ static int db_error(PGconn *conn, PGresult *res, bool *lost, char *err, size_t e
     return -1;
 }
 
-int esync_table_load(PGconn *conn, const char *schema, const char *name, esync_table **out,
-                     bool *conn_lost, char *err, size_t errsz) {
+int esync__table_load(PGconn *conn, const char *schema, const char *name, esync_table **out,
+                      bool *conn_lost, char *err, size_t errsz) {
     *out = NULL;
     *conn_lost = false;
     const char *p1[2] = {schema, name};
@@ -209,7 +209,7 @@ int esync_table_load(PGconn *conn, const char *schema, const char *name, esync_t
         "ORDER BY a.attnum",
         1, NULL, p2, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        esync_table_unref(t);
+        esync__table_unref(t);
         return db_error(conn, res, conn_lost, err, errsz);
     }
     t->ncols = PQntuples(res);
@@ -237,7 +237,7 @@ int esync_table_load(PGconn *conn, const char *schema, const char *name, esync_t
     return 0;
 }
 
-char *esync_table_schema_json(const esync_table *t, const int *sel, int nsel) {
+char *esync__table_schema_json(const esync_table *t, const int *sel, int nsel) {
     esync_sb b = {0};
     esync__sb_put(&b, "{", 1);
     for (int k = 0; k < nsel; k++) {
@@ -273,4 +273,27 @@ char *esync_table_schema_json(const esync_table *t, const int *sel, int nsel) {
     }
     esync__sb_put(&b, "}", 1);
     return esync__sb_take(&b, NULL);
+}
+
+int esync__table_where_compile(const esync_table *t, const char *where, const char *const *params,
+                               int nparams, esync_where **out, char *err, size_t errsz) {
+    esync_where_col *wc = esync__xcalloc((size_t)t->ncols + 1, sizeof *wc);
+    char **tn = esync__xcalloc((size_t)t->ncols + 1, sizeof *tn);
+    for (int k = 0; k < t->ncols; k++) {
+        wc[k].name = t->cols[k].name;
+        wc[k].dims = t->cols[k].dims;
+        if (t->cols[k].dims > 0) {
+            size_t n = strlen(t->cols[k].typname) + 2;
+            tn[k] = esync__xmalloc(n);
+            snprintf(tn[k], n, "_%s", t->cols[k].typname);
+            wc[k].type = tn[k];
+        } else {
+            wc[k].type = t->cols[k].typname;
+        }
+    }
+    int rc = esync_where_compile(where, params, nparams, wc, t->ncols, out, err, errsz);
+    for (int k = 0; k < t->ncols; k++) free(tn[k]);
+    free(tn);
+    free(wc);
+    return rc;
 }

@@ -1,0 +1,21 @@
+/* serve.c, internal to the shape service: the answer a request gets from a shape's log
+ * (any thread holding the lock).
+ * The state and the lock are described in shape/service_internal.h. */
+#ifndef ESYNC_SHAPE_SERVE_H
+#define ESYNC_SHAPE_SERVE_H
+
+#include "shape/service_internal.h"
+
+/* Decides what q gets from shape s. Returns true when q was answered (complete it), false when it
+ * must wait (the caller parks it). */
+bool esync__serve_request(esync_shapes *S, shape *s, esync_shape_req *q);
+/* A JSON body with no-store caching. */
+void esync__serve_json(esync_shape_result *r, int status, const char *json);
+/* 400 in Electric's envelope: {"message":"Invalid request","errors":{field:[msg]}}. */
+void esync__serve_400(esync_shape_result *r, const char *field, const char *msg);
+/* 409 must-refetch, with the definition's current handle when there is one. */
+void esync__serve_409(esync_shape_result *r, const char *handle);
+/* 503 database_unreachable with retry-after. */
+void esync__serve_db_down(esync_shape_result *r);
+
+#endif
