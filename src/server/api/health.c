@@ -51,7 +51,7 @@ static void check(esync_app *app, PGconn *conn, health *h) {
 }
 
 static void reply_electric(esync_req *r, const health *h) {
-    const char *body = !h->service ? "{\"status\":\"waiting\"}"
+    const char *body = !h->service  ? "{\"status\":\"waiting\"}"
                        : h->healthy ? "{\"status\":\"active\"}"
                                     : "{\"status\":\"starting\"}";
     esync_req_reply(r, h->healthy ? 200 : 202, "application/json; charset=utf-8",
