@@ -1,8 +1,10 @@
 /* electric-sync-server: what every server module shares.
  *
- * Naming: functions declared in the server's module headers are esync_<module>_*; helpers that
- * cross files but belong to no module are esync__*. The server may abort on out-of-memory (the
- * esync__x* allocators do), never on input: every input path returns an esync_error instead.
+ * Naming: functions a module offers to the rest of the server are esync_<module>_*
+ * (esync_db_submit, esync_shapes_submit); functions shared only by the files of one folder, or
+ * utilities every module uses (this header, sbuf.h: esync__sb_*), are esync__<file>_* / esync__*;
+ * everything else is static. The server may abort on out-of-memory (the esync__x* allocators
+ * do), never on input: every input path returns an esync_error instead.
  */
 #ifndef ESYNC_SERVER_COMMON_H
 #define ESYNC_SERVER_COMMON_H
