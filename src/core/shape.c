@@ -2,7 +2,8 @@
  * shape.c — shape definitions: parse and canonicalize a definition, load what the replica
  * stored under the shape's name, keep it (same definition: resume from the stored handle and
  * offset) or wipe it (a new definition starts over); find shapes by name; list the column
- * types the JS bridge converts (esync_shape_types).
+ * types the JS bridge converts (esync_shape_types); compare a definition with a shape's
+ * (esync_shape_compare).
  *
  * Metadata (in the replica, changed in the same transactions as the rows):
  *   esync_shapes(name, definition, table_name, handle, offset, schema, row_count, last_sync)
@@ -16,6 +17,7 @@
 #include "errors.h"
 #include "msgparse.h"
 #include "rows.h"
+#include "txids.h"
 #include "types.h"
 
 #include <cJSON.h>
@@ -48,6 +50,7 @@ void esync__shape_destroy(esync_shape *s) {
     esync__schema_free(&s->schema_c);
     esync__schema_free(&s->schema_b);
     esync__keymap_free(&s->touched);
+    esync__txids_clear(s);
     esync__freemem(s);
 }
 
@@ -357,7 +360,7 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
     }
     esync__batch_rollback(e);
     bool found, same;
-    if ((rc = load_shape(e, s, &found, &same))) {
+    if ((rc = load_shape(e, s, &found, &same)) || (rc = esync__txids_load(e, s))) {
         esync__shape_destroy(s);
         return rc;
     }
@@ -409,6 +412,27 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
 rollback:
     sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
     esync__shape_destroy(s);
+    return rc;
+}
+
+int esync_shape_compare(esync *e, const char *name, const char *definition) {
+    if (!e) return ESYNC_EINVAL;
+    if (!name || !definition)
+        return esync__fail(e, ESYNC_EINVAL, "shape name and definition must be non-NULL");
+    esync_shape *tmp = esync__malloc(sizeof *tmp);
+    if (!tmp) return esync__oom(e);
+    memset(tmp, 0, sizeof *tmp);
+    int rc = parse_definition(e, tmp, definition);
+    if (!rc) {
+        const esync_shape *s = esync__shape_find(e, name);
+        if (!s)
+            rc = esync__fail(e, ESYNC_ENOSHAPE, "no shape named \"%s\"", name);
+        else {
+            esync__ok(e);
+            rc = strcmp(s->def, tmp->def) ? 0 : 1;
+        }
+    }
+    esync__shape_destroy(tmp);
     return rc;
 }
 
