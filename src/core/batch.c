@@ -4,7 +4,8 @@
  *
  * Invariants
  *  - e->open is the only shape with a write transaction open; its in_batch is true.
- *  - The committed layer of a shape (handle_c, offset_c, schema_c, rows, last_sync, txid_seq)
+ *  - The committed layer of a shape (handle_c, offset_c, schema_c, rows, last_sync, txids_c,
+ *    ntxids_c, txid_chunks)
  *    changes only in esync__batch_commit, inside the transaction that also writes the rows (and
  *    when shape.c loads or wipes the shape). When that transaction fails, the layer is put back
  *    as it was: memory never runs ahead of what is on disk.
@@ -28,7 +29,7 @@ static void end_batch_state(esync_shape *s) {
     s->in_batch = false;
     esync__schema_free(&s->schema_b);
     esync__keymap_free(&s->touched);
-    esync__txids_clear(s);
+    esync__txids_reset(s);
     if (s->shadow) esync__rows_finalize(s); /* they point at the shadow table */
     s->shadow = false;
     s->fast = false;
@@ -101,8 +102,9 @@ int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema
 /* The committed layer of a shape as it was before a commit, to put back if the commit fails. */
 typedef struct committed_layer {
     esync_schema schema;
-    char *handle, *offset;
-    int64_t rows, txid_seq;
+    char *handle, *offset, *txids;
+    int64_t rows, txid_chunks;
+    size_t ntxids;
     double last_sync;
 } committed_layer;
 
@@ -138,14 +140,23 @@ static void restore(esync_shape *s, committed_layer *old, bool promoted) {
         s->schema_b = s->schema_c; /* back to the batch, which the rollback frees */
         s->schema_c = old->schema;
     }
+    if (s->txids_c != old->txids) { /* esync__txids_store ran */
+        esync__freemem(s->txids_c);
+        s->txids_c = old->txids;
+    }
     s->rows = old->rows;
     s->last_sync = old->last_sync;
-    s->txid_seq = old->txid_seq;
+    s->ntxids_c = old->ntxids;
+    s->txid_chunks = old->txid_chunks;
 }
 
 int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *rv, esync_buf *tmp,
                         esync_buf *out) {
-    committed_layer old = {.rows = s->rows, .txid_seq = s->txid_seq, .last_sync = s->last_sync};
+    committed_layer old = {.txids = s->txids_c,
+                           .rows = s->rows,
+                           .txid_chunks = s->txid_chunks,
+                           .ntxids = s->ntxids_c,
+                           .last_sync = s->last_sync};
     size_t mark = out->len;
     bool promoted = false;
     esync_changeset cs;
@@ -166,6 +177,7 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *
     esync__schema_free(&old.schema);
     esync__freemem(old.handle);
     esync__freemem(old.offset);
+    if (old.txids != s->txids_c) esync__freemem(old.txids);
     e->open = NULL;
     s->refetch = false;
     s->cache_bust = false;
@@ -184,9 +196,9 @@ int esync__batch_store_committed(esync *e, esync_shape *s) {
     if (!e->st_store &&
         sqlite3_prepare_v3(
             e->db,
-            "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema, row_count, last_sync)"
-            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(name) DO UPDATE SET definition=?2, table_name=?3,"
-            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8",
+            "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema, row_count, last_sync, txids)"
+            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT(name) DO UPDATE SET definition=?2, table_name=?3,"
+            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8, txids=?9",
             -1, SQLITE_PREPARE_PERSISTENT, &e->st_store, NULL))
         return esync__sqlfail(e, e->db, "store shape");
     sqlite3_stmt *st = e->st_store;
@@ -198,6 +210,7 @@ int esync__batch_store_committed(esync *e, esync_shape *s) {
     if (s->schema_c.json) sqlite3_bind_text(st, 6, s->schema_c.json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, s->rows);
     if (s->last_sync >= 0) sqlite3_bind_double(st, 8, s->last_sync);
+    if (s->txids_c) sqlite3_bind_text(st, 9, s->txids_c, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? ESYNC_OK : esync__sqlfail(e, e->db, "store shape");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

@@ -50,7 +50,9 @@ static void cs_update(esync_changeset *c, const char *old, size_t on, const char
 /* Starts an event of the shape: {"type":TYPE,"shapeName":…,"tableName":… */
 static void event_start(const esync_shape *s, const char *type, esync_buf *out) {
     if (out->len > 1) esync__buf_putc(out, ',');
-    esync__buf_printf(out, "{\"type\":\"%s\",\"shapeName\":", type);
+    esync__buf_puts(out, "{\"type\":\"");
+    esync__buf_puts(out, type);
+    esync__buf_puts(out, "\",\"shapeName\":");
     esync__buf_json_str(out, s->name, strlen(s->name));
     esync__buf_puts(out, ",\"tableName\":");
     esync__buf_json_str(out, s->tablename, strlen(s->tablename));

@@ -67,6 +67,17 @@ static int load_meta(esync *e) {
     return rc;
 }
 
+/* A replica written before txids were kept has no esync_shapes.txids: the column is added
+ * (older engines, which name their columns, ignore it; the format stays the same). */
+static int add_txids_column(esync *e) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(e->db, "SELECT txids FROM esync_shapes", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_finalize(st);
+        return ESYNC_OK;
+    }
+    return esync__exec(e, "ALTER TABLE esync_shapes ADD COLUMN txids TEXT");
+}
+
 int esync_open(const esync_options *opts, esync **out) {
     if (!out) return ESYNC_EINVAL;
     *out = NULL;
@@ -93,8 +104,9 @@ int esync_open(const esync_options *opts, esync **out) {
         "CREATE TABLE IF NOT EXISTS esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS esync_shapes(name TEXT PRIMARY KEY, definition TEXT NOT NULL,"
         " table_name TEXT NOT NULL, handle TEXT, \"offset\" TEXT NOT NULL DEFAULT '-1', schema TEXT,"
-        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL) WITHOUT ROWID;" ESYNC_TXIDS_DDL
+        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT) WITHOUT ROWID;" ESYNC_TXIDS_DDL
         "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
+    if (!rc) rc = add_txids_column(e);
     if (rc) goto fail;
     if (opts->journal_mode) {
         esync_buf b;

@@ -31,9 +31,10 @@
  * Transaction ids (txids)
  *  - Every change message of the shape protocol carries headers.txids: the Postgres transaction
  *    ids whose changes it is. The engine collects those of a batch and, in the batch's commit
- *    transaction, stores them in its own table (esync_txids), the most recent ESYNC_TXIDS_KEPT
- *    per shape; they survive a reopen, esync_reset and version wipes (the rows they brought come
- *    back with the next snapshot). Snapshot messages carry none. The change events of the commit
+ *    transaction, stores them in its own tables, at least the ESYNC_TXIDS_KEPT most recent per
+ *    shape (and fewer than ESYNC_TXIDS_KEPT + 32: older ones are dropped as new ones come); they
+ *    survive a reopen, esync_reset and version wipes (the rows they brought come back with the
+ *    next snapshot). Snapshot messages carry none. The change events of the commit
  *    report them (esync_ingest), and esync_txid_seen answers whether one was committed: an app
  *    that wrote through its API waits for its write's txid to know the replica holds it.
  */
@@ -280,12 +281,13 @@ int esync_reset(esync *e, char **event, size_t *event_len);
 
 /* ---- transaction ids ---------------------------------------------------------------------- */
 
-/* How many txids the replica keeps per shape (the most recent ones, by commit). */
+/* How many txids the replica keeps per shape at least (the most recent ones, by commit). */
 #define ESYNC_TXIDS_KEPT 4096
 
-/* Whether a committed batch of any shape carried `txid` (a decimal string, as in the events):
- * 1 when it did (among the ESYNC_TXIDS_KEPT most recent of its shape), 0 when not, or
- * ESYNC_EINVAL when txid is not a decimal integer 0..2^63-1. Reads committed state only. */
+/* Whether a committed batch of any shape stored in the replica carried `txid` (a decimal
+ * string, as in the events): 1 when it did (and it is still kept: the ESYNC_TXIDS_KEPT most
+ * recent of a shape always are), 0 when not, or ESYNC_EINVAL when txid is not a decimal integer
+ * 0..2^63-1. Reads committed state only. */
 int esync_txid_seen(esync *e, const char *txid);
 
 /* ---- reads -------------------------------------------------------------------------------- */

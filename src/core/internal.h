@@ -69,8 +69,10 @@ typedef struct esync_shape {
     char *handle_c, *offset_c;
     esync_schema schema_c; /* ncols == 0: no table yet */
     int64_t rows;
-    double last_sync; /* < 0: never */
-    int64_t txid_seq; /* txids.c: txids stored so far; the next goes to slot seq % KEPT */
+    double last_sync;    /* < 0: never */
+    char *txids_c;       /* txids.c: the newest txids, "760,761" (fewer than a chunk), or NULL */
+    size_t ntxids_c;     /* txids.c: how many txids_c holds */
+    int64_t txid_chunks; /* txids.c: chunks of txids stored so far */
 
     /* request */
     char *handle, *offset, *cursor;

@@ -43,7 +43,7 @@ void esync__shape_destroy(esync_shape *s) {
     esync__rows_finalize(s);
     char **strs[] = {&s->name,   &s->def,     &s->table,          &s->sqlname,  &s->tablename,
                      &s->where,  &s->columns, &s->handle_c,       &s->offset_c, &s->handle,
-                     &s->offset, &s->cursor,  &s->expired_handle, &s->error};
+                     &s->offset, &s->cursor,  &s->expired_handle, &s->error,    &s->txids_c};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) esync__freemem(*strs[i]);
     for (int i = 0; i < s->nparams; i++) esync__freemem(s->params[i]);
     esync__freemem(s->params);
@@ -297,7 +297,7 @@ static int load_shape(esync *e, esync_shape *s, bool *found, bool *same) {
     *found = *same = false;
     if (sqlite3_prepare_v2(
             e->db,
-            "SELECT definition, handle, \"offset\", schema, row_count, last_sync, table_name"
+            "SELECT definition, handle, \"offset\", schema, row_count, last_sync, table_name, txids"
             " FROM esync_shapes WHERE name=?1",
             -1, &st, NULL))
         return esync__sqlfail(e, e->db, "load shape");
@@ -305,6 +305,11 @@ static int load_shape(esync *e, esync_shape *s, bool *found, bool *same) {
     int rc = ESYNC_OK;
     if (sqlite3_step(st) == SQLITE_ROW) {
         *found = true;
+        /* the txids stay whatever the definition: the rows they brought come back with the
+         * next snapshot */
+        if (!esync__set_str(&s->txids_c, (const char *)sqlite3_column_text(st, 7)))
+            rc = esync__oom(e);
+        s->ntxids_c = esync__txids_count(s->txids_c);
         *same = !strcmp((const char *)sqlite3_column_text(st, 0), s->def) &&
                 !strcmp((const char *)sqlite3_column_text(st, 6), s->sqlname);
         if (*same) {
