@@ -196,9 +196,10 @@ int esync__batch_store_committed(esync *e, esync_shape *s) {
     if (!e->st_store &&
         sqlite3_prepare_v3(
             e->db,
-            "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema, row_count, last_sync, txids)"
-            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT(name) DO UPDATE SET definition=?2, table_name=?3,"
-            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8, txids=?9",
+            "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema,"
+            " row_count, last_sync, txids)"
+            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT(name) DO UPDATE SET definition=?2,"
+            " table_name=?3, handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8, txids=?9",
             -1, SQLITE_PREPARE_PERSISTENT, &e->st_store, NULL))
         return esync__sqlfail(e, e->db, "store shape");
     sqlite3_stmt *st = e->st_store;

@@ -104,7 +104,8 @@ int esync_open(const esync_options *opts, esync **out) {
         "CREATE TABLE IF NOT EXISTS esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS esync_shapes(name TEXT PRIMARY KEY, definition TEXT NOT NULL,"
         " table_name TEXT NOT NULL, handle TEXT, \"offset\" TEXT NOT NULL DEFAULT '-1', schema TEXT,"
-        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT) WITHOUT ROWID;" ESYNC_TXIDS_DDL
+        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT)"
+        " WITHOUT ROWID;" ESYNC_TXIDS_DDL
         "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
     if (!rc) rc = add_txids_column(e);
     if (rc) goto fail;
