@@ -4,11 +4,10 @@
  *
  * Invariants
  *  - e->open is the only shape with a write transaction open; its in_batch is true.
- *  - The committed layer of a shape (handle_c, offset_c, schema_c, rows, last_sync, txids_c,
- *    ntxids_c, txid_chunks)
- *    changes only in esync__batch_commit, inside the transaction that also writes the rows (and
- *    when shape.c loads or wipes the shape). When that transaction fails, the layer is put back
- *    as it was: memory never runs ahead of what is on disk.
+ *  - The committed layer of a shape (handle_c, offset_c, schema_c, rows, last_sync and the txid
+ *    lists) changes only in esync__batch_commit, inside the transaction that also writes the rows
+ *    (and when shape.c loads or wipes the shape). When that transaction fails, the layer is put
+ *    back as it was: memory never runs ahead of what is on disk.
  *  - A failed commit returns no event: what a fast batch wrote into the caller's event array is
  *    cut off again.
  *  - A refetch of a shape that has rows is built in the shadow table and diffed into the
