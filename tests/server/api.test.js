@@ -1,7 +1,9 @@
 // Every route of docs/contracts.md and its errors, against the real server and the private cluster.
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { api, expectError, prepareDatabase, query, startServer, UUID_RE } from './helpers.js'
+import { api, expectError, prepareDatabase, query, root, sleep, startServer, UUID_RE } from './helpers.js'
 
 let dev, prod
 before(async () => {
@@ -18,6 +20,11 @@ after(async () => {
 
 const count = async () => Number((await query('select count(*) from test_items')).rows[0].count)
 const ROW_KEYS = ['completed', 'created_at', 'description', 'id', 'title', 'updated_at']
+// A write's body: the row and "txid", the writing transaction's id (a decimal string).
+const WRITE_KEYS = [...ROW_KEYS, 'txid'].sort()
+const TXID_RE = /^[1-9][0-9]*$/
+// The transaction that last wrote a row is its xmin: what "txid" must name for an insert/update.
+const xmin = async (id) => (await query('select xmin::text as x from test_items where id = $1', [id])).rows[0]?.x
 
 describe('GET /api/schema/version', () => {
   test('version, hash and tables from the applied migrations', async () => {
@@ -48,7 +55,10 @@ describe('POST /api/test-items', () => {
     const before = await count()
     const r = await api(dev, 'POST', '/api/test-items', { json: { title: 'first' } })
     assert.equal(r.status, 201, r.text)
-    assert.deepEqual(Object.keys(r.data).sort(), ROW_KEYS)
+    assert.deepEqual(Object.keys(r.data).sort(), WRITE_KEYS)
+    assert.equal(Object.keys(r.data).at(-1), 'txid', 'the row first, in column order, then txid')
+    assert.match(r.data.txid, TXID_RE)
+    assert.equal(r.data.txid, await xmin(r.data.id))
     assert.match(r.data.id, UUID_RE)
     assert.equal(r.data.title, 'first')
     assert.equal(r.data.description, null)
@@ -155,7 +165,10 @@ describe('PUT /api/test-items/:id', () => {
     for (const [json, want] of steps) {
       const r = await api(dev, 'PUT', `/api/test-items/${c.id}`, { json })
       assert.equal(r.status, 200, r.text)
-      assert.deepEqual(Object.keys(r.data).sort(), ROW_KEYS)
+      assert.deepEqual(Object.keys(r.data).sort(), WRITE_KEYS)
+      assert.match(r.data.txid, TXID_RE)
+      assert.equal(r.data.txid, await xmin(c.id))
+      assert.notEqual(r.data.txid, last.txid, 'each write is its own transaction')
       const { title, description, completed } = r.data
       assert.deepEqual({ title, description, completed }, want)
       assert.equal(r.data.created_at, c.created_at)
@@ -185,13 +198,24 @@ describe('PUT /api/test-items/:id', () => {
 })
 
 describe('DELETE /api/test-items/:id', () => {
-  test('204, then 404', async () => {
-    const id = (await api(dev, 'POST', '/api/test-items', { json: { title: 'bye' } })).data.id
+  test('200 {id, txid}, then 404', async () => {
+    const made = (await api(dev, 'POST', '/api/test-items', { json: { title: 'bye' } })).data
+    const id = made.id
     const r = await api(dev, 'DELETE', `/api/test-items/${id}`)
-    assert.equal(r.status, 204)
-    assert.equal(r.text, '')
+    assert.equal(r.status, 200, r.text)
+    assert.equal(r.headers.get('content-type'), 'application/json')
+    assert.deepEqual(Object.keys(r.data), ['id', 'txid'])
+    assert.equal(r.data.id, id)
+    assert.match(r.data.txid, TXID_RE)
+    assert.ok(BigInt(r.data.txid) > BigInt(made.txid), 'a later transaction than the insert')
     assert.equal((await query('select 1 from test_items where id = $1', [id])).rowCount, 0)
     expectError(await api(dev, 'DELETE', `/api/test-items/${id}`), 404, 'not_found')
+  })
+  test('an upper-case id in the path answers the canonical id', async () => {
+    const id = (await api(dev, 'POST', '/api/test-items', { json: { title: 'bye' } })).data.id
+    const r = await api(prod, 'DELETE', `/api/test-items/${id.toUpperCase()}`)
+    assert.equal(r.status, 200, r.text)
+    assert.equal(r.data.id, id)
   })
   test('400 bad uuid', async () => {
     expectError(await api(dev, 'DELETE', '/api/test-items/abc'), 400, 'invalid_id')
@@ -199,6 +223,77 @@ describe('DELETE /api/test-items/:id', () => {
   })
   test('404 for a deeper path', async () => {
     expectError(await api(dev, 'DELETE', `/api/test-items/${crypto.randomUUID()}/x`), 404, 'not_found')
+  })
+})
+
+// The txid a write returns is the one the shape service puts in that change's headers.txids: what
+// a client waits for (read-your-writes). A server of its own, with its own shapes directory, so
+// the slot and publication it creates are dropped at the end.
+describe('txid and the shape service', () => {
+  const dir = path.join(root, '.data/test-shapes/api-txid')
+  let s
+  before(async () => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    s = await startServer({ dev: true, env: { ESYNC_SHAPES_DIR: dir, ESYNC_LONG_POLL_MS: '1000' } })
+    assert.equal(s.result, undefined, s.log())
+  })
+  after(async () => {
+    await s?.stop()
+    let slot
+    try { slot = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).slot } catch {}
+    if (slot && /^esync_[a-z0-9_]+$/.test(slot)) {
+      for (let i = 0; i < 50; i++) {
+        const r = await query('select active from pg_replication_slots where slot_name = $1', [slot])
+        if (r.rowCount === 0 || !r.rows[0].active) break
+        await sleep(100)
+      }
+      await query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [slot])
+      await query(`drop publication if exists ${slot.replace(/^esync_/, 'esync_pub_')}`)
+    }
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  // One /v1/shape request: the messages and the next offset/handle.
+  async function shape(qs) {
+    const res = await fetch(`${s.base}/v1/shape?table=test_items&${qs}`)
+    const body = await res.json()
+    assert.equal(res.status, 200, JSON.stringify(body))
+    return {
+      body,
+      handle: res.headers.get('electric-handle'),
+      offset: res.headers.get('electric-offset'),
+      upToDate: res.headers.has('electric-up-to-date'),
+    }
+  }
+
+  test('POST, PUT and DELETE: "txid" is in headers.txids of the change, through a live request', async () => {
+    // Catch up to the live edge first.
+    let r = await shape('offset=-1')
+    let { handle, offset } = r
+    while (!r.upToDate) {
+      r = await shape(`offset=${offset}&handle=${handle}`)
+      offset = r.offset
+    }
+    const made = (await api(prod, 'POST', '/api/test-items', { json: { title: 'txid probe' } })).data
+    const put = (await api(prod, 'PUT', `/api/test-items/${made.id}`, { json: { completed: true } })).data
+    const del = (await api(prod, 'DELETE', `/api/test-items/${made.id}`)).data
+    const want = { insert: made.txid, update: put.txid, delete: del.txid }
+    assert.equal(new Set(Object.values(want)).size, 3, JSON.stringify(want))
+    const seen = {}
+    const deadline = Date.now() + 10000
+    while (Object.keys(seen).length < 3 && Date.now() < deadline) {
+      r = await shape(`offset=${offset}&handle=${handle}&live=true`)
+      offset = r.offset
+      for (const m of r.body) {
+        if (!m.key || !m.key.includes(made.id)) continue
+        assert.ok(Array.isArray(m.headers.txids), JSON.stringify(m))
+        seen[m.headers.operation] = m.headers.txids.map(String)
+      }
+    }
+    for (const op of ['insert', 'update', 'delete']) {
+      assert.ok(seen[op], `${op} seen on the shape: ${JSON.stringify(seen)}`)
+      assert.deepEqual(seen[op], [want[op]], `${op}: the REST txid is the change's headers.txids`)
+    }
   })
 })
 

@@ -32,12 +32,26 @@ static void reply_body_error(esync_req *r, const esync_error *e) {
     esync_req_reply_error(r, e->status, e->code, "%s", e->message);
 }
 
-/* Replies with the one text column of a single-row result (row_to_json output). */
-static void reply_row(esync_req *r, int status, const PGresult *res) {
-    esync_req_reply_json(r, status, PQgetvalue(res, 0, 0));
-}
-
 #define ITEM_JSON "row_to_json(test_items.*)::text"
+/* The writing transaction's id as the shape service sends it in headers.txids (the 32-bit xid of
+ * the pgoutput Begin message, without the epoch), so a client can wait for its own write. Read in
+ * the RETURNING list of the write itself: same transaction, no extra round trip. */
+#define TXID "pg_current_xact_id()::xid::text"
+
+/* Replies with the row (column 0, row_to_json output: a non-empty object) and "txid" (column 1)
+ * spliced in as its last member. */
+static void reply_row_txid(esync_req *r, int status, const PGresult *res) {
+    const char *row = PQgetvalue(res, 0, 0), *txid = PQgetvalue(res, 0, 1);
+    size_t len = strlen(row);
+    if (len < 2 || row[len - 1] != '}') {
+        esync_req_reply_error(r, 500, "internal_error", "unexpected row text");
+        return;
+    }
+    size_t cap = len + strlen(txid) + 16;
+    char *out = esync__xmalloc(cap);
+    int n = snprintf(out, cap, "%.*s,\"txid\":\"%s\"}", (int)(len - 1), row, txid);
+    esync_req_reply(r, status, "application/json", out, (size_t)n);
+}
 
 /* --- GET /api/schema/version -------------------------------------------------------------------- */
 
@@ -196,10 +210,10 @@ static void job_create(esync_req *r, PGconn *conn, void *arg) {
         conn,
         "INSERT INTO test_items (id, title, description, completed) "
         "VALUES (coalesce($1::uuid, gen_random_uuid()), $2::text, $3::text, coalesce($4::boolean, false)) "
-        "RETURNING " ITEM_JSON,
+        "RETURNING " ITEM_JSON ", " TXID,
         4, NULL, vals, NULL, NULL, 0);
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        reply_row(r, 201, res);
+        reply_row_txid(r, 201, res);
     else
         esync_db_reply_error(r, conn, res);
     PQclear(res);
@@ -227,28 +241,34 @@ static void job_update(esync_req *r, PGconn *conn, void *arg) {
         "description = CASE WHEN $4::boolean THEN $5::text ELSE description END, "
         "completed = CASE WHEN $6::boolean THEN $7::boolean ELSE completed END, "
         "updated_at = greatest(now()::timestamp, updated_at + interval '1 microsecond') "
-        "WHERE id = $1::uuid RETURNING " ITEM_JSON,
+        "WHERE id = $1::uuid RETURNING " ITEM_JSON ", " TXID,
         7, NULL, vals, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         esync_db_reply_error(r, conn, res);
     else if (PQntuples(res) == 0)
         esync_req_reply_error(r, 404, "not_found", "no test item with id %s", j->id);
     else
-        reply_row(r, 200, res);
+        reply_row_txid(r, 200, res);
     PQclear(res);
 }
 
 static void job_delete(esync_req *r, PGconn *conn, void *arg) {
     item_job *j = arg;
     const char *vals[1] = {j->id};
-    PGresult *res = PQexecParams(conn, "DELETE FROM test_items WHERE id = $1::uuid", 1, NULL, vals,
-                                 NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    PGresult *res = PQexecParams(
+        conn, "DELETE FROM test_items WHERE id = $1::uuid RETURNING id::text, " TXID, 1, NULL, vals,
+        NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
         esync_db_reply_error(r, conn, res);
-    else if (strcmp(PQcmdTuples(res), "0") == 0)
+    else if (PQntuples(res) == 0)
         esync_req_reply_error(r, 404, "not_found", "no test item with id %s", j->id);
-    else
-        esync_req_reply(r, 204, NULL, NULL, 0);
+    else {
+        /* both values are Postgres' text output of a uuid and an xid: nothing to escape */
+        char out[96];
+        snprintf(out, sizeof out, "{\"id\":\"%s\",\"txid\":\"%s\"}", PQgetvalue(res, 0, 0),
+                 PQgetvalue(res, 0, 1));
+        esync_req_reply_json(r, 200, out);
+    }
     PQclear(res);
 }
 
