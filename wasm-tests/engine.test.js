@@ -62,7 +62,7 @@ test('errors are EsyncError with the engine message; a write through query chang
   const w = e.nextRequest('t');
   assert.equal(w.action, 'wait');
   assert.ok(w.waitMs >= 2000);
-  assert.throws(() => e.ingest('t', { status: 401, body: '{"message":"Unauthorized"}' }), (err) => err.codeName === 'ESYNC_EHTTP' && /401/.test(err.message));
+  assert.throws(() => e.ingest('t', { status: 404, body: '{"message":"Not found"}' }), (err) => err.codeName === 'ESYNC_EHTTP' && /404/.test(err.message));
   assert.equal(e.nextRequest('t').action, 'stop');
   assert.throws(() => new M.Engine(''), (err) => err.codeName === 'ESYNC_EINVAL');
   e.close();

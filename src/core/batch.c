@@ -4,9 +4,13 @@
  *
  * Invariants
  *  - e->open is the only shape with a write transaction open; its in_batch is true.
- *  - The committed layer of a shape (handle_c, offset_c, schema_c, rows) changes only in
- *    esync__batch_commit, inside the transaction that also writes the rows (and when shape.c
- *    loads or wipes the shape).
+ *  - The committed layer of a shape (handle_c, offset_c, schema_c, rows, last_sync, txids_c,
+ *    ntxids_c, txid_chunks)
+ *    changes only in esync__batch_commit, inside the transaction that also writes the rows (and
+ *    when shape.c loads or wipes the shape). When that transaction fails, the layer is put back
+ *    as it was: memory never runs ahead of what is on disk.
+ *  - A failed commit returns no event: what a fast batch wrote into the caller's event array is
+ *    cut off again.
  *  - A refetch of a shape that has rows is built in the shadow table and diffed into the
  *    replica at up-to-date (changes.c), so readers never see the replica emptied.
  */
@@ -16,6 +20,7 @@
 #include "changes.h"
 #include "errors.h"
 #include "rows.h"
+#include "txids.h"
 #include "types.h"
 
 #include <string.h>
@@ -24,6 +29,7 @@ static void end_batch_state(esync_shape *s) {
     s->in_batch = false;
     esync__schema_free(&s->schema_b);
     esync__keymap_free(&s->touched);
+    esync__txids_reset(s);
     if (s->shadow) esync__rows_finalize(s); /* they point at the shadow table */
     s->shadow = false;
     s->fast = false;
@@ -93,26 +99,85 @@ int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema
     return copy_schema(e, sc, &s->schema_b);
 }
 
+/* The committed layer of a shape as it was before a commit, to put back if the commit fails. */
+typedef struct committed_layer {
+    esync_schema schema;
+    char *handle, *offset, *txids;
+    int64_t rows, txid_chunks;
+    size_t ntxids;
+    double last_sync;
+} committed_layer;
+
+/* Moves the batch's schema, handle and offset into the committed layer, keeping the old layer
+ * in *old. Allocates first, so an OOM changes nothing. */
+static int promote(esync *e, esync_shape *s, double now, committed_layer *old) {
+    char *handle = NULL, *offset = NULL;
+    if ((s->handle && !(handle = esync__strdup(s->handle))) ||
+        (s->offset && !(offset = esync__strdup(s->offset)))) {
+        esync__freemem(handle);
+        esync__freemem(offset);
+        return esync__oom(e);
+    }
+    old->schema = s->schema_c;
+    old->handle = s->handle_c;
+    old->offset = s->offset_c;
+    s->schema_c = s->schema_b;
+    memset(&s->schema_b, 0, sizeof s->schema_b);
+    s->handle_c = handle;
+    s->offset_c = offset;
+    s->last_sync = now;
+    return ESYNC_OK;
+}
+
+/* A failed commit: the committed layer as it was (rows, last sync and the txid counter were
+ * saved in *old before the commit began; promoted says whether promote() ran). */
+static void restore(esync_shape *s, committed_layer *old, bool promoted) {
+    if (promoted) {
+        esync__freemem(s->handle_c);
+        esync__freemem(s->offset_c);
+        s->handle_c = old->handle;
+        s->offset_c = old->offset;
+        s->schema_b = s->schema_c; /* back to the batch, which the rollback frees */
+        s->schema_c = old->schema;
+    }
+    if (s->txids_c != old->txids) { /* esync__txids_store ran */
+        esync__freemem(s->txids_c);
+        s->txids_c = old->txids;
+    }
+    s->rows = old->rows;
+    s->last_sync = old->last_sync;
+    s->ntxids_c = old->ntxids;
+    s->txid_chunks = old->txid_chunks;
+}
+
 int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *rv, esync_buf *tmp,
                         esync_buf *out) {
+    committed_layer old = {.txids = s->txids_c,
+                           .rows = s->rows,
+                           .txid_chunks = s->txid_chunks,
+                           .ntxids = s->ntxids_c,
+                           .last_sync = s->last_sync};
+    size_t mark = out->len;
+    bool promoted = false;
     esync_changeset cs;
     esync__changes_init(&cs);
+    esync__txids_sort(s);
     int rc = esync__changes_collect(e, s, &cs, rv, tmp, out);
-    if (!rc) {
-        esync_schema tmp_schema = s->schema_c;
-        s->schema_c = s->schema_b;
-        memset(&s->schema_b, 0, sizeof s->schema_b);
-        esync__schema_free(&tmp_schema);
-        if (!esync__set_str(&s->handle_c, s->handle) || !esync__set_str(&s->offset_c, s->offset))
-            rc = esync__oom(e);
-        s->last_sync = now;
-    }
+    if (!rc && !(rc = promote(e, s, now, &old))) promoted = true;
+    if (!rc) rc = esync__txids_store(e, s);
     if (!rc) rc = esync__batch_store_committed(e, s);
     if (!rc) rc = esync__exec(e, "COMMIT");
     if (rc) {
+        restore(s, &old, promoted);
+        out->len = mark; /* a fast batch's event is not committed */
+        if (out->data) out->data[mark] = 0;
         esync__changes_free(&cs);
         return rc; /* the caller rolls the transaction back */
     }
+    esync__schema_free(&old.schema);
+    esync__freemem(old.handle);
+    esync__freemem(old.offset);
+    if (old.txids != s->txids_c) esync__freemem(old.txids);
     e->open = NULL;
     s->refetch = false;
     s->cache_bust = false;
@@ -120,9 +185,9 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *
     s->data_failures = 0;
     esync__set_str(&s->expired_handle, NULL);
     esync__set_str(&s->error, NULL);
-    end_batch_state(s);
     esync__changes_emit(&cs, s, out);
     esync__changes_free(&cs);
+    end_batch_state(s);
     return out->oom ? esync__oom(e) : ESYNC_OK;
 }
 
@@ -131,9 +196,9 @@ int esync__batch_store_committed(esync *e, esync_shape *s) {
     if (!e->st_store &&
         sqlite3_prepare_v3(
             e->db,
-            "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema, row_count, last_sync)"
-            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(name) DO UPDATE SET definition=?2, table_name=?3,"
-            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8",
+            "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema, row_count, last_sync, txids)"
+            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT(name) DO UPDATE SET definition=?2, table_name=?3,"
+            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8, txids=?9",
             -1, SQLITE_PREPARE_PERSISTENT, &e->st_store, NULL))
         return esync__sqlfail(e, e->db, "store shape");
     sqlite3_stmt *st = e->st_store;
@@ -145,6 +210,7 @@ int esync__batch_store_committed(esync *e, esync_shape *s) {
     if (s->schema_c.json) sqlite3_bind_text(st, 6, s->schema_c.json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, s->rows);
     if (s->last_sync >= 0) sqlite3_bind_double(st, 8, s->last_sync);
+    if (s->txids_c) sqlite3_bind_text(st, 9, s->txids_c, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? ESYNC_OK : esync__sqlfail(e, e->db, "store shape");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

@@ -9,12 +9,15 @@
  *   shadow   a refetch built aside: diffed against the replica (in SQL when the table structure
  *            is unchanged, by typed key otherwise), and only the differences applied.
  * The row count of the committed layer is kept up to date here as the changes are counted.
+ * An event ends with the batch's txids when it carried any; a batch that carried txids but
+ * changed nothing yields a TXIDS event instead, so that a wait for one of them ends.
  */
 #include "changes.h"
 
 #include "alloc.h"
 #include "errors.h"
 #include "rows.h"
+#include "txids.h"
 #include "types.h"
 
 #include <string.h>
@@ -44,24 +47,48 @@ static void cs_update(esync_changeset *c, const char *old, size_t on, const char
     esync__buf_putc(&c->upd, '}');
 }
 
-static void event_open(const esync_shape *s, esync_buf *out) {
+/* Starts an event of the shape: {"type":TYPE,"shapeName":…,"tableName":… */
+static void event_start(const esync_shape *s, const char *type, esync_buf *out) {
     if (out->len > 1) esync__buf_putc(out, ',');
-    esync__buf_puts(out, "{\"type\":\"DATA_CHANGE\",\"shapeName\":");
+    esync__buf_puts(out, "{\"type\":\"");
+    esync__buf_puts(out, type);
+    esync__buf_puts(out, "\",\"shapeName\":");
     esync__buf_json_str(out, s->name, strlen(s->name));
     esync__buf_puts(out, ",\"tableName\":");
     esync__buf_json_str(out, s->tablename, strlen(s->tablename));
+}
+
+static void event_open(const esync_shape *s, esync_buf *out) {
+    event_start(s, "DATA_CHANGE", out);
     esync__buf_puts(out, ",\"changes\":{\"insert\":[");
 }
 
+/* Ends a DATA_CHANGE event after its delete list: the txids, when the batch carried any. */
+static void event_close(const esync_shape *s, esync_buf *out) {
+    esync__buf_puts(out, "]}");
+    if (s->ntxids) {
+        esync__buf_puts(out, ",\"txids\":");
+        esync__txids_json(s, out);
+    }
+    esync__buf_putc(out, '}');
+}
+
 void esync__changes_emit(const esync_changeset *c, const esync_shape *s, esync_buf *out) {
-    if (!c->n_ins && !c->n_upd && !c->n_del) return;
+    if (!c->n_ins && !c->n_upd && !c->n_del) {
+        if (c->written || !s->ntxids) return;
+        event_start(s, "TXIDS", out);
+        esync__buf_puts(out, ",\"txids\":");
+        esync__txids_json(s, out);
+        esync__buf_putc(out, '}');
+        return;
+    }
     event_open(s, out);
     esync__buf_append(out, c->ins.data, c->ins.len);
     esync__buf_puts(out, "],\"update\":[");
     esync__buf_append(out, c->upd.data, c->upd.len);
     esync__buf_puts(out, "],\"delete\":[");
     esync__buf_append(out, c->del.data, c->del.len);
-    esync__buf_puts(out, "]}}");
+    event_close(s, out);
 }
 
 /* ---- tracking the keys a batch touches ---- */
@@ -427,10 +454,13 @@ int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_
         int64_t n = 0;
         event_open(s, out);
         rc = changes_fast(e, s, out, &n);
-        esync__buf_puts(out, "],\"update\":[],\"delete\":[]}}");
+        esync__buf_puts(out, "],\"update\":[],\"delete\":[");
+        event_close(s, out);
         if (!n || rc) { /* nothing inserted: no event */
             out->len = mark;
             if (out->data) out->data[mark] = 0;
+        } else {
+            cs->written = true;
         }
         s->rows = n;
     } else {

@@ -12,6 +12,7 @@
 typedef struct esync_changeset {
     esync_buf ins, upd, del;
     int64_t n_ins, n_upd, n_del;
+    bool written; /* a fast batch's event went straight to out (esync__changes_collect) */
 } esync_changeset;
 
 void esync__changes_init(esync_changeset *c);
@@ -24,12 +25,15 @@ int esync__changes_track(esync *e, esync_shape *s, const esync_row_values *rv, e
                          esync_buf *tmp);
 
 /* At commit, inside the batch's transaction: computes the batch's changes and updates s->rows.
- * A fast batch's event goes straight to out (the JSON array of events being built); the others
- * fill cs, which esync__changes_emit appends once the commit succeeded. A refetch built aside is
- * applied to the replica here (only its differences) and its shadow table dropped. */
+ * A fast batch's event goes straight to out (the JSON array of events being built), so the
+ * caller cuts out back if the commit then fails; the others fill cs, which esync__changes_emit
+ * appends once the commit succeeded. A refetch built aside is applied to the replica here (only
+ * its differences) and its shadow table dropped. The batch's txids must be sorted already: the
+ * events carry them. */
 int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_row_values *rv,
                            esync_buf *tmp, esync_buf *out);
-/* Appends cs as the shape's DATA_CHANGE event to out (nothing when cs is empty). */
+/* Appends cs as the shape's DATA_CHANGE event to out; when cs is empty (and no event was
+ * written by collect) but the batch carried txids, a TXIDS event; else nothing. */
 void esync__changes_emit(const esync_changeset *c, const esync_shape *s, esync_buf *out);
 
 #endif

@@ -6,6 +6,7 @@
  * Metadata (in the replica, changed in the same transactions as the rows):
  *   esync_meta(key, value)        'format' = ESYNC_FORMAT, 'schema_version'
  *   esync_shapes(...)             one row per shape (shape.c, batch.c)
+ *   esync_txids(...)              the txids of committed batches, a ring per shape (txids.c)
  */
 #include "alloc.h"
 #include "batch.h"
@@ -13,6 +14,7 @@
 #include "internal.h"
 #include "queue.h"
 #include "shape.h"
+#include "txids.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -28,18 +30,25 @@ const char *esync_libversion(void) { return ESYNC_VERSION_STRING; }
 
 /* ---- reader authorizer: reads only ---- */
 
+/* Allows reads only. While e->reads is set (esync_query_tables), it also notes every table a
+ * statement reads (SQLITE_READ: a = table, c = database), which is how the engine knows what a
+ * live query depends on. */
 static int reader_auth(void *ud, int op, const char *a, const char *b, const char *c,
                        const char *d) {
-    (void)ud;
+    esync *e = ud;
     (void)b;
-    (void)c;
     (void)d;
     switch (op) {
-    case SQLITE_SELECT:
     case SQLITE_READ:
+        if (e->reads && a && c) {
+            esync__buf_append(e->reads, c, strlen(c) + 1);
+            esync__buf_append(e->reads, a, strlen(a) + 1);
+        }
+        return SQLITE_OK;
+    case SQLITE_SELECT:
     case SQLITE_FUNCTION:
     case SQLITE_RECURSIVE: return SQLITE_OK;
-    default: (void)a; return SQLITE_DENY;
+    default: return SQLITE_DENY;
     }
 }
 
@@ -56,6 +65,17 @@ static int load_meta(esync *e) {
         rc = esync__oom(e);
     sqlite3_finalize(st);
     return rc;
+}
+
+/* A replica written before txids were kept has no esync_shapes.txids: the column is added
+ * (older engines, which name their columns, ignore it; the format stays the same). */
+static int add_txids_column(esync *e) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(e->db, "SELECT txids FROM esync_shapes", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_finalize(st);
+        return ESYNC_OK;
+    }
+    return esync__exec(e, "ALTER TABLE esync_shapes ADD COLUMN txids TEXT");
 }
 
 int esync_open(const esync_options *opts, esync **out) {
@@ -84,8 +104,9 @@ int esync_open(const esync_options *opts, esync **out) {
         "CREATE TABLE IF NOT EXISTS esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS esync_shapes(name TEXT PRIMARY KEY, definition TEXT NOT NULL,"
         " table_name TEXT NOT NULL, handle TEXT, \"offset\" TEXT NOT NULL DEFAULT '-1', schema TEXT,"
-        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL) WITHOUT ROWID;"
+        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT) WITHOUT ROWID;" ESYNC_TXIDS_DDL
         "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
+    if (!rc) rc = add_txids_column(e);
     if (rc) goto fail;
     if (opts->journal_mode) {
         esync_buf b;
@@ -116,7 +137,7 @@ int esync_open(const esync_options *opts, esync **out) {
         rc = ESYNC_ESQLITE;
         goto fail;
     }
-    sqlite3_set_authorizer(e->reader, reader_auth, NULL);
+    sqlite3_set_authorizer(e->reader, reader_auth, e);
     *out = e;
     return esync__ok(e);
 fail:
@@ -129,6 +150,7 @@ void esync_close(esync *e) {
     esync__batch_rollback(e);
     esync__queue_free(e);
     sqlite3_finalize(e->st_store);
+    esync__txids_close(e);
     for (int i = 0; i < e->nshapes; i++) esync__shape_destroy(e->shapes[i]);
     esync__freemem(e->shapes);
     sqlite3_close_v2(e->reader);
@@ -148,6 +170,7 @@ int esync_status(esync *e, char **out, size_t *out_len) {
     for (int i = 0; i < e->nshapes; i++) {
         esync_shape *s = e->shapes[i];
         const char *phase = s->stopped                       ? "error"
+                            : s->unauthorized                ? "unauthorized"
                             : s->wait_ms || s->http_failures ? "backoff"
                             : s->live                        ? "live"
                                                              : "initial-sync";

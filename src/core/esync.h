@@ -27,6 +27,16 @@
  *    copied and applied right after the open batch commits or rolls back (its change sets are
  *    returned by the ingest call that drained it).
  *  - Readers (esync_query) use a second, read-only connection and see committed state only.
+ *
+ * Transaction ids (txids)
+ *  - Every change message of the shape protocol carries headers.txids: the Postgres transaction
+ *    ids whose changes it is. The engine collects those of a batch and, in the batch's commit
+ *    transaction, stores them in its own tables, at least the ESYNC_TXIDS_KEPT most recent per
+ *    shape (and fewer than ESYNC_TXIDS_KEPT + 32: older ones are dropped as new ones come); they
+ *    survive a reopen, esync_reset and version wipes (the rows they brought come back with the
+ *    next snapshot). Snapshot messages carry none. The change events of the commit
+ *    report them (esync_ingest), and esync_txid_seen answers whether one was committed: an app
+ *    that wrote through its API waits for its write's txid to know the replica holds it.
  */
 #ifndef ESYNC_H
 #define ESYNC_H
@@ -68,7 +78,9 @@ const char *esync_libversion(void);
     XX(RETRY, -11, "transient HTTP or network error; the next request waits")                      \
     XX(NOSHAPE, -12, "no such shape")                                                              \
     XX(READONLY, -13, "statement is not a read-only query")                                        \
-    XX(STATE, -14, "call not valid in this state")
+    XX(STATE, -14, "call not valid in this state")                                                 \
+    XX(PENDING, -15, "the shape's table does not exist yet")                                       \
+    XX(AUTH, -16, "the server refused the credentials (401/403); waiting for new ones")
 
 typedef enum {
     ESYNC_OK = 0,
@@ -147,10 +159,18 @@ const char *esync_errmsg(const esync *e);
  * name or definition. */
 int esync_shape_define(esync *e, const char *name, const char *definition);
 
+/* Compares a definition with the one a shape is defined with, in canonical form (the form
+ * esync_shape_define stores: key order and spelling of equivalent values do not matter).
+ * Returns 1 when the shape `name` is defined with the same definition, 0 when its definition
+ * differs, ESYNC_ENOSHAPE when no shape of that name is defined, ESYNC_EINVAL when the
+ * definition is malformed (checked first) or an argument is NULL. Changes nothing. */
+int esync_shape_compare(esync *e, const char *name, const char *definition);
+
 /* Current state of every shape as a JSON array of
  *   {"shapeName","tableName","phase","rows","offset","handle","lastSyncedAt","error"}
  * where phase is "initial-sync" (no up-to-date seen yet), "live", "error" (stopped by an error
- * that retrying cannot fix) or "backoff"; lastSyncedAt is the now_ms of the last commit or null. */
+ * that retrying cannot fix), "unauthorized" (a 401 or 403: waiting for esync_shape_resume) or
+ * "backoff"; lastSyncedAt is the now_ms of the last commit or null. */
 int esync_status(esync *e, char **out, size_t *out_len);
 
 /* ---- the request loop --------------------------------------------------------------------- */
@@ -159,7 +179,8 @@ typedef enum {
     ESYNC_ACT_FETCH = 1, /* issue GET <shape url>?<query>; live says it is a long-poll */
     ESYNC_ACT_WAIT = 2,  /* wait wait_ms, then ask again (backoff) */
     ESYNC_ACT_IDLE = 3,  /* another shape's batch is open: ask again after the next ingest */
-    ESYNC_ACT_STOP = 4   /* the shape stopped on an error retrying will not fix (see status) */
+    ESYNC_ACT_STOP = 4,  /* the shape stopped on an error retrying will not fix (see status) */
+    ESYNC_ACT_AUTH = 5   /* waiting for credentials (a 401 or 403): new ones, then resume */
 } esync_action;
 
 typedef struct esync_request {
@@ -172,6 +193,15 @@ typedef struct esync_request {
 /* What to do next for a shape. The query carries table, offset, handle, live, cursor, where,
  * params, columns, replica (and a cache-buster after a must-refetch). */
 int esync_next_request(esync *e, const char *shape, esync_request *out);
+
+/* Lets a shape that is waiting (ESYNC_ACT_AUTH) or stopped (ESYNC_ACT_STOP) fetch again:
+ *  - after a 401/403 (phase "unauthorized"): the batch that was open stays open, and the next
+ *    request is the very one that was refused (same offset, handle and cursor; nothing wiped),
+ *    to be sent with the caller's new credentials;
+ *  - after a stop (ESYNC_EHTTP): the next request resumes from the last committed offset.
+ * The shape's error is cleared. A shape that is neither waits for nothing: ESYNC_OK, no change.
+ * ESYNC_ENOSHAPE for an unknown shape. */
+int esync_shape_resume(esync *e, const char *shape);
 
 typedef struct esync_response {
     int status;              /* HTTP status; 0 for a network error (no response) */
@@ -193,8 +223,14 @@ typedef struct esync_response {
 /* Applies one response of `shape` (the answer to the request esync_next_request gave).
  * On ESYNC_OK, *changes is NULL when nothing was committed, or a JSON array of change events:
  *   {"type":"DATA_CHANGE","shapeName","tableName",
- *    "changes":{"insert":[row],"update":[{"old":row,"new":row}],"delete":[row]}}
- * one per shape and committed batch with at least one change; rows are full rows, coalesced per
+ *    "changes":{"insert":[row],"update":[{"old":row,"new":row}],"delete":[row]},
+ *    "txids":["760","761"]}
+ * one per shape and committed batch with at least one change; "txids" (present only when the
+ * batch's messages carried any) are the batch's transaction ids as decimal strings, ascending
+ * and unique. A committed batch that carried txids but no net change (say an insert and a delete
+ * of the same row) yields instead
+ *   {"type":"TXIDS","shapeName","tableName","txids":[…]}
+ * so that whoever waits for one of them learns that it is committed. Rows are full rows, coalesced per
  * key (insert+update = insert of the final row; insert+delete = nothing; update+update = one
  * update from the first old to the last new; a change back to the old values = nothing).
  * Values are typed like @electric-sql/client's default parser: int2/int4/float4/float8 numbers,
@@ -206,11 +242,19 @@ typedef struct esync_response {
  * rows stay until the new snapshot is complete; then only the real differences are committed and
  * reported.
  * Errors: ESYNC_EJSON / EPROTO / EHEADERS / ESCHEMA / EVALUE / ETOOBIG / ESQLITE roll the batch
- * back (replica and offset unchanged); the next request re-asks from the last committed offset
- * after a short backoff, and after 3 such failures in a row the shape refetches from scratch.
+ * back (replica, offset and the shape's state in memory unchanged); the next request re-asks
+ * from the last committed offset after a short backoff, and after 3 such failures in a row the
+ * shape refetches from scratch. (headers.txids that is not an array of integers 0..2^63-1, or
+ * of strings of such decimals, is EPROTO.)
  * ESYNC_ERETRY: 5xx, 429 or network error; the next request waits (jittered exponential backoff,
- * retry-after as a minimum). ESYNC_EHTTP: another 4xx; the shape stops (ESYNC_ACT_STOP) until it
- * is defined again or esync_reset is called. */
+ * retry-after as a minimum). ESYNC_EAUTH: 401 or 403; the shape's open batch is kept (not rolled
+ * back) and it waits in phase "unauthorized" (ESYNC_ACT_AUTH) until esync_shape_resume (while
+ * that batch holds the write transaction, responses of other shapes wait in the queue).
+ * ESYNC_EHTTP: another 4xx; the shape stops (ESYNC_ACT_STOP) until esync_shape_resume, until it
+ * is defined again or until esync_reset is called.
+ * On error, *changes holds no change of the failed response's batch: it is NULL, or (when this
+ * call also applied queued responses of other shapes, see "Transactions") the events those
+ * committed. */
 int esync_ingest(esync *e, const char *shape, const esync_response *resp, char **changes,
                  size_t *changes_len);
 
@@ -235,14 +279,37 @@ const char *esync_version(esync *e);
  * the event {"type":"SCHEMA_RESET","reason":"manual_reset","oldVersion":v,"newVersion":v}. */
 int esync_reset(esync *e, char **event, size_t *event_len);
 
+/* ---- transaction ids ---------------------------------------------------------------------- */
+
+/* How many txids the replica keeps per shape at least (the most recent ones, by commit). */
+#define ESYNC_TXIDS_KEPT 4096
+
+/* Whether a committed batch of any shape stored in the replica carried `txid` (a decimal
+ * string, as in the events): 1 when it did (and it is still kept: the ESYNC_TXIDS_KEPT most
+ * recent of a shape always are), 0 when not, or ESYNC_EINVAL when txid is not a decimal integer
+ * 0..2^63-1. Reads committed state only. */
+int esync_txid_seen(esync *e, const char *txid);
+
 /* ---- reads -------------------------------------------------------------------------------- */
 
 /* Runs one read-only SQL statement on the reader connection and returns its rows as a JSON
  * array of objects. `params` is NULL or a JSON array bound to ?1..?n (numbers, strings, booleans
  * as 0/1, null). A column that comes from a shape table is typed like change-set rows; other
  * values by their SQLite storage class. Writes, ATTACH, PRAGMA and more than one statement are
- * refused with ESYNC_EREADONLY and change nothing. */
+ * refused with ESYNC_EREADONLY and change nothing.
+ * A statement that names the replica table of a defined shape that has no table yet (before its
+ * first commit, after esync_reset or a version wipe) is ESYNC_EPENDING, with a message naming
+ * the shape: the caller waits for the shape's next commit and asks again. A table that is no
+ * shape's is ESYNC_ESQLITE ("no such table") at once; other SQL errors are ESYNC_EINVAL. */
 int esync_query(esync *e, const char *sql, const char *params, char **out, size_t *out_len);
+
+/* The shapes' tables one read-only statement reads, as a JSON array
+ *   [{"table":"test_items","shape":"test_items"}, …]
+ * in the order the shapes were defined; tables that are no shape's (esync_* among them) are not
+ * listed. The statement is prepared on the reader, never run, under the rules and codes of
+ * esync_query (ESYNC_EREADONLY, ESYNC_EPENDING, ESYNC_ESQLITE, ESYNC_EINVAL). For live
+ * queries: a statement needs running again only after a commit of one of these shapes. */
+int esync_query_tables(esync *e, const char *sql, char **out, size_t *out_len);
 
 #ifdef __cplusplus
 }

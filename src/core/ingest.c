@@ -1,7 +1,8 @@
 /*
  * ingest.c — response dispatch: esync_ingest hands each response to the shape's request layer
- * (a transient failure waits, a 409 refetches, another 4xx stops the shape) or applies a 200's
- * messages inside the shape's batch, committing it at up-to-date. A response of another shape
+ * (a transient failure waits, a 409 refetches, a 401/403 waits for credentials with the batch
+ * kept, another 4xx stops the shape) or applies a 200's messages inside the shape's batch
+ * (collecting their txids), committing it at up-to-date. A response of another shape
  * than the one whose batch is open waits in the queue (queue.c) and is applied, with its change
  * sets returned, by the ingest call that ends that batch.
  */
@@ -15,6 +16,7 @@
 #include "request.h"
 #include "rows.h"
 #include "shape.h"
+#include "txids.h"
 #include "types.h"
 
 #include <cJSON.h>
@@ -167,7 +169,14 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
                              s->name);
             break;
         }
+        if (m->txids_bad) {
+            rc = esync__fail(e, ESYNC_EPROTO,
+                             "shape \"%s\": headers.txids is not an array of transaction ids",
+                             s->name);
+            break;
+        }
         rc = apply_change(e, s, kind, &ms, m, &rv, &key, &tmp);
+        if (!rc && m->ntxids) rc = esync__txids_add(e, s, ms.tx + m->txid0, m->ntxids);
     }
     if (!rc && refetch_last) {
         /* The body ended with the must-refetch: nothing of the new log came, and this
@@ -228,6 +237,16 @@ static int process(esync *e, esync_shape *s, const esync_response *r, esync_buf 
         s->cache_bust = false;
         s->data_failures = 0;
         return esync__ok(e);
+    }
+    if (st == 401 || st == 403) {
+        /* The credentials expired or were refused: nothing is wrong with the data, so the batch
+         * stays open and the same request goes out again once the caller has new ones. */
+        s->unauthorized = true;
+        esync__fail(e, ESYNC_EAUTH, "shape \"%s\": HTTP %d: %.*s", s->name, st,
+                    (int)(r->body_len > ERROR_BODY_EXCERPT ? ERROR_BODY_EXCERPT : r->body_len),
+                    r->body ? (const char *)r->body : "");
+        esync__set_str(&s->error, e->errmsg);
+        return ESYNC_EAUTH;
     }
     if (s->in_batch) esync__batch_rollback(e);
     s->stopped = true;

@@ -14,13 +14,14 @@
  *   errors     the engine's error slot; SQL on the writer with its failure recorded
  *   queue      responses of other shapes waiting for the open batch (owned copies)
  *   rows       row SQL on a shape's target table: create, insert, update, delete, select by key
+ *   txids      transaction ids: a batch's, stored at commit (bounded), esync_txid_seen
  *   changes    change sets: per-key tracking, the DATA_CHANGE event, the refetch diff
  *   batch      a batch's lifecycle: begin, commit (the committed layer), rollback
  *   shape      definitions: parse, load, wipe, define; lookup; column types for JS
  *   request    what to fetch next: esync_next_request, backoff, refetch, retry
  *   ingest     response dispatch: esync_ingest; drains the queue when a batch ends
  *   engine     open, close, schema version, reset, status
- *   query      read-only SQL for tabs (esync_query)
+ *   query      read-only SQL for tabs (esync_query, esync_query_tables)
  *   replay     fixtures to transcripts, for the tests (esync_replay.h)
  *
  * Naming: public esync_*, internal non-static esync__<file>_* (or esync__<verb> in the
@@ -68,7 +69,10 @@ typedef struct esync_shape {
     char *handle_c, *offset_c;
     esync_schema schema_c; /* ncols == 0: no table yet */
     int64_t rows;
-    double last_sync; /* < 0: never */
+    double last_sync;    /* < 0: never */
+    char *txids_c;       /* txids.c: the newest txids, "760,761" (fewer than a chunk), or NULL */
+    size_t ntxids_c;     /* txids.c: how many txids_c holds */
+    int64_t txid_chunks; /* txids.c: chunks of txids stored so far */
 
     /* request */
     char *handle, *offset, *cursor;
@@ -83,6 +87,8 @@ typedef struct esync_shape {
     bool fast;             /* the target was empty at batch start: no per-key tracking */
     esync_schema schema_b; /* schema of the batch's target table */
     esync_keymap touched;  /* changes.c: key -> row before the batch */
+    int64_t *txids;        /* txids.c: the batch's txids (sorted and unique from commit on) */
+    size_t ntxids, cap_txids;
     /* rows.c: statements on the target table, finalized when the target changes */
     sqlite3_stmt *st_ins, *st_del, *st_sel;
     struct {
@@ -95,6 +101,7 @@ typedef struct esync_shape {
     int http_failures; /* consecutive transient HTTP failures */
     uint32_t wait_ms;  /* pending backoff, handed out once by esync_next_request */
     bool stopped;
+    bool unauthorized; /* a 401/403: ESYNC_ACT_AUTH until esync_shape_resume */
     char *error;
 } esync_shape;
 
@@ -115,6 +122,11 @@ struct esync {
     char errmsg[512];
     esync_buf scratch;      /* borrowed results (request queries) */
     sqlite3_stmt *st_store; /* the esync_shapes upsert, run by every commit (batch.c) */
+    sqlite3_stmt *st_txid;  /* the esync_txids upsert, run per txid of a commit (txids.c) */
+    sqlite3_stmt *st_seen;  /* esync_txid_seen's lookup, on the reader (txids.c) */
+    /* While set (query.c, around a prepare on the reader), the reader's authorizer (engine.c)
+     * appends "<database>\0<table>\0" here for every table the statement reads. */
+    esync_buf *reads;
 };
 
 #endif /* ESYNC_INTERNAL_H */

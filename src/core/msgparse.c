@@ -319,8 +319,86 @@ static bool value_member(parser *ps, const char *name, void *ud) {
     return true;
 }
 
+bool esync__txid_parse(const char *s, size_t n, int64_t *out) {
+    if (!n) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+        if (v > (uint64_t)INT64_MAX) return false;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+static bool add_txid(esync_msgs *m, int64_t v) {
+    if (m->ntx == m->captx) {
+        size_t cap = m->captx ? m->captx * 2 : 64;
+        int64_t *t = esync__realloc(m->tx, cap * sizeof *t);
+        if (!t) return false;
+        m->tx = t;
+        m->captx = cap;
+    }
+    m->tx[m->ntx++] = v;
+    return true;
+}
+
+/* headers.txids: validated as JSON like any value, and its elements kept when they are
+ * transaction ids (a number token or a string of decimal digits). */
+static bool txids_member(parser *ps, msg_ctx *c) {
+    esync_msg *m = c->msg;
+    esync_json_kind k;
+    char *s;
+    m->has_txids = true;
+    if (ps->p >= ps->end || *ps->p != '[') {
+        if (!value(ps, &k, &s)) return false;
+        if (k != ESYNC_JSON_NULL) m->txids_bad = true; /* null counts as none */
+        return true;
+    }
+    if (++ps->depth > MAX_DEPTH) return false;
+    ps->p++;
+    ws(ps);
+    m->txid0 = (uint32_t)c->out->ntx;
+    if (ps->p < ps->end && *ps->p == ']') {
+        ps->p++;
+        ps->depth--;
+        return true;
+    }
+    for (;;) {
+        ws(ps);
+        char *start = ps->p;
+        if (!value(ps, &k, &s)) return false;
+        int64_t v;
+        bool ok = k == ESYNC_JSON_STRING  ? esync__txid_parse(s, strlen(s), &v)
+                  : k == ESYNC_JSON_OTHER ? esync__txid_parse(start, (size_t)(ps->p - start), &v)
+                                          : false;
+        if (!ok)
+            m->txids_bad = true;
+        else if (!add_txid(c->out, v)) {
+            c->oom = true;
+            return false;
+        } else
+            m->ntxids++;
+        ws(ps);
+        if (ps->p >= ps->end) return false;
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p == ']') {
+            ps->p++;
+            break;
+        }
+        return false;
+    }
+    ps->depth--;
+    return true;
+}
+
 static bool header_member(parser *ps, const char *name, void *ud) {
     msg_ctx *c = ud;
+    /* a repeated "txids" keeps the first, like cJSON's lookup */
+    if (name[0] == 't' && !strcmp(name, "txids") && !c->msg->has_txids) return txids_member(ps, c);
     esync_json_kind k;
     char *s;
     if (!value(ps, &k, &s)) return false;
@@ -368,6 +446,7 @@ static bool message_member(parser *ps, const char *name, void *ud) {
 void esync__msgs_free(esync_msgs *m) {
     esync__freemem(m->m);
     esync__freemem(m->f);
+    esync__freemem(m->tx);
     esync__freemem(m->buf);
     memset(m, 0, sizeof *m);
 }

@@ -32,6 +32,11 @@ typedef struct esync_msg {
     uint8_t key_kind, op_kind, control_kind; /* esync_json_kind of each */
     uint8_t value_kind, headers_kind;        /* esync_json_kind of each */
     bool is_object;
+    /* headers.txids (has_txids: present): when it is an array of transaction ids (integers
+     * 0..2^63-1, or strings of such decimals) its values are esync_msgs.tx[txid0, txid0 +
+     * ntxids); null counts as no txids; anything else is txids_bad */
+    bool has_txids, txids_bad;
+    uint32_t txid0, ntxids;
     uint32_t field0, nfields; /* the value object's members in esync_msgs.f */
 } esync_msg;
 
@@ -40,6 +45,8 @@ typedef struct esync_msgs {
     size_t n, cap;
     esync_field *f;
     size_t nf, capf;
+    int64_t *tx; /* every message's txids, in order */
+    size_t ntx, captx;
     char *buf;     /* the body copy every string points into */
     bool is_array; /* the body was a JSON array (its elements are m[0..n-1]) */
 } esync_msgs;
@@ -51,6 +58,10 @@ typedef struct esync_msgs {
 int esync__msgs_parse(esync_msgs *out, const uint8_t *body, size_t len, size_t *err_at);
 int esync__msgs_parse_inplace(esync_msgs *out, uint8_t *body, size_t len, size_t *err_at);
 void esync__msgs_free(esync_msgs *m);
+
+/* Reads a transaction id: n >= 1 bytes of decimal digits (no sign) of a value 0..2^63-1.
+ * False for anything else. */
+bool esync__txid_parse(const char *s, size_t n, int64_t *out);
 
 /* Parses exactly n bytes of JSON with cJSON (surrounding whitespace allowed). Returns NULL when
  * they are not one JSON value; *err_at (optional) gets the byte offset where parsing stopped. */

@@ -2,6 +2,11 @@
  * query.c — read-only SQL over the replica for tabs. Three locks on the door: the reader
  * connection is opened read-only, its authorizer allows only reads (no ATTACH, PRAGMA or writes),
  * and every statement must pass sqlite3_stmt_readonly(). One statement per call.
+ *
+ * A statement that names the table of a defined shape whose table does not exist yet (before
+ * its first commit, after a wipe) is ESYNC_EPENDING, not an SQL error: the caller waits for the
+ * shape instead of failing. esync_query_tables prepares a statement without running it and lists
+ * the shapes' tables it reads (the reader's authorizer notes them, engine.c).
  */
 #include "alloc.h"
 #include "errors.h"
@@ -70,10 +75,29 @@ static bool only_space_or_semicolons(const char *p) {
     return true;
 }
 
-int esync_query(esync *e, const char *sql, const char *params, char **out, size_t *out_len) {
-    if (!e || !out) return ESYNC_EINVAL;
+/* The reader's last SQL error: a missing table of a shape that has none yet is ESYNC_EPENDING,
+ * another missing table ESYNC_ESQLITE, anything else (syntax, columns…) ESYNC_EINVAL. */
+static int sql_error(esync *e) {
+    static const char missing[] = "no such table: ";
+    const char *msg = sqlite3_errmsg(e->reader);
+    if (strncmp(msg, missing, sizeof missing - 1))
+        return esync__fail(e, ESYNC_EINVAL, "SQL error: %s", msg);
+    const char *table = msg + sizeof missing - 1;
+    if (!sqlite3_strnicmp(table, "main.", 5)) table += 5;
+    for (int i = 0; i < e->nshapes; i++) {
+        const esync_shape *s = e->shapes[i];
+        if (!s->schema_c.ncols && !sqlite3_stricmp(s->sqlname, table))
+            return esync__fail(e, ESYNC_EPENDING,
+                               "shape \"%s\" has no table \"%s\" yet: ask again after its next"
+                               " commit",
+                               s->name, s->sqlname);
+    }
+    return esync__fail(e, ESYNC_ESQLITE, "SQL error: %s", msg);
+}
+
+/* Prepares one read-only statement on the reader, or fails as esync_query says. */
+static int prepare_read(esync *e, const char *sql, sqlite3_stmt **out) {
     *out = NULL;
-    if (out_len) *out_len = 0;
     if (!sql) return esync__fail(e, ESYNC_EINVAL, "no SQL");
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
@@ -81,15 +105,29 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
     if (r == SQLITE_AUTH)
         return esync__fail(e, ESYNC_EREADONLY, "refused: the replica is read-only (%s)",
                            sqlite3_errmsg(e->reader));
-    if (r != SQLITE_OK)
-        return esync__fail(e, ESYNC_EINVAL, "SQL error: %s", sqlite3_errmsg(e->reader));
+    if (r != SQLITE_OK) return sql_error(e);
     if (!st) return esync__fail(e, ESYNC_EINVAL, "empty SQL");
     int rc = ESYNC_OK;
     if (tail && !only_space_or_semicolons(tail))
         rc = esync__fail(e, ESYNC_EREADONLY, "one statement per query");
     else if (!sqlite3_stmt_readonly(st))
         rc = esync__fail(e, ESYNC_EREADONLY, "refused: not a read-only statement");
-    if (!rc) rc = bind_params(e, st, params);
+    if (rc) {
+        sqlite3_finalize(st);
+        return rc;
+    }
+    *out = st;
+    return ESYNC_OK;
+}
+
+int esync_query(esync *e, const char *sql, const char *params, char **out, size_t *out_len) {
+    if (!e || !out) return ESYNC_EINVAL;
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_read(e, sql, &st);
+    if (rc) return rc;
+    rc = bind_params(e, st, params);
     esync_buf b;
     esync__buf_init(&b);
     esync__buf_putc(&b, '[');
@@ -101,13 +139,13 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
         for (int i = 0; i < ncol && types; i++) types[i] = origin_column(e, st, i);
     }
     for (int rows = 0; !rc; rows++) {
-        r = sqlite3_step(st);
+        int r = sqlite3_step(st);
         if (r == SQLITE_DONE) break;
         if (r == SQLITE_ERROR) {
             /* The caller's SQL, not the replica: a runtime SQL error, or the writer changed the
              * schema since the reader cached it (a wipe or refetch dropped a table) and the
              * re-prepare inside step failed, which must read like the same error at prepare. */
-            rc = esync__fail(e, ESYNC_EINVAL, "SQL error: %s", sqlite3_errmsg(e->reader));
+            rc = sql_error(e);
             break;
         }
         if (r != SQLITE_ROW) {
@@ -132,6 +170,50 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
     esync__buf_putc(&b, ']');
     esync__freemem(types);
     sqlite3_finalize(st);
+    if (rc) {
+        esync__buf_free(&b);
+        return rc;
+    }
+    *out = esync__buf_take(&b, out_len);
+    return *out ? esync__ok(e) : esync__oom(e);
+}
+
+int esync_query_tables(esync *e, const char *sql, char **out, size_t *out_len) {
+    if (!e || !out) return ESYNC_EINVAL;
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    esync_buf reads;
+    esync__buf_init(&reads);
+    sqlite3_stmt *st = NULL;
+    e->reads = &reads;
+    int rc = prepare_read(e, sql, &st);
+    e->reads = NULL;
+    sqlite3_finalize(st);
+    if (!rc && reads.oom) rc = esync__oom(e);
+    esync_buf b;
+    esync__buf_init(&b);
+    esync__buf_putc(&b, '[');
+    int n = 0;
+    for (int i = 0; i < e->nshapes && !rc; i++) {
+        const esync_shape *s = e->shapes[i];
+        bool read = false;
+        /* reads holds pairs "<database>\0<table>\0" */
+        for (size_t at = 0; at < reads.len && !read;) {
+            const char *db = reads.data + at;
+            const char *table = db + strlen(db) + 1;
+            at = (size_t)(table - reads.data) + strlen(table) + 1;
+            read = !strcmp(db, "main") && !sqlite3_stricmp(table, s->sqlname);
+        }
+        if (!read) continue;
+        if (n++) esync__buf_putc(&b, ',');
+        esync__buf_puts(&b, "{\"table\":");
+        esync__buf_json_str(&b, s->sqlname, strlen(s->sqlname));
+        esync__buf_puts(&b, ",\"shape\":");
+        esync__buf_json_str(&b, s->name, strlen(s->name));
+        esync__buf_putc(&b, '}');
+    }
+    esync__buf_putc(&b, ']');
+    esync__buf_free(&reads);
     if (rc) {
         esync__buf_free(&b);
         return rc;

@@ -92,7 +92,8 @@ static void record_request(replay *r, const char *shape) {
                                        [ESYNC_ACT_FETCH] = "fetch",
                                        [ESYNC_ACT_WAIT] = "wait",
                                        [ESYNC_ACT_IDLE] = "idle",
-                                       [ESYNC_ACT_STOP] = "stop"};
+                                       [ESYNC_ACT_STOP] = "stop",
+                                       [ESYNC_ACT_AUTH] = "auth"};
     esync__buf_printf(&r->out, "{\"action\":\"%s\"", acts[rq.action]);
     if (rq.action == ESYNC_ACT_WAIT)
         esync__buf_printf(&r->out, ",\"wait_ms\":%u", (unsigned)rq.wait_ms);
@@ -292,6 +293,57 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
                 r.failures++;
                 break;
             }
+        } else if (!strcmp(op, "query_tables")) {
+            char *tables = NULL;
+            int qrc = esync_query_tables(
+                r.e, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "sql")), &tables,
+                NULL);
+            line_start(&r, i, "query_tables");
+            add_str(&r, "rc", esync_errname(qrc));
+            if (qrc) add_str(&r, "error", esync_errmsg(r.e));
+            add_json(&r, "tables", tables);
+            esync__buf_puts(&r.out, "}\n");
+            expect_rc(&r, i, expect, qrc);
+            expect_json(&r, i, "tables", cJSON_GetObjectItemCaseSensitive(expect, "tables"),
+                        tables);
+            esync_free(tables);
+        } else if (!strcmp(op, "txid_seen") || !strcmp(op, "resume") || !strcmp(op, "compare")) {
+            /* the calls that answer with a number: txid_seen {txid}, resume {shape},
+             * compare {shape, definition} */
+            const char *shape = cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(step, "shape"));
+            char *def = NULL;
+            int res;
+            if (!strcmp(op, "txid_seen")) {
+                res = esync_txid_seen(
+                    r.e, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "txid")));
+            } else if (!strcmp(op, "resume")) {
+                res = esync_shape_resume(r.e, shape);
+            } else {
+                def = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(step, "definition"));
+                res = esync_shape_compare(r.e, shape, def ? def : "null");
+            }
+            line_start(&r, i, op);
+            if (shape) add_str(&r, "shape", shape);
+            esync__buf_printf(&r.out, ",\"result\":%d", res);
+            if (res < 0) add_str(&r, "error", esync_errmsg(r.e));
+            if (!strcmp(op, "resume")) record_request(&r, shape);
+            esync__buf_puts(&r.out, "}\n");
+            expect_rc(&r, i, expect, res < 0 ? res : 0);
+            const cJSON *want = cJSON_GetObjectItemCaseSensitive(expect, "result");
+            if (want && (!cJSON_IsNumber(want) || want->valueint != res)) {
+                esync__buf_printf(
+                    &r.out, "{\"step\":%d,\"EXPECTATION_FAILED\":\"result\",\"got\":%d}\n", i, res);
+                r.failures++;
+            }
+            cJSON_free(def);
+        } else if (!strcmp(op, "status")) {
+            char *status = NULL;
+            int src = esync_status(r.e, &status, NULL);
+            line_start(&r, i, "status");
+            add_json(&r, "status", src ? NULL : status);
+            esync__buf_puts(&r.out, "}\n");
+            esync_free(status);
         } else if (!strcmp(op, "request")) {
             line_start(&r, i, "request");
             add_str(&r, "shape",

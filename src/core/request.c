@@ -1,6 +1,7 @@
 /*
  * request.c — what to fetch next: the query string of a shape's next request (from its request
- * layer), and the waits and refetches a failed response leads to.
+ * layer), the waits and refetches a failed response leads to, and the resume of a shape that
+ * waits for credentials or stopped (esync_shape_resume).
  *
  * Backoff: "full jitter" (a uniform wait in [0, cap), the cap doubling per failure in a row), so
  * many clients that failed together do not come back together. The engine's PRNG is seeded by
@@ -67,6 +68,10 @@ int esync_next_request(esync *e, const char *name, esync_request *out) {
         out->action = ESYNC_ACT_STOP;
         return esync__ok(e);
     }
+    if (s->unauthorized) {
+        out->action = ESYNC_ACT_AUTH;
+        return esync__ok(e);
+    }
     if (s->wait_ms) {
         out->action = ESYNC_ACT_WAIT;
         out->wait_ms = s->wait_ms;
@@ -127,6 +132,25 @@ int esync_next_request(esync *e, const char *name, esync_request *out) {
     out->action = ESYNC_ACT_FETCH;
     out->live = live;
     out->query = b->data;
+    return esync__ok(e);
+}
+
+int esync_shape_resume(esync *e, const char *name) {
+    if (!e) return ESYNC_EINVAL;
+    esync_shape *s = esync__shape_find(e, name);
+    if (!s) return esync__fail(e, ESYNC_ENOSHAPE, "no shape named \"%s\"", name ? name : "");
+    if (s->unauthorized) {
+        /* The request layer is still the refused request's: it goes out again as it was. */
+        s->unauthorized = false;
+        esync__set_str(&s->error, NULL);
+    }
+    if (s->stopped) {
+        /* The stop rolled the batch back; whatever the request layer moved on to since the
+         * last commit is dropped too. */
+        s->stopped = false;
+        esync__set_str(&s->error, NULL);
+        if (!s->in_batch && !esync__batch_reset_request(s)) return esync__oom(e);
+    }
     return esync__ok(e);
 }
 

@@ -2,7 +2,8 @@
  * shape.c — shape definitions: parse and canonicalize a definition, load what the replica
  * stored under the shape's name, keep it (same definition: resume from the stored handle and
  * offset) or wipe it (a new definition starts over); find shapes by name; list the column
- * types the JS bridge converts (esync_shape_types).
+ * types the JS bridge converts (esync_shape_types); compare a definition with a shape's
+ * (esync_shape_compare).
  *
  * Metadata (in the replica, changed in the same transactions as the rows):
  *   esync_shapes(name, definition, table_name, handle, offset, schema, row_count, last_sync)
@@ -16,6 +17,7 @@
 #include "errors.h"
 #include "msgparse.h"
 #include "rows.h"
+#include "txids.h"
 #include "types.h"
 
 #include <cJSON.h>
@@ -41,13 +43,14 @@ void esync__shape_destroy(esync_shape *s) {
     esync__rows_finalize(s);
     char **strs[] = {&s->name,   &s->def,     &s->table,          &s->sqlname,  &s->tablename,
                      &s->where,  &s->columns, &s->handle_c,       &s->offset_c, &s->handle,
-                     &s->offset, &s->cursor,  &s->expired_handle, &s->error};
+                     &s->offset, &s->cursor,  &s->expired_handle, &s->error,    &s->txids_c};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) esync__freemem(*strs[i]);
     for (int i = 0; i < s->nparams; i++) esync__freemem(s->params[i]);
     esync__freemem(s->params);
     esync__schema_free(&s->schema_c);
     esync__schema_free(&s->schema_b);
     esync__keymap_free(&s->touched);
+    esync__txids_clear(s);
     esync__freemem(s);
 }
 
@@ -294,7 +297,7 @@ static int load_shape(esync *e, esync_shape *s, bool *found, bool *same) {
     *found = *same = false;
     if (sqlite3_prepare_v2(
             e->db,
-            "SELECT definition, handle, \"offset\", schema, row_count, last_sync, table_name"
+            "SELECT definition, handle, \"offset\", schema, row_count, last_sync, table_name, txids"
             " FROM esync_shapes WHERE name=?1",
             -1, &st, NULL))
         return esync__sqlfail(e, e->db, "load shape");
@@ -302,6 +305,11 @@ static int load_shape(esync *e, esync_shape *s, bool *found, bool *same) {
     int rc = ESYNC_OK;
     if (sqlite3_step(st) == SQLITE_ROW) {
         *found = true;
+        /* the txids stay whatever the definition: the rows they brought come back with the
+         * next snapshot */
+        if (!esync__set_str(&s->txids_c, (const char *)sqlite3_column_text(st, 7)))
+            rc = esync__oom(e);
+        s->ntxids_c = esync__txids_count(s->txids_c);
         *same = !strcmp((const char *)sqlite3_column_text(st, 0), s->def) &&
                 !strcmp((const char *)sqlite3_column_text(st, 6), s->sqlname);
         if (*same) {
@@ -357,7 +365,7 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
     }
     esync__batch_rollback(e);
     bool found, same;
-    if ((rc = load_shape(e, s, &found, &same))) {
+    if ((rc = load_shape(e, s, &found, &same)) || (rc = esync__txids_load(e, s))) {
         esync__shape_destroy(s);
         return rc;
     }
@@ -409,6 +417,27 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
 rollback:
     sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
     esync__shape_destroy(s);
+    return rc;
+}
+
+int esync_shape_compare(esync *e, const char *name, const char *definition) {
+    if (!e) return ESYNC_EINVAL;
+    if (!name || !definition)
+        return esync__fail(e, ESYNC_EINVAL, "shape name and definition must be non-NULL");
+    esync_shape *tmp = esync__malloc(sizeof *tmp);
+    if (!tmp) return esync__oom(e);
+    memset(tmp, 0, sizeof *tmp);
+    int rc = parse_definition(e, tmp, definition);
+    if (!rc) {
+        const esync_shape *s = esync__shape_find(e, name);
+        if (!s)
+            rc = esync__fail(e, ESYNC_ENOSHAPE, "no shape named \"%s\"", name);
+        else {
+            esync__ok(e);
+            rc = strcmp(s->def, tmp->def) ? 0 : 1;
+        }
+    }
+    esync__shape_destroy(tmp);
     return rc;
 }
 

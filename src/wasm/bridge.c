@@ -34,6 +34,7 @@ EMSCRIPTEN_KEEPALIVE const char *esw_action_name(int action) {
     case ESYNC_ACT_WAIT: return "wait";
     case ESYNC_ACT_IDLE: return "idle";
     case ESYNC_ACT_STOP: return "stop";
+    case ESYNC_ACT_AUTH: return "auth";
     default: return NULL;
     }
 }
@@ -112,6 +113,11 @@ EMSCRIPTEN_KEEPALIVE int esw_query(esync *e, const char *sql, const char *params
     char *o = NULL;
     size_t n = 0;
     return take(esync_query(e, sql, params, &o, &n), o, n);
+}
+EMSCRIPTEN_KEEPALIVE int esw_query_tables(esync *e, const char *sql) {
+    char *o = NULL;
+    size_t n = 0;
+    return take(esync_query_tables(e, sql, &o, &n), o, n);
 }
 EMSCRIPTEN_KEEPALIVE int esw_replay(const char *fixture, size_t len, const char *path) {
     char *o = NULL;

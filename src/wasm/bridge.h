@@ -29,7 +29,7 @@ typedef enum {
 uintptr_t *esw_xfer(void);
 /* The slot names in order, space-separated ("OUT_PTR OUT_LEN ..."), for bridge.js's check. */
 const char *esw_xfer_slots(void);
-/* The name bridge.js gives an esync_action ("fetch", "wait", "idle", "stop"), or NULL. */
+/* The name bridge.js gives an esync_action ("fetch", "wait", "idle", "stop", "auth"), or NULL. */
 const char *esw_action_name(int action);
 
 esync *esw_open(const char *path, double seed, double max_body);
@@ -42,6 +42,7 @@ int esw_shape_types(esync *e, const char *shape);
 int esw_version_check(esync *e, const char *version);
 int esw_reset(esync *e);
 int esw_query(esync *e, const char *sql, const char *params);
+int esw_query_tables(esync *e, const char *sql);
 int esw_replay(const char *fixture, size_t len, const char *path);
 double esw_memory_used(void);
 int esw_delete_db(const char *path);

@@ -17,7 +17,7 @@
   // The transfer block's slots: bridge.h's ESW_XFER_SLOTS, in the same order.
   const XFER = { OUT_PTR: 0, OUT_LEN: 1, ACTION: 2, LIVE: 3, WAIT_MS: 4, QUERY: 5, OPEN_ERROR: 6 };
   // esync_action (esync.h) -> the name nextRequest() returns.
-  const ACTIONS = { 1: 'fetch', 2: 'wait', 3: 'idle', 4: 'stop' };
+  const ACTIONS = { 1: 'fetch', 2: 'wait', 3: 'idle', 4: 'stop', 5: 'auth' };
   // Error codes by name ({ESYNC_ENOMEM: -1, ...}), filled from C at load.
   const errors = {};
   const decoder = new TextDecoder('utf-8');
@@ -130,8 +130,11 @@
     }
 
     // response: {status, headers: {get(name)} | plain object, body: Uint8Array|string, nowMs}
-    // Returns the committed change events (array, possibly empty). Throws EsyncError on a
-    // failed batch (the engine has already rolled it back and planned the retry).
+    // Returns the committed change events (array, possibly empty): DATA_CHANGE (with `txids`,
+    // decimal strings, when the batch carried any) and TXIDS (a batch whose txids brought no net
+    // change). Throws EsyncError on a failed response (the engine has already rolled its batch
+    // back and planned the retry; ESYNC_EAUTH: waiting for resume()); the error's `events` holds
+    // what queued responses of other shapes committed during the same call (usually []).
     ingest(name, response) {
       const h = response.headers || {};
       const get = typeof h.get === 'function' ? (k) => h.get(k) : (k) => h[k] ?? null;
@@ -155,11 +158,17 @@
       }
       const events = text ? JSON.parse(text) : [];
       for (const ev of events) this.reviveEvent(ev);
-      this.check(rc);
+      try {
+        this.check(rc);
+      } catch (err) {
+        err.events = events;
+        throw err;
+      }
       return events;
     }
 
     reviveEvent(ev) {
+      if (!ev.changes) return ev; // TXIDS: no rows
       const types = this.shapeTypes(ev.shapeName);
       if (!Object.keys(types).length) return ev;
       for (const r of ev.changes.insert) reviveRow(r, types);
@@ -206,6 +215,33 @@
       const text = takeOut();
       this.check(rc);
       return JSON.parse(text);
+    }
+
+    // The shapes' tables a read-only statement reads: [{table, shape}] (esync_query_tables).
+    // Throws like query() (ESYNC_EPENDING while a shape it reads has no table yet).
+    queryTables(sql) {
+      const rc = withStrings([sql], (s) => Module._esw_query_tables(this.ptr, s));
+      const text = takeOut();
+      this.check(rc);
+      return JSON.parse(text);
+    }
+
+    // Whether a committed batch carried the transaction id (a decimal string, number or BigInt).
+    txidSeen(txid) {
+      return this.check(withStrings([String(txid)], (t) => Module._esync_txid_seen(this.ptr, t))) === 1;
+    }
+
+    // A shape waiting for credentials ('auth') or stopped ('stop') fetches again.
+    resume(name) {
+      this.check(withStrings([name], (n) => Module._esync_shape_resume(this.ptr, n)));
+    }
+
+    // 'same' | 'different' (a shape of that name has another definition) | 'undefined' (none).
+    compareShape(name, definition) {
+      const def = typeof definition === 'string' ? definition : JSON.stringify(definition);
+      const rc = withStrings([name, def], (n, d) => Module._esync_shape_compare(this.ptr, n, d));
+      if (rc === errors.ESYNC_ENOSHAPE) return 'undefined';
+      return this.check(rc) === 1 ? 'same' : 'different';
     }
 
     close() {

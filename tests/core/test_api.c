@@ -71,7 +71,11 @@ static void test_errors(void) {
     CHECK(!strcmp(esync_strerror(ESYNC_EVALUE), "value does not fit its column"));
     CHECK(!strcmp(esync_strerror(-999), "unknown error"));
     CHECK(!strcmp(esync_errname(-999), "EUNKNOWN"));
-    for (int c = ESYNC_ESTATE; c <= ESYNC_ENOMEM; c++)
+    CHECK(!strcmp(esync_errname(ESYNC_EPENDING), "ESYNC_EPENDING"));
+    CHECK(!strcmp(esync_errname(ESYNC_EAUTH), "ESYNC_EAUTH"));
+    CHECK_EQ_INT(ESYNC_EPENDING, -15);
+    CHECK_EQ_INT(ESYNC_EAUTH, -16);
+    for (int c = ESYNC_EAUTH; c <= ESYNC_ENOMEM; c++)
         CHECK(strcmp(esync_errname(c), "EUNKNOWN") != 0);
     CHECK_EQ_INT(esync_errcode(NULL), ESYNC_EINVAL);
     CHECK(!strcmp(esync_errmsg(NULL), "no engine"));
