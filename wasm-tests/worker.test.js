@@ -727,7 +727,9 @@ test('headers: a 401 gives STATUS unauthorized; new values resume where the shap
     // 1. The token expires and the app already holds the next one: the worker asks at once.
     proxy.valid = 't2';
     token = 't2';
-    const r1 = await backend.insert({ id: randomUUID(), title: 'while t1 expires' }); // ends the long-poll
+    // Ends the long-poll in flight (or, if it reached the proxy after the token changed, that
+    // request is the refused one); the next request is refused, the worker asks, resumes.
+    const r1 = await backend.insert({ id: randomUUID(), title: 'while t1 expires' });
     await tab.sync.awaitTxId(r1.txid, { timeoutMs: 10000 });
     const r2 = await backend.insert({ id: randomUUID(), title: 'after t2' });
     await tab.sync.awaitTxId(r2.txid, { timeoutMs: 10000 });
@@ -737,8 +739,7 @@ test('headers: a 401 gives STATUS unauthorized; new values resume where the shap
     // 2. Expired and the function still returns the old token: unauthorized until refreshAuth().
     const before = proxy.requests.length;
     proxy.valid = 't3';
-    const r3 = await backend.insert({ id: randomUUID(), title: 'while t2 expires' });
-    await tab.sync.awaitTxId(r3.txid, { timeoutMs: 10000 });
+    const r3 = await backend.insert({ id: randomUUID(), title: 'while t2 expires' }); // arrives now or after the refresh
     await until(() => tab.sync.status.test_items.phase === 'unauthorized', 10000, 'unauthorized');
     assert.match(tab.sync.status.test_items.error || '', /401|credential|auth/i);
     const refusedAt = proxy.refused();
@@ -748,6 +749,7 @@ test('headers: a 401 gives STATUS unauthorized; new values resume where the shap
     assert.equal(proxy.refused(), refusedAt, 'the refused values are not sent again');
     token = 't3';
     await tab.sync.refreshAuth();
+    await tab.sync.awaitTxId(r3.txid, { timeoutMs: 10000 });
     await tab.sync.awaitTxId(r4.txid, { timeoutMs: 10000 });
     await until(() => tab.sync.status.test_items.phase === 'live', 5000, 'live again');
 

@@ -186,11 +186,13 @@ for (const [mode, opts, kind] of [['SharedWorker', {}, 'headers'], ['dedicated f
         assert.ok(snapshotBytes > 100000, `snapshot ${snapshotBytes} B`);
         const before = proxy.requests.length;
         proxy.valid = 't2';
+        // Ends the long-poll in flight (if it got through before the token expired: then this
+        // row arrives now, otherwise after the refresh); the next request is refused.
         const r1 = await post(p, { id: randomUUID(), title: 'ends the long-poll' });
-        assert.equal(await awaitTxId(p, r1.txid, 10000), 'ok');
         await waitFor(p, () => window.__sync.status.test_items.phase === 'unauthorized');
         const r2 = await post(p, { id: randomUUID(), title: 'while unauthorized' });
         await p.evaluate(() => { window.__token = 't2'; return window.__sync.refreshAuth(); });
+        assert.equal(await awaitTxId(p, r1.txid, 10000), 'ok');
         assert.equal(await awaitTxId(p, r2.txid, 10000), 'ok');
         await waitFor(p, () => window.__sync.status.test_items.phase === 'live');
         assert.equal((await events(p, 'SCHEMA_RESET')).length, 0);
