@@ -4,7 +4,9 @@
  * engine's promises on every input: no crash or sanitizer report, a failed ingest leaves the
  * committed offset and row count unchanged, and the replica stays internally consistent.
  * Differential check: whatever the engine's zero-copy body parser accepts, cJSON accepts too,
- * with the same number of messages.
+ * with the same number of messages, and the same headers.txids where it took them.
+ * A 401 (the shape waits for credentials with its batch kept) is resumed at once, and every
+ * input ends with the tab API's reads: esync_txid_seen and esync_query_tables.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "esync.h"
@@ -57,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     uint8_t flags = data[0];
     data++, size--;
-    static const int statuses[] = {200, 200, 200, 200, 204, 409, 400, 503};
+    static const int statuses[] = {200, 200, 200, 401, 204, 409, 400, 503};
     char *schema = NULL;
     if (flags & 0x08) {
         const uint8_t *nl = memchr(data, '\n', size);
@@ -76,6 +78,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (prc == ESYNC_OK && ms.is_array &&
             (!cJSON_IsArray(j) || (size_t)cJSON_GetArraySize(j) != ms.n))
             abort();
+        for (size_t i = 0; prc == ESYNC_OK && ms.is_array && i < ms.n; i++) {
+            const esync_msg *m = &ms.m[i];
+            if (!m->has_txids || m->txids_bad) continue;
+            cJSON *h = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, (int)i), "headers");
+            cJSON *tx = cJSON_GetObjectItemCaseSensitive(h, "txids");
+            if (cJSON_IsNull(tx)) continue;
+            if (!cJSON_IsArray(tx) || (size_t)cJSON_GetArraySize(tx) != m->ntxids) abort();
+            size_t k = 0;
+            for (cJSON *v = tx->child; v; v = v->next, k++) {
+                int64_t want = ms.tx[m->txid0 + k];
+                if (cJSON_IsString(v) ? strtoll(v->valuestring, NULL, 10) != want
+                                      : !cJSON_IsNumber(v) ||
+                                            (want < (1LL << 53) && v->valuedouble != (double)want))
+                    abort();
+            }
+        }
         if (prc == ESYNC_OK) esync__msgs_free(&ms);
         cJSON_Delete(j);
     }
@@ -103,6 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *changes = NULL;
     int rc = esync_ingest(g_e, "items", &r, &changes, NULL);
     if (rc < 0 && changes) abort(); /* a failed ingest returns no change set */
+    if (rc == ESYNC_EAUTH && esync_shape_resume(g_e, "items")) abort();
     if (rc < 0) {
         char *after = committed_offset();
         if (strcmp(before, after)) abort(); /* the batch must roll back whole */
@@ -113,6 +132,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *rows = NULL;
     if (esync_query(g_e, "SELECT count(*) FROM items", NULL, &rows, NULL) == ESYNC_OK)
         esync_free(rows);
+    if (esync_query_tables(g_e, "SELECT count(*) FROM items", &rows, NULL) == ESYNC_OK)
+        esync_free(rows);
+    char txid[24];
+    snprintf(txid, sizeof txid, "%u", (unsigned)(size ? data[size - 1] : 0) + 740u);
+    if (esync_txid_seen(g_e, txid) < 0) abort();
     free(schema);
     free(copy);
     return 0;

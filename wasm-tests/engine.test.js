@@ -90,3 +90,118 @@ test('a refetch that changes a column to int8: new rows come back as BigInt', ()
   M.deleteDatabase('/retype.db');
   assert.equal(M.memoryUsed(), before);
 });
+
+// The tab API's engine part through the bridge: txids in events (TXIDS when nothing changed),
+// txidSeen, 401 -> 'auth' and resume() with the batch kept, pending reads, queryTables,
+// compareShape.
+const live = (op, id, value, txids) => ({ key: `"public"."t"/"${id}"`, value: { id: String(id), ...value }, headers: { operation: op, relation: ['public', 't'], txids } });
+const UTD = { headers: { control: 'up-to-date' } };
+
+test('txids: DATA_CHANGE carries them as strings, TXIDS when no net change, txidSeen', () => {
+  const before = M.memoryUsed();
+  const e = new M.Engine('/txids.db', { seed: 9 });
+  e.defineShape('t', { table: 't' });
+  const [snap] = e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_inf', 'electric-schema': SCHEMA, 'electric-up-to-date': '' },
+    body: JSON.stringify([row('1', '1', 'a')]) });
+  assert.equal(snap.txids, undefined);
+  const [ev] = e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '1_0', 'electric-up-to-date': '' },
+    body: JSON.stringify([live('update', 1, { title: 'b' }, [9007199254740993n.toString()]), live('insert', 2, { f: '2', tags: null, ok: 'f', doc: null, title: 'x' }, [41]), UTD]) });
+  assert.equal(ev.type, 'DATA_CHANGE');
+  assert.deepEqual(ev.txids, ['41', '9007199254740993']);
+  assert.equal(ev.changes.insert[0].id, 2n); // rows still revived
+  assert.equal(e.txidSeen('41'), true);
+  assert.equal(e.txidSeen(41), true);
+  assert.equal(e.txidSeen(9007199254740993n), true);
+  assert.equal(e.txidSeen('42'), false);
+  assert.throws(() => e.txidSeen('4x'), (err) => err.codeName === 'ESYNC_EINVAL');
+  const events = e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '2_0', 'electric-up-to-date': '' },
+    body: JSON.stringify([live('insert', 7, { f: '1', tags: null, ok: 't', doc: null, title: 'tmp' }, [50]), live('delete', 7, {}, [50]), UTD]) });
+  assert.deepEqual(events, [{ type: 'TXIDS', shapeName: 't', tableName: 't', txids: ['50'] }]);
+  assert.equal(e.txidSeen('50'), true);
+  e.close();
+  const again = new M.Engine('/txids.db');
+  assert.equal(again.txidSeen('50'), true); // kept across close/open
+  again.close();
+  M.deleteDatabase('/txids.db');
+  assert.equal(M.memoryUsed(), before);
+});
+
+test('a 401 mid-batch: EsyncError ESYNC_EAUTH, action auth, resume() re-asks the same request, the batch commits whole', () => {
+  const before = M.memoryUsed();
+  const e = new M.Engine('/auth.db', { seed: 9 });
+  e.defineShape('t', { table: 't' });
+  e.defineShape('u', { table: 'u' });
+  for (const s of ['t', 'u']) {
+    e.ingest(s, { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_inf', 'electric-schema': SCHEMA, 'electric-up-to-date': '' },
+      body: JSON.stringify([row('1', '1', 'a')]) });
+  }
+  assert.deepEqual(e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '1_0' },
+    body: JSON.stringify([live('update', 1, { title: 'b' }, [60])]) }), []);
+  const { query } = e.nextRequest('t');
+  assert.throws(() => e.ingest('t', { status: 401, body: '{"message":"expired"}' }),
+    (err) => err instanceof M.EsyncError && err.codeName === 'ESYNC_EAUTH' && /401/.test(err.message) && Array.isArray(err.events) && err.events.length === 0);
+  assert.deepEqual(e.nextRequest('t'), { action: 'auth', live: false });
+  assert.equal(e.status().find((s) => s.shapeName === 't').phase, 'unauthorized');
+  // u's response waits behind t's open batch
+  assert.deepEqual(e.ingest('u', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '1_0', 'electric-up-to-date': '' },
+    body: JSON.stringify([live('update', 1, { title: 'u1' }, [61]), UTD]) }), []);
+  e.resume('t');
+  assert.equal(e.nextRequest('t').query, query);
+  const events = e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '2_0', 'electric-up-to-date': '' }, body: JSON.stringify([UTD]) });
+  assert.deepEqual(events.map((ev) => [ev.shapeName, ev.txids]), [['t', ['60']], ['u', ['61']]]);
+  assert.equal(events[0].changes.update[0].new.title, 'b');
+  assert.throws(() => e.resume('nope'), (err) => err.codeName === 'ESYNC_ENOSHAPE');
+  e.resume('t'); // waits for nothing: no change
+  assert.equal(e.nextRequest('t').action, 'fetch');
+  // a 404 stops the shape; resume() clears the stop
+  assert.throws(() => e.ingest('t', { status: 404, body: 'gone' }), (err) => err.codeName === 'ESYNC_EHTTP');
+  assert.equal(e.nextRequest('t').action, 'stop');
+  e.resume('t');
+  assert.equal(e.nextRequest('t').query, 'table=t&offset=2_0&handle=h');
+  e.close();
+  M.deleteDatabase('/auth.db');
+  assert.equal(M.memoryUsed(), before);
+});
+
+test('an ingest error keeps the events other shapes committed in the same call (err.events)', () => {
+  const before = M.memoryUsed();
+  const e = new M.Engine('/errevents.db', { seed: 9 });
+  e.defineShape('t', { table: 't' });
+  e.defineShape('u', { table: 'u' });
+  for (const s of ['t', 'u']) {
+    e.ingest(s, { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_inf', 'electric-schema': SCHEMA, 'electric-up-to-date': '' },
+      body: JSON.stringify([row('1', '1', 'a')]) });
+  }
+  e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '1_0' }, body: JSON.stringify([live('update', 1, { title: 'b' }, [70])]) });
+  e.ingest('u', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '1_0', 'electric-up-to-date': '' },
+    body: JSON.stringify([live('update', 1, { title: 'u1' }, [71]), UTD]) });
+  assert.throws(() => e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '2_0', 'electric-up-to-date': '' }, body: '[{"key":' }),
+    (err) => err.codeName === 'ESYNC_EJSON' && err.events.length === 1 && err.events[0].shapeName === 'u' && err.events[0].txids[0] === '71' &&
+      err.events[0].changes.update[0].new.id === 1n);
+  e.close();
+  M.deleteDatabase('/errevents.db');
+  assert.equal(M.memoryUsed(), before);
+});
+
+test('pending reads, queryTables and compareShape', () => {
+  const before = M.memoryUsed();
+  const e = new M.Engine('/tables.db', { seed: 9 });
+  e.defineShape('t', { table: 'public.t', columns: ['id', 'f', 'tags', 'ok', 'doc', 'title'] });
+  assert.throws(() => e.query('SELECT * FROM t'), (err) => err.codeName === 'ESYNC_EPENDING' && /"t"/.test(err.message));
+  assert.throws(() => e.queryTables('SELECT * FROM t'), (err) => err.codeName === 'ESYNC_EPENDING');
+  assert.throws(() => e.query('SELECT * FROM nope'), (err) => err.codeName === 'ESYNC_ESQLITE' && /no such table: nope/.test(err.message));
+  e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_inf', 'electric-schema': SCHEMA, 'electric-up-to-date': '' },
+    body: JSON.stringify([row('1', '1', 'a')]) });
+  assert.deepEqual(e.queryTables('SELECT count(*) FROM t WHERE id IN (SELECT id FROM esync_shapes)'), [{ table: 't', shape: 't' }]);
+  assert.deepEqual(e.queryTables('SELECT 1'), []);
+  assert.throws(() => e.queryTables('DELETE FROM t'), (err) => err.codeName === 'ESYNC_EREADONLY');
+  assert.equal(e.compareShape('t', { columns: 'id,f,tags,ok,doc,title', table: 'public.t' }), 'same');
+  assert.equal(e.compareShape('t', '{"table":"public.t"}'), 'different');
+  assert.equal(e.compareShape('x', { table: 'x' }), 'undefined');
+  assert.throws(() => e.compareShape('t', { table: '' }), (err) => err.codeName === 'ESYNC_EINVAL');
+  e.reset();
+  assert.throws(() => e.query('SELECT * FROM t'), (err) => err.codeName === 'ESYNC_EPENDING');
+  e.close();
+  M.deleteDatabase('/tables.db');
+  assert.equal(M.memoryUsed(), before);
+});

@@ -55,3 +55,11 @@ test('the transfer block has the slots of bridge.h', () => {
   const slots = [...header.matchAll(/^\s*XX\((\w+)\)/gm)].map((m) => m[1]);
   assert.deepEqual(M.UTF8ToString(M._esw_xfer_slots()).trim().split(' '), slots);
 });
+
+test('the tab API is on Module.Engine and its codes and action are C\'s', () => {
+  for (const m of ['queryTables', 'txidSeen', 'resume', 'compareShape']) assert.equal(typeof M.Engine.prototype[m], 'function', m);
+  assert.equal(M.errors.ESYNC_EPENDING, -15);
+  assert.equal(M.errors.ESYNC_EAUTH, -16);
+  assert.equal(M.UTF8ToString(M._esw_action_name(5)), 'auth');
+  for (const f of ['_esync_txid_seen', '_esync_shape_resume', '_esync_shape_compare', '_esw_query_tables']) assert.equal(typeof M[f], 'function', f);
+});

@@ -4,11 +4,10 @@
  *
  * Invariants
  *  - e->open is the only shape with a write transaction open; its in_batch is true.
- *  - The committed layer of a shape (handle_c, offset_c, schema_c, rows, last_sync, txids_c,
- *    ntxids_c, txid_chunks)
- *    changes only in esync__batch_commit, inside the transaction that also writes the rows (and
- *    when shape.c loads or wipes the shape). When that transaction fails, the layer is put back
- *    as it was: memory never runs ahead of what is on disk.
+ *  - The committed layer of a shape (handle_c, offset_c, schema_c, rows, last_sync and the txid
+ *    lists) changes only in esync__batch_commit, inside the transaction that also writes the rows
+ *    (and when shape.c loads or wipes the shape). When that transaction fails, the layer is put
+ *    back as it was: memory never runs ahead of what is on disk.
  *  - A failed commit returns no event: what a fast batch wrote into the caller's event array is
  *    cut off again.
  *  - A refetch of a shape that has rows is built in the shadow table and diffed into the
@@ -196,9 +195,10 @@ int esync__batch_store_committed(esync *e, esync_shape *s) {
     if (!e->st_store &&
         sqlite3_prepare_v3(
             e->db,
-            "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema, row_count, last_sync, txids)"
-            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT(name) DO UPDATE SET definition=?2, table_name=?3,"
-            " handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8, txids=?9",
+            "INSERT INTO esync_shapes(name, definition, table_name, handle, \"offset\", schema,"
+            " row_count, last_sync, txids)"
+            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT(name) DO UPDATE SET definition=?2,"
+            " table_name=?3, handle=?4, \"offset\"=?5, schema=?6, row_count=?7, last_sync=?8, txids=?9",
             -1, SQLITE_PREPARE_PERSISTENT, &e->st_store, NULL))
         return esync__sqlfail(e, e->db, "store shape");
     sqlite3_stmt *st = e->st_store;

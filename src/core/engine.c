@@ -31,8 +31,8 @@ const char *esync_libversion(void) { return ESYNC_VERSION_STRING; }
 /* ---- reader authorizer: reads only ---- */
 
 /* Allows reads only. While e->reads is set (esync_query_tables), it also notes every table a
- * statement reads (SQLITE_READ: a = table, c = database), which is how the engine knows what a
- * live query depends on. */
+ * statement reads (SQLITE_READ: a = table, c = database, NULL when no column of the table is
+ * read, as in count(*)), which is how the engine knows what a live query depends on. */
 static int reader_auth(void *ud, int op, const char *a, const char *b, const char *c,
                        const char *d) {
     esync *e = ud;
@@ -40,8 +40,8 @@ static int reader_auth(void *ud, int op, const char *a, const char *b, const cha
     (void)d;
     switch (op) {
     case SQLITE_READ:
-        if (e->reads && a && c) {
-            esync__buf_append(e->reads, c, strlen(c) + 1);
+        if (e->reads && a) {
+            esync__buf_append(e->reads, c ? c : "", (c ? strlen(c) : 0) + 1);
             esync__buf_append(e->reads, a, strlen(a) + 1);
         }
         return SQLITE_OK;
@@ -104,7 +104,8 @@ int esync_open(const esync_options *opts, esync **out) {
         "CREATE TABLE IF NOT EXISTS esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
         "CREATE TABLE IF NOT EXISTS esync_shapes(name TEXT PRIMARY KEY, definition TEXT NOT NULL,"
         " table_name TEXT NOT NULL, handle TEXT, \"offset\" TEXT NOT NULL DEFAULT '-1', schema TEXT,"
-        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT) WITHOUT ROWID;" ESYNC_TXIDS_DDL
+        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT)"
+        " WITHOUT ROWID;" ESYNC_TXIDS_DDL
         "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
     if (!rc) rc = add_txids_column(e);
     if (rc) goto fail;

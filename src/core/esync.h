@@ -230,9 +230,10 @@ typedef struct esync_response {
  * and unique. A committed batch that carried txids but no net change (say an insert and a delete
  * of the same row) yields instead
  *   {"type":"TXIDS","shapeName","tableName","txids":[…]}
- * so that whoever waits for one of them learns that it is committed. Rows are full rows, coalesced per
- * key (insert+update = insert of the final row; insert+delete = nothing; update+update = one
- * update from the first old to the last new; a change back to the old values = nothing).
+ * so that whoever waits for one of them learns that it is committed. Rows are full rows,
+ * coalesced per key (insert+update = insert of the final row; insert+delete = nothing;
+ * update+update = one update from the first old to the last new; a change back to the old
+ * values = nothing).
  * Values are typed like @electric-sql/client's default parser: int2/int4/float4/float8 numbers,
  * bool booleans, json/jsonb parsed, arrays (per `dims`) JSON arrays with typed elements and null,
  * everything else strings. Two values that JSON cannot carry are strings tagged by their column
@@ -285,9 +286,10 @@ int esync_reset(esync *e, char **event, size_t *event_len);
 #define ESYNC_TXIDS_KEPT 4096
 
 /* Whether a committed batch of any shape stored in the replica carried `txid` (a decimal
- * string, as in the events): 1 when it did (and it is still kept: the ESYNC_TXIDS_KEPT most
- * recent of a shape always are), 0 when not, or ESYNC_EINVAL when txid is not a decimal integer
- * 0..2^63-1. Reads committed state only. */
+ * string, as in the events and as the app's API returns it from pg_current_xact_id()): 1 when
+ * it did (and it is still kept: the ESYNC_TXIDS_KEPT most recent of a shape always are), 0 when
+ * not, or ESYNC_EINVAL when txid is not a decimal integer 0..2^63-1. Reads committed state
+ * only. */
 int esync_txid_seen(esync *e, const char *txid);
 
 /* ---- reads -------------------------------------------------------------------------------- */
@@ -307,8 +309,9 @@ int esync_query(esync *e, const char *sql, const char *params, char **out, size_
  *   [{"table":"test_items","shape":"test_items"}, …]
  * in the order the shapes were defined; tables that are no shape's (esync_* among them) are not
  * listed. The statement is prepared on the reader, never run, under the rules and codes of
- * esync_query (ESYNC_EREADONLY, ESYNC_EPENDING, ESYNC_ESQLITE, ESYNC_EINVAL). For live
- * queries: a statement needs running again only after a commit of one of these shapes. */
+ * esync_query (ESYNC_EREADONLY, ESYNC_EPENDING, ESYNC_ESQLITE, ESYNC_EINVAL). *out is the
+ * caller's (esync_free), NULL on error. For live queries: a statement needs running again only
+ * after a commit of one of these shapes. */
 int esync_query_tables(esync *e, const char *sql, char **out, size_t *out_len);
 
 #ifdef __cplusplus

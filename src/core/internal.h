@@ -125,7 +125,8 @@ struct esync {
     sqlite3_stmt *st_txid;  /* the esync_txids upsert, run per txid of a commit (txids.c) */
     sqlite3_stmt *st_seen;  /* esync_txid_seen's lookup, on the reader (txids.c) */
     /* While set (query.c, around a prepare on the reader), the reader's authorizer (engine.c)
-     * appends "<database>\0<table>\0" here for every table the statement reads. */
+     * appends "<database>\0<table>\0" here for every table the statement reads ("" for the
+     * database when SQLite names none). */
     esync_buf *reads;
 };
 

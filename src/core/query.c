@@ -202,7 +202,8 @@ int esync_query_tables(esync *e, const char *sql, char **out, size_t *out_len) {
             const char *db = reads.data + at;
             const char *table = db + strlen(db) + 1;
             at = (size_t)(table - reads.data) + strlen(table) + 1;
-            read = !strcmp(db, "main") && !sqlite3_stricmp(table, s->sqlname);
+            /* "" (no column read): main too, the reader has no temp tables of its own */
+            read = (!strcmp(db, "main") || !db[0]) && !sqlite3_stricmp(table, s->sqlname);
         }
         if (!read) continue;
         if (n++) esync__buf_putc(&b, ',');

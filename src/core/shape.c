@@ -351,7 +351,7 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
     esync_shape *old = esync__shape_find(e, name);
     if (old && !strcmp(old->def, s->def)) { /* same definition: just clear a stop */
         old->stopped = false;
-        esync__set_str(&old->error, NULL);
+        if (!old->unauthorized) esync__set_str(&old->error, NULL); /* that waits for resume */
         esync__shape_destroy(s);
         return esync__ok(e);
     }
