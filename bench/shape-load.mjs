@@ -25,6 +25,8 @@ const RATE = Number(process.env.BENCH_RATE ?? 500)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60)
 const BIN = process.env.ESYNC_SERVER_BIN ?? path.join(root, 'build/native/electric-sync-server')
 const DB = 'electric_sync_shape_bench'
+// A production server (no ESYNC_DEV) serves /v1/shape only with a secret, which it then requires.
+const SECRET = 'bench-shape-load-secret'
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 function clusterUrl(db) {
@@ -53,7 +55,7 @@ function procStats(pid) {
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity })
 function getJson(port, qs) {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: `/v1/shape?${qs}`, agent }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: `/v1/shape?${qs}&secret=${SECRET}`, agent }, (res) => {
       const chunks = []
       res.on('data', (c) => chunks.push(c))
       res.on('end', () => {
@@ -141,7 +143,7 @@ async function main() {
   fs.rmSync(dir, { recursive: true, force: true })
   const port = await freePort()
   const server = spawn(BIN, [], {
-    env: { ...process.env, PORT: String(port), DATABASE_URL: dbUrl, ESYNC_SHAPES_DIR: dir, ESYNC_DEV: '0',
+    env: { ...process.env, PORT: String(port), DATABASE_URL: dbUrl, ESYNC_SHAPES_DIR: dir, ESYNC_DEV: '0', ELECTRIC_SECRET: SECRET,
       ESYNC_MAX_CONNECTIONS: String(CLIENTS * 2 + 100) },
     stdio: ['ignore', 'ignore', 'pipe'],
   })

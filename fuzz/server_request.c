@@ -82,10 +82,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (sp) *sp = '\0';
     unsigned method = esync_method_parse(line);
     char allow[64];
-    for (int dev = 0; dev < 2; dev++) {
+    for (unsigned flags = 0; flags <= (ESYNC_ROUTES_DEV | ESYNC_ROUTES_SHAPE_API); flags++) {
         esync_route_match m;
-        int rc = esync_route_find(method, path, dev, &m);
+        int rc = esync_route_find(method, path, flags, &m);
         CHECK(rc == 0 || rc == 404 || rc == 405);
+        /* a route that is not served is never matched, whatever the spelling */
+        if (!(flags & ESYNC_ROUTES_SHAPE_API)) CHECK(rc == 404 || m.id != ESYNC_ROUTE_SHAPE);
+        if (!(flags & ESYNC_ROUTES_DEV))
+            CHECK(rc != 0 || (m.id != ESYNC_ROUTE_DEV_SEED && m.id != ESYNC_ROUTE_DEV_RESET));
         if (rc == 405) {
             CHECK(m.allow != 0);
             esync_method_list(m.allow, allow, sizeof allow);

@@ -1,4 +1,5 @@
-/* Shared helpers of the server: the error record, aborting allocators, URL redaction. */
+/* Shared helpers of the server: the error record, aborting allocators, URL redaction, the
+ * secret comparison. */
 #include "common.h"
 
 #include <stdbool.h>
@@ -101,4 +102,17 @@ char *esync__redact_url(const char *url) {
     }
     put(&w, p, strlen(p) + 1);
     return out;
+}
+
+bool esync__secret_equal(const char *given, const char *secret) {
+    if (!given || !secret) return false;
+    size_t gl = strlen(given), sl = strlen(secret);
+    /* Every byte of the secret is compared against something (a byte of given, or 0 past its
+     * end), and the differences are OR-ed, not tested one by one: no early exit. */
+    volatile unsigned char diff = gl != sl;
+    for (size_t i = 0; i < sl; i++) {
+        unsigned char g = i < gl ? (unsigned char)given[i] : 0;
+        diff |= (unsigned char)(g ^ (unsigned char)secret[i]);
+    }
+    return diff == 0;
 }

@@ -10,6 +10,7 @@
 #define ESYNC_SERVER_COMMON_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* An HTTP-level failure: the status, a stable machine-readable code (the "code" of the error
@@ -37,5 +38,10 @@ char *esync__xstrndup(const char *s, size_t n);
 /* Copies a connection string with any password replaced by "***" (URI user:password@ and the
  * keyword form password=...), for messages and logs. Returns a malloc'ed string. */
 char *esync__redact_url(const char *url);
+
+/* True when given equals secret. The time taken depends on the secret's length only, never on
+ * where the first difference is, so a client cannot guess the secret byte by byte from the
+ * response time. given may be NULL (false). */
+bool esync__secret_equal(const char *given, const char *secret);
 
 #endif

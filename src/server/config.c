@@ -3,10 +3,12 @@
  * variable, the shape service's included. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,82 @@
 #define DEFAULT_SHAPE_WORKERS 2
 #define DEFAULT_RECONCILE_MS 10000
 #define DEFAULT_PROXY_TABLES "test_items"
+#define DEFAULT_LOG_LEVEL ESYNC_LOG_INFO
+
+/* The first of two variables that is set and not empty, with its name; NULL when neither is. */
+static const char *either(const char *a, const char *b, const char **name) {
+    const char *v = getenv(a);
+    *name = a;
+    if (v && *v) return v;
+    v = getenv(b);
+    *name = b;
+    return v && *v ? v : NULL;
+}
+
+/* One of a fixed set of words, case-insensitively; values[i] for words[i]. */
+static int parse_word(const char *name, const char *v, const char *const *words, const int *values,
+                      size_t n, const char *expected, int *out, char *err, size_t errsz) {
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(v, words[i]) == 0) {
+            *out = values[i];
+            return 0;
+        }
+    snprintf(err, errsz, "%s='%.100s' must be %s", name, v, expected);
+    return -1;
+}
+
+static int log_settings(esync_config *c, char *err, size_t errsz) {
+    c->log_level = DEFAULT_LOG_LEVEL;
+    c->log_json = false;
+    const char *name, *v = either("ESYNC_LOG_LEVEL", "ELECTRIC_LOG_LEVEL", &name);
+    int x;
+    if (v) {
+        /* "warning" is Elixir's (and so Electric's) name for warn */
+        static const char *const words[] = {"error", "warn", "warning", "info", "debug"};
+        static const int values[] = {ESYNC_LOG_ERROR, ESYNC_LOG_WARN, ESYNC_LOG_WARN,
+                                     ESYNC_LOG_INFO, ESYNC_LOG_DEBUG};
+        if (parse_word(name, v, words, values, 5, "one of error, warn, info, debug", &x, err,
+                       errsz) != 0)
+            return -1;
+        c->log_level = (esync_log_level)x;
+    }
+    v = getenv("ESYNC_LOG_FORMAT");
+    if (v && *v) {
+        static const char *const words[] = {"text", "json"};
+        static const int values[] = {0, 1};
+        if (parse_word("ESYNC_LOG_FORMAT", v, words, values, 2, "text or json", &x, err, errsz) !=
+            0)
+            return -1;
+        c->log_json = x == 1;
+    }
+    return 0;
+}
+
+static int parse_bool(const char *name, bool *out, char *err, size_t errsz) {
+    const char *v = getenv(name);
+    *out = false;
+    if (!v || !*v) return 0;
+    static const char *const words[] = {"true", "false"};
+    static const int values[] = {1, 0};
+    int x;
+    if (parse_word(name, v, words, values, 2, "true or false", &x, err, errsz) != 0) return -1;
+    *out = x == 1;
+    return 0;
+}
+
+/* 127.0.0.0/8, ::1 and ::ffff:127.x.y.z. An address that is not numeric is not judged here: the
+ * listener refuses it (exit 4). */
+static bool host_faces_network(const char *host) {
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1) return a[0] != 127;
+    if (inet_pton(AF_INET6, host, a) == 1) {
+        static const unsigned char loop[16] = {[15] = 1};
+        static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff};
+        if (memcmp(a, loop, 16) == 0) return false;
+        return !(memcmp(a, mapped, 12) == 0 && a[12] == 127);
+    }
+    return false;
+}
 
 static int parse_uint(const char *name, unsigned lo, unsigned hi, unsigned def, unsigned *out,
                       char *err, size_t errsz) {
@@ -123,6 +201,7 @@ static int proxy_tables(esync_config *c, char *err, size_t errsz) {
 
 int esync_config_load(esync_config *c, char *err, size_t errsz) {
     memset(c, 0, sizeof *c);
+    if (log_settings(c, err, errsz) != 0) return -1;
     if (parse_uint("PORT", 1, 65535, DEFAULT_PORT, &c->port, err, errsz) != 0 ||
         parse_uint("ESYNC_HTTP_TIMEOUT", 1, 3600, DEFAULT_HTTP_TIMEOUT_S, &c->http_timeout, err,
                    errsz) != 0 ||
@@ -136,15 +215,17 @@ int esync_config_load(esync_config *c, char *err, size_t errsz) {
         parse_uint("ESYNC_SHAPE_WORKERS", 1, 16, DEFAULT_SHAPE_WORKERS, &c->shape_workers, err,
                    errsz) != 0 ||
         parse_uint("ESYNC_RECONCILE_MS", 100, 3600000, DEFAULT_RECONCILE_MS, &c->reconcile_ms, err,
-                   errsz) != 0)
+                   errsz) != 0 ||
+        parse_bool("ELECTRIC_INSECURE", &c->electric_insecure, err, errsz) != 0)
         return -1;
     const char *host = getenv("HOST");
     snprintf(c->host, sizeof c->host, "%s", host && *host ? host : DEFAULT_HOST);
-    c->database_url = getenv("DATABASE_URL");
-    if (!c->database_url || !*c->database_url) {
+    const char *url_name;
+    c->database_url = either("DATABASE_URL", "POSTGRES_URL", &url_name);
+    if (!c->database_url) {
         snprintf(err, errsz,
-                 "DATABASE_URL is not set (`npm run -s db:url` prints the private "
-                 "cluster's; `npm run dev` sets it for you)");
+                 "DATABASE_URL is not set, nor POSTGRES_URL (`npm run -s db:url` prints the "
+                 "private cluster's; `npm run dev` sets it for you)");
         return -1;
     }
     const char *dev = getenv("ESYNC_DEV");
@@ -153,6 +234,15 @@ int esync_config_load(esync_config *c, char *err, size_t errsz) {
     if (c->electric_url && !*c->electric_url) c->electric_url = NULL;
     c->electric_secret = getenv("ELECTRIC_SECRET");
     if (c->electric_secret && !*c->electric_secret) c->electric_secret = NULL;
+    if (!c->electric_secret && !c->electric_insecure && host_faces_network(c->host)) {
+        snprintf(err, errsz,
+                 "refusing to start: HOST=%s is not a loopback address and ELECTRIC_SECRET is "
+                 "not set; set ELECTRIC_SECRET, or ELECTRIC_INSECURE=true to serve the shape API "
+                 "without a secret on purpose",
+                 c->host);
+        return -1;
+    }
+    c->shape_api = c->dev || c->electric_secret || c->electric_insecure;
 
     char root[PATH_MAX];
     find_root(root, sizeof root);

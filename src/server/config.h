@@ -11,13 +11,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "log.h"
+
 typedef struct esync_config {
-    unsigned port;                 /* PORT, default 3000 */
-    char host[64];                 /* HOST, default 127.0.0.1 (dev mode must not face a network) */
-    const char *database_url;      /* DATABASE_URL, required */
-    bool dev;                      /* ESYNC_DEV=1 */
-    const char *electric_url;      /* ELECTRIC_URL: a real Electric behind the proxy */
-    const char *electric_secret;   /* ELECTRIC_SECRET: added server-side by the proxy */
+    unsigned port;               /* PORT, default 3000 */
+    char host[64];               /* HOST, default 127.0.0.1 (dev mode must not face a network) */
+    const char *database_url;    /* DATABASE_URL, else POSTGRES_URL; one is required */
+    bool dev;                    /* ESYNC_DEV=1 */
+    const char *electric_url;    /* ELECTRIC_URL: a real Electric behind the proxy */
+    const char *electric_secret; /* ELECTRIC_SECRET: /v1/shape requires it, the proxy adds it */
+    bool electric_insecure;      /* ELECTRIC_INSECURE=true: no secret, on purpose */
+    /* /v1/shape is served on the app's listener: in dev mode, with a secret (which it then
+     * requires), or with ELECTRIC_INSECURE=true; otherwise only the proxy serves shapes. */
+    bool shape_api;
+    esync_log_level log_level;     /* ESYNC_LOG_LEVEL, else ELECTRIC_LOG_LEVEL; default info */
+    bool log_json;                 /* ESYNC_LOG_FORMAT=json (default text) */
     char web_dir[PATH_MAX];        /* ESYNC_WEB_DIR, default <root>/web */
     char wasm_dir[PATH_MAX];       /* ESYNC_WASM_DIR, default <root>/build/wasm */
     char migrations_dir[PATH_MAX]; /* ESYNC_MIGRATIONS_DIR, default <root>/db/migrations */
@@ -39,7 +47,12 @@ typedef struct esync_config {
 
 /* Reads the environment. <root> is ESYNC_ROOT, else the checkout that holds the executable
  * (build/native/electric-sync-server -> ../..), else the working directory. Returns 0, or -1
- * with a message in err (nothing to free then). */
+ * with a message in err (nothing to free then). The log settings are read first: on failure
+ * they hold what was read (or the defaults), so the message can be logged in the right format.
+ *
+ * Safe by default: a HOST that is not a loopback address with no ELECTRIC_SECRET is refused
+ * (-1) unless ELECTRIC_INSECURE=true, so a server facing a network never serves the raw shape
+ * API to anyone by accident. */
 int esync_config_load(esync_config *c, char *err, size_t errsz);
 /* Frees what esync_config_load allocated. */
 void esync_config_free(esync_config *c);

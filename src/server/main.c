@@ -1,7 +1,7 @@
 /* electric-sync-server: the REST API of the seed, static web/ and the wasm build, on Postgres.
  *
- * Exit codes: 0 after SIGINT/SIGTERM, 2 bad configuration, 3 Postgres unreachable at start,
- * 4 cannot listen. Signals are taken synchronously by the main thread (sigwait), blocked in every
+ * Exit codes: 0 after SIGINT/SIGTERM, 2 bad configuration (including the refusal to face a
+ * network without ELECTRIC_SECRET, config.h), 3 Postgres unreachable at start, 4 cannot listen. Signals are taken synchronously by the main thread (sigwait), blocked in every
  * other thread, so shutdown runs as ordinary code: stop accepting, finish queued database jobs
  * (each resumes its request), let the replies go out (3 s at most), then close every connection.
  */
@@ -45,8 +45,10 @@ int main(int argc, char **argv) {
     }
     esync_config cfg;
     char err[1024];
-    if (esync_config_load(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "electric-sync-server: %s\n", err);
+    int rc = esync_config_load(&cfg, err, sizeof err);
+    esync_log_setup(cfg.log_level, cfg.log_json); /* read first, so even a refusal is formatted */
+    if (rc != 0) {
+        esync_log_error("%s", err);
         return EXIT_BAD_CONFIG;
     }
     cJSON_Hooks hooks = {esync__xmalloc, free};
@@ -63,11 +65,9 @@ int main(int argc, char **argv) {
     char *shown = esync__redact_url(cfg.database_url);
     esync_db *db = esync_db_start(cfg.database_url, cfg.db_pool, err, sizeof err);
     if (!db) {
-        fprintf(
-            stderr,
-            "electric-sync-server: cannot connect to Postgres at %s: %s\n"
-            "  (start the private cluster with `bash scripts/pg.sh start`, or set DATABASE_URL)\n",
-            shown, err);
+        esync_log_error("cannot connect to Postgres at %s: %s (start the private cluster with "
+                        "`bash scripts/pg.sh start`, or set DATABASE_URL)",
+                        shown, err);
         free(shown);
         esync_config_free(&cfg);
         return EXIT_NO_DATABASE;
@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
     esync_http_options opt = {
         .host = cfg.host,
         .port = cfg.port,
-        .dev = cfg.dev,
+        .routes = (cfg.dev ? ESYNC_ROUTES_DEV : 0u) | (cfg.shape_api ? ESYNC_ROUTES_SHAPE_API : 0u),
         .timeout_seconds = cfg.http_timeout,
         .max_connections = cfg.max_connections,
         .dispatch = esync_handlers_dispatch,
@@ -101,16 +101,26 @@ int main(int argc, char **argv) {
     };
     esync_http *http = esync_http_start(&opt, err, sizeof err);
     if (!http) {
-        fprintf(stderr, "electric-sync-server: %s\n", err);
+        esync_log_error("%s", err);
         esync_shape_http_stop(shapes);
         esync_db_stop(db);
         free(shown);
         esync_config_free(&cfg);
         return EXIT_NO_LISTEN;
     }
-    esync_log("listening on http://%s:%u/ (database %s, %u connection(s)%s%s)", cfg.host, cfg.port,
-              shown, cfg.db_pool, cfg.dev ? ", dev mode" : "",
-              cfg.electric_url ? ", Electric upstream configured" : "");
+    /* What /v1/shape is on this listener, said once: the one thing an operator must know. */
+    const char *shape_api = cfg.electric_secret ? "/v1/shape requires the secret"
+                            : cfg.dev           ? "/v1/shape open (dev mode)"
+                            : cfg.electric_insecure
+                                ? "/v1/shape open without a secret (ELECTRIC_INSECURE=true)"
+                                : "/v1/shape not served (no ELECTRIC_SECRET): shapes through "
+                                  "/api/electric/v1/shape";
+    esync_log("listening on http://%s:%u/ (database %s, %u connection(s)%s%s; %s)", cfg.host,
+              cfg.port, shown, cfg.db_pool, cfg.dev ? ", dev mode" : "",
+              cfg.electric_url ? ", Electric upstream configured" : "", shape_api);
+    if (cfg.electric_insecure && !cfg.electric_secret && !cfg.dev)
+        esync_log_warn("ELECTRIC_INSECURE=true: anyone who reaches this port reads any table "
+                       "through /v1/shape");
     free(shown);
 
     int sig = 0;
@@ -120,7 +130,7 @@ int main(int argc, char **argv) {
     esync_shape_http_stop(shapes); /* answers the held long-polls */
     esync_db_stop(db);
     /* The drained jobs have resumed their requests; let their replies go out before closing. */
-    if (!esync_http_drain(http, 3000)) esync_log("requests still open after 3 s are dropped");
+    if (!esync_http_drain(http, 3000)) esync_log_warn("requests still open after 3 s are dropped");
     esync_http_stop(http);
     esync_config_free(&cfg);
     esync_log("stopped");

@@ -1,9 +1,8 @@
 // Every route of docs/contracts.md and its errors, against the real server and the private cluster.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { api, expectError, prepareDatabase, query, root, sleep, startServer, UUID_RE } from './helpers.js'
+import { api, dropShapeStore, expectError, prepareDatabase, query, startServer, testShapesDir, UUID_RE } from './helpers.js'
 
 let dev, prod
 before(async () => {
@@ -230,7 +229,7 @@ describe('DELETE /api/test-items/:id', () => {
 // a client waits for (read-your-writes). A server of its own, with its own shapes directory, so
 // the slot and publication it creates are dropped at the end.
 describe('txid and the shape service', () => {
-  const dir = path.join(root, '.data/test-shapes/api-txid')
+  const dir = testShapesDir('api-txid')
   let s
   before(async () => {
     fs.rmSync(dir, { recursive: true, force: true })
@@ -239,18 +238,7 @@ describe('txid and the shape service', () => {
   })
   after(async () => {
     await s?.stop()
-    let slot
-    try { slot = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).slot } catch {}
-    if (slot && /^esync_[a-z0-9_]+$/.test(slot)) {
-      for (let i = 0; i < 50; i++) {
-        const r = await query('select active from pg_replication_slots where slot_name = $1', [slot])
-        if (r.rowCount === 0 || !r.rows[0].active) break
-        await sleep(100)
-      }
-      await query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [slot])
-      await query(`drop publication if exists ${slot.replace(/^esync_/, 'esync_pub_')}`)
-    }
-    fs.rmSync(dir, { recursive: true, force: true })
+    await dropShapeStore(dir)
   })
 
   // One /v1/shape request: the messages and the next offset/handle.

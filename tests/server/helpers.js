@@ -5,6 +5,7 @@
 // what the server wrote.
 import assert from 'node:assert/strict'
 import { spawn, execFileSync } from 'node:child_process'
+import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -74,9 +75,10 @@ export function freePort() {
   })
 }
 
-// Spawns the server. Resolves once it logs "listening", or with the exit code and log when it
+// Spawns the server. Resolves once it logs "listening" (or, with readyByHttp, for a server whose
+// log level hides that line, once /v1/health answers), or with the exit code and log when it
 // exits first (for the start-up failure tests).
-export async function startServer({ dev = true, env = {}, port } = {}) {
+export async function startServer({ dev = true, env = {}, port, readyByHttp = false } = {}) {
   port ??= await freePort()
   const fullEnv = {
     ...process.env,
@@ -95,6 +97,18 @@ export async function startServer({ dev = true, env = {}, port } = {}) {
       log += d
       if (log.includes('listening on')) resolve('ready')
     })
+    if (readyByHttp) {
+      const poll = async () => {
+        while (proc.exitCode === null && proc.signalCode === null) {
+          try {
+            await (await fetch(`http://127.0.0.1:${port}/v1/health`)).arrayBuffer()
+            return resolve('ready')
+          } catch {}
+          await sleep(50)
+        }
+      }
+      poll()
+    }
   })
   let timer
   const slow = new Promise((resolve) => { timer = setTimeout(() => resolve('slow'), 10000) })
@@ -120,6 +134,25 @@ export async function startServer({ dev = true, env = {}, port } = {}) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+// A shapes directory of its own for a server that serves shapes from the test database (so it
+// never shares the slot of another server), and the cleanup: the slot and publication it left in
+// that database, then the directory, so test runs leave no replication slot behind.
+export const testShapesDir = (role) => path.join(root, '.data/test-shapes', role)
+export async function dropShapeStore(dir, url = clusterUrl()) {
+  let slot
+  try { slot = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).slot } catch {}
+  if (slot && /^esync_[a-z0-9_]+$/.test(slot)) {
+    for (let i = 0; i < 50; i++) { // the walsender of a stopped server takes a moment to go
+      const r = await query('select active from pg_replication_slots where slot_name = $1', [slot], url)
+      if (r.rowCount === 0 || !r.rows[0].active) break
+      await sleep(100)
+    }
+    await query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [slot], url)
+    await query(`drop publication if exists ${slot.replace(/^esync_/, 'esync_pub_')}`, [], url)
+  }
+  fs.rmSync(dir, { recursive: true, force: true })
+}
 
 // fetch + parsed JSON body (null for an empty body).
 export async function api(server, method, p, { body, json, headers = {} } = {}) {

@@ -111,36 +111,67 @@ static void test_redact(void) {
     }
 }
 
+static void test_secret_equal(void) {
+    CHECK(esync__secret_equal("s3cret", "s3cret"));
+    CHECK(!esync__secret_equal("s3cres", "s3cret"));
+    CHECK(!esync__secret_equal("s3cre", "s3cret"));
+    CHECK(!esync__secret_equal("s3cret!", "s3cret"));
+    CHECK(!esync__secret_equal("", "s3cret"));
+    CHECK(!esync__secret_equal(NULL, "s3cret"));
+    CHECK(!esync__secret_equal("S3CRET", "s3cret"));
+    CHECK(esync__secret_equal("", ""));
+}
+
 static void test_routes(void) {
     esync_route_match m;
-    CHECK(esync_route_find(ESYNC_GET, "/api/schema/version", false, &m) == 0 &&
+    CHECK(esync_route_find(ESYNC_GET, "/api/schema/version", 0, &m) == 0 &&
           m.id == ESYNC_ROUTE_SCHEMA_VERSION);
-    CHECK(esync_route_find(ESYNC_HEAD, "/api/schema/version", false, &m) == 0);
-    CHECK(esync_route_find(ESYNC_POST, "/api/schema/version", false, &m) == 405 &&
+    CHECK(esync_route_find(ESYNC_HEAD, "/api/schema/version", 0, &m) == 0);
+    CHECK(esync_route_find(ESYNC_POST, "/api/schema/version", 0, &m) == 405 &&
           m.allow == (ESYNC_GET | ESYNC_HEAD));
-    CHECK(esync_route_find(ESYNC_POST, "/api/dev/seed", false, &m) == 404);
-    CHECK(esync_route_find(ESYNC_POST, "/api/dev/seed", true, &m) == 0 &&
+    CHECK(esync_route_find(ESYNC_POST, "/api/dev/seed", 0, &m) == 404);
+    CHECK(esync_route_find(ESYNC_POST, "/api/dev/seed", ESYNC_ROUTES_DEV, &m) == 0 &&
           m.id == ESYNC_ROUTE_DEV_SEED);
-    CHECK(esync_route_find(ESYNC_POST, "/api/dev/reset", true, &m) == 0 &&
+    CHECK(esync_route_find(ESYNC_POST, "/api/dev/reset", ESYNC_ROUTES_DEV, &m) == 0 &&
           m.body == ESYNC_BODY_OPTIONAL);
-    CHECK(esync_route_find(ESYNC_POST, "/api/test-items", false, &m) == 0 &&
+    CHECK(esync_route_find(ESYNC_POST, "/api/test-items", 0, &m) == 0 &&
           m.body == ESYNC_BODY_REQUIRED);
-    CHECK(esync_route_find(ESYNC_PUT, "/api/test-items/abc", false, &m) == 0 &&
+    CHECK(esync_route_find(ESYNC_PUT, "/api/test-items/abc", 0, &m) == 0 &&
           m.id == ESYNC_ROUTE_ITEMS_UPDATE && m.param_len == 3 && memcmp(m.param, "abc", 3) == 0);
-    CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/abc", false, &m) == 0 &&
+    CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/abc", 0, &m) == 0 &&
           m.id == ESYNC_ROUTE_ITEMS_DELETE);
-    CHECK(esync_route_find(ESYNC_PATCH, "/api/test-items/abc", false, &m) == 405 &&
+    CHECK(esync_route_find(ESYNC_PATCH, "/api/test-items/abc", 0, &m) == 405 &&
           m.allow == (ESYNC_PUT | ESYNC_DELETE));
-    CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/", false, &m) == 404);
-    CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/a/b", false, &m) == 404);
-    CHECK(esync_route_find(ESYNC_GET, "/api/nope", false, &m) == 404);
-    CHECK(esync_route_find(ESYNC_GET, "/v1/nothing", false, &m) == 404);
-    CHECK(esync_route_find(ESYNC_GET, "/index.html", false, &m) == 0 && m.id == ESYNC_ROUTE_STATIC);
-    CHECK(esync_route_find(ESYNC_POST, "/index.html", false, &m) == 405);
+    CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/", 0, &m) == 404);
+    CHECK(esync_route_find(ESYNC_DELETE, "/api/test-items/a/b", 0, &m) == 404);
+    CHECK(esync_route_find(ESYNC_GET, "/api/nope", 0, &m) == 404);
+    CHECK(esync_route_find(ESYNC_GET, "/v1/nothing", 0, &m) == 404);
+    CHECK(esync_route_find(ESYNC_GET, "/index.html", 0, &m) == 0 && m.id == ESYNC_ROUTE_STATIC);
+    CHECK(esync_route_find(ESYNC_POST, "/index.html", 0, &m) == 405);
     CHECK(esync_method_parse("GET") == ESYNC_GET && esync_method_parse("get") == ESYNC_OTHER);
     char allow[64];
     esync_method_list(ESYNC_GET | ESYNC_HEAD | ESYNC_DELETE, allow, sizeof allow);
     CHECK(strcmp(allow, "GET, HEAD, DELETE") == 0);
+    /* /v1/shape exists only when served on this listener; the proxy always does */
+    const unsigned all = ESYNC_ROUTES_DEV | ESYNC_ROUTES_SHAPE_API;
+    const char *const shape_paths[] = {"/v1/shape", "/v1/shape/", "/v1//shape", "/v1/shape//"};
+    for (size_t i = 0; i < sizeof shape_paths / sizeof shape_paths[0]; i++) {
+        CHECK(esync_route_find(ESYNC_GET, shape_paths[i], ESYNC_ROUTES_SHAPE_API, &m) == 0 &&
+              m.id == ESYNC_ROUTE_SHAPE);
+        CHECK(esync_route_find(ESYNC_GET, shape_paths[i], ESYNC_ROUTES_DEV, &m) == 404);
+        CHECK(esync_route_find(ESYNC_OPTIONS, shape_paths[i], 0, &m) == 404);
+        CHECK(esync_route_find(ESYNC_POST, shape_paths[i], 0, &m) == 404);
+    }
+    CHECK(esync_route_find(ESYNC_POST, "/v1/shape", all, &m) == 405);
+    CHECK(esync_route_find(ESYNC_GET, "/api/electric/v1/shape", 0, &m) == 0 &&
+          m.id == ESYNC_ROUTE_SHAPE_PROXY);
+    /* the health routes, in every mode */
+    for (unsigned f = 0; f <= all; f++) {
+        CHECK(esync_route_find(ESYNC_GET, "/api/health", f, &m) == 0 && m.id == ESYNC_ROUTE_HEALTH);
+        CHECK(esync_route_find(ESYNC_HEAD, "/v1/health", f, &m) == 0 &&
+              m.id == ESYNC_ROUTE_HEALTH_V1);
+        CHECK(esync_route_find(ESYNC_POST, "/v1/health", f, &m) == 405);
+    }
 }
 
 static void test_static(void) {
@@ -252,6 +283,7 @@ int main(void) {
     test_ctype();
     test_unescape();
     test_redact();
+    test_secret_equal();
     test_routes();
     test_static();
     test_bodies();

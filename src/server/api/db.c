@@ -17,6 +17,7 @@ typedef struct job {
     esync_db_job_fn fn;
     void *arg;
     void (*free_arg)(void *);
+    bool probe; /* runs without a connection too (conn NULL): health checks */
     struct job *next;
 } job;
 
@@ -101,14 +102,20 @@ static void run_job(worker *w, job *j) {
         bool first = !db->down_logged;
         db->down_logged = true;
         pthread_mutex_unlock(&db->mu);
-        if (first) esync_log("database unreachable: %s", err);
-        esync_req_reply_error(j->req, 503, "database_unavailable", "the database is unreachable");
+        if (first) esync_log_warn("database unreachable: %s", err);
+        if (j->probe)
+            j->fn(j->req, NULL, j->arg);
+        else
+            esync_req_reply_error(j->req, 503, "database_unavailable",
+                                  "the database is unreachable");
+        if (!esync_req_has_reply(j->req))
+            esync_req_reply_error(j->req, 500, "internal_error", "the handler produced no reply");
     } else {
         pthread_mutex_lock(&db->mu);
         bool was_down = db->down_logged;
         db->down_logged = false;
         pthread_mutex_unlock(&db->mu);
-        if (was_down) esync_log("database reachable again");
+        if (was_down) esync_log_info("database reachable again");
         j->fn(j->req, w->conn, j->arg);
         if (!esync_req_has_reply(j->req))
             esync_req_reply_error(j->req, 500, "internal_error", "the handler produced no reply");
@@ -165,8 +172,8 @@ esync_db *esync_db_start(const char *url, unsigned workers, char *err, size_t er
     return db;
 }
 
-void esync_db_submit(esync_db *db, esync_req *r, esync_db_job_fn fn, void *arg,
-                     void (*free_arg)(void *)) {
+static void submit(esync_db *db, esync_req *r, esync_db_job_fn fn, void *arg,
+                   void (*free_arg)(void *), bool probe) {
     pthread_mutex_lock(&db->mu);
     if (db->stopping) {
         pthread_mutex_unlock(&db->mu);
@@ -179,6 +186,7 @@ void esync_db_submit(esync_db *db, esync_req *r, esync_db_job_fn fn, void *arg,
     j->fn = fn;
     j->arg = arg;
     j->free_arg = free_arg;
+    j->probe = probe;
     /* Suspend before the job is visible: a worker may finish it before we return. */
     esync_req_suspend(r);
     if (db->tail)
@@ -188,6 +196,16 @@ void esync_db_submit(esync_db *db, esync_req *r, esync_db_job_fn fn, void *arg,
     db->tail = j;
     pthread_cond_signal(&db->cv);
     pthread_mutex_unlock(&db->mu);
+}
+
+void esync_db_submit(esync_db *db, esync_req *r, esync_db_job_fn fn, void *arg,
+                     void (*free_arg)(void *)) {
+    submit(db, r, fn, arg, free_arg, false);
+}
+
+void esync_db_submit_probe(esync_db *db, esync_req *r, esync_db_job_fn fn, void *arg,
+                           void (*free_arg)(void *)) {
+    submit(db, r, fn, arg, free_arg, true);
 }
 
 void esync_db_stop(esync_db *db) {
@@ -215,7 +233,7 @@ void esync_db_reply_error(esync_req *r, PGconn *conn, const PGresult *res) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
     if (esync_db_is_connection_error(conn, res)) {
-        esync_log("database connection lost: %s", msg);
+        esync_log_warn("database connection lost: %s", msg);
         esync_req_reply_error(r, 503, "database_unavailable", "the database is unreachable");
         return;
     }
@@ -230,10 +248,10 @@ void esync_db_reply_error(esync_req *r, PGconn *conn, const PGresult *res) {
     }
     if (state && (strncmp(state, "22", 2) == 0)) {
         /* Data exceptions: a value Postgres refuses even though it passed our checks. */
-        esync_log("query refused input (%s): %s", state, msg);
+        esync_log_debug("query refused input (%s): %s", state, msg);
         esync_req_reply_error(r, 400, "invalid_body", "a value was refused by the database");
         return;
     }
-    esync_log("query failed (%s): %s", state ? state : "?", msg);
+    esync_log_error("query failed (%s): %s", state ? state : "?", msg);
     esync_req_reply_error(r, 500, "internal_error", "database error");
 }

@@ -16,7 +16,8 @@
 
 typedef struct esync_db esync_db;
 
-/* Runs on a worker with a live connection (idle, no transaction open). Must reply to r. */
+/* Runs on a worker with a live connection (idle, no transaction open; NULL only for a probe job
+ * while the database is unreachable). Must reply to r. */
 typedef void (*esync_db_job_fn)(esync_req *r, PGconn *conn, void *arg);
 
 /* Connects once to check that Postgres is reachable; returns NULL with the reason in err when it
@@ -27,6 +28,11 @@ esync_db *esync_db_start(const char *url, unsigned workers, char *err, size_t er
  * called from the dispatch function. After esync_db_stop has begun, replies 503 instead. */
 void esync_db_submit(esync_db *db, esync_req *r, esync_db_job_fn fn, void *arg,
                      void (*free_arg)(void *));
+
+/* As esync_db_submit, but fn also runs while Postgres is unreachable, with conn NULL (a health
+ * check answers that itself instead of the 503 envelope). */
+void esync_db_submit_probe(esync_db *db, esync_req *r, esync_db_job_fn fn, void *arg,
+                           void (*free_arg)(void *));
 
 /* Runs the queued jobs to completion, stops the workers, closes the connections, frees db. */
 void esync_db_stop(esync_db *db);

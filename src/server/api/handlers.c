@@ -10,6 +10,7 @@
 #include "http/body.h"
 #include "common.h"
 #include "log.h"
+#include "api/health.h"
 #include "api/migrate.h"
 #include "http/static.h"
 #include "http/validate.h"
@@ -135,7 +136,7 @@ static void job_reset(esync_req *r, PGconn *conn, void *arg) {
     int applied;
     if (esync_migrate_apply(conn, j->app->cfg->migrations_dir, &applied, err, sizeof err) != 0) {
         if (PQstatus(conn) != CONNECTION_OK) goto fail;
-        esync_log("reset: migration failed: %s", err);
+        esync_log_error("reset: migration failed: %s", err);
         PQclear(PQexec(conn, "ROLLBACK"));
         esync_req_reply_error(r, 500, "migration_failed", "%s", err);
         return;
@@ -310,6 +311,8 @@ void esync_handlers_dispatch(void *p, esync_req *r) {
     case ESYNC_ROUTE_SHAPE_PROXY:
         esync_shape_http_handle(app->shapes, r, id == ESYNC_ROUTE_SHAPE_PROXY);
         return;
+    case ESYNC_ROUTE_HEALTH: esync_health_handle(app, r, false); return;
+    case ESYNC_ROUTE_HEALTH_V1: esync_health_handle(app, r, true); return;
     case ESYNC_ROUTE_STATIC: esync_static_serve(r, app->cfg->web_dir, app->cfg->wasm_dir); return;
     }
     esync_req_reply_error(r, 500, "internal_error", "unhandled route");

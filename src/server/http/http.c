@@ -116,11 +116,41 @@ void esync_req_query_each(esync_req *r, esync_req_arg_fn fn, void *cls) {
 
 bool esync_req_has_reply(const esync_req *r) { return r->resp != NULL; }
 
+typedef struct header_find {
+    const char *name;
+    char *found_name, *found_value; /* copies */
+} header_find;
+
+static enum MHD_Result on_header_find(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+    (void)kind;
+    header_find *f = cls;
+    if (strcasecmp(key, f->name) != 0) return MHD_YES;
+    f->found_name = esync__xstrdup(key);
+    f->found_value = esync__xstrdup(value ? value : "");
+    return MHD_NO;
+}
+
+void esync_req_set_header(esync_req *r, const char *name, const char *value) {
+    if (!r->resp) return;
+    /* deleting takes the exact name and value: find them whatever their case */
+    for (;;) {
+        header_find f = {name, NULL, NULL};
+        MHD_get_response_headers(r->resp, on_header_find, &f);
+        if (!f.found_name) break;
+        bool deleted = MHD_del_response_header(r->resp, f.found_name, f.found_value) == MHD_YES;
+        free(f.found_name);
+        free(f.found_value);
+        if (!deleted) break;
+    }
+    MHD_add_response_header(r->resp, name, value);
+}
+
 void esync_req_reply_response(esync_req *r, int status, struct MHD_Response *resp,
                               unsigned long long bytes) {
     if (r->resp) {
         /* A second reply is a bug in a handler; keep the first, never crash on it. */
-        esync_log("internal: second reply (%d) for %s ignored", status, r->path);
+        esync_log_error("internal: second reply (%d) for %s ignored", status, r->path);
         MHD_destroy_response(resp);
         return;
     }
@@ -189,7 +219,7 @@ void esync_req_resume(esync_req *r) { MHD_resume_connection(r->conn); }
 
 static enum MHD_Result queue_reply(esync_req *r) {
     if (!r->resp) {
-        esync_log("internal: no reply for %s %s", r->method_text, r->path);
+        esync_log_error("internal: no reply for %s %s", r->method_text, r->path);
         esync_req_reply_error(r, 500, "internal_error", "the server produced no reply");
     }
     r->state = REQ_QUEUED;
@@ -223,7 +253,7 @@ static bool on_headers(esync_req *r) {
         declared = strtoull(cl, NULL, 10); /* libmicrohttpd has already refused a malformed one */
     bool has_body = declared > 0 || (te && strcasecmp(te, "identity") != 0);
 
-    int rc = esync_route_find(r->method, r->path, h->opt.dev, &r->route);
+    int rc = esync_route_find(r->method, r->path, h->opt.routes, &r->route);
     if (rc == 404) {
         esync_req_reply_error(r, 404, "not_found", "no route for %s %.200s", r->method_text,
                               r->path);
@@ -385,7 +415,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
-    esync_log("http: %s", msg);
+    esync_log_warn("http: %s", msg);
 }
 
 esync_http *esync_http_start(const esync_http_options *opt, char *err, size_t errsz) {

@@ -32,7 +32,7 @@ typedef void (*esync_dispatch_fn)(void *app, esync_req *r);
 typedef struct esync_http_options {
     const char *host; /* numeric IPv4 or IPv6 address to bind */
     unsigned port;
-    bool dev;                 /* dev-only routes exist */
+    unsigned routes;          /* which optional routes exist: esync_route_flags bits */
     unsigned timeout_seconds; /* idle connection timeout (a body that never completes) */
     unsigned max_connections;
     esync_dispatch_fn dispatch;
@@ -74,6 +74,8 @@ void esync_req_reply_error(esync_req *r, int status, const char *code, const cha
 void esync_req_reply_response(esync_req *r, int status, struct MHD_Response *resp,
                               unsigned long long bytes);
 bool esync_req_has_reply(const esync_req *r);
+/* Sets a header of the reply already made (replacing one of that name). */
+void esync_req_set_header(esync_req *r, const char *name, const char *value);
 
 /* Suspend: epoll thread, inside dispatch only. Resume: any thread, once, after the reply. */
 void esync_req_suspend(esync_req *r);

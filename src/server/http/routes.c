@@ -21,6 +21,8 @@ static const route table[] = {
     {ESYNC_POST, "/api/test-items", ESYNC_ROUTE_ITEMS_CREATE, ESYNC_BODY_REQUIRED, false},
     {ESYNC_PUT, "/api/test-items/:id", ESYNC_ROUTE_ITEMS_UPDATE, ESYNC_BODY_REQUIRED, false},
     {ESYNC_DELETE, "/api/test-items/:id", ESYNC_ROUTE_ITEMS_DELETE, ESYNC_BODY_NONE, false},
+    {ESYNC_GET | ESYNC_HEAD, "/api/health", ESYNC_ROUTE_HEALTH, ESYNC_BODY_NONE, false},
+    {ESYNC_GET | ESYNC_HEAD, "/v1/health", ESYNC_ROUTE_HEALTH_V1, ESYNC_BODY_NONE, false},
 };
 
 static const struct {
@@ -93,10 +95,13 @@ static bool shape_path(const char *path, const char *want) {
     return *p == '\0' && *w == '\0';
 }
 
-int esync_route_find(unsigned method, const char *path, bool dev, esync_route_match *m) {
+int esync_route_find(unsigned method, const char *path, unsigned flags, esync_route_match *m) {
     memset(m, 0, sizeof *m);
     if (path[0] != '/') return 404;
-    bool shape = shape_path(path, "/v1/shape"), proxy = shape_path(path, "/api/electric/v1/shape");
+    bool dev = flags & ESYNC_ROUTES_DEV;
+    /* Not served: every spelling of the path is an unknown API path (404), for every method. */
+    bool shape = (flags & ESYNC_ROUTES_SHAPE_API) && shape_path(path, "/v1/shape");
+    bool proxy = shape_path(path, "/api/electric/v1/shape");
     if (shape || proxy) {
         unsigned ok = ESYNC_GET | ESYNC_HEAD | ESYNC_OPTIONS;
         m->id = shape ? ESYNC_ROUTE_SHAPE : ESYNC_ROUTE_SHAPE_PROXY;

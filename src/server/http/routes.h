@@ -3,7 +3,8 @@
  *
  * Paths under /api/ and /v1/ are API routes (JSON error envelope); every other GET or HEAD is a
  * static file. Dev-only routes do not exist unless dev mode is on (404, not 403: a production
- * server does not reveal them).
+ * server does not reveal them); nor does /v1/shape unless the server serves it on this listener
+ * (ESYNC_ROUTES_SHAPE_API: dev mode, a secret, or ELECTRIC_INSECURE=true; config.h).
  */
 #ifndef ESYNC_SERVER_ROUTES_H
 #define ESYNC_SERVER_ROUTES_H
@@ -31,6 +32,8 @@ typedef enum esync_route_id {
     ESYNC_ROUTE_ITEMS_DELETE,
     ESYNC_ROUTE_SHAPE,       /* /v1/shape: the built-in shape service (shape/http.h) */
     ESYNC_ROUTE_SHAPE_PROXY, /* /api/electric/v1/shape: the Electric proxy */
+    ESYNC_ROUTE_HEALTH,      /* /api/health: database, replication, shapes (api/health.h) */
+    ESYNC_ROUTE_HEALTH_V1,   /* /v1/health: Electric's status route */
     ESYNC_ROUTE_STATIC
 } esync_route_id;
 
@@ -55,7 +58,14 @@ unsigned esync_method_parse(const char *method);
 /* Writes "GET, HEAD, POST" style text for an Allow header into buf. */
 void esync_method_list(unsigned methods, char *buf, size_t n);
 
-/* Returns 0 (match in *m), 404 (no such route) or 405 (path known, method not: m->allow set). */
-int esync_route_find(unsigned method, const char *path, bool dev, esync_route_match *m);
+/* Which optional routes exist (esync_route_find's flags). */
+enum esync_route_flags {
+    ESYNC_ROUTES_DEV = 1u << 0,      /* the dev-only routes (/api/dev/seed, /api/dev/reset) */
+    ESYNC_ROUTES_SHAPE_API = 1u << 1 /* /v1/shape (the proxy /api/electric/v1/shape always is) */
+};
+
+/* Returns 0 (match in *m), 404 (no such route) or 405 (path known, method not: m->allow set).
+ * flags: esync_route_flags bits. */
+int esync_route_find(unsigned method, const char *path, unsigned flags, esync_route_match *m);
 
 #endif

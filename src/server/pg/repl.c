@@ -265,7 +265,8 @@ static void on_change(esync_repl *r) {
 static int on_message(esync_repl *r, const uint8_t *p, size_t n) {
     esync_pgo_msg *m = &r->msg;
     if (esync_pgo_decode(p, n, m) != 0) {
-        esync_log("shapes: undecodable pgoutput message (tag %c, %zu bytes)", n ? p[0] : '?', n);
+        esync_log_error("shapes: undecodable pgoutput message (tag %c, %zu bytes)", n ? p[0] : '?',
+                        n);
         return -1;
     }
     switch (m->tag) {
@@ -322,14 +323,14 @@ static void stream(esync_repl *r) {
         }
         if (n == -1) {
             PGresult *res = PQgetResult(r->conn);
-            esync_log("shapes: replication stream ended: %s",
-                      PQresultStatus(res) == PGRES_COMMAND_OK ? "server shutdown"
-                                                              : PQerrorMessage(r->conn));
+            esync_log_warn("shapes: replication stream ended: %s",
+                           PQresultStatus(res) == PGRES_COMMAND_OK ? "server shutdown"
+                                                                   : PQerrorMessage(r->conn));
             PQclear(res);
             return;
         }
         if (n == -2) {
-            esync_log("shapes: replication read failed: %s", PQerrorMessage(r->conn));
+            esync_log_warn("shapes: replication read failed: %s", PQerrorMessage(r->conn));
             return;
         }
         /* nothing buffered: wait for the socket, the stop signal or the status timer */
@@ -345,7 +346,7 @@ static void stream(esync_repl *r) {
         if (pr < 0 && errno != EINTR) return;
         if (pfd[1].revents) return;
         if (pfd[0].revents && PQconsumeInput(r->conn) == 0) {
-            esync_log("shapes: replication connection lost: %s", PQerrorMessage(r->conn));
+            esync_log_warn("shapes: replication connection lost: %s", PQerrorMessage(r->conn));
             return;
         }
     }

@@ -280,6 +280,48 @@ static bool table_allowed(esync_shape_http *h, const char *table) {
     return ok;
 }
 
+/* True when a where-like parameter (where, subset__where, subset__order_by) holds the keyword
+ * SELECT, TABLE or WITH outside string literals and quoted identifiers: a subquery, which an
+ * upstream Electric with subqueries enabled would run against a table the allow-list does not
+ * name. The built-in service refuses subqueries itself (src/where). A false positive (a dollar-
+ * quoted string holding the word) only refuses a request. */
+static bool has_subquery(const char *s) {
+    for (const char *p = s; *p;) {
+        if (*p == '\'' || *p == '"') {
+            char q = *p++;
+            while (*p && *p != q) p++;
+            if (*p) p++;
+            continue;
+        }
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_') {
+            const char *w = p;
+            while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                   (*p >= '0' && *p <= '9') || *p == '_' || *p == '$')
+                p++;
+            size_t n = (size_t)(p - w);
+            if ((n == 6 && strncasecmp(w, "select", 6) == 0) ||
+                (n == 5 && strncasecmp(w, "table", 5) == 0) ||
+                (n == 4 && strncasecmp(w, "with", 4) == 0))
+                return true;
+            continue;
+        }
+        p++;
+    }
+    return false;
+}
+
+static bool reads_other_tables(const esync_params_kv *kv, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const char *key = kv[i].key;
+        if (kv[i].value &&
+            (strcmp(key, "where") == 0 || strcmp(key, "subset__where") == 0 ||
+             strcmp(key, "subset__order_by") == 0) &&
+            has_subquery(kv[i].value))
+            return true;
+    }
+    return false;
+}
+
 static void url_encode(esync_sb *b, const char *s) {
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
@@ -319,10 +361,21 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
             return;
         }
         if (h->proxy) {
-            /* upstream: the client's parameters minus any secret, plus ours */
+            if (reads_other_tables(k.kv, k.n)) {
+                reply_now(r, origin, 403,
+                          "{\"message\":\"Subqueries are not allowed through this proxy\"}", 0);
+                free(k.kv);
+                return;
+            }
+            /* upstream: the client's parameters minus any secret and table, plus the table that
+             * was checked (once: an upstream that takes the last of repeated keys must not see a
+             * second one) and our secret */
             esync_sb qs = {0};
+            esync__sb_puts(&qs, "table=");
+            url_encode(&qs, table);
             for (size_t i = 0; i < k.n; i++) {
-                if (strcmp(k.kv[i].key, "secret") == 0 || strcmp(k.kv[i].key, "api_secret") == 0)
+                if (strcmp(k.kv[i].key, "secret") == 0 || strcmp(k.kv[i].key, "api_secret") == 0 ||
+                    strcmp(k.kv[i].key, "table") == 0)
                     continue;
                 if (qs.n) esync__sb_put(&qs, "&", 1);
                 url_encode(&qs, k.kv[i].key);
@@ -356,7 +409,7 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
     long long cursor = cur ? strtoll(cur, NULL, 10) : -1;
     free(k.kv);
     /* Electric checks the secret before the parameters */
-    if (!proxy && h->secret && (!secret || strcmp(secret, h->secret) != 0)) {
+    if (!proxy && h->secret && !esync__secret_equal(secret, h->secret)) {
         reply_now(r, origin, 401, "{\"message\":\"Unauthorized - Invalid API secret\"}", 0);
         free(secret);
         free(err);
@@ -402,7 +455,7 @@ esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o) {
     if (!h->svc) {
         /* The rest of the server is still useful (a second instance on the same checkout, for
          * one): /v1/shape answers 503 with the reason logged here. */
-        esync_log("shape service disabled: %s", err);
+        esync_log_warn("shape service disabled: %s", err);
     }
     if (o->electric_url && *o->electric_url) h->proxy = esync__proxy_start(o->electric_url);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
@@ -411,6 +464,12 @@ esync_shape_http *esync_shape_http_start(const esync_shape_http_options *o) {
 
 void esync_shape_http_invalidate_all(esync_shape_http *h, const char *why) {
     if (h && h->svc) esync_shapes_invalidate_all(h->svc, why);
+}
+
+bool esync_shape_http_health(esync_shape_http *h, esync_shapes_health *out) {
+    if (!h || !h->svc) return false;
+    esync_shapes_health_get(h->svc, out);
+    return true;
 }
 
 void esync_shape_http_stop(esync_shape_http *h) {

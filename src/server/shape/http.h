@@ -62,6 +62,9 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy);
 /* Invalidates every shape (their clients get 409 and refetch), e.g. after the tables were
  * recreated. Any thread. */
 void esync_shape_http_invalidate_all(esync_shape_http *h, const char *why);
+/* The service's state for the health routes; false when the service is not running (its
+ * shapes directory is in use by another server, or unusable). Any thread. */
+bool esync_shape_http_health(esync_shape_http *h, esync_shapes_health *out);
 /* Answers every held request, stops the service, frees h. Call before esync_http_stop. */
 void esync_shape_http_stop(esync_shape_http *h);
 

@@ -47,6 +47,7 @@ struct xfer {
 
 struct esync_proxy {
     char *base;
+    char *shown; /* base for logs: any password as ***; the query (with the secret) never logged */
     CURLM *multi;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -211,9 +212,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *cls) {
 }
 
 static void finish(esync_proxy *p, xfer *x, CURLcode rc) {
-    (void)p;
     if (!x->replied) {
-        if (rc != CURLE_OK) esync_log("proxy: %s: %s", x->url, curl_easy_strerror(rc));
+        if (rc != CURLE_OK) esync_log_warn("proxy: %s: %s", p->shown, curl_easy_strerror(rc));
         answer_error(x, 502, "{\"message\":\"Electric upstream unreachable\"}");
     } else {
         pthread_mutex_lock(&x->mu);
@@ -299,6 +299,7 @@ esync_proxy *esync__proxy_start(const char *base) {
     esync__sb_put(&b, base, n);
     if (n < 9 || strcmp(b.p + n - 9, "/v1/shape") != 0) esync__sb_puts(&b, "/v1/shape");
     p->base = esync__sb_take(&b, NULL);
+    p->shown = esync__redact_url(p->base);
     p->multi = curl_multi_init();
     pthread_mutex_init(&p->mu, NULL);
     if (!p->multi || pthread_create(&p->thread, NULL, run, p) != 0) {
@@ -363,5 +364,6 @@ void esync__proxy_stop(esync_proxy *p) {
     curl_multi_cleanup(p->multi);
     pthread_mutex_destroy(&p->mu);
     free(p->base);
+    free(p->shown);
     free(p);
 }

@@ -245,8 +245,8 @@ static shape *load_shape(esync_shapes *S, const char *dir) {
     s->log = esync__storage_open(dir, S->o.chunk_bytes, err, sizeof err);
     s->nchunks = s->log ? esync__storage_snap_chunks(s->log) : 0;
     if (!s->log || s->nchunks < 1 || s->nchunks != (int)jnum(m, "chunks")) {
-        esync_log("shapes: stored shape %s unusable: %s", handle,
-                  s->log ? "snapshot incomplete" : err);
+        esync_log_warn("shapes: stored shape %s unusable: %s", handle,
+                       s->log ? "snapshot incomplete" : err);
         esync__service_unref(s);
         s = NULL;
         goto out;

@@ -255,12 +255,14 @@ static shape *create_shape(esync_shapes *S, esync_shape_req *q) {
     snprintf(dir, sizeof dir, "%s/%s", S->dir, s->handle);
     s->log = esync__storage_create(dir, S->o.chunk_bytes, err, sizeof err);
     if (!s->log) {
-        esync_log("shapes: %s", err);
+        esync_log_error("shapes: %s", err);
         s->state = S_GONE;
         esync__service_unref(s);
         return NULL;
     }
     esync__service_add(S, s);
+    esync_log_debug("shapes: %s created for %s%s%s", s->handle, s->t->qname,
+                    s->where ? " where " : "", s->where ? s->where : "");
     esync__sink_start_repl(S);
     s->refs++; /* the snapshot job's */
     esync__workers_queue_snapshot(S, s);
@@ -327,6 +329,15 @@ static void purge_all(esync_shapes *S, const char *why) {
 void esync_shapes_invalidate_all(esync_shapes *S, const char *why) {
     pthread_mutex_lock(&S->mu);
     purge_all(S, why);
+    pthread_mutex_unlock(&S->mu);
+}
+
+void esync_shapes_health_get(esync_shapes *S, esync_shapes_health *h) {
+    memset(h, 0, sizeof *h);
+    pthread_mutex_lock(&S->mu);
+    for (shape *s = S->all; s; s = s->next) h->shapes++;
+    h->replication = !S->repl ? "idle" : S->repl_started ? "streaming" : "connecting";
+    snprintf(h->slot, sizeof h->slot, "%s", S->slot);
     pthread_mutex_unlock(&S->mu);
 }
 
@@ -454,7 +465,7 @@ void esync_shapes_stop(esync_shapes *S) {
     if (empty) {
         /* nothing stored to resume: keep nothing in the database either */
         if (esync_repl_drop(S->o.database_url, S->slot, S->pub) == 0) {
-            esync_log("shapes: no shape stored: dropped slot %s", S->slot);
+            esync_log_info("shapes: no shape stored: dropped slot %s", S->slot);
             esync__restore_forget_state(S);
         }
     }

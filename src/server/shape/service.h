@@ -113,6 +113,17 @@ esync_shapes *esync_shapes_start(const esync_shapes_options *o, char *err, size_
 void esync_shapes_submit(esync_shapes *s, esync_shape_req *q);
 /* Invalidates every shape (requests with their handles get 409). Any thread. */
 void esync_shapes_invalidate_all(esync_shapes *s, const char *why);
+/* What a health check reports of the service. */
+typedef struct esync_shapes_health {
+    int shapes; /* live shapes (being created or ready) */
+    /* the replication stream: "idle" (not started: no shape yet), "connecting" (started, not
+     * streaming: connecting, or reconnecting after a loss) or "streaming" */
+    const char *replication;
+    char slot[64]; /* the replication slot's name (it exists once replication has started) */
+} esync_shapes_health;
+
+/* Fills h. Any thread. */
+void esync_shapes_health_get(esync_shapes *s, esync_shapes_health *h);
 /* Answers every parked request (503), stops the threads, frees s. */
 void esync_shapes_stop(esync_shapes *s);
 

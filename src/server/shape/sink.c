@@ -38,7 +38,7 @@ void esync__sink_pend_free(pend_txn *p) {
 static void append_txn(shape *s, const char *buf, size_t len, const esync_offset *offs,
                        const size_t *ends, size_t n) {
     if (esync__storage_append(s->log, buf, len, offs, ends, n) != 0) {
-        esync_log("shapes: %s: log write failed: %s", s->handle, strerror(errno));
+        esync_log_error("shapes: %s: log write failed: %s", s->handle, strerror(errno));
         return;
     }
     s->needs_sync = true;
@@ -90,7 +90,10 @@ static void reset_tx(shape *s) {
 static void sink_disconnected(void *ctx, const char *why) {
     esync_shapes *S = ctx;
     pthread_mutex_lock(&S->mu);
-    if (S->repl_started) esync_log("shapes: replication disconnected: %s", why);
+    if (S->repl_started && S->stopping)
+        esync_log_info("shapes: replication stopped: %s", why);
+    else if (S->repl_started)
+        esync_log_warn("shapes: replication disconnected: %s", why);
     S->repl_started = false;
     for (shape *s = S->all; s; s = s->next) reset_tx(s);
     pthread_mutex_unlock(&S->mu);

@@ -108,7 +108,7 @@ static void check_definition(esync_shapes *S, PGconn **conn, esync_shape_req *q)
             *conn = NULL;
             esync__serve_db_down(r);
         } else {
-            esync_log("shapes: catalog: %s", err);
+            esync_log_warn("shapes: catalog: %s", err);
             esync__serve_json(r, 500, "{\"error\":\"Internal server error\"}");
         }
         goto answer;
@@ -274,7 +274,7 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
             PQfinish(*conn);
             *conn = NULL;
         }
-        esync_log("shapes: publishing %s: %s", s->t->qname, err);
+        esync_log_error("shapes: publishing %s: %s", s->t->qname, err);
         fail_shape(S, s, lost, "publication failed");
         return;
     }
@@ -287,7 +287,7 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
             PQfinish(*conn);
             *conn = NULL;
         }
-        esync_log("shapes: snapshot of %s failed: %s", s->handle, err);
+        esync_log_error("shapes: snapshot of %s failed: %s", s->handle, err);
         fail_shape(S, s, lost, "snapshot failed");
         return;
     }
@@ -304,7 +304,7 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     esync__storage_sync(s->log);
     char *meta = esync__restore_meta_json(s);
     if (esync__storage_write_meta(s->log, meta, strlen(meta)) != 0)
-        esync_log("shapes: %s: writing meta.json failed: %s", s->handle, strerror(errno));
+        esync_log_error("shapes: %s: writing meta.json failed: %s", s->handle, strerror(errno));
     free(meta);
     s->needs_sync = false;
     s->state = S_READY;
