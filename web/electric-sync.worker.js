@@ -161,6 +161,9 @@
         }
         if (error) status.reject(c, error);
         else status.expect(c, cfg.shapes.map((s) => s.name));
+      }).catch((e) => {
+        log('hello', e);
+        status.reject(c, errorInfo(e));
       });
     }
 
