@@ -13,7 +13,7 @@ for p in "${parts[@]}"; do
         core) node bench/run-core.mjs ;;
         server) bash bench/server-load.sh ;;
         shapes) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/shape-load.mjs ;;  # 1000+ sockets
-        browser) node bench/browser.mjs ;;
+        browser) node bench/browser.mjs; node bench/browser-tabapi.mjs ;;
         *) echo "bench: unknown part $p" >&2; exit 2 ;;
     esac
 done

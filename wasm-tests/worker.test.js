@@ -478,3 +478,326 @@ test('the timeline never throws: it keeps the first marks and a ring of the late
   assert.equal(tl.dropped, 100001 - 64 - 448);
   for (let i = 1; i < marks.length; i++) assert.ok(marks[i][1] >= marks[i - 1][1], 'in time order');
 });
+
+// ---- the tab API: read-your-writes, live queries, reads that wait, credentials, shapes ----------
+
+const OTHER_SHAPE = () => ({ name: 'other', table: backend.other });
+const rowsOf = (rs) => rs.map((r) => r.id).sort();
+const statsOf = async (w) => {
+  const replies = [];
+  const c = w.addClient((m) => replies.push(m));
+  await w.handle(c, { type: 'STATS', id: 1 });
+  return replies[0].value;
+};
+
+test('awaitTxId: a write\'s txid awaited in a second tab, then read there with query; its DATA_CHANGE came first', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const s = scope();
+  try {
+    await seed(3);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const a = s.add(openTab(o, w, config()));
+    const b = s.add(openTab(o, w, config()));
+    await a.sync.ready;
+    await b.sync.ready;
+    const id = randomUUID();
+    const { txid } = await backend.insert({ id, title: 'read your writes' });
+    assert.match(txid, /^[0-9]+$/);
+    await b.sync.awaitTxId(txid);
+    assert.ok(changes(b).some((e) => e.changes.insert.some((r) => r.id === id)), 'the DATA_CHANGE was delivered before awaitTxId resolved');
+    assert.deepEqual(await b.sync.query('SELECT id, title FROM test_items WHERE id = ?', [id]), [{ id, title: 'read your writes' }]);
+    // An update and a delete: their txids too (txids ride on the DATA_CHANGE as well).
+    const u = await backend.update(id, { title: 'renamed' });
+    await a.sync.awaitTxId(u.txid);
+    assert.deepEqual(await a.sync.query('SELECT title FROM test_items WHERE id = ?', [id]), [{ title: 'renamed' }]);
+    assert.ok(changes(a).some((e) => (e.txids || []).includes(u.txid)));
+    const d = await backend.delete(id);
+    await b.sync.awaitTxId(BigInt(d.txid)); // a BigInt or a number is accepted as well
+    assert.deepEqual(await b.sync.query('SELECT id FROM test_items WHERE id = ?', [id]), []);
+    // Awaited again: at once.
+    const t0 = Date.now();
+    await a.sync.awaitTxId(txid);
+    assert.ok(Date.now() - t0 < 200);
+    assert.deepEqual((await statsOf(w)).txids, { waiting: 0, inflight: 0 });
+  } finally {
+    await s.close();
+  }
+});
+
+test('awaitTxId: an old txid resolves at once after a reload (from the replica in IndexedDB, offline)', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const s = scope();
+  try {
+    await seed(2);
+    const o = origin();
+    const w1 = startWorker(o);
+    const t1 = openTab(o, w1, config());
+    await t1.sync.ready;
+    const { txid } = await backend.insert({ id: randomUUID(), title: 'before the reload' });
+    await t1.sync.awaitTxId(txid);
+    t1.sync.close();
+    await w1.close();
+
+    const net = network();
+    net.down = true; // nothing can arrive: only the stored txids can answer
+    const w2 = s.add(startWorker(o, { fetch: net.fetch }));
+    const t2 = s.add(openTab(o, w2, config()));
+    const t0 = Date.now();
+    await t2.sync.awaitTxId(txid, { timeoutMs: 3000 });
+    assert.ok(Date.now() - t0 < 1000, `resolved after ${Date.now() - t0} ms`);
+    await t2.sync.ready;
+    assert.equal(t2.sync.status.test_items.phase, 'offline', 'nothing came from the network');
+  } finally {
+    await s.close();
+  }
+});
+
+test('awaitTxId: a txid that never comes rejects with code TIMEOUT, and the worker forgets the waiter', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const s = scope();
+  try {
+    await seed(1);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const tab = s.add(openTab(o, w, config()));
+    await tab.sync.ready;
+    const t0 = Date.now();
+    await assert.rejects(tab.sync.awaitTxId('4000000000', { timeoutMs: 300 }), (e) => e instanceof Error && e.code === 'TIMEOUT' && /4000000000/.test(e.message));
+    assert.ok(Date.now() - t0 >= 290);
+    await until(async () => (await statsOf(w)).txids.waiting === 0, 2000, 'the waiter dropped');
+    await assert.rejects(tab.sync.awaitTxId('not a txid'), TypeError);
+  } finally {
+    await s.close();
+  }
+});
+
+test('liveQuery: called after a write to its table and not after a write to another shape\'s table; one run shared by tabs', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const s = scope();
+  try {
+    const seeded = await seed(4);
+    await backend.createOther(2);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const shapes = [...SHAPES, OTHER_SHAPE()];
+    const a = s.add(openTab(o, w, { ...config(), shapes }));
+    const b = s.add(openTab(o, w, { ...config(), shapes }));
+    await a.sync.ready;
+    const SQL = 'SELECT id, title, completed FROM test_items ORDER BY id';
+    const callsA = [], callsB = [];
+    const stopA = a.sync.liveQuery(SQL, [], (rows) => callsA.push(rows));
+    b.sync.liveQuery(SQL, [], (rows) => callsB.push(rows));
+    await until(() => callsA.length === 1 && callsB.length === 1, 5000, 'the first results');
+    assert.deepEqual(rowsOf(callsA[0]), ids(seeded));
+    assert.equal(callsA[0][0].completed, false, 'typed like query');
+    let st = await statsOf(w);
+    assert.equal(st.live.queries, 1, 'identical statements share one live query');
+    assert.equal(st.live.subscriptions, 2);
+    assert.equal(st.live.firstRuns, 1, 'the second subscriber got the last result without a run');
+
+    // A write to the other shape's table: its DATA_CHANGE arrives, the live query does not run.
+    const reruns = st.live.reruns;
+    const otherTxid = await backend.insertOther(100, 'not read by the live query');
+    await a.sync.awaitTxId(otherTxid);
+    await b.sync.awaitTxId(otherTxid);
+    assert.ok(changes(a).some((e) => e.shapeName === 'other' && e.changes.insert.some((r) => r.id === 100)));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(callsA.length, 1, 'not called after a write to another shape\'s table');
+    assert.equal(callsB.length, 1);
+    assert.equal((await statsOf(w)).live.reruns, reruns, 'and not run');
+
+    // A write to test_items: called once in each tab, after one run.
+    const id = randomUUID();
+    const { txid } = await backend.insert({ id, title: 'seen live' });
+    await a.sync.awaitTxId(txid);
+    await until(() => callsA.length === 2 && callsB.length === 2, 5000, 'the re-run');
+    assert.ok(callsA[1].some((r) => r.id === id && r.title === 'seen live'));
+    assert.deepEqual(callsA[1], callsB[1]);
+    st = await statsOf(w);
+    assert.equal(st.live.reruns, reruns + 1, 'one run for both tabs');
+
+    // Unsubscribed: no longer called; the other tab still is. A closed tab's live query goes.
+    stopA();
+    const u = await backend.update(id, { completed: true });
+    await b.sync.awaitTxId(u.txid);
+    await until(() => callsB.length === 3, 5000, 'b re-run');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(callsA.length, 2);
+    assert.equal(callsB[2].find((r) => r.id === id).completed, true);
+    b.sync.close();
+    await until(async () => (await statsOf(w)).live.queries === 0, 2000, 'the closed tab\'s live query dropped');
+
+    // A statement that cannot run: onError, at once; a table that is no shape's fails at once.
+    const errs = [];
+    a.sync.liveQuery('DELETE FROM test_items', [], () => assert.fail('no rows'), (e) => errs.push(e));
+    a.sync.liveQuery('SELECT * FROM no_such_thing', [], () => assert.fail('no rows'), (e) => errs.push(e));
+    await until(() => errs.length === 2, 2000, 'the errors');
+    assert.deepEqual(errs.map((e) => e.code).sort(), ['ESYNC_EREADONLY', 'ESYNC_ESQLITE']);
+    await assert.rejects(a.sync.query('SELECT * FROM no_such_thing'), (e) => e.code === 'ESYNC_ESQLITE' && /no such table/.test(e.message));
+  } finally {
+    await s.close();
+  }
+});
+
+test('reads never see a missing table: before the first sync, and 20 queries in a loop across resetLocal() all resolve with rows', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const s = scope();
+  try {
+    const seeded = await seed(10);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const tab = s.add(openTab(o, w, config()));
+    // Before the first sync: the query waits for the table.
+    const first = tab.sync.query('SELECT id FROM test_items');
+    const liveCalls = [];
+    tab.sync.liveQuery('SELECT id FROM test_items', null, (rows) => liveCalls.push(rows));
+    assert.deepEqual(rowsOf(await first), ids(seeded));
+    await tab.sync.ready;
+    await until(() => liveCalls.length >= 1);
+    assert.deepEqual(rowsOf(liveCalls[0]), ids(seeded));
+
+    for (let round = 0; round < 2; round++) {
+      const n = liveCalls.length;
+      const queries = [];
+      const reset = tab.sync.resetLocal();
+      for (let i = 0; i < 20; i++) {
+        queries.push(tab.sync.query('SELECT id FROM test_items').then((rows) => ({ rows }), (error) => ({ error })));
+        await new Promise((r) => setTimeout(r, i % 4 === 0 ? 0 : 3));
+      }
+      await reset;
+      const results = await Promise.all(queries);
+      assert.deepEqual(results.filter((r) => r.error).map((r) => r.error.message), [], 'no query failed');
+      for (const r of results) assert.deepEqual(rowsOf(r.rows), ids(seeded));
+      await until(() => resets(tab).length === round + 1 && liveCalls.length > n, 10000, 'the live query after the reset');
+      for (const rows of liveCalls.slice(n)) assert.deepEqual(rowsOf(rows), ids(seeded), 'no empty result in between');
+    }
+    assert.ok((await statsOf(w)).live.waits >= 1, 'some queries did wait for the table');
+  } finally {
+    await s.close();
+  }
+});
+
+test('a schema version change: a query issued while the replica is rebuilt waits and answers from the new one', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const s = scope();
+  try {
+    await seed(2);
+    const o = origin();
+    const w1 = startWorker(o);
+    const t1 = openTab(o, w1, config());
+    await t1.sync.ready;
+    t1.sync.close();
+    await w1.close();
+    await backend.migrate('0002_reads_wait');
+    const after = [];
+    for (let i = 0; i < 3; i++) after.push(await backend.insert({ id: randomUUID(), title: `after ${i}` }));
+    const w2 = s.add(startWorker(o));
+    const t2 = s.add(openTab(o, w2, config()));
+    const q = t2.sync.query('SELECT id FROM test_items'); // issued at once: old replica, rebuild or new one
+    const rows = await q;
+    assert.ok([2, 3].includes(rows.length), `rows: ${rows.length}`);
+    await t2.sync.ready;
+    assert.deepEqual(await replicaIds(t2), ids(after));
+  } finally {
+    await s.close();
+  }
+});
+
+test('headers: a 401 gives STATUS unauthorized; new values resume where the shape was, without SCHEMA_RESET and without downloading the rows again', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const { startAuthProxy } = await import('./support/auth-proxy.js');
+  const s = scope();
+  const proxy = await startAuthProxy(backend.base, { valid: 't1' });
+  try {
+    await backend.seedMany(1000);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    let token = 't1';
+    let asked = 0;
+    const cfg = { ...config(), shapeUrl: `${proxy.base}/v1/shape`, liveUrl: undefined, headers: async () => { asked++; return { Authorization: `Bearer ${token}` }; } };
+    const tab = s.add(openTab(o, w, cfg));
+    await tab.sync.ready;
+    assert.ok(asked >= 1, 'the function was called on the worker\'s request');
+    const snapshotBytes = proxy.bytes;
+    assert.ok(snapshotBytes > 1000 * 100, `snapshot bytes ${snapshotBytes}`);
+    assert.equal(proxy.refused(), 0);
+    const phases = () => tab.events.filter((e) => e.type === 'STATUS').map((e) => e.phase);
+
+    // 1. The token expires and the app already holds the next one: the worker asks at once.
+    proxy.valid = 't2';
+    token = 't2';
+    // Ends the long-poll in flight (or, if it reached the proxy after the token changed, that
+    // request is the refused one); the next request is refused, the worker asks, resumes.
+    const r1 = await backend.insert({ id: randomUUID(), title: 'while t1 expires' });
+    await tab.sync.awaitTxId(r1.txid, { timeoutMs: 10000 });
+    const r2 = await backend.insert({ id: randomUUID(), title: 'after t2' });
+    await tab.sync.awaitTxId(r2.txid, { timeoutMs: 10000 });
+    assert.ok(proxy.refused() >= 1, 'a request was refused');
+    assert.ok(phases().includes('unauthorized'), phases().join(' '));
+
+    // 2. Expired and the function still returns the old token: unauthorized until refreshAuth().
+    const before = proxy.requests.length;
+    proxy.valid = 't3';
+    const r3 = await backend.insert({ id: randomUUID(), title: 'while t2 expires' }); // arrives now or after the refresh
+    await until(() => tab.sync.status.test_items.phase === 'unauthorized', 10000, 'unauthorized');
+    assert.match(tab.sync.status.test_items.error || '', /401|credential|auth/i);
+    const refusedAt = proxy.refused();
+    const r4 = await backend.insert({ id: randomUUID(), title: 'written while unauthorized' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(tab.sync.status.test_items.phase, 'unauthorized');
+    assert.equal(proxy.refused(), refusedAt, 'the refused values are not sent again');
+    token = 't3';
+    await tab.sync.refreshAuth();
+    await tab.sync.awaitTxId(r3.txid, { timeoutMs: 10000 });
+    await tab.sync.awaitTxId(r4.txid, { timeoutMs: 10000 });
+    await until(() => tab.sync.status.test_items.phase === 'live', 5000, 'live again');
+
+    assert.equal(resets(tab).length, 0, 'no SCHEMA_RESET');
+    const after = proxy.requests.slice(before);
+    assert.deepEqual(after.filter((r) => r.offset === '-1'), [], 'no request from offset -1');
+    const resumedBytes = after.reduce((n, r) => n + r.bytes, 0);
+    assert.ok(resumedBytes < snapshotBytes / 20, `bytes after the 401: ${resumedBytes}, the snapshot: ${snapshotBytes}`);
+    assert.equal((await tab.sync.query('SELECT count(*) AS n FROM test_items'))[0].n, 1004);
+  } finally {
+    await s.close();
+    await proxy.stop();
+  }
+});
+
+test('shapes: a second tab adding a shape gets its rows; a different definition of a synced name rejects ready with SHAPE_CONFLICT', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const s = scope();
+  try {
+    const seeded = await seed(3);
+    await backend.createOther(5);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const a = s.add(openTab(o, w, config()));
+    await a.sync.ready;
+    assert.deepEqual(Object.keys(a.sync.status), ['test_items']);
+    // A statement on a table that is no shape's yet fails at once.
+    await assert.rejects(a.sync.query(`SELECT * FROM ${backend.other}`), (e) => e.code === 'ESYNC_ESQLITE');
+
+    const b = s.add(openTab(o, w, { ...config(), shapes: [...SHAPES, OTHER_SHAPE()] }));
+    await b.sync.ready;
+    assert.deepEqual((await b.sync.query(`SELECT id, label FROM ${backend.other} ORDER BY id`)).map((r) => r.id), [1, 2, 3, 4, 5]);
+    await until(() => a.sync.status.other?.phase === 'live', 5000, 'the first tab hears of the new shape');
+    const txid = await backend.insertOther(6, 'six');
+    await a.sync.awaitTxId(txid);
+    assert.ok(changes(a).some((e) => e.shapeName === 'other' && e.changes.insert.some((r) => r.id === 6)));
+    assert.deepEqual(await replicaIds(a), ids(seeded));
+
+    // The same name, another definition.
+    const c = s.add(openTab(o, w, { ...config(), shapes: [{ name: 'test_items', table: 'test_items', where: 'completed = true' }] }));
+    await assert.rejects(c.sync.ready, (e) => e instanceof Error && e.code === 'SHAPE_CONFLICT' && /test_items/.test(e.message));
+    // Nothing changed for the others.
+    const id = randomUUID();
+    const r = await backend.insert({ id, title: 'after the conflict' });
+    await b.sync.awaitTxId(r.txid);
+    assert.equal((await b.sync.query('SELECT count(*) AS n FROM test_items'))[0].n, 4);
+    assert.equal(resets(a).length, 0);
+  } finally {
+    await s.close();
+  }
+});

@@ -1,18 +1,34 @@
 // electric-sync.js — what a tab imports (ES module, served at /electric-sync.js).
 //
-//   const sync = useElectricSync({ shapes: [{ name, table }], shapeUrl, liveUrl, versionUrl, dbName })
+//   const sync = useElectricSync({ shapes: [{ name, table }], shapeUrl, liveUrl, versionUrl, dbName,
+//                                  headers, params })
 //   sync.on('DATA_CHANGE' | 'SCHEMA_RESET' | 'STATUS', fn) -> unsubscribe
-//   await sync.ready; await sync.query(sql, params); await sync.resetLocal(); sync.status; sync.close()
+//   await sync.ready; await sync.query(sql, params); const stop = sync.liveQuery(sql, params, onRows)
+//   await sync.awaitTxId(txid, { timeoutMs }); await sync.refreshAuth(); await sync.resetLocal()
+//   sync.status; sync.close()
 //
 // The tab connects to the SharedWorker of its dbName (/electric-sync.worker.js), or, where
 // SharedWorker does not exist, starts a dedicated worker of its own; the workers elect one leader
 // with Web Locks and the others relay to it. Every tab holds a random Web Lock for its lifetime:
 // the worker forgets the tab when that lock is released (a closed or crashed tab), which port
-// events cannot tell reliably. The messages between tab and worker: docs/contracts.md.
+// events cannot tell reliably. The messages between tab and worker: docs/contracts.md §6.
+//
+// Invariants
+//  - Live queries run in the worker (one run per distinct statement and relevant commit, shared
+//    by every tab); this file only routes their results to the callbacks.
+//  - The `headers` and `params` options never leave the tab as functions: the tab evaluates them
+//    when the worker asks (AUTH_REQUEST) or on refreshAuth(), and sends the values.
+//  - awaitTxId's timeout is the tab's own clock: it fires even if the worker never answers.
 
 const DEFAULT_DB_NAME = 'electric-sync';
 const EVENTS = ['DATA_CHANGE', 'SCHEMA_RESET', 'STATUS'];
 const WORKER_FORMAT = 1; // part of the worker name: a new storage format gets a new worker
+const AWAIT_TXID_TIMEOUT_MS = 30000;
+// The query parameters of the shape protocol, which the engine writes itself (src/core/request.c):
+// the `params` option may not set them.
+const RESERVED_PARAMS = new Set(['table', 'offset', 'handle', 'live', 'cursor', 'where', 'params',
+  'columns', 'replica', 'cache-buster', 'expired_handle', 'live_sse', 'log']);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function absolute(url) {
   if (url === undefined || url === null) return url;
@@ -25,12 +41,19 @@ function randomId() {
   return Math.random().toString(36).slice(2) + Date.now().toString(36);
 }
 
+function codedError(message, code) {
+  const err = new Error(message);
+  err.code = code;
+  return err;
+}
+
 // The shapes are the app's and have no default. A missing or malformed `shapes` is a mistake in
 // the calling code, not a runtime condition, so useElectricSync throws a TypeError at once (no
 // worker is started, the stack points at the call) rather than rejecting `ready`, which a page
 // may never await. Checked here: a non-empty array of objects, each with a non-empty string
 // `name` (unique) and `table`. The rest of a definition (where, params, columns, replica) and
-// rules like one shape per table are the engine's: a bad one shows as STATUS phase 'error'.
+// rules like one shape per table are the engine's: a bad one shows as STATUS phase 'error', or,
+// for a shape the worker did not sync yet, as the rejection of `ready`.
 function checkShapes(shapes) {
   const fail = (why) => {
     throw new TypeError(`useElectricSync: options.shapes ${why}; expected [{ name, table, where?, params?, columns?, replica? }, ...]`);
@@ -47,8 +70,43 @@ function checkShapes(shapes) {
   return shapes;
 }
 
-// options: shapes (required), shapeUrl, liveUrl, versionUrl, dbName (default 'electric-sync'):
-// see docs/contracts.md; and for embedding and tests: workerUrl (default
+// The value of the `headers` or `params` option (or what its function returned): a plain object
+// of strings (numbers and booleans are converted; null and undefined entries are left out).
+// Throws a TypeError naming what is wrong.
+function authValues(kind, v) {
+  const out = {};
+  if (v === undefined || v === null) return out;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new TypeError(`useElectricSync: ${kind} must be an object (or a function returning one, or a Promise of one)`);
+  for (const [k, x] of Object.entries(v)) {
+    if (x === undefined || x === null) continue;
+    if (!['string', 'number', 'boolean'].includes(typeof x)) throw new TypeError(`useElectricSync: ${kind}.${k} must be a string`);
+    if (kind === 'headers' && !HEADER_NAME.test(k)) throw new TypeError(`useElectricSync: '${k}' is not a header name`);
+    if (kind === 'params' && (RESERVED_PARAMS.has(k) || k.startsWith('params[') || k.startsWith('subset__'))) {
+      throw new TypeError(`useElectricSync: params.${k} is a parameter of the shape protocol; name the shape's where/params in options.shapes`);
+    }
+    out[k] = String(x);
+  }
+  return out;
+}
+
+function checkAuthOption(kind, v) {
+  if (v === undefined || v === null || typeof v === 'function') return v;
+  authValues(kind, v); // an object: checked now, so a mistake throws at the call
+  return v;
+}
+
+// A txid as the REST API returns it (a decimal string), or a number or BigInt: the canonical
+// decimal string, or null when it is none.
+function canonicalTxid(txid) {
+  if (typeof txid === 'bigint') return txid >= 0n ? txid.toString() : null;
+  if (typeof txid === 'number') return Number.isSafeInteger(txid) && txid >= 0 ? String(txid) : null;
+  if (typeof txid === 'string' && /^[0-9]{1,20}$/.test(txid)) return BigInt(txid).toString();
+  return null;
+}
+
+// options: shapes (required), shapeUrl, liveUrl, versionUrl, dbName (default 'electric-sync'),
+// headers, params (an object, or a function returning one or a Promise of one): see
+// docs/contracts.md §5; and for embedding and tests: workerUrl (default
 // '/electric-sync.worker.js'), port (a MessagePort already connected to a worker), locks (a Web
 // Locks implementation; default navigator.locks).
 export function useElectricSync(options = {}) {
@@ -59,15 +117,20 @@ export function useElectricSync(options = {}) {
     versionUrl: absolute(options.versionUrl || '/api/schema/version'),
     dbName: options.dbName || DEFAULT_DB_NAME,
   };
+  const headersOpt = checkAuthOption('headers', options.headers);
+  const paramsOpt = checkAuthOption('params', options.params);
+  const hasAuth = headersOpt != null || paramsOpt != null;
+  const dynamicAuth = typeof headersOpt === 'function' || typeof paramsOpt === 'function';
   const locks = options.locks || (typeof navigator !== 'undefined' ? navigator.locks : undefined);
   const listeners = new Map(EVENTS.map((t) => [t, new Set()]));
   const status = {};
   const pending = new Map(); // rpc id -> {resolve, reject}
+  const lives = new Map();   // live query id -> {onRows, onError}
   let nextId = 1;
   let closed = false;
   let releaseTab = null;
-  let resolveReady;
-  const ready = new Promise((r) => { resolveReady = r; });
+  let resolveReady, rejectReady;
+  const ready = new Promise((resolve, reject) => { resolveReady = resolve; rejectReady = reject; });
 
   // The transport: {post(msg), close()} over a port, a SharedWorker or a dedicated worker.
   let port, worker = null;
@@ -80,6 +143,29 @@ export function useElectricSync(options = {}) {
     worker = new Worker(absolute(options.workerUrl || '/electric-sync.worker.js'), { name: `electric-sync:${config.dbName}:${WORKER_FORMAT}:dedicated` });
     port = worker;
   }
+  const post = (msg) => { if (!closed) port.postMessage(msg); };
+
+  // The current values of the headers and params options, functions evaluated now.
+  async function currentAuth() {
+    const [h, p] = await Promise.all([
+      typeof headersOpt === 'function' ? headersOpt() : headersOpt,
+      typeof paramsOpt === 'function' ? paramsOpt() : paramsOpt,
+    ]);
+    return { headers: authValues('headers', h), params: authValues('params', p) };
+  }
+  // Answers the worker's AUTH_REQUEST; one evaluation at a time.
+  let supplying = null;
+  function supplyAuth() {
+    if (supplying) return;
+    supplying = currentAuth().then(
+      (v) => post({ type: 'AUTH', ...v }),
+      (e) => post({ type: 'AUTH', error: { code: e.code || e.name || 'Error', message: String(e.message || e) } }),
+    ).finally(() => { supplying = null; });
+  }
+
+  const deliver = (fn, arg) => {
+    try { fn(arg); } catch (e) { setTimeout(() => { throw e; }); }
+  };
 
   port.onmessage = (ev) => {
     const msg = ev.data;
@@ -89,17 +175,26 @@ export function useElectricSync(options = {}) {
         const p = pending.get(msg.id);
         if (!p) return;
         pending.delete(msg.id);
-        if (msg.error) {
-          const err = new Error(msg.error.message);
-          err.code = msg.error.code;
-          p.reject(err);
-        } else {
-          p.resolve(msg.value);
-        }
+        if (msg.error) p.reject(codedError(msg.error.message, msg.error.code));
+        else p.resolve(msg.value);
         return;
       }
       case 'READY':
-        resolveReady();
+        if (msg.error) rejectReady(codedError(msg.error.message, msg.error.code));
+        else resolveReady();
+        return;
+      case 'ROWS': {
+        const l = lives.get(msg.live);
+        if (!l) return;
+        if (!msg.error) return deliver(l.onRows, msg.rows);
+        lives.delete(msg.live); // the worker dropped it: an error no commit can fix
+        const err = codedError(msg.error.message, msg.error.code);
+        if (l.onError) deliver(l.onError, err);
+        else setTimeout(() => { throw err; });
+        return;
+      }
+      case 'AUTH_REQUEST':
+        if (hasAuth) supplyAuth();
         return;
       case 'STATUS':
         status[msg.shapeName] = msg;
@@ -108,14 +203,17 @@ export function useElectricSync(options = {}) {
         break;
     }
     const set = listeners.get(msg.type);
-    if (set) for (const fn of [...set]) {
-      try { fn(msg); } catch (e) { setTimeout(() => { throw e; }); }
-    }
+    if (set) for (const fn of [...set]) deliver(fn, msg);
   };
   if (typeof port.start === 'function') port.start();
 
-  // The tab's liveness lock is held before HELLO, so the worker cannot take it first.
+  // The tab's liveness lock is held before HELLO, so the worker cannot take it first. HELLO's
+  // `auth`: null (no headers/params options), the values when both are plain objects, or
+  // {dynamic: true}: the worker asks (AUTH_REQUEST) when it needs them.
   const tabLock = locks ? `electric-sync-tab:${config.dbName}:${randomId()}` : null;
+  const auth = !hasAuth ? null
+    : dynamicAuth ? { dynamic: true }
+      : { dynamic: false, headers: authValues('headers', headersOpt), params: authValues('params', paramsOpt) };
   const hello = (async () => {
     if (locks) {
       await new Promise((granted) => {
@@ -125,16 +223,18 @@ export function useElectricSync(options = {}) {
         }).catch(() => granted());
       });
     }
-    if (!closed) port.postMessage({ type: 'HELLO', config, tabLock });
+    post({ type: 'HELLO', config, tabLock, auth });
   })();
 
   function rpc(msg) {
     if (closed) return Promise.reject(new Error('closed'));
     const id = nextId++;
-    return new Promise((resolve, reject) => {
+    const promise = new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
-      hello.then(() => port.postMessage({ ...msg, id }));
+      hello.then(() => post({ ...msg, id }));
     });
+    promise.id = id;
+    return promise;
   }
 
   return {
@@ -145,9 +245,52 @@ export function useElectricSync(options = {}) {
       return () => set.delete(fn);
     },
     ready,
-    // Read-only SQL over the replica (one statement): an array of row objects.
+    // Read-only SQL over the replica (one statement): an array of row objects. A statement on a
+    // shape's table that does not exist yet (before the first sync, during a reset) waits for it.
     query(sql, params) {
       return rpc({ type: 'QUERY', sql, params: params || null });
+    },
+    // onRows(rows) with the first result, then after every committed batch that changed a table
+    // the statement reads. onError(err): the statement cannot run (it is then dropped). Returns
+    // the unsubscribe function.
+    liveQuery(sql, params, onRows, onError) {
+      if (typeof sql !== 'string') throw new TypeError('liveQuery: sql must be a string');
+      if (typeof onRows !== 'function') throw new TypeError('liveQuery: onRows must be a function');
+      if (onError !== undefined && typeof onError !== 'function') throw new TypeError('liveQuery: onError must be a function');
+      if (closed) throw new Error('closed');
+      const id = nextId++;
+      lives.set(id, { onRows, onError });
+      hello.then(() => { if (lives.has(id)) post({ type: 'LIVE', id, sql, params: params || null }); });
+      return () => {
+        if (!lives.delete(id)) return;
+        hello.then(() => post({ type: 'UNLIVE', id }));
+      };
+    },
+    // Resolves once a committed batch carrying `txid` (as the REST API returned it) is durable
+    // in this browser and its DATA_CHANGE was delivered; at once when it already was. Rejects
+    // with code 'TIMEOUT' after timeoutMs.
+    awaitTxId(txid, { timeoutMs = AWAIT_TXID_TIMEOUT_MS } = {}) {
+      const t = canonicalTxid(txid);
+      if (t === null) return Promise.reject(new TypeError(`awaitTxId: ${String(txid)} is not a transaction id (a decimal string)`));
+      const p = rpc({ type: 'AWAIT_TXID', txid: t });
+      const id = p.id;
+      let timer;
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => {
+          if (!pending.delete(id)) return;
+          hello.then(() => post({ type: 'CANCEL', id }));
+          reject(codedError(`awaitTxId: transaction ${t} did not arrive within ${timeoutMs} ms`, 'TIMEOUT'));
+        }, timeoutMs);
+      });
+      return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+    },
+    // Evaluates the headers and params options now and hands the values to the worker, which
+    // retries a shape refused with 401/403 at once. Without those options: retries with the
+    // values the worker has.
+    async refreshAuth() {
+      if (!hasAuth) return rpc({ type: 'AUTH', force: true });
+      const v = await currentAuth();
+      return rpc({ type: 'AUTH', force: true, ...v });
     },
     // Wipes the replica and resyncs; every tab gets SCHEMA_RESET 'manual_reset'.
     resetLocal() {
@@ -162,6 +305,7 @@ export function useElectricSync(options = {}) {
       closed = true;
       for (const p of pending.values()) p.reject(new Error('closed'));
       pending.clear();
+      lives.clear();
       if (releaseTab) releaseTab();
       if (worker && typeof worker.terminate === 'function') worker.terminate();
       else if (typeof port.close === 'function') port.close();

@@ -13,16 +13,25 @@
  *   electric-sync.worker.replica.js   the engine and its IndexedDB store, opened and closed together
  *   electric-sync.store.js            IndexedDB persistence of the SQLite image
  *   electric-sync.worker.sync.js      the version check, the request loops, fetch, backoff
+ *   electric-sync.worker.auth.js      the tabs' headers/params, 401/403
+ *   electric-sync.worker.reads.js     queries that wait for their tables, live queries
+ *   electric-sync.worker.txids.js     awaitTxId
  *   electric-sync.worker.status.js    STATUS and READY
  *   electric-sync.worker.timeline.js  the benchmark marks (STATS)
  *   electric-sync.worker.relay.js     the dedicated-worker fallback
  *
- * Tab -> worker:  {type:'HELLO', config, tabLock} {type:'QUERY', id, sql, params}
- *                 {type:'RESET', id} {type:'BYE'} {type:'STATS', id} (flusher counters, benchmarks)
- * Worker -> tab:  DATA_CHANGE, SCHEMA_RESET, STATUS, and {type:'READY'}
+ * Tab -> worker:  {type:'HELLO', config, tabLock, auth} {type:'QUERY', id, sql, params}
+ *                 {type:'LIVE', id, sql, params} {type:'UNLIVE', id}
+ *                 {type:'AWAIT_TXID', id, txid} {type:'CANCEL', id}
+ *                 {type:'AUTH', headers, params} {type:'AUTH', id, force, headers?, params?}
+ *                 {type:'RESET', id} {type:'BYE'} {type:'STATS', id} (counters, benchmarks)
+ * Worker -> tab:  DATA_CHANGE, SCHEMA_RESET, STATUS, and {type:'READY', error?}
+ *                 {type:'ROWS', live, rows | error} {type:'AUTH_REQUEST'}
  *                 {type:'RESULT', id, value} {type:'RESULT', id, error:{code,message}}
- * (docs/contracts.md). The first HELLO's config ({shapes, shapeUrl, liveUrl, versionUrl, dbName},
- * as web/electric-sync.js sends it) starts the worker; `shapes` is required.
+ * (docs/contracts.md §6). The first HELLO's config ({shapes, shapeUrl, liveUrl, versionUrl,
+ * dbName}, as web/electric-sync.js sends it) starts the worker; `shapes` is required. A later
+ * HELLO's shapes that the worker does not sync yet are added; one it syncs with another
+ * definition rejects that tab's READY (SHAPE_CONFLICT).
  *
  * Invariants
  *  - Only the holder of `sqlite-owner:<dbName>` reads or writes the IndexedDB replica.
@@ -30,6 +39,8 @@
  *    them durable completed.
  *  - A tab is forgotten when its Web Lock is released (the tab closed), not on port events.
  *  - A response fetched before a reset (generation change) is dropped, never ingested.
+ *  - A tab's READY, live queries and awaited txids are its own: a HELLO registers them, a
+ *    forgotten tab's are dropped (Tabs.onForget).
  *
  * In node (tests) nothing starts by itself: the tests evaluate this file and SCRIPTS, then call
  * ElectricSyncWorker.createWorker(env) with fake-indexeddb, a Web Locks stand-in and
@@ -43,6 +54,9 @@
     'electric-sync.worker.owner.js',
     'electric-sync.worker.replica.js',
     'electric-sync.worker.sync.js',
+    'electric-sync.worker.auth.js',
+    'electric-sync.worker.reads.js',
+    'electric-sync.worker.txids.js',
     'electric-sync.worker.status.js',
     'electric-sync.worker.timeline.js',
     'electric-sync.worker.relay.js',
@@ -67,15 +81,19 @@
     const clearTimeout = env.clearTimeout || ((t) => g.clearTimeout(t));
     const log = env.log || (() => {});
     const writerId = `w-${now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    const perf = g.performance && typeof g.performance.now === 'function' ? () => g.performance.now() : now;
 
     const timeline = new P.Timeline(now);
-    const tabs = new P.Tabs({ locks: env.locks, log });
+    const tabs = new P.Tabs({ locks: env.locks, log, onForget: (c) => { reads.forget(c); txids.forget(c); auth.forget(c); status.forget(c); } });
     const status = new P.Status(tabs, now);
     const owner = new P.Owner({ locks: env.locks, BroadcastChannel: env.BroadcastChannel, mode: env.mode, id: writerId, log, onStepAside: stepAside });
     const replica = new P.Replica({ indexedDB: env.indexedDB, IDBKeyRange: env.IDBKeyRange, writerId, log, setTimeout });
+    const reads = new P.Reads({ replica, tabs, clock: perf, log });
+    const txids = new P.Txids({ replica, tabs, log });
+    const auth = new P.Auth({ tabs, now, log, onChange: () => sync.wakeAuth() });
     const sync = new P.Sync({
       fetch: env.fetch, now, setTimeout, clearTimeout, liveTimeoutMs: env.liveTimeoutMs || LIVE_TIMEOUT_MS, log,
-      replica, status, tabs, timeline,
+      replica, status, tabs, timeline, auth, reads, txids,
     });
     let started = null; // promise of start(), from the first HELLO on
 
@@ -83,13 +101,27 @@
       if (!msg || typeof msg !== 'object') return;
       switch (msg.type) {
         case 'HELLO':
-          tabs.watch(c, msg.tabLock);
-          if (!started) started = start(msg.config || {}).catch((e) => fatal(e));
-          status.greet(c);
+          hello(c, msg);
           break;
         case 'QUERY':
+          await answer(c, msg.id, () => reads.query(msg.sql, msg.params));
+          break;
+        case 'LIVE':
           await replica.opened;
-          answer(c, msg.id, () => replica.query(msg.sql, msg.params));
+          reads.subscribe(c, msg.id, msg.sql, msg.params);
+          break;
+        case 'UNLIVE':
+          reads.unsubscribe(c, msg.id);
+          break;
+        case 'AWAIT_TXID':
+          await txids.wait(c, msg.id, msg.txid);
+          break;
+        case 'CANCEL':
+          txids.cancel(c, msg.id);
+          break;
+        case 'AUTH':
+          auth.receive(c, msg);
+          if (msg.id !== undefined) tabs.send(c, msg.error ? { type: 'RESULT', id: msg.id, error: msg.error } : { type: 'RESULT', id: msg.id, value: true });
           break;
         case 'RESET':
           await answer(c, msg.id, async () => { await resetLocal(); return true; });
@@ -97,14 +129,42 @@
         case 'BYE':
           tabs.forget(c);
           break;
-        case 'STATS': { // benchmarks: what the IndexedDB flusher wrote
+        case 'STATS': { // benchmarks: what the IndexedDB flusher wrote, the live queries' work
           const stats = replica.stats();
-          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, startedAt: timeline.startedAt, timeline: timeline.marks() } });
+          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks() } });
           break;
         }
         default:
           break;
       }
+    }
+
+    // A tab: its lock watched, its credentials, the worker started by the first one; then, once
+    // the engine is open, its shapes (the new ones added) and its READY.
+    function hello(c, msg) {
+      const cfg = msg.config || {};
+      tabs.watch(c, msg.tabLock);
+      auth.hello(c, msg.auth);
+      if (!started) started = start(cfg).catch((e) => fatal(e));
+      status.greet(c);
+      if (!Array.isArray(cfg.shapes) || !cfg.shapes.length) {
+        status.reject(c, { code: 'ESYNC_EINVAL', message: 'HELLO: config.shapes must be a non-empty array of shapes' });
+        return;
+      }
+      replica.whenOpen().then((engine) => {
+        if (!engine || !tabs.clients.has(c.id)) return;
+        const { added, error } = replica.addShapes(cfg.shapes);
+        if (added.length) {
+          status.opening(cfg.shapes.filter((s) => added.includes(s.name)));
+          for (const name of added) sync.addShape(name);
+          status.fromEngine(engine);
+        }
+        if (error) status.reject(c, error);
+        else status.expect(c, cfg.shapes.map((s) => s.name));
+      }).catch((e) => {
+        log('hello', e);
+        status.reject(c, errorInfo(e));
+      });
     }
 
     // Sends the RESULT of request `id`: fn's value (awaited when it is a promise, so a query's
@@ -162,6 +222,7 @@
       if (!replica.engine) throw new Error('the replica is closed');
       sync.stop();
       tabs.broadcast(await replica.reset());
+      reads.afterReset();
       status.fromEngine(replica.engine);
       sync.run();
     }
@@ -177,6 +238,8 @@
       if (sync.closed) return;
       sync.close();
       await replica.close();
+      reads.close();
+      txids.close();
       owner.release();
     }
 

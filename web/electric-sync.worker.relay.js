@@ -12,11 +12,14 @@
  *  - The election is the owner lock `sqlite-owner:<dbName>`, which the leader's engine needs
  *    anyway; the leader holds it until its tab goes (the worker dies with it), then the next
  *    worker in the lock's queue leads and loads the replica from IndexedDB.
- *  - A QUERY or RESET stays in `unanswered` until its RESULT reached the tab, so a new leader
- *    gets it again; HELLO is re-sent too.
+ *  - A request (QUERY, RESET, AWAIT_TXID, AUTH with an id) stays in `unanswered` until its
+ *    RESULT reached the tab (or the tab cancelled it), and a live query (LIVE) in `lives` until
+ *    the tab's UNLIVE, so a new leader gets them again; HELLO is re-sent first. A new leader
+ *    runs the live queries again: the tab gets a first result from it.
  */
 (function (g) {
   'use strict';
+  const REQUESTS = new Set(['QUERY', 'RESET', 'AWAIT_TXID', 'AUTH', 'STATS']); // answered by a RESULT
 
   // Runs in a dedicated worker of one tab. scope: the worker global (its onmessage is the tab's,
   // postMessage goes to the tab); envBase: the env of createWorker, without mode.
@@ -25,6 +28,7 @@
     const log = envBase.log || (() => {});
     const clientId = `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
     const unanswered = new Map(); // request id -> message, re-sent to a new leader
+    const lives = new Map();      // live query id -> its LIVE message, re-sent to a new leader
     const remotes = new Map();    // follower clientId -> its client in `worker` (leader only)
     let worker = null;            // the engine side, once this worker leads
     let local = null;             // this worker's own tab as a client of `worker`
@@ -41,7 +45,10 @@
         hello = msg;
         if (!rpc) setup(dbNameOf(msg));
       }
-      if (msg.type === 'QUERY' || msg.type === 'RESET') unanswered.set(msg.id, msg);
+      if (msg.id !== undefined && REQUESTS.has(msg.type)) unanswered.set(msg.id, msg);
+      if (msg.type === 'CANCEL') unanswered.delete(msg.id);
+      if (msg.type === 'LIVE') lives.set(msg.id, msg);
+      if (msg.type === 'UNLIVE') lives.delete(msg.id);
       if (worker) worker.handle(local, msg);
       else if (rpc) toLeader(msg);
     };
@@ -59,6 +66,7 @@
         if (worker) return leaderReceive(d);
         if (d.leader) {
           toLeader(hello);
+          for (const m of lives.values()) toLeader(m);
           for (const m of unanswered.values()) toLeader(m);
         } else if (d.to === clientId) {
           toTab(d.msg);
@@ -88,6 +96,7 @@
       worker = ns.createWorker({ ...envBase, locks, BroadcastChannel: null, mode: 'dedicated' });
       local = worker.addClient(toTab);
       worker.handle(local, hello);
+      for (const m of lives.values()) worker.handle(local, m);
       for (const m of unanswered.values()) worker.handle(local, m);
       rpc.postMessage({ leader: clientId });
       return new Promise(() => {});

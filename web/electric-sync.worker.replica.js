@@ -12,7 +12,10 @@
  *  - persist() is called after every engine call that may commit; its promise resolves once a
  *    completed IndexedDB transaction holds those commits, with the events to broadcast then.
  *  - `opened` resolves once reads can be served (the engine open) or the replica is closed;
- *    `engine` is null while closed or while a version mismatch rebuilds it.
+ *    `engine` is null while closed or while a version mismatch rebuilds it. whenOpen() resolves
+ *    with the engine once it is open (also after a rebuild), or with null once closed for good.
+ *  - config.shapes lists every shape defined in the engine, the ones later tabs added included,
+ *    so a rebuilt engine defines them all again.
  */
 (function (g) {
   'use strict';
@@ -27,7 +30,21 @@
       this.store = null;
       this.config = null;
       this.lastCommits = 0;
+      this.closed = false;
       this.opened = new Promise((r) => { this.markOpened = r; });
+      this.engineWaiters = [];
+    }
+
+    // The engine once it is open; null once the replica is closed for good.
+    whenOpen() {
+      if (this.engine || this.closed) return Promise.resolve(this.engine);
+      return new Promise((r) => this.engineWaiters.push(r));
+    }
+
+    engineChanged() {
+      const ws = this.engineWaiters;
+      this.engineWaiters = [];
+      for (const r of ws) r(this.engine);
     }
 
     get file() {
@@ -53,6 +70,44 @@
         this.engine.defineShape(name, def);
       }
       this.markOpened();
+      this.engineChanged();
+    }
+
+    // The shapes a tab named: the ones not defined yet are defined (and listed in config.shapes).
+    // Returns {added: [name], error: null} or {added: [], error: {code, message}} when a name is
+    // defined with another definition (SHAPE_CONFLICT; nothing is added then) or the engine
+    // refuses a definition (its code; the ones before it stay added).
+    addShapes(shapes) {
+      const fresh = [];
+      for (const s of shapes) {
+        const { name, ...def } = s;
+        let cmp;
+        try {
+          cmp = this.engine.compareShape(name, def);
+        } catch (e) {
+          return { added: [], error: { code: e.codeName || 'Error', message: `shape '${name}': ${e.message}` } };
+        }
+        if (cmp === 'different') {
+          const mine = this.config.shapes.find((x) => x.name === name);
+          return {
+            added: [],
+            error: { code: 'SHAPE_CONFLICT', message: `shape '${name}' is already synced with another definition${mine ? ` (${JSON.stringify(mine)})` : ''}; this tab asked for ${JSON.stringify(s)}` },
+          };
+        }
+        if (cmp !== 'same') fresh.push(s);
+      }
+      const added = [];
+      for (const s of fresh) {
+        const { name, ...def } = s;
+        try {
+          this.engine.defineShape(name, def);
+        } catch (e) {
+          return { added, error: { code: e.codeName || 'Error', message: `shape '${name}': ${e.message}` } };
+        }
+        this.config.shapes = this.config.shapes.filter((x) => x.name !== name).concat([{ ...s }]);
+        added.push(name);
+      }
+      return { added, error: null };
     }
 
     newStore() {
@@ -82,7 +137,7 @@
         return null;
       }
       this.engine.close();
-      this.engine = null;
+      this.engine = null; // reads wait (whenOpen) until openEngine below
       await this.store.drain();
       this.store.close();
       this.M.deleteDatabase(this.file);
@@ -102,11 +157,6 @@
       return event;
     }
 
-    query(sql, params) {
-      if (!this.engine) throw new Error('the replica is closed');
-      return this.engine.query(sql, params || null);
-    }
-
     // The flusher's counters (STATS), null before the store exists.
     stats() {
       const s = this.store;
@@ -122,13 +172,17 @@
       }
       if (this.engine) this.engine.close();
       this.engine = null;
+      this.closed = true;
       if (this.M) this.M.deleteDatabase(this.file);
       this.markOpened();
+      this.engineChanged();
     }
 
     // Stops writing to IndexedDB at once, as a worker that dies (tests: a crash).
     drop() {
       if (this.store) this.store.close();
+      this.closed = true;
+      this.engineChanged();
     }
   }
 

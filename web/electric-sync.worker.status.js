@@ -2,18 +2,21 @@
  * electric-sync.worker.status.js — STATUS and READY (a classic script, one of the worker's parts:
  * see electric-sync.worker.js).
  *
- *   {type:'STATUS', shapeName, phase: 'opening' | 'initial-sync' | 'live' | 'offline' | 'error',
- *    rows, offset, handle, lastSyncedAt, error?}          (docs/contracts.md)
- *   {type:'READY'}   once: every shape live, or the stored replica served offline
+ *   {type:'STATUS', shapeName, phase: 'opening' | 'initial-sync' | 'live' | 'offline' |
+ *    'unauthorized' | 'error', rows, offset, handle, lastSyncedAt, error?}   (docs/contracts.md)
+ *   {type:'READY'}   to each tab once: every shape it named was live once, or the stored
+ *                    replica is served offline
+ *   {type:'READY', error: {code, message}}   its shapes cannot be synced (SHAPE_CONFLICT, ...)
  *
  * Invariants
  *  - A STATUS equal to the last one sent for its shape is not sent again.
- *  - A tab that says HELLO later gets the last STATUS of every shape, then READY if it was sent.
+ *  - A tab that says HELLO later gets the last STATUS of every shape; its READY follows once its
+ *    own shapes (expect()) were live once — at once when they already were.
  *  - The engine's phases are the tab's, except `backoff`, which the tab sees as `offline`.
  */
 (function (g) {
   'use strict';
-  const PHASES = { 'initial-sync': 'initial-sync', live: 'live', error: 'error', backoff: 'offline' };
+  const PHASES = { 'initial-sync': 'initial-sync', live: 'live', error: 'error', backoff: 'offline', unauthorized: 'unauthorized' };
   const PROGRESS_MS = 50; // STATUS of responses that commit nothing: at most one per 50 ms
 
   class Status {
@@ -21,7 +24,10 @@
       this.tabs = tabs;
       this.now = now;
       this.last = new Map(); // shapeName -> the STATUS message last broadcast
-      this.ready = false;
+      this.ready = false;    // every shape of the engine live once, or served offline
+      this.liveOnce = new Set(); // shapes that were live at least once
+      this.servedOffline = false;
+      this.waiting = new Map(); // client -> the shape names its READY waits for
       this.lastProgress = 0;
     }
 
@@ -35,7 +41,7 @@
     }
 
     opening(shapes) {
-      for (const s of shapes) this.publish(s.name, { phase: 'opening', rows: 0, offset: null, handle: null, lastSyncedAt: null });
+      for (const s of shapes) if (!this.last.has(s.name)) this.publish(s.name, { phase: 'opening', rows: 0, offset: null, handle: null, lastSyncedAt: null });
     }
 
     // The engine's state of every shape; err: what the last ingest threw (shown on the shapes
@@ -45,13 +51,18 @@
         const phase = PHASES[s.phase] || s.phase;
         return { phase, error: s.error || (phase !== 'live' && err ? err.message : undefined) };
       });
-      if (all && all.length && all.every((s) => s.phase === 'live')) this.markReady();
+      if (!all) return;
+      for (const s of all) if (s.phase === 'live') this.liveOnce.add(s.shapeName);
+      if (all.length && all.every((s) => this.liveOnce.has(s.shapeName))) this.markReady();
+      this.checkWaiting();
     }
 
     // The stored replica is served without the network: every shape offline, and READY.
     offline(engine, message) {
       this.eachShape(engine, () => ({ phase: 'offline', error: message }));
+      this.servedOffline = true;
       this.markReady();
+      this.checkWaiting();
     }
 
     // Publishes every shape of the engine with the phase and error view(shape) gives; returns the
@@ -82,15 +93,42 @@
     }
 
     markReady() {
-      if (this.ready) return;
       this.ready = true;
-      this.tabs.broadcast({ type: 'READY' });
+    }
+
+    // The server's version arrived after an offline start: READY waits for live shapes again.
+    online() {
+      this.servedOffline = false;
     }
 
     // A tab that just said HELLO.
     greet(c) {
       for (const st of this.last.values()) this.tabs.send(c, st);
-      if (this.ready) this.tabs.send(c, { type: 'READY' });
+    }
+
+    // The tab's READY, once the shapes it named were live once (or the replica is served offline).
+    expect(c, names) {
+      this.waiting.set(c, names);
+      this.checkWaiting();
+    }
+
+    // The tab's shapes cannot be synced: its `ready` rejects.
+    reject(c, error) {
+      this.waiting.delete(c);
+      this.tabs.send(c, { type: 'READY', error });
+    }
+
+    checkWaiting() {
+      for (const [c, names] of [...this.waiting]) {
+        if (this.servedOffline || names.every((n) => this.liveOnce.has(n))) {
+          this.waiting.delete(c);
+          this.tabs.send(c, { type: 'READY' });
+        }
+      }
+    }
+
+    forget(c) {
+      this.waiting.delete(c);
     }
   }
 

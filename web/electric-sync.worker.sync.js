@@ -11,6 +11,16 @@
  *    generation is dropped, never ingested.
  *  - The events of an ingest go to the tabs only once the commit is durable (Replica.persist).
  *  - Live long-polls go to liveUrl when it is given, and are aborted after liveTimeoutMs.
+ *  - Every shape request carries the current values of the tabs' headers/params options
+ *    (Auth.apply). A shape refused with 401/403 (engine action 'auth', STATUS 'unauthorized')
+ *    waits for newer values, then resumes where it was (engine.resume: same offset and handle,
+ *    nothing wiped).
+ *  - After each durable commit, in this order: the events go to the tabs (TXIDS events, which are
+ *    the worker's own, excepted), STATUS, the live queries and waiting reads (Reads.afterCommit),
+ *    then the awaitTxId waiters (Txids.durable): a tab that awaited a txid has its DATA_CHANGE
+ *    and its live-query results first.
+ *  - A shape added by a later tab (addShape) gets a loop in the current generation at once, or
+ *    with the others when the loops (re)start.
  */
 (function (g) {
   'use strict';
@@ -18,10 +28,13 @@
   const VERSION_RETRY_MS = 1000;       // first retry of the version while offline, doubling...
   const VERSION_RETRY_MAX_MS = 30000;  // ...up to this, each with jitter (x0.5 .. x1.5)
   const STOPPED_SLEEP_MS = 3600e3;     // a shape the engine stopped sleeps until a reset
+  const AUTH_ASK_MS = 1000;            // 401/403: the tabs are asked again after this, doubling...
+  const AUTH_ASK_MAX_MS = 30000;       // ...up to this
 
   class Sync {
     // opts: {fetch, now, setTimeout, clearTimeout, liveTimeoutMs, log} and the parts it drives:
-    // {replica (Replica), status (Status), tabs (Tabs), timeline (Timeline)}
+    // {replica (Replica), status (Status), tabs (Tabs), timeline (Timeline), auth (Auth),
+    //  reads (Reads), txids (Txids)}
     constructor(opts) {
       const fetch = opts.fetch;
       this.fetch = (url, init) => fetch(url, init); // called unbound: a browser's fetch wants no other `this`
@@ -34,8 +47,13 @@
       this.status = opts.status;
       this.tabs = opts.tabs;
       this.timeline = opts.timeline;
+      this.auth = opts.auth;
+      this.reads = opts.reads;
+      this.txids = opts.txids;
       this.config = null;        // {shapes, shapeUrl, liveUrl, versionUrl}: configure()
       this.gen = 0;
+      this.runningGen = -1;      // the generation whose loops run (run() was called)
+      this.authUsed = new Map(); // shape name -> Auth.version its last request carried
       this.closed = false;
       this.sleepers = new Set(); // wake functions of the loops that wait (backoff, idle, stopped)
       this.aborts = new Set();   // AbortControllers of the fetches in flight
@@ -64,13 +82,19 @@
       return !this.closed && this.gen === g0;
     }
 
-    sleep(ms, g0) {
+    // kind: null, or 'auth' (also woken by wakeAuth: the credentials changed)
+    sleep(ms, g0, kind = null) {
       return new Promise((resolve) => {
         const wake = () => { this.clearTimeout(t); this.sleepers.delete(wake); resolve(); };
         const t = this.setTimeout(wake, ms);
+        wake.kind = kind;
         this.sleepers.add(wake);
         if (g0 !== this.gen) wake();
       });
+    }
+
+    wakeAuth() {
+      for (const w of [...this.sleepers]) if (w.kind === 'auth') w();
     }
 
     // Waits for the next ingest of any shape (the engine said ESYNC_ACT_IDLE) or a stop().
@@ -88,12 +112,14 @@
 
     // fetch(url), then read(response), under one AbortController that the timer aborts after
     // timeoutMs (null: never) and, when `stoppable`, stop() too.
-    async request(url, { timeoutMs = null, stoppable = false }, read) {
+    async request(url, { timeoutMs = null, stoppable = false, headers }, read) {
       const ctrl = new AbortController();
       if (stoppable) this.aborts.add(ctrl);
       const t = timeoutMs === null ? null : this.setTimeout(() => ctrl.abort(), timeoutMs);
       try {
-        const r = await this.fetch(url, { signal: ctrl.signal, cache: 'no-store' });
+        const init = { signal: ctrl.signal, cache: 'no-store' };
+        if (headers) init.headers = headers;
+        const r = await this.fetch(url, init);
         return await read(r);
       } finally {
         if (t !== null) this.clearTimeout(t);
@@ -116,8 +142,12 @@
     // a stop came meanwhile: a reset runs loops of its own).
     async online(v) {
       const g0 = this.gen;
+      this.status.online();
       const event = await this.replica.applyVersion(v);
-      if (event) this.tabs.broadcast(event);
+      if (event) {
+        this.tabs.broadcast(event);
+        this.reads.afterReset();
+      }
       if (this.current(g0)) this.run();
     }
 
@@ -141,13 +171,26 @@
     // One loop per shape, in the current generation.
     run() {
       const g0 = this.gen;
+      this.runningGen = g0;
       for (const s of this.config.shapes) this.loop(s.name, g0).catch((e) => { this.log('loop', e); });
+    }
+
+    // A shape a later tab added (already defined in the engine and listed in config.shapes).
+    addShape(name) {
+      if (this.runningGen === this.gen && !this.closed) this.loop(name, this.gen).catch((e) => { this.log('loop', e); });
     }
 
     async loop(name, g0) {
       while (this.current(g0)) {
+        if (this.auth.needed) {
+          // A tab has headers/params functions and none answered yet.
+          this.auth.ask();
+          await this.sleep(AUTH_ASK_MS, g0, 'auth');
+          continue;
+        }
         const req = this.replica.engine.nextRequest(name);
         if (req.action === 'fetch') {
+          this.authUsed.set(name, this.auth.version);
           const resp = await this.fetchShape(req);
           if (!this.current(g0)) return; // stopped meanwhile: this response belongs to the old replica
           this.timeline.mark(`response ${resp.status} ${resp.body.length} B`);
@@ -157,6 +200,7 @@
             events = this.replica.engine.ingest(name, resp);
           } catch (e) {
             err = e;
+            events = Array.isArray(e.events) ? e.events : []; // what other shapes' queued responses committed
           }
           this.timeline.mark('ingested');
           this.afterIngest(name, events, err, resp);
@@ -164,6 +208,9 @@
           await this.sleep(req.waitMs, g0);
         } else if (req.action === 'idle') {
           await this.idle();
+        } else if (req.action === 'auth') {
+          this.status.fromEngine(this.replica.engine);
+          await this.awaitAuth(name, g0);
         } else {
           this.status.fromEngine(this.replica.engine);
           await this.sleep(STOPPED_SLEEP_MS, g0);
@@ -171,12 +218,30 @@
       }
     }
 
+    // 401/403: waits for credentials newer than the refused ones (asking the tabs again with
+    // backoff), then resumes the shape where it was.
+    async awaitAuth(name, g0) {
+      const refused = this.authUsed.has(name) ? this.authUsed.get(name) : -1;
+      let delay = AUTH_ASK_MS;
+      while (this.current(g0) && this.auth.version <= refused) {
+        this.auth.ask();
+        await this.sleep(delay, g0, 'auth');
+        delay = Math.min(delay * 2, AUTH_ASK_MAX_MS);
+      }
+      if (!this.current(g0)) return;
+      try {
+        this.replica.engine.resume(name);
+      } catch (e) {
+        this.log(`resume ${name}`, e);
+      }
+    }
+
     // A network failure is a response of status 0 (the engine backs off).
     async fetchShape(req) {
       const c = this.config;
       const base = req.live && c.liveUrl ? c.liveUrl : c.shapeUrl;
-      const url = base + (base.includes('?') ? '&' : '?') + req.query;
-      const opts = { timeoutMs: req.live ? this.liveTimeoutMs : null, stoppable: true };
+      const { url, headers } = this.auth.apply(base + (base.includes('?') ? '&' : '?') + req.query);
+      const opts = { timeoutMs: req.live ? this.liveTimeoutMs : null, stoppable: true, headers };
       try {
         return await this.request(url, opts, async (r) => {
           const body = new Uint8Array(await r.arrayBuffer());
@@ -189,6 +254,7 @@
 
     afterIngest(name, events, err, resp) {
       if (err) this.log(`ingest ${name}`, err.message, resp.error || '');
+      this.txids.committed(events);
       const p = this.replica.persist(events);
       if (p) {
         // A commit, with or without changes (an up-to-date with nothing new moved the offset):
@@ -196,8 +262,10 @@
         p.then((evs) => {
           this.timeline.mark(`durable (${this.replica.store.stats.lastFlushPages} pages)`);
           if (this.closed) return;
-          for (const ev of evs) this.tabs.broadcast(ev);
+          for (const ev of evs) if (ev.type !== 'TXIDS') this.tabs.broadcast(ev);
           this.status.fromEngine(this.replica.engine, err);
+          this.reads.afterCommit(evs);
+          this.txids.durable(evs);
         });
       } else {
         this.status.progress(this.replica.engine, err);

@@ -11,15 +11,18 @@
  *    closed or crashed) or when it says BYE; port close events are not used (browsers do not
  *    report them reliably).
  *  - A post that throws (a port already gone) is logged and never stops a broadcast.
+ *  - onForget(client) runs once per forgotten tab, so the other parts drop what it held (live
+ *    queries, awaited txids, its headers/params functions, its READY).
  */
 (function (g) {
   'use strict';
 
   class Tabs {
-    // opts: {locks (Web Locks, optional), log}
-    constructor({ locks, log }) {
+    // opts: {locks (Web Locks, optional), log, onForget(client)}
+    constructor({ locks, log, onForget }) {
       this.locks = locks;
       this.log = log;
+      this.onForget = onForget || (() => {});
       this.clients = new Map(); // id -> {id, post, watching}
       this.nextId = 1;
     }
@@ -43,7 +46,8 @@
     }
 
     forget(c) {
-      this.clients.delete(c.id);
+      if (!this.clients.delete(c.id)) return;
+      try { this.onForget(c); } catch (e) { this.log('forget', e); }
     }
 
     // Asks for the tab's lock: it is granted to us only once the tab released it.

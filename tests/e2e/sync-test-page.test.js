@@ -1,5 +1,6 @@
 // The demo page /dev/sync-test as a user drives it, in two tabs of headless Chromium on the real
-// server: rows appear from the local replica, a row added in one tab shows up in the other,
+// server: rows appear from the local replica (live queries), a row added in one tab is awaited by
+// its txid and shows up in the other,
 // toggling and deleting propagate, "Reset database" and "Reset local replica" leave both tabs on
 // the database's rows, and no page error is raised on the way.
 import { test, before, after } from 'node:test';
@@ -44,6 +45,9 @@ test('/dev/sync-test: two tabs stay equal to the database through writes and res
     await a.fill('input[name=title]', 'typed in tab A');
     await a.click('#create button');
     want = [...want, 'typed in tab A'].sort();
+    // The page awaited the write's txid, then its live query showed the row.
+    await waitRows(a, () => /add: in the replica after \d+ ms \(txid \d+\)/.test(document.querySelector('#write').textContent));
+    await waitRows(a, titlesAre, want);
     await waitRows(c, titlesAre, want);
     assert.deepEqual(await dbTitles(), want);
 
@@ -67,6 +71,7 @@ test('/dev/sync-test: two tabs stay equal to the database through writes and res
     await waitRows(a, titlesAre, want);
     await waitRows(c, titlesAre, want);
     assert.deepEqual(await rowTitles(a), want);
+    for (const p of [a, c]) assert.equal(await p.$eval('#error', (e) => e.hidden), true, await p.textContent('#error'));
     assert.deepEqual(errors, []);
   } finally {
     await b.close();

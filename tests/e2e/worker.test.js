@@ -104,11 +104,17 @@ test('without SharedWorker: dedicated workers elect a leader; a follower takes o
   try {
     const { p1, p2, seeded } = await liveSyncAcrossTabs(b, 'fallback');
     assert.equal(await p1.evaluate(() => typeof window.SharedWorker), 'undefined');
-    // p1 leads (it asked first). Close it: p2's worker gets the lock, loads IndexedDB, syncs on.
+    // A live query of the follower, served by the leader.
+    await p2.evaluate(() => { window.__rows = []; window.__sync.liveQuery('SELECT id FROM test_items', [], (r) => window.__rows.push(r.length)); });
+    await waitFor(p2, ([n]) => window.__rows.at(-1) === n, [seeded.length]);
+    // p1 leads (it asked first). Close it: p2's worker gets the lock, loads IndexedDB, syncs on,
+    // and runs the live query p2 subscribed to again.
     await p1.close();
     const id = randomUUID();
-    await backend.insert({ id, title: 'after the leader left' });
+    const { txid } = await backend.insert({ id, title: 'after the leader left' });
     await waitFor(p2, hasInsert, [id], 20000);
+    await p2.evaluate((t) => window.__sync.awaitTxId(t), txid);
+    await waitFor(p2, ([n]) => window.__rows.at(-1) === n, [seeded.length + 1]);
     const rows = await query(p2, 'SELECT id FROM test_items');
     assert.deepEqual(ids(rows), ids([...seeded, { id }]));
   } catch (e) {

@@ -1,7 +1,9 @@
 // The shape backend of the worker tests: the real electric-sync-server (binary from
 // ESYNC_SERVER_BIN, default build/native/electric-sync-server) on the private Postgres cluster,
 // as tests/server does; or, while the server has no /v1/shape yet (or ESYNC_TEST_FAKE_SHAPES=1),
-// the in-process stand-in of fake-electric.js. Both expose the same small API.
+// the in-process stand-in of fake-electric.js. Both expose the same small API; the real one also
+// has SQL (`sql`) and a second table for a second shape (`createOther`), which the proxy
+// (/api/electric/v1/shape) lets through besides test_items.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, cpSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -10,6 +12,7 @@ import { root } from '../load.js';
 import { startFakeElectric } from './fake-electric.js';
 
 const serverBin = process.env.ESYNC_SERVER_BIN || path.join(root, 'build/native/electric-sync-server');
+const OTHER = 'other_items';
 
 async function startReal() {
   const h = await import('../../tests/server/helpers.js');
@@ -26,7 +29,7 @@ async function startReal() {
   const start = async () => {
     const port = await h.freePort();
     proc = spawn(serverBin, [], {
-      env: { ...process.env, PORT: String(port), DATABASE_URL: h.clusterUrl(), ESYNC_DEV: '1', ESYNC_MIGRATIONS_DIR: migrations, ESYNC_SHAPES_DIR: shapesDir },
+      env: { ...process.env, PORT: String(port), DATABASE_URL: h.clusterUrl(), ESYNC_DEV: '1', ESYNC_MIGRATIONS_DIR: migrations, ESYNC_SHAPES_DIR: shapesDir, ESYNC_PROXY_TABLES: `test_items,${OTHER}` },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     proc.stderr.setEncoding('utf8');
@@ -62,9 +65,23 @@ async function startReal() {
     get shapeUrl() { return `${base}/api/electric/v1/shape`; },
     get liveUrl() { return `${base}/v1/shape`; },
     get versionUrl() { return `${base}/api/schema/version`; },
+    // The REST writes; each answer carries the writing transaction's `txid`.
     insert: (row) => call('POST', '/api/test-items', row),
     update: (id, patch) => call('PUT', `/api/test-items/${id}`, patch),
     delete: (id) => call('DELETE', `/api/test-items/${id}`),
+    sql: (text, params) => h.query(text, params),
+    // The second table (dropped by every clear(): /api/dev/reset drops the public schema), with
+    // n rows; insertOther writes one more row and returns its txid.
+    other: OTHER,
+    async createOther(n = 0) {
+      await h.query(`drop table if exists ${OTHER}`);
+      await h.query(`create table ${OTHER} (id int primary key, label text not null)`);
+      for (let i = 1; i <= n; i++) await h.query(`insert into ${OTHER} values ($1, $2)`, [i, `other ${i}`]);
+    },
+    async insertOther(id, label) {
+      const r = await h.query(`insert into ${OTHER} values ($1, $2) returning pg_current_xact_id()::xid::text as txid`, [id, label]);
+      return r.rows[0].txid;
+    },
     async rows() { return (await h.query('select id, title, completed from test_items order by id')).rows; },
     async clear() { await call('POST', '/api/dev/reset'); await h.query('delete from test_items'); },
     async seedMany(n) { await b.clear(); for (let left = n; left > 0; left -= 10000) await call('POST', '/api/dev/seed', { count: Math.min(left, 10000) }); },

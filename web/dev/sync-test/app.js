@@ -1,6 +1,7 @@
-// The /dev/sync-test page: the seed's sync test. Rows come from the local SQLite replica (read
-// through the worker), writes go to the REST API, and every change arrives back through the
-// shape stream as a DATA_CHANGE — in this tab and in every other open tab.
+// The /dev/sync-test page: the seed's sync test. Rows come from the local SQLite replica through
+// live queries (run in the worker, again after each commit that changed test_items), writes go to
+// the REST API and wait for their transaction to reach the replica (awaitTxId); every change
+// arrives back through the shape stream — in this tab and in every other open tab.
 import { useElectricSync } from '/electric-sync.js';
 import { useAppRouter } from '/app-router.js';
 
@@ -20,20 +21,17 @@ sync.on('STATUS', (s) => {
 });
 fetch('/api/schema/version').then((r) => r.json()).then((v) => { $('version').textContent = `${v.version} (${v.hash.slice(0, 8)})`; }).catch(() => {});
 
-const report = (p) => p.catch((e) => { $('error').hidden = false; $('error').textContent = e.message; });
-
-// ---- rows ----
+// ---- rows: two live queries over the replica (the worker re-runs them after each commit that
+// changed test_items; every open tab shares them) ----
 const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
-async function render(flashIds = new Set()) {
-  let rows, n;
-  try {
-    rows = await sync.query('SELECT id, title, description, completed, updated_at FROM test_items ORDER BY created_at DESC, id LIMIT 500');
-    [{ n }] = await sync.query('SELECT count(*) AS n FROM test_items');
-  } catch (e) {
-    if (!/no such table/.test(String(e.message))) throw e;
-    rows = []; n = 0; // right after a reset, before the first sync commits the table again
-  }
-  $('count').textContent = `${n} rows in the local replica${n > rows.length ? `, newest ${rows.length} shown` : ''}`;
+const showError = (e) => { $('error').hidden = false; $('error').textContent = e.message || String(e); };
+const report = (p) => p.catch(showError);
+let flashIds = new Set(); // the rows the last DATA_CHANGE inserted or updated
+let shown = 0, total = 0;
+const renderCount = () => { $('count').textContent = `${total} rows in the local replica${total > shown ? `, newest ${shown} shown` : ''}`; };
+sync.liveQuery('SELECT id, title, description, completed, updated_at FROM test_items ORDER BY created_at DESC, id LIMIT 500', [], (rows) => {
+  shown = rows.length;
+  renderCount();
   $('rows-body').innerHTML = rows.map((r) => `
     <tr data-id="${esc(r.id)}" class="${flashIds.has(r.id) ? 'flash' : ''}">
       <td><input type="checkbox" data-act="toggle" ${r.completed ? 'checked' : ''} aria-label="completed"></td>
@@ -42,8 +40,10 @@ async function render(flashIds = new Set()) {
       <td>${esc(r.updated_at)}</td>
       <td><button data-act="delete" aria-label="delete">✕</button></td>
     </tr>`).join('');
-}
-sync.ready.then(() => render()).catch((e) => { $('error').hidden = false; $('error').textContent = String(e); });
+  flashIds = new Set();
+}, showError);
+sync.liveQuery('SELECT count(*) AS n FROM test_items', [], ([{ n }]) => { total = n; renderCount(); }, showError);
+sync.ready.catch(showError);
 
 // ---- events ----
 function log(text) {
@@ -56,34 +56,44 @@ sync.on('DATA_CHANGE', (ev) => {
   const c = ev.changes;
   log(`DATA_CHANGE ${ev.shapeName}: +${c.insert.length} ~${c.update.length} -${c.delete.length}` +
       (c.insert.length + c.update.length + c.delete.length <= 3 ? ` ${JSON.stringify(c, (k, v) => (typeof v === 'bigint' ? String(v) : v))}` : ''));
-  report(render(new Set([...c.insert.map((r) => r.id), ...c.update.map((u) => u.new.id)])));
+  flashIds = new Set([...c.insert.map((r) => r.id), ...c.update.map((u) => u.new.id)]);
 });
-sync.on('SCHEMA_RESET', (ev) => { log(`SCHEMA_RESET ${ev.reason} ${ev.oldVersion ?? '∅'} → ${ev.newVersion}`); report(render()); });
+sync.on('SCHEMA_RESET', (ev) => { log(`SCHEMA_RESET ${ev.reason} ${ev.oldVersion ?? '∅'} → ${ev.newVersion}`); });
 
-// ---- writes (REST) ----
+// ---- writes (REST): each answer carries the transaction's txid; the page waits until that
+// transaction is in the replica (awaitTxId) — the row itself arrives through the live query ----
 async function api(method, path, body) {
   const res = await fetch(path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
-  if (!res.ok) {
-    const err = await res.json().catch(() => ({}));
-    throw new Error(err.error?.message || `${method} ${path}: HTTP ${res.status}`);
-  }
-  return res.status === 204 ? null : res.json();
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.error?.message || `${method} ${path}: HTTP ${res.status}`);
+  return data;
+}
+async function write(what, method, path, body) {
+  const t0 = performance.now();
+  $('write').textContent = `${what}…`;
+  const { txid } = await api(method, path, body);
+  await sync.awaitTxId(txid);
+  $('write').textContent = `${what}: in the replica after ${Math.round(performance.now() - t0)} ms (txid ${txid})`;
 }
 $('create').addEventListener('submit', (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
-  report(api('POST', '/api/test-items', { title: f.get('title'), description: f.get('description') || null }).then(() => e.target.reset()));
+  const button = e.target.querySelector('button');
+  button.disabled = true;
+  report(write('add', 'POST', '/api/test-items', { title: f.get('title'), description: f.get('description') || null })
+    .then(() => e.target.reset())
+    .finally(() => { button.disabled = false; }));
 });
 $('rows-body').addEventListener('click', (e) => {
   const id = e.target.closest('tr')?.dataset.id;
   if (!id) return;
-  if (e.target.dataset.act === 'toggle') report(api('PUT', `/api/test-items/${id}`, { completed: e.target.checked }));
-  if (e.target.dataset.act === 'delete') report(api('DELETE', `/api/test-items/${id}`));
+  if (e.target.dataset.act === 'toggle') report(write('toggle', 'PUT', `/api/test-items/${id}`, { completed: e.target.checked }));
+  if (e.target.dataset.act === 'delete') report(write('delete', 'DELETE', `/api/test-items/${id}`));
 });
 $('rows-body').addEventListener('keydown', (e) => {
   if (e.target.dataset.act === 'title' && e.key === 'Enter') {
     e.preventDefault();
-    report(api('PUT', `/api/test-items/${e.target.closest('tr').dataset.id}`, { title: e.target.textContent.trim() }));
+    report(write('rename', 'PUT', `/api/test-items/${e.target.closest('tr').dataset.id}`, { title: e.target.textContent.trim() }));
     e.target.blur();
   }
 });
