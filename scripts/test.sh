@@ -5,6 +5,9 @@
 #   wasm    node --test wasm-tests/ on the wasm build (fixtures byte-identical to native)
 #   server  node --test tests/server/ against a real private Postgres and the C server
 #   e2e     node --test tests/e2e/ in headless Chromium
+#   package the npm package: packed, installed from the tarball into a scratch app (npm only, from
+#           its cache when it can), its exports resolved, its types checked with tsc against
+#           packages/electric-sync/test/usage.ts, the .wasm in the tarball size-checked
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,11 +40,60 @@ run_e2e() {
     node --test --test-concurrency=1 tests/e2e/
 }
 
+run_package() {
+    echo "== test:package" >&2
+    bash scripts/build.sh wasm
+    local tmp tarball
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' RETURN
+    tarball=$(bash scripts/package.sh --pack "$tmp")
+    # the worker, its scripts and the engine are in the tarball; the .wasm within its budget
+    local listing wasm_bytes
+    listing=$(tar -tzvf "$tarball")
+    for f in $(cd web && ls electric-sync.js app-router.js electric-sync.store.js electric-sync.worker*.js) \
+        wasm/electric-sync.js wasm/electric-sync.wasm; do
+        grep -q " package/dist/$f\$" <<<"$listing" || { echo "test:package: tarball lacks dist/$f" >&2; return 1; }
+    done
+    wasm_bytes=$(awk '$NF == "package/dist/wasm/electric-sync.wasm" {print $3}' <<<"$listing")
+    echo "test:package: $(basename "$tarball"): $(stat -c %s "$tarball") bytes packed, electric-sync.wasm $wasm_bytes bytes" >&2
+    if [ "$wasm_bytes" -lt 200000 ] || [ "$wasm_bytes" -gt 2000000 ]; then
+        echo "test:package: electric-sync.wasm is $wasm_bytes bytes, outside 200 kB..2 MB" >&2
+        return 1
+    fi
+    # a scratch app installs the tarball as a user would (no build step of ours runs there)
+    mkdir "$tmp/app"
+    printf '{"name":"scratch-app","private":true,"type":"module"}\n' >"$tmp/app/package.json"
+    local vue_version
+    vue_version=$(node -p 'require("./node_modules/vue/package.json").version')
+    (cd "$tmp/app" && npm install --prefer-offline --no-audit --no-fund --loglevel=error \
+        "$tarball" "vue@$vue_version")
+    # every entry of the exports map resolves to a file that exists
+    (cd "$tmp/app" && node --input-type=module -e '
+import fs from "node:fs";
+import { fileURLToPath } from "node:url";
+for (const e of ["electric-sync", "electric-sync/vue", "electric-sync/react", "electric-sync/app-router"]) {
+  const f = fileURLToPath(import.meta.resolve(e));
+  if (!fs.existsSync(f)) { console.error(`test:package: ${e} -> ${f} is missing`); process.exit(1); }
+}
+const { useElectricSync } = await import("electric-sync");
+if (typeof useElectricSync !== "function") process.exit(1);
+')
+    cp packages/electric-sync/test/usage.ts "$tmp/app/"
+    cat >"$tmp/app/tsconfig.json" <<'JSON'
+{ "compilerOptions": { "target": "ES2022", "module": "ESNext", "moduleResolution": "Bundler",
+    "strict": true, "noEmit": true, "lib": ["ES2022", "DOM"], "types": [] },
+  "files": ["usage.ts"] }
+JSON
+    node_modules/.bin/tsc -p "$tmp/app/tsconfig.json"
+    echo "test:package: the installed package type-checks (usage.ts, its @ts-expect-error lines included)" >&2
+}
+
 case "$part" in
     native) run_native ;;
     wasm) run_wasm ;;
     server) run_server ;;
     e2e) run_e2e ;;
-    all) run_native; run_wasm; run_server; run_e2e ;;
-    *) echo "usage: scripts/test.sh [native|wasm|server|e2e|all]" >&2; exit 2 ;;
+    package) run_package ;;
+    all) run_native; run_wasm; run_server; run_e2e; run_package ;;
+    *) echo "usage: scripts/test.sh [native|wasm|server|e2e|package|all]" >&2; exit 2 ;;
 esac

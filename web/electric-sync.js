@@ -7,9 +7,9 @@
 //   await sync.awaitTxId(txid, { timeoutMs }); await sync.refreshAuth(); await sync.resetLocal()
 //   sync.status; sync.close()
 //
-// The tab connects to the SharedWorker of its dbName (/electric-sync.worker.js), or, where
-// SharedWorker does not exist, starts a dedicated worker of its own; the workers elect one leader
-// with Web Locks and the others relay to it. Every tab holds a random Web Lock for its lifetime:
+// The tab connects to the SharedWorker of its dbName (electric-sync.worker.js beside this module),
+// or, where SharedWorker does not exist, starts a dedicated worker of its own; the workers elect
+// one leader with Web Locks and the others relay to it. Every tab holds a random Web Lock for its lifetime:
 // the worker forgets the tab when that lock is released (a closed or crashed tab), which port
 // events cannot tell reliably. The messages between tab and worker: docs/contracts.md §6.
 //
@@ -34,6 +34,17 @@ function absolute(url) {
   if (url === undefined || url === null) return url;
   const base = typeof location !== 'undefined' ? location.href : undefined;
   return base ? new URL(url, base).href : url;
+}
+
+// The worker's URL: the workerUrl option (resolved against the page), else the worker script
+// beside this module (served by electric-sync-server at /electric-sync.worker.js next to
+// /electric-sync.js; in the npm package, dist/electric-sync.worker.js). The worker finds its other
+// scripts and the wasm relative to its own URL, so the whole set moves together. The URL is
+// computed here, not written inside `new SharedWorker(...)`, so bundlers that rewrite that pattern
+// leave the classic worker script (which uses importScripts) alone.
+function workerUrl(option) {
+  if (option) return absolute(option);
+  return new URL('./electric-sync.worker.js', import.meta.url).href;
 }
 
 function randomId() {
@@ -106,8 +117,8 @@ function canonicalTxid(txid) {
 
 // options: shapes (required), shapeUrl, liveUrl, versionUrl, dbName (default 'electric-sync'),
 // headers, params (an object, or a function returning one or a Promise of one): see
-// docs/contracts.md §5; and for embedding and tests: workerUrl (default
-// '/electric-sync.worker.js'), port (a MessagePort already connected to a worker), locks (a Web
+// docs/contracts.md §5; and for embedding and tests: workerUrl (default: electric-sync.worker.js
+// beside this module), port (a MessagePort already connected to a worker), locks (a Web
 // Locks implementation; default navigator.locks).
 export function useElectricSync(options = {}) {
   const config = {
@@ -137,10 +148,10 @@ export function useElectricSync(options = {}) {
   if (options.port) {
     port = options.port;
   } else if (typeof SharedWorker === 'function') {
-    worker = new SharedWorker(absolute(options.workerUrl || '/electric-sync.worker.js'), { name: `electric-sync:${config.dbName}:${WORKER_FORMAT}` });
+    worker = new SharedWorker(workerUrl(options.workerUrl), { name: `electric-sync:${config.dbName}:${WORKER_FORMAT}` });
     port = worker.port;
   } else {
-    worker = new Worker(absolute(options.workerUrl || '/electric-sync.worker.js'), { name: `electric-sync:${config.dbName}:${WORKER_FORMAT}:dedicated` });
+    worker = new Worker(workerUrl(options.workerUrl), { name: `electric-sync:${config.dbName}:${WORKER_FORMAT}:dedicated` });
     port = worker;
   }
   const post = (msg) => { if (!closed) port.postMessage(msg); };
