@@ -7,7 +7,8 @@
 #   e2e     node --test tests/e2e/ in headless Chromium
 #   package the npm package: packed, installed from the tarball into a scratch app (npm only, from
 #           its cache when it can), its exports resolved, its types checked with tsc against
-#           packages/electric-sync/test/usage.ts, the .wasm in the tarball size-checked
+#           packages/electric-sync/test/usage.ts, the .wasm in the tarball size-checked, the Vue and
+#           React bindings rendered on the server (test/ssr.test.js: no worker, the loading state)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -63,10 +64,13 @@ run_package() {
     # a scratch app installs the tarball as a user would (no build step of ours runs there)
     mkdir "$tmp/app"
     printf '{"name":"scratch-app","private":true,"type":"module"}\n' >"$tmp/app/package.json"
-    local vue_version
-    vue_version=$(node -p 'require("./node_modules/vue/package.json").version')
+    local v deps=()
+    for d in vue react react-dom; do   # the optional peers, at the versions of the root's lock
+        v=$(node -p "require('./node_modules/$d/package.json').version")
+        deps+=("$d@$v")
+    done
     (cd "$tmp/app" && npm install --prefer-offline --no-audit --no-fund --loglevel=error \
-        "$tarball" "vue@$vue_version")
+        "$tarball" "${deps[@]}")
     # every entry of the exports map resolves to a file that exists
     (cd "$tmp/app" && node --input-type=module -e '
 import fs from "node:fs";
@@ -86,6 +90,9 @@ if (typeof useElectricSync !== "function") process.exit(1);
 JSON
     node_modules/.bin/tsc -p "$tmp/app/tsconfig.json"
     echo "test:package: the installed package type-checks (usage.ts, its @ts-expect-error lines included)" >&2
+    # server-side rendering with the installed bindings
+    cp packages/electric-sync/test/ssr.test.js "$tmp/app/"
+    (cd "$tmp/app" && node --test ssr.test.js)
 }
 
 case "$part" in
