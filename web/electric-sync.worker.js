@@ -111,6 +111,7 @@
           reads.subscribe(c, msg.id, msg.sql, msg.params);
           break;
         case 'UNLIVE':
+          await replica.opened; // after a LIVE sent just before it, which waits for the same
           reads.unsubscribe(c, msg.id);
           break;
         case 'AWAIT_TXID':

@@ -125,7 +125,15 @@
     // Runs q and sends its rows to every subscriber; returns false when it has to wait.
     run(q, rerun) {
       const engine = this.replica.engine;
-      if (!engine) { q.state = 'pending'; return false; }
+      if (!engine) {
+        // The replica is being rebuilt (a version wipe) or opened: run once it is open, without
+        // waiting for a commit that a quiet database may never make.
+        q.state = 'pending';
+        this.replica.whenOpen().then((open) => {
+          if (open && q.state === 'pending' && this.live.get(q.key) === q) this.run(q, rerun);
+        });
+        return false;
+      }
       const t0 = this.clock();
       try {
         if (!q.shapes) q.shapes = new Set(engine.queryTables(q.sql).map((t) => t.shape));
