@@ -98,7 +98,7 @@ test('vite build + preview: the worker and the .wasm are emitted at /electric-sy
   const assets = fs.readdirSync(path.join(out, 'assets'));
   assert.ok(!assets.some((f) => /worker|\.wasm$/.test(f)), `no bundled/hashed worker or wasm in assets/: ${assets.join(' ')}`);
   const js = assets.filter((f) => f.endsWith('.js')).map((f) => fs.readFileSync(path.join(out, 'assets', f), 'utf8')).join('\n');
-  assert.match(js, /\/electric-sync\/electric-sync\.worker\.js/, 'the tab library\'s default worker URL is under base');
+  assert.ok(/[`'"]\/electric-sync\/electric-sync\.worker\.js[`'"]/.test(js), 'the tab library\'s default worker URL is under base');
 
   const port = await freePort();
   const server = await preview({ root: app, configFile, preview: { port, strictPort: true, host: '127.0.0.1' }, logLevel: 'warn' });
@@ -123,4 +123,32 @@ test('vite dev server: the plugin serves the worker and the .wasm at /electric-s
   } finally {
     await server.close();
   }
+});
+
+test('vite build with a custom base under Vite\'s base; the plugin\'s types check against vite\'s Plugin', { skip, timeout: 60000 }, async () => {
+  // the files land at outDir/<base>, the tab library points at Vite's base + base
+  const { electricSync } = await import(path.join(app, 'node_modules/electric-sync/src/vite.js'));
+  const outDir = path.join(app, 'dist-custom');
+  await build({ root: app, configFile: false, base: '/app/', logLevel: 'warn',
+    plugins: [electricSync({ base: 'static/sync' })], build: { outDir } });
+  assert.ok(fs.existsSync(path.join(outDir, 'static/sync/electric-sync.worker.js')));
+  assert.ok(fs.existsSync(path.join(outDir, 'static/sync/wasm/electric-sync.wasm')));
+  const js = fs.readdirSync(path.join(outDir, 'assets')).filter((f) => f.endsWith('.js'))
+    .map((f) => fs.readFileSync(path.join(outDir, 'assets', f), 'utf8')).join('\n');
+  assert.ok(/[`'"]\/app\/static\/sync\/electric-sync\.worker\.js[`'"]/.test(js), 'the default worker URL is Vite\'s base + base');
+  assert.throws(() => electricSync({ base: '../up' }), TypeError);
+
+  // types: vite is the app's own; here the root's, linked in
+  fs.symlinkSync(path.join(root, 'node_modules/vite'), path.join(app, 'node_modules/vite'), 'dir');
+  fs.writeFileSync(path.join(app, 'usage-vite.ts'), `import type { Plugin } from 'vite';
+import electricSyncDefault, { electricSync } from 'electric-sync/vite';
+const p: Plugin = electricSync({ base: '/sync/' });
+const q: Plugin = electricSyncDefault();
+// @ts-expect-error base is a string
+electricSync({ base: 1 });
+export { p, q };
+`);
+  fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'ESNext',
+    moduleResolution: 'Bundler', strict: true, noEmit: true, skipLibCheck: true, lib: ['ES2022', 'DOM'], types: [] }, files: ['usage-vite.ts'] }));
+  execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['-p', path.join(app, 'tsconfig.json')], { stdio: 'inherit' });
 });
