@@ -68,6 +68,7 @@ export function electricSync({ base = '/electric-sync/' } = {}) {
     },
     transform(code, id) {
       const file = id.split('?')[0];
+      if (!file.endsWith('electric-sync.js')) return null;   // cheap test first: most modules
       if (file !== TAB_LIBRARY && realpath(file) !== tabLibrary) return null;
       const url = JSON.stringify(publicPath + 'electric-sync.worker.js');
       const out = code.replace(DEFAULT_WORKER_URL, `new URL(${url}, globalThis.location?.href)`);
