@@ -75,7 +75,7 @@ run_package() {
     (cd "$tmp/app" && node --input-type=module -e '
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
-for (const e of ["electric-sync", "electric-sync/vue", "electric-sync/react", "electric-sync/app-router"]) {
+for (const e of ["electric-sync", "electric-sync/vue", "electric-sync/react", "electric-sync/app-router", "electric-sync/vite"]) {
   const f = fileURLToPath(import.meta.resolve(e));
   if (!fs.existsSync(f)) { console.error(`test:package: ${e} -> ${f} is missing`); process.exit(1); }
 }

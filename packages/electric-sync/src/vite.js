@@ -1,0 +1,102 @@
+// vite.js — electric-sync/vite: a Vite plugin that puts the worker where the tab library looks.
+//
+// The worker is a set of classic scripts (electric-sync.worker.js loads its parts and
+// wasm/electric-sync.{js,wasm} with importScripts, relative to its own URL), so it must be served
+// as files, side by side, under stable names; a bundler must neither bundle nor hash them.
+//   dev    configureServer: a middleware serves those files from the package's dist/ at `base`
+//          (the .wasm as application/wasm)
+//   build  generateBundle: the same files emitted as assets at `base` (fileName, no hash)
+//   both   the tab library's default worker URL (normally `./electric-sync.worker.js` beside its
+//          own module, which after bundling would point into the app's assets) is rewritten to
+//          `base + 'electric-sync.worker.js'`; an explicit `workerUrl` option still wins.
+//          electric-sync is left out of dependency pre-bundling so that rewrite applies in dev.
+// Invariants
+//  - `base` is a URL path beginning and ending with '/'; when Vite's own `base` is an absolute
+//    path other than '/', the files live under it (Vite's base + base without its leading '/').
+//  - The file list is the worker's own SCRIPTS list plus the worker and the engine, so a worker
+//    split in more scripts needs no change here. Nothing of the package runs in Vite's process
+//    except this file (no import of vite itself: the types name its Plugin type only).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist');
+const TAB_LIBRARY = path.join(dist, 'electric-sync.js');
+// The default worker URL in the tab library: new URL('./electric-sync.worker.js', import.meta.url)
+const DEFAULT_WORKER_URL = /new URL\(\s*(['"])\.\/electric-sync\.worker\.js\1\s*,\s*import\.meta\.url\s*\)/g;
+
+const TYPES = { '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm' };
+
+function normalizeBase(base) {
+  if (typeof base !== 'string' || base === '') throw new TypeError('electricSync: base must be a non-empty path');
+  let b = base.startsWith('/') ? base : '/' + base;
+  if (!b.endsWith('/')) b += '/';
+  if (b.includes('..') || /[?#]/.test(b)) throw new TypeError(`electricSync: base ${JSON.stringify(base)} is not a plain path`);
+  return b;
+}
+
+// The files of the worker, as paths relative to dist/ ('/'-separated).
+function workerFiles() {
+  const worker = path.join(dist, 'electric-sync.worker.js');
+  if (!fs.existsSync(worker)) throw new Error(`electricSync: ${worker} is missing (the package is not built)`);
+  const m = fs.readFileSync(worker, 'utf8').match(/const SCRIPTS = \[([^\]]*)\]/);
+  if (!m) throw new Error('electricSync: the worker script has no SCRIPTS list');
+  const scripts = m[1].match(/[\w.-]+\.js/g) || [];
+  return ['electric-sync.worker.js', ...scripts, 'wasm/electric-sync.js', 'wasm/electric-sync.wasm'];
+}
+
+const realpath = (p) => { try { return fs.realpathSync(p); } catch { return p; } };
+
+export function electricSync({ base = '/electric-sync/' } = {}) {
+  const own = normalizeBase(base);
+  const files = workerFiles();
+  const tabLibrary = realpath(TAB_LIBRARY);
+  let publicPath = own;   // the URL path the files are served at (Vite's base included)
+  let isSsrBuild = false;
+
+  return {
+    name: 'electric-sync',
+    enforce: 'pre',
+    config() {
+      // pre-bundled dependencies skip plugin transforms; the tab library must get the rewrite
+      return { optimizeDeps: { exclude: ['electric-sync'] } };
+    },
+    configResolved(config) {
+      const viteBase = config.base || '/';
+      publicPath = viteBase.startsWith('/') ? viteBase.replace(/\/?$/, '/') + own.slice(1) : own;
+      isSsrBuild = !!config.build?.ssr;
+    },
+    transform(code, id) {
+      const file = id.split('?')[0];
+      if (!file.endsWith('electric-sync.js')) return null;   // cheap test first: most modules
+      if (file !== TAB_LIBRARY && realpath(file) !== tabLibrary) return null;
+      const url = JSON.stringify(publicPath + 'electric-sync.worker.js');
+      const out = code.replace(DEFAULT_WORKER_URL, `new URL(${url}, globalThis.location?.href)`);
+      if (out === code) this.error('electricSync: the tab library has no default worker URL to rewrite');
+      return { code: out, map: null };
+    },
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        const pathname = decodeURIComponent((req.url || '').split('?')[0]);
+        if (!pathname.startsWith(publicPath)) return next();
+        const rel = pathname.slice(publicPath.length);
+        if (!files.includes(rel)) return next();
+        const body = fs.readFileSync(path.join(dist, rel));
+        res.statusCode = 200;
+        res.setHeader('Content-Type', TYPES[path.extname(rel)]);
+        res.setHeader('Content-Length', body.length);
+        res.setHeader('Cache-Control', 'no-cache');
+        res.end(req.method === 'HEAD' ? undefined : body);
+      });
+    },
+    generateBundle() {
+      const consumer = this.environment?.config?.consumer;
+      if (consumer ? consumer !== 'client' : isSsrBuild) return;
+      for (const rel of files) {
+        this.emitFile({ type: 'asset', fileName: own.slice(1) + rel, source: fs.readFileSync(path.join(dist, rel)) });
+      }
+    },
+  };
+}
+
+export default electricSync;
