@@ -1,0 +1,163 @@
+// npm run test:chaos: a model of the system run against the real one under faults. The real
+// electric-sync-server (dev mode, its own shapes directory) on the private Postgres; a fault-
+// injecting proxy (proxy.js) in front of its /v1/shape that every page uses as its shape URL;
+// Chromium tabs on useElectricSync (one context with 2 tabs on the SharedWorker, one context
+// without SharedWorker: the dedicated fallback). Random writes (ops.js: REST and SQL, bulk
+// updates of 1-500 rows in one transaction) while the proxy injects faults; then the faults stop
+// and the checks run: the model equals Postgres, every tab converges to Postgres within
+// CHAOS_CONVERGE_MS (time measured), each tab's DATA_CHANGE stream folded over its starting
+// replica equals its final replica with no anomaly (tabs.js), no tab is left in phase 'error'.
+//
+//   CHAOS_SEED=<n>     replay a run (the seed is printed; the operations are a function of it,
+//                      the faults' assignment to requests also depends on timing)
+//   CHAOS_OPS=<n>      operations (default 1500)
+//   CHAOS_ROWS=<n>     rows seeded before the tabs open (default 200)
+//   CHAOS_CONVERGE_MS  bound on convergence after the faults stop (default 60000)
+import pg from 'pg';
+import { startBackend } from '../../wasm-tests/support/backend.js';
+import { clusterUrl } from '../server/helpers.js';
+import { seedFrom, makeRng } from './prng.js';
+import { startFaultProxy, FATES } from './proxy.js';
+import { makeOps } from './ops.js';
+import { openTabs, withTimeout, awaitTxId, tabRows, mark, fold, phase } from './tabs.js';
+
+const seed = seedFrom(process.env.CHAOS_SEED);
+const OPS = Number(process.env.CHAOS_OPS || 1500);
+const ROWS = Number(process.env.CHAOS_ROWS || 200);
+const CONVERGE_MS = Number(process.env.CHAOS_CONVERGE_MS || 60000);
+console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed} npm run test:chaos), ${OPS} ops`);
+
+const results = [];
+const check = (name, ok, detail = '') => {
+  results.push({ name, ok });
+  console.log(`${ok ? 'ok    ' : 'FAILED'} ${name}${detail ? ` — ${detail}` : ''}`);
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Where two row lists (sorted by id) differ, in a few words.
+function diff(a, b) {
+  const ma = new Map(a.map((r) => [r.id, r]));
+  const mb = new Map(b.map((r) => [r.id, r]));
+  const missing = [...mb.keys()].filter((k) => !ma.has(k));
+  const extra = [...ma.keys()].filter((k) => !mb.has(k));
+  const changed = [...ma.keys()].filter((k) => mb.has(k) && JSON.stringify(ma.get(k)) !== JSON.stringify(mb.get(k)));
+  if (!missing.length && !extra.length && !changed.length) return null;
+  const ex = changed[0] ? ` e.g. ${JSON.stringify(ma.get(changed[0]))} vs ${JSON.stringify(mb.get(changed[0]))}` : '';
+  return `${missing.length} missing (${missing.slice(0, 3).join(', ')}), ${extra.length} extra (${extra.slice(0, 3).join(', ')}), ${changed.length} differ${ex}`;
+}
+
+const rng = makeRng(seed, 0);
+const backend = await startBackend({ static: true });
+if (backend.kind !== 'real') throw new Error('test:chaos needs the real server with /v1/shape');
+const pool = new pg.Pool({ connectionString: clusterUrl(), max: 3 });
+pool.on('error', () => {});
+const proxy = await startFaultProxy(backend.base, makeRng(seed, 1));
+const ops = makeOps({ rng, base: backend.base, pool });
+let browser;
+let exitCode = 1;
+const t0 = Date.now();
+let maxConverge = null;
+try {
+  await backend.clear();
+  await ops.seed(ROWS);
+  const config = {
+    shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'chaos',
+    shapeUrl: `${proxy.base}/v1/shape`, versionUrl: backend.versionUrl,
+  };
+  browser = await openTabs(backend.base, config, [
+    { name: 'shared', noSharedWorker: false, count: 2 },
+    { name: 'fallback', noSharedWorker: true, count: 1 },
+  ]);
+  const { tabs } = browser;
+
+  // A quiet point: a marker write awaited in every tab, then each tab's replica is its start.
+  const quiet = async (title) => {
+    const m = await ops.restInsert({ id: rng.uuid(), title });
+    ops.model.set(m.id, { id: m.id, title: m.title, description: m.description ?? null, completed: !!m.completed });
+    const got = await Promise.all(tabs.map((t) => awaitTxId(t.page, m.txid, CONVERGE_MS)));
+    return got;
+  };
+  const start = await quiet('chaos: start marker');
+  start.forEach((g, i) => { if (g !== 'ok') throw new Error(`${tabs[i].name}: start marker: ${g}`); });
+  for (const t of tabs) t.startRows = await mark(t.page);
+
+  // The run: faults on, operations one after another; tab phases sampled as they go.
+  proxy.faults = true;
+  const errorSeen = new Map();
+  const tRun = Date.now();
+  for (let i = 0; i < OPS; i++) {
+    await ops.step();
+    if (i % 100 === 99) {
+      for (const t of tabs) {
+        const ph = await phase(t.page);
+        if (ph === 'error') errorSeen.set(t.name, (errorSeen.get(t.name) || 0) + 1);
+      }
+    }
+  }
+  const runMs = Date.now() - tRun;
+  proxy.faults = false;
+  const tStop = Date.now();
+
+  // The model against Postgres (checks the test itself and the REST API's answers).
+  const pgRows = (await pool.query('SELECT id::text, title, description, completed, updated_at::text FROM test_items ORDER BY id')).rows;
+  const strip = (r) => ({ id: r.id, title: r.title, description: r.description ?? null, completed: !!r.completed });
+  const modelRows = [...ops.model.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const md = diff(modelRows, pgRows.map(strip));
+  check('the model equals Postgres', !md, md || `${pgRows.length} rows`);
+
+  // Convergence: each tab's query equals Postgres, polled, within the bound.
+  const conv = await Promise.all(tabs.map(async (t) => {
+    let last = 'never queried';
+    while (Date.now() - tStop < CONVERGE_MS) {
+      try {
+        const rows = await withTimeout(tabRows(t.page), 10000, 'query');
+        const d = diff(rows, pgRows);
+        if (!d) return { ms: Date.now() - tStop };
+        last = d;
+      } catch (e) { last = e.message; }
+      await sleep(200);
+    }
+    return { ms: null, last };
+  }));
+  tabs.forEach((t, i) => {
+    const c = conv[i];
+    check(`${t.name} (${t.mode}) converges to Postgres within ${CONVERGE_MS} ms`, c.ms !== null, c.ms !== null ? `${c.ms} ms` : c.last);
+  });
+  maxConverge = conv.every((c) => c.ms !== null) ? Math.max(...conv.map((c) => c.ms)) : null;
+
+  // An end marker, awaited, so every DATA_CHANGE is delivered; then fold and compare.
+  const end = await quiet('chaos: end marker');
+  const finalPg = (await pool.query('SELECT id::text, title, description, completed, updated_at::text FROM test_items ORDER BY id')).rows;
+  for (const [i, t] of tabs.entries()) {
+    if (end[i] !== 'ok') { check(`${t.name}: the end marker's txid is awaited`, false, end[i]); continue; }
+    const f = await fold(t.page);
+    const rows = await tabRows(t.page);
+    check(`${t.name}: the DATA_CHANGE stream has no anomaly (nothing lost, doubled or reordered)`, f.nerrs === 0,
+      f.nerrs ? `${f.nerrs}: ${f.errs.join('; ')}` : `${f.events} events, ${f.changes} row changes, ${f.resets} resets`);
+    const fd = diff(f.rows, rows);
+    check(`${t.name}: the folded stream equals the final replica`, !fd, fd || `${rows.length} rows`);
+    const pd = diff(rows, finalPg);
+    check(`${t.name}: the final replica equals Postgres`, !pd, pd || '');
+    const ph = await phase(t.page);
+    check(`${t.name}: not in phase 'error' after the faults stop`, ph !== 'error', `phase ${ph}, 'error' sampled ${errorSeen.get(t.name) || 0}× during the run, phases seen ${JSON.stringify(f.phases)}`);
+  }
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  const faults = FATES.filter((f) => f !== 'pass').map((f) => `${f} ${proxy.counts[f]}`).join(', ');
+  console.log(`${passed} passed, ${failed} failed`);
+  console.log(`chaos summary: seed ${seed}, ${OPS} ops (${ops.rowChanges} row changes, ${Math.round(OPS / (runMs / 1000))} ops/s) [${Object.entries(ops.counts).map(([k, v]) => `${k} ${v}`).join(', ')}], ` +
+    `${proxy.requests} shape requests, faults: ${faults}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
+  if (failed) console.log(`replay: CHAOS_SEED=${seed} CHAOS_OPS=${OPS} npm run test:chaos`);
+  exitCode = failed ? 1 : 0;
+} catch (e) {
+  console.error(`chaos: ${e.stack || e}`);
+  if (browser) for (const c of browser.contexts) console.error(c.logs.slice(-30).join('\n'));
+  console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+  console.log(`replay: CHAOS_SEED=${seed} CHAOS_OPS=${OPS} npm run test:chaos`);
+} finally {
+  if (browser) await browser.close();
+  await proxy.stop();
+  await pool.end().catch(() => {});
+  await backend.stop();
+}
+process.exit(exitCode);
