@@ -52,15 +52,16 @@ export function makeOps({ rng, base, pool }) {
   const RET = 'RETURNING id::text, title, description, completed';
 
   // Keeps the table between about 100 and 600 rows: inserts dominate when small, deletes when big.
-  const pickKind = () => {
+  // sqlOnly: the server is down, only Postgres takes writes.
+  const pickKind = (sqlOnly) => {
     const n = model.size;
-    if (n < 50) return rng.pick(['rest_insert', 'sql_insert']);
-    if (n > 600) return rng.pick(['rest_delete', 'sql_delete']);
-    return rng.weighted(KINDS);
+    if (n < 50) return sqlOnly ? 'sql_insert' : rng.pick(['rest_insert', 'sql_insert']);
+    if (n > 600) return sqlOnly ? 'sql_delete' : rng.pick(['rest_delete', 'sql_delete']);
+    return rng.weighted(sqlOnly ? KINDS.filter(([k]) => k.startsWith('sql_')) : KINDS);
   };
 
-  async function step() {
-    const kind = pickKind();
+  async function step({ sqlOnly = false } = {}) {
+    const kind = pickKind(sqlOnly);
     counts[kind]++;
     switch (kind) {
       case 'rest_insert': {

@@ -10,7 +10,9 @@
 //
 //   CHAOS_SEED=<n>     replay a run (the seed is printed; the operations are a function of it,
 //                      the faults' assignment to requests also depends on timing)
-//   CHAOS_OPS=<n>      operations (default 1500)
+//   CHAOS_OPS=<n>      operations (default 10000)
+//   CHAOS_RESTARTS=<n> server restarts during the run (default 2): SIGTERM, 0-50 SQL writes
+//                      straight to Postgres while it is down, the same server started again
 //   CHAOS_ROWS=<n>     rows seeded before the tabs open (default 200)
 //   CHAOS_CONVERGE_MS  bound on convergence after the faults stop (default 60000)
 import pg from 'pg';
@@ -22,7 +24,8 @@ import { makeOps } from './ops.js';
 import { openTabs, withTimeout, awaitTxId, tabRows, mark, fold, phase } from './tabs.js';
 
 const seed = seedFrom(process.env.CHAOS_SEED);
-const OPS = Number(process.env.CHAOS_OPS || 1500);
+const OPS = Number(process.env.CHAOS_OPS || 10000);
+const RESTARTS = Number(process.env.CHAOS_RESTARTS ?? 2);
 const ROWS = Number(process.env.CHAOS_ROWS || 200);
 const CONVERGE_MS = Number(process.env.CHAOS_CONVERGE_MS || 60000);
 console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed} npm run test:chaos), ${OPS} ops`);
@@ -85,7 +88,16 @@ try {
   proxy.faults = true;
   const errorSeen = new Map();
   const tRun = Date.now();
+  const restartAt = new Set(Array.from({ length: RESTARTS }, () => rng.int(1, OPS - 1)));
+  let restarts = 0;
   for (let i = 0; i < OPS; i++) {
+    if (restartAt.has(i)) {
+      await backend.down();
+      const n = rng.int(0, 50);
+      for (let k = 0; k < n; k++) await ops.step({ sqlOnly: true });
+      await backend.up();
+      restarts++;
+    }
     await ops.step();
     if (i % 100 === 99) {
       for (const t of tabs) {
@@ -146,7 +158,7 @@ try {
   const faults = FATES.filter((f) => f !== 'pass').map((f) => `${f} ${proxy.counts[f]}`).join(', ');
   console.log(`${passed} passed, ${failed} failed`);
   console.log(`chaos summary: seed ${seed}, ${OPS} ops (${ops.rowChanges} row changes, ${Math.round(OPS / (runMs / 1000))} ops/s) [${Object.entries(ops.counts).map(([k, v]) => `${k} ${v}`).join(', ')}], ` +
-    `${proxy.requests} shape requests, faults: ${faults}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
+    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
   if (failed) console.log(`replay: CHAOS_SEED=${seed} CHAOS_OPS=${OPS} npm run test:chaos`);
   exitCode = failed ? 1 : 0;
 } catch (e) {
