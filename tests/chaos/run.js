@@ -13,6 +13,9 @@
 //   CHAOS_OPS=<n>      operations (default 10000)
 //   CHAOS_RESTARTS=<n> server restarts during the run (default 2): SIGTERM, 0-50 SQL writes
 //                      straight to Postgres while it is down, the same server started again
+//   CHAOS_RELOADS=<n>  tab reloads during the run (default 3; faults stay on): before each, a
+//                      marker write awaited in that tab, then its stream is folded and checked
+//                      against its replica and Postgres; after it, a new start is marked
 //   CHAOS_ROWS=<n>     rows seeded before the tabs open (default 200)
 //   CHAOS_CONVERGE_MS  bound on convergence after the faults stop (default 60000)
 import pg from 'pg';
@@ -21,11 +24,13 @@ import { clusterUrl } from '../server/helpers.js';
 import { seedFrom, makeRng } from './prng.js';
 import { startFaultProxy, FATES } from './proxy.js';
 import { makeOps } from './ops.js';
+import { startSync, ready } from '../e2e/browser.js';
 import { openTabs, withTimeout, awaitTxId, tabRows, mark, fold, phase } from './tabs.js';
 
 const seed = seedFrom(process.env.CHAOS_SEED);
 const OPS = Number(process.env.CHAOS_OPS || 10000);
 const RESTARTS = Number(process.env.CHAOS_RESTARTS ?? 2);
+const RELOADS = Number(process.env.CHAOS_RELOADS ?? 3);
 const ROWS = Number(process.env.CHAOS_ROWS || 200);
 const CONVERGE_MS = Number(process.env.CHAOS_CONVERGE_MS || 60000);
 console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed} npm run test:chaos), ${OPS} ops`);
@@ -90,7 +95,37 @@ try {
   const tRun = Date.now();
   const restartAt = new Set(Array.from({ length: RESTARTS }, () => rng.int(1, OPS - 1)));
   let restarts = 0;
+  const reloadAt = new Set(Array.from({ length: RELOADS }, () => rng.int(1, OPS - 1)));
+  let reloads = 0;
+  const pgNow = async () => (await pool.query('SELECT id::text, title, description, completed, updated_at::text FROM test_items ORDER BY id')).rows;
+  // The checks of one tab at a quiet point (its marker awaited): stream, replica, Postgres.
+  const checkTab = async (t, label, pgRows) => {
+    const f = await fold(t.page);
+    const rows = await tabRows(t.page);
+    check(`${t.name}${label}: the DATA_CHANGE stream has no anomaly (nothing lost, doubled or reordered)`, f.nerrs === 0,
+      f.nerrs ? `${f.nerrs}: ${f.errs.join('; ')}` : `${f.events} events, ${f.changes} row changes, ${f.resets} resets`);
+    const fd = diff(f.rows, rows);
+    check(`${t.name}${label}: the folded stream equals the replica`, !fd, fd || `${rows.length} rows`);
+    const pd = diff(rows, pgRows);
+    check(`${t.name}${label}: the replica equals Postgres`, !pd, pd || '');
+    return f;
+  };
   for (let i = 0; i < OPS; i++) {
+    if (reloadAt.has(i)) {
+      const t = rng.pick(tabs);
+      reloads++;
+      const m = await ops.restInsert({ id: rng.uuid(), title: `chaos: reload marker ${reloads}` });
+      ops.model.set(m.id, { id: m.id, title: m.title, description: m.description ?? null, completed: !!m.completed });
+      const got = await awaitTxId(t.page, m.txid, CONVERGE_MS);
+      if (got !== 'ok') check(`${t.name} before reload ${reloads}: the marker's txid is awaited under faults`, false, got);
+      else await checkTab(t, ` before reload ${reloads}`, await pgNow());
+      await t.page.reload();
+      await startSync(t.page, config);
+      await withTimeout(ready(t.page), CONVERGE_MS, `${t.name}: ready after reload`);
+      const again = await awaitTxId(t.page, m.txid, CONVERGE_MS);
+      if (again !== 'ok') throw new Error(`${t.name}: after reload ${reloads}, the marker's txid: ${again}`);
+      await mark(t.page);
+    }
     if (restartAt.has(i)) {
       await backend.down();
       const n = rng.int(0, 50);
@@ -142,14 +177,7 @@ try {
   const finalPg = (await pool.query('SELECT id::text, title, description, completed, updated_at::text FROM test_items ORDER BY id')).rows;
   for (const [i, t] of tabs.entries()) {
     if (end[i] !== 'ok') { check(`${t.name}: the end marker's txid is awaited`, false, end[i]); continue; }
-    const f = await fold(t.page);
-    const rows = await tabRows(t.page);
-    check(`${t.name}: the DATA_CHANGE stream has no anomaly (nothing lost, doubled or reordered)`, f.nerrs === 0,
-      f.nerrs ? `${f.nerrs}: ${f.errs.join('; ')}` : `${f.events} events, ${f.changes} row changes, ${f.resets} resets`);
-    const fd = diff(f.rows, rows);
-    check(`${t.name}: the folded stream equals the final replica`, !fd, fd || `${rows.length} rows`);
-    const pd = diff(rows, finalPg);
-    check(`${t.name}: the final replica equals Postgres`, !pd, pd || '');
+    const f = await checkTab(t, ' at the end', finalPg);
     const ph = await phase(t.page);
     check(`${t.name}: not in phase 'error' after the faults stop`, ph !== 'error', `phase ${ph}, 'error' sampled ${errorSeen.get(t.name) || 0}× during the run, phases seen ${JSON.stringify(f.phases)}`);
   }
@@ -158,7 +186,7 @@ try {
   const faults = FATES.filter((f) => f !== 'pass').map((f) => `${f} ${proxy.counts[f]}`).join(', ');
   console.log(`${passed} passed, ${failed} failed`);
   console.log(`chaos summary: seed ${seed}, ${OPS} ops (${ops.rowChanges} row changes, ${Math.round(OPS / (runMs / 1000))} ops/s) [${Object.entries(ops.counts).map(([k, v]) => `${k} ${v}`).join(', ')}], ` +
-    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
+    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, tab reloads ${reloads}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
   if (failed) console.log(`replay: CHAOS_SEED=${seed} CHAOS_OPS=${OPS} npm run test:chaos`);
   exitCode = failed ? 1 : 0;
 } catch (e) {
