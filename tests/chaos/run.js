@@ -16,6 +16,8 @@
 //   CHAOS_RELOADS=<n>  tab reloads during the run (default 3; faults stay on): before each, a
 //                      marker write awaited in that tab, then its stream is folded and checked
 //                      against its replica and Postgres; after it, a new start is marked
+//   CHAOS_RESETS=<n>   resetLocal() in a random tab during the run (default 1; not awaited: the
+//                      writes go on, and every tab of that worker folds through SCHEMA_RESET)
 //   CHAOS_ROWS=<n>     rows seeded before the tabs open (default 200)
 //   CHAOS_CONVERGE_MS  bound on convergence after the faults stop (default 60000)
 import pg from 'pg';
@@ -31,6 +33,7 @@ const seed = seedFrom(process.env.CHAOS_SEED);
 const OPS = Number(process.env.CHAOS_OPS || 10000);
 const RESTARTS = Number(process.env.CHAOS_RESTARTS ?? 2);
 const RELOADS = Number(process.env.CHAOS_RELOADS ?? 3);
+const RESETS = Number(process.env.CHAOS_RESETS ?? 1);
 const ROWS = Number(process.env.CHAOS_ROWS || 200);
 const CONVERGE_MS = Number(process.env.CHAOS_CONVERGE_MS || 60000);
 console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed} npm run test:chaos), ${OPS} ops`);
@@ -74,6 +77,7 @@ try {
   };
   browser = await openTabs(backend.base, config, [
     { name: 'shared', noSharedWorker: false, count: 2 },
+    { name: 'shared-b', noSharedWorker: false, count: 2 },
     { name: 'fallback', noSharedWorker: true, count: 1 },
   ]);
   const { tabs } = browser;
@@ -97,6 +101,9 @@ try {
   let restarts = 0;
   const reloadAt = new Set(Array.from({ length: RELOADS }, () => rng.int(1, OPS - 1)));
   let reloads = 0;
+  const resetAt = new Set(Array.from({ length: RESETS }, () => rng.int(1, OPS - 1)));
+  let resets = 0;
+  const pendingResets = [];
   const pgNow = async () => (await pool.query('SELECT id::text, title, description, completed, updated_at::text FROM test_items ORDER BY id')).rows;
   // The checks of one tab at a quiet point (its marker awaited): stream, replica, Postgres.
   const checkTab = async (t, label, pgRows) => {
@@ -111,6 +118,11 @@ try {
     return f;
   };
   for (let i = 0; i < OPS; i++) {
+    if (resetAt.has(i)) {
+      const t = rng.pick(tabs);
+      resets++;
+      pendingResets.push({ t, p: t.page.evaluate(() => window.__sync.resetLocal().then(() => 'ok', (e) => `${e.code}: ${e.message}`)) });
+    }
     if (reloadAt.has(i)) {
       const t = rng.pick(tabs);
       reloads++;
@@ -142,6 +154,10 @@ try {
     }
   }
   const runMs = Date.now() - tRun;
+  for (const { t, p } of pendingResets) {
+    const got = await p.catch((e) => (t.page.isClosed() ? 'ok' : e.message)); // a reload may end it
+    check(`${t.name}: resetLocal() under faults resolves`, got === 'ok' || /Execution context was destroyed|Target closed/.test(got), got);
+  }
   proxy.faults = false;
   const tStop = Date.now();
 
@@ -186,7 +202,7 @@ try {
   const faults = FATES.filter((f) => f !== 'pass').map((f) => `${f} ${proxy.counts[f]}`).join(', ');
   console.log(`${passed} passed, ${failed} failed`);
   console.log(`chaos summary: seed ${seed}, ${OPS} ops (${ops.rowChanges} row changes, ${Math.round(OPS / (runMs / 1000))} ops/s) [${Object.entries(ops.counts).map(([k, v]) => `${k} ${v}`).join(', ')}], ` +
-    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, tab reloads ${reloads}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
+    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, tab reloads ${reloads}, resetLocal ${resets}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
   if (failed) console.log(`replay: CHAOS_SEED=${seed} CHAOS_OPS=${OPS} npm run test:chaos`);
   exitCode = failed ? 1 : 0;
 } catch (e) {
