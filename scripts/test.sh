@@ -110,6 +110,6 @@ case "$part" in
     e2e) run_e2e ;;
     package) run_package ;;
     chaos) run_chaos ;;
-    all) run_native; run_wasm; run_server; run_e2e; run_package ;;
+    all) run_native; run_wasm; run_server; run_e2e; run_chaos; run_package ;;
     *) echo "usage: scripts/test.sh [native|wasm|server|e2e|package|chaos|all]" >&2; exit 2 ;;
 esac
