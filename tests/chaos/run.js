@@ -18,6 +18,9 @@
 //                      against its replica and Postgres; after it, a new start is marked
 //   CHAOS_RESETS=<n>   resetLocal() in a random tab during the run (default 1; not awaited: the
 //                      writes go on, and every tab of that worker folds through SCHEMA_RESET)
+//   CHAOS_KILLS=<n>    worker kills (default 1): every tab of a SharedWorker context closed (each
+//                      checked first, as before a reload), so its worker goes; new tabs then load
+//                      the replica from IndexedDB and catch up under faults
 //   CHAOS_ROWS=<n>     rows seeded before the tabs open (default 200)
 //   CHAOS_CONVERGE_MS  bound on convergence after the faults stop (default 60000)
 import pg from 'pg';
@@ -34,6 +37,7 @@ const OPS = Number(process.env.CHAOS_OPS || 10000);
 const RESTARTS = Number(process.env.CHAOS_RESTARTS ?? 2);
 const RELOADS = Number(process.env.CHAOS_RELOADS ?? 3);
 const RESETS = Number(process.env.CHAOS_RESETS ?? 1);
+const KILLS = Number(process.env.CHAOS_KILLS ?? 1);
 const ROWS = Number(process.env.CHAOS_ROWS || 200);
 const CONVERGE_MS = Number(process.env.CHAOS_CONVERGE_MS || 60000);
 console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed} npm run test:chaos), ${OPS} ops`);
@@ -104,6 +108,8 @@ try {
   const resetAt = new Set(Array.from({ length: RESETS }, () => rng.int(1, OPS - 1)));
   let resets = 0;
   const pendingResets = [];
+  const killAt = new Set(Array.from({ length: KILLS }, () => rng.int(1, OPS - 1)));
+  let kills = 0;
   const pgNow = async () => (await pool.query('SELECT id::text, title, description, completed, updated_at::text FROM test_items ORDER BY id')).rows;
   // The checks of one tab at a quiet point (its marker awaited): stream, replica, Postgres.
   const checkTab = async (t, label, pgRows) => {
@@ -118,6 +124,31 @@ try {
     return f;
   };
   for (let i = 0; i < OPS; i++) {
+    if (killAt.has(i)) {
+      const ctx = rng.pick(browser.contexts.filter((c) => tabs.some((t) => t.ctx === c && t.mode === 'shared')));
+      const mine = tabs.filter((t) => t.ctx === ctx);
+      kills++;
+      const m = await ops.restInsert({ id: rng.uuid(), title: `chaos: kill marker ${kills}` });
+      ops.model.set(m.id, { id: m.id, title: m.title, description: m.description ?? null, completed: !!m.completed });
+      const pgRows = await pgNow();
+      for (const t of mine) {
+        const got = await awaitTxId(t.page, m.txid, CONVERGE_MS);
+        if (got !== 'ok') check(`${t.name} before worker kill ${kills}: the marker's txid is awaited under faults`, false, got);
+        else await checkTab(t, ` before worker kill ${kills}`, pgRows);
+      }
+      for (const t of mine) await t.page.close();
+      await sleep(rng.int(100, 1000));
+      for (const t of mine) {
+        t.page = await ctx.page();
+        await startSync(t.page, config);
+      }
+      for (const t of mine) {
+        await withTimeout(ready(t.page), CONVERGE_MS, `${t.name}: ready after worker kill`);
+        const again = await awaitTxId(t.page, m.txid, CONVERGE_MS);
+        if (again !== 'ok') throw new Error(`${t.name}: after worker kill ${kills}, the marker's txid: ${again}`);
+        await mark(t.page);
+      }
+    }
     if (resetAt.has(i)) {
       const t = rng.pick(tabs);
       resets++;
@@ -155,8 +186,9 @@ try {
   }
   const runMs = Date.now() - tRun;
   for (const { t, p } of pendingResets) {
-    const got = await p.catch((e) => (t.page.isClosed() ? 'ok' : e.message)); // a reload may end it
-    check(`${t.name}: resetLocal() under faults resolves`, got === 'ok' || /Execution context was destroyed|Target closed/.test(got), got);
+    // A reload or a worker kill of that tab may end the page before its answer: not a failure.
+    const got = await p.catch((e) => e.message);
+    check(`${t.name}: resetLocal() under faults resolves (or its page was reloaded or closed first)`, got === 'ok' || /Execution context was destroyed|has been closed|Target closed/.test(got), got);
   }
   proxy.faults = false;
   const tStop = Date.now();
@@ -202,7 +234,7 @@ try {
   const faults = FATES.filter((f) => f !== 'pass').map((f) => `${f} ${proxy.counts[f]}`).join(', ');
   console.log(`${passed} passed, ${failed} failed`);
   console.log(`chaos summary: seed ${seed}, ${OPS} ops (${ops.rowChanges} row changes, ${Math.round(OPS / (runMs / 1000))} ops/s) [${Object.entries(ops.counts).map(([k, v]) => `${k} ${v}`).join(', ')}], ` +
-    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, tab reloads ${reloads}, resetLocal ${resets}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
+    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, tab reloads ${reloads}, resetLocal ${resets}, worker kills ${kills}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
   if (failed) console.log(`replay: CHAOS_SEED=${seed} CHAOS_OPS=${OPS} npm run test:chaos`);
   exitCode = failed ? 1 : 0;
 } catch (e) {
