@@ -3,7 +3,7 @@
 // pass, delay (then pass), drop (headers and part of the body, then the socket destroyed), stall
 // (a live long-poll held with no answer, then the socket destroyed), 500, 503 with Retry-After,
 // truncated (a well-framed HTTP response whose body is cut short: invalid JSON that HTTP cannot
-// detect). Counts every fate. CORS as a shape endpoint answers it (the pages' origin differs).
+// detect); and, during an offline spell, every request's socket destroyed at once. Counts every fate. CORS as a shape endpoint answers it (the pages' origin differs).
 import http from 'node:http';
 
 const CORS = {
@@ -13,11 +13,12 @@ const CORS = {
   'access-control-expose-headers': 'electric-handle, electric-offset, electric-schema, electric-cursor, electric-up-to-date, retry-after',
 };
 
-export const FATES = ['pass', 'delay', 'drop', 'stall', 'http500', 'http503', 'truncated'];
+export const FATES = ['pass', 'delay', 'drop', 'stall', 'http500', 'http503', 'truncated', 'offline'];
 
 export async function startFaultProxy(target, rng, { weights } = {}) {
   const w = weights || { pass: 55, delay: 15, drop: 8, stall: 6, http500: 5, http503: 5, truncated: 6 };
-  const proxy = { faults: false, counts: Object.fromEntries(FATES.map((f) => [f, 0])), requests: 0 };
+  // offlineUntil: until then every request's socket is destroyed at once (an offline spell).
+  const proxy = { faults: false, offlineUntil: 0, counts: Object.fromEntries(FATES.map((f) => [f, 0])), requests: 0 };
   const open = new Set();
   const timers = new Set();
   const later = (ms, fn) => { const t = setTimeout(() => { timers.delete(t); fn(); }, ms); timers.add(t); };
@@ -59,7 +60,8 @@ export async function startFaultProxy(target, rng, { weights } = {}) {
     const url = new URL(req.url, 'http://x');
     const live = url.searchParams.get('live') === 'true';
     let fate = 'pass';
-    if (proxy.faults) {
+    if (Date.now() < proxy.offlineUntil) fate = 'offline';
+    else if (proxy.faults) {
       fate = rng.weighted(Object.entries(w));
       if (fate === 'stall' && !live) fate = 'delay';
     }
@@ -68,6 +70,7 @@ export async function startFaultProxy(target, rng, { weights } = {}) {
       case 'pass': case 'drop': case 'truncated': forward(req, res, url, fate); break;
       case 'delay': later(rng.int(50, 1500), () => { if (!req.destroyed) forward(req, res, url, 'pass'); }); break;
       case 'stall': later(rng.int(2000, 8000), () => res.destroy()); break;
+      case 'offline': req.socket.destroy(); break;
       case 'http500':
         res.writeHead(500, { ...CORS, 'content-type': 'application/json' });
         res.end('{"message":"chaos: internal error"}');

@@ -21,6 +21,8 @@
 //   CHAOS_KILLS=<n>    worker kills (default 1): every tab of a SharedWorker context closed (each
 //                      checked first, as before a reload), so its worker goes; new tabs then load
 //                      the replica from IndexedDB and catch up under faults
+//   CHAOS_OFFLINE=<n>  offline spells of 1-5 s (default 2): every shape request refused while
+//                      the writes go on
 //   CHAOS_ROWS=<n>     rows seeded before the tabs open (default 200)
 //   CHAOS_CONVERGE_MS  bound on convergence after the faults stop (default 60000)
 import pg from 'pg';
@@ -38,6 +40,7 @@ const RESTARTS = Number(process.env.CHAOS_RESTARTS ?? 2);
 const RELOADS = Number(process.env.CHAOS_RELOADS ?? 3);
 const RESETS = Number(process.env.CHAOS_RESETS ?? 1);
 const KILLS = Number(process.env.CHAOS_KILLS ?? 1);
+const OFFLINE = Number(process.env.CHAOS_OFFLINE ?? 2);
 const ROWS = Number(process.env.CHAOS_ROWS || 200);
 const CONVERGE_MS = Number(process.env.CHAOS_CONVERGE_MS || 60000);
 console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed} npm run test:chaos), ${OPS} ops`);
@@ -110,6 +113,8 @@ try {
   const pendingResets = [];
   const killAt = new Set(Array.from({ length: KILLS }, () => rng.int(1, OPS - 1)));
   let kills = 0;
+  const offlineAt = new Set(Array.from({ length: OFFLINE }, () => rng.int(1, OPS - 1)));
+  let offline = 0;
   const pgNow = async () => (await pool.query('SELECT id::text, title, description, completed, updated_at::text FROM test_items ORDER BY id')).rows;
   // The checks of one tab at a quiet point (its marker awaited): stream, replica, Postgres.
   const checkTab = async (t, label, pgRows) => {
@@ -124,6 +129,7 @@ try {
     return f;
   };
   for (let i = 0; i < OPS; i++) {
+    if (offlineAt.has(i)) { offline++; proxy.offlineUntil = Date.now() + rng.int(1000, 5000); }
     if (killAt.has(i)) {
       const ctx = rng.pick(browser.contexts.filter((c) => tabs.some((t) => t.ctx === c && t.mode === 'shared')));
       const mine = tabs.filter((t) => t.ctx === ctx);
@@ -191,6 +197,7 @@ try {
     check(`${t.name}: resetLocal() under faults resolves (or its page was reloaded or closed first)`, got === 'ok' || /Execution context was destroyed|has been closed|Target closed/.test(got), got);
   }
   proxy.faults = false;
+  proxy.offlineUntil = 0;
   const tStop = Date.now();
 
   // The model against Postgres (checks the test itself and the REST API's answers).
@@ -234,7 +241,7 @@ try {
   const faults = FATES.filter((f) => f !== 'pass').map((f) => `${f} ${proxy.counts[f]}`).join(', ');
   console.log(`${passed} passed, ${failed} failed`);
   console.log(`chaos summary: seed ${seed}, ${OPS} ops (${ops.rowChanges} row changes, ${Math.round(OPS / (runMs / 1000))} ops/s) [${Object.entries(ops.counts).map(([k, v]) => `${k} ${v}`).join(', ')}], ` +
-    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, tab reloads ${reloads}, resetLocal ${resets}, worker kills ${kills}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
+    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, tab reloads ${reloads}, resetLocal ${resets}, worker kills ${kills}, offline spells ${offline}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
   if (failed) console.log(`replay: CHAOS_SEED=${seed} CHAOS_OPS=${OPS} npm run test:chaos`);
   exitCode = failed ? 1 : 0;
 } catch (e) {
