@@ -5,6 +5,9 @@
 #   wasm    node --test wasm-tests/ on the wasm build (fixtures byte-identical to native)
 #   server  node --test tests/server/ against a real private Postgres and the C server
 #   e2e     node --test tests/e2e/ in headless Chromium
+#   chaos   tests/chaos/run.js: random REST and SQL writes while a proxy injects faults into the
+#           shape requests of Chromium tabs (SharedWorker and fallback); then every tab must equal
+#           Postgres and its DATA_CHANGE stream fold to its replica (CHAOS_SEED, CHAOS_OPS)
 #   package the npm package: packed, installed from the tarball into a scratch app (npm only, from
 #           its cache when it can), its exports resolved, its types checked with tsc against
 #           packages/electric-sync/test/usage.ts, the .wasm in the tarball size-checked, the Vue and
@@ -39,6 +42,11 @@ run_e2e() {
     if [ ! -d tests/e2e ]; then echo "test:e2e: no tests yet" >&2; return; fi
     bash scripts/build.sh native wasm
     node --test --test-concurrency=1 tests/e2e/
+}
+run_chaos() {
+    echo "== test:chaos" >&2
+    bash scripts/build.sh native wasm
+    node tests/chaos/run.js
 }
 
 run_package() {
@@ -101,6 +109,7 @@ case "$part" in
     server) run_server ;;
     e2e) run_e2e ;;
     package) run_package ;;
-    all) run_native; run_wasm; run_server; run_e2e; run_package ;;
-    *) echo "usage: scripts/test.sh [native|wasm|server|e2e|package|all]" >&2; exit 2 ;;
+    chaos) run_chaos ;;
+    all) run_native; run_wasm; run_server; run_e2e; run_chaos; run_package ;;
+    *) echo "usage: scripts/test.sh [native|wasm|server|e2e|package|chaos|all]" >&2; exit 2 ;;
 esac

@@ -25,9 +25,9 @@ async function startReal() {
   let migrated = false;
   // The shape logs of this server only (not the dev server's .data/shapes).
   const shapesDir = mkdtempSync(path.join(os.tmpdir(), 'esync-shapes-'));
-  let proc, base, log = '';
+  let proc, base, port, log = '';
   const start = async () => {
-    const port = await h.freePort();
+    port ??= await h.freePort(); // kept across restart(), so pages keep their origin
     proc = spawn(serverBin, [], {
       env: { ...process.env, PORT: String(port), DATABASE_URL: h.clusterUrl(), ESYNC_DEV: '1', ESYNC_MIGRATIONS_DIR: migrations, ESYNC_SHAPES_DIR: shapesDir, ESYNC_PROXY_TABLES: `test_items,${OTHER}` },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -95,6 +95,10 @@ async function startReal() {
       await call('POST', '/api/dev/reset');
       await h.query('delete from test_items');
     },
+    // A server restart in two steps (SIGTERM; then the same binary again on the same port,
+    // shapes directory and database), so a test can write straight to Postgres in between.
+    down: () => stopProc(),
+    async up() { log = ''; await start(); },
     async stop() {
       // Leave the test database at the repository's migrations.
       if (migrated) { writeFileSync(journalPath, journal); await call('POST', '/api/dev/reset').catch(() => {}); }

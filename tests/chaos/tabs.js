@@ -1,0 +1,86 @@
+// The tabs of the chaos run: Chromium pages on the real server's origin running useElectricSync,
+// every event recorded in the page (window.__ev) from before the library starts. A "mark" taken at
+// a quiet point (no write in flight, a marker write awaited in every tab, so every earlier
+// DATA_CHANGE has been delivered) stores the tab's replica as its starting replica; the fold
+// replays the DATA_CHANGE stream after the mark over it, in the page, and reports every anomaly:
+// an insert of a key already present (doubled), an update or delete of a key absent (lost or out
+// of order), an update whose `old` differs from the folded row (a change lost or reordered).
+import { openContext, startSync, ready } from '../e2e/browser.js';
+
+export const ROW_SQL = 'SELECT id, title, description, completed, updated_at FROM test_items ORDER BY id';
+
+export async function openTabs(base, config, layout) {
+  const tabs = [];
+  const contexts = [];
+  for (const { name, noSharedWorker, count } of layout) {
+    const b = await openContext(base, { noSharedWorker });
+    contexts.push(b);
+    for (let i = 0; i < count; i++) {
+      const page = await b.page();
+      tabs.push({ name: `${name}.${i + 1}`, page, ctx: b, mode: noSharedWorker ? 'dedicated' : 'shared' });
+    }
+  }
+  for (const t of tabs) await startSync(t.page, config);
+  for (const t of tabs) await withTimeout(ready(t.page), 60000, `${t.name}: ready`);
+  return { tabs, contexts, close: async () => { for (const c of contexts) await c.close().catch(() => {}); } };
+}
+
+export function withTimeout(p, ms, what) {
+  let timer;
+  return Promise.race([p, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`${what}: timed out after ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
+export const awaitTxId = (page, txid, ms) => page.evaluate(([t, m]) => window.__sync.awaitTxId(t, { timeoutMs: m }).then(() => 'ok', (e) => `${e.code}: ${e.message}`), [txid, ms]);
+
+// The replica as comparable rows (SQLite gives completed as 0/1, events as booleans).
+export const tabRows = (page) => page.evaluate(async (sql) => (await window.__sync.query(sql, [])).map((r) => ({
+  id: r.id, title: r.title, description: r.description ?? null, completed: !!r.completed, updated_at: r.updated_at,
+})), ROW_SQL);
+
+export const mark = (page) => page.evaluate(async (sql) => {
+  const rows = await window.__sync.query(sql, []);
+  window.__start = rows.map((r) => ({ id: r.id, title: r.title, description: r.description ?? null, completed: !!r.completed, updated_at: r.updated_at }));
+  window.__markIdx = window.__ev.length;
+  return rows.length;
+}, ROW_SQL);
+
+// Folds the DATA_CHANGE stream since the mark over the starting replica, in the page.
+export const fold = (page) => page.evaluate(() => {
+  const pick = (r) => ({ id: r.id, title: r.title, description: r.description ?? null, completed: !!r.completed, updated_at: r.updated_at });
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  const state = new Map(window.__start.map((r) => [r.id, r]));
+  const errs = [];
+  let changes = 0, events = 0, resets = 0;
+  const phases = {};
+  for (const e of window.__ev.slice(window.__markIdx)) {
+    if (e.type === 'STATUS') { phases[e.phase] = (phases[e.phase] || 0) + 1; continue; }
+    if (e.type === 'SCHEMA_RESET') { state.clear(); resets++; continue; }
+    if (e.type !== 'DATA_CHANGE' || e.shapeName !== 'test_items') continue;
+    events++;
+    const seen = new Set();
+    const once = (id) => { if (seen.has(id)) errs.push(`event ${events}: key ${id} twice in one DATA_CHANGE`); seen.add(id); };
+    for (const r of e.changes.insert) {
+      once(r.id); changes++;
+      if (state.has(r.id)) errs.push(`event ${events}: insert of ${r.id}, already present (doubled)`);
+      state.set(r.id, pick(r));
+    }
+    for (const u of e.changes.update) {
+      once(u.new.id); changes++;
+      const cur = state.get(u.old.id);
+      if (!cur) errs.push(`event ${events}: update of ${u.old.id}, absent (lost insert or out of order)`);
+      else if (!same(cur, pick(u.old))) errs.push(`event ${events}: update of ${u.old.id}: old ${JSON.stringify(pick(u.old))} but folded ${JSON.stringify(cur)} (a change lost or reordered)`);
+      state.delete(u.old.id);
+      state.set(u.new.id, pick(u.new));
+    }
+    for (const r of e.changes.delete) {
+      once(r.id); changes++;
+      if (!state.has(r.id)) errs.push(`event ${events}: delete of ${r.id}, absent (doubled delete or lost insert)`);
+      state.delete(r.id);
+    }
+  }
+  const rows = [...state.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { rows, errs: errs.slice(0, 10), nerrs: errs.length, changes, events, resets, phases };
+});
+
+export const phase = (page) => page.evaluate(() => window.__sync.status.test_items?.phase ?? null);
