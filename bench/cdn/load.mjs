@@ -18,7 +18,7 @@
 // at commit, same host), the origin's CPU and RSS (and nginx's, and the bench's own CPU), and
 // whether every client ended equal to Postgres: every client at its shape's final handle and
 // offset with the message count of a fresh full read, and the sampled clients' rows equal to
-// Postgres. Writes bench/results/cdn.json and prints a table.
+// Postgres. Writes bench/results/cdn.json (BENCH_CDN_OUT: another file) and prints a table.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
@@ -46,6 +46,10 @@ const ROUTE = '/api/electric/v1/shape'
 const NSHAPES = NSMALL + 1
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const log = (...a) => console.error('cdn:', ...a)
+// the server and nginx never outlive the bench (the server would keep its replication slot)
+const children = new Set()
+process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL') })
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130))
 
 // 15,000 sockets: the soft limit on open files must allow them (scripts/bench.sh raises it; run
 // alone, the bench raises it for itself by starting again under `ulimit -n <hard limit>`).
@@ -152,7 +156,8 @@ async function startServer(dbUrl, dir, maxConn) {
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
-  const s = { port, proc: server, tail: '', shapeRequests: 0 }
+  children.add(server)
+  const s = { port, proc: server, tail: '', shapeRequests: 0, events: [] }
   // the access log: one line per request; shape requests are counted as they stream by
   const needle = `"GET ${ROUTE}"`
   let carry = ''
@@ -162,6 +167,10 @@ async function startServer(dbUrl, dir, maxConn) {
     for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + needle.length)) s.shapeRequests++
     carry = text.slice(-needle.length)
     s.tail = (s.tail + d).slice(-20000)
+    // everything but access-log lines (start, replication, errors) goes into the results
+    for (const line of d.split('\n')) {
+      if (line && !/ "(GET|HEAD|OPTIONS|POST|PUT|DELETE) \//.test(line) && s.events.length < 200) s.events.push(line)
+    }
   })
   for (let i = 0; i < 200 && !s.tail.includes('listening on'); i++) await sleep(50)
   if (!s.tail.includes('listening on')) throw new Error(`server did not start:\n${s.tail}`)
@@ -204,6 +213,7 @@ async function run(mode, dbUrl, db) {
       connections: total + 2048, logBuffer: '256k',
     })
     port = cache.port
+    children.add(cache.proc)
   }
 
   // clients, spread over the worker threads (a client's shape and whether it keeps rows)
@@ -295,6 +305,7 @@ async function run(mode, dbUrl, db) {
   }
   await Promise.all(inflight)
   const end = Date.now()
+  const originDuring = server.shapeRequests - originBefore
   const elapsed = (end - start) / 1000
   const sAfter = procStats(server.proc.pid)
   const nAfter = cache ? cache.stats() : null
@@ -302,7 +313,6 @@ async function run(mode, dbUrl, db) {
   const loadAvg = os.loadavg()[0]
   const markAfter = await ask({ type: 'mark' })
   await sleep(1500) // nginx flushes its log every second
-  const originDuring = server.shapeRequests - originBefore
 
   // requests that reached the origin during the writes, per shape
   const reached = new Array(NSHAPES).fill(0)
@@ -334,6 +344,7 @@ async function run(mode, dbUrl, db) {
     want.get(row.bucket).set(`"public"."bench_items"/"${row.id}"`, row)
   }
   let refsEqual = 0
+  const refOk = new Array(NSHAPES).fill(false)
   for (let k = 0; k < NSHAPES; k++) {
     const w = want.get(k) ?? new Map()
     const r = refs[k]
@@ -343,6 +354,7 @@ async function run(mode, dbUrl, db) {
       if (!got || got.title !== row.title || got.num !== String(row.num) || got.t_ms !== String(row.t_ms)) { ok = false; break }
     }
     if (ok) refsEqual++
+    refOk[k] = ok
   }
   const targets = {}
   for (let k = 0; k < NSHAPES; k++) targets[k] = { handle: refs[k].handle, offset: refs[k].offset }
@@ -353,7 +365,10 @@ async function run(mode, dbUrl, db) {
   const plainRefs = {}
   for (let k = 0; k < NSHAPES; k++) {
     const r = refs[k]
-    plainRefs[k] = { handle: r.handle, offset: r.offset, msgs: r.msgs, rows: [...r.rows].map(([key, v]) => [key, v.title, v.num, v.t_ms]) }
+    // a reference that differs from Postgres makes every client of its shape count as unequal
+    plainRefs[k] = refOk[k]
+      ? { handle: r.handle, offset: r.offset, msgs: r.msgs, rows: [...r.rows].map(([key, v]) => [key, v.title, v.num, v.t_ms]) }
+      : null
   }
   const results = await ask({ type: 'finish', refs: plainRefs })
   for (const e of workers) await e.worker.terminate()
@@ -421,6 +436,7 @@ async function run(mode, dbUrl, db) {
     client_errors: agg('errors'),
     refetches: agg('refetches'),
     statuses: mergeCounts('statuses'),
+    server_events: server.events,
   }
 }
 
@@ -444,11 +460,12 @@ async function main() {
     load: { clients_big_shape: BIG, clients_per_small_shape: SMALL, small_shapes: NSMALL, writes_per_s: RATE, seconds: SECONDS, late_joiners: LATE, sample_per_shape: SAMPLE, client_threads: WORKERS },
     runs,
   }
-  fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true })
-  fs.writeFileSync(path.join(root, 'bench/results/cdn.json'), JSON.stringify(result, null, 2) + '\n')
+  const out = process.env.BENCH_CDN_OUT || path.join(root, 'bench/results/cdn.json')
+  fs.mkdirSync(path.dirname(out), { recursive: true })
+  fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n')
 
   const col = (r) => r && {
-    'clients (big shape + 20 small)': `${r.clients} (${r.clients_big_shape} + ${NSMALL}×${r.clients_per_small_shape})`,
+    [`clients (big shape + ${NSMALL} small)`]: `${r.clients} (${r.clients_big_shape} + ${NSMALL}×${r.clients_per_small_shape})`,
     'writes/s (for s)': `${r.writes_per_s} (${r.seconds})`,
     'origin requests per write per shape': `${r.origin_requests_per_write_per_shape.all} (big ${r.origin_requests_per_write_per_shape.big_shape}, small max ${r.origin_requests_per_write_per_shape.small_shapes_max})`,
     'commit->client p50 / p99 / max (ms)': `${r.latency_ms.p50} / ${r.latency_ms.p99} / ${r.latency_ms.max}`,

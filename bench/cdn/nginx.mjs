@@ -165,7 +165,7 @@ ${snippet}}
 
 // One line of the electric_sync log format: { t (s), cache, upstream (bool), status, uri }.
 export function parseLogLine(line) {
-  const m = /^(\S+) (\S+) (\S+) (\d+) (\S+) "(.*)"$/.exec(line)
+  const m = /^(\S+) (\S+) (.+?) (\d{3}) (\S+) "(.*)"$/.exec(line)
   if (!m) return null
   return { t: Number(m[1]), cache: m[2], upstream: m[3] !== '-', status: Number(m[4]), uri: m[6] }
 }
