@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # npm run bench: builds what is needed, then runs each benchmark part; every part prints a table
-# and writes bench/results/<part>.json.   usage: scripts/bench.sh [core|server|shapes|browser]...
-# (default: all of them)
+# and writes bench/results/<part>.json.   usage: scripts/bench.sh [core|server|shapes|browser|cdn]...
+# (default: all of them; cdn installs Debian's nginx-light itself when it is missing)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
 bash scripts/build.sh native wasm
-parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(core server shapes browser)
+parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(core server shapes browser cdn)
 for p in "${parts[@]}"; do
     case "$p" in
         core) node bench/run-core.mjs ;;
         server) bash bench/server-load.sh ;;
         shapes) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/shape-load.mjs ;;  # 1000+ sockets
         browser) node bench/browser.mjs; node bench/browser-tabapi.mjs ;;
+        cdn) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/cdn/load.mjs ;;  # 15,000 sockets, nginx
         *) echo "bench: unknown part $p" >&2; exit 2 ;;
     esac
 done

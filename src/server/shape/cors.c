@@ -17,7 +17,9 @@ void esync__cors_add(struct MHD_Response *resp, const char *origin) {
                             "electric-cursor, electric-handle, electric-has-data, electric-offset, "
                             "electric-schema, electric-up-to-date, electric-internal-known-error, "
                             "retry-after");
-    if (origin && *origin) MHD_add_response_header(resp, "vary", "origin");
+    /* On every answer, the "*" ones included: a cache that stored the answer to a request
+     * without Origin must not hand its headers to a request with one (and the reverse). */
+    MHD_add_response_header(resp, "vary", "origin");
     MHD_add_response_header(resp, "electric-server",
                             "ElectricSQL/" ELECTRIC_VERSION " (electric-sync)");
     char id[32];

@@ -24,6 +24,7 @@
 #include "shape/cors.h"
 #include "shape/params.h"
 #include "shape/proxy.h"
+#include "shape/serve.h"
 #include "shape/table.h"
 
 #define CURSOR_EPOCH 1728432000LL /* 2024-10-09T00:00:00Z */
@@ -64,13 +65,15 @@ static const char *cache_text(const esync_shape_result *r) {
     return "no-store";
 }
 
-/* electric-cursor: seconds since 2024-10-09 rounded up to the long-poll interval; when that is
- * not past the client's cursor, the client's plus a random 1..3600 (so URLs never repeat). */
+/* electric-cursor (Electric's rule): seconds since 2024-10-09 rounded up to the long-poll
+ * interval, the same for every client within the interval, so clients that reached one offset
+ * share the next cache key whatever cursor they came with; only when it equals the request's own
+ * cursor, plus a random 1..3600, so the next URL is never the one just answered. */
 static long long next_cursor(long long req_cursor, unsigned long_poll_ms) {
     long long interval = long_poll_ms >= 1000 ? long_poll_ms / 1000 : 1;
     long long now = (long long)time(NULL) - CURSOR_EPOCH;
     long long c = (now + interval - 1) / interval * interval;
-    if (c <= req_cursor) c = req_cursor + 1 + (long long)(random() % 3600);
+    if (c == req_cursor) c += 1 + (long long)(random() % 3600);
     return c;
 }
 
@@ -126,8 +129,7 @@ static void fbody_free(void *cls) {
 /* Builds the libmicrohttpd response for a finished request and hands it to the HTTP layer. */
 static void reply(hctx *c, esync_shape_result *res) {
     int status = res->status;
-    bool not_modified = status == 200 && res->etag[0] && c->inm[0] &&
-                        strcmp(c->inm, res->etag) == 0;
+    bool not_modified = status == 200 && res->etag[0] && esync__serve_etag_match(c->inm, res->etag);
     if (not_modified) status = 304;
     struct MHD_Response *resp;
     unsigned long long bytes = 0;

@@ -62,6 +62,35 @@ void esync__serve_409(esync_shape_result *r, const char *handle) {
     }
 }
 
+/* The opaque part of an entity tag: without W/ and the quotes, so that a tag a cache or a client
+ * sent back weak or unquoted still names our answer (Electric trims the quotes too). */
+static void opaque_tag(const char **p, size_t *n) {
+    if (*n >= 2 && (*p)[0] == 'W' && (*p)[1] == '/') *p += 2, *n -= 2;
+    if (*n >= 2 && (*p)[0] == '"' && (*p)[*n - 1] == '"') *p += 1, *n -= 2;
+}
+
+bool esync__serve_etag_match(const char *inm, const char *etag) {
+    if (!inm || !*inm || !etag || !*etag) return false;
+    const char *want = etag;
+    size_t want_n = strlen(etag);
+    opaque_tag(&want, &want_n);
+    for (const char *p = inm; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        const char *start = p;
+        bool quoted = false;
+        while (*p && (quoted || *p != ',')) {
+            if (*p == '"') quoted = !quoted;
+            p++;
+        }
+        size_t n = (size_t)(p - start);
+        while (n && (start[n - 1] == ' ' || start[n - 1] == '\t')) n--;
+        if (n == 1 && *start == '*') return true;
+        opaque_tag(&start, &n);
+        if (n && n == want_n && memcmp(start, want, n) == 0) return true;
+    }
+    return false;
+}
+
 static esync_offset last_offset(const shape *s) {
     size_t n = s->log ? esync__storage_count(s->log) : 0;
     if (n == 0) return (esync_offset){0, ESYNC_OP_INF};

@@ -17,5 +17,8 @@ void esync__serve_400(esync_shape_result *r, const char *field, const char *msg)
 void esync__serve_409(esync_shape_result *r, const char *handle);
 /* 503 database_unreachable with retry-after. */
 void esync__serve_db_down(esync_shape_result *r);
+/* True when an If-None-Match header value (NULL or "" for none) matches etag: "*", or any entity
+ * tag of its comma-separated list compared weakly (a W/ prefix and the quotes do not count). */
+bool esync__serve_etag_match(const char *inm, const char *etag);
 
 #endif

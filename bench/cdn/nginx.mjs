@@ -1,0 +1,171 @@
+// Debian's nginx as a caching reverse proxy on loopback, for the CDN bench (bench/cdn/load.mjs)
+// and the cache tests (tests/server/shape-cache.test.js).
+//
+// The configuration is the one docs/cdn.md ships to users: the ```nginx block after its
+// `cdn-conf` marker, with only the upstream address, the listen address, the cache directory and
+// the log path replaced (each must be found, so the doc and what is tested cannot drift apart).
+// nginx runs as a child in the foreground (daemon off) with a private prefix under build/cdn/:
+// no system service, no port 80, nothing outside the prefix written.
+import { execFileSync, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+
+function nginxBin() {
+  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx']) if (fs.existsSync(p)) return p
+  try {
+    return execFileSync('bash', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim() || null
+  } catch {
+    return null
+  }
+}
+
+// The nginx binary, installed from Debian (nginx-light) when missing, the way scripts/setup.sh
+// installs its packages. While apt runs, a policy-rc.d (when the machine has none) keeps the
+// package from starting the system nginx on port 80.
+export function ensureNginx() {
+  let bin = nginxBin()
+  if (bin) return bin
+  const sudo = process.getuid?.() === 0 ? '' : 'sudo '
+  const script = `set -e
+policy=/usr/sbin/policy-rc.d; made=0
+if [ ! -e $policy ]; then printf '#!/bin/sh\\nexit 101\\n' | ${sudo}tee $policy >/dev/null; ${sudo}chmod +x $policy; made=1; fi
+trap '[ $made = 1 ] && ${sudo}rm -f '$policy EXIT
+${sudo}apt-get update -qq
+DEBIAN_FRONTEND=noninteractive ${sudo}apt-get install -y -qq nginx-light >/dev/null`
+  process.stderr.write('cdn: installing Debian package nginx-light\n')
+  execFileSync('bash', ['-c', script], { stdio: ['ignore', 'ignore', 'inherit'] })
+  bin = nginxBin()
+  if (!bin) throw new Error('nginx is not installed and apt-get could not install nginx-light')
+  return bin
+}
+
+// The users' configuration from docs/cdn.md, pointed at this origin, port and prefix.
+export function docConfig({ origin, listen, cacheDir, logFile, logBuffer }) {
+  const md = fs.readFileSync(path.join(root, 'docs/cdn.md'), 'utf8')
+  const at = md.indexOf('<!-- cdn-conf')
+  const start = md.indexOf('```nginx\n', at)
+  const end = md.indexOf('\n```', start + 9)
+  if (at < 0 || start < 0 || end < 0) throw new Error('docs/cdn.md: no ```nginx block after the cdn-conf marker')
+  let conf = md.slice(start + 9, end + 1)
+  const swap = (from, to) => {
+    if (!conf.includes(from)) throw new Error(`docs/cdn.md: the nginx block no longer has "${from}"`)
+    conf = conf.replace(from, to)
+  }
+  swap('server 127.0.0.1:3000;', `server ${origin};`)
+  swap('listen 8080;', `listen ${listen};`)
+  swap('/var/cache/nginx/electric-sync ', `${cacheDir} `)
+  const buffered = logBuffer ? ` buffer=${logBuffer} flush=1s` : ''
+  swap('/var/log/nginx/electric-sync.log electric_sync;', `${logFile} electric_sync${buffered};`)
+  return conf
+}
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1')
+    s.on('connect', () => { s.destroy(); resolve(true) })
+    s.on('error', () => resolve(false))
+  })
+}
+
+// Starts nginx in front of originPort. Options: name (the prefix build/cdn/<name>), workers,
+// connections (per worker), logBuffer (e.g. '256k': the shape log written in blocks, flushed
+// every second; unset: a line per request at once, as the doc has it).
+// Resolves to { port, prefix, logFile, pid, stats(), logLines(), stop() }.
+export async function startNginx({ originPort, port, name = 'nginx', workers = 1, connections = 4096, logBuffer }) {
+  const bin = ensureNginx()
+  const prefix = path.join(root, 'build/cdn', name)
+  fs.rmSync(prefix, { recursive: true, force: true })
+  for (const d of ['cache', 'logs', 'tmp']) fs.mkdirSync(path.join(prefix, d), { recursive: true })
+  const logFile = path.join(prefix, 'logs/shape.log')
+  const snippet = docConfig({
+    origin: `127.0.0.1:${originPort}`,
+    listen: `127.0.0.1:${port}`,
+    cacheDir: path.join(prefix, 'cache'),
+    logFile,
+    logBuffer,
+  })
+  const tmp = (k) => `${k}_temp_path ${path.join(prefix, 'tmp', k)};`
+  const conf = `# written by bench/cdn/nginx.mjs: a private nginx around the configuration of docs/cdn.md
+${process.getuid?.() === 0 ? 'user root;' : ''}
+daemon off;
+worker_processes ${workers};
+worker_rlimit_nofile ${connections * 2 + 64};
+pid ${path.join(prefix, 'nginx.pid')};
+error_log ${path.join(prefix, 'logs/error.log')} warn;
+events {
+    worker_connections ${connections};
+    multi_accept on;
+}
+http {
+    default_type application/octet-stream;
+    access_log off;
+    ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(tmp).join('\n    ')}
+
+${snippet}}
+`
+  const confFile = path.join(prefix, 'nginx.conf')
+  fs.writeFileSync(confFile, conf)
+  const proc = spawn(bin, ['-p', prefix + '/', '-c', confFile, '-e', path.join(prefix, 'logs/error.log')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let err = ''
+  proc.stderr.on('data', (d) => { err += d })
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })))
+  for (let i = 0; i < 100; i++) {
+    if (proc.exitCode !== null) break
+    if (await portOpen(port)) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  if (proc.exitCode !== null || !(await portOpen(port))) {
+    proc.kill('SIGKILL')
+    let log = ''
+    try { log = fs.readFileSync(path.join(prefix, 'logs/error.log'), 'utf8') } catch {}
+    throw new Error(`nginx did not start: ${err}\n${log}`)
+  }
+  return {
+    port,
+    prefix,
+    logFile,
+    pid: proc.pid,
+    proc,
+    // The master's and its workers' RSS (bytes) and CPU seconds (user + system).
+    stats() {
+      let rss = 0
+      let cpu = 0
+      const pids = [proc.pid]
+      try {
+        for (const t of fs.readdirSync(`/proc/${proc.pid}/task`)) {
+          const kids = fs.readFileSync(`/proc/${proc.pid}/task/${t}/children`, 'utf8').trim()
+          if (kids) pids.push(...kids.split(/\s+/).map(Number))
+        }
+      } catch {}
+      for (const pid of pids) {
+        try {
+          rss += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024
+          const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+          cpu += (Number(st[11]) + Number(st[12])) / 100
+        } catch {}
+      }
+      return { rss, cpu }
+    },
+    // The shape log's lines so far (nginx flushes its buffer at least every second).
+    logLines() {
+      try { return fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean) } catch { return [] }
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
+      await exited
+    },
+  }
+}
+
+// One line of the electric_sync log format: { t (s), cache, upstream (bool), status, uri }.
+export function parseLogLine(line) {
+  const m = /^(\S+) (\S+) (.+?) (\d{3}) (\S+) "(.*)"$/.exec(line)
+  if (!m) return null
+  return { t: Number(m[1]), cache: m[2], upstream: m[3] !== '-', status: Number(m[4]), uri: m[6] }
+}
