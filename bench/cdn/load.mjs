@@ -185,8 +185,16 @@ async function dropStore(db, dir) {
   try {
     const { slot } = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'))
     if (/^esync_[a-z0-9_]+$/.test(slot)) {
+      // the stopped server's walsender may hold the slot a moment longer; a publication dropped
+      // without its slot would break the next server that gets the slot's name
+      for (let i = 0; i < 50; i++) {
+        const r = await db.query('select active from pg_replication_slots where slot_name = $1', [slot])
+        if (r.rowCount === 0 || !r.rows[0].active) break
+        await sleep(100)
+      }
       await db.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [slot])
-      await db.query(`drop publication if exists ${slot.replace(/^esync_/, 'esync_pub_')}`)
+      if ((await db.query('select 1 from pg_replication_slots where slot_name = $1', [slot])).rowCount === 0)
+        await db.query(`drop publication if exists ${slot.replace(/^esync_/, 'esync_pub_')}`)
     }
   } catch {}
   fs.rmSync(dir, { recursive: true, force: true })

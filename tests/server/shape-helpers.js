@@ -64,8 +64,18 @@ export async function dropStore(role) {
   let slot
   try { slot = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).slot } catch {}
   if (slot && /^esync_[a-z0-9_]+$/.test(slot)) {
+    // The stopped server's walsender may still hold the slot for a moment: wait for it. An
+    // active slot is not dropped, and its publication must then stay too: a slot left without
+    // its publication breaks the next server that gets the same name (decoding fails with
+    // "publication does not exist").
+    for (let i = 0; i < 50; i++) {
+      const r = await sql('select active from pg_replication_slots where slot_name = $1', [slot])
+      if (r.rowCount === 0 || !r.rows[0].active) break
+      await sleep(100)
+    }
     await sql(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active`, [slot])
-    await sql(`drop publication if exists ${slot.replace(/^esync_/, 'esync_pub_')}`)
+    if ((await sql('select 1 from pg_replication_slots where slot_name = $1', [slot])).rowCount === 0)
+      await sql(`drop publication if exists ${slot.replace(/^esync_/, 'esync_pub_')}`)
   }
   fs.rmSync(dir, { recursive: true, force: true })
 }
