@@ -584,11 +584,12 @@ test('liveQuery: called after a write to its table and not after a write to anot
     const a = s.add(openTab(o, w, { ...config(), shapes }));
     const b = s.add(openTab(o, w, { ...config(), shapes }));
     await a.sync.ready;
+    await b.sync.ready;
     const SQL = 'SELECT id, title, completed FROM test_items ORDER BY id';
     const callsA = [], callsB = [];
     const stopA = a.sync.liveQuery(SQL, [], (rows) => callsA.push(rows));
     b.sync.liveQuery(SQL, [], (rows) => callsB.push(rows));
-    await until(() => callsA.length === 1 && callsB.length === 1, 5000, 'the first results');
+    await until(() => callsA.length === 1 && callsB.length === 1, 15000, 'the first results');
     assert.deepEqual(rowsOf(callsA[0]), ids(seeded));
     assert.equal(callsA[0][0].completed, false, 'typed like query');
     let st = await statsOf(w);
