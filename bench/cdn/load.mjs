@@ -7,7 +7,8 @@
 // browsers' route /api/electric/v1/shape (production mode: ESYNC_DEV=0, a secret set, the proxy
 // route adds it); BENCH_CDN_RATE (100) single-row writes/s for BENCH_CDN_SECONDS (60), round
 // robin over the shapes (60% inserts, 30% updates, 10% deletes). BENCH_CDN_SCALE (1) multiplies
-// the client counts; BENCH_CDN_MODES (cache,direct) picks the runs; BENCH_CDN_DIRECT_SCALE (1)
+// the client counts; BENCH_CDN_MODES (cache,direct; also varnish: Debian's Varnish with the VCL of
+// docs/cdn.md) picks the runs; BENCH_CDN_DIRECT_SCALE (1)
 // shrinks the direct run alone; BENCH_CDN_WORKERS (2) client threads; BENCH_CDN_SAMPLE (10)
 // clients per shape that materialize rows; BENCH_CDN_LATE (0.1) the share of clients that only
 // join while the writes go on (tabs opened meanwhile; they catch up, then long-poll with the rest).
@@ -27,6 +28,7 @@ import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import pg from 'pg'
 import { parseLogLine, root, startNginx } from './nginx.mjs'
+import { startVarnish } from './varnish.mjs'
 
 const env = (k, d) => (process.env[k] === undefined || process.env[k] === '' ? d : Number(process.env[k]))
 const SCALE = env('BENCH_CDN_SCALE', 1)
@@ -220,6 +222,10 @@ async function run(mode, dbUrl, db) {
       originPort: server.port, port: await freePort(), name: 'bench', workers: 2,
       connections: total + 2048, logBuffer: '256k',
     })
+  } else if (mode === 'varnish') {
+    cache = await startVarnish({ originPort: server.port, port: await freePort(), name: 'bench-varnish' })
+  }
+  if (cache) {
     port = cache.port
     children.add(cache.proc)
   }
@@ -464,7 +470,7 @@ async function main() {
   const cpu = os.cpus()
   const result = {
     date: new Date().toISOString(),
-    machine: { cpus: cpu.length, model: cpu[0]?.model, mem_gb: +(os.totalmem() / 2 ** 30).toFixed(1), nginx: nginxVersion() },
+    machine: { cpus: cpu.length, model: cpu[0]?.model, mem_gb: +(os.totalmem() / 2 ** 30).toFixed(1), nginx: nginxVersion(), varnish: MODES.includes('varnish') ? varnishVersion() : undefined },
     load: { clients_big_shape: BIG, clients_per_small_shape: SMALL, small_shapes: NSMALL, writes_per_s: RATE, seconds: SECONDS, late_joiners: LATE, sample_per_shape: SAMPLE, client_threads: WORKERS },
     runs,
   }
@@ -485,19 +491,25 @@ async function main() {
     'load average (1 min, whole machine)': r.load_average_1m,
     'origin CPU (% of a core)': r.origin_cpu_percent,
     'origin RSS before/after (MB)': `${r.origin_rss_mb.before} / ${r.origin_rss_mb.after}`,
-    'nginx CPU / RSS': r.nginx_cpu_percent === null ? '-' : `${r.nginx_cpu_percent}% / ${r.nginx_rss_mb} MB`,
+    'cache CPU / RSS (nginx or Varnish)': r.nginx_cpu_percent === null ? '-' : `${r.nginx_cpu_percent}% / ${r.nginx_rss_mb} MB`,
     'bench clients CPU (% of a core)': r.bench_cpu_percent,
     'clients equal to Postgres': `${r.clients_equal_to_postgres}/${r.clients} (rows checked on ${r.sampled_rows_equal}/${r.sampled_clients})`,
   }
   const table = {}
   for (const [mode, r] of Object.entries(runs)) {
     const c = col(r)
-    for (const [k, v] of Object.entries(c)) (table[k] ??= {})[mode === 'cache' ? 'through nginx' : 'straight to the server'] = v
+    const name = { cache: 'through nginx', varnish: 'through Varnish', direct: 'straight to the server' }[mode] ?? mode
+    for (const [k, v] of Object.entries(c)) (table[k] ??= {})[name] = v
   }
   console.log(`shape service behind an HTTP cache: ${os.cpus().length} cores, ${result.date.slice(0, 10)}`)
   console.table(table)
   const bad = Object.values(runs).some((r) => r.clients_equal_to_postgres !== r.clients || r.sampled_rows_equal !== r.sampled_clients)
   if (bad) process.exitCode = 1
+}
+
+function varnishVersion() {
+  const r = spawnSync('varnishd', ['-V'], { encoding: 'utf8' })
+  return (/varnish-([0-9.]+)/.exec(String(r.stderr || r.stdout)) || [])[1] ?? null
 }
 
 function nginxVersion() {
