@@ -9,6 +9,7 @@
 //   - two tabs: a row added in one appears in the other through useLiveQuery; when awaitTxId
 //     resolves in the writing tab its list already shows the row; edits and deletes likewise
 //   - every tab closed, the shape service stopped: a new tab shows the replica's rows (offline)
+//   - `nuxt dev` of the same app: the module serves the worker's files there too, the page syncs
 // ESYNC_SCREENSHOT=<file.png> also saves a screenshot of the page. ESYNC_NUXT_APP=<dir>: use that
 // app, already installed and built (its .output), instead of packing, installing and building.
 import { test, before, after } from 'node:test';
@@ -39,24 +40,27 @@ function timed(label, fn) {
 }
 const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NUXT_TELEMETRY_DISABLED: '1', CI: 'true' } });
 
+const serverEnv = (port) => ({ ...process.env, PORT: String(port), HOST: '127.0.0.1', NITRO_PORT: String(port), NITRO_HOST: '127.0.0.1',
+  DATABASE_URL: clusterUrl(), ELECTRIC_URL: backend.base, ELECTRIC_SECRET: SECRET, NUXT_TELEMETRY_DISABLED: '1',
+  MIGRATIONS_DIR: path.join(root, 'db/migrations'), ESYNC_DEV: '1' });
+
+// Resolves once `url` answers (any status); throws if `proc` exits first or after `ms`.
+async function answers(url, proc, log, ms) {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (proc.exitCode !== null) throw new Error(`the Nuxt server exited ${proc.exitCode}:\n${log()}`);
+    const r = await fetch(url).catch(() => null);
+    if (r) { await r.arrayBuffer(); return; }
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`the Nuxt server did not answer:\n${log()}`);
+}
+
 async function startNuxt() {
   const port = await freePort();
-  nuxt = spawn(process.execPath, [path.join(app, '.output/server/index.mjs')], {
-    cwd: app,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', NITRO_PORT: String(port), NITRO_HOST: '127.0.0.1',
-      DATABASE_URL: clusterUrl(), ELECTRIC_URL: backend.base, ELECTRIC_SECRET: SECRET,
-      MIGRATIONS_DIR: path.join(root, 'db/migrations'), ESYNC_DEV: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  nuxt = spawn(process.execPath, [path.join(app, '.output/server/index.mjs')], { cwd: app, env: serverEnv(port), stdio: ['ignore', 'pipe', 'pipe'] });
   for (const s of [nuxt.stdout, nuxt.stderr]) { s.setEncoding('utf8'); s.on('data', (d) => { nuxtLog += d; }); }
   base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    if (nuxt.exitCode !== null) throw new Error(`the Nuxt server exited ${nuxt.exitCode}:\n${nuxtLog}`);
-    const r = await fetch(`${base}/api/schema/version`).catch(() => null);
-    if (r) { await r.arrayBuffer(); return; }
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`the Nuxt server did not answer:\n${nuxtLog}`);
+  await answers(`${base}/api/schema/version`, nuxt, () => nuxtLog, 20000);
 }
 
 before(async () => {
@@ -274,5 +278,46 @@ test('two tabs: a write in one shows in the other; awaitTxId resolves with the r
     throw e;
   } finally {
     await b.close();
+  }
+});
+
+test('nuxt dev: the module serves the worker\'s files, the page syncs', { timeout: 180000 }, async () => {
+  const port = await freePort();
+  const devBase = `http://127.0.0.1:${port}`;
+  let log = '';
+  // its own process group: `nuxt dev` runs the server in a child process
+  const dev = spawn(path.join(app, 'node_modules/.bin/nuxt'), ['dev', '--port', String(port), '--host', '127.0.0.1'],
+    { cwd: app, env: serverEnv(port), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  for (const s of [dev.stdout, dev.stderr]) { s.setEncoding('utf8'); s.on('data', (d) => { log += d; }); }
+  const t0 = Date.now();
+  try {
+    await answers(`${devBase}/api/schema/version`, dev, () => log, 120000);
+    const wasm = await fetch(`${devBase}/electric-sync/wasm/electric-sync.wasm`);
+    assert.equal(wasm.status, 200);
+    assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+    assert.equal((await wasm.arrayBuffer()).byteLength, fs.statSync(path.join(pkg, 'dist/wasm/electric-sync.wasm')).size);
+    const html = await (await fetch(`${devBase}/dev/sync-test`)).text();
+    assert.match(html, /id="count"[^>]*>loading…</);
+    const b = await openContext(devBase);
+    try {
+      const p = await b.page();
+      await p.goto(`${devBase}/dev/sync-test`);
+      const expected = (await backend.rows()).length;
+      await waitFor(p, (n) => document.querySelectorAll('#rows li').length === n, expected, 60000);
+      await waitFor(p, () => document.getElementById('phase').textContent === 'live', undefined, 30000);
+    } catch (e) {
+      console.error(b.logs.join('\n'));
+      throw e;
+    } finally {
+      await b.close();
+    }
+    timings['nuxt dev test'] = Date.now() - t0;
+  } catch (e) {
+    console.error(log);
+    throw e;
+  } finally {
+    const exited = new Promise((r) => dev.on('exit', r));
+    process.kill(-dev.pid, 'SIGTERM');
+    await exited;
   }
 });
