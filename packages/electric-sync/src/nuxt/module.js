@@ -9,7 +9,8 @@
 // What it does
 //  - The worker's files (the package's dist/: the worker, its classic scripts, wasm/) are a Nitro
 //    public-asset directory at `base` (default /electric-sync/), in dev and in the built server
-//    alike, with `cache-control: no-cache` (unhashed names: a deploy must reach the browsers).
+//    alike; the built server sends them with `cache-control: no-cache` (unhashed names: a deploy
+//    must reach the browsers; the dev server sends max-age=0 of its own).
 //    Nuxt serves only its own `_nuxt/` of the client build, so the Vite plugin does not serve or
 //    emit them here (`serve: false`); it only points the tab library's default worker URL there.
 //  - A client-only plugin (plugin.client.js) creates the window's instance from these options
