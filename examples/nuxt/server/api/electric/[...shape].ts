@@ -3,7 +3,8 @@
 // (ELECTRIC_SECRET) added here, on the server: it never reaches the browser, and one the browser
 // sends is dropped. Only the tables of ELECTRIC_PROXY_TABLES (default test_items) pass (403
 // otherwise), one `table` parameter exactly. Status, headers (electric-handle, -offset, -schema,
-// -up-to-date, cache headers) and the body stream back as they arrive, long-polls included.
+// -up-to-date, cache headers) and the body stream back as they arrive, long-polls included; a
+// browser that goes away (a closed tab) aborts its upstream request, so no long-poll outlives it.
 import { createError, defineEventHandler, getRequestURL, getRouterParam, proxyRequest } from 'h3'
 
 export default defineEventHandler(async (event) => {
@@ -21,5 +22,7 @@ export default defineEventHandler(async (event) => {
   query.delete('secret')
   query.delete('api_secret')
   if (secret) query.set('secret', secret)
-  return proxyRequest(event, `${upstream.replace(/\/+$/, '')}/v1/shape?${query}`)
+  const abort = new AbortController()
+  event.node.res.on('close', () => abort.abort()) // also after a complete answer: then a no-op
+  return proxyRequest(event, `${upstream.replace(/\/+$/, '')}/v1/shape?${query}`, { fetchOptions: { signal: abort.signal } })
 })
