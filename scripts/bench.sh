@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # npm run bench: builds what is needed, then runs each benchmark part; every part prints a table
-# and writes bench/results/<part>.json.   usage: scripts/bench.sh [core|server|shapes|browser|cdn]...
+# and writes bench/results/<part>.json.   usage: scripts/bench.sh [core|server|shapes|browser|cdn|sizes]...
 # (default: all of them; cdn installs Debian's nginx-light itself when it is missing)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
 bash scripts/build.sh native wasm
-parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(core server shapes browser cdn)
+parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(core server shapes browser cdn sizes)
 for p in "${parts[@]}"; do
     case "$p" in
         core) node bench/run-core.mjs ;;
@@ -15,6 +15,7 @@ for p in "${parts[@]}"; do
         shapes) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/shape-load.mjs ;;  # 1000+ sockets
         browser) node bench/browser.mjs; node bench/browser-tabapi.mjs ;;
         cdn) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/cdn/load.mjs ;;  # 15,000 sockets, nginx
+        sizes) bash scripts/package.sh; node bench/sizes.mjs ;;  # what the browser downloads, gzipped
         *) echo "bench: unknown part $p" >&2; exit 2 ;;
     esac
 done

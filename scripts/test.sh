@@ -12,6 +12,10 @@
 #           its cache when it can), its exports resolved, its types checked with tsc against
 #           packages/electric-sync/test/usage.ts, the .wasm in the tarball size-checked, the Vue and
 #           React bindings rendered on the server (test/ssr.test.js: no worker, the loading state)
+#   nuxt    examples/test/: examples/nuxt installed from the packed tarball into a scratch copy (npm ci
+#           of its lock, then the tarball), `nuxt build`, its .output server started against the real
+#           electric-sync-server (with a secret) and Postgres, driven in Chromium (two tabs, awaitTxId,
+#           offline reload, SSR); prints its wall time
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -103,6 +107,15 @@ JSON
     (cd "$tmp/app" && node --test ssr.test.js)
 }
 
+run_nuxt() {
+    echo "== test:nuxt" >&2
+    bash scripts/build.sh native wasm
+    bash scripts/package.sh
+    local t0=$SECONDS
+    node --test --test-concurrency=1 examples/test/
+    echo "test:nuxt: $((SECONDS - t0)) s (pack, npm ci, nuxt build, Chromium)" >&2
+}
+
 case "$part" in
     native) run_native ;;
     wasm) run_wasm ;;
@@ -110,6 +123,7 @@ case "$part" in
     e2e) run_e2e ;;
     package) run_package ;;
     chaos) run_chaos ;;
-    all) run_native; run_wasm; run_server; run_e2e; run_chaos; run_package ;;
-    *) echo "usage: scripts/test.sh [native|wasm|server|e2e|package|chaos|all]" >&2; exit 2 ;;
+    nuxt) run_nuxt ;;
+    all) run_native; run_wasm; run_server; run_e2e; run_chaos; run_package; run_nuxt ;;
+    *) echo "usage: scripts/test.sh [native|wasm|server|e2e|package|chaos|nuxt|all]" >&2; exit 2 ;;
 esac

@@ -13,6 +13,9 @@
 // Invariants
 //  - `base` is a URL path beginning and ending with '/'; when Vite's own `base` is an absolute
 //    path other than '/', the files live under it (Vite's base + base without its leading '/').
+//  - `serve: false` (electric-sync/nuxt): the host serves the files itself (Nitro's public assets);
+//    the plugin then only rewrites the default worker URL, to `base` as given (no Vite base
+//    prefix: Nuxt's client build has a relative base, and its dev server one under /_nuxt/).
 //  - The file list is the worker's own SCRIPTS list plus the worker and the engine, so a worker
 //    split in more scripts needs no change here. Nothing of the package runs in Vite's process
 //    except this file (no import of vite itself: the types name its Plugin type only).
@@ -27,7 +30,8 @@ const DEFAULT_WORKER_URL = /new URL\(\s*(['"])\.\/electric-sync\.worker\.js\1\s*
 
 const TYPES = { '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm' };
 
-function normalizeBase(base) {
+// (also used by electric-sync/nuxt; not a public export of the types)
+export function normalizeBase(base) {
   if (typeof base !== 'string' || base === '') throw new TypeError('electricSync: base must be a non-empty path');
   let b = base.startsWith('/') ? base : '/' + base;
   if (!b.endsWith('/')) b += '/';
@@ -47,7 +51,7 @@ function workerFiles() {
 
 const realpath = (p) => { try { return fs.realpathSync(p); } catch { return p; } };
 
-export function electricSync({ base = '/electric-sync/' } = {}) {
+export function electricSync({ base = '/electric-sync/', serve = true } = {}) {
   const own = normalizeBase(base);
   const files = workerFiles();
   const tabLibrary = realpath(TAB_LIBRARY);
@@ -63,7 +67,7 @@ export function electricSync({ base = '/electric-sync/' } = {}) {
     },
     configResolved(config) {
       const viteBase = config.base || '/';
-      publicPath = viteBase.startsWith('/') ? viteBase.replace(/\/?$/, '/') + own.slice(1) : own;
+      publicPath = serve && viteBase.startsWith('/') ? viteBase.replace(/\/?$/, '/') + own.slice(1) : own;
       isSsrBuild = !!config.build?.ssr;
     },
     transform(code, id) {
@@ -76,6 +80,7 @@ export function electricSync({ base = '/electric-sync/' } = {}) {
       return { code: out, map: null };
     },
     configureServer(server) {
+      if (!serve) return;
       server.middlewares.use((req, res, next) => {
         const pathname = decodeURIComponent((req.url || '').split('?')[0]);
         if (!pathname.startsWith(publicPath)) return next();
@@ -90,6 +95,7 @@ export function electricSync({ base = '/electric-sync/' } = {}) {
       });
     },
     generateBundle() {
+      if (!serve) return;
       const consumer = this.environment?.config?.consumer;
       if (consumer ? consumer !== 'client' : isSsrBuild) return;
       for (const rel of files) {

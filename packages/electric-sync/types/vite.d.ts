@@ -9,6 +9,12 @@ export interface ElectricSyncViteOptions {
    * default `workerUrl` becomes `base + 'electric-sync.worker.js'`.
    */
   base?: string;
+  /**
+   * Default true: serve the files in dev and emit them in the build. false: the host serves them
+   * itself (electric-sync/nuxt does, as Nitro public assets); the plugin only rewrites the
+   * default `workerUrl`, to `base` as given (not under Vite's base).
+   */
+  serve?: boolean;
 }
 
 /** The plugin: add it to `plugins` in vite.config. */
