@@ -7,7 +7,9 @@
 //   env: BENCH_SNAP_SIZES (100000,1000000), BENCH_SNAP_RUNS (3; medians),
 //        ESYNC_SERVER_BIN (build/native/electric-sync-server),
 //        BENCH_SNAP_BEFORE_BIN (another server build measured in the same run, e.g. the one before
-//        a change: its rows are labelled "before")
+//        a change: its rows are labelled "before"),
+//        BENCH_SNAP_CLIENT_SIZES (100000: the sizes also synced with @electric-sql/client, which
+//        parses every response and keeps the rows, as a real client does; new vs stored shape)
 //
 // Rows look like the seed's test_items (uuid, title, a 200-character description, boolean, two
 // timestamps): about 450 bytes of JSON each. Every new shape is a definition of its own
@@ -24,12 +26,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
+import { ShapeStream } from '@electric-sql/client'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const SIZES = (process.env.BENCH_SNAP_SIZES ?? '100000,1000000').split(',').map(Number)
 const RUNS = Number(process.env.BENCH_SNAP_RUNS ?? 3)
 const BIN = process.env.ESYNC_SERVER_BIN ?? path.join(root, 'build/native/electric-sync-server')
 const BEFORE = process.env.BENCH_SNAP_BEFORE_BIN
+const CLIENT_SIZES = (process.env.BENCH_SNAP_CLIENT_SIZES ?? '100000').split(',').map(Number)
 const DB = 'electric_sync_snap_bench'
 const log = (m) => process.stderr.write(`bench snapshot: ${m}\n`)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -141,6 +145,24 @@ async function sync(port, table, where) {
   return out
 }
 
+// The same with the official client (memory only): until its first up-to-date.
+async function clientSync(port, table, where) {
+  const t0 = performance.now()
+  const ctl = new AbortController()
+  const stream = new ShapeStream({ url: `http://127.0.0.1:${port}/v1/shape`, params: { table, where }, signal: ctl.signal })
+  let rows = 0, first = null
+  await new Promise((resolve, reject) => {
+    stream.subscribe((msgs) => {
+      for (const m of msgs) {
+        if (m.headers?.operation === 'insert') { rows++; first ??= performance.now() - t0 }
+        if (m.headers?.control === 'up-to-date') resolve()
+      }
+    }, reject)
+  })
+  ctl.abort()
+  return { first_rows_ms: first, total_ms: performance.now() - t0, rows }
+}
+
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
 
 async function measure(bin, label) {
@@ -157,8 +179,16 @@ async function measure(bin, label) {
         const warm = await sync(server.port, `snap_${n}`, where)
         if (cold.rows !== n || warm.rows !== n) throw new Error(`rows ${cold.rows}/${warm.rows}, expected ${n}`)
         await sleep(100)
-        const line = server.log().slice(before).split('\n').find((l) => /snapshot .* rows/.test(l))
-        runs.push({ cold, warm, server: line ? line.replace(/^.*shapes: /, '') : null })
+        const line = server.log().slice(before).split("\n").find((l) => l.includes(`snapshot of public.snap_${n}:`))
+        const run = { cold, warm, server: line ? line.replace(/^.*shapes: /, '') : null }
+        if (CLIENT_SIZES.includes(n)) {
+          const cwhere = `title <> 'client-${label}-${i}'`
+          run.client_new = await clientSync(server.port, `snap_${n}`, cwhere)
+          run.client_warm = await clientSync(server.port, `snap_${n}`, cwhere)
+          if (run.client_new.rows !== n || run.client_warm.rows !== n) throw new Error(`client rows ${run.client_new.rows}/${run.client_warm.rows}`)
+          log(`${label} ${n}: official client: new shape ${run.client_new.total_ms.toFixed(0)} ms, stored ${run.client_warm.total_ms.toFixed(0)} ms`)
+        }
+        runs.push(run)
         log(`${label} ${n}: new shape first byte ${cold.first_byte_ms.toFixed(0)} ms, total ${cold.total_ms.toFixed(0)} ms` +
           ` (${cold.responses} responses); warm total ${warm.total_ms.toFixed(0)} ms; load ${os.loadavg()[0].toFixed(1)}`)
       }
@@ -174,6 +204,12 @@ async function measure(bin, label) {
         runs,
       }
       res[n].new_over_warm = +(res[n].new_total_ms / res[n].warm_total_ms).toFixed(2)
+      if (runs[0].client_new) {
+        res[n].client_new_first_rows_ms = Math.round(median(runs.map((r) => r.client_new.first_rows_ms)))
+        res[n].client_new_total_ms = Math.round(median(runs.map((r) => r.client_new.total_ms)))
+        res[n].client_warm_total_ms = Math.round(median(runs.map((r) => r.client_warm.total_ms)))
+        res[n].client_new_over_warm = +(res[n].client_new_total_ms / res[n].client_warm_total_ms).toFixed(2)
+      }
     }
   } finally {
     server.child.kill('SIGTERM')
@@ -192,11 +228,12 @@ fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true })
 fs.writeFileSync(path.join(root, 'bench/results/snapshot.json'), JSON.stringify(results, null, 2) + '\n')
 
 console.log(`\nnew shape vs stored shape (medians of ${RUNS}; load average ${results.load_start[0].toFixed(1)} -> ${results.load_end[0].toFixed(1)}, ${results.cpus} cores)`)
-console.log('| rows | build | new: first byte | new: whole sync | stored: whole sync | new / stored | responses |')
-console.log('|---|---|---|---|---|---|---|')
+console.log('| rows | build | new: first byte | new: whole sync | stored: whole sync | new / stored | responses | official client: new / stored |')
+console.log('|---|---|---|---|---|---|---|---|')
 for (const n of SIZES)
   for (const label of ['before', 'after']) {
     const r = results[label]?.[n]
     if (!r) continue
-    console.log(`| ${n} | ${label} | ${r.new_first_byte_ms} ms | ${r.new_total_ms} ms | ${r.warm_total_ms} ms | ${r.new_over_warm} | ${r.responses} |`)
+    const c = r.client_new_total_ms ? `${r.client_new_total_ms} / ${r.client_warm_total_ms} ms = ${r.client_new_over_warm}` : '–'
+    console.log(`| ${n} | ${label} | ${r.new_first_byte_ms} ms | ${r.new_total_ms} ms | ${r.warm_total_ms} ms | ${r.new_over_warm} | ${r.responses} | ${c} |`)
   }

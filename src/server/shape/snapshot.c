@@ -262,9 +262,7 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
     PQclear(res);
     if (rc != 0) return -1;
     char *end = esync__snapshot_end_json(info);
-    double ts = now_ms();
     int chunks = esync__storage_snap_finish(log, end, strlen(end));
-    info->ms_sync = now_ms() - ts;
     if (chunks < 0) {
         snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
         rc = -1;

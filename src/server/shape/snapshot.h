@@ -5,7 +5,8 @@
  * then one SELECT of every row that passes the shape's where clause (rendered by where.c with bind
  * parameters only), each column as its text output (`col::text`; bpchar through concat() so its
  * padding is kept), streamed row by row (single-row mode) into the shape's snapshot chunks, which
- * end with the snapshot-end control message (xmin, xmax, xip_list).
+ * end with the snapshot-end control message (xmin, xmax, xip_list). The chunks are not synced
+ * here: the caller syncs them (esync__storage_snap_sync) before it records the shape as stored.
  *
  * Before the SELECT, `EXPLAIN (FORMAT JSON)` of the same query gives the planner's row estimate
  * (reltuples times the where clause's selectivity), reported through the hooks so the first
@@ -35,7 +36,7 @@ typedef struct esync_snapinfo {
     /* filled by esync__snapshot_run: where the time went (ms), for the log */
     uint64_t rows, bytes;
     int chunks;
-    double ms_total, ms_first_row, ms_pg, ms_encode, ms_write, ms_sync;
+    double ms_total, ms_first_row, ms_pg, ms_encode, ms_write;
 } esync_snapinfo;
 
 /* Called by esync__snapshot_run on the snapshot's thread, without any lock held. */

@@ -245,12 +245,14 @@ static int snap_flush(esync_storage *l) {
     return 0;
 }
 
-/* Closes the current chunk (its bytes written; synced only at the end, esync__storage_snap_finish)
+/* Closes the current chunk (its bytes written; synced only at the end, esync__storage_snap_sync)
  * and opens the next one. */
 static int snap_open_next(esync_storage *l) {
     char name[32], p[PATH_MAX + 16];
     if (l->snap_fd >= 0) {
         if (snap_flush(l) != 0) return -1;
+        /* start the write-back now, so the sync at the end finds little left to write */
+        sync_file_range(l->snap_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(l->snap_fd);
         l->snap_k++;
     }
@@ -294,12 +296,17 @@ int esync__storage_snap_complete(const esync_storage *l) {
 
 int esync__storage_snap_finish(esync_storage *l, const char *json, size_t len) {
     if (snap_write(l, json, len) != 0 || snap_flush(l) != 0) return -1;
+    sync_file_range(l->snap_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     close(l->snap_fd);
     l->snap_fd = -1;
     free(l->snap_buf);
     l->snap_buf = NULL;
-    /* every chunk to disk before the caller writes meta.json, which makes the shape restorable */
-    for (int k = 0; k <= l->snap_k; k++) {
+    l->snap_chunks = l->snap_k + 1;
+    return l->snap_chunks;
+}
+
+int esync__storage_snap_sync(const esync_storage *l) {
+    for (int k = 0; k < l->snap_chunks; k++) {
         char name[32], p[PATH_MAX + 16];
         snprintf(name, sizeof name, "snap.%d", k);
         if (path_of(l, name, p, sizeof p) != 0) return -1;
@@ -309,9 +316,8 @@ int esync__storage_snap_finish(esync_storage *l, const char *json, size_t len) {
         close(fd);
         if (rc != 0 && errno != EINVAL) return -1;
     }
-    l->snap_chunks = l->snap_k + 1;
     sync_dir(l->dir);
-    return l->snap_chunks;
+    return 0;
 }
 
 int esync__storage_snap_chunks(const esync_storage *l) { return l->snap_chunks; }

@@ -74,9 +74,12 @@ int esync__storage_snap_add(esync_storage *l, const char *json, size_t len);
 /* The number of complete chunks: while the snapshot is written, the chunks before the current
  * one; once finished, all of them. */
 int esync__storage_snap_complete(const esync_storage *l);
-/* Appends the final message (snapshot-end), closes the last chunk and syncs every chunk file
- * (fdatasync) and the directory. Returns the number of chunks (>= 1), or -1. */
+/* Appends the final message (snapshot-end) and closes the last chunk (not synced). Returns the
+ * number of chunks (>= 1), or -1. */
 int esync__storage_snap_finish(esync_storage *l, const char *json, size_t len);
+/* fdatasync of every chunk of a finished snapshot, and of the directory. 0 or -1. Reads only
+ * what no longer changes once finished (safe without the service lock). */
+int esync__storage_snap_sync(const esync_storage *l);
 /* Number of chunks of a finished snapshot (0 before esync__storage_snap_finish, or after open when
  * no chunk exists). */
 int esync__storage_snap_chunks(const esync_storage *l);

@@ -348,11 +348,6 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
         pthread_mutex_unlock(&S->mu);
         return;
     }
-    esync_log("shapes: %s snapshot of %s: %" PRIu64 " rows, %" PRIu64
-              " bytes, %d chunks in %.0f ms (first row %.0f ms; postgres %.0f ms, encoding %.0f "
-              "ms, writing %.0f ms, fsync %.0f ms)",
-              s->handle, s->t->qname, info.rows, info.bytes, info.chunks, info.ms_total,
-              info.ms_first_row, info.ms_pg, info.ms_encode, info.ms_write, info.ms_sync);
     pthread_mutex_lock(&S->mu);
     if (s->state != S_CREATING) { /* invalidated meanwhile (truncate, schema change) */
         esync__snapshot_info_free(&info);
@@ -366,16 +361,39 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     s->chunks_complete = s->nchunks;
     s->rows = (int64_t)info.rows;
     esync__sink_flush_pending(s);
-    esync__storage_sync(s->log);
-    char *meta = esync__restore_meta_json(s);
-    if (esync__storage_write_meta(s->log, meta, strlen(meta)) != 0)
-        esync_log_error("shapes: %s: writing meta.json failed: %s", s->handle, strerror(errno));
-    free(meta);
-    s->needs_sync = false;
+    /* Ready to serve now; stored (restorable) once synced, below. A crash in between leaves a
+     * shape without meta.json, which the next start removes: its clients get 409 and refetch,
+     * as after a crash during the snapshot. */
     s->state = S_READY;
-    snapshot_release(s);
     esync__service_mark_dirty(S, s);
     pthread_mutex_unlock(&S->mu);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int synced = esync__storage_snap_sync(s->log);
+    pthread_mutex_lock(&S->mu);
+    if (s->state == S_READY) {
+        if (synced != 0 || esync__storage_sync(s->log) != 0) {
+            esync_log_error("shapes: %s: syncing the snapshot failed: %s", s->handle,
+                            strerror(errno));
+        } else {
+            char *meta = esync__restore_meta_json(s);
+            if (esync__storage_write_meta(s->log, meta, strlen(meta)) != 0)
+                esync_log_error("shapes: %s: writing meta.json failed: %s", s->handle,
+                                strerror(errno));
+            free(meta);
+            s->needs_sync = false;
+        }
+    }
+    snapshot_release(s);
+    pthread_mutex_unlock(&S->mu);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms_sync = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    esync_log("shapes: %s snapshot of %s: %" PRIu64 " rows, %" PRIu64
+              " bytes, %d chunks in %.0f ms (first row %.0f ms; postgres %.0f "
+              "ms, encoding %.0f ms, writing %.0f ms), then fsync %.0f ms",
+              s->handle, s->t->qname, info.rows, info.bytes, info.chunks, info.ms_total,
+              info.ms_first_row, info.ms_pg, info.ms_encode, info.ms_write, ms_sync);
 }
 
 /* The schema reconciler (Electric's SchemaReconciler): a table dropped and created again, or
