@@ -12,7 +12,7 @@ for p in "${parts[@]}"; do
     case "$p" in
         core) node bench/run-core.mjs ;;
         server) bash bench/server-load.sh ;;
-        shapes) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/shape-load.mjs ;;  # 1000+ sockets
+        shapes) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/shape-load.mjs; node bench/snapshot.mjs ;;  # 1000+ sockets; a new shape vs a stored one
         browser) node bench/browser.mjs; node bench/browser-tabapi.mjs ;;
         cdn) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/cdn/load.mjs ;;  # 15,000 sockets, nginx
         sizes) bash scripts/package.sh; node bench/sizes.mjs ;;  # what the browser downloads, gzipped

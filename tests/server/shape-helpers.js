@@ -35,11 +35,13 @@ export function shapesDir(role) {
 }
 
 // Starts a server on the shape database. `role` names its shapes directory; `keep` keeps what a
-// previous server of that role stored (the restart tests).
-export async function startShapeServer(role, { keep = false, env = {} } = {}) {
+// previous server of that role stored (the restart tests); `port` reuses a port (a client that
+// goes on across a restart).
+export async function startShapeServer(role, { keep = false, env = {}, port } = {}) {
   const dir = shapesDir(role)
   if (!keep) fs.rmSync(dir, { recursive: true, force: true })
   const server = await startServer({
+    port,
     env: { DATABASE_URL: shapeDbUrl(), ESYNC_SHAPES_DIR: dir, ESYNC_LONG_POLL_MS: String(LONG_POLL_MS), ...env },
   })
   if (server.result) throw new Error(`server exited: ${JSON.stringify(server.result)}\n${server.log()}`)

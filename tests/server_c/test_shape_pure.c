@@ -526,12 +526,59 @@ static void test_storage(void) {
     rmdir(dir);
 }
 
+/* Snapshot chunks grow (64 KiB, x4, up to chunk_bytes); a chunk counts as complete once the next
+ * one has started, with all its bytes in its file; the planner's row estimate is read from
+ * EXPLAIN (FORMAT JSON). */
+static void test_snapshot_chunks(void) {
+    CHECK(esync__storage_snap_limit(10u << 20, 0) == 64u << 10);
+    CHECK(esync__storage_snap_limit(10u << 20, 1) == 256u << 10);
+    CHECK(esync__storage_snap_limit(10u << 20, 2) == 1u << 20);
+    CHECK(esync__storage_snap_limit(10u << 20, 3) == 4u << 20);
+    CHECK(esync__storage_snap_limit(10u << 20, 4) == 10u << 20);
+    CHECK(esync__storage_snap_limit(10u << 20, 40) == 10u << 20);
+    CHECK(esync__storage_snap_limit(100, 0) == 100);
+    char dir[] = "/tmp/esync-snapchunks-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char sub[300], err[256];
+    snprintf(sub, sizeof sub, "%s/shape", dir);
+    esync_storage *l = esync__storage_create(sub, 1u << 20, err, sizeof err);
+    CHECK(l != NULL);
+    if (!l) return;
+    char row[1000];
+    memset(row, 'x', sizeof row);
+    int seen[8] = {0};
+    for (int i = 0; i < 2000; i++) { /* 2 MB: chunks of 64 KiB, 256 KiB, 1 MiB, 1 MiB */
+        CHECK(esync__storage_snap_add(l, row, sizeof row) == 0);
+        int c = esync__storage_snap_complete(l);
+        if (c > 0 && c < 8 && !seen[c]) {
+            seen[c] = 1;
+            uint64_t size = 0;
+            int fd = esync__storage_snap_open(l, c - 1, &size); /* whole on disk already */
+            CHECK(fd >= 0 && size <= esync__storage_snap_limit(1u << 20, c - 1) &&
+                  size + sizeof row + 2 > esync__storage_snap_limit(1u << 20, c - 1));
+            if (fd >= 0) close(fd);
+        }
+    }
+    CHECK(seen[1] && seen[2] && seen[3]);
+    CHECK(esync__storage_snap_finish(l, "{\"end\":1}", 9) == 4);
+    CHECK(esync__storage_snap_complete(l) == 4);
+    CHECK(esync__storage_snap_sync(l) == 0);
+    esync__storage_close(l, 1);
+    rmdir(dir);
+    CHECK(esync__snapshot_plan_rows(
+              "[{\"Plan\": {\"Node Type\": \"Seq Scan\", \"Plan Rows\": 120000, "
+              "\"Plan Width\": 8}}]") == 120000);
+    CHECK(esync__snapshot_plan_rows("[{\"Plan\": {\"Node Type\": \"Result\"}}]") == -1);
+    CHECK(esync__snapshot_plan_rows(NULL) == -1);
+}
+
 int main(void) {
     test_pgoutput();
     test_params();
     test_changes();
     test_xid_filter();
     test_storage();
+    test_snapshot_chunks();
     if (failures) {
         fprintf(stderr, "test_shape_pure: %d failure(s)\n", failures);
         return 1;

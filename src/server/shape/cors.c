@@ -16,7 +16,7 @@ void esync__cors_add(struct MHD_Response *resp, const char *origin) {
     MHD_add_response_header(resp, "access-control-expose-headers",
                             "electric-cursor, electric-handle, electric-has-data, electric-offset, "
                             "electric-schema, electric-up-to-date, electric-internal-known-error, "
-                            "retry-after");
+                            "retry-after, electric-sync-rows, electric-sync-rows-estimate");
     /* On every answer, the "*" ones included: a cache that stored the answer to a request
      * without Origin must not hand its headers to a request with one (and the reverse). */
     MHD_add_response_header(resp, "vary", "origin");

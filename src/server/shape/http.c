@@ -177,6 +177,12 @@ static void reply(hctx *c, esync_shape_result *res) {
         MHD_add_response_header(resp, "electric-has-data", res->has_data ? "true" : "false");
         if (res->schema_header && res->schema)
             MHD_add_response_header(resp, "electric-schema", res->schema);
+        if (res->rows >= 0) {
+            char n[24];
+            snprintf(n, sizeof n, "%" PRId64, res->rows);
+            MHD_add_response_header(
+                resp, res->rows_exact ? "electric-sync-rows" : "electric-sync-rows-estimate", n);
+        }
     }
     if (c->live && status != 400 && status < 500) {
         char cur[32];
@@ -216,6 +222,7 @@ static void reply_now(esync_req *r, const char *origin, int status, const char *
     snprintf(c.origin, sizeof c.origin, "%s", origin ? origin : "");
     esync_shape_result res = {0};
     res.fd = -1;
+    res.rows = -1;
     res.status = status;
     res.cache = ESYNC_CC_NO_STORE;
     res.head = esync__xstrdup(json);

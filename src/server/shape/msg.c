@@ -62,12 +62,31 @@ void esync__msg_view_init(esync_shape_view *v, const esync_table *t, const int *
     esync__sb_json(&b, t->name, strlen(t->name));
     esync__sb_put(&b, "]", 1);
     v->relation = esync__sb_take(&b, NULL);
+    esync__sb_json(&b, v->key_prefix, strlen(v->key_prefix));
+    v->key_prefix_json_len = b.n - 2;
+    v->key_prefix_json = esync__xmalloc(b.n);
+    memcpy(v->key_prefix_json, b.p + 1, v->key_prefix_json_len); /* without the quotes */
+    v->key_prefix_json[v->key_prefix_json_len] = '\0';
+    b.n = 0;
+    v->col_json = esync__xcalloc((size_t)t->ncols + 1, sizeof *v->col_json);
+    v->col_json_len = esync__xcalloc((size_t)t->ncols + 1, sizeof *v->col_json_len);
+    v->ncol_json = t->ncols;
+    for (int i = 0; i < t->ncols; i++) {
+        esync__sb_json(&b, t->cols[i].name, strlen(t->cols[i].name));
+        esync__sb_put(&b, ":", 1);
+        v->col_json[i] = esync__sb_take(&b, &v->col_json_len[i]);
+    }
+    esync__sb_free(&b);
 }
 
 void esync__msg_view_free(esync_shape_view *v) {
     free(v->sel);
     free(v->keycols);
     free(v->key_prefix);
+    free(v->key_prefix_json);
+    for (int i = 0; i < v->ncol_json; i++) free(v->col_json[i]);
+    free(v->col_json);
+    free(v->col_json_len);
     free(v->relation);
     esync_where_free(v->where);
     memset(v, 0, sizeof *v);
@@ -77,38 +96,70 @@ bool esync__msg_view_match(const esync_shape_view *v, const esync_row *r) {
     return !v->where || esync_where_eval(v->where, r->v) == 1;
 }
 
+/* JSON string escaping of s without the quotes (as esync__sb_json escapes). */
+static void json_body(esync_sb *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0; /* bytes copied verbatim in one go */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        esync__sb_put(b, s + run, i - run);
+        run = i + 1;
+        char e[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t el = 2;
+        switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        default:
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            el = 6;
+        }
+        esync__sb_put(b, e, el);
+    }
+    esync__sb_put(b, s + run, n - run);
+}
+
 /* The key as a JSON string: "schema"."table"/"pk1"/"pk2" with '/' doubled inside values and
- * NULL parts written as _. */
+ * NULL parts written as _. Escaping is per character, so the parts are escaped one by one
+ * straight into out (the quotes around each value become \"). */
 static void key_json(esync_sb *out, const esync_shape_view *v, const esync_row *r) {
-    esync_sb k = {0};
-    esync__sb_puts(&k, v->key_prefix);
+    esync__sb_put(out, "\"", 1);
+    esync__sb_put(out, v->key_prefix_json, v->key_prefix_json_len);
     for (int i = 0; i < v->nkey; i++) {
         int c = v->keycols[i];
         if (!r->v[c]) {
-            esync__sb_put(&k, "/_", 2);
+            esync__sb_put(out, "/_", 2);
             continue;
         }
-        esync__sb_put(&k, "/\"", 2);
+        esync__sb_put(out, "/\\\"", 3);
         const char *s = r->v[c];
         size_t n = r->len[c], run = 0;
         for (size_t j = 0; j < n; j++) {
             if (s[j] != '/') continue;
-            esync__sb_put(&k, s + run, j + 1 - run);
-            esync__sb_put(&k, "/", 1);
+            json_body(out, s + run, j + 1 - run);
+            esync__sb_put(out, "/", 1);
             run = j + 1;
         }
-        esync__sb_put(&k, s + run, n - run);
-        esync__sb_put(&k, "\"", 1);
+        json_body(out, s + run, n - run);
+        esync__sb_put(out, "\\\"", 2);
     }
-    esync__sb_json(out, k.p, k.n);
-    esync__sb_free(&k);
+    esync__sb_put(out, "\"", 1);
 }
 
-static void col_pair(esync_sb *out, const esync_table *t, int c, const esync_row *r, bool *first) {
+static void col_pair(esync_sb *out, const esync_shape_view *v, int c, const esync_row *r,
+                     bool *first) {
     if (!*first) esync__sb_put(out, ",", 1);
     *first = false;
-    esync__sb_json(out, t->cols[c].name, strlen(t->cols[c].name));
-    esync__sb_put(out, ":", 1);
+    esync__sb_put(out, v->col_json[c], v->col_json_len[c]);
     if (r->v[c])
         esync__sb_json(out, r->v[c], r->len[c]);
     else
@@ -134,7 +185,7 @@ static void value_obj(esync_sb *out, const esync_shape_view *v, const esync_row 
     for (int i = 0; i < v->nsel; i++) {
         int c = v->sel[i];
         if (keys_only && v->has_pk && !is_key(v, c)) continue;
-        col_pair(out, v->t, c, r, &first);
+        col_pair(out, v, c, r, &first);
     }
     esync__sb_put(out, "}", 1);
 }
@@ -232,7 +283,7 @@ int esync__msg_change(esync_sb *out, size_t *ends, esync_offset *offs, const esy
     for (int i = 0; i < v->nsel; i++) {
         int c = v->sel[i];
         if (v->full || is_key(v, c) || !same(old_row, new_row, c))
-            col_pair(out, v->t, c, new_row, &first);
+            col_pair(out, v, c, new_row, &first);
     }
     esync__sb_put(out, "}", 1);
     if (v->full) {
@@ -240,7 +291,7 @@ int esync__msg_change(esync_sb *out, size_t *ends, esync_offset *offs, const esy
         first = true;
         for (int i = 0; i < v->nsel; i++) {
             int c = v->sel[i];
-            if (!same(old_row, new_row, c)) col_pair(out, v->t, c, old_row, &first);
+            if (!same(old_row, new_row, c)) col_pair(out, v, c, old_row, &first);
         }
         esync__sb_put(out, "}", 1);
     }

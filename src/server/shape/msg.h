@@ -34,7 +34,13 @@ typedef struct esync_shape_view {
     bool full;          /* replica=full */
     esync_where *where; /* NULL: every row */
     char *key_prefix;   /* "schema"."table" as it starts every key (raw, not JSON-escaped) */
-    char *relation;     /* ["schema","table"] */
+    /* precomputed, so a snapshot row costs no allocation and no escaping of names: */
+    char *key_prefix_json; /* key_prefix JSON-escaped (without the quotes around the key) */
+    size_t key_prefix_json_len;
+    char **col_json; /* per table column: its name as a JSON string and a colon, "name": */
+    size_t *col_json_len;
+    int ncol_json;  /* entries of col_json (the table's column count) */
+    char *relation; /* ["schema","table"] */
 } esync_shape_view;
 
 /* Fills v (sel, keycols, key_prefix, relation) for table t and the selected columns (NULL: all).

@@ -1,8 +1,9 @@
 /* What a restart finds, and how it is read back:
  *   - <shapes dir>/state.json: the slot and the position up to which every stored log was synced
  *     (written by the replication thread before it reports that position to Postgres);
- *   - <shapes dir>/<handle>/meta.json: a READY shape's definition, table columns, snapshot info
- *     and chunk count (written by the snapshot worker, then never changed).
+ *   - <shapes dir>/<handle>/meta.json: a READY shape's definition, table columns, snapshot info,
+ *     chunk count and row count (written by the snapshot worker once every chunk is synced, then
+ *     never changed; a shape directory without it is a snapshot that never finished).
  * At start, every shape directory with a usable meta.json and complete snapshot is registered as
  * READY (its definition compiled again); the others are removed.
  *
@@ -73,6 +74,7 @@ char *esync__restore_meta_json(const shape *s) {
         cJSON_AddItemToArray(xip, cJSON_CreateString(buf));
     }
     cJSON_AddNumberToObject(m, "chunks", s->nchunks);
+    cJSON_AddNumberToObject(m, "rows", (double)s->rows);
     char *out = cJSON_PrintUnformatted(m);
     cJSON_Delete(m);
     return out;
@@ -241,6 +243,10 @@ static shape *load_shape(esync_shapes *S, const char *dir) {
         s->snap.xip[i] = strtoull(cJSON_IsString(v) ? v->valuestring : "0", NULL, 10);
     }
     s->snap_known = true;
+    /* the snapshot's row count (absent from the meta.json of older servers: unknown) */
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(m, "rows");
+    s->rows = cJSON_IsNumber(rows) && rows->valuedouble >= 0 ? (int64_t)rows->valuedouble : -1;
+    s->rows_estimate = -1;
     char err[512];
     s->log = esync__storage_open(dir, S->o.chunk_bytes, err, sizeof err);
     s->nchunks = s->log ? esync__storage_snap_chunks(s->log) : 0;

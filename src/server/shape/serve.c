@@ -1,6 +1,7 @@
 /* The answer a request gets from a shape (docs/protocol.md §2-§4): a snapshot chunk, a slice of
  * the change log up to a chunk boundary (read into memory, or streamed from the file when large),
- * up-to-date, 409, or "wait" (the caller parks the request).
+ * up-to-date, 409, or "wait" (the caller parks the request). A shape still taking its snapshot
+ * already serves the chunks written whole; the rest waits until it is ready.
  *
  * Runs on whichever thread holds the service lock: the HTTP epoll thread (submit), a worker
  * (after a catalog check) or the notifier. Reads the shape and its storage index under the lock;
@@ -10,6 +11,7 @@
 #define _GNU_SOURCE
 #endif
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@ static void res_reset(esync_shape_result *r) {
     esync_shape_result_free(r);
     memset(r, 0, sizeof *r);
     r->fd = -1;
+    r->rows = -1;
 }
 
 void esync__serve_json(esync_shape_result *r, int status, const char *json) {
@@ -150,7 +153,33 @@ static int serve_chunk(shape *s, esync_shape_req *q, int k) {
     esync_offset o = {0, (uint64_t)k};
     esync__storage_offset_text(o, r->offset, sizeof r->offset);
     set_etag(r, s, q, r->offset, false);
+    /* the row count for progress (docs/protocol.md §2.2): exact once the snapshot is written */
+    if (s->rows >= 0) {
+        r->rows = s->rows;
+        r->rows_exact = true;
+    } else if (s->rows_estimate >= 0) {
+        r->rows = s->rows_estimate;
+    }
     return 0;
+}
+
+/* A shape whose snapshot is still being written: the chunks already complete are served at once
+ * (a chunk is never written again once the next one exists); anything else waits until the
+ * shape is ready. The answer is the one the ready shape would give: same chunk, same etag. */
+static bool serve_creating(shape *s, esync_shape_req *q) {
+    int k;
+    if (q->kind == ESYNC_OFFSET_BEFORE_ALL)
+        k = 0;
+    else if (q->kind == ESYNC_OFFSET_AT && q->offset.tx == 0 && q->offset.op != ESYNC_OP_INF &&
+             q->offset.op < (uint64_t)INT_MAX)
+        k = (int)q->offset.op + 1; /* 0_k asks for chunk k+1 (the last chunk's is the log) */
+    else
+        return false;
+    if (k >= s->chunks_complete || !s->log) return false;
+    if (serve_chunk(s, q, k) != 0)
+        esync__serve_json(&q->res, 500,
+                          "{\"message\":\"Unable to retrieve shape log: snapshot missing\"}");
+    return true;
 }
 
 /* Decides what q gets from shape s. Returns true when q was answered (complete it), false when it
@@ -163,7 +192,7 @@ bool esync__serve_request(esync_shapes *S, shape *s, esync_shape_req *q) {
         esync__serve_409(r, n ? n->handle : NULL);
         return true;
     }
-    if (s->state == S_CREATING) return false;
+    if (s->state == S_CREATING) return serve_creating(s, q);
     if (q->kind == ESYNC_OFFSET_BEFORE_ALL) {
         if (serve_chunk(s, q, 0) != 0) {
             esync__serve_json(r, 500,

@@ -186,7 +186,7 @@ void esync__service_invalidate(esync_shapes *S, shape *s, const char *why) {
     bool was_listed = s->state != S_GONE;
     s->state = S_GONE;
     if (was_listed) registry_remove(S, s);
-    if (s->log) {
+    if (s->log && !s->snapshotting) { /* else the snapshot job removes it when it ends */
         esync__storage_close(s->log, 1);
         s->log = NULL;
     }
@@ -251,6 +251,8 @@ static shape *create_shape(esync_shapes *S, esync_shape_req *q) {
     }
     s->full = q->full;
     s->state = S_CREATING;
+    s->rows_estimate = -1;
+    s->rows = -1;
     char dir[PATH_MAX + 80], err[512];
     snprintf(dir, sizeof dir, "%s/%s", S->dir, s->handle);
     s->log = esync__storage_create(dir, S->o.chunk_bytes, err, sizeof err);

@@ -65,6 +65,10 @@ typedef struct esync_shape_result {
     bool up_to_date, has_data, schema_header;
     char *schema;    /* electric-schema JSON when schema_header */
     int retry_after; /* seconds, 0 for none */
+    /* snapshot chunk answers: the snapshot's row count (electric-sync-rows when rows_exact, else
+     * electric-sync-rows-estimate); -1: no such header */
+    int64_t rows;
+    bool rows_exact;
     char *head;
     size_t head_len;
     int fd;

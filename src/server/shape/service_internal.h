@@ -14,7 +14,10 @@
  *   - a request's definition and its priv before it is routed (the submitting thread) or while
  *     its catalog check runs (the worker holding the job);
  *   - a CREATING shape's snapshot chunks and its view, table and storage pointers, which the
- *     snapshot worker uses without the lock (it holds a reference; they never change);
+ *     snapshot worker uses without the lock (it holds a reference; they never change). While
+ *     `snapshotting` is set, the storage is the worker's: an invalidation leaves it to the
+ *     worker, which removes it when it ends. What the worker publishes (complete chunks, row
+ *     counts) it writes under the lock, into the fields below;
  *   - stored_flushed: the replication thread's (sink.c), and restore.c's at start before any
  *     thread runs;
  *   - the bytes of a storage already published (read with pread without the lock).
@@ -75,7 +78,11 @@ struct shape {
     bool full;
     /* storage */
     esync_storage *log;
-    int nchunks;
+    int nchunks;           /* READY: the snapshot's chunks */
+    int chunks_complete;   /* CREATING: chunks written whole so far, served at once */
+    bool snapshotting;     /* a snapshot job is writing the storage (see the lock above) */
+    int64_t rows_estimate; /* the planner's estimate of the snapshot's rows, -1: unknown */
+    int64_t rows;          /* the snapshot's exact row count once written, -1: unknown */
     esync_snapinfo snap;
     bool snap_known, filter_done, needs_sync;
     /* the transaction being received (replication thread) */

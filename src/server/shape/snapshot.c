@@ -1,4 +1,7 @@
 /* Shape snapshots (see snapshot.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "shape/snapshot.h"
 
 #include <errno.h>
@@ -6,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common.h"
 #include "sbuf.h"
@@ -78,10 +82,50 @@ static int fail(PGconn *conn, PGresult *res, bool *lost, char *err, size_t errsz
     return -1;
 }
 
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int64_t esync__snapshot_plan_rows(const char *explain_json) {
+    const char *p = explain_json ? strstr(explain_json, "\"Plan Rows\":") : NULL;
+    if (!p) return -1;
+    p += strlen("\"Plan Rows\":");
+    while (*p == ' ') p++;
+    char *end;
+    double v = strtod(p, &end);
+    if (end == p || v < 0 || v > 9e18) return -1;
+    return (int64_t)v;
+}
+
+/* The planner's estimate of the rows the snapshot query returns, or -1. Never fails the
+ * snapshot: an error here is rolled back to a savepoint. */
+static int64_t plan_rows(PGconn *conn, const char *sql, int nw, const char *const *wvals) {
+    PGresult *res = PQexec(conn, "SAVEPOINT esync_estimate");
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) return -1;
+    esync_sb q = {0};
+    esync__sb_puts(&q, "EXPLAIN (FORMAT JSON) ");
+    esync__sb_puts(&q, sql);
+    res = PQexecParams(conn, q.p, nw, NULL, wvals, NULL, NULL, 0);
+    esync__sb_free(&q);
+    int64_t n = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) >= 1)
+        n = esync__snapshot_plan_rows(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    PQclear(PQexec(conn, n < 0 ? "ROLLBACK TO SAVEPOINT esync_estimate"
+                               : "RELEASE SAVEPOINT esync_estimate"));
+    return n;
+}
+
 int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *log,
-                        esync_snapinfo *info, bool *conn_lost, char *err, size_t errsz) {
+                        const esync_snapshot_hooks *hooks, esync_snapinfo *info, bool *conn_lost,
+                        char *err, size_t errsz) {
     *conn_lost = false;
     memset(info, 0, sizeof *info);
+    double t0 = now_ms();
     /* The display settings of docs/protocol.md §2.4.1, the same as the replication
      * session's, so that snapshot and stream values match byte for byte. */
     PGresult *res = PQexec(conn,
@@ -138,6 +182,10 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
         }
         esync__sb_printf(&q, " WHERE %s", wsql);
     }
+    if (hooks && hooks->estimate) {
+        int64_t est = plan_rows(conn, q.p, nw, (const char *const *)wvals);
+        if (est >= 0) hooks->estimate(hooks->ctx, est);
+    }
     int ok = PQsendQueryParams(conn, q.p, nw, NULL, (const char *const *)wvals, NULL, NULL, 0);
     esync__sb_free(&q);
     free(wsql);
@@ -148,10 +196,15 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
     const char **vals = esync__xcalloc((size_t)t->ncols + 1, sizeof *vals);
     size_t *lens = esync__xcalloc((size_t)t->ncols + 1, sizeof *lens);
     esync_sb msg = {0};
-    int rc = 0;
+    int rc = 0, complete = 0;
+    bool stopped = false;
+    double tq = now_ms(), ta = tq, tb;
     while ((res = PQgetResult(conn)) != NULL) {
+        tb = now_ms();
+        info->ms_pg += tb - ta;
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_SINGLE_TUPLE) {
+            if (info->rows == 0) info->ms_first_row = tb - t0;
             for (int i = 0; i < t->ncols; i++) {
                 vals[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
                 lens[i] = (size_t)PQgetlength(res, 0, i);
@@ -159,31 +212,63 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
             esync_row row = {vals, lens};
             msg.n = 0;
             esync__msg_snapshot_row(&msg, v, &row);
+            ta = now_ms();
+            info->ms_encode += ta - tb;
             if (rc == 0 && esync__storage_snap_add(log, msg.p, msg.n) != 0) {
                 snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
                 rc = -1;
             }
-        } else if (st != PGRES_TUPLES_OK) {
+            info->rows++;
+            info->bytes += msg.n + 2;
+            tb = now_ms();
+            info->ms_write += tb - ta;
+            int c = esync__storage_snap_complete(log);
+            if (rc == 0 && !stopped && hooks && hooks->progress &&
+                (c != complete || (info->rows & 4095) == 0)) {
+                complete = c;
+                if (!hooks->progress(hooks->ctx, complete, info->rows)) {
+                    /* stop: ask the server to cancel, then drain what is already on its way */
+                    stopped = true;
+                    PGcancel *cn = PQgetCancel(conn);
+                    char ebuf[256];
+                    if (cn) {
+                        PQcancel(cn, ebuf, sizeof ebuf);
+                        PQfreeCancel(cn);
+                    }
+                }
+            }
+            tb = now_ms();
+        } else if (st != PGRES_TUPLES_OK && !stopped) {
             free(vals);
             free(lens);
             esync__sb_free(&msg);
             return fail(conn, res, conn_lost, err, errsz, "snapshot query");
         }
         PQclear(res);
+        ta = tb;
     }
     free(vals);
     free(lens);
     esync__sb_free(&msg);
+    if (stopped) {
+        snprintf(err, errsz, "cancelled");
+        PQclear(PQexec(conn, "ROLLBACK"));
+        *conn_lost = PQstatus(conn) != CONNECTION_OK;
+        return -1;
+    }
     res = PQexec(conn, "COMMIT");
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         return fail(conn, res, conn_lost, err, errsz, "commit");
     PQclear(res);
     if (rc != 0) return -1;
     char *end = esync__snapshot_end_json(info);
-    if (esync__storage_snap_finish(log, end, strlen(end)) < 0) {
+    int chunks = esync__storage_snap_finish(log, end, strlen(end));
+    if (chunks < 0) {
         snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
         rc = -1;
     }
+    info->chunks = chunks;
     free(end);
+    info->ms_total = now_ms() - t0;
     return rc;
 }

@@ -33,9 +33,13 @@ struct esync_storage {
     /* snapshot being written */
     int snap_fd;
     int snap_k;
-    uint64_t snap_size;
+    uint64_t snap_size; /* bytes of chunk snap_k, the buffered ones included */
+    char *snap_buf;     /* whole messages not yet written to snap_fd */
+    size_t snap_buf_n;
     int snap_chunks; /* finished snapshot: number of chunks */
 };
+
+#define SNAP_BUF_BYTES (64u << 10)
 
 int esync__storage_offset_cmp(esync_offset a, esync_offset b) {
     if (a.tx != b.tx) return a.tx < b.tx ? -1 : 1;
@@ -205,6 +209,7 @@ void esync__storage_close(esync_storage *l, int remove) {
     if (l->data_fd >= 0) close(l->data_fd);
     if (l->idx_fd >= 0) close(l->idx_fd);
     if (l->snap_fd >= 0) close(l->snap_fd);
+    free(l->snap_buf);
     if (remove) {
         DIR *d = opendir(l->dir);
         if (d) {
@@ -227,10 +232,27 @@ const char *esync__storage_dir(const esync_storage *l) { return l->dir; }
 
 /* --- snapshot -------------------------------------------------------------------------------- */
 
+uint64_t esync__storage_snap_limit(uint64_t chunk_bytes, int k) {
+    uint64_t lim = ESYNC_STORAGE_FIRST_CHUNK;
+    for (int i = 0; i < k && lim < chunk_bytes; i++) lim *= 4;
+    return lim < chunk_bytes ? lim : chunk_bytes;
+}
+
+static int snap_flush(esync_storage *l) {
+    if (!l->snap_buf_n) return 0;
+    if (write_all(l->snap_fd, l->snap_buf, l->snap_buf_n) != 0) return -1;
+    l->snap_buf_n = 0;
+    return 0;
+}
+
+/* Closes the current chunk (its bytes written; synced only at the end, esync__storage_snap_sync)
+ * and opens the next one. */
 static int snap_open_next(esync_storage *l) {
     char name[32], p[PATH_MAX + 16];
     if (l->snap_fd >= 0) {
-        if (fdatasync(l->snap_fd) != 0 && errno != EINVAL) return -1;
+        if (snap_flush(l) != 0) return -1;
+        /* start the write-back now, so the sync at the end finds little left to write */
+        sync_file_range(l->snap_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(l->snap_fd);
         l->snap_k++;
     }
@@ -243,9 +265,23 @@ static int snap_open_next(esync_storage *l) {
 
 static int snap_write(esync_storage *l, const char *json, size_t len) {
     if (l->snap_fd < 0 && snap_open_next(l) != 0) return -1;
-    if (l->snap_size > 0 && l->snap_size + len > l->chunk_bytes && snap_open_next(l) != 0)
+    if (l->snap_size > 0 &&
+        l->snap_size + len > esync__storage_snap_limit(l->chunk_bytes, l->snap_k) &&
+        snap_open_next(l) != 0)
         return -1;
-    if (write_all(l->snap_fd, json, len) != 0 || write_all(l->snap_fd, ",\n", 2) != 0) return -1;
+    if (!l->snap_buf) l->snap_buf = esync__xmalloc(SNAP_BUF_BYTES);
+    if (l->snap_buf_n + len + 2 > SNAP_BUF_BYTES) {
+        if (snap_flush(l) != 0) return -1;
+        if (len + 2 > SNAP_BUF_BYTES) { /* a large message goes straight to the file */
+            if (write_all(l->snap_fd, json, len) != 0 || write_all(l->snap_fd, ",\n", 2) != 0)
+                return -1;
+            l->snap_size += len + 2;
+            return 0;
+        }
+    }
+    memcpy(l->snap_buf + l->snap_buf_n, json, len);
+    memcpy(l->snap_buf + l->snap_buf_n + len, ",\n", 2);
+    l->snap_buf_n += len + 2;
     l->snap_size += len + 2;
     return 0;
 }
@@ -254,21 +290,41 @@ int esync__storage_snap_add(esync_storage *l, const char *json, size_t len) {
     return snap_write(l, json, len);
 }
 
+int esync__storage_snap_complete(const esync_storage *l) {
+    return l->snap_chunks ? l->snap_chunks : l->snap_k;
+}
+
 int esync__storage_snap_finish(esync_storage *l, const char *json, size_t len) {
-    if (snap_write(l, json, len) != 0) return -1;
-    if (fdatasync(l->snap_fd) != 0 && errno != EINVAL) return -1;
+    if (snap_write(l, json, len) != 0 || snap_flush(l) != 0) return -1;
+    sync_file_range(l->snap_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     close(l->snap_fd);
     l->snap_fd = -1;
+    free(l->snap_buf);
+    l->snap_buf = NULL;
     l->snap_chunks = l->snap_k + 1;
-    sync_dir(l->dir);
     return l->snap_chunks;
+}
+
+int esync__storage_snap_sync(const esync_storage *l) {
+    for (int k = 0; k < l->snap_chunks; k++) {
+        char name[32], p[PATH_MAX + 16];
+        snprintf(name, sizeof name, "snap.%d", k);
+        if (path_of(l, name, p, sizeof p) != 0) return -1;
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return -1;
+        int rc = fdatasync(fd);
+        close(fd);
+        if (rc != 0 && errno != EINVAL) return -1;
+    }
+    sync_dir(l->dir);
+    return 0;
 }
 
 int esync__storage_snap_chunks(const esync_storage *l) { return l->snap_chunks; }
 
 int esync__storage_snap_open(const esync_storage *l, int k, uint64_t *size) {
     char name[32], p[PATH_MAX + 16];
-    if (k < 0 || k >= l->snap_chunks) return -1;
+    if (k < 0) return -1;
     snprintf(name, sizeof name, "snap.%d", k);
     if (path_of(l, name, p, sizeof p) != 0) return -1;
     int fd = open(p, O_RDONLY | O_CLOEXEC);

@@ -6,7 +6,11 @@
  *   meta.json     the shape's definition and snapshot info (written by the shape service through
  *                 esync__storage_write_meta: temp file + fsync + rename, so it is whole or absent)
  *   snap.<k>      snapshot chunk k (k = 0, 1, ...): JSON messages, each followed by ",\n"; the
- *                 last chunk ends with the snapshot-end control message. Written once.
+ *                 last chunk ends with the snapshot-end control message. Written once, in
+ *                 order; chunk k is complete (never written again) once chunk k+1 exists, so it
+ *                 can be served while the snapshot goes on. Chunk k holds at most
+ *                 esync__storage_snap_limit(chunk_bytes, k) bytes (or one message): the first
+ *                 chunks are small, so the first answer of a new shape goes out early.
  *   log.json      change messages, each followed by ",\n", appended a transaction at a time
  *   log.idx       one 32-byte record per message of log.json: offset (tx, op), end position in
  *                 log.json, flags (ESYNC_STORAGE_LAST: last message of its transaction for this
@@ -18,7 +22,9 @@
  * stream re-delivers whatever was cut (the slot's flush position never passes what was synced).
  * Offsets strictly increase along the log.
  *
- * Not thread-safe: the shape service serializes every call under its lock. Reading functions
+ * Not thread-safe: the shape service serializes every call under its lock, except that the
+ * snapshot worker writes a new shape's snapshot without it (the snapshot functions touch only
+ * the snap_* state) while others open its complete chunks by name (esync__storage_snap_open). Reading functions
  * return positions; the bytes are read with esync__storage_pread (pread, safe without the lock as
  * long as the esync_storage lives).
  */
@@ -57,16 +63,28 @@ void esync__storage_close(esync_storage *l, int remove);
 const char *esync__storage_dir(const esync_storage *l);
 
 /* --- snapshot -------------------------------------------------------------------------------- */
+/* The size of the first snapshot chunk; each next one is 4 times larger, up to chunk_bytes. */
+#define ESYNC_STORAGE_FIRST_CHUNK (64u << 10)
+/* The byte limit of snapshot chunk k. */
+uint64_t esync__storage_snap_limit(uint64_t chunk_bytes, int k);
 /* Appends one message (JSON text, no separator) to the current snapshot chunk, starting a new
- * chunk when the current one has reached chunk_bytes. Returns 0 or -1 (I/O error, errno set). */
+ * chunk when the current one would pass its limit. Writes are buffered (64 KiB); a chunk's bytes
+ * are all in its file when the next chunk starts. Returns 0 or -1 (I/O error, errno set). */
 int esync__storage_snap_add(esync_storage *l, const char *json, size_t len);
-/* Appends the final message (snapshot-end), closes and syncs the chunk files. Returns the
+/* The number of complete chunks: while the snapshot is written, the chunks before the current
+ * one; once finished, all of them. */
+int esync__storage_snap_complete(const esync_storage *l);
+/* Appends the final message (snapshot-end) and closes the last chunk (not synced). Returns the
  * number of chunks (>= 1), or -1. */
 int esync__storage_snap_finish(esync_storage *l, const char *json, size_t len);
+/* fdatasync of every chunk of a finished snapshot, and of the directory. 0 or -1. Reads only
+ * what no longer changes once finished (safe without the service lock). */
+int esync__storage_snap_sync(const esync_storage *l);
 /* Number of chunks of a finished snapshot (0 before esync__storage_snap_finish, or after open when
  * no chunk exists). */
 int esync__storage_snap_chunks(const esync_storage *l);
-/* Opens chunk k for reading; returns an fd (the caller closes it) and its size, or -1. */
+/* Opens chunk k for reading; returns an fd (the caller closes it) and its size, or -1. The caller
+ * knows chunk k is complete (esync__storage_snap_complete, or the count it published). */
 int esync__storage_snap_open(const esync_storage *l, int k, uint64_t *size);
 
 /* --- change log ------------------------------------------------------------------------------ */

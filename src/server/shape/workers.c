@@ -2,7 +2,9 @@
  *   - the catalog check of a new definition (table, columns, where clause), after which the
  *     request is routed again (and its shape created);
  *   - the snapshot of a new shape: table added to the publication with REPLICA IDENTITY FULL,
- *     snapshot taken, the transactions collected meanwhile filtered and appended, shape READY;
+ *     snapshot taken (each chunk published as soon as it is complete, so its requests are
+ *     answered while the snapshot goes on), the transactions collected meanwhile filtered and
+ *     appended, shape READY;
  *   - the periodic catalog check of the live shapes' tables (reconcile).
  *
  * Runs on the worker threads. Database work is done without the lock; a job takes the lock only
@@ -13,6 +15,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <inttypes.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -245,6 +248,45 @@ static void fail_shape(esync_shapes *S, shape *s, bool db_down, const char *why)
     pthread_mutex_unlock(&S->mu);
 }
 
+/* The snapshot job's hooks (snapshot.h): what it learns is published under the lock, and the
+ * requests waiting for a chunk that is now complete are answered by the notifier. */
+typedef struct snap_ctx {
+    esync_shapes *S;
+    shape *s;
+} snap_ctx;
+
+static void on_estimate(void *ctx, int64_t rows) {
+    snap_ctx *x = ctx;
+    pthread_mutex_lock(&x->S->mu);
+    x->s->rows_estimate = rows;
+    pthread_mutex_unlock(&x->S->mu);
+}
+
+static bool on_progress(void *ctx, int complete, uint64_t rows) {
+    (void)rows;
+    snap_ctx *x = ctx;
+    esync_shapes *S = x->S;
+    shape *s = x->s;
+    pthread_mutex_lock(&S->mu);
+    bool go_on = !S->stopping && s->state == S_CREATING;
+    if (go_on && complete > s->chunks_complete) {
+        s->chunks_complete = complete;
+        if (s->waiters) esync__service_mark_dirty(S, s);
+    }
+    pthread_mutex_unlock(&S->mu);
+    return go_on;
+}
+
+/* The end of a snapshot job, under the lock: the storage is no longer the job's; if the shape was
+ * invalidated meanwhile, its files go now (esync__service_invalidate left them to the job). */
+static void snapshot_release(shape *s) {
+    s->snapshotting = false;
+    if (s->state == S_GONE && s->log) {
+        esync__storage_close(s->log, 1);
+        s->log = NULL;
+    }
+}
+
 static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     char err[1024];
     /* The stream must be running (publication and slot exist) before the snapshot. */
@@ -257,7 +299,8 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
         if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
         pthread_cond_timedwait(&S->repl_cv, &S->mu, &ts);
     }
-    bool ready = S->repl_started && s->state == S_CREATING;
+    bool ready = S->repl_started && s->state == S_CREATING && s->log;
+    if (ready) s->snapshotting = true;
     pthread_mutex_unlock(&S->mu);
     if (!ready) {
         fail_shape(S, s, true, "replication is not running");
@@ -266,6 +309,9 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     if (!*conn) *conn = worker_connect(S);
     if (!*conn) {
         fail_shape(S, s, true, "database unreachable");
+        pthread_mutex_lock(&S->mu);
+        snapshot_release(s);
+        pthread_mutex_unlock(&S->mu);
         return;
     }
     if (publish_table(S, *conn, s->t, err, sizeof err) != 0) {
@@ -276,40 +322,78 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
         }
         esync_log_error("shapes: publishing %s: %s", s->t->qname, err);
         fail_shape(S, s, lost, "publication failed");
+        pthread_mutex_lock(&S->mu);
+        snapshot_release(s);
+        pthread_mutex_unlock(&S->mu);
         return;
     }
     esync_snapinfo info;
     bool lost = false;
-    int rc = esync__snapshot_run(*conn, &s->view, s->log, &info, &lost, err, sizeof err);
+    snap_ctx x = {S, s};
+    esync_snapshot_hooks hooks = {&x, on_estimate, on_progress};
+    int rc = esync__snapshot_run(*conn, &s->view, s->log, &hooks, &info, &lost, err, sizeof err);
     if (rc != 0) {
         esync__snapshot_info_free(&info);
         if (lost) {
             PQfinish(*conn);
             *conn = NULL;
         }
-        esync_log_error("shapes: snapshot of %s failed: %s", s->handle, err);
+        pthread_mutex_lock(&S->mu);
+        bool gone = s->state != S_CREATING;
+        pthread_mutex_unlock(&S->mu);
+        if (!gone) esync_log_error("shapes: snapshot of %s failed: %s", s->handle, err);
         fail_shape(S, s, lost, "snapshot failed");
+        pthread_mutex_lock(&S->mu);
+        snapshot_release(s);
+        pthread_mutex_unlock(&S->mu);
         return;
     }
     pthread_mutex_lock(&S->mu);
     if (s->state != S_CREATING) { /* invalidated meanwhile (truncate, schema change) */
         esync__snapshot_info_free(&info);
+        snapshot_release(s);
         pthread_mutex_unlock(&S->mu);
         return;
     }
     s->snap = info;
     s->snap_known = true;
     s->nchunks = esync__storage_snap_chunks(s->log);
+    s->chunks_complete = s->nchunks;
+    s->rows = (int64_t)info.rows;
     esync__sink_flush_pending(s);
-    esync__storage_sync(s->log);
-    char *meta = esync__restore_meta_json(s);
-    if (esync__storage_write_meta(s->log, meta, strlen(meta)) != 0)
-        esync_log_error("shapes: %s: writing meta.json failed: %s", s->handle, strerror(errno));
-    free(meta);
-    s->needs_sync = false;
+    /* Ready to serve now; stored (restorable) once synced, below. A crash in between leaves a
+     * shape without meta.json, which the next start removes: its clients get 409 and refetch,
+     * as after a crash during the snapshot. */
     s->state = S_READY;
     esync__service_mark_dirty(S, s);
     pthread_mutex_unlock(&S->mu);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int synced = esync__storage_snap_sync(s->log);
+    pthread_mutex_lock(&S->mu);
+    if (s->state == S_READY) {
+        if (synced != 0 || esync__storage_sync(s->log) != 0) {
+            esync_log_error("shapes: %s: syncing the snapshot failed: %s", s->handle,
+                            strerror(errno));
+        } else {
+            char *meta = esync__restore_meta_json(s);
+            if (esync__storage_write_meta(s->log, meta, strlen(meta)) != 0)
+                esync_log_error("shapes: %s: writing meta.json failed: %s", s->handle,
+                                strerror(errno));
+            free(meta);
+            s->needs_sync = false;
+        }
+    }
+    snapshot_release(s);
+    pthread_mutex_unlock(&S->mu);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms_sync = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    esync_log("shapes: %s snapshot of %s: %" PRIu64 " rows, %" PRIu64
+              " bytes, %d chunks in %.0f ms (first row %.0f ms; postgres %.0f "
+              "ms, encoding %.0f ms, writing %.0f ms), then fsync %.0f ms",
+              s->handle, s->t->qname, info.rows, info.bytes, info.chunks, info.ms_total,
+              info.ms_first_row, info.ms_pg, info.ms_encode, info.ms_write, ms_sync);
 }
 
 /* The schema reconciler (Electric's SchemaReconciler): a table dropped and created again, or
