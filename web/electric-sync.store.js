@@ -169,32 +169,40 @@
 
     take() {
       if (this.closed) return;
-      const got = this.M.MemVfs.takeDirty(this.file);
+      const MV = this.M.MemVfs;
+      const got = MV.takeDirtyIndexes(this.file);
       if (!got) return; // a write transaction holds uncommitted pages: later
       for (const w of this.waiters) w.covered = true;
-      const CH = this.M.MemVfs.CHUNK;
+      const CH = MV.CHUNK;
       const size = got.size >= 0 ? got.size : this.takenSize;
-      // Until the flush, the heap holds exactly the commits taken: groups are assembled now.
+      // Until the flush, the heap holds exactly the commits taken: everything is copied now, a
+      // group whole (one copy of its chunks, not page by page first) or a page as a delta.
       const whole = new Set(this.compact);
       this.compact.clear();
-      const touched = new Set();
-      for (const [i, bytes] of got.pages) {
-        this.pending.set(i, bytes);
-        touched.add(Math.floor(i / GROUP));
+      const fresh = new Map(); // group -> chunk indexes taken now
+      for (const i of got.indexes) {
+        if (i * CH >= size) continue; // past the end after a truncation
+        const gi = Math.floor(i / GROUP);
+        if (!fresh.has(gi)) fresh.set(gi, []);
+        fresh.get(gi).push(i);
       }
-      for (const gi of touched) {
+      for (const [gi, idx] of fresh) {
         // a group taken earlier and not flushed yet is assembled again (it may have grown)
         if (this.pendingGroups.has(gi)) { whole.add(gi); continue; }
-        let n = 0;
-        for (let i = gi * GROUP; i < (gi + 1) * GROUP; i++) if (this.pending.has(i)) n++;
+        let n = idx.length;
+        for (let i = gi * GROUP; i < (gi + 1) * GROUP; i++) if (this.pending.has(i) && !idx.includes(i)) n++;
         if (n >= GROUP_MIN_DIRTY) whole.add(gi);
       }
       // A shrink: the group the file now ends in is rewritten (no stale bytes past the end).
       if (size < this.takenSize && size > 0) whole.add(Math.floor((Math.ceil(size / CH) - 1) / GROUP));
       for (const gi of whole) {
-        if (gi * GROUP * CH >= size) { this.pendingGroups.delete(gi); continue; } // past the end
-        this.pendingGroups.set(gi, this.M.MemVfs.readRange(this.file, gi * GROUP * CH, Math.min(GROUP * CH, size - gi * GROUP * CH)));
         for (let i = gi * GROUP; i < (gi + 1) * GROUP; i++) this.pending.delete(i);
+        if (gi * GROUP * CH >= size) { this.pendingGroups.delete(gi); continue; } // past the end
+        this.pendingGroups.set(gi, MV.readRange(this.file, gi * GROUP * CH, Math.min(GROUP * CH, size - gi * GROUP * CH)));
+      }
+      for (const [gi, idx] of fresh) {
+        if (whole.has(gi)) continue;
+        for (const i of idx) this.pending.set(i, MV.readChunk(this.file, i) || new Uint8Array(CH));
       }
       this.takenSize = size;
       if (got.size >= 0) this.pendingSize = got.size;

@@ -109,9 +109,22 @@
     // the file ends), or null while a write transaction is open — then nothing is taken and the
     // chunks stay dirty for the next call.
     takeDirty(name) {
+      const got = this.takeDirtyIndexes(name);
+      if (!got) return null;
+      const pages = new Map();
+      for (const index of got.indexes) {
+        const bytes = this.readChunk(name, index);
+        if (bytes && index * CHUNK < got.size) pages.set(index, bytes);
+      }
+      return { size: got.size, pages };
+    },
+
+    // The same without copying: {size, indexes} (ascending), or null while a write transaction
+    // is open. The caller copies what it keeps (readChunk, readRange) before the module runs again.
+    takeDirtyIndexes(name) {
       return withName(name, (np) => {
         const busy = Module._esw_memvfs_busy(np);
-        if (busy !== 0) return busy < 0 ? { size: -1, pages: new Map() } : null;
+        if (busy !== 0) return busy < 0 ? { size: -1, indexes: [] } : null;
         const size = Module._esw_memvfs_size(np);
         const cap = TAKE_BATCH;
         const out = Module._malloc(cap * 4);
@@ -128,12 +141,15 @@
         } finally {
           Module._free(out);
         }
-        const pages = new Map();
-        for (const index of indexes) {
-          const ptr = Module._esw_memvfs_chunk(np, index);
-          if (ptr && index * CHUNK < size) pages.set(index, Module.HEAPU8.slice(ptr, ptr + CHUNK));
-        }
-        return { size, pages };
+        return { size, indexes };
+      });
+    },
+
+    // A copy of one chunk, or null when it was never written.
+    readChunk(name, index) {
+      return withName(name, (np) => {
+        const ptr = Module._esw_memvfs_chunk(np, index);
+        return ptr ? Module.HEAPU8.slice(ptr, ptr + CHUNK) : null;
       });
     },
   };
