@@ -5,8 +5,9 @@
 //   - a reload in the middle of an initial sync resumes from the last durable checkpoint: no
 //     loss, no duplicate key in the durable DATA_CHANGE events, count and checksum equal to the
 //     source, integrity_check ok (ESYNC_TEST_RELOAD_ROWS rows, default 1,000,000);
-//   - crash injection at every IndexedDB request of a checkpoint's flush (group records, their
-//     delta deletes, deltas, meta): the next open holds the previous checkpoint, whole;
+//   - crash injection at every IndexedDB request of a checkpoint's flush (group records, deltas,
+//     meta) and of a compaction (group records, their delta deletes, meta): the next open holds
+//     the previous image, whole;
 //   - a single-row commit is at most 3 IndexedDB puts;
 //   - a format 1 database (IndexedDB version 1, one record per page) opens as it is and is
 //     compacted into group records.
@@ -276,12 +277,10 @@ test('a single-row commit is at most 3 IndexedDB puts; the image reopens the sam
   closeReplica(r2);
 });
 
-test('format 1 (IndexedDB version 1, a record per page) opens as it is and is compacted into groups', async () => {
-  const n = 30000;
-  const svc = service(n, 10000);
-  // A synced image, written in format 1 by hand.
+// A synced image of n rows written in format 1 (IndexedDB version 1, a record per page) by hand.
+async function formatOne(n) {
   const src = await openReplica(new IDBFactory());
-  await sync(src, svc, []);
+  await sync(src, service(n, 10000), []);
   await src.store.drain();
   const sum = replicaChecksum(src.engine);
   const size = M.MemVfs.size(FILE);
@@ -289,7 +288,6 @@ test('format 1 (IndexedDB version 1, a record per page) opens as it is and is co
   const pages = [];
   for (let i = 0; i * CH < size; i++) pages.push(M.MemVfs.readRange(FILE, i * CH, CH));
   closeReplica(src);
-
   const idb = new IDBFactory();
   await new Promise((resolve, reject) => {
     const req = idb.open(DB, 1);
@@ -304,7 +302,53 @@ test('format 1 (IndexedDB version 1, a record per page) opens as it is and is co
       tx.onerror = () => reject(tx.error);
     };
   });
+  return { idb, sum, pages };
+}
 
+test('crash injection at every IndexedDB request of the compaction of a format 1 image', async (t) => {
+  const proto = IDBObjectStore.prototype;
+  const orig = { put: proto.put, delete: proto.delete };
+  const arm = (onRequest) => {
+    for (const m of ['put', 'delete']) proto[m] = function (...args) { onRequest(m, this); return orig[m].apply(this, args); };
+  };
+  const disarm = () => { proto.put = orig.put; proto.delete = orig.delete; };
+  const requests = [];
+  {
+    const { idb } = await formatOne(12000);
+    arm((m, store) => requests.push(`${m} ${store.name}`));
+    try { closeReplica(await openReplica(idb)); } finally { disarm(); }
+  }
+  assert.ok(requests.includes('put groups') && requests.includes('delete pages') && requests.at(-1) === 'put meta', requests.join(', '));
+  for (let k = 1; k <= requests.length; k++) {
+    await t.test(`throw at request ${k} of ${requests.length} (${requests[k - 1]})`, async () => {
+      const { idb, sum } = await formatOne(12000);
+      let c = 0;
+      arm(() => { if (++c === k) throw new DOMException('injected failure', 'UnknownError'); });
+      let r;
+      try {
+        r = newReplica(idb);
+        await r.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
+        r.load(M);
+        r.openEngine();
+        for (let i = 0; i < 50 && c < k; i++) await new Promise((res) => setTimeout(res, 5));
+      } finally {
+        disarm();
+      }
+      crash(r); // before the retry
+      const r2 = await openReplica(idb); // format 1 still, or compacted: the same image
+      assert.equal(M.integrityCheck(FILE), 'ok');
+      assert.equal(replicaChecksum(r2.engine), sum);
+      closeReplica(r2);
+      const r3 = await openReplica(idb);
+      assert.equal(replicaChecksum(r3.engine), sum);
+      closeReplica(r3);
+    });
+  }
+});
+
+test('format 1 (IndexedDB version 1, a record per page) opens as it is and is compacted into groups', async () => {
+  const n = 30000;
+  const { idb, sum, pages } = await formatOne(n);
   const r = await openReplica(idb); // reads format 1, then compacts (drained in openReplica)
   assert.equal(M.integrityCheck(FILE), 'ok');
   assert.equal(replicaChecksum(r.engine), sum);
