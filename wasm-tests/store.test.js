@@ -8,7 +8,7 @@
 //   - crash injection at every IndexedDB request of a checkpoint's flush (group records, deltas,
 //     meta) and of a compaction (group records, their delta deletes, meta): the next open holds
 //     the previous image, whole;
-//   - a single-row commit is at most 3 IndexedDB puts;
+//   - a single-row update commit is at most 3 IndexedDB puts (deltas and meta, no group record);
 //   - a format 1 database (IndexedDB version 1, one record per page) opens as it is and is
 //     compacted into group records.
 import { test } from 'node:test';
@@ -250,7 +250,7 @@ test('crash injection at every IndexedDB request of a checkpoint flush: the prev
   }
 });
 
-test('a single-row commit is at most 3 IndexedDB puts; the image reopens the same', async () => {
+test('a single-row update commit is at most 3 IndexedDB puts (deltas + meta, no group record); the image reopens the same', async () => {
   const n = 50000;
   const svc = service(n, 10000);
   const idb = new IDBFactory();
