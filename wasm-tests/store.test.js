@@ -354,6 +354,7 @@ test('format 1 (IndexedDB version 1, a record per page) opens as it is and is co
   assert.equal(replicaChecksum(r.engine), sum);
   assert.equal(r.engine.status()[0].rows, n);
   assert.ok(r.store.stats.flushes >= 1, 'the compaction flushed');
+  assert.equal(r.store.stats.compacted, Math.ceil(pages.length / ElectricSyncStore.GROUP));
   closeReplica(r);
   const counts = await new Promise((resolve, reject) => {
     const req = idb.open(DB, 2);

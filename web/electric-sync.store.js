@@ -178,6 +178,7 @@
       // Until the flush, the heap holds exactly the commits taken: everything is copied now, a
       // group whole (one copy of its chunks, not page by page first) or a page as a delta.
       const whole = new Set(this.compact);
+      this.stats.compacted += this.compact.size; // groups rewritten to fold their deltas in
       this.compact.clear();
       const fresh = new Map(); // group -> chunk indexes taken now
       for (const i of got.indexes) {
