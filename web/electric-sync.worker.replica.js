@@ -11,6 +11,9 @@
  *  - Only the owner of the replica (electric-sync.worker.owner.js) opens it.
  *  - persist() is called after every engine call that may commit; its promise resolves once a
  *    completed IndexedDB transaction holds those commits, with the events to broadcast then.
+ *    During a long initial sync the engine commits at checkpoints (CHECKPOINT_BYTES): each one
+ *    is persisted like any commit, and its DATA_CHANGE (the rows it inserted) goes out once
+ *    durable; the shape is live (READY) only after its first up-to-date.
  *  - `opened` resolves once reads can be served (the engine open) or the replica is closed;
  *    `engine` is null while closed or while a version mismatch rebuilds it. whenOpen() resolves
  *    with the engine once it is open (also after a rebuild), or with null once closed for good.
@@ -20,9 +23,14 @@
 (function (g) {
   'use strict';
   const DRAIN_MS = 2000; // close(): how long the last flush may take before it is given up
+  // Checkpoints of a long initial sync (esync_set_checkpoint_bytes): a snapshot response commits
+  // once the open batch holds this many body bytes, so IndexedDB is written progressively, the
+  // commit and the flush at up-to-date stay small and a reload resumes from the last checkpoint.
+  // Responses of our service and Electric's are cut at ~10 MB: every such response commits.
+  const CHECKPOINT_BYTES = 4 * 1024 * 1024;
 
   class Replica {
-    // opts: {indexedDB, IDBKeyRange, writerId, log, setTimeout}
+    // opts: {indexedDB, IDBKeyRange, writerId, log, setTimeout, checkpointBytes (0: off)}
     constructor(opts) {
       this.opts = opts;
       this.M = null;
@@ -64,7 +72,8 @@
     }
 
     openEngine() {
-      this.engine = new this.M.Engine(this.file);
+      const cp = this.opts.checkpointBytes ?? CHECKPOINT_BYTES;
+      this.engine = new this.M.Engine(this.file, { checkpointBytes: cp });
       for (const s of this.config.shapes) {
         const { name, ...def } = s;
         this.engine.defineShape(name, def);
@@ -157,10 +166,12 @@
       return event;
     }
 
-    // The flusher's counters (STATS), null before the store exists.
+    // The flusher's counters (STATS: flushes, pages and puts written, size, wasmHeap), null
+    // before the store exists.
     stats() {
       const s = this.store;
-      return s ? { ...s.stats, commitSeq: s.commitSeq, size: s.flushedSize } : null;
+      // wasmHeap: the module's memory (it never shrinks: the peak), which holds the image once
+      return s ? { ...s.stats, commitSeq: s.commitSeq, size: s.flushedSize, wasmHeap: this.M ? this.M.HEAPU8.byteLength : 0 } : null;
     }
 
     // Waits (at most DRAIN_MS) for the last flush, then closes everything.

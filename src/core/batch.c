@@ -12,6 +12,9 @@
  *    cut off again.
  *  - A refetch of a shape that has rows is built in the shadow table and diffed into the
  *    replica at up-to-date (changes.c), so readers never see the replica emptied.
+ *  - A checkpoint (ingest.c decides when) is a commit like the one at up-to-date, except that
+ *    the shape stays in its initial sync: not live, no last sync time. A shape whose last sync
+ *    time is unset has therefore never been up-to-date, which is what allows checkpoints.
  */
 #include "batch.h"
 
@@ -32,6 +35,12 @@ static void end_batch_state(esync_shape *s) {
     if (s->shadow) esync__rows_finalize(s); /* they point at the shadow table */
     s->shadow = false;
     s->fast = false;
+    s->append = false;
+    esync__buf_free(&s->app);
+    s->n_app = 0;
+    s->batch_bytes = 0;
+    sqlite3_finalize(s->st_app); /* rebuilt with the next append batch's schema */
+    s->st_app = NULL;
 }
 
 void esync__batch_rollback(esync *e) {
@@ -64,7 +73,7 @@ static int schema_changed(esync *e, const esync_shape *s) {
                        s->name, s->handle ? s->handle : "(none)");
 }
 
-int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema) {
+int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema, bool append_ok) {
     int rc;
     if (!s->in_batch) {
         if ((rc = esync__exec(e, "BEGIN IMMEDIATE"))) return rc;
@@ -94,6 +103,9 @@ int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema
         s->fast = true;
     } else {
         s->fast = s->rows == 0;
+        /* Rows from this initial sync's checkpoints, and a snapshot chunk of all inserts: its
+         * keys are new (one snapshot), so nothing needs tracking. */
+        s->append = !s->fast && append_ok && s->last_sync < 0 && !s->refetch;
     }
     return copy_schema(e, sc, &s->schema_b);
 }
@@ -149,8 +161,8 @@ static void restore(esync_shape *s, committed_layer *old, bool promoted) {
     s->txid_chunks = old->txid_chunks;
 }
 
-int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *rv, esync_buf *tmp,
-                        esync_buf *out) {
+int esync__batch_commit(esync *e, esync_shape *s, double now, bool checkpoint, esync_row_values *rv,
+                        esync_buf *tmp, esync_buf *out) {
     committed_layer old = {.txids = s->txids_c,
                            .rows = s->rows,
                            .txid_chunks = s->txid_chunks,
@@ -162,7 +174,8 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *
     esync__changes_init(&cs);
     esync__txids_sort(s);
     int rc = esync__changes_collect(e, s, &cs, rv, tmp, out);
-    if (!rc && !(rc = promote(e, s, now, &old))) promoted = true;
+    /* A checkpoint is not a sync: the last sync time stays unset until up-to-date. */
+    if (!rc && !(rc = promote(e, s, checkpoint ? s->last_sync : now, &old))) promoted = true;
     if (!rc) rc = esync__txids_store(e, s);
     if (!rc) rc = esync__batch_store_committed(e, s);
     if (!rc) rc = esync__exec(e, "COMMIT");
@@ -180,7 +193,7 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *
     e->open = NULL;
     s->refetch = false;
     s->cache_bust = false;
-    s->live = true;
+    if (!checkpoint) s->live = true; /* a checkpoint keeps requesting the snapshot, not live */
     s->data_failures = 0;
     esync__set_str(&s->expired_handle, NULL);
     esync__set_str(&s->error, NULL);

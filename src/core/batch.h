@@ -14,14 +14,18 @@
 /* Opens the batch of s (BEGIN IMMEDIATE) unless it is open, and makes its target table ready
  * for resp_schema (or, when that is empty, the committed schema): the replica table, created or
  * recreated when the schema is new, or the shadow table for a refetch of a shape with rows.
- * ESYNC_ESCHEMA when the schema changes under a handle, ESYNC_EHEADERS before any schema. */
-int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema);
+ * ESYNC_ESCHEMA when the schema changes under a handle, ESYNC_EHEADERS before any schema.
+ * append_ok: the response opening the batch is a snapshot chunk of inserts only; when the table
+ * already holds rows of this initial sync (checkpoints), the batch is then an append batch
+ * (internal.h). */
+int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema, bool append_ok);
 /* Commits the open batch of s at up-to-date: its change set (appended to out, a JSON array of
  * events being built), the committed layer (handle, offset, schema, rows, last sync = now) and
  * its metadata row, all in the batch's transaction. On error the transaction is still open and
- * the caller rolls it back. rv and tmp are scratch. */
-int esync__batch_commit(esync *e, esync_shape *s, double now, esync_row_values *rv, esync_buf *tmp,
-                        esync_buf *out);
+ * the caller rolls it back. rv and tmp are scratch. A checkpoint commits the same way but the
+ * shape stays in its initial sync (not live, last sync unchanged). */
+int esync__batch_commit(esync *e, esync_shape *s, double now, bool checkpoint, esync_row_values *rv,
+                        esync_buf *tmp, esync_buf *out);
 /* Rolls back the open batch, if any: its statements are finalized (the batch's DDL is undone
  * too), and its shape's next request resumes from the last committed offset (from -1 when the
  * batch was a refetch). */

@@ -5,6 +5,9 @@
  *   fast     the target was empty when the batch began: every row of the table is an insert,
  *            written straight into the event (an initial sync's change set is the whole table,
  *            so it is not built twice);
+ *   append   a snapshot chunk after a checkpoint (batch.c): every change is an insert of a key
+ *            the table does not hold yet (one consistent snapshot), so each row is emitted as it
+ *            is inserted (INSERT ... RETURNING) and no key is tracked;
  *   tracked  each touched key's row before against its row now: coalesced per key;
  *   shadow   a refetch built aside: diffed against the replica (in SQL when the table structure
  *            is unchanged, by typed key otherwise), and only the differences applied.
@@ -103,7 +106,7 @@ static int row_key(esync *e, esync_shape *s, const esync_row_values *rv, esync_b
             return esync__fail(e, ESYNC_EPROTO,
                                "shape \"%s\": key column \"%s\" missing from a change", s->name,
                                sc->cols[i].name);
-        if (s->fast) continue; /* no tracking: the key is only checked */
+        if (s->fast || s->append) continue; /* no tracking: the key is only checked */
         if (!rv->v[i]) {
             esync__buf_puts(key, "N;");
             continue;
@@ -118,7 +121,7 @@ static int row_key(esync *e, esync_shape *s, const esync_row_values *rv, esync_b
 /* Records the row as it was before the batch, at the batch's first touch of its key. */
 static int track(esync *e, esync_shape *s, const esync_row_values *rv, esync_buf *key,
                  esync_buf *tmp) {
-    if (s->fast) return ESYNC_OK;
+    if (s->fast || s->append) return ESYNC_OK;
     if (esync__keymap_get(&s->touched, key->data, key->len)) return ESYNC_OK;
     int rc = esync__rows_current(e, s, rv, tmp);
     if (rc) return rc;
@@ -463,6 +466,15 @@ int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_
             cs->written = true;
         }
         s->rows = n;
+    } else if (s->append) {
+        /* the rows were emitted as they were inserted (rows.c): they are the inserts */
+        esync_buf t = cs->ins;
+        cs->ins = s->app;
+        s->app = t;
+        cs->n_ins = s->n_app;
+        s->rows += s->n_app;
+        s->n_app = 0;
+        rc = ESYNC_OK;
     } else {
         rc = changes_tracked(e, s, cs, rv, tmp);
     }

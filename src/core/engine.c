@@ -146,6 +146,10 @@ fail:
     return rc;
 }
 
+void esync_set_checkpoint_bytes(esync *e, size_t bytes) {
+    if (e) e->checkpoint_bytes = bytes;
+}
+
 void esync_close(esync *e) {
     if (!e) return;
     esync__batch_rollback(e);

@@ -140,6 +140,14 @@ typedef struct esync_options {
 int esync_open(const esync_options *opts, esync **out);
 /* Rolls back any open batch and closes the replica. NULL is a no-op. */
 void esync_close(esync *e);
+/* Checkpoints of a long initial sync: while a shape has never been up-to-date, its open batch
+ * also commits at the end of a snapshot response (offset 0_k: one consistent snapshot, no
+ * Postgres transaction to split) once the batch has applied at least `bytes` of bodies, with
+ * its handle and offset, so that a reload resumes from there and the caller can persist the
+ * image progressively. Each checkpoint returns the DATA_CHANGE of the rows it inserted; the shape
+ * stays in its initial sync (not live) until up-to-date. 0 (the default): never, one commit at
+ * up-to-date. See docs/protocol.md 5.2. */
+void esync_set_checkpoint_bytes(esync *e, size_t bytes);
 
 /* Code and message of the last failed call on this engine (ESYNC_OK / "" after a success). */
 int esync_errcode(const esync *e);

@@ -62,8 +62,16 @@ static int parse_body(esync *e, const esync_shape *s, const esync_response *r, e
         s->name, at, r->body_len);
 }
 
+/* A snapshot offset (0_k or 0_inf): the response holds rows of the one consistent snapshot and
+ * no Postgres transaction of the log, so its end is a safe place for a checkpoint. */
+static bool snapshot_offset(const char *offset) {
+    return offset && offset[0] == '0' && offset[1] == '_';
+}
+
 /* A 200 or 204: its messages applied in the shape's batch (opened when something is to be
- * written), and the batch committed at up-to-date. */
+ * written), and the batch committed at up-to-date, or at a checkpoint: the end of a snapshot
+ * response while the shape has never been up-to-date, once the batch holds checkpoint_bytes of
+ * bodies (and at the end of every append batch, whose change set holds only inserts). */
 static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, esync_buf *out) {
     bool is204 = r->status == 204;
     if (r->body_len > e->max_body)
@@ -90,7 +98,7 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
         return rc;
     }
     bool up_to_date = r->up_to_date || is204;
-    bool has_changes = false, refetches = false;
+    bool has_changes = false, refetches = false, inserts_only = true;
     for (size_t i = 0; i < ms.n; i++) {
         const esync_msg *m = &ms.m[i];
         if (!m->is_object || m->headers_kind != ESYNC_JSON_OBJECT) {
@@ -101,8 +109,21 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
             up_to_date = true;
         if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "must-refetch"))
             refetches = true;
-        if (m->op_kind != ESYNC_JSON_ABSENT) has_changes = true;
+        if (m->op_kind != ESYNC_JSON_ABSENT) {
+            has_changes = true;
+            if (m->op_kind != ESYNC_JSON_STRING || strcmp(m->op, "insert")) inserts_only = false;
+        }
     }
+    /* A response that may continue the snapshot after a checkpoint without tracking keys. */
+    bool snapshot_chunk = !is204 && !up_to_date && !refetches && inserts_only &&
+                          snapshot_offset(r->offset) && e->checkpoint_bytes > 0;
+    if (!rc && s->in_batch && s->append && !snapshot_chunk)
+        /* Cannot happen: an append batch commits at the end of each response. Its change set
+         * would miss this response's updates, so it is redone from the committed offset. */
+        rc = esync__fail(e, ESYNC_EPROTO,
+                         "shape \"%s\": a response that is not a snapshot chunk inside an append "
+                         "batch",
+                         s->name);
     /* A handle and its offsets form a pair: a new handle mid-log is only valid together with a
      * must-refetch. */
     if (!rc && !is204 && !refetches && s->handle && strcmp(s->offset ? s->offset : "-1", "-1") &&
@@ -122,7 +143,7 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
                        (!s->offset_c || strcmp(r->offset, s->offset_c))) ||
                       (up_to_date && r->handle && (!s->handle_c || strcmp(r->handle, s->handle_c)));
     if (!rc && need_batch) {
-        rc = esync__batch_begin(e, s, &rs);
+        rc = esync__batch_begin(e, s, &rs, snapshot_chunk);
         if (!rc) rc = esync__rows_fit(e, &rv, s->schema_b.ncols);
     }
     bool refetch_last = false; /* the last message was a must-refetch */
@@ -135,7 +156,7 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
                 refetch_last = true;
                 esync__request_refetch(e, s, NULL);
                 if (!esync__set_str(&s->handle, r->handle)) rc = esync__oom(e);
-                if (!rc) rc = esync__batch_begin(e, s, &rs);
+                if (!rc) rc = esync__batch_begin(e, s, &rs, false);
                 /* The new target's schema (the committed one when this response has none) may
                  * have another column count than the voided batch's. */
                 if (!rc) rc = esync__rows_fit(e, &rv, s->schema_b.ncols);
@@ -187,7 +208,12 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
             (r->offset && !esync__set_str(&s->offset, r->offset)) ||
             (r->cursor && !esync__set_str(&s->cursor, r->cursor)))
             rc = esync__oom(e);
-        if (!rc && up_to_date) rc = esync__batch_commit(e, s, r->now_ms, &rv, &tmp, out);
+        s->batch_bytes += r->body_len;
+        bool checkpoint = !up_to_date && e->checkpoint_bytes > 0 && s->last_sync < 0 &&
+                          !s->shadow && !refetches && snapshot_offset(r->offset) &&
+                          (s->append || s->batch_bytes >= e->checkpoint_bytes);
+        if (!rc && (up_to_date || checkpoint))
+            rc = esync__batch_commit(e, s, r->now_ms, !up_to_date, &rv, &tmp, out);
     } else if (!rc) {
         /* Nothing to write (an empty live answer): just move the request state on. */
         if (r->handle) esync__set_str(&s->handle, r->handle);

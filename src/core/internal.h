@@ -85,12 +85,18 @@ typedef struct esync_shape {
     bool in_batch;
     bool shadow;           /* the batch writes the shadow table, not the replica table */
     bool fast;             /* the target was empty at batch start: no per-key tracking */
+    bool append;           /* a snapshot chunk after a checkpoint: every change is an insert of a
+                              new key, its row emitted at insert (rows.c) into app */
+    esync_buf app;         /* append: the inserted rows, JSON, comma-separated */
+    int64_t n_app;         /* append: how many */
+    size_t batch_bytes;    /* body bytes the open batch has applied (checkpoints) */
     esync_schema schema_b; /* schema of the batch's target table */
     esync_keymap touched;  /* changes.c: key -> row before the batch */
     int64_t *txids;        /* txids.c: the batch's txids (sorted and unique from commit on) */
     size_t ntxids, cap_txids;
     /* rows.c: statements on the target table, finalized when the target changes */
     sqlite3_stmt *st_ins, *st_del, *st_sel;
+    sqlite3_stmt *st_app; /* append: the insert with RETURNING */
     struct {
         uint64_t mask;
         sqlite3_stmt *st;
@@ -118,6 +124,7 @@ struct esync {
     char *version; /* stored schema version */
     uint64_t rng;  /* request.c's PRNG state */
     size_t max_body;
+    size_t checkpoint_bytes; /* esync_options.checkpoint_bytes: 0 = no checkpoints */
     int errcode;
     char errmsg[512];
     esync_buf scratch;      /* borrowed results (request queries) */

@@ -19,6 +19,7 @@ typedef struct replay {
     int failures;
     uint64_t seed;
     size_t max_body;
+    size_t checkpoint_bytes;
 } replay;
 
 static void line_start(replay *r, int step, const char *op) {
@@ -106,7 +107,9 @@ static void record_request(replay *r, const char *shape) {
 
 static int open_engine(replay *r) {
     esync_options o = {.path = r->path, .seed = r->seed, .max_body_bytes = r->max_body};
-    return esync_open(&o, &r->e);
+    int rc = esync_open(&o, &r->e);
+    if (!rc) esync_set_checkpoint_bytes(r->e, r->checkpoint_bytes);
+    return rc;
 }
 
 static void step_response(replay *r, int i, const cJSON *step) {
@@ -205,6 +208,9 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
     r.seed = cJSON_IsNumber(seed) ? (uint64_t)seed->valuedouble : 42;
     const cJSON *maxb = cJSON_GetObjectItemCaseSensitive(fx, "max_body_bytes");
     r.max_body = cJSON_IsNumber(maxb) && maxb->valuedouble > 0 ? (size_t)maxb->valuedouble : 0;
+    const cJSON *ckpt = cJSON_GetObjectItemCaseSensitive(fx, "checkpoint_bytes");
+    r.checkpoint_bytes = cJSON_IsNumber(ckpt) && ckpt->valuedouble > 0 ? (size_t)ckpt->valuedouble
+                                                                       : 0;
     if ((rc = open_engine(&r))) {
         cJSON_Delete(fx);
         return rc;

@@ -177,49 +177,76 @@ int esync__rows_current(esync *e, esync_shape *s, const esync_row_values *rv, es
     return rc;
 }
 
+/* The insert (an upsert when the table has a key); with RETURNING and the column list in
+ * append mode, so that the stored row is emitted straight into the change set. */
+static int prepare_insert(esync *e, esync_shape *s, bool returning, sqlite3_stmt **out) {
+    const esync_schema *sc = &s->schema_b;
+    esync_buf b, t;
+    esync__buf_init(&b);
+    esync__buf_init(&t);
+    esync__buf_printf(&b, "INSERT INTO %s (", target(s, &t));
+    esync__rows_col_list(&b, sc, NULL);
+    esync__buf_puts(&b, ") VALUES (");
+    for (int i = 0; i < sc->ncols; i++) esync__buf_printf(&b, "%s?%d", i ? "," : "", i + 1);
+    esync__buf_putc(&b, ')');
+    if (sc->npk) {
+        /* Upsert: a replayed insert (resume after a crash) overwrites instead of failing. */
+        esync__buf_puts(&b, " ON CONFLICT DO UPDATE SET ");
+        bool any = false;
+        for (int i = 0; i < sc->ncols; i++) {
+            if (sc->cols[i].pk_index >= 0) continue;
+            if (any) esync__buf_puts(&b, ", ");
+            esync__buf_ident(&b, sc->cols[i].name);
+            esync__buf_puts(&b, "=excluded.");
+            esync__buf_ident(&b, sc->cols[i].name);
+            any = true;
+        }
+        if (!any) { /* only key columns: nothing to update */
+            b.len -= strlen(" ON CONFLICT DO UPDATE SET ");
+            b.data[b.len] = 0;
+            esync__buf_puts(&b, " ON CONFLICT DO NOTHING");
+        }
+    }
+    if (returning) {
+        esync__buf_puts(&b, " RETURNING ");
+        esync__rows_col_list(&b, sc, NULL);
+    }
+    return prepare_built(e, &b, &t, out);
+}
+
 int esync__rows_insert(esync *e, esync_shape *s, const esync_row_values *rv) {
     const esync_schema *sc = &s->schema_b;
+    sqlite3_stmt **pst = s->append ? &s->st_app : &s->st_ins;
     int rc;
-    if (!s->st_ins) {
-        esync_buf b, t;
-        esync__buf_init(&b);
-        esync__buf_init(&t);
-        esync__buf_printf(&b, "INSERT INTO %s (", target(s, &t));
-        esync__rows_col_list(&b, sc, NULL);
-        esync__buf_puts(&b, ") VALUES (");
-        for (int i = 0; i < sc->ncols; i++) esync__buf_printf(&b, "%s?%d", i ? "," : "", i + 1);
-        esync__buf_putc(&b, ')');
-        if (sc->npk) {
-            /* Upsert: a replayed insert (resume after a crash) overwrites instead of failing. */
-            esync__buf_puts(&b, " ON CONFLICT DO UPDATE SET ");
-            bool any = false;
-            for (int i = 0; i < sc->ncols; i++) {
-                if (sc->cols[i].pk_index >= 0) continue;
-                if (any) esync__buf_puts(&b, ", ");
-                esync__buf_ident(&b, sc->cols[i].name);
-                esync__buf_puts(&b, "=excluded.");
-                esync__buf_ident(&b, sc->cols[i].name);
-                any = true;
-            }
-            if (!any) { /* only key columns: nothing to update */
-                b.len -= strlen(" ON CONFLICT DO UPDATE SET ");
-                b.data[b.len] = 0;
-                esync__buf_puts(&b, " ON CONFLICT DO NOTHING");
-            }
-        }
-        rc = prepare_built(e, &b, &t, &s->st_ins);
-        if (rc) return rc;
-    }
+    if (!*pst && (rc = prepare_insert(e, s, s->append, pst))) return rc;
+    sqlite3_stmt *st = *pst;
     char err[200];
     for (int i = 0; i < sc->ncols; i++) {
-        rc = esync__bind_value(s->st_ins, i + 1, &sc->cols[i], rv->v[i], err, sizeof err);
+        rc = esync__bind_value(st, i + 1, &sc->cols[i], rv->v[i], err, sizeof err);
         if (rc) {
-            sqlite3_clear_bindings(s->st_ins);
+            sqlite3_clear_bindings(st);
             return bind_fail(e, s, rc, err);
         }
     }
-    rc = step_done(e, s->st_ins, "insert");
-    sqlite3_clear_bindings(s->st_ins);
+    if (!s->append) {
+        rc = step_done(e, st, "insert");
+        sqlite3_clear_bindings(st);
+        return rc;
+    }
+    /* append: the row as stored goes into the batch's change set (no row when an ON CONFLICT DO
+     * NOTHING skipped it) */
+    int r = sqlite3_step(st);
+    rc = ESYNC_OK;
+    if (r == SQLITE_ROW) {
+        if (s->n_app++) esync__buf_putc(&s->app, ',');
+        rc = esync__emit_row(&s->app, st, sc);
+        if (!rc && s->app.oom) rc = ESYNC_ENOMEM;
+        if (rc == ESYNC_ENOMEM) esync__oom(e);
+        if (!rc) r = sqlite3_step(st);
+    }
+    if (!rc && r != SQLITE_DONE) rc = esync__sqlfail(e, e->db, "insert");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 
@@ -355,7 +382,8 @@ void esync__rows_finalize(esync_shape *s) {
     sqlite3_finalize(s->st_ins);
     sqlite3_finalize(s->st_del);
     sqlite3_finalize(s->st_sel);
-    s->st_ins = s->st_del = s->st_sel = NULL;
+    sqlite3_finalize(s->st_app);
+    s->st_ins = s->st_del = s->st_sel = s->st_app = NULL;
     for (int i = 0; i < ESYNC_UPD_CACHE; i++) {
         sqlite3_finalize(s->st_upd[i].st);
         s->st_upd[i].st = NULL;

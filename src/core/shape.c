@@ -50,6 +50,7 @@ void esync__shape_destroy(esync_shape *s) {
     esync__schema_free(&s->schema_c);
     esync__schema_free(&s->schema_b);
     esync__keymap_free(&s->touched);
+    esync__buf_free(&s->app);
     esync__txids_clear(s);
     esync__freemem(s);
 }

@@ -46,6 +46,11 @@ EMSCRIPTEN_KEEPALIVE esync *esw_open(const char *path, double seed, double max_b
     return e;
 }
 
+/* esync_set_checkpoint_bytes (a double: bytes may exceed what an i32 carries). */
+EMSCRIPTEN_KEEPALIVE void esw_set_checkpoint_bytes(esync *e, double bytes) {
+    esync_set_checkpoint_bytes(e, bytes > 0 ? (size_t)bytes : 0);
+}
+
 /* esync_next_request: returns the code; the request goes to the ACTION, LIVE, WAIT_MS and QUERY
  * (borrowed) slots. */
 EMSCRIPTEN_KEEPALIVE int esw_next_request(esync *e, const char *shape) {

@@ -33,6 +33,7 @@ const char *esw_xfer_slots(void);
 const char *esw_action_name(int action);
 
 esync *esw_open(const char *path, double seed, double max_body);
+void esw_set_checkpoint_bytes(esync *e, double bytes);
 int esw_next_request(esync *e, const char *shape);
 int esw_ingest(esync *e, const char *shape, int status, const char *handle, const char *offset,
                const char *schema, const char *cursor, int up_to_date, const char *retry_after,

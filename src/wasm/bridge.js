@@ -107,6 +107,8 @@
         const code = xfer(XFER.OPEN_ERROR) | 0;
         throw new EsyncError(code, `cannot open replica ${path}: ` + Module.UTF8ToString(Module._esync_strerror(code)));
       }
+      // options.checkpointBytes: esync_set_checkpoint_bytes (commits during a long initial sync)
+      if (options.checkpointBytes) Module._esw_set_checkpoint_bytes(this.ptr, options.checkpointBytes);
     }
 
     check(rc) {

@@ -44,10 +44,14 @@
     CHUNK, // set at load (above)
 
     // Writes a stored image into the heap: size in bytes, pages an iterable of [index, bytes]
-    // (bytes a Uint8Array of at most CHUNK bytes). The chunks are not marked dirty.
+    // (bytes a Uint8Array starting at chunk `index`: one chunk, or several in a row, as the
+    // store's group records). Later entries overwrite earlier ones. The chunks are not marked
+    // dirty.
     load(name, size, pages) {
       withName(name, (np) => {
-        const buf = Module._malloc(CHUNK);
+        let cap = CHUNK;
+        for (const entry of pages) if (entry[1].length > cap) cap = entry[1].length;
+        const buf = Module._malloc(cap);
         if (!buf) throw outOfMemory();
         try {
           // (no destructuring in for-of: the 3.1.6 minifier mangles it)
@@ -55,7 +59,7 @@
             const index = entry[0], bytes = entry[1];
             const off = index * CHUNK;
             if (off >= size) continue; // beyond the stored size: left over from a shrink
-            const len = Math.min(bytes.length, CHUNK, size - off);
+            const len = Math.min(bytes.length, size - off);
             Module.HEAPU8.set(bytes.subarray(0, len), buf);
             const rc = Module._esw_memvfs_write(np, off, buf, len);
             if (rc) throw new Error(`memvfs: loading chunk ${index} of ${name} failed (SQLite code ${rc})`);
@@ -69,6 +73,19 @@
         } finally {
           Module._free(buf);
         }
+      });
+    },
+
+    // A copy of bytes [offset, offset + len) of a file (chunks never written read as zeros),
+    // chunk-aligned offset. The store assembles its group records with it right after a take.
+    readRange(name, offset, len) {
+      return withName(name, (np) => {
+        const out = new Uint8Array(len);
+        for (let at = 0; at < len; at += CHUNK) {
+          const ptr = Module._esw_memvfs_chunk(np, (offset + at) / CHUNK);
+          if (ptr) out.set(Module.HEAPU8.subarray(ptr, ptr + Math.min(CHUNK, len - at)), at);
+        }
+        return out;
       });
     },
 
@@ -92,9 +109,22 @@
     // the file ends), or null while a write transaction is open — then nothing is taken and the
     // chunks stay dirty for the next call.
     takeDirty(name) {
+      const got = this.takeDirtyIndexes(name);
+      if (!got) return null;
+      const pages = new Map();
+      for (const index of got.indexes) {
+        const bytes = this.readChunk(name, index);
+        if (bytes && index * CHUNK < got.size) pages.set(index, bytes);
+      }
+      return { size: got.size, pages };
+    },
+
+    // The same without copying: {size, indexes} (ascending), or null while a write transaction
+    // is open. The caller copies what it keeps (readChunk, readRange) before the module runs again.
+    takeDirtyIndexes(name) {
       return withName(name, (np) => {
         const busy = Module._esw_memvfs_busy(np);
-        if (busy !== 0) return busy < 0 ? { size: -1, pages: new Map() } : null;
+        if (busy !== 0) return busy < 0 ? { size: -1, indexes: [] } : null;
         const size = Module._esw_memvfs_size(np);
         const cap = TAKE_BATCH;
         const out = Module._malloc(cap * 4);
@@ -111,12 +141,15 @@
         } finally {
           Module._free(out);
         }
-        const pages = new Map();
-        for (const index of indexes) {
-          const ptr = Module._esw_memvfs_chunk(np, index);
-          if (ptr && index * CHUNK < size) pages.set(index, Module.HEAPU8.slice(ptr, ptr + CHUNK));
-        }
-        return { size, pages };
+        return { size, indexes };
+      });
+    },
+
+    // A copy of one chunk, or null when it was never written.
+    readChunk(name, index) {
+      return withName(name, (np) => {
+        const ptr = Module._esw_memvfs_chunk(np, index);
+        return ptr ? Module.HEAPU8.slice(ptr, ptr + CHUNK) : null;
       });
     },
   };

@@ -60,7 +60,7 @@ async function openPage(b) {
   const page = await b.page();
   await page.goto(`${backend.staticBase}/bindings.html`);
   await page.evaluate((db) => {
-    const w = new SharedWorker(new URL('/pkg/dist/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:1` });
+    const w = new SharedWorker(new URL('/pkg/dist/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:2` });
     window.__stats = () => new Promise((resolve) => {
       const id = Math.random();
       w.port.onmessage = (ev) => { if (ev.data.id === id) resolve(ev.data.value); };

@@ -1,0 +1,379 @@
+// The IndexedDB store (web/electric-sync.store.js, format 2: group records + deltas) and the
+// engine's checkpoints, driven through the worker's Replica (web/electric-sync.worker.replica.js)
+// with fake-indexeddb and the wasm module, against an in-process stand-in: snapshot chunks
+// (offsets 0_k) and an up-to-date built here, as a shape service would send them.
+//   - a reload in the middle of an initial sync resumes from the last durable checkpoint: no
+//     loss, no duplicate key in the durable DATA_CHANGE events, count and checksum equal to the
+//     source, integrity_check ok (ESYNC_TEST_RELOAD_ROWS rows, default 1,000,000);
+//   - crash injection at every IndexedDB request of a checkpoint's flush (group records, deltas,
+//     meta) and of a compaction (group records, their delta deletes, meta): the next open holds
+//     the previous image, whole;
+//   - a single-row update commit is at most 3 IndexedDB puts (deltas and meta, no group record);
+//   - a format 1 database (IndexedDB version 1, one record per page) opens as it is and is
+//     compacted into group records.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { IDBFactory, IDBKeyRange, IDBObjectStore } from 'fake-indexeddb';
+import { loadModule } from './load.js';
+import { ElectricSyncStore, ElectricSyncWorker } from './support/harness.js';
+
+const M = await loadModule();
+const DB = 'store-test';
+const FILE = `/${DB}.sqlite3`;
+const SHAPES = [{ name: 'items', table: 'items' }];
+const SCHEMA = JSON.stringify({ id: { type: 'int8', pk_index: 0, not_null: true }, title: { type: 'text', not_null: true }, qty: { type: 'int4' } });
+const HANDLE = 'h1-1';
+
+// The source: row i of n. Its checksum is over "id|title|qty" lines in id order.
+const row = (i) => ({ id: String(i), title: `row ${i} ${'x'.repeat(i % 17)}`, qty: i % 5 ? String(i % 1000) : null });
+function sourceChecksum(n) {
+  const h = createHash('sha256');
+  for (let i = 1; i <= n; i++) { const r = row(i); h.update(`${r.id}|${r.title}|${r.qty}\n`); }
+  return h.digest('hex');
+}
+function replicaChecksum(engine) {
+  const h = createHash('sha256');
+  const max = Number(engine.query('SELECT max(id) AS m FROM items')[0].m || 0);
+  const step = 100000;
+  for (let lo = 0; lo < max; lo += step) {
+    const rows = engine.query('SELECT id, title, qty FROM items WHERE id > ? AND id <= ? ORDER BY id', [lo, lo + step]);
+    for (const r of rows) h.update(`${r.id}|${r.title}|${r.qty}\n`);
+  }
+  return h.digest('hex');
+}
+
+// The stand-in shape service: n rows in snapshot chunks of `per` rows (offset 0_k for chunk k),
+// then an up-to-date at 0_inf; a live update at 100_0 when asked.
+function service(n, per) {
+  const chunks = Math.ceil(n / per);
+  const body = (k) => {
+    const msgs = [];
+    for (let i = k * per + 1; i <= Math.min(n, (k + 1) * per); i++) {
+      msgs.push({ key: `"public"."items"/"${i}"`, value: row(i), headers: { operation: 'insert', relation: ['public', 'items'] } });
+    }
+    if (k === chunks - 1) msgs.push({ headers: { control: 'snapshot-end', xmin: '1', xmax: '1', xip_list: [] } });
+    return JSON.stringify(msgs);
+  };
+  return {
+    chunks,
+    // the response to a request query of the engine
+    answer(query) {
+      const q = new URLSearchParams(query);
+      const offset = q.get('offset');
+      const headers = { 'electric-handle': HANDLE, 'electric-schema': SCHEMA };
+      if (offset === '-1') return { status: 200, headers: { ...headers, 'electric-offset': '0_0' }, body: body(0) };
+      const [tx, op] = offset.split('_');
+      assert.equal(q.get('handle'), HANDLE);
+      if (tx === '0' && op !== 'inf' && Number(op) + 1 < chunks) {
+        return { status: 200, headers: { ...headers, 'electric-offset': `0_${Number(op) + 1}` }, body: body(Number(op) + 1) };
+      }
+      return { status: 200, headers: { ...headers, 'electric-offset': '0_inf', 'electric-up-to-date': '' }, body: '[{"headers":{"control":"up-to-date"}}]' };
+    },
+  };
+}
+
+function newReplica(idb, opts = {}) {
+  return new ElectricSyncWorker.Replica({
+    indexedDB: idb, IDBKeyRange, writerId: 'test', log: () => {}, setTimeout, checkpointBytes: 1, ...opts,
+  });
+}
+
+async function openReplica(idb, opts) {
+  const r = newReplica(idb, opts);
+  await r.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
+  r.load(M);
+  r.openEngine();
+  await r.store.drain(); // a compaction started by the open
+  return r;
+}
+
+// A worker that dies: IndexedDB is left as it is, the heap image is gone.
+function crash(r) {
+  r.drop();
+  if (r.engine) r.engine.close();
+  r.engine = null;
+  M.deleteDatabase(FILE);
+}
+function closeReplica(r) {
+  r.store.close();
+  r.engine.close();
+  M.deleteDatabase(FILE);
+}
+
+// Syncs until `stop()` says so or the shape is live. Every durable event goes to `delivered`
+// (what the worker broadcasts to tabs). Returns the offsets requested.
+async function sync(r, svc, delivered, stop = () => false) {
+  const offsets = [];
+  for (;;) {
+    const req = r.engine.nextRequest('items');
+    if (req.action !== 'fetch') throw new Error(`unexpected action ${req.action}`);
+    if (req.live) return offsets;
+    offsets.push(new URLSearchParams(req.query).get('offset'));
+    const resp = svc.answer(req.query);
+    const events = r.engine.ingest('items', { ...resp, nowMs: 1000 });
+    const p = r.persist(events);
+    if (p) p.then((evs) => { for (const e of evs) delivered.push(e); });
+    if (stop(offsets)) return offsets;
+    await new Promise((res) => setImmediate(res)); // the network: IndexedDB runs meanwhile
+  }
+}
+
+function insertedKeys(delivered) {
+  const keys = delivered.filter((e) => e.type === 'DATA_CHANGE').flatMap((e) => e.changes.insert.map((x) => String(x.id)));
+  return keys;
+}
+
+test('a reload in the middle of an initial sync resumes from the last durable checkpoint', async () => {
+  const n = Number(process.env.ESYNC_TEST_RELOAD_ROWS || 1000000);
+  const per = Math.max(1000, Math.floor(n / 50)); // about 50 responses
+  const svc = service(n, per);
+  const idb = new IDBFactory();
+  const delivered = [];
+  const t0 = Date.now();
+
+  // Session 1: about half of the snapshot, then the worker dies (the last flush may be in flight).
+  const r1 = await openReplica(idb);
+  await sync(r1, svc, delivered, (offs) => offs.length === Math.floor(svc.chunks / 2));
+  await new Promise((res) => setTimeout(res, 0));
+  const flushedBefore = r1.store.stats.flushes;
+  crash(r1);
+  assert.ok(flushedBefore >= 2, `checkpoints were flushed progressively (${flushedBefore} flushes)`);
+  const t1 = Date.now();
+
+  // Session 2: opens what IndexedDB holds, resumes from that offset, and reaches up-to-date.
+  const r2 = await openReplica(idb);
+  const t2 = Date.now();
+  const st = r2.engine.status()[0];
+  assert.equal(st.phase, 'initial-sync', 'not live: the first up-to-date has not come');
+  assert.match(st.offset, /^0_\d+$/, 'resumes from a snapshot offset');
+  const durableRows = insertedKeys(delivered).length;
+  assert.equal(st.rows, durableRows, 'the stored rows are exactly the ones delivered as durable');
+  assert.ok(st.rows > 0 && st.rows < n);
+  const offsets = await sync(r2, svc, delivered);
+  assert.equal(offsets[0], st.offset, 'the first request continues from the stored offset');
+  await r2.store.drain();
+  const t3 = Date.now();
+
+  const keys = insertedKeys(delivered);
+  assert.equal(new Set(keys).size, keys.length, 'no key delivered twice across the reload');
+  assert.equal(keys.length, n, 'every row delivered once');
+  const end = r2.engine.status()[0];
+  assert.equal(end.phase, 'live');
+  assert.equal(end.rows, n);
+  assert.equal(r2.engine.query('SELECT count(*) AS c FROM items')[0].c, n);
+  assert.equal(M.integrityCheck(FILE), 'ok');
+  assert.equal(replicaChecksum(r2.engine), sourceChecksum(n), 'checksum of the replica = the source');
+  const lastFlush = r2.store.stats.lastFlushPages;
+  closeReplica(r2);
+
+  // And once more from IndexedDB: the same replica, live.
+  const t4 = Date.now();
+  const r3 = await openReplica(idb);
+  const t5 = Date.now();
+  assert.equal(r3.engine.status()[0].rows, n);
+  assert.equal(M.integrityCheck(FILE), 'ok');
+  const heap = M.HEAPU8.byteLength;
+  const size = r3.store.flushedSize;
+  closeReplica(r3);
+  console.log(`# reload mid-sync, ${n} rows in ${svc.chunks} responses: session 1 ${t1 - t0} ms, reopen ${t2 - t1} ms, rest ${t3 - t2} ms (last flush ${lastFlush} pages); open of the synced replica ${t5 - t4} ms; image ${size} bytes, wasm heap ${heap} bytes, node rss ${process.memoryUsage().rss}`);
+});
+
+test('crash injection at every IndexedDB request of a checkpoint flush: the previous checkpoint stays whole', async (t) => {
+  const n = 60000, per = 20000; // 3 chunks: the second one's flush writes groups, deltas and meta
+  const svc = service(n, per);
+  const proto = IDBObjectStore.prototype;
+  const orig = { put: proto.put, delete: proto.delete };
+  const arm = (onRequest) => {
+    for (const m of ['put', 'delete']) {
+      proto[m] = function (...args) { onRequest(m, this, args); return orig[m].apply(this, args); };
+    }
+  };
+  const disarm = () => { proto.put = orig.put; proto.delete = orig.delete; };
+
+  // Count the requests of the second checkpoint's flush.
+  let requests = [];
+  {
+    const idb = new IDBFactory();
+    const r = await openReplica(idb);
+    await sync(r, svc, [], (offs) => offs.length === 1);
+    await r.store.drain();
+    arm((m, store) => requests.push(`${m} ${store.name}`));
+    await sync(r, svc, [], (offs) => offs.length === 1);
+    await r.store.drain();
+    disarm();
+    closeReplica(r);
+  }
+  console.log(`# the second checkpoint's flush: ${requests.join(', ')}`);
+  assert.ok(requests.includes('put groups') && requests.includes('put pages') && requests.at(-1) === 'put meta', requests.join(', '));
+  const cases = requests.map((what, i) => ({ k: i + 1, what, how: 'throw' }));
+  cases.push({ k: requests.length, what: 'put meta', how: 'abort' });
+  for (const c of cases) {
+    await t.test(`${c.how} at request ${c.k} of ${requests.length} (${c.what})`, async () => {
+      const idb = new IDBFactory();
+      const delivered = [];
+      const r1 = await openReplica(idb);
+      await sync(r1, svc, delivered, (offs) => offs.length === 1);
+      await r1.store.drain();
+      const before = insertedKeys(delivered).length;
+      let k = 0, injected = false;
+      arm((m, store) => {
+        if (++k !== c.k || injected) return;
+        injected = true;
+        if (c.how === 'abort') { store.transaction.abort(); return; }
+        throw new DOMException('injected failure', 'UnknownError');
+      });
+      try {
+        await sync(r1, svc, delivered, (offs) => offs.length === 1);
+        for (let i = 0; i < 50 && !injected; i++) await new Promise((res) => setTimeout(res, 5));
+      } finally {
+        disarm();
+      }
+      assert.ok(injected);
+      crash(r1);
+      assert.equal(insertedKeys(delivered).length, before, 'nothing of the failed flush was delivered');
+
+      const r2 = await openReplica(idb);
+      assert.equal(M.integrityCheck(FILE), 'ok');
+      const st = r2.engine.status()[0];
+      assert.equal(st.offset, '0_0', 'the previous checkpoint');
+      assert.equal(st.rows, per);
+      assert.equal(r2.engine.query('SELECT count(*) AS c FROM items')[0].c, per);
+      await sync(r2, svc, delivered);
+      await r2.store.drain();
+      const keys = insertedKeys(delivered);
+      assert.equal(keys.length, n);
+      assert.equal(new Set(keys).size, n);
+      assert.equal(replicaChecksum(r2.engine), sourceChecksum(n));
+      closeReplica(r2);
+    });
+  }
+});
+
+test('a single-row update commit is at most 3 IndexedDB puts (deltas + meta, no group record); the image reopens the same', async () => {
+  const n = 50000;
+  const svc = service(n, 10000);
+  const idb = new IDBFactory();
+  const r = await openReplica(idb);
+  await sync(r, svc, []);
+  await r.store.drain();
+  const puts = [];
+  for (let i = 0; i < 20; i++) {
+    const id = 1 + ((i * 7919) % n);
+    const body = JSON.stringify([
+      { key: `"public"."items"/"${id}"`, value: { id: String(id), qty: String(i) }, headers: { operation: 'update', relation: ['public', 'items'], txids: [900 + i] } },
+      { headers: { control: 'up-to-date' } }]);
+    const events = r.engine.ingest('items', { status: 200, headers: { 'electric-handle': HANDLE, 'electric-offset': `${100 + i}_0`, 'electric-up-to-date': '' }, body, nowMs: 2000 });
+    assert.equal(events.length, 1);
+    await r.persist(events);
+    puts.push(r.store.stats.lastFlushPuts);
+  }
+  assert.ok(Math.max(...puts) <= 3, `puts per single-row commit: ${puts.join(',')}`);
+  const before = replicaChecksum(r.engine);
+  closeReplica(r);
+  const r2 = await openReplica(idb);
+  assert.equal(M.integrityCheck(FILE), 'ok');
+  assert.equal(replicaChecksum(r2.engine), before);
+  closeReplica(r2);
+});
+
+// A synced image of n rows written in format 1 (IndexedDB version 1, a record per page) by hand.
+async function formatOne(n) {
+  const src = await openReplica(new IDBFactory());
+  await sync(src, service(n, 10000), []);
+  await src.store.drain();
+  const sum = replicaChecksum(src.engine);
+  const size = M.MemVfs.size(FILE);
+  const CH = M.MemVfs.CHUNK;
+  const pages = [];
+  for (let i = 0; i * CH < size; i++) pages.push(M.MemVfs.readRange(FILE, i * CH, CH));
+  closeReplica(src);
+  const idb = new IDBFactory();
+  await new Promise((resolve, reject) => {
+    const req = idb.open(DB, 1);
+    req.onupgradeneeded = () => { req.result.createObjectStore('pages'); req.result.createObjectStore('meta'); };
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const db = req.result;
+      const tx = db.transaction(['pages', 'meta'], 'readwrite');
+      pages.forEach((p, i) => tx.objectStore('pages').put(p, i));
+      tx.objectStore('meta').put({ formatVersion: 1, pageSize: CH, pageCount: pages.length, size, commitSeq: 7, schemaVersion: null, writerId: 'old', flushedAt: 1 }, 'meta');
+      tx.oncomplete = () => { db.close(); resolve(); };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+  return { idb, sum, pages };
+}
+
+test('crash injection at every IndexedDB request of the compaction of a format 1 image', async (t) => {
+  const proto = IDBObjectStore.prototype;
+  const orig = { put: proto.put, delete: proto.delete };
+  const arm = (onRequest) => {
+    for (const m of ['put', 'delete']) proto[m] = function (...args) { onRequest(m, this); return orig[m].apply(this, args); };
+  };
+  const disarm = () => { proto.put = orig.put; proto.delete = orig.delete; };
+  const requests = [];
+  {
+    const { idb } = await formatOne(12000);
+    arm((m, store) => requests.push(`${m} ${store.name}`));
+    try { closeReplica(await openReplica(idb)); } finally { disarm(); }
+  }
+  assert.ok(requests.includes('put groups') && requests.includes('delete pages') && requests.at(-1) === 'put meta', requests.join(', '));
+  for (let k = 1; k <= requests.length; k++) {
+    await t.test(`throw at request ${k} of ${requests.length} (${requests[k - 1]})`, async () => {
+      const { idb, sum } = await formatOne(12000);
+      let c = 0;
+      arm(() => { if (++c === k) throw new DOMException('injected failure', 'UnknownError'); });
+      let r;
+      try {
+        r = newReplica(idb);
+        await r.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
+        r.load(M);
+        r.openEngine();
+        for (let i = 0; i < 50 && c < k; i++) await new Promise((res) => setTimeout(res, 5));
+      } finally {
+        disarm();
+      }
+      crash(r); // before the retry
+      const r2 = await openReplica(idb); // format 1 still, or compacted: the same image
+      assert.equal(M.integrityCheck(FILE), 'ok');
+      assert.equal(replicaChecksum(r2.engine), sum);
+      closeReplica(r2);
+      const r3 = await openReplica(idb);
+      assert.equal(replicaChecksum(r3.engine), sum);
+      closeReplica(r3);
+    });
+  }
+});
+
+test('format 1 (IndexedDB version 1, a record per page) opens as it is and is compacted into groups', async () => {
+  const n = 30000;
+  const { idb, sum, pages } = await formatOne(n);
+  const r = await openReplica(idb); // reads format 1, then compacts (drained in openReplica)
+  assert.equal(M.integrityCheck(FILE), 'ok');
+  assert.equal(replicaChecksum(r.engine), sum);
+  assert.equal(r.engine.status()[0].rows, n);
+  assert.ok(r.store.stats.flushes >= 1, 'the compaction flushed');
+  assert.equal(r.store.stats.compacted, Math.ceil(pages.length / ElectricSyncStore.GROUP));
+  closeReplica(r);
+  const counts = await new Promise((resolve, reject) => {
+    const req = idb.open(DB, 2);
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const db = req.result;
+      const tx = db.transaction(['groups', 'pages', 'meta'], 'readonly');
+      const out = {};
+      tx.objectStore('groups').count().onsuccess = (e) => { out.groups = e.target.result; };
+      tx.objectStore('pages').count().onsuccess = (e) => { out.pages = e.target.result; };
+      tx.objectStore('meta').get('meta').onsuccess = (e) => { out.meta = e.target.result; };
+      tx.oncomplete = () => { db.close(); resolve(out); };
+    };
+  });
+  assert.equal(counts.meta.formatVersion, ElectricSyncStore.FORMAT_VERSION);
+  assert.equal(counts.meta.commitSeq, 8);
+  assert.equal(counts.groups, Math.ceil(pages.length / ElectricSyncStore.GROUP));
+  assert.equal(counts.pages, 0, 'no delta left');
+  const r2 = await openReplica(idb);
+  assert.equal(replicaChecksum(r2.engine), sum);
+  closeReplica(r2);
+});
