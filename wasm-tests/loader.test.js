@@ -47,8 +47,10 @@ test('application/wasm: compiled while streaming, once however often it is start
   const a = l.start(), b = l.start();
   assert.equal(a, b);
   await engineWorks(await l.load(createModule, quiet));
-  await engineWorks(await l.load(createModule, quiet)); // a second instance of the same compile
+  const M = await l.load(createModule, quiet); // a second instance of the same compile
+  await engineWorks(M);
   assert.equal(l.how, 'streaming');
+  assert.equal(M.wasmCompile, 'streaming');
   assert.equal(hits.get('/wasm'), 1);
 });
 

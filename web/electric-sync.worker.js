@@ -132,7 +132,9 @@
           break;
         case 'STATS': { // benchmarks: what the IndexedDB flusher wrote, the live queries' work
           const stats = replica.stats();
-          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks() } });
+          // wasm: how the module was compiled ('streaming' | 'bytes'; absent where the env's
+          // loadModule is not the worker's own loader, as in node)
+          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks(), wasm: replica.M && replica.M.wasmCompile } });
           break;
         }
         default:
@@ -324,7 +326,7 @@
             W.instantiate(mod, imports).then((instance) => done(instance, mod), reject);
             return {}; // the exports arrive through done()
           },
-        }).then(resolve, reject);
+        }).then((M) => { M.wasmCompile = loader.how; resolve(M); }, reject);
       }));
     }
     return loader;
