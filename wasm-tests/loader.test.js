@@ -22,7 +22,8 @@ const hits = new Map(); // path -> requests
 before(async () => {
   server = createServer((req, res) => {
     hits.set(req.url, (hits.get(req.url) || 0) + 1);
-    const type = { '/wasm': 'application/wasm', '/octet': 'application/octet-stream', '/charset': 'application/wasm; charset=binary' }[req.url];
+    if (req.url === '/flaky' && hits.get('/flaky') === 1) { res.writeHead(503).end('busy'); return; }
+    const type = { '/wasm': 'application/wasm', '/flaky': 'application/wasm', '/octet': 'application/octet-stream', '/charset': 'application/wasm; charset=binary' }[req.url];
     if (!type) { res.writeHead(404).end('no'); return; }
     res.writeHead(200, { 'content-type': type, 'content-length': wasm.length }).end(wasm);
   });
@@ -73,4 +74,12 @@ test('no WebAssembly.compileStreaming: compiled from the bytes', async () => {
 test('a failed download rejects load()', async () => {
   const l = loader('/missing');
   await assert.rejects(l.load(createModule, quiet), /HTTP 404/);
+});
+
+test('a failed attempt is not kept: the next load() fetches again', async () => {
+  const l = loader('/flaky');
+  await assert.rejects(l.load(createModule, quiet), /HTTP 503/);
+  await engineWorks(await l.load(createModule, quiet));
+  assert.equal(l.how, 'streaming');
+  assert.equal(hits.get('/flaky'), 2);
 });

@@ -281,7 +281,7 @@
   //    response, so a later start skips the baseline tier.
   //  - From the bytes (arrayBuffer + WebAssembly.compile) where compileStreaming is missing, the
   //    server sends another MIME type (streaming would reject), or streaming failed.
-  // load(createModule, options) instantiates the compiled module through emscripten's
+  // start() begins (once) and returns the compile; load(createModule, options) instantiates the compiled module through emscripten's
   // instantiateWasm hook; every failure (fetch, compile, instantiate) rejects its promise.
   // deps: {url, fetch, WebAssembly?, log?}
   function wasmLoader(deps) {
@@ -311,10 +311,13 @@
         return bytes(null); // the body is consumed: fetch it again
       }
     }
+    // A failed attempt is not kept: the next start() (the first HELLO's, after one at boot that
+    // met a network error) fetches again.
     function start() {
       if (!compiled) {
-        compiled = compile();
-        compiled.catch(() => {}); // reported by load()
+        const attempt = compile();
+        compiled = attempt;
+        attempt.catch(() => { if (compiled === attempt) compiled = null; }); // reported by load()
       }
       return compiled;
     }
