@@ -132,7 +132,9 @@
           break;
         case 'STATS': { // benchmarks: what the IndexedDB flusher wrote, the live queries' work
           const stats = replica.stats();
-          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks() } });
+          // wasm: how the module was compiled ('streaming' | 'bytes'; absent where the env's
+          // loadModule is not the worker's own loader, as in node)
+          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks(), wasm: replica.M && replica.M.wasmCompile } });
           break;
         }
         default:
@@ -271,12 +273,80 @@
     };
   }
 
+  // The engine's .wasm, fetched and compiled once per worker, started as early as the caller
+  // wants (a SharedWorker: when its script starts, before the first HELLO, so the download and
+  // the compile overlap the owner lock, the IndexedDB read and the version request).
+  //  - Streamed (WebAssembly.compileStreaming) from a response served as application/wasm: V8
+  //    compiles while the bytes arrive, and Chromium keeps the optimized code with the cached
+  //    response, so a later start skips the baseline tier.
+  //  - From the bytes (arrayBuffer + WebAssembly.compile) where compileStreaming is missing, the
+  //    server sends another MIME type (streaming would reject), or streaming failed.
+  // start() begins (once) and returns the compile; load(createModule, options) instantiates the compiled module through emscripten's
+  // instantiateWasm hook; every failure (fetch, compile, instantiate) rejects its promise.
+  // deps: {url, fetch, WebAssembly?, log?}
+  function wasmLoader(deps) {
+    const W = deps.WebAssembly || g.WebAssembly;
+    const log = deps.log || (() => {});
+    let compiled = null;
+    const loader = { how: null, start, load };
+    async function bytes(res) {
+      if (!res) res = await deps.fetch(deps.url, { credentials: 'same-origin' });
+      if (!res.ok) throw new Error(`${deps.url}: HTTP ${res.status}`);
+      const mod = await W.compile(await res.arrayBuffer());
+      loader.how = 'bytes';
+      return mod;
+    }
+    async function compile() {
+      const res = await deps.fetch(deps.url, { credentials: 'same-origin' });
+      if (!res.ok) throw new Error(`${deps.url}: HTTP ${res.status}`);
+      // Exactly application/wasm (no parameters), as compileStreaming requires: else it rejects.
+      const type = (res.headers.get('content-type') || '').trim().toLowerCase();
+      if (typeof W.compileStreaming !== 'function' || type !== 'application/wasm') return bytes(res);
+      try {
+        const mod = await W.compileStreaming(res);
+        loader.how = 'streaming';
+        return mod;
+      } catch (e) {
+        log('wasm streaming compile failed, compiling from the bytes', e);
+        return bytes(null); // the body is consumed: fetch it again
+      }
+    }
+    // A failed attempt is not kept: the next start() (the first HELLO's, after one at boot that
+    // met a network error) fetches again.
+    function start() {
+      if (!compiled) {
+        const attempt = compile();
+        compiled = attempt;
+        attempt.catch(() => { if (compiled === attempt) compiled = null; }); // reported by load()
+      }
+      return compiled;
+    }
+    function load(createModule, options = {}) {
+      return start().then((mod) => new Promise((resolve, reject) => {
+        createModule({
+          ...options,
+          instantiateWasm(imports, done) {
+            W.instantiate(mod, imports).then((instance) => done(instance, mod), reject);
+            return {}; // the exports arrive through done()
+          },
+        }).then((M) => { M.wasmCompile = loader.how; resolve(M); }, reject);
+      }));
+    }
+    return loader;
+  }
+
   const ns = (g.ElectricSyncWorker = g.ElectricSyncWorker || {});
-  Object.assign(ns, { createWorker, DEFAULTS, SCRIPTS });
+  Object.assign(ns, { createWorker, wasmLoader, DEFAULTS, SCRIPTS });
 
   // ---- bootstrap in a browser worker ------------------------------------------------------
   if (typeof importScripts === 'function' && !g.ELECTRIC_SYNC_NO_AUTOSTART) {
     const here = g.location.href;
+    const log = (...a) => console.warn('[electric-sync]', ...a);
+    const shared = typeof SharedWorkerGlobalScope !== 'undefined' && g instanceof SharedWorkerGlobalScope;
+    // The .wasm goes out before the scripts below are loaded. A SharedWorker always opens the
+    // engine; a dedicated worker (one per tab) compiles only once it leads (loadModule).
+    const wasm = wasmLoader({ url: new URL('wasm/electric-sync.wasm', here).href, fetch: g.fetch.bind(g), log });
+    if (shared) wasm.start();
     importScripts(...SCRIPTS.map((f) => new URL(f, here).href), new URL('wasm/electric-sync.js', here).href);
     const envBase = {
       indexedDB: g.indexedDB,
@@ -284,10 +354,10 @@
       locks: g.navigator.locks,
       fetch: g.fetch.bind(g),
       BroadcastChannel: g.BroadcastChannel,
-      loadModule: () => g.createElectricSync({ locateFile: (p) => new URL('wasm/' + p, here).href }),
-      log: (...a) => console.warn('[electric-sync]', ...a),
+      loadModule: () => wasm.load(g.createElectricSync, { locateFile: (p) => new URL('wasm/' + p, here).href }),
+      log,
     };
-    if (typeof SharedWorkerGlobalScope !== 'undefined' && g instanceof SharedWorkerGlobalScope) {
+    if (shared) {
       const w = createWorker({ ...envBase, mode: 'shared' });
       ns.instance = w;
       g.onconnect = (ev) => { w.connect(ev.ports[0]); };

@@ -83,6 +83,31 @@ test('HEAD: headers only', async () => {
   assert.equal(r.headers.get('content-length'), String('export const x = 1\n'.length))
 })
 
+test('ETag: a matching If-None-Match gets a 304 without the body, a changed file a new ETag', async () => {
+  const w = await get('/wasm/electric-sync.wasm')
+  const etag = w.headers.get('etag')
+  assert.match(etag, /^"[0-9a-f]+-[0-9a-f]+\.[0-9a-f]+"$/)
+  assert.equal(w.headers.get('cache-control'), 'no-cache')
+  const revalidate = (p, inm) => fetch(s.base + p, { headers: { 'if-none-match': inm } })
+  for (const inm of [etag, `"other", ${etag}`, '*']) {
+    const r = await revalidate('/wasm/electric-sync.wasm', inm)
+    assert.equal(r.status, 304, inm)
+    assert.equal(r.headers.get('etag'), etag)
+    assert.equal((await r.arrayBuffer()).byteLength, 0)
+  }
+  const other = await revalidate('/wasm/electric-sync.wasm', '"0-0.0"')
+  assert.equal(other.status, 200)
+  assert.equal(Buffer.from(await other.arrayBuffer()).length, 8)
+  // the same bytes written again: another modification time, another ETag, the whole file
+  const file = path.join(dir, 'web/style.css')
+  const before = (await get('/style.css')).headers.get('etag')
+  fs.utimesSync(file, new Date(), new Date(Date.now() + 5000))
+  const r = await revalidate('/style.css', before)
+  assert.equal(r.status, 200)
+  assert.notEqual(r.headers.get('etag'), before)
+  assert.equal(await r.text(), 'body{}')
+})
+
 test('404s: missing, hidden, outside /wasm/ allow-list, symlinks out of the root', async () => {
   for (const p of ['/missing.js', '/.hidden', '/wasm/other.txt', '/escape.txt', '/up/outside.txt', '/sub', '/dev/']) {
     const r = await api(s, 'GET', p)

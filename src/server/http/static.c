@@ -1,6 +1,9 @@
 /* Static file replies (see static.h and static_path.h for the path rules). A directory answers
  * with its index.html, so /dev/sync-test serves web/dev/sync-test/index.html. realpath() must stay
- * inside the root, which also refuses symlinks that point out of it. */
+ * inside the root, which also refuses symlinks that point out of it. Every file carries an ETag
+ * (size and modification time), so "no-cache" revalidates with a 304: the browser keeps its cached
+ * response, and Chromium with it the code it compiled from the .wasm (its wasm code cache is used
+ * only for a response that comes from the HTTP cache). */
 #include "http/static.h"
 
 #include <fcntl.h>
@@ -64,6 +67,22 @@ void esync_static_serve(esync_req *r, const char *web_dir, const char *wasm_dir)
         esync_req_reply_error(r, 404, "not_found", "no such file");
         return;
     }
+    char etag[80];
+    snprintf(etag, sizeof etag, "\"%llx-%llx.%lx\"", (unsigned long long)st.st_size,
+             (unsigned long long)st.st_mtim.tv_sec, (unsigned long)st.st_mtim.tv_nsec);
+    const char *inm = esync_req_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
+        close(fd);
+        struct MHD_Response *nm = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (!nm) {
+            esync_req_reply_error(r, 500, "internal_error", "cannot answer");
+            return;
+        }
+        MHD_add_response_header(nm, MHD_HTTP_HEADER_ETAG, etag);
+        MHD_add_response_header(nm, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        esync_req_reply_response(r, 304, nm, 0);
+        return;
+    }
     struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
     if (!resp) {
         close(fd);
@@ -74,5 +93,6 @@ void esync_static_serve(esync_req *r, const char *web_dir, const char *wasm_dir)
     /* Development assets change under the server: always revalidate. */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
     esync_req_reply_response(r, 200, resp, (unsigned long long)st.st_size);
 }
