@@ -47,6 +47,34 @@ function workerUrl(option) {
   return new URL('./electric-sync.worker.js', import.meta.url).href;
 }
 
+// A large DATA_CHANGE arrives with its `changes` as UTF-8 JSON bytes (`changesJson`) and the
+// types of its int8 and non-finite float columns (`types`): the worker ships it that way because
+// structured-cloning 100k row objects costs far more than a byte copy and one JSON.parse here
+// (docs/contracts.md §6). Listeners always see `changes`, typed as the worker's own events are.
+const utf8 = typeof TextDecoder !== 'undefined' ? new TextDecoder('utf-8') : null;
+function reviveValue(v, kind) {
+  if (v === null || v === undefined) return v;
+  if (Array.isArray(v)) return v.map((x) => reviveValue(x, kind));
+  if (kind === 'int8' && typeof v === 'string') {
+    try { return BigInt(v); } catch { return v; }
+  }
+  if (kind === 'float' && typeof v === 'string') return Number(v);
+  return v;
+}
+function decodeChanges(msg) {
+  const changes = JSON.parse(utf8.decode(msg.changesJson));
+  const types = msg.types;
+  if (types) {
+    const cols = Object.keys(types);
+    const revive = (row) => { for (const c of cols) if (c in row) row[c] = reviveValue(row[c], types[c]); };
+    for (const r of changes.insert) revive(r);
+    for (const r of changes.delete) revive(r);
+    for (const u of changes.update) { revive(u.old); revive(u.new); }
+  }
+  const { changesJson, types: _types, ...rest } = msg;
+  return { type: rest.type, shapeName: rest.shapeName, tableName: rest.tableName, changes, ...rest };
+}
+
 function randomId() {
   if (typeof crypto !== 'undefined' && crypto.randomUUID) return crypto.randomUUID();
   return Math.random().toString(36).slice(2) + Date.now().toString(36);
@@ -179,8 +207,9 @@ export function useElectricSync(options = {}) {
   };
 
   port.onmessage = (ev) => {
-    const msg = ev.data;
+    let msg = ev.data;
     if (!msg || closed) return;
+    if (msg.type === 'DATA_CHANGE' && msg.changesJson) msg = decodeChanges(msg);
     switch (msg.type) {
       case 'RESULT': {
         const p = pending.get(msg.id);
