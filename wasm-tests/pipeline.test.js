@@ -276,6 +276,50 @@ test('delivery: a large DATA_CHANGE reaches every tab equal to the replica, int8
   }
 });
 
+test('delivery: a large change set is sent ahead while the commit is flushed; listeners get it only once durable; a tab that came meanwhile gets it whole', async () => {
+  const o = origin();
+  const w = startWorker(o);
+  const a = openTab(o, w, config({ dbName: 'pipeline-preload' }));
+  const wire = [];
+  a.port1.addEventListener('message', (ev) => wire.push(ev.data));
+  let release;
+  const held = new Promise((r) => { release = r; });
+  let b = null;
+  try {
+    await until(() => w.store, 10000, 'store');
+    // Hold the flush of the initial sync's commit until the test releases it.
+    const orig = w.store.commit.bind(w.store);
+    w.store.commit = (events) => (events.some((e) => e.type === 'DATA_CHANGE') ? held.then(() => orig(events)) : orig(events));
+    await until(() => wire.some((m) => m.type === 'DATA_CHANGE_PRELOAD'), 20000, 'the preload');
+    const pre = wire.find((m) => m.type === 'DATA_CHANGE_PRELOAD');
+    assert.ok(pre.changesJson instanceof Uint8Array);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(a.events.filter((e) => e.type === 'DATA_CHANGE').length, 0, 'nothing delivered before durable');
+    b = openTab(o, w, config({ dbName: 'pipeline-preload' }));
+    const wireB = [];
+    b.port1.addEventListener('message', (ev) => wireB.push(ev.data));
+    await until(() => w.clients.size === 2, 5000, 'the second tab');
+    release();
+    await Promise.all([a.sync.ready, b.sync.ready]);
+    const replica = await expectReplica(a);
+    for (const t of [a, b]) {
+      await until(() => t.events.some((e) => e.type === 'DATA_CHANGE'), 10000, 'DATA_CHANGE');
+      assert.deepEqual(inserted(t).sort(byId), replica);
+    }
+    const dc = wire.find((m) => m.type === 'DATA_CHANGE');
+    assert.equal(dc.ref, pre.ref);
+    assert.equal(dc.changesJson, undefined, 'the preloaded tab gets the ref only');
+    const dcB = wireB.find((m) => m.type === 'DATA_CHANGE');
+    assert.ok(dcB.changesJson instanceof Uint8Array, 'the later tab gets the bytes');
+    assert.equal(wireB.some((m) => m.type === 'DATA_CHANGE_PRELOAD'), false);
+  } finally {
+    release();
+    a.sync.close();
+    if (b) b.sync.close();
+    await w.close();
+  }
+});
+
 test('decodeEvents: large events split from the engine bytes equal JSON.parse of them', () => {
   const rows = [];
   for (let i = 0; i < 2000; i++) rows.push({ id: String(i), t: i % 3 ? `a "q" \\ ${i} {[` : null, n: i, b: i % 2 === 0, j: { x: [1, '"]'] } });

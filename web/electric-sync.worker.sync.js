@@ -327,6 +327,7 @@
     afterIngest(name, events, err, resp) {
       if (err) this.log(`ingest ${name}`, err.message, resp.error || '');
       this.txids.committed(events);
+      this.tabs.preload(events); // large change sets travel to the tabs during the flush
       const p = this.replica.persist(events);
       if (p) {
         // A commit, with or without changes (an up-to-date with nothing new moved the offset):
@@ -335,7 +336,10 @@
           this.timeline.mark(`durable (${this.replica.store.stats.lastFlushPages} pages)`);
           if (this.closed) return;
           for (const ev of evs) if (ev.type !== 'TXIDS') this.tabs.broadcast(ev);
+          const wasLive = this.status.liveOnce.has(name);
           this.status.fromEngine(this.replica.engine, err);
+          // (a commit may be one checkpoint of many: this mark is the initial sync's end)
+          if (!wasLive && this.status.liveOnce.has(name)) this.timeline.mark(`initial sync durable: ${name}`);
           this.reads.afterCommit(evs);
           this.txids.durable(evs);
         });

@@ -15,6 +15,8 @@
  *    queries, awaited txids, its headers/params functions, its READY).
  *  - decodeEvents (below): a DATA_CHANGE keeps its contract for the tab's listeners; only its
  *    wire form between worker and tab library changes with its size.
+ *  - A preloaded change set reaches a tab's listeners only with its DATA_CHANGE, which goes out
+ *    once durable; messages to a tab keep their order, so its preload is always there first.
  */
 (function (g) {
   'use strict';
@@ -27,6 +29,7 @@
       this.onForget = onForget || (() => {});
       this.clients = new Map(); // id -> {id, post, watching}
       this.nextId = 1;
+      this.nextRef = 1; // of preloaded change sets
     }
 
     get size() {
@@ -65,7 +68,34 @@
     }
 
     broadcast(msg) {
+      if (msg.changesJson) return this.broadcastChanges(msg);
       for (const c of this.clients.values()) this.send(c, msg);
+    }
+
+    // The large change sets of a commit that is not durable yet (decodeEvents' wire form) go to
+    // the tabs now, as {type:'DATA_CHANGE_PRELOAD', ref, changesJson, types?}: each tab parses
+    // them while IndexedDB writes the commit, and delivers them to its listeners only when the
+    // DATA_CHANGE itself comes (broadcastChanges). The tab's parse overlaps the flush.
+    preload(events) {
+      for (const ev of events) {
+        if (!ev.changesJson) continue;
+        const ref = this.nextRef++;
+        const msg = { type: 'DATA_CHANGE_PRELOAD', ref, changesJson: ev.changesJson };
+        if (ev.types) msg.types = ev.types;
+        const to = new Set();
+        for (const c of this.clients.values()) { this.send(c, msg); to.add(c.id); }
+        Object.defineProperty(ev, 'preload', { value: { ref, to }, enumerable: false });
+      }
+    }
+
+    // A large DATA_CHANGE, once durable: `ref` alone to the tabs that have its preload, the whole
+    // wire form to the others (tabs that came meanwhile).
+    broadcastChanges(ev) {
+      const { changesJson, types, ...envelope } = ev;
+      for (const c of this.clients.values()) {
+        if (ev.preload && ev.preload.to.has(c.id)) this.send(c, { ...envelope, ref: ev.preload.ref });
+        else this.send(c, ev.types ? { ...envelope, changesJson, types } : { ...envelope, changesJson });
+      }
     }
   }
 
