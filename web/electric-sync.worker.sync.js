@@ -21,6 +21,11 @@
  *    and its live-query results first.
  *  - A shape added by a later tab (addShape) gets a loop in the current generation at once, or
  *    with the others when the loops (re)start.
+ *  - Prefetch (an initial sync's next chunk fetched while this one is ingested): at most one per
+ *    shape, only after a non-live 200 without up-to-date, and used only when the engine's next
+ *    request is that very one (the cache-buster aside); any other next step (another request,
+ *    a backoff, 401/403, a stop, the loop's end) aborts it. Responses are ingested in request
+ *    order: the engine sees exactly the sequence it would have seen without the prefetch.
  */
 (function (g) {
   'use strict';
@@ -85,7 +90,7 @@
       this.closed = false;
       this.sleepers = new Set(); // wake functions of the loops that wait (backoff, idle, stopped)
       this.aborts = new Set();   // AbortControllers of the fetches in flight
-      this.prefetchHits = 0;     // prefetched responses ingested (STATS)
+      this.prefetchHits = 0;     // prefetched responses ingested (also marked in the timeline)
       this.prefetchMisses = 0;   // prefetched responses dropped: the engine asked for another
     }
 
@@ -210,16 +215,17 @@
     }
 
     async loop(name, g0) {
-      let ahead = null; // the prefetched next response: {query, promise, abort()}
-      const dropAhead = () => { if (ahead) ahead.abort(); ahead = null; };
+      // pre.ahead: the prefetched next response of this shape, {query, promise, abort()}, or null
+      const pre = { ahead: null, drop() { if (this.ahead) this.ahead.abort(); this.ahead = null; } };
       try {
-        await this.loopBody(name, g0, () => ahead, (a) => { ahead = a; }, dropAhead);
+        await this.loopBody(name, g0, pre);
       } finally {
-        dropAhead();
+        pre.drop(); // the loop ended (stop, close): nothing may stay in flight for it
       }
     }
 
-    async loopBody(name, g0, getAhead, setAhead, dropAhead) {
+    async loopBody(name, g0, pre) {
+      const dropAhead = () => pre.drop();
       while (this.current(g0)) {
         if (this.auth.needed) {
           // A tab has headers/params functions and none answered yet.
@@ -230,8 +236,8 @@
         }
         const req = this.replica.engine.nextRequest(name);
         if (req.action === 'fetch') {
-          const ahead = getAhead();
-          setAhead(null);
+          const ahead = pre.ahead;
+          pre.ahead = null;
           let resp, hit = false;
           if (ahead && !req.live && sameRequest(ahead.query, req.query)) {
             hit = true;
@@ -248,7 +254,7 @@
           // while the engine ingests this one. The engine still decides: its next request must
           // be this one, else the prefetched response is dropped unread.
           const next = nextQuery(req, resp);
-          if (next !== null) setAhead(this.prefetch(name, req, next));
+          if (next !== null) pre.ahead = this.prefetch(name, req, next);
           this.status.received(name, req, resp, this.replica.engine);
           let events = [];
           let err = null;
