@@ -29,7 +29,10 @@
       this.onForget = onForget || (() => {});
       this.clients = new Map(); // id -> {id, post, watching}
       this.nextId = 1;
-      this.nextRef = 1; // of preloaded change sets
+      // Refs of preloaded change sets, unique per worker: a new leader of the dedicated fallback
+      // numbers its own, and a tab may still hold an unconfirmed one of the old leader.
+      this.refBase = Math.random().toString(36).slice(2, 10);
+      this.nextRef = 1;
     }
 
     get size() {
@@ -79,7 +82,7 @@
     preload(events) {
       for (const ev of events) {
         if (!ev.changesJson) continue;
-        const ref = this.nextRef++;
+        const ref = `${this.refBase}:${this.nextRef++}`;
         const msg = { type: 'DATA_CHANGE_PRELOAD', ref, changesJson: ev.changesJson };
         if (ev.types) msg.types = ev.types;
         const to = new Set();
