@@ -41,11 +41,18 @@ test('/dev/sync-test: the progress bar follows the initial sync and is full once
     assert.equal(await p.$eval('#progress', (e) => e.value), 1);
     assert.equal(await p.textContent('#progress-text'), '100%');
     const seen = await p.evaluate(() => window.__progress);
-    // Our server sends no row count yet: rows so far while syncing (Electric's case), then 100%.
-    const counts = seen.filter((x) => /^\d+ rows…$/.test(x)).map((x) => parseInt(x, 10));
+    // While syncing: "<p>% of <total>" when the server announces its row count (ours does), else
+    // "<rows> rows…" (Electric's server); then 100%. Either way it only goes up.
+    const steps = seen.map((x) => {
+      let m = /^(\d+)% of (\d+)$/.exec(x);
+      if (m) return { frac: Number(m[1]) / 100, total: Number(m[2]) };
+      m = /^(\d+) rows…$/.exec(x);
+      return m ? { frac: Number(m[1]) / ROWS } : null;
+    }).filter((x) => x);
     // (the first response's STATUS always goes out: the throttle lets the first one through)
-    assert.ok(counts.some((n) => n > 0 && n < ROWS), `rows in between: ${seen}`);
-    for (let i = 1; i < counts.length; i++) assert.ok(counts[i] >= counts[i - 1], `rows went down: ${seen}`);
+    assert.ok(steps.some((x) => x.frac > 0 && x.frac < 1), `steps in between: ${seen}`);
+    for (let i = 1; i < steps.length; i++) assert.ok(steps[i].frac >= steps[i - 1].frac, `progress went down: ${seen}`);
+    for (const x of steps) if (x.total !== undefined) assert.ok(x.total >= ROWS * 0.5 && x.total <= ROWS * 2, `total ${x.total}`);
     assert.equal(seen.at(-1), '100%');
     assert.deepEqual(errors, []);
   } finally {
