@@ -47,6 +47,40 @@ function workerUrl(option) {
   return new URL('./electric-sync.worker.js', import.meta.url).href;
 }
 
+// A large DATA_CHANGE arrives with its `changes` as UTF-8 JSON bytes (`changesJson`) and the
+// types of its int8 and non-finite float columns (`types`): the worker ships it that way because
+// structured-cloning 100k row objects costs far more than a byte copy and one JSON.parse here
+// (docs/contracts.md §6). Usually those bytes come ahead, in a DATA_CHANGE_PRELOAD sent while the
+// commit is being made durable, and the DATA_CHANGE itself only names it (`ref`). Listeners
+// always see `changes`, typed as the worker's own events are, and only once durable.
+const utf8 = typeof TextDecoder !== 'undefined' ? new TextDecoder('utf-8') : null;
+function reviveValue(v, kind) {
+  if (v === null || v === undefined) return v;
+  if (Array.isArray(v)) return v.map((x) => reviveValue(x, kind));
+  if (kind === 'int8' && typeof v === 'string') {
+    try { return BigInt(v); } catch { return v; }
+  }
+  if (kind === 'float' && typeof v === 'string') return Number(v);
+  return v;
+}
+function parseChanges(msg) {
+  const changes = JSON.parse(utf8.decode(msg.changesJson));
+  const types = msg.types;
+  if (types) {
+    const cols = Object.keys(types);
+    const revive = (row) => { for (const c of cols) if (c in row) row[c] = reviveValue(row[c], types[c]); };
+    for (const r of changes.insert) revive(r);
+    for (const r of changes.delete) revive(r);
+    for (const u of changes.update) { revive(u.old); revive(u.new); }
+  }
+  return changes;
+}
+// The DATA_CHANGE listeners see: `changes` in its place, the wire fields gone.
+function withChanges(msg, changes) {
+  const { changesJson: _j, types: _t, ref: _r, ...rest } = msg;
+  return { type: rest.type, shapeName: rest.shapeName, tableName: rest.tableName, changes, ...rest };
+}
+
 function randomId() {
   if (typeof crypto !== 'undefined' && crypto.randomUUID) return crypto.randomUUID();
   return Math.random().toString(36).slice(2) + Date.now().toString(36);
@@ -178,9 +212,32 @@ export function useElectricSync(options = {}) {
     try { fn(arg); } catch (e) { setTimeout(() => { throw e; }); }
   };
 
+  // Change sets the worker sent ahead of their DATA_CHANGE (parsed while the worker's commit is
+  // written to IndexedDB), by ref, in arrival order. A DATA_CHANGE takes its own and drops older
+  // ones (a worker that stopped before their commit was durable never confirms them).
+  const preloaded = new Map();
+  function takePreloaded(ref) {
+    for (const [r, changes] of preloaded) {
+      preloaded.delete(r);
+      if (r === ref) return changes;
+    }
+    return null;
+  }
+
   port.onmessage = (ev) => {
-    const msg = ev.data;
+    let msg = ev.data;
     if (!msg || closed) return;
+    if (msg.type === 'DATA_CHANGE_PRELOAD') {
+      preloaded.set(msg.ref, parseChanges(msg));
+      return;
+    }
+    if (msg.type === 'DATA_CHANGE' && msg.ref !== undefined) {
+      const changes = takePreloaded(msg.ref);
+      if (!changes) return setTimeout(() => { throw new Error(`electric-sync: DATA_CHANGE ${msg.ref} arrived without its change set`); });
+      msg = withChanges(msg, changes);
+    } else if (msg.type === 'DATA_CHANGE' && msg.changesJson) {
+      msg = withChanges(msg, parseChanges(msg));
+    }
     switch (msg.type) {
       case 'RESULT': {
         const p = pending.get(msg.id);

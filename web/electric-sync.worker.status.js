@@ -3,7 +3,8 @@
  * see electric-sync.worker.js).
  *
  *   {type:'STATUS', shapeName, phase: 'opening' | 'initial-sync' | 'live' | 'offline' |
- *    'unauthorized' | 'error', rows, offset, handle, lastSyncedAt, error?}   (docs/contracts.md)
+ *    'unauthorized' | 'error', rows, offset, handle, lastSyncedAt, error?, total?, progress?}
+ *                                                                      (docs/contracts.md §6)
  *   {type:'READY'}   to each tab once: every shape it named was live once, or the stored
  *                    replica is served offline
  *   {type:'READY', error: {code, message}}   its shapes cannot be synced (SHAPE_CONFLICT, ...)
@@ -13,11 +14,47 @@
  *  - A tab that says HELLO later gets the last STATUS of every shape; its READY follows once its
  *    own shapes (expect()) were live once — at once when they already were.
  *  - The engine's phases are the tab's, except `backoff`, which the tab sees as `offline`.
+ *  - Progress of an initial sync (from its request at offset -1, or from where a stored replica
+ *    left it, until the shape is live): `rows` is the rows received so far (the insert messages
+ *    of the responses ingested since the sync began; those of a batch the engine rolled back are
+ *    taken back, as it fetches them again), `total` the rows the server announced
+ *    (`electric-sync-rows`, else `electric-sync-rows-estimate`; absent when it sent neither, as
+ *    Electric does) and `progress` rows/total clamped to [0, 1] (absent without a total). Once
+ *    live, `rows` is the replica's count again and `progress` is 1. While a sync runs, STATUS
+ *    goes out at most once per PROGRESS_MS, plus at every durable commit and every error.
  */
 (function (g) {
   'use strict';
   const PHASES = { 'initial-sync': 'initial-sync', live: 'live', error: 'error', backoff: 'offline', unauthorized: 'unauthorized' };
-  const PROGRESS_MS = 50; // STATUS of responses that commit nothing: at most one per 50 ms
+  const PROGRESS_MS = 100; // STATUS of responses that commit nothing: at most one per 100 ms
+  const INSERT = [...'"operation":"insert'].map((ch) => ch.charCodeAt(0));
+  const SKIP = new Int32Array(256).fill(INSERT.length);
+  for (let k = 0; k < INSERT.length - 1; k++) SKIP[INSERT[k]] = INSERT.length - 1 - k;
+
+  // The insert messages of a shape response body (bytes): a Boyer-Moore-Horspool search for
+  // `"operation":"insert` (about 1 GB/s; a quote inside a JSON string is escaped, so a value
+  // cannot fake it — a column named `operation` holding `insert` would).
+  function countInserts(b) {
+    const P = INSERT, m = P.length, last = m - 1, end = b.length - m;
+    let n = 0, i = 0;
+    while (i <= end) {
+      const c = b[i + last];
+      if (c === P[last]) {
+        let k = last - 1;
+        while (k >= 0 && b[i + k] === P[k]) k--;
+        if (k < 0) { n++; i += m; continue; }
+      }
+      i += SKIP[c];
+    }
+    return n;
+  }
+
+  const header = (h, k) => {
+    if (!h) return null;
+    const v = typeof h.get === 'function' ? h.get(k) : h[k];
+    if (v === null || v === undefined || !/^[0-9]+$/.test(String(v).trim())) return null;
+    return Number(v);
+  };
 
   class Status {
     constructor(tabs, now) {
@@ -29,11 +66,67 @@
       this.servedOffline = false;
       this.waiting = new Map(); // client -> the shape names its READY waits for
       this.lastProgress = 0;
+      this.syncs = new Map(); // shapeName -> {base, pending, offset, total, exact}: initial syncs
+    }
+
+    // A response of `name` that is about to be ingested, the answer to request `req`.
+    received(name, req, resp, engine) {
+      if (req.live || resp.status !== 200) return;
+      let p = this.syncs.get(name);
+      if (/(^|&)offset=-1(&|$)/.test(req.query)) {
+        p = { base: 0, pending: 0, offset: null, total: undefined, exact: false };
+        this.syncs.set(name, p);
+      } else if (!p) {
+        // A sync that a stored replica left in the middle (or a shape that is live already).
+        const s = Status.shapeOf(engine, name);
+        if (!s || s.phase === 'live') return;
+        p = { base: s.rows, pending: 0, offset: s.offset, total: undefined, exact: false };
+        this.syncs.set(name, p);
+      }
+      p.pending += countInserts(resp.body);
+      const exact = header(resp.headers, 'electric-sync-rows');
+      const estimate = header(resp.headers, 'electric-sync-rows-estimate');
+      if (exact !== null) { p.total = exact; p.exact = true; } else if (estimate !== null && !p.exact) p.total = estimate;
+    }
+
+    // After that ingest: what it committed is counted for good, what it rolled back is dropped.
+    ingested(name, engine, err) {
+      const p = this.syncs.get(name);
+      if (!p) return;
+      if (err) { p.pending = 0; return; }
+      const s = Status.shapeOf(engine, name);
+      if (!s) return;
+      if (s.offset !== p.offset) {
+        p.base += p.pending;
+        p.pending = 0;
+        p.offset = s.offset;
+      }
+      if (s.phase === 'live') this.syncs.delete(name);
+    }
+
+    static shapeOf(engine, name) {
+      try { return engine.status().find((x) => x.shapeName === name) || null; } catch (e) { return null; }
+    }
+
+    // The progress fields of a shape's STATUS.
+    progressOf(shapeName, phase, rows) {
+      if (phase === 'live') return { rows, progress: 1 };
+      const p = this.syncs.get(shapeName);
+      if (!p) return { rows };
+      const got = p.base + p.pending;
+      const out = { rows: got };
+      if (p.total !== undefined) {
+        out.total = p.total;
+        out.progress = p.total > 0 ? Math.min(1, got / p.total) : 1;
+      }
+      return out;
     }
 
     publish(shapeName, s) {
       const msg = { type: 'STATUS', shapeName, phase: s.phase, rows: s.rows, offset: s.offset, handle: s.handle, lastSyncedAt: s.lastSyncedAt };
       if (s.error) msg.error = s.error;
+      if (s.total !== undefined) msg.total = s.total;
+      if (s.progress !== undefined) msg.progress = s.progress;
       const prev = this.last.get(shapeName);
       if (prev && JSON.stringify(prev) === JSON.stringify(msg)) return;
       this.last.set(shapeName, msg);
@@ -73,7 +166,8 @@
       try { all = engine.status(); } catch (e) { return null; }
       for (const s of all) {
         const { phase, error } = view(s);
-        this.publish(s.shapeName, { phase, rows: s.rows, offset: s.offset, handle: s.handle, lastSyncedAt: s.lastSyncedAt, error });
+        const { rows, total, progress } = this.progressOf(s.shapeName, s.phase, s.rows);
+        this.publish(s.shapeName, { phase, rows, offset: s.offset, handle: s.handle, lastSyncedAt: s.lastSyncedAt, error, total, progress });
       }
       return all;
     }
@@ -134,4 +228,5 @@
 
   const ns = (g.ElectricSyncWorker = g.ElectricSyncWorker || {});
   ns.Status = Status;
+  ns.countInserts = countInserts;
 })(typeof self !== 'undefined' ? self : globalThis);

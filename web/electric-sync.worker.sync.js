@@ -21,6 +21,11 @@
  *    and its live-query results first.
  *  - A shape added by a later tab (addShape) gets a loop in the current generation at once, or
  *    with the others when the loops (re)start.
+ *  - Prefetch (an initial sync's next chunk fetched while this one is ingested): at most one per
+ *    shape, only after a non-live 200 without up-to-date, and used only when the engine's next
+ *    request is that very one (the cache-buster aside); any other next step (another request,
+ *    a backoff, 401/403, a stop, the loop's end) aborts it. Responses are ingested in request
+ *    order: the engine sees exactly the sequence it would have seen without the prefetch.
  */
 (function (g) {
   'use strict';
@@ -30,6 +35,34 @@
   const STOPPED_SLEEP_MS = 3600e3;     // a shape the engine stopped sleeps until a reset
   const AUTH_ASK_MS = 1000;            // 401/403: the tabs are asked again after this, doubling...
   const AUTH_ASK_MAX_MS = 30000;       // ...up to this
+
+  // The query string without its cache-buster: only caches see that parameter (the engine
+  // draws a new one for each request of a refetch), so two queries that differ only there ask
+  // the server for the same thing.
+  function sameRequest(a, b) {
+    const norm = (q) => q.split('&').filter((kv) => !kv.startsWith('cache-buster=')).join('&');
+    return norm(a) === norm(b);
+  }
+
+  // The request that follows `req` once `resp` is ingested, when the headers alone say it: a
+  // non-live request answered 200 with a handle and an offset and without up-to-date is
+  // followed by the same request at that offset with that handle (esync_next_request). Null
+  // otherwise (live, an error, a control message the engine has to see first: 409, up-to-date).
+  function nextQuery(req, resp) {
+    if (req.live || resp.status !== 200 || !resp.headers || typeof resp.headers.get !== 'function') return null;
+    const h = resp.headers;
+    const handle = h.get('electric-handle'), offset = h.get('electric-offset');
+    if (!handle || !offset || h.get('electric-up-to-date') !== null) return null;
+    let sawOffset = false, sawHandle = false;
+    const parts = req.query.split('&').map((kv) => {
+      if (kv.startsWith('offset=')) { sawOffset = true; return `offset=${encodeURIComponent(offset)}`; }
+      if (kv.startsWith('handle=')) { sawHandle = true; return `handle=${encodeURIComponent(handle)}`; }
+      return kv;
+    });
+    if (!sawOffset) return null;
+    if (!sawHandle) parts.splice(parts.findIndex((kv) => kv.startsWith('offset=')) + 1, 0, `handle=${encodeURIComponent(handle)}`);
+    return parts.join('&');
+  }
 
   class Sync {
     // opts: {fetch, now, setTimeout, clearTimeout, liveTimeoutMs, log} and the parts it drives:
@@ -57,6 +90,8 @@
       this.closed = false;
       this.sleepers = new Set(); // wake functions of the loops that wait (backoff, idle, stopped)
       this.aborts = new Set();   // AbortControllers of the fetches in flight
+      this.prefetchHits = 0;     // prefetched responses ingested (also marked in the timeline)
+      this.prefetchMisses = 0;   // prefetched responses dropped: the engine asked for another
     }
 
     configure(config) {
@@ -112,8 +147,7 @@
 
     // fetch(url), then read(response), under one AbortController that the timer aborts after
     // timeoutMs (null: never) and, when `stoppable`, stop() too.
-    async request(url, { timeoutMs = null, stoppable = false, headers }, read) {
-      const ctrl = new AbortController();
+    async request(url, { timeoutMs = null, stoppable = false, headers, ctrl = new AbortController() }, read) {
       if (stoppable) this.aborts.add(ctrl);
       const t = timeoutMs === null ? null : this.setTimeout(() => ctrl.abort(), timeoutMs);
       try {
@@ -181,41 +215,84 @@
     }
 
     async loop(name, g0) {
+      // pre.ahead: the prefetched next response of this shape, {query, promise, abort()}, or null
+      const pre = { ahead: null, drop() { if (this.ahead) this.ahead.abort(); this.ahead = null; } };
+      try {
+        await this.loopBody(name, g0, pre);
+      } finally {
+        pre.drop(); // the loop ended (stop, close): nothing may stay in flight for it
+      }
+    }
+
+    async loopBody(name, g0, pre) {
+      const dropAhead = () => pre.drop();
       while (this.current(g0)) {
         if (this.auth.needed) {
           // A tab has headers/params functions and none answered yet.
+          dropAhead();
           this.auth.ask();
           await this.sleep(AUTH_ASK_MS, g0, 'auth');
           continue;
         }
         const req = this.replica.engine.nextRequest(name);
         if (req.action === 'fetch') {
-          this.authUsed.set(name, this.auth.version);
-          const resp = await this.fetchShape(req);
+          const ahead = pre.ahead;
+          pre.ahead = null;
+          let resp, hit = false;
+          if (ahead && !req.live && sameRequest(ahead.query, req.query)) {
+            hit = true;
+            resp = await ahead.promise;
+            this.prefetchHits++;
+          } else {
+            if (ahead) { ahead.abort(); this.prefetchMisses++; }
+            this.authUsed.set(name, this.auth.version);
+            resp = await this.fetchShape(req);
+          }
           if (!this.current(g0)) return; // stopped meanwhile: this response belongs to the old replica
-          this.timeline.mark(`response ${resp.status} ${resp.body.length} B`);
+          this.timeline.mark(`response ${resp.status} ${resp.body.length} B${hit ? ' (prefetched)' : ''}`);
+          // The next request of an initial sync is known from this response's headers: fetch it
+          // while the engine ingests this one. The engine still decides: its next request must
+          // be this one, else the prefetched response is dropped unread.
+          const next = nextQuery(req, resp);
+          if (next !== null) pre.ahead = this.prefetch(name, req, next);
+          this.status.received(name, req, resp, this.replica.engine);
           let events = [];
           let err = null;
+          const engine = this.replica.engine;
           try {
-            events = this.replica.engine.ingest(name, resp);
+            events = g.ElectricSyncWorker.decodeEvents(engine.ingest(name, resp, { raw: true }), engine);
           } catch (e) {
             err = e;
-            events = Array.isArray(e.events) ? e.events : []; // what other shapes' queued responses committed
+            // what other shapes' queued responses committed
+            try { events = g.ElectricSyncWorker.decodeEvents(e.raw, engine); } catch (e2) { this.log('events', e2); }
           }
           this.timeline.mark('ingested');
+          this.status.ingested(name, engine, err);
           this.afterIngest(name, events, err, resp);
         } else if (req.action === 'wait') {
+          dropAhead();
           await this.sleep(req.waitMs, g0);
         } else if (req.action === 'idle') {
+          // Another shape's batch is open: a prefetched response stays good until our turn.
           await this.idle();
         } else if (req.action === 'auth') {
+          dropAhead();
           this.status.fromEngine(this.replica.engine);
           await this.awaitAuth(name, g0);
         } else {
+          dropAhead();
           this.status.fromEngine(this.replica.engine);
           await this.sleep(STOPPED_SLEEP_MS, g0);
         }
       }
+    }
+
+    // Starts the request `query` (the predicted next one of `req`) now; abort() drops it.
+    prefetch(name, req, query) {
+      this.authUsed.set(name, this.auth.version);
+      const ctrl = new AbortController();
+      const promise = this.fetchShape({ ...req, query }, ctrl);
+      return { query, promise, abort: () => ctrl.abort() };
     }
 
     // 401/403: waits for credentials newer than the refused ones (asking the tabs again with
@@ -236,12 +313,13 @@
       }
     }
 
-    // A network failure is a response of status 0 (the engine backs off).
-    async fetchShape(req) {
+    // A network failure is a response of status 0 (the engine backs off). ctrl: an
+    // AbortController of the caller's (a prefetch), aborted by stop() too.
+    async fetchShape(req, ctrl) {
       const c = this.config;
       const base = req.live && c.liveUrl ? c.liveUrl : c.shapeUrl;
       const { url, headers } = this.auth.apply(base + (base.includes('?') ? '&' : '?') + req.query);
-      const opts = { timeoutMs: req.live ? this.liveTimeoutMs : null, stoppable: true, headers };
+      const opts = { timeoutMs: req.live ? this.liveTimeoutMs : null, stoppable: true, headers, ctrl };
       try {
         return await this.request(url, opts, async (r) => {
           const body = new Uint8Array(await r.arrayBuffer());
@@ -255,6 +333,7 @@
     afterIngest(name, events, err, resp) {
       if (err) this.log(`ingest ${name}`, err.message, resp.error || '');
       this.txids.committed(events);
+      this.tabs.preload(events); // large change sets travel to the tabs during the flush
       const p = this.replica.persist(events);
       if (p) {
         // A commit, with or without changes (an up-to-date with nothing new moved the offset):
@@ -263,7 +342,10 @@
           this.timeline.mark(`durable (${this.replica.store.stats.lastFlushPages} pages)`);
           if (this.closed) return;
           for (const ev of evs) if (ev.type !== 'TXIDS') this.tabs.broadcast(ev);
+          const wasLive = this.status.liveOnce.has(name);
           this.status.fromEngine(this.replica.engine, err);
+          // (a commit may be one checkpoint of many: this mark is the initial sync's end)
+          if (!wasLive && this.status.liveOnce.has(name)) this.timeline.mark(`initial sync durable: ${name}`);
           this.reads.afterCommit(evs);
           this.txids.durable(evs);
         });

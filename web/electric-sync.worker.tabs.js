@@ -13,6 +13,10 @@
  *  - A post that throws (a port already gone) is logged and never stops a broadcast.
  *  - onForget(client) runs once per forgotten tab, so the other parts drop what it held (live
  *    queries, awaited txids, its headers/params functions, its READY).
+ *  - decodeEvents (below): a DATA_CHANGE keeps its contract for the tab's listeners; only its
+ *    wire form between worker and tab library changes with its size.
+ *  - A preloaded change set reaches a tab's listeners only with its DATA_CHANGE, which goes out
+ *    once durable; messages to a tab keep their order, so its preload is always there first.
  */
 (function (g) {
   'use strict';
@@ -25,6 +29,10 @@
       this.onForget = onForget || (() => {});
       this.clients = new Map(); // id -> {id, post, watching}
       this.nextId = 1;
+      // Refs of preloaded change sets, unique per worker: a new leader of the dedicated fallback
+      // numbers its own, and a tab may still hold an unconfirmed one of the old leader.
+      this.refBase = Math.random().toString(36).slice(2, 10);
+      this.nextRef = 1;
     }
 
     get size() {
@@ -63,10 +71,123 @@
     }
 
     broadcast(msg) {
+      if (msg.changesJson) return this.broadcastChanges(msg);
       for (const c of this.clients.values()) this.send(c, msg);
     }
+
+    // The large change sets of a commit that is not durable yet (decodeEvents' wire form) go to
+    // the tabs now, as {type:'DATA_CHANGE_PRELOAD', ref, changesJson, types?}: each tab parses
+    // them while IndexedDB writes the commit, and delivers them to its listeners only when the
+    // DATA_CHANGE itself comes (broadcastChanges). The tab's parse overlaps the flush.
+    preload(events) {
+      for (const ev of events) {
+        if (!ev.changesJson) continue;
+        const ref = `${this.refBase}:${this.nextRef++}`;
+        const msg = { type: 'DATA_CHANGE_PRELOAD', ref, changesJson: ev.changesJson };
+        if (ev.types) msg.types = ev.types;
+        const to = new Set();
+        for (const c of this.clients.values()) { this.send(c, msg); to.add(c.id); }
+        Object.defineProperty(ev, 'preload', { value: { ref, to }, enumerable: false });
+      }
+    }
+
+    // A large DATA_CHANGE, once durable: `ref` alone to the tabs that have its preload, the whole
+    // wire form to the others (tabs that came meanwhile).
+    broadcastChanges(ev) {
+      const { changesJson, types, ...envelope } = ev;
+      for (const c of this.clients.values()) {
+        if (ev.preload && ev.preload.to.has(c.id)) this.send(c, { ...envelope, ref: ev.preload.ref });
+        else this.send(c, ev.types ? { ...envelope, changesJson, types } : { ...envelope, changesJson });
+      }
+    }
+  }
+
+  // ---- change events from the engine's JSON bytes ----------------------------------------------
+  //
+  // engine.ingest(name, resp, {raw: true}) gives the committed events as one UTF-8 JSON array.
+  // Structured-cloning a 100k-row DATA_CHANGE to a tab costs the worker ~0.4 s and the tab
+  // ~0.6 s (Chromium, docs/contracts.md §6); its JSON bytes cost a copy, and JSON.parse in the
+  // tab ~0.3 s. So an event whose JSON is at least RAW_EVENT_BYTES long goes out as
+  //   {type:'DATA_CHANGE', shapeName, tableName, txids?, changesJson: Uint8Array, types?}
+  // (`changesJson` the UTF-8 JSON of `changes`, `types` the engine's column types for int8 and
+  // non-finite floats), which the tab library turns back into `changes` before any listener sees
+  // the event; smaller events are parsed and revived here as before. The worker itself never
+  // parses the rows of a large event: it needs only its envelope (shapeName, txids).
+  const RAW_EVENT_BYTES = 64 * 1024;
+  const Q = 0x22, BS = 0x5c, LB = 0x7b, RB = 0x7d, LS = 0x5b, RS = 0x5d, COMMA = 0x2c, COLON = 0x3a;
+  const utf8 = new TextDecoder('utf-8');
+
+  // The index just past the string whose opening quote is at i.
+  function skipString(b, i) {
+    let j = b.indexOf(Q, i + 1);
+    for (;;) {
+      if (j < 0) throw new Error('change events: unterminated string');
+      let k = j - 1, n = 0;
+      while (b[k] === BS) { n++; k--; }
+      if (!(n & 1)) return j + 1;
+      j = b.indexOf(Q, j + 1);
+    }
+  }
+
+  // The index just past the JSON value that starts at i (no whitespace: the engine writes none).
+  function skipValue(b, i) {
+    if (b[i] === Q) return skipString(b, i);
+    if (b[i] !== LB && b[i] !== LS) {
+      while (i < b.length && b[i] !== COMMA && b[i] !== RB && b[i] !== RS) i++;
+      return i;
+    }
+    let depth = 0;
+    for (;;) {
+      const c = b[i];
+      if (c === Q) { i = skipString(b, i); continue; }
+      if (c === LB || c === LS) depth++;
+      else if (c === RB || c === RS) { depth--; if (!depth) return i + 1; }
+      else if (c === undefined) throw new Error('change events: truncated');
+      i++;
+    }
+  }
+
+  // bytes: the engine's events JSON (Uint8Array, or null); engine: for the types of int8 and
+  // non-finite float columns. Returns the events, large DATA_CHANGEs in their wire form.
+  function decodeEvents(bytes, engine, rawEventBytes = RAW_EVENT_BYTES) {
+    if (!bytes || !bytes.length) return [];
+    if (bytes.length < rawEventBytes) return JSON.parse(utf8.decode(bytes)).map((ev) => engine.reviveEvent(ev));
+    const out = [];
+    if (bytes[0] !== LS) throw new Error('change events: not an array');
+    let i = 1;
+    while (bytes[i] !== RS) {
+      const end = skipValue(bytes, i);
+      out.push(end - i < rawEventBytes ? engine.reviveEvent(JSON.parse(utf8.decode(bytes.subarray(i, end)))) : wireEvent(bytes, i, end, engine));
+      i = bytes[end] === COMMA ? end + 1 : end;
+    }
+    return out;
+  }
+
+  // One event object at bytes[start, end): its members but `changes` parsed, `changes` as bytes.
+  function wireEvent(bytes, start, end, engine) {
+    const parts = [];
+    let changes = null;
+    let i = start + 1;
+    while (i < end - 1) {
+      const keyEnd = skipString(bytes, i);
+      const key = utf8.decode(bytes.subarray(i + 1, keyEnd - 1));
+      const vStart = keyEnd + 1; // past the colon
+      if (bytes[keyEnd] !== COLON) throw new Error('change events: malformed member');
+      const vEnd = skipValue(bytes, vStart);
+      if (key === 'changes') changes = bytes.slice(vStart, vEnd);
+      else parts.push(utf8.decode(bytes.subarray(i, vEnd)));
+      i = bytes[vEnd] === COMMA ? vEnd + 1 : vEnd;
+    }
+    const ev = JSON.parse(`{${parts.join(',')}}`);
+    if (!changes) return engine.reviveEvent(ev);
+    ev.changesJson = changes;
+    const types = engine.shapeTypes(ev.shapeName);
+    if (Object.keys(types).length) ev.types = types;
+    return ev;
   }
 
   const ns = (g.ElectricSyncWorker = g.ElectricSyncWorker || {});
   ns.Tabs = Tabs;
+  ns.decodeEvents = decodeEvents;
+  ns.RAW_EVENT_BYTES = RAW_EVENT_BYTES;
 })(typeof self !== 'undefined' ? self : globalThis);

@@ -83,6 +83,15 @@
     return text;
   }
 
+  // Takes the out-buffer left in the transfer block as bytes (a copy: the heap may grow) and frees it.
+  function takeOutBytes() {
+    const ptr = xfer(XFER.OUT_PTR), len = xfer(XFER.OUT_LEN);
+    if (!ptr) return null;
+    const bytes = Module.HEAPU8.slice(ptr, ptr + len);
+    Module._esync_free(ptr);
+    return bytes;
+  }
+
   // Converts the values JSON cannot carry, per the shape's column types: int8 -> BigInt,
   // non-finite floats -> Number, also inside arrays.
   function revive(value, kind) {
@@ -137,7 +146,11 @@
     // change). Throws EsyncError on a failed response (the engine has already rolled its batch
     // back and planned the retry; ESYNC_EAUTH: waiting for resume()); the error's `events` holds
     // what queued responses of other shapes committed during the same call (usually []).
-    ingest(name, response) {
+    // options.raw: the events are returned (and put on a thrown error as `raw`) as the engine's
+    // UTF-8 JSON array, a Uint8Array of their own (null when nothing was committed), neither
+    // parsed nor revived: the worker ships large change sets to the tabs as JSON bytes
+    // (web/electric-sync.worker.tabs.js) and parses only what it needs itself.
+    ingest(name, response, options = {}) {
       const h = response.headers || {};
       const get = typeof h.get === 'function' ? (k) => h.get(k) : (k) => h[k] ?? null;
       let body = response.body ?? new Uint8Array(0);
@@ -154,9 +167,18 @@
             this.ptr, n, response.status | 0, handle, offset, schema, cursor,
             get('electric-up-to-date') !== null ? 1 : 0, retry, bodyPtr, body.length,
             response.nowMs ?? Date.now()));
-        text = takeOut();
+        if (options.raw) text = takeOutBytes();
+        else text = takeOut();
       } finally {
         if (bodyPtr) Module._free(bodyPtr);
+      }
+      if (options.raw) {
+        if (rc < 0) {
+          const err = new EsyncError(rc, Module.UTF8ToString(Module._esync_errmsg(this.ptr)));
+          err.raw = text;
+          throw err;
+        }
+        return text;
       }
       const events = text ? JSON.parse(text) : [];
       for (const ev of events) this.reviveEvent(ev);

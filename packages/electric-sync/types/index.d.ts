@@ -84,7 +84,7 @@ export interface StatusEvent {
   type: 'STATUS';
   shapeName: string;
   phase: SyncPhase;
-  /** the shape's row count */
+  /** the shape's row count; during an initial sync, the rows received so far */
   rows: number;
   /** the committed offset and handle */
   offset: string | null;
@@ -93,6 +93,11 @@ export interface StatusEvent {
   lastSyncedAt: number | null;
   /** why, for `offline`, `unauthorized` and `error` */
   error?: string;
+  /** during an initial sync: the rows the server announced (exact or estimated); absent when it
+   * sent no count (Electric's server does not) */
+  total?: number;
+  /** during an initial sync: `rows / total` clamped to [0, 1] (absent without `total`); 1 once live */
+  progress?: number;
 }
 
 export type SyncEvent = DataChangeEvent | SchemaResetEvent | StatusEvent;

@@ -13,6 +13,13 @@ const router = useAppRouter();
 sync.on('STATUS', (s) => {
   $('phase').textContent = s.phase;
   $('rows').textContent = s.rows ?? '–';
+  // The initial sync's progress: rows received of the announced total (a bar without a value
+  // moves to and fro while the server announced no total, as Electric's does not); full once live.
+  if (s.progress !== undefined) $('progress').value = s.progress;
+  else $('progress').removeAttribute('value');
+  $('progress-text').textContent = s.progress !== undefined
+    ? `${Math.round(s.progress * 100)}%${s.total !== undefined && s.phase !== 'live' ? ` of ${s.total}` : ''}`
+    : s.phase === 'initial-sync' ? `${s.rows} rows…` : '';
   $('offset').textContent = s.offset ?? '–';
   $('handle').textContent = s.handle ?? '–';
   $('synced').textContent = s.lastSyncedAt ? new Date(s.lastSyncedAt).toLocaleTimeString() : '–';
