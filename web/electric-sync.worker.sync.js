@@ -16,9 +16,11 @@
  *    waits for newer values, then resumes where it was (engine.resume: same offset and handle,
  *    nothing wiped).
  *  - After each durable commit, in this order: the events go to the tabs (TXIDS events, which are
- *    the worker's own, excepted), STATUS, the live queries and waiting reads (Reads.afterCommit),
- *    then the awaitTxId waiters (Txids.durable): a tab that awaited a txid has its DATA_CHANGE
- *    and its live-query results first.
+ *    the worker's own, excepted), STATUS, the awaitTxId waiters (Txids.durable), then the live
+ *    queries and waiting reads (Reads.afterCommit): a tab that awaited a txid has its DATA_CHANGE
+ *    first, and its awaitTxId resolves before the live queries' new rows reach it, so a page that
+ *    awaits a write learns it is in the replica before the row is shown (one message each, so the
+ *    tab runs the awaiting code before the next message's rows re-render it).
  *  - A shape added by a later tab (addShape) gets a loop in the current generation at once, or
  *    with the others when the loops (re)start.
  *  - Prefetch (an initial sync's next chunk fetched while this one is ingested): at most one per
@@ -346,8 +348,8 @@
           this.status.fromEngine(this.replica.engine, err);
           // (a commit may be one checkpoint of many: this mark is the initial sync's end)
           if (!wasLive && this.status.liveOnce.has(name)) this.timeline.mark(`initial sync durable: ${name}`);
-          this.reads.afterCommit(evs);
           this.txids.durable(evs);
+          this.reads.afterCommit(evs);
         });
       } else {
         this.status.progress(this.replica.engine, err);
