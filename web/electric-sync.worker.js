@@ -131,8 +131,11 @@
           tabs.forget(c);
           break;
         case 'STATS': { // benchmarks: what the IndexedDB flusher wrote, the live queries' work
+          // integrity: true adds PRAGMA integrity_check of the replica (read-only; test:chaos
+          // asks a new worker after a kill, on the image it loaded from IndexedDB)
           const stats = replica.stats();
-          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks() } });
+          const extra = msg.integrity ? { integrity: replica.integrity() } : {};
+          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks(), ...extra } });
           break;
         }
         default:

@@ -1,10 +1,12 @@
 // npm run test:chaos: a model of the system run against the real one under faults. The real
 // electric-sync-server (dev mode, its own shapes directory) on the private Postgres; a fault-
 // injecting proxy (proxy.js) in front of its /v1/shape that every page uses as its shape URL;
-// Chromium tabs on useElectricSync (one context with 2 tabs on the SharedWorker, one context
-// without SharedWorker: the dedicated fallback). Random writes (ops.js: REST and SQL, bulk
-// updates of 1-500 rows in one transaction) while the proxy injects faults; then the faults stop
-// and the checks run: the model equals Postgres, every tab converges to Postgres within
+// Chromium tabs on useElectricSync (two contexts with 2 tabs each on their SharedWorker, one
+// context without SharedWorker whose tabs elect a leader: the dedicated fallback). Random writes
+// (ops.js: REST and SQL, bulk updates of 1-500 rows in one transaction) while the proxy injects
+// faults, the events below interleaved, and every CHAOS_CHECK_EVERY ops a check of every tab at a
+// quiet point (stream folded so far, replica equal to Postgres); then the faults stop and the
+// checks run: the model equals Postgres, every tab converges to Postgres within
 // CHAOS_CONVERGE_MS (time measured), each tab's DATA_CHANGE stream folded over its starting
 // replica equals its final replica with no anomaly (tabs.js), no tab is left in phase 'error'.
 //
@@ -23,16 +25,35 @@
 //                      the replica from IndexedDB and catch up under faults
 //   CHAOS_OFFLINE=<n>  offline spells of 1-5 s (default 2): every shape request refused while
 //                      the writes go on
+//   CHAOS_PG_RESTARTS=<n> Postgres restarts (default 1): the cluster stopped (fast) between two
+//                      writes, 1-5 writes tried while it is down (REST must answer 503
+//                      database_unavailable, SQL must be refused: the model is unchanged), 0.5-3 s
+//                      later started again; the run goes on once a REST write succeeds, and the
+//                      server's replication must resume without loss (the end checks)
+//   CHAOS_MIGRATIONS=<n> schema migrations (default 1): a new migration applied (the dev reset:
+//                      the table is dropped and migrated again, so the model empties), then every
+//                      worker restarted (docs/storage.md §7: the version is checked at a worker's
+//                      start): the first tab of each worker must get SCHEMA_RESET
+//                      version_mismatch, and its stream is folded from that reset
+//   CHAOS_HANDOVERS=<n> fallback hand-overs (default 1): each fallback tab closed in turn (so the
+//                      leader's worker goes once, whichever it is), the other tab must keep
+//                      syncing (a marker awaited), then reopened
+//   CHAOS_CHECK_EVERY=<n> continuous checks (default every 2500 ops): a marker write awaited in
+//                      every tab under faults, then every tab's stream folded so far and its
+//                      replica compared with Postgres
+//   CHAOS_FALLBACK_TABS=<n> tabs of the context without SharedWorker (default 2)
 //   CHAOS_ROWS=<n>     rows seeded before the tabs open (default 200)
 //   CHAOS_CONVERGE_MS  bound on convergence after the faults stop (default 60000)
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import pg from 'pg';
 import { startBackend } from '../../wasm-tests/support/backend.js';
-import { clusterUrl } from '../server/helpers.js';
+import { clusterUrl, root } from '../server/helpers.js';
 import { seedFrom, makeRng } from './prng.js';
 import { startFaultProxy, FATES } from './proxy.js';
 import { makeOps } from './ops.js';
 import { startSync, ready } from '../e2e/browser.js';
-import { openTabs, withTimeout, awaitTxId, tabRows, mark, fold, phase } from './tabs.js';
+import { openTabs, withTimeout, awaitTxId, tabRows, mark, markEmpty, fold, phase, resetEvents, integrity, ownerReleased } from './tabs.js';
 
 const seed = seedFrom(process.env.CHAOS_SEED);
 const OPS = Number(process.env.CHAOS_OPS || 10000);
@@ -41,6 +62,11 @@ const RELOADS = Number(process.env.CHAOS_RELOADS ?? 3);
 const RESETS = Number(process.env.CHAOS_RESETS ?? 1);
 const KILLS = Number(process.env.CHAOS_KILLS ?? 1);
 const OFFLINE = Number(process.env.CHAOS_OFFLINE ?? 2);
+const PG_RESTARTS = Number(process.env.CHAOS_PG_RESTARTS ?? 1);
+const MIGRATIONS = Number(process.env.CHAOS_MIGRATIONS ?? 1);
+const HANDOVERS = Number(process.env.CHAOS_HANDOVERS ?? 1);
+const CHECK_EVERY = Number(process.env.CHAOS_CHECK_EVERY || 2500);
+const FALLBACK_TABS = Number(process.env.CHAOS_FALLBACK_TABS || 2);
 const ROWS = Number(process.env.CHAOS_ROWS || 200);
 const CONVERGE_MS = Number(process.env.CHAOS_CONVERGE_MS || 60000);
 console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed} npm run test:chaos), ${OPS} ops`);
@@ -51,6 +77,12 @@ const check = (name, ok, detail = '') => {
   console.log(`${ok ? 'ok    ' : 'FAILED'} ${name}${detail ? ` — ${detail}` : ''}`);
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// scripts/pg.sh on the private cluster (asynchronously: the fault proxy runs in this process).
+const pgSh = (cmd) => new Promise((resolve, reject) => {
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  execFile('bash', [path.join(root, 'scripts/pg.sh'), cmd], { cwd: root, env }, (e, out, err) => (e ? reject(new Error(`pg.sh ${cmd}: ${err || e.message}`)) : resolve(out)));
+});
 
 // Where two row lists (sorted by id) differ, in a few words.
 function diff(a, b) {
@@ -85,7 +117,7 @@ try {
   browser = await openTabs(backend.base, config, [
     { name: 'shared', noSharedWorker: false, count: 2 },
     { name: 'shared-b', noSharedWorker: false, count: 2 },
-    { name: 'fallback', noSharedWorker: true, count: 1 },
+    { name: 'fallback', noSharedWorker: true, count: FALLBACK_TABS },
   ]);
   const { tabs } = browser;
 
@@ -128,31 +160,158 @@ try {
     check(`${t.name}${label}: the replica equals Postgres`, !pd, pd || '');
     return f;
   };
+  const pgRestartAt = new Set(Array.from({ length: PG_RESTARTS }, () => rng.int(1, OPS - 1)));
+  let pgRestarts = 0;
+  let downWrites = 0;
+  const migrateAt = new Set(Array.from({ length: MIGRATIONS }, () => rng.int(1, OPS - 1)));
+  let migrations = 0;
+  const handoverAt = new Set(Array.from({ length: HANDOVERS }, () => rng.int(1, OPS - 1)));
+  let handovers = 0;
+  let continuous = 0;
+  let integrityChecks = 0;
+  const record = (m) => ops.model.set(m.id, { id: m.id, title: m.title, description: m.description ?? null, completed: !!m.completed });
+
+  // A check of every tab at once: a marker awaited in each (under faults), then each checked.
+  const checkAll = async (label) => {
+    const m = await ops.restInsert({ id: rng.uuid(), title: `chaos: ${label}` });
+    record(m);
+    const got = await Promise.all(tabs.map((t) => awaitTxId(t.page, m.txid, CONVERGE_MS)));
+    const pgRows = await pgNow();
+    for (const [k, t] of tabs.entries()) {
+      if (got[k] !== 'ok') check(`${t.name} ${label}: the marker's txid is awaited under faults`, false, got[k]);
+      else await checkTab(t, ` ${label}`, pgRows);
+    }
+  };
+
+  // Every tab of a context closed (each checked first, unless `unchecked`), so its workers go;
+  // new tabs wait until the old worker released the replica (its owner lock), then start on the
+  // same IndexedDB. A new SharedWorker is asked for PRAGMA integrity_check of what it loaded.
+  // expectReset: the first new tab must get SCHEMA_RESET version_mismatch, and its stream is
+  // folded from the empty replica (the reset clears whatever the worker loaded).
+  const restartContext = async (ctx, label, { expectReset = false, unchecked = false } = {}) => {
+    const mine = tabs.filter((t) => t.ctx === ctx);
+    if (!unchecked) {
+      const m = await ops.restInsert({ id: rng.uuid(), title: `chaos: ${label} marker` });
+      record(m);
+      const pgRows = await pgNow();
+      for (const t of mine) {
+        const got = await awaitTxId(t.page, m.txid, CONVERGE_MS);
+        if (got !== 'ok') check(`${t.name} before ${label}: the marker's txid is awaited under faults`, false, got);
+        else await checkTab(t, ` before ${label}`, pgRows);
+      }
+    }
+    for (const t of mine) await t.page.close();
+    await sleep(rng.int(100, 1000));
+    const first = await ctx.page();
+    await withTimeout(ownerReleased(first, config.dbName), CONVERGE_MS, `${label}: the old worker releases the replica`);
+    mine.forEach((t, k) => { t.page = k === 0 ? first : null; });
+    for (const t of mine) {
+      t.page ??= await ctx.page();
+      await startSync(t.page, config);
+      if (expectReset && t === mine[0]) await markEmpty(t.page);
+    }
+    for (const t of mine) await withTimeout(ready(t.page), CONVERGE_MS, `${t.name}: ready after ${label}`);
+    const m = await ops.restInsert({ id: rng.uuid(), title: `chaos: after ${label} marker` });
+    record(m);
+    for (const t of mine) {
+      const again = await awaitTxId(t.page, m.txid, CONVERGE_MS);
+      if (again !== 'ok') throw new Error(`${t.name}: after ${label}, the marker's txid: ${again}`);
+    }
+    if (expectReset) {
+      const ev = await resetEvents(mine[0].page);
+      check(`${mine[0].name} after ${label}: SCHEMA_RESET version_mismatch`, ev.some((e) => e.reason === 'version_mismatch'), JSON.stringify(ev));
+      const pgRows = await pgNow();
+      await checkTab(mine[0], ` after ${label} (folded from the reset)`, pgRows);
+    }
+    for (const t of mine) if (!(expectReset && t === mine[0])) await mark(t.page);
+    if (mine[0].mode === 'shared') {
+      integrityChecks++;
+      const ic = await integrity(mine[0].page, config.dbName);
+      check(`${ctx.name} after ${label}: the replica a new worker loaded from IndexedDB (synced since) passes PRAGMA integrity_check`, ic === 'ok', String(ic));
+    }
+  };
+
   for (let i = 0; i < OPS; i++) {
     if (offlineAt.has(i)) { offline++; proxy.offlineUntil = Date.now() + rng.int(1000, 5000); }
     if (killAt.has(i)) {
       const ctx = rng.pick(browser.contexts.filter((c) => tabs.some((t) => t.ctx === c && t.mode === 'shared')));
-      const mine = tabs.filter((t) => t.ctx === ctx);
       kills++;
-      const m = await ops.restInsert({ id: rng.uuid(), title: `chaos: kill marker ${kills}` });
-      ops.model.set(m.id, { id: m.id, title: m.title, description: m.description ?? null, completed: !!m.completed });
-      const pgRows = await pgNow();
-      for (const t of mine) {
-        const got = await awaitTxId(t.page, m.txid, CONVERGE_MS);
-        if (got !== 'ok') check(`${t.name} before worker kill ${kills}: the marker's txid is awaited under faults`, false, got);
-        else await checkTab(t, ` before worker kill ${kills}`, pgRows);
+      await restartContext(ctx, `worker kill ${kills}`);
+    }
+    if (pgRestartAt.has(i)) {
+      pgRestarts++;
+      await pgSh('stop');
+      // Writes while Postgres is down fail cleanly and change nothing (the model stays).
+      const n = rng.int(1, 5);
+      const bad = [];
+      for (let k = 0; k < n; k++) {
+        downWrites++;
+        const row = { id: rng.uuid(), title: 'chaos: while Postgres is down' };
+        if (rng.chance(0.5)) {
+          const r = await fetch(`${backend.base}/api/test-items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(row) });
+          const body = await r.text();
+          if (r.status !== 503 || !body.includes('database_unavailable')) bad.push(`REST ${r.status} ${body}`);
+        } else {
+          const got = await pool.query('INSERT INTO test_items (id, title) VALUES ($1, $2)', [row.id, row.title]).then(() => 'accepted', (e) => e.message);
+          if (got === 'accepted') bad.push('a SQL write was accepted');
+        }
       }
-      for (const t of mine) await t.page.close();
-      await sleep(rng.int(100, 1000));
-      for (const t of mine) {
-        t.page = await ctx.page();
-        await startSync(t.page, config);
+      check(`Postgres restart ${pgRestarts}: writes while it is down fail cleanly (REST 503 database_unavailable, SQL refused)`, !bad.length, bad.length ? bad.join('; ') : `${n} writes`);
+      await sleep(rng.int(500, 3000));
+      await pgSh('start');
+      const tBack = Date.now();
+      let first;
+      // Back once both paths write again (the server's pool reconnects by itself).
+      const until = Date.now() + CONVERGE_MS;
+      for (;;) {
+        try {
+          await pool.query('SELECT 1');
+          first = await ops.restInsert({ id: rng.uuid(), title: `chaos: after Postgres restart ${pgRestarts}` });
+          record(first);
+          break;
+        } catch (e) {
+          if (Date.now() > until) throw new Error(`Postgres restart ${pgRestarts}: no write succeeded within ${CONVERGE_MS} ms: ${e.message}`);
+          await sleep(200);
+        }
       }
-      for (const t of mine) {
-        await withTimeout(ready(t.page), CONVERGE_MS, `${t.name}: ready after worker kill`);
-        const again = await awaitTxId(t.page, m.txid, CONVERGE_MS);
-        if (again !== 'ok') throw new Error(`${t.name}: after worker kill ${kills}, the marker's txid: ${again}`);
-        await mark(t.page);
+      // replication resumed: the first write after the restart reaches every tab
+      const got = await Promise.all(tabs.map((t) => awaitTxId(t.page, first.txid, CONVERGE_MS)));
+      const late = tabs.map((t, k) => (got[k] === 'ok' ? null : `${t.name}: ${got[k]}`)).filter(Boolean);
+      check(`Postgres restart ${pgRestarts}: writes resume and reach every tab (replication resumed)`, !late.length, late.length ? late.join('; ') : `${Date.now() - tBack} ms from the restart to the first write in every tab`);
+    }
+    if (migrateAt.has(i)) {
+      migrations++;
+      await backend.migrate(`chaos_migration_${migrations}`);
+      ops.model.clear(); // the dev reset dropped the table and created it anew, empty
+      // Every worker restarts (the version is checked at a worker's start), one context at a
+      // time while the writes wait; faults stay on.
+      for (const ctx of browser.contexts) await restartContext(ctx, `migration ${migrations}`, { expectReset: true, unchecked: true });
+    }
+    if (handoverAt.has(i)) {
+      const fb = tabs.filter((t) => t.mode === 'dedicated');
+      if (fb.length >= 2) {
+        handovers++;
+        for (const t of fb) {
+          // t closes: if its worker led, another fallback tab's worker takes the replica over
+          const m = await ops.restInsert({ id: rng.uuid(), title: `chaos: hand-over ${handovers} marker` });
+          record(m);
+          const got = await awaitTxId(t.page, m.txid, CONVERGE_MS);
+          if (got !== 'ok') check(`${t.name} before hand-over ${handovers}: the marker's txid is awaited under faults`, false, got);
+          else await checkTab(t, ` before hand-over ${handovers}`, await pgNow());
+          await t.page.close();
+          const after = await ops.restInsert({ id: rng.uuid(), title: `chaos: hand-over ${handovers} after ${t.name} closed` });
+          record(after);
+          for (const o of fb.filter((x) => x !== t)) {
+            const g = await awaitTxId(o.page, after.txid, CONVERGE_MS);
+            check(`${o.name}: keeps syncing after ${t.name} closed (hand-over ${handovers})`, g === 'ok', g);
+          }
+          t.page = await t.ctx.page();
+          await startSync(t.page, config);
+          await withTimeout(ready(t.page), CONVERGE_MS, `${t.name}: ready after hand-over`);
+          const again = await awaitTxId(t.page, after.txid, CONVERGE_MS);
+          if (again !== 'ok') throw new Error(`${t.name}: after hand-over ${handovers}, the marker's txid: ${again}`);
+          await mark(t.page);
+        }
       }
     }
     if (resetAt.has(i)) {
@@ -164,7 +323,7 @@ try {
       const t = rng.pick(tabs);
       reloads++;
       const m = await ops.restInsert({ id: rng.uuid(), title: `chaos: reload marker ${reloads}` });
-      ops.model.set(m.id, { id: m.id, title: m.title, description: m.description ?? null, completed: !!m.completed });
+      record(m);
       const got = await awaitTxId(t.page, m.txid, CONVERGE_MS);
       if (got !== 'ok') check(`${t.name} before reload ${reloads}: the marker's txid is awaited under faults`, false, got);
       else await checkTab(t, ` before reload ${reloads}`, await pgNow());
@@ -183,6 +342,10 @@ try {
       restarts++;
     }
     await ops.step();
+    if (i % CHECK_EVERY === CHECK_EVERY - 1 && i < OPS - 1) {
+      continuous++;
+      await checkAll(`continuous check ${continuous} (op ${i + 1})`);
+    }
     if (i % 100 === 99) {
       for (const t of tabs) {
         const ph = await phase(t.page);
@@ -241,7 +404,7 @@ try {
   const faults = FATES.filter((f) => f !== 'pass').map((f) => `${f} ${proxy.counts[f]}`).join(', ');
   console.log(`${passed} passed, ${failed} failed`);
   console.log(`chaos summary: seed ${seed}, ${OPS} ops (${ops.rowChanges} row changes, ${Math.round(OPS / (runMs / 1000))} ops/s) [${Object.entries(ops.counts).map(([k, v]) => `${k} ${v}`).join(', ')}], ` +
-    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, tab reloads ${reloads}, resetLocal ${resets}, worker kills ${kills}, offline spells ${offline}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
+    `${proxy.requests} shape requests, faults: ${faults}, server restarts ${restarts}, Postgres restarts ${pgRestarts} (${downWrites} writes refused while down), migrations ${migrations}, tab reloads ${reloads}, resetLocal ${resets}, worker kills ${kills} (integrity checks ${integrityChecks}), fallback hand-overs ${handovers}, continuous checks ${continuous}, offline spells ${offline}, max convergence ${maxConverge ?? 'n/a'} ms, ${tabs.length} tabs, ${Math.round((Date.now() - t0) / 1000)} s, ${failed ? 'FAILED' : 'passed'}`);
   if (failed) console.log(`replay: CHAOS_SEED=${seed} CHAOS_OPS=${OPS} npm run test:chaos`);
   exitCode = failed ? 1 : 0;
 } catch (e) {

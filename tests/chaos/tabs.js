@@ -14,6 +14,7 @@ export async function openTabs(base, config, layout) {
   const contexts = [];
   for (const { name, noSharedWorker, count } of layout) {
     const b = await openContext(base, { noSharedWorker });
+    b.name = name;
     contexts.push(b);
     for (let i = 0; i < count; i++) {
       const page = await b.page();
@@ -44,6 +45,37 @@ export const mark = (page) => page.evaluate(async (sql) => {
   window.__markIdx = window.__ev.length;
   return rows.length;
 }, ROW_SQL);
+
+// A mark at the start of the page's stream with an empty starting replica: for a tab whose
+// worker must begin with SCHEMA_RESET (the fold clears at the reset, whatever was loaded).
+export const markEmpty = (page) => page.evaluate(() => { window.__start = []; window.__markIdx = 0; });
+
+export const resetEvents = (page) => page.evaluate(() => window.__ev.filter((e) => e.type === 'SCHEMA_RESET'));
+
+// PRAGMA integrity_check of the replica, asked of the page's SharedWorker over a port of its own
+// (the library's worker URL and name; STATS with integrity: true, docs/contracts.md §6).
+export const integrity = (page, dbName) => page.evaluate((db) => new Promise((resolve) => {
+  const w = new SharedWorker(new URL('/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:1` });
+  const id = Math.random();
+  const timer = setTimeout(() => resolve('no answer within 10 s'), 10000);
+  w.port.onmessage = (ev) => {
+    if (ev.data?.id !== id) return;
+    clearTimeout(timer);
+    w.port.close();
+    resolve(ev.data.value ? ev.data.value.integrity : 'no replica');
+  };
+  w.port.postMessage({ type: 'STATS', id, integrity: true });
+}), dbName);
+
+// Resolves once no worker of the page's origin holds the replica's owner lock (the old workers
+// of a closed context are gone), polled.
+export const ownerReleased = (page, dbName) => page.evaluate(async (db) => {
+  for (;;) {
+    const { held } = await navigator.locks.query();
+    if (!held.some((l) => l.name === `sqlite-owner:${db}`)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}, dbName);
 
 // Folds the DATA_CHANGE stream since the mark over the starting replica, in the page.
 export const fold = (page) => page.evaluate(() => {
