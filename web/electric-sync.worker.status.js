@@ -13,6 +13,11 @@
  *  - A tab that says HELLO later gets the last STATUS of every shape; its READY follows once its
  *    own shapes (expect()) were live once — at once when they already were.
  *  - The engine's phases are the tab's, except `backoff`, which the tab sees as `offline`.
+ *  - A shape counts as live for READY only once a commit that left it live is durable (its
+ *    DATA_CHANGE went out first): while a commit of it is not (hold() until release()), another
+ *    shape's flush or a progress STATUS does not count it, durable() does. So READY never comes
+ *    before the changes of the initial sync (a live query started after READY runs once, not
+ *    again when they arrive).
  */
 (function (g) {
   'use strict';
@@ -29,6 +34,24 @@
       this.servedOffline = false;
       this.waiting = new Map(); // client -> the shape names its READY waits for
       this.lastProgress = 0;
+      this.undurable = new Map(); // shapeName -> commits not durable yet (hold/release)
+    }
+
+    hold(names) {
+      for (const n of names) this.undurable.set(n, (this.undurable.get(n) || 0) + 1);
+    }
+
+    release(names) {
+      for (const n of names) {
+        const k = (this.undurable.get(n) || 0) - 1;
+        if (k > 0) this.undurable.set(n, k);
+        else this.undurable.delete(n);
+      }
+    }
+
+    // Shapes that were live at a commit that is now durable: live once (see fromEngine).
+    durable(names) {
+      for (const n of names) this.liveOnce.add(n);
     }
 
     publish(shapeName, s) {
@@ -52,7 +75,7 @@
         return { phase, error: s.error || (phase !== 'live' && err ? err.message : undefined) };
       });
       if (!all) return;
-      for (const s of all) if (s.phase === 'live') this.liveOnce.add(s.shapeName);
+      for (const s of all) if (s.phase === 'live' && !this.undurable.has(s.shapeName)) this.liveOnce.add(s.shapeName);
       if (all.length && all.every((s) => this.liveOnce.has(s.shapeName))) this.markReady();
       this.checkWaiting();
     }
