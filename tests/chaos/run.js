@@ -150,7 +150,7 @@ try {
   const pgNow = async () => (await pool.query('SELECT id::text, title, description, completed, updated_at::text FROM test_items ORDER BY id')).rows;
   // The checks of one tab at a quiet point (its marker awaited): stream, replica, Postgres.
   const checkTab = async (t, label, pgRows) => {
-    const f = await fold(t.page);
+    const f = await fold(t.page, { rebase: true });
     const rows = await tabRows(t.page);
     check(`${t.name}${label}: the DATA_CHANGE stream has no anomaly (nothing lost, doubled or reordered)`, f.nerrs === 0,
       f.nerrs ? `${f.nerrs}: ${f.errs.join('; ')}` : `${f.events} events, ${f.changes} row changes, ${f.resets} resets`);
@@ -397,7 +397,7 @@ try {
     if (end[i] !== 'ok') { check(`${t.name}: the end marker's txid is awaited`, false, end[i]); continue; }
     const f = await checkTab(t, ' at the end', finalPg);
     const ph = await phase(t.page);
-    check(`${t.name}: not in phase 'error' after the faults stop`, ph !== 'error', `phase ${ph}, 'error' sampled ${errorSeen.get(t.name) || 0}× during the run, phases seen ${JSON.stringify(f.phases)}`);
+    check(`${t.name}: not in phase 'error' after the faults stop`, ph !== 'error', `phase ${ph}, 'error' sampled ${errorSeen.get(t.name) || 0}× during the run, phases seen since the last check ${JSON.stringify(f.phases)}`);
   }
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;
