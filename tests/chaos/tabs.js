@@ -62,10 +62,21 @@ export const integrity = (page, dbName) => page.evaluate((db) => new Promise((re
     if (ev.data?.id !== id) return;
     clearTimeout(timer);
     w.port.close();
-    resolve(ev.data.value ? ev.data.value.integrity : 'no replica');
+    resolve(ev.data.value ? ev.data.value.integrity : null);
   };
   w.port.postMessage({ type: 'STATS', id, integrity: true });
 }), dbName);
+
+// The same, as soon as the page's worker has the replica open (polled): right after a new
+// worker loaded it from IndexedDB, before much else can commit.
+export async function integrityWhenOpen(page, dbName, ms = 30000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const got = await integrity(page, dbName);
+    if (got !== null || Date.now() > end) return got ?? 'the replica did not open';
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 // Resolves once no worker of the page's origin holds the replica's owner lock (the old workers
 // of a closed context are gone), polled.
@@ -122,5 +133,26 @@ export const fold = (page, { rebase = false } = {}) => page.evaluate((rebase) =>
   }
   return { rows, errs: errs.slice(0, 10), nerrs: errs.length, changes, events, resets, phases };
 }, rebase);
+
+// Resolves true once the row `id` is in the tab's replica (polled), false after ms.
+export async function rowArrives(page, id, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const n = await page.evaluate(async (id) => (await window.__sync.query('SELECT count(*) AS n FROM test_items WHERE id = ?', [id]))[0].n, id).catch(() => 0);
+    if (n === 1) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+// Why a marker's txid did not arrive, in a few words: the tab's shape status, and whether the
+// marker row is in its replica anyway (then it came in a snapshot, which carries no txids: a
+// refetch or a reset while the marker was written) or not (the tab is behind).
+export const whyNot = (page, id) => page.evaluate(async (id) => {
+  const s = window.__sync.status.test_items;
+  const st = s ? `phase ${s.phase}${s.error ? ` (${s.error})` : ''}, offset ${s.offset}, handle ${s.handle}` : 'no status';
+  const rows = await window.__sync.query('SELECT count(*) AS n FROM test_items WHERE id = ?', [id]).catch((e) => [{ n: e.message }]);
+  return `${st}; marker row in the replica: ${rows[0].n === 1 ? 'yes' : rows[0].n === 0 ? 'no' : rows[0].n}`;
+}, id).catch((e) => e.message);
 
 export const phase = (page) => page.evaluate(() => window.__sync.status.test_items?.phase ?? null);

@@ -465,9 +465,14 @@ int esync_repl_drop(const char *url, const char *slot, const char *publication) 
                 nanosleep(&ts, NULL);
             }
         }
-        char sql[160];
-        snprintf(sql, sizeof sql, "DROP PUBLICATION IF EXISTS %s", publication);
-        PQclear(PQexec(c, sql));
+        /* Only with its slot: a slot left without its publication fails every later session
+         * (setup then has to drop it); a slot left with it is reused by the next server, or
+         * collected with it as an orphan. */
+        if (rc == 0) {
+            char sql[160];
+            snprintf(sql, sizeof sql, "DROP PUBLICATION IF EXISTS %s", publication);
+            PQclear(PQexec(c, sql));
+        }
     }
     PQfinish(c);
     return rc;
