@@ -53,19 +53,24 @@ export const markEmpty = (page) => page.evaluate(() => { window.__start = []; wi
 export const resetEvents = (page) => page.evaluate(() => window.__ev.filter((e) => e.type === 'SCHEMA_RESET'));
 
 // PRAGMA integrity_check of the replica, asked of the page's SharedWorker over a port of its own
-// (the library's worker URL and name; STATS with integrity: true, docs/contracts.md §6).
-export const integrity = (page, dbName) => page.evaluate((db) => new Promise((resolve) => {
-  const w = new SharedWorker(new URL('/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:1` });
+// (the library's worker URL and name, its format read from the library's source so that a new
+// storage format does not start a second worker; STATS with integrity: true, docs/contracts.md §6).
+export const integrity = (page, dbName) => page.evaluate(async (db) => {
+  const fmt = /const WORKER_FORMAT = (\d+)/.exec(await (await fetch('/electric-sync.js')).text())?.[1];
+  if (!fmt) return 'WORKER_FORMAT not found in /electric-sync.js';
+  const w = new SharedWorker(new URL('/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:${fmt}` });
   const id = Math.random();
-  const timer = setTimeout(() => resolve('no answer within 10 s'), 10000);
-  w.port.onmessage = (ev) => {
-    if (ev.data?.id !== id) return;
-    clearTimeout(timer);
-    w.port.close();
-    resolve(ev.data.value ? ev.data.value.integrity : null);
-  };
-  w.port.postMessage({ type: 'STATS', id, integrity: true });
-}), dbName);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('no answer within 10 s'), 10000);
+    w.port.onmessage = (ev) => {
+      if (ev.data?.id !== id) return;
+      clearTimeout(timer);
+      w.port.close();
+      resolve(ev.data.value ? ev.data.value.integrity : null);
+    };
+    w.port.postMessage({ type: 'STATS', id, integrity: true });
+  });
+}, dbName);
 
 // The same, as soon as the page's worker has the replica open (polled): right after a new
 // worker loaded it from IndexedDB, before much else can commit.
