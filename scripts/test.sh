@@ -6,8 +6,10 @@
 #   server  node --test tests/server/ against a real private Postgres and the C server
 #   e2e     node --test tests/e2e/ in headless Chromium
 #   chaos   tests/chaos/run.js: random REST and SQL writes while a proxy injects faults into the
-#           shape requests of Chromium tabs (SharedWorker and fallback); then every tab must equal
-#           Postgres and its DATA_CHANGE stream fold to its replica (CHAOS_SEED, CHAOS_OPS)
+#           shape requests of Chromium tabs (SharedWorker and fallback), with server and Postgres
+#           restarts, a migration, reloads, worker kills, hand-overs; checked as it goes and at the
+#           end: every tab must equal Postgres and its DATA_CHANGE stream fold to its replica
+#           (CHAOS_SEED, CHAOS_OPS; tests/chaos/run.js lists the rest)
 #   package the npm package: packed, installed from the tarball into a scratch app (npm only, from
 #           its cache when it can), its exports resolved, its types checked with tsc against
 #           packages/electric-sync/test/usage.ts, the .wasm in the tarball size-checked, the Vue and

@@ -131,10 +131,13 @@
           tabs.forget(c);
           break;
         case 'STATS': { // benchmarks: what the IndexedDB flusher wrote, the live queries' work
+          // integrity: true adds PRAGMA integrity_check of the replica (read-only; test:chaos
+          // asks a new worker after a kill, on the image it loaded from IndexedDB)
           const stats = replica.stats();
           // wasm: how the module was compiled ('streaming' | 'bytes'; absent where the env's
           // loadModule is not the worker's own loader, as in node)
-          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks(), wasm: replica.M && replica.M.wasmCompile } });
+          const extra = msg.integrity ? { integrity: replica.integrity() } : {};
+          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks(), wasm: replica.M && replica.M.wasmCompile, ...extra } });
           break;
         }
         default:

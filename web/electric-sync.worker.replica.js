@@ -174,6 +174,12 @@
       return s ? { ...s.stats, commitSeq: s.commitSeq, size: s.flushedSize, wasmHeap: this.M ? this.M.HEAPU8.byteLength : 0 } : null;
     }
 
+    // PRAGMA integrity_check of the replica file on a read-only connection of its own ('ok', the
+    // problems found, or null while the engine is closed).
+    integrity() {
+      return this.engine ? this.M.integrityCheck(this.file) : null;
+    }
+
     // Waits (at most DRAIN_MS) for the last flush, then closes everything.
     async close() {
       if (this.store) {

@@ -22,6 +22,11 @@
  *    Electric does) and `progress` rows/total clamped to [0, 1] (absent without a total). Once
  *    live, `rows` is the replica's count again and `progress` is 1. While a sync runs, STATUS
  *    goes out at most once per PROGRESS_MS, plus at every durable commit and every error.
+ *  - A shape counts as live for READY only once a commit that left it live is durable (its
+ *    DATA_CHANGE went out first): while a commit of it is not (hold() until release()), another
+ *    shape's flush or a progress STATUS does not count it, durable() does. So READY never comes
+ *    before the changes of the initial sync (a live query started after READY runs once, not
+ *    again when they arrive).
  */
 (function (g) {
   'use strict';
@@ -67,6 +72,7 @@
       this.waiting = new Map(); // client -> the shape names its READY waits for
       this.lastProgress = 0;
       this.syncs = new Map(); // shapeName -> {base, pending, offset, total, exact}: initial syncs
+      this.undurable = new Map(); // shapeName -> commits not durable yet (hold/release)
     }
 
     // A response of `name` that is about to be ingested, the answer to request `req`.
@@ -122,6 +128,23 @@
       return out;
     }
 
+    hold(names) {
+      for (const n of names) this.undurable.set(n, (this.undurable.get(n) || 0) + 1);
+    }
+
+    release(names) {
+      for (const n of names) {
+        const k = (this.undurable.get(n) || 0) - 1;
+        if (k > 0) this.undurable.set(n, k);
+        else this.undurable.delete(n);
+      }
+    }
+
+    // Shapes that were live at a commit that is now durable: live once (see fromEngine).
+    durable(names) {
+      for (const n of names) this.liveOnce.add(n);
+    }
+
     publish(shapeName, s) {
       const msg = { type: 'STATUS', shapeName, phase: s.phase, rows: s.rows, offset: s.offset, handle: s.handle, lastSyncedAt: s.lastSyncedAt };
       if (s.error) msg.error = s.error;
@@ -145,7 +168,7 @@
         return { phase, error: s.error || (phase !== 'live' && err ? err.message : undefined) };
       });
       if (!all) return;
-      for (const s of all) if (s.phase === 'live') this.liveOnce.add(s.shapeName);
+      for (const s of all) if (s.phase === 'live' && !this.undurable.has(s.shapeName)) this.liveOnce.add(s.shapeName);
       if (all.length && all.every((s) => this.liveOnce.has(s.shapeName))) this.markReady();
       this.checkWaiting();
     }

@@ -339,12 +339,20 @@
       const p = this.replica.persist(events);
       if (p) {
         // A commit, with or without changes (an up-to-date with nothing new moved the offset):
-        // the events and the status go out once it is durable.
+        // the events and the status go out once it is durable. The shapes it committed count
+        // as live for READY only then (Status: hold, durable, release).
+        const held = new Set([name]);
+        for (const ev of events) if (ev.shapeName) held.add(ev.shapeName);
+        let live = [];
+        try { live = this.replica.engine.status().filter((s) => s.phase === 'live' && held.has(s.shapeName)).map((s) => s.shapeName); } catch (e) { /* closed */ }
+        this.status.hold(held);
         p.then((evs) => {
+          this.status.release(held);
           this.timeline.mark(`durable (${this.replica.store.stats.lastFlushPages} pages)`);
           if (this.closed) return;
           for (const ev of evs) if (ev.type !== 'TXIDS') this.tabs.broadcast(ev);
           const wasLive = this.status.liveOnce.has(name);
+          this.status.durable(live);
           this.status.fromEngine(this.replica.engine, err);
           // (a commit may be one checkpoint of many: this mark is the initial sync's end)
           if (!wasLive && this.status.liveOnce.has(name)) this.timeline.mark(`initial sync durable: ${name}`);

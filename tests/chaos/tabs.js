@@ -14,6 +14,7 @@ export async function openTabs(base, config, layout) {
   const contexts = [];
   for (const { name, noSharedWorker, count } of layout) {
     const b = await openContext(base, { noSharedWorker });
+    b.name = name;
     contexts.push(b);
     for (let i = 0; i < count; i++) {
       const page = await b.page();
@@ -45,8 +46,58 @@ export const mark = (page) => page.evaluate(async (sql) => {
   return rows.length;
 }, ROW_SQL);
 
-// Folds the DATA_CHANGE stream since the mark over the starting replica, in the page.
-export const fold = (page) => page.evaluate(() => {
+// A mark at the start of the page's stream with an empty starting replica: for a tab whose
+// worker must begin with SCHEMA_RESET (the fold clears at the reset, whatever was loaded).
+export const markEmpty = (page) => page.evaluate(() => { window.__start = []; window.__markIdx = 0; });
+
+export const resetEvents = (page) => page.evaluate(() => window.__ev.filter((e) => e.type === 'SCHEMA_RESET'));
+
+// PRAGMA integrity_check of the replica, asked of the page's SharedWorker over a port of its own
+// (the library's worker URL and name, its format read from the library's source so that a new
+// storage format does not start a second worker; STATS with integrity: true, docs/contracts.md §6).
+export const integrity = (page, dbName) => page.evaluate(async (db) => {
+  const fmt = /const WORKER_FORMAT = (\d+)/.exec(await (await fetch('/electric-sync.js')).text())?.[1];
+  if (!fmt) return 'WORKER_FORMAT not found in /electric-sync.js';
+  const w = new SharedWorker(new URL('/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:${fmt}` });
+  const id = Math.random();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('no answer within 10 s'), 10000);
+    w.port.onmessage = (ev) => {
+      if (ev.data?.id !== id) return;
+      clearTimeout(timer);
+      w.port.close();
+      resolve(ev.data.value ? ev.data.value.integrity : null);
+    };
+    w.port.postMessage({ type: 'STATS', id, integrity: true });
+  });
+}, dbName);
+
+// The same, as soon as the page's worker has the replica open (polled): right after a new
+// worker loaded it from IndexedDB, before much else can commit.
+export async function integrityWhenOpen(page, dbName, ms = 30000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const got = await integrity(page, dbName);
+    if (got !== null || Date.now() > end) return got ?? 'the replica did not open';
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// Resolves once no worker of the page's origin holds the replica's owner lock (the old workers
+// of a closed context are gone), polled.
+export const ownerReleased = (page, dbName) => page.evaluate(async (db) => {
+  for (;;) {
+    const { held } = await navigator.locks.query();
+    if (!held.some((l) => l.name === `sqlite-owner:${db}`)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}, dbName);
+
+// Folds the DATA_CHANGE stream since the mark over the starting replica, in the page. rebase
+// (at a quiet point): when the fold found no anomaly, its result becomes the new starting
+// replica and the events folded are dropped, so a long run keeps a bounded stream in the page;
+// folding verified segments one after another is the same check as folding the whole stream.
+export const fold = (page, { rebase = false } = {}) => page.evaluate((rebase) => {
   const pick = (r) => ({ id: r.id, title: r.title, description: r.description ?? null, completed: !!r.completed, updated_at: r.updated_at });
   const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
   const state = new Map(window.__start.map((r) => [r.id, r]));
@@ -80,7 +131,33 @@ export const fold = (page) => page.evaluate(() => {
     }
   }
   const rows = [...state.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  if (rebase && !errs.length) {
+    window.__start = rows;
+    window.__ev.splice(0, window.__ev.length); // nothing arrived during this synchronous fold
+    window.__markIdx = 0;
+  }
   return { rows, errs: errs.slice(0, 10), nerrs: errs.length, changes, events, resets, phases };
-});
+}, rebase);
+
+// Resolves true once the row `id` is in the tab's replica (polled), false after ms.
+export async function rowArrives(page, id, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const n = await page.evaluate(async (id) => (await window.__sync.query('SELECT count(*) AS n FROM test_items WHERE id = ?', [id]))[0].n, id).catch(() => 0);
+    if (n === 1) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+// Why a marker's txid did not arrive, in a few words: the tab's shape status, and whether the
+// marker row is in its replica anyway (then it came in a snapshot, which carries no txids: a
+// refetch or a reset while the marker was written) or not (the tab is behind).
+export const whyNot = (page, id) => page.evaluate(async (id) => {
+  const s = window.__sync.status.test_items;
+  const st = s ? `phase ${s.phase}${s.error ? ` (${s.error})` : ''}, offset ${s.offset}, handle ${s.handle}` : 'no status';
+  const rows = await window.__sync.query('SELECT count(*) AS n FROM test_items WHERE id = ?', [id]).catch((e) => [{ n: e.message }]);
+  return `${st}; marker row in the replica: ${rows[0].n === 1 ? 'yes' : rows[0].n === 0 ? 'no' : rows[0].n}`;
+}, id).catch((e) => e.message);
 
 export const phase = (page) => page.evaluate(() => window.__sync.status.test_items?.phase ?? null);

@@ -53,6 +53,10 @@ struct esync_repl {
     PGconn *conn;
     uint64_t processed, flushed;
     int in_txn;
+    /* the last session ended with "publication ... does not exist": the slot cannot decode with
+     * this publication (dropped, or dropped and created again after the slot's position), so the
+     * next setup drops and creates both */
+    int pub_lost;
     uint64_t ordinal;
     esync_pgo_msg msg;
     /* the arrays of the rows handed to the sink: the old row's vals_cap entries, then the new
@@ -140,6 +144,12 @@ static int setup(esync_repl *r, char *err, size_t n) {
     char sql[512];
     PGresult *res;
     collect_orphans(r);
+    if (r->pub_lost) {
+        /* dropped below and created again, empty; the shapes add their tables anew */
+        snprintf(sql, sizeof sql, "DROP PUBLICATION IF EXISTS %s", r->pub);
+        if (!(res = exec_ok(r->conn, sql, PGRES_COMMAND_OK, err, n))) return -1;
+        PQclear(res);
+    }
     snprintf(sql, sizeof sql, "SELECT 1 FROM pg_publication WHERE pubname = '%s'", r->pub);
     if (!(res = exec_ok(r->conn, sql, PGRES_TUPLES_OK, err, n))) return -1;
     int have_pub = PQntuples(res) > 0;
@@ -165,6 +175,27 @@ static int setup(esync_repl *r, char *err, size_t n) {
     if (!(res = exec_ok(r->conn, sql, PGRES_TUPLES_OK, err, n))) return -1;
     bool created = false;
     uint64_t confirmed = 0;
+    if (PQntuples(res) > 0 && !have_pub) {
+        /* The publication had to be created: the slot's position predates it, and pgoutput looks
+         * the publication up in the catalog as of each change it decodes, so every session would
+         * fail with "publication ... does not exist". The slot goes and is created anew (after
+         * the publication); the stored shape logs cannot be continued (started(created) purges
+         * them, their clients get 409). WAIT: the walsender of our previous session may still be
+         * releasing it. */
+        PQclear(res);
+        esync_log_warn("shapes: publication %s was missing: dropping replication slot %s, every "
+                       "stored shape is refetched",
+                       r->pub, r->slot);
+        snprintf(sql, sizeof sql, "DROP_REPLICATION_SLOT %s WAIT", r->slot);
+        if (!(res = exec_ok(r->conn, sql, PGRES_COMMAND_OK, err, n))) return -1;
+        PQclear(res);
+        snprintf(
+            sql, sizeof sql,
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '%s'",
+            r->slot);
+        if (!(res = exec_ok(r->conn, sql, PGRES_TUPLES_OK, err, n))) return -1;
+    }
+    r->pub_lost = 0;
     if (PQntuples(res) > 0) {
         if (!PQgetisnull(res, 0, 0)) esync_pgo_lsn_parse(PQgetvalue(res, 0, 0), &confirmed);
         PQclear(res);
@@ -326,6 +357,12 @@ static void stream(esync_repl *r) {
             esync_log_warn("shapes: replication stream ended: %s",
                            PQresultStatus(res) == PGRES_COMMAND_OK ? "server shutdown"
                                                                    : PQerrorMessage(r->conn));
+            /* 42704 undefined_object: pgoutput could not find our publication (see pub_lost) */
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            const char *text = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            if (state && strcmp(state, "42704") == 0 && text && strstr(text, "publication") &&
+                strstr(text, r->pub))
+                r->pub_lost = 1;
             PQclear(res);
             return;
         }
@@ -428,9 +465,14 @@ int esync_repl_drop(const char *url, const char *slot, const char *publication) 
                 nanosleep(&ts, NULL);
             }
         }
-        char sql[160];
-        snprintf(sql, sizeof sql, "DROP PUBLICATION IF EXISTS %s", publication);
-        PQclear(PQexec(c, sql));
+        /* Only with its slot: a slot left without its publication fails every later session
+         * (setup then has to drop it); a slot left with it is reused by the next server, or
+         * collected with it as an orphan. */
+        if (rc == 0) {
+            char sql[160];
+            snprintf(sql, sizeof sql, "DROP PUBLICATION IF EXISTS %s", publication);
+            PQclear(PQexec(c, sql));
+        }
     }
     PQfinish(c);
     return rc;

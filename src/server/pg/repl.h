@@ -50,8 +50,9 @@ typedef struct esync_repl_sink {
  * later server can tell an orphan (same host, directory gone) and drop its slot and publication. */
 esync_repl *esync_repl_start(const char *url, const char *slot, const char *publication,
                              const char *owner, const esync_repl_sink *sink);
-/* Drops the slot and the publication (the replication thread must be stopped): a server that
- * stores no shape keeps nothing in the database. Returns 0, or -1 when Postgres refused. */
+/* Drops the slot and then the publication (the replication thread must be stopped): a server
+ * that stores no shape keeps nothing in the database. Returns 0, or -1 when Postgres refused (the
+ * slot stayed, and so does the publication: a slot is never left without it). */
 int esync_repl_drop(const char *url, const char *slot, const char *publication);
 /* True while streaming. */
 bool esync_repl_connected(esync_repl *r);
