@@ -5,12 +5,14 @@
 //   node bench/browser.mjs                        sizes 10k, 100k and 1M rows
 //   BENCH_SIZES=100000 node bench/browser.mjs     one size (comma-separated list)
 //   BENCH_RUNS=3  BENCH_BROWSER_WRITES=200  BENCH_RUN_TIMEOUT_MS=<per run; default 60 s + 0.6 ms/row>
+//   BENCH_MERGE=1   keep the other sizes of the last bench/results/browser.json
 // Systems, each timed from the page's first call:
 //  - electric-sync (the SharedWorker): until durable (the worker's last `durable` mark before the
 //    tab's `ready`: the first up-to-date committed to IndexedDB), and until the tab holds all rows
 //    (the sum of its DATA_CHANGE inserts); plus a NEW shape each run (a `where` selecting every
 //    row that no earlier run used), so the server's snapshot is included; its first byte is
-//    timed from node (a request for yet another new shape: until the response headers).
+//    timed from node before the run (yet another new shape: until the response headers; read to
+//    its end, so no snapshot is being built while a system is timed).
 //  - @electric-sql/client: ShapeStream + Shape until `Shape.rows` resolves with all rows (memory only).
 //  - pglite-sync 0.6 syncing into PGlite 0.5 with `idb://` persistence (both bundled by esbuild
 //    and served to the page): until onInitialSync; PGlite's start reported apart.
@@ -95,7 +97,7 @@ async function bounded(what, ms, fn) {
 
 // Reads a shape from offset -1 to its first up-to-date (node's fetch, non-live), so the server has
 // built its log. Returns {ms, firstHeadersMs, firstResponseMs, rows}.
-async function drainShape(params, { stopAfterFirst = false } = {}) {
+async function drainShape(params) {
   let offset = '-1', handle = null, rows = 0, firstHeadersMs = null, firstResponseMs = null;
   const t0 = performance.now();
   for (;;) {
@@ -107,7 +109,6 @@ async function drainShape(params, { stopAfterFirst = false } = {}) {
     firstResponseMs ??= performance.now() - t0;
     if (r.status !== 200) throw new Error(`shape ${q}: ${r.status} ${body.slice(0, 200)}`);
     for (const m of JSON.parse(body)) if (m.headers && m.headers.operation) rows++;
-    if (stopAfterFirst) break;
     handle = r.headers.get('electric-handle');
     offset = r.headers.get('electric-offset');
     if (r.headers.has('electric-up-to-date')) break;
@@ -318,6 +319,12 @@ const machine = {
   node: process.version,
 };
 const result = { date: new Date().toISOString(), machine, load: { start: load() }, runs_per_system: RUNS, sizes: {} };
+// BENCH_MERGE=1: keep the sizes of the last results that this run does not measure (each size
+// keeps its own date and load).
+const resultsPath = path.join(root, 'bench/results/browser.json');
+if (process.env.BENCH_MERGE === '1') {
+  try { Object.assign(result.sizes, JSON.parse(readFileSync(resultsPath, 'utf8')).sizes); } catch { /* none yet */ }
+}
 try {
   {
     const b = await freshBrowser();
@@ -332,15 +339,17 @@ try {
     const warm = await drainShape(SHAPE);
     if (warm.rows !== rows) throw new Error(`warming the shape read ${warm.rows} rows, expected ${rows}`);
     log(`${rows} rows: shape warm (built and read in ${Math.round(warm.ms)} ms); ${RUNS} runs, timeout ${Math.round(timeoutFor(rows) / 1000)} s each`);
-    const s = { rows, load: { start: load() }, warmup_ms: Math.round(warm.ms), runs: [] };
+    const s = { rows, date: new Date().toISOString(), runs_per_system: RUNS, load: { start: load() }, warmup_ms: Math.round(warm.ms), runs: [] };
     const skip = {};
     for (let run = 0; run < RUNS; run++) {
       const raw = { run: run + 1 };
       const last = run === RUNS - 1;
-      // A new shape's first byte, from node (a where of its own, so the server builds a snapshot).
-      const fb = await drainShape({ ...SHAPE, where: `title <> 'bench-fb-${Date.now()}-${run}'` }, { stopAfterFirst: true }).catch((e) => ({ error: e.message }));
+      // A new shape's first byte, from node (a where of its own, so the server builds a snapshot);
+      // read to its end, so the server is idle again before the timed runs.
+      const fb = await drainShape({ ...SHAPE, where: `title <> 'bench-fb-${Date.now()}-${run}'` }).catch((e) => ({ error: e.message }));
       raw.new_shape_first_byte_ms = fb.error ? null : Math.round(fb.firstHeadersMs);
       raw.new_shape_first_response_ms = fb.error ? null : Math.round(fb.firstResponseMs);
+      raw.new_shape_node_ms = fb.error ? null : Math.round(fb.ms);
       for (const sys of ['client', 'pglite', 'esync_new', 'esync']) {
         if (skip[sys]) { raw[sys] = { error: skip[sys] }; continue; }
         log(`${rows} rows, run ${run + 1}: ${sys}`);
@@ -371,6 +380,9 @@ try {
     s.worker_wasm_heap_bytes = median(col((r) => r.esync.worker_memory.wasm_heap_bytes));
     s.worker_wasm_malloc_bytes = median(col((r) => r.esync.worker_memory.wasm_malloc_bytes));
     s.replica_bytes = median(col((r) => r.esync.replica_bytes));
+    // Memory fields the worker's STATS may carry (the store's own accounting), as reported.
+    const statsMem = s.runs.map((r) => r.esync && r.esync.memory_stats).find((m) => m && Object.keys(m).length);
+    if (statsMem) s.worker_memory_stats = statsMem;
     const lat = s.runs.map((r) => r.esync && r.esync.latency).find(Boolean);
     if (lat) s.commit_to_tab = lat;
     const errors = {};
@@ -395,7 +407,7 @@ console.log(readme());
 
 function save() {
   mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-  writeFileSync(path.join(root, 'bench/results/browser.json'), JSON.stringify(result, null, 2));
+  writeFileSync(resultsPath, JSON.stringify(result, null, 2));
   writeFileSync(path.join(root, 'bench/results/browser-sync.svg'), syncPlot(result.sizes, { subtitle: `${result.date.slice(0, 10)}, ${machine.summary}, load ${result.load.start.join(' ')}` }));
 }
 
