@@ -32,7 +32,7 @@ import { build } from 'esbuild';
 import { root } from '../wasm-tests/load.js';
 import { startBackend } from '../wasm-tests/support/backend.js';
 import { openContext } from '../tests/e2e/browser.js';
-import { syncPlot } from './plot.mjs';
+import { syncPlot, readmeSection } from './plot.mjs';
 
 const SIZES = (process.env.BENCH_SIZES || '10000,100000,1000000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
 const RUNS = Number(process.env.BENCH_RUNS || 3);
@@ -403,7 +403,7 @@ try {
 }
 result.load.end = load();
 save();
-console.log(readme());
+console.log(`\nREADME section (How it compares):\n${readmeSection(result)}`);
 
 function save() {
   mkdirSync(path.join(root, 'bench/results'), { recursive: true });
@@ -436,24 +436,4 @@ function report(rows, s) {
   if (s.commit_to_tab) line(`commit-to-tab p50 / p99 (${s.commit_to_tab.writes} single-row writes), IndexedDB pages per commit`, `${s.commit_to_tab.p50_ms} / ${s.commit_to_tab.p99_ms} ms, ${s.commit_to_tab.pages_per_commit}`);
   if (s.errors) console.log(`errors: ${JSON.stringify(s.errors)}`);
   if (s.timeline) console.log(`worker timeline (median warm run, ms from the page's call): ${s.timeline.map(([l, ms]) => `${l} @${ms}`).join(', ')}`);
-}
-
-// The README's table (markdown), from this run.
-function readme() {
-  const sz = Object.values(result.sizes);
-  const head = `| ${['', ...sz.map((s) => `${s.rows.toLocaleString('en')} rows`)].join(' | ')} |\n|${'---|'.repeat(sz.length + 1)}`;
-  const row = (label, f) => `| ${label} | ${sz.map((s) => { try { return f(s); } catch { return '—'; } }).join(' | ')} |`;
-  const withRatio = (k, peer) => (s) => (s[k] == null ? '—' : `${fmt(s[k])}${peer ? ` (${ratio(s[k], s[peer])})` : ''}`);
-  return [
-    `\nREADME table (${result.date.slice(0, 10)}, ${machine.summary}, load ${result.load.start.join(' ')} -> ${result.load.end.join(' ')}; ratios vs @electric-sql/client):`,
-    head,
-    row('electric-sync: durable in IndexedDB', withRatio('esync_durable_ms', 'client_ms')),
-    row('electric-sync: all rows in the tab', withRatio('esync_tab_ms', 'client_ms')),
-    row('electric-sync: new shape, durable (server snapshot included)', withRatio('esync_new_shape_ms', 'client_ms')),
-    row('`@electric-sql/client`: `Shape.rows` (memory only)', (s) => fmt(s.client_ms)),
-    row('pglite-sync 0.6 into PGlite `idb://` (PGlite start)', (s) => `${fmt(s.pglite_sync_ms)} (${fmt(s.pglite_start_ms)})`),
-    row('electric-sync durable / pglite-sync', (s) => ratio(s.esync_durable_ms, s.pglite_sync_ms)),
-    row('reopen the stored replica until the first query', (s) => fmt(s.open_ms)),
-    row('worker memory / replica size', (s) => `${s.worker_memory_bytes == null ? '—' : `${(s.worker_memory_bytes / 2 ** 20).toFixed(1)} MiB`} / ${s.replica_bytes == null ? '—' : `${(s.replica_bytes / 2 ** 20).toFixed(1)} MiB`}`),
-  ].join('\n');
 }

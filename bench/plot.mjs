@@ -1,6 +1,7 @@
 // The browser benchmark's plot: initial sync time against rows, log-log, one line per system,
 // as a hand-written SVG (no dependencies). bench/browser.mjs writes it after every run;
 //   node bench/plot.mjs      redraws bench/results/browser-sync.svg from bench/results/browser.json
+//                            and prints the README section (readmeSection) of those results
 // Input: the `sizes` object of browser.json ({"<rows>": {esync_durable_ms, client_ms, ...}});
 // a null value (a run that timed out or failed) leaves a gap in its line.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -81,8 +82,57 @@ export function syncPlot(sizes, meta = {}) {
   return out.join('\n');
 }
 
+// The README's section (markdown) from a browser.json result: the three systems side by side
+// per size, the ratios, the timeline of the median warm run of the largest size up to 100k, the plot.
+export function readmeSection(res) {
+  const sz = Object.values(res.sizes).sort((a, b) => a.rows - b.rows);
+  const num = (n) => n.toLocaleString('en');
+  const ms = (v) => (v == null ? null : v >= 10000 ? `${(v / 1000).toFixed(1)} s` : `${num(v)} ms`);
+  const ratio = (a, b) => (a == null || b == null ? '—' : `${(a / b).toFixed(2)}×`);
+  const mib = (b) => (b == null ? '—' : `${(b / 2 ** 20).toFixed(1)} MiB`);
+  const why = (s, sys) => {
+    const e = s.errors && s.errors[sys];
+    return e ? `— (${e[0].replace(/^run \d+: /, '').replace(/^skipped: /, '')})` : '—';
+  };
+  const cell = (s, k, sys) => ms(s[k]) ?? why(s, sys);
+  const row = (label, f) => `| ${label} | ${sz.map((s) => { try { return f(s); } catch { return '—'; } }).join(' | ')} |`;
+  const loads = sz.map((s) => `${num(s.rows)}: ${s.load.start[0]}–${s.load.end[0]}`).join(', ');
+  const runs = [...new Set(sz.map((s) => s.runs_per_system ?? res.runs_per_system))];
+  const runsText = runs.length === 1 ? (runs[0] === 1 ? 'one run each' : `medians of ${runs[0]} runs`)
+    : `medians of ${sz.map((s) => `${s.runs_per_system ?? res.runs_per_system} run${(s.runs_per_system ?? res.runs_per_system) === 1 ? '' : 's'} at ${num(s.rows)} rows`).join(', ')}`;
+  const days = [...new Set(sz.map((s) => (s.date || res.date).slice(0, 10)))];
+  const out = [];
+  out.push(`\`node bench/browser.mjs\` on ${days.join(', ')}: ${res.machine.summary}; load average (1 min) at the start and end of each size ${loads} — other helpers' builds and tests shared the two cores, so absolute times here vary 2–3× from day to day; read the ratios, measured in the same run. Every system syncs the same shape (\`table=test_items\`, 6 columns) from the same warm server (its shape log built before the timed runs), each run in a fresh Chromium profile (empty IndexedDB), the systems interleaved run by run, ${runsText}.`);
+  out.push('');
+  out.push(`| | ${sz.map((s) => `${num(s.rows)} rows`).join(' | ')} |`);
+  out.push(`|---|${sz.map(() => '---|').join('')}`);
+  out.push(row('**electric-sync**: durable in IndexedDB (the first up-to-date committed)', (s) => cell(s, 'esync_durable_ms', 'esync')));
+  out.push(row('electric-sync: all rows in the tab (its `DATA_CHANGE`s)', (s) => cell(s, 'esync_tab_ms', 'esync')));
+  out.push(row('electric-sync, a new shape (the server\'s snapshot included): durable', (s) => cell(s, 'esync_new_shape_ms', 'esync_new')));
+  out.push(row('&nbsp;&nbsp;a new shape\'s first response byte (from node)', (s) => ms(s.esync_new_shape_first_byte_ms) ?? '—'));
+  out.push(row('**`@electric-sql/client`** 1.5: `Shape.rows` with all rows (memory only, nothing stored)', (s) => cell(s, 'client_ms', 'client')));
+  out.push(row('**pglite-sync** 0.6.1 into PGlite 0.5.1 `idb://`: until `onInitialSync`', (s) => cell(s, 'pglite_sync_ms', 'pglite')));
+  out.push(row('&nbsp;&nbsp;PGlite start (`PGlite.create(\'idb://…\')`, the table), not in the line above', (s) => cell(s, 'pglite_start_ms', 'pglite')));
+  out.push(row('electric-sync durable / `@electric-sql/client`', (s) => ratio(s.esync_durable_ms, s.client_ms)));
+  out.push(row('electric-sync in the tab / `@electric-sql/client`', (s) => ratio(s.esync_tab_ms, s.client_ms)));
+  out.push(row('electric-sync durable / pglite-sync', (s) => ratio(s.esync_durable_ms, s.pglite_sync_ms)));
+  out.push(row('electric-sync new shape / warm shape', (s) => ratio(s.esync_new_shape_ms, s.esync_durable_ms)));
+  out.push(row('reopen the stored replica until the first query (network unreachable)', (s) => cell(s, 'open_ms', 'esync')));
+  out.push(row('reopen / initial sync', (s) => ratio(s.open_ms, s.esync_durable_ms)));
+  out.push(row('worker memory after the sync (JS heap + wasm heap) / replica size', (s) => `${mib(s.worker_memory_bytes)} / ${mib(s.replica_bytes)} (${ratio(s.worker_memory_bytes, s.replica_bytes)})`));
+  const t = [...sz].reverse().find((s) => s.rows <= 100000 && Array.isArray(s.timeline)) || sz.find((s) => Array.isArray(s.timeline));
+  if (t) {
+    out.push('');
+    out.push(`The worker's timeline of the median warm run at ${num(t.rows)} rows (ms from the page's \`useElectricSync\` call): ${t.timeline.map(([l, v]) => `${l} @${num(v)}`).join(', ')}; all rows in the tab @${num(t.runs.map((r) => r.esync && r.esync.timeline === t.timeline && r.esync.tab_ms).find((x) => x) ?? t.esync_tab_ms)}.`);
+  }
+  out.push('');
+  out.push('![Initial sync time against rows, log-log](bench/results/browser-sync.svg)');
+  return out.join('\n');
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
   const res = JSON.parse(readFileSync(path.join(dir, 'browser.json'), 'utf8'));
   writeFileSync(path.join(dir, 'browser-sync.svg'), syncPlot(res.sizes, { subtitle: `${res.date.slice(0, 10)}, ${res.machine?.summary ?? ''}, load ${res.load?.start?.join(' ') ?? '?'}` }));
+  console.log(readmeSection(res));
 }
