@@ -38,6 +38,7 @@ const SIZES = (process.env.BENCH_SIZES || '10000,100000,1000000').split(',').map
 const RUNS = Number(process.env.BENCH_RUNS || 3);
 const WRITES = Number(process.env.BENCH_BROWSER_WRITES ?? 200);
 const timeoutFor = (rows) => Number(process.env.BENCH_RUN_TIMEOUT_MS) || 60000 + rows * 0.6;
+const graceFor = (rows) => 20000 + rows * 0.05; // after ready, for the tab's last rows
 const pct = (xs, p) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * p))]; };
 const median = (xs) => { const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)); if (!v.length) return null; const s = v.sort((a, b) => a - b); const m = s.length >> 1; return Math.round(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2); };
 const log = (m) => process.stderr.write(`bench browser [${new Date().toISOString().slice(11, 19)}]: ${m}\n`);
@@ -160,7 +161,7 @@ async function workerMemory(b, page) {
 
 // In a page: useElectricSync(c), timed until ready and until the DATA_CHANGE inserts sum to
 // `rows`; then the worker's STATS over a raw port (kept as window.__stats).
-const ESYNC_SYNC = async ([c, rows]) => {
+const ESYNC_SYNC = async ([c, rows, graceMs]) => {
   const { useElectricSync } = await import('/electric-sync.js');
   window.__recv = new Map();
   const t0 = performance.now();
@@ -178,7 +179,9 @@ const ESYNC_SYNC = async ([c, rows]) => {
     });
   });
   await s.ready.then(() => { ready = performance.now() - t0; });
-  await all;
+  // The tab's rows: at most graceMs more (a DATA_CHANGE of another form would leave tab null and
+  // the durable time still measured).
+  await Promise.race([all, new Promise((r) => setTimeout(r, graceMs))]);
   const [{ n }] = await s.query('SELECT count(*) AS n FROM test_items');
   const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:1` });
   window.__stats = () => new Promise((resolve) => {
@@ -186,7 +189,7 @@ const ESYNC_SYNC = async ([c, rows]) => {
     w.port.onmessage = (ev) => { if (ev.data.id === id) resolve(ev.data.value); };
     w.port.postMessage({ type: 'STATS', id });
   });
-  return { startedAt, ready, tab, n, stats: await window.__stats() };
+  return { startedAt, ready, tab, tabRows: got, n, stats: await window.__stats() };
 };
 
 // The sync's figures from a page's ESYNC_SYNC result: durable = the last `durable` mark at or
@@ -199,7 +202,8 @@ function esyncFigures(r, rows) {
   return {
     durable_ms: durable ? durable[1] : null,
     ready_ms: Math.round(r.ready),
-    tab_ms: Math.round(r.tab),
+    tab_ms: r.tab == null ? null : Math.round(r.tab),
+    tab_rows: r.tabRows,
     replica_bytes: r.stats.size,
     memory_stats: Object.fromEntries(Object.entries(r.stats).filter(([k]) => /mem|heap/i.test(k))),
     timeline: marks,
@@ -209,7 +213,7 @@ function esyncFigures(r, rows) {
 async function esyncWarm(rows, { writes = 0, open = true } = {}) {
   return bounded('electric-sync', timeoutFor(rows) + (writes ? 60000 : 0), async (b) => {
     const p = await b.page();
-    const r = await p.evaluate(ESYNC_SYNC, [cfg, rows]);
+    const r = await p.evaluate(ESYNC_SYNC, [cfg, rows, graceFor(rows)]);
     const out = esyncFigures(r, rows);
     out.worker_memory = await workerMemory(b, p).catch((e) => ({ error: String(e.message || e) }));
     if (writes) out.latency = await commitLatency(p, writes);
@@ -223,7 +227,7 @@ async function esyncNewShape(rows, run) {
   return bounded('electric-sync new shape', timeoutFor(rows), async (b) => {
     const p = await b.page();
     const c = { ...cfg, shapes: [{ name: 'test_items', table: 'test_items', where }] };
-    const r = await p.evaluate(ESYNC_SYNC, [c, rows]);
+    const r = await p.evaluate(ESYNC_SYNC, [c, rows, graceFor(rows)]);
     return esyncFigures(r, rows);
   });
 }

@@ -37,15 +37,22 @@ export function syncPlot(sizes, meta = {}) {
   }
   // Axes: whole decades around the data.
   const x0 = Math.floor(Math.log10(rows[0])), x1 = Math.max(x0 + 1, Math.ceil(Math.log10(rows[rows.length - 1])));
-  const y0 = Math.floor(Math.log10(Math.min(...vals))), y1 = Math.max(y0 + 1, Math.ceil(Math.log10(Math.max(...vals))));
+  // Times: from the 1-2-5 step below the fastest to the one above the slowest.
+  const step = (v, up) => {
+    const d = Math.floor(Math.log10(v));
+    const c = [1, 2, 5, 10].map((m) => m * 10 ** d);
+    return up ? c.find((x) => x >= v * 0.999) : [...c].reverse().find((x) => x <= v * 1.001);
+  };
+  const y0 = Math.log10(step(Math.min(...vals), false));
+  const y1 = Math.max(y0 + 1, Math.log10(step(Math.max(...vals), true)));
   const pw = W - L - R, ph = H - T - B;
   const X = (n) => L + ((Math.log10(n) - x0) / (x1 - x0)) * pw;
   const Y = (ms) => T + ph - ((Math.log10(ms) - y0) / (y1 - y0)) * ph;
   out.push(`<rect x="${L}" y="${T}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
-  for (let d = y0; d <= y1; d++) {
+  for (let d = Math.floor(y0); d <= Math.ceil(y1); d++) {
     for (const m of [1, 2, 5]) {
       const v = m * 10 ** d;
-      if (Math.log10(v) > y1 + 1e-9) continue;
+      if (Math.log10(v) > y1 + 1e-9 || Math.log10(v) < y0 - 1e-9) continue;
       const y = Y(v).toFixed(1);
       out.push(`<line x1="${L}" x2="${L + pw}" y1="${y}" y2="${y}" stroke="${m === 1 ? '#ccc' : '#eee'}"/>`);
       out.push(`<text x="${L - 6}" y="${y}" dy="4" text-anchor="end" fill="#333">${esc(fmtMs(v))}</text>`);
