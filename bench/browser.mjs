@@ -1,75 +1,244 @@
-// npm run bench, browser part: the worker in headless Chromium (real SharedWorker, real
-// IndexedDB) against the real server (shapes from its /v1/shape, or from the in-process stand-in
-// of wasm-tests/support while the server has none — the table says which).
-//   node bench/browser.mjs        (BENCH_BROWSER_ROWS=100000, BENCH_BROWSER_WRITES=200)
-// Measures: initial sync of N rows until durable in IndexedDB (rows/s), open time of that replica
-// (a new worker loading it from IndexedDB until ready, and the first query), commit-to-tab
-// latency of single-row writes (write -> DATA_CHANGE in the tab, p50/p99), IndexedDB pages
-// written per single-row commit; and the official @electric-sql/client (memory only) in the
-// same page as the peer. Prints a table, writes bench/results/browser.json.
+// npm run bench, browser part: initial sync in headless Chromium, electric-sync beside its peers,
+// fairly: every system syncs the same shape (`table=test_items`) from the same warm server (its
+// shape log built before any timed run), each run in a fresh browser profile (empty IndexedDB),
+// RUNS runs per system and size, medians. Against the real server (wasm-tests/support/backend.js).
+//   node bench/browser.mjs                        sizes 10k, 100k and 1M rows
+//   BENCH_SIZES=100000 node bench/browser.mjs     one size (comma-separated list)
+//   BENCH_RUNS=3  BENCH_BROWSER_WRITES=200  BENCH_RUN_TIMEOUT_MS=<per run; default 60 s + 0.6 ms/row>
+//   BENCH_MERGE=1   keep the other sizes of the last bench/results/browser.json
+// Systems, each timed from the page's first call:
+//  - electric-sync (the SharedWorker): until durable (the worker's last `durable` mark before the
+//    tab's `ready`: the first up-to-date committed to IndexedDB), and until the tab holds all rows
+//    (the sum of its DATA_CHANGE inserts); plus a NEW shape each run (a `where` selecting every
+//    row that no earlier run used), so the server's snapshot is included; its first byte is
+//    timed from node before the run (yet another new shape: until the response headers; read to
+//    its end, so no snapshot is being built while a system is timed).
+//  - @electric-sql/client: ShapeStream + Shape until `Shape.rows` resolves with all rows (memory only).
+//  - pglite-sync 0.6 syncing into PGlite 0.5 with `idb://` persistence (both bundled by esbuild
+//    and served to the page): until onInitialSync; PGlite's start reported apart.
+// Also, per size: open time of the stored replica (a new page of the same profile, network
+// unreachable, until the first query), the worker's memory after the sync (JS heap + ArrayBuffer
+// backing stores + wasm memory of the SharedWorker, over the DevTools protocol), the
+// replica's size (STATS), and on the first size, single-row commit-to-tab latency (p50/p99) with
+// the IndexedDB pages written per commit.
+// A run that exceeds its timeout (or fails) is recorded as null with the reason; after a peer's
+// timeout its remaining runs at that size are skipped. Prints the tables (and the README table),
+// writes bench/results/browser.json and the plot bench/results/browser-sync.svg.
 import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
+import { build } from 'esbuild';
 import { root } from '../wasm-tests/load.js';
 import { startBackend } from '../wasm-tests/support/backend.js';
 import { openContext } from '../tests/e2e/browser.js';
+import { syncPlot, readmeSection } from './plot.mjs';
 
-const ROWS = Number(process.env.BENCH_BROWSER_ROWS ?? 100000);
+const SIZES = (process.env.BENCH_SIZES || '10000,100000,1000000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
+const RUNS = Number(process.env.BENCH_RUNS || 3);
 const WRITES = Number(process.env.BENCH_BROWSER_WRITES ?? 200);
+const timeoutFor = (rows) => Number(process.env.BENCH_RUN_TIMEOUT_MS) || 60000 + rows * 0.6;
+const graceFor = (rows) => 20000 + rows * 0.05; // after ready, for the tab's last rows
 const pct = (xs, p) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * p))]; };
-const log = (m) => process.stderr.write(`bench browser: ${m}\n`);
+const median = (xs) => { const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)); if (!v.length) return null; const s = v.sort((a, b) => a - b); const m = s.length >> 1; return Math.round(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2); };
+const log = (m) => process.stderr.write(`bench browser [${new Date().toISOString().slice(11, 19)}]: ${m}\n`);
+const load = () => os.loadavg().map((x) => +x.toFixed(2));
+
+// --- the peers' code, served to the pages -------------------------------------------------------
+const nm = (p) => path.join(root, 'node_modules', p);
+const clientSrc = readFileSync(nm('@electric-sql/client/dist/index.browser.mjs'));
+// PGlite + pglite-sync as one ES module; PGlite finds its .wasm/.data beside it (import.meta.url).
+const pgliteBundle = (await build({
+  stdin: { contents: "export { PGlite } from '@electric-sql/pglite'; export { electricSync } from '@electric-sql/pglite-sync';", resolveDir: root, loader: 'js' },
+  bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'error',
+})).outputFiles[0].contents;
+const PEER_FILES = {
+  'client.mjs': ['text/javascript', clientSrc],
+  'pglite.mjs': ['text/javascript', Buffer.from(pgliteBundle)], // a Buffer: playwright drops the page on a Uint8Array body
+  'pglite.wasm': ['application/wasm', readFileSync(nm('@electric-sql/pglite/dist/pglite.wasm'))],
+  'pglite.data': ['application/octet-stream', readFileSync(nm('@electric-sql/pglite/dist/pglite.data'))],
+  'initdb.wasm': ['application/wasm', readFileSync(nm('@electric-sql/pglite/dist/initdb.wasm'))],
+};
 
 const backend = await startBackend({ static: true });
+if (backend.kind !== 'real') throw new Error('bench/browser.mjs needs the real server (with /v1/shape)');
 const base = backend.staticBase;
-const app = { shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'docpal-electric' }; // the app's own values
+const app = { shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'bench-browser' };
 const cfg = { ...app, shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl };
-const results = { rows: ROWS, writes: WRITES, shapes: backend.kind === 'real' ? 'server /v1/shape' : 'in-process stand-in' };
-let b;
-try {
-  log(`seeding ${ROWS} rows`);
-  await backend.seedMany(ROWS);
-  b = await openContext(base);
-  const peerSrc = readFileSync(path.join(root, 'node_modules/@electric-sql/client/dist/index.browser.mjs'));
-  await b.ctx.route(`${base}/__peer/client.mjs`, (r) => r.fulfill({ contentType: 'text/javascript', body: peerSrc }));
+const SHAPE = { table: 'test_items' }; // the one shape every system syncs (warm)
 
-  // 1. initial sync to durable
-  log('initial sync');
-  const p = await b.page();
-  const sync = await p.evaluate(async (c) => {
-    const { useElectricSync } = await import('/electric-sync.js');
-    window.__recv = new Map();
-    const startedAt = Date.now();
-    const t0 = performance.now();
-    const s = useElectricSync(c);
-    window.__sync = s;
-    s.on('DATA_CHANGE', (e) => { const now = Date.now(); for (const r of e.changes.insert) window.__recv.set(r.id, now); });
-    await s.ready; // the first up-to-date, durable in IndexedDB
-    const ms = performance.now() - t0;
-    const [{ n }] = await s.query('SELECT count(*) AS n FROM test_items');
-    // The flusher's counters, over a raw connection to the same SharedWorker.
-    const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:1` });
-    window.__stats = () => new Promise((resolve) => {
-      const id = Math.random();
-      w.port.onmessage = (ev) => { if (ev.data.id === id) resolve(ev.data.value); };
-      w.port.postMessage({ type: 'STATS', id });
+// A fresh browser profile with the peers' files routed in.
+async function freshBrowser() {
+  const b = await openContext(base);
+  await b.ctx.route(`${base}/__peer/*`, (r) => {
+    const f = PEER_FILES[new URL(r.request().url()).pathname.slice('/__peer/'.length)];
+    return f ? r.fulfill({ contentType: f[0], body: f[1] }) : r.fulfill({ status: 404, body: '' });
+  });
+  return b;
+}
+
+// fn(browser) in a fresh profile, bounded by ms: its value, or {error} (then the profile's
+// browser is closed, which ends whatever the page was doing).
+async function bounded(what, ms, fn) {
+  const b = await freshBrowser();
+  let timer;
+  const work = fn(b);
+  work.catch(() => {});
+  try {
+    return await Promise.race([work, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${Math.round(ms / 1000)} s`)), ms); })]);
+  } catch (e) {
+    const msg = String(e && e.message ? e.message : e).split('\n')[0];
+    log(`${what}: ${msg}${b.logs.length ? ` (page log: ${b.logs.slice(-3).join(' | ')})` : ''}`);
+    return { error: msg };
+  } finally {
+    clearTimeout(timer);
+    await b.close().catch(() => {});
+  }
+}
+
+// Reads a shape from offset -1 to its first up-to-date (node's fetch, non-live), so the server has
+// built its log. Returns {ms, firstHeadersMs, firstResponseMs, rows}.
+async function drainShape(params) {
+  let offset = '-1', handle = null, rows = 0, firstHeadersMs = null, firstResponseMs = null;
+  const t0 = performance.now();
+  for (;;) {
+    const q = new URLSearchParams({ ...params, offset });
+    if (handle) q.set('handle', handle);
+    const r = await fetch(`${backend.shapeUrl}?${q}`);
+    firstHeadersMs ??= performance.now() - t0;
+    const body = await r.text();
+    firstResponseMs ??= performance.now() - t0;
+    if (r.status !== 200) throw new Error(`shape ${q}: ${r.status} ${body.slice(0, 200)}`);
+    for (const m of JSON.parse(body)) if (m.headers && m.headers.operation) rows++;
+    handle = r.headers.get('electric-handle');
+    offset = r.headers.get('electric-offset');
+    if (r.headers.has('electric-up-to-date')) break;
+  }
+  return { ms: performance.now() - t0, firstHeadersMs, firstResponseMs, rows };
+}
+
+// The memory of the page's SharedWorker (DevTools protocol): V8's JS heap + ArrayBuffer backing
+// stores + the wasm heap. {error} when the protocol does not say. (Runtime.queryObjects would
+// find the wasm memory without the worker's help, but it crashes the worker target in Chromium 156.)
+async function workerMemory(b, page) {
+  const cdp = await b.ctx.newCDPSession(page);
+  try {
+    const { targetInfos } = await cdp.send('Target.getTargets');
+    const t = targetInfos.find((x) => x.type === 'shared_worker' && x.url.includes('electric-sync.worker'));
+    if (!t) return { error: 'no shared_worker target' };
+    const { sessionId } = await cdp.send('Target.attachToTarget', { targetId: t.targetId, flatten: false });
+    const call = (id, method, params = {}) => new Promise((resolve) => {
+      const timer = setTimeout(() => { cdp.off('Target.receivedMessageFromTarget', on); resolve({ error: `${method}: no answer` }); }, 10000);
+      const on = (e) => {
+        if (e.sessionId !== sessionId) return;
+        const m = JSON.parse(e.message);
+        if (m.id === id) { clearTimeout(timer); cdp.off('Target.receivedMessageFromTarget', on); resolve(m.result || { error: m.error }); }
+      };
+      cdp.on('Target.receivedMessageFromTarget', on);
+      cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) }).catch((e) => resolve({ error: String(e) }));
     });
-    return { ms, n, startedAt, stats: await window.__stats() };
-  }, cfg);
-  // Durable: the worker's mark of the first flush that completed (the initial sync's commit).
-  const durable = sync.stats.timeline.find(([l]) => l.startsWith('durable'));
-  results.timeline = sync.stats.timeline.map(([l, ms]) => `${l} @${Math.round(ms)}`).join(', ');
-  if (sync.n !== ROWS) throw new Error(`synced ${sync.n} rows, expected ${ROWS}`);
-  results.initial_sync_ms = Math.round(sync.stats.startedAt + durable[1] - sync.startedAt);
-  results.initial_sync_rows_per_s = Math.round(ROWS / (results.initial_sync_ms / 1000));
-  results.initial_sync_to_tab_ready_ms = Math.round(sync.ms);
-  results.replica_bytes = sync.stats.size;
+    await call(1, 'HeapProfiler.collectGarbage');
+    const u = await call(2, 'Runtime.getHeapUsage');
+    // The wasm memory is not in the backing-store count: the module's heap (its instance is
+    // self.ElectricSyncWorker.instance in the worker), and the engine's malloc'd bytes.
+    const wasm = await call(3, 'Runtime.evaluate', {
+      returnByValue: true,
+      expression: '(() => { const m = self.ElectricSyncWorker && self.ElectricSyncWorker.instance && self.ElectricSyncWorker.instance.module; return m ? { heap: m.HEAPU8.length, used: typeof m.memoryUsed === "function" ? m.memoryUsed() : null } : null; })()',
+    });
+    await cdp.send('Target.detachFromTarget', { sessionId }).catch(() => {});
+    if (typeof u.usedSize !== 'number') return { error: JSON.stringify(u).slice(0, 200) };
+    const w = wasm.result && wasm.result.value;
+    if (!w) log(`worker memory: no wasm heap (${JSON.stringify(wasm).slice(0, 200)})`);
+    return {
+      js_heap_bytes: u.usedSize, backing_store_bytes: u.backingStorageSize ?? null,
+      wasm_heap_bytes: w ? w.heap : null, wasm_malloc_bytes: w ? w.used : null,
+      total_bytes: u.usedSize + (u.backingStorageSize || 0) + (w ? w.heap : 0),
+    };
+  } finally {
+    await cdp.detach().catch(() => {});
+  }
+}
 
-  // 2. commit-to-tab latency and pages per commit (single-row inserts, one at a time)
-  log(`${WRITES} single-row writes`);
-  await p.waitForFunction(() => window.__sync.status.test_items?.phase === 'live');
+// In a page: useElectricSync(c), timed until ready and until the DATA_CHANGE inserts sum to
+// `rows`; then the worker's STATS over a raw port (kept as window.__stats).
+const ESYNC_SYNC = async ([c, rows, graceMs]) => {
+  const { useElectricSync } = await import('/electric-sync.js');
+  window.__recv = new Map();
+  const t0 = performance.now();
+  const startedAt = performance.timeOrigin + t0;
+  let got = 0, tab = null, ready = null;
+  const s = useElectricSync(c);
+  window.__sync = s;
+  const all = new Promise((resolve) => {
+    s.on('DATA_CHANGE', (e) => {
+      const now = Date.now();
+      const ins = (e.changes && e.changes.insert) || [];
+      got += ins.length;
+      if (got >= rows && tab === null) { tab = performance.now() - t0; resolve(); }
+      if (got > rows) for (const r of ins) window.__recv.set(r.id, now);
+    });
+  });
+  await s.ready.then(() => { ready = performance.now() - t0; });
+  // The tab's rows: at most graceMs more (a DATA_CHANGE of another form would leave tab null and
+  // the durable time still measured).
+  await Promise.race([all, new Promise((r) => setTimeout(r, graceMs))]);
+  const [{ n }] = await s.query('SELECT count(*) AS n FROM test_items');
+  const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\d+)/)[1]; // the tab library's WORKER_FORMAT
+    const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:${fmt}` });
+  window.__stats = () => new Promise((resolve) => {
+    const id = Math.random();
+    w.port.onmessage = (ev) => { if (ev.data.id === id) resolve(ev.data.value); };
+    w.port.postMessage({ type: 'STATS', id });
+  });
+  return { startedAt, ready, tab, tabRows: got, n, stats: await window.__stats() };
+};
+
+// The sync's figures from a page's ESYNC_SYNC result: durable = the last `durable` mark at or
+// before the tab's `ready` (on the page's clock), and the worker's timeline relative to the start.
+function esyncFigures(r, rows) {
+  if (r.n < rows) throw new Error(`synced ${r.n} rows, expected ${rows}`);
+  const rel = (ms) => r.stats.startedAt + ms - r.startedAt;
+  const marks = r.stats.timeline.map(([l, ms]) => [l, Math.round(rel(ms))]);
+  const durable = marks.filter(([l, ms]) => l.startsWith('durable') && ms <= r.ready + 1).pop();
+  return {
+    durable_ms: durable ? durable[1] : null,
+    ready_ms: Math.round(r.ready),
+    tab_ms: r.tab == null ? null : Math.round(r.tab),
+    tab_rows: r.tabRows,
+    replica_bytes: r.stats.size,
+    memory_stats: Object.fromEntries(Object.entries(r.stats).filter(([k]) => /mem|heap/i.test(k))),
+    timeline: marks,
+  };
+}
+
+async function esyncWarm(rows, { writes = 0, open = true } = {}) {
+  return bounded('electric-sync', timeoutFor(rows) + (writes ? 60000 : 0), async (b) => {
+    const p = await b.page();
+    const r = await p.evaluate(ESYNC_SYNC, [cfg, rows, graceFor(rows)]);
+    const out = esyncFigures(r, rows);
+    out.worker_memory = await workerMemory(b, p).catch((e) => ({ error: String(e.message || e) }));
+    if (writes) out.latency = await commitLatency(p, writes);
+    if (open) out.open = await openTime(b, p, rows);
+    return out;
+  });
+}
+
+async function esyncNewShape(rows, run) {
+  const where = `title <> 'bench-new-${Date.now()}-${run}'`;
+  return bounded('electric-sync new shape', timeoutFor(rows), async (b) => {
+    const p = await b.page();
+    const c = { ...cfg, shapes: [{ name: 'test_items', table: 'test_items', where }] };
+    const r = await p.evaluate(ESYNC_SYNC, [c, rows, graceFor(rows)]);
+    return esyncFigures(r, rows);
+  });
+}
+
+// Single-row writes, one at a time: write -> its DATA_CHANGE in the tab; IndexedDB pages per commit.
+async function commitLatency(p, n) {
+  await p.waitForFunction(() => window.__sync.status.test_items?.phase === 'live', null, { timeout: 30000 });
   const before = await p.evaluate(() => window.__stats());
   const lat = [];
-  for (let i = 0; i < WRITES; i++) {
+  for (let i = 0; i < n; i++) {
     const id = randomUUID();
     const t0 = Date.now();
     await backend.insert({ id, title: `bench ${i}` });
@@ -77,89 +246,199 @@ try {
     lat.push((await p.evaluate((x) => window.__recv.get(x), id)) - t0);
   }
   const after = await p.evaluate(() => window.__stats());
-  results.commit_to_tab_ms_p50 = pct(lat, 0.5);
-  results.commit_to_tab_ms_p99 = pct(lat, 0.99);
-  results.idb_flushes = after.flushes - before.flushes;
-  results.idb_pages_per_commit = +((after.pagesWritten - before.pagesWritten) / Math.max(1, after.flushes - before.flushes)).toFixed(2);
-
-  // 3. open time: every tab closed (the worker ends), a new tab opens the stored replica with
-  //    the network unreachable, so only loading IndexedDB + wasm + SQLite is timed.
-  log('open time');
-  await p.close();
-  await new Promise((r) => setTimeout(r, 500));
-  const opens = [];
-  for (let i = 0; i < 3; i++) {
-    const q = await b.page();
-    opens.push(await q.evaluate(async ([n, a]) => {
-      const { useElectricSync } = await import('/electric-sync.js');
-      const t0 = performance.now();
-      const s = useElectricSync({ ...a, shapeUrl: 'http://127.0.0.1:9/v1/shape', versionUrl: 'http://127.0.0.1:9/api/schema/version' });
-      await s.ready;
-      const ready = performance.now() - t0;
-      const [{ c }] = await s.query('SELECT count(*) AS c FROM test_items');
-      const first = performance.now() - t0;
-      if (c < n) throw new Error(`opened ${c} rows`);
-      s.close();
-      return { ready, first };
-    }, [ROWS, app]));
-    await q.close();
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  results.open_ms = Math.round(pct(opens.map((o) => o.first), 0.5));
-  results.open_ready_ms = Math.round(pct(opens.map((o) => o.ready), 0.5));
-
-  // 4. the peer: @electric-sql/client (ShapeStream + Shape, memory only) in a page
-  log('peer @electric-sql/client');
-  const pp = await b.page();
-  const peer = await pp.evaluate(async (c) => {
-    const { ShapeStream, Shape } = await import('/__peer/client.mjs');
-    window.__precv = new Map();
-    const t0 = performance.now();
-    const stream = new ShapeStream({ url: c.shapeUrl, params: { table: 'test_items' } });
-    const shape = new Shape(stream);
-    const rows = await shape.rows;
-    const ms = performance.now() - t0;
-    const seen = new Set(rows.map((r) => r.id));
-    shape.subscribe(({ rows: all }) => {
-      const now = Date.now();
-      for (const r of all) if (!seen.has(r.id)) { seen.add(r.id); window.__precv.set(r.id, now); }
-    });
-    window.__peer = stream;
-    return { ms, n: rows.length };
-  }, cfg);
-  results.peer_initial_sync_rows_per_s = Math.round(peer.n / (peer.ms / 1000));
-  const plat = [];
-  for (let i = 0; i < Math.min(WRITES, 100); i++) {
-    const id = randomUUID();
-    const t0 = Date.now();
-    await backend.insert({ id, title: `peer ${i}` });
-    await pp.waitForFunction((x) => window.__precv.has(x), id, { polling: 'raf', timeout: 20000 });
-    plat.push((await pp.evaluate((x) => window.__precv.get(x), id)) - t0);
-  }
-  results.peer_commit_to_callback_ms_p50 = pct(plat, 0.5);
-  results.peer_commit_to_callback_ms_p99 = pct(plat, 0.99);
-} finally {
-  if (b) await b.close();
-  await backend.stop();
+  const flushes = after.flushes - before.flushes;
+  return {
+    writes: n, p50_ms: pct(lat, 0.5), p99_ms: pct(lat, 0.99), flushes,
+    pages_per_commit: +((after.pagesWritten - before.pagesWritten) / Math.max(1, flushes)).toFixed(2),
+  };
 }
 
-const goals = [
-  ['initial sync to durable >= 50k rows/s', results.initial_sync_rows_per_s >= 50000, results.initial_sync_rows_per_s],
-  ['open <= 0.8 s', results.open_ms <= 800, results.open_ms],
-  ['commit-to-tab p50 <= 30 ms', results.commit_to_tab_ms_p50 <= 30, results.commit_to_tab_ms_p50],
-  ['<= 3 IndexedDB pages per single-row commit', results.idb_pages_per_commit <= 3, results.idb_pages_per_commit],
-];
-console.log(`\nbrowser worker in headless Chromium (shapes: ${results.shapes})`);
-console.log(['metric'.padEnd(44), 'esync worker'.padStart(14), '@electric-sql/client'.padStart(22)].join(' '));
-const line = (m, a, p) => console.log([m.padEnd(44), String(a).padStart(14), String(p ?? '-').padStart(22)].join(' '));
-line(`initial sync of ${ROWS} rows, rows/s`, results.initial_sync_rows_per_s, results.peer_initial_sync_rows_per_s);
-line('  ms (esync: durable in IndexedDB; peer: memory)', results.initial_sync_ms, null);
-line('  ms until ready in the tab (after the 100k-row DATA_CHANGE)', results.initial_sync_to_tab_ready_ms, null);
-line('open stored replica until first query, ms', results.open_ms, null);
-line(`commit-to-tab p50 / p99, ms (${WRITES} writes)`, `${results.commit_to_tab_ms_p50} / ${results.commit_to_tab_ms_p99}`, `${results.peer_commit_to_callback_ms_p50} / ${results.peer_commit_to_callback_ms_p99}`);
-line('IndexedDB pages per single-row commit', results.idb_pages_per_commit, null);
-line('replica size, bytes', results.replica_bytes, null);
-console.log(`worker timeline of the initial sync: ${results.timeline}`);
-for (const [g, ok, v] of goals) console.log(`${ok ? 'met ' : 'MISS'}  ${g}: ${v}`);
-mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-writeFileSync(path.join(root, 'bench/results/browser.json'), JSON.stringify({ date: new Date().toISOString(), results, goals }, null, 2));
+// Every tab of the profile closed (the worker ends), then a new page opens the stored replica
+// with the network unreachable: until ready, and until the first query's answer.
+async function openTime(b, p, rows) {
+  await p.close();
+  await new Promise((r) => setTimeout(r, 500));
+  const q = await b.page();
+  return q.evaluate(async ([n, a]) => {
+    const { useElectricSync } = await import('/electric-sync.js');
+    const t0 = performance.now();
+    const s = useElectricSync({ ...a, shapeUrl: 'http://127.0.0.1:9/v1/shape', versionUrl: 'http://127.0.0.1:9/api/schema/version' });
+    await s.ready;
+    const ready = performance.now() - t0;
+    const [{ c }] = await s.query('SELECT count(*) AS c FROM test_items');
+    const first = performance.now() - t0;
+    if (c < n) throw new Error(`opened ${c} rows`);
+    return { ready_ms: Math.round(ready), first_query_ms: Math.round(first) };
+  }, [rows, app]);
+}
+
+async function client(rows) {
+  return bounded('@electric-sql/client', timeoutFor(rows), async (b) => {
+    const p = await b.page();
+    const r = await p.evaluate(async ([url, params]) => {
+      const { ShapeStream, Shape } = await import('/__peer/client.mjs');
+      const t0 = performance.now();
+      const shape = new Shape(new ShapeStream({ url, params }));
+      const all = await shape.rows;
+      const ms = performance.now() - t0;
+      return { ms, n: all.length };
+    }, [backend.shapeUrl, SHAPE]);
+    if (r.n < rows) throw new Error(`Shape.rows had ${r.n} rows, expected ${rows}`);
+    return { ms: Math.round(r.ms) };
+  });
+}
+
+const PG_TABLE = `CREATE TABLE test_items (
+  id uuid PRIMARY KEY NOT NULL, title text NOT NULL, description text,
+  completed boolean DEFAULT false NOT NULL,
+  created_at timestamp DEFAULT now() NOT NULL, updated_at timestamp DEFAULT now() NOT NULL)`;
+
+async function pglite(rows) {
+  return bounded('pglite-sync', timeoutFor(rows), async (b) => {
+    const p = await b.page();
+    const r = await p.evaluate(async ([url, params, ddl]) => {
+      const { PGlite, electricSync } = await import('/__peer/pglite.mjs');
+      const t0 = performance.now();
+      const pg = await PGlite.create('idb://bench-pglite', { extensions: { sync: electricSync() } });
+      await pg.exec(ddl);
+      const start = performance.now() - t0;
+      const t1 = performance.now();
+      await new Promise((resolve, reject) => {
+        pg.sync.syncShapeToTable({
+          shape: { url, params }, table: 'test_items', primaryKey: ['id'], shapeKey: 'bench',
+          onInitialSync: resolve, onError: reject,
+        }).catch(reject);
+      });
+      const sync = performance.now() - t1;
+      const { rows: [{ n }] } = await pg.query('SELECT count(*)::int AS n FROM test_items');
+      return { start, sync, n };
+    }, [backend.shapeUrl, SHAPE, PG_TABLE]);
+    if (r.n < rows) throw new Error(`PGlite had ${r.n} rows, expected ${rows}`);
+    return { sync_ms: Math.round(r.sync), start_ms: Math.round(r.start) };
+  });
+}
+
+// --- the runs -----------------------------------------------------------------------------------
+const machine = {
+  cores: os.cpus().length, cpu: os.cpus()[0]?.model?.trim(), memory_gib: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+};
+const result = { date: new Date().toISOString(), machine, load: { start: load() }, runs_per_system: RUNS, sizes: {} };
+// BENCH_MERGE=1: keep the sizes of the last results that this run does not measure (each size
+// keeps its own date and load).
+const resultsPath = path.join(root, 'bench/results/browser.json');
+if (process.env.BENCH_MERGE === '1') {
+  try { Object.assign(result.sizes, JSON.parse(readFileSync(resultsPath, 'utf8')).sizes); } catch { /* none yet */ }
+}
+try {
+  {
+    const b = await freshBrowser();
+    const p = await b.page();
+    machine.chromium = await p.evaluate(() => (navigator.userAgent.match(/Chrome\/([\d.]+)/) || [])[1] || navigator.userAgent);
+    await b.close();
+  }
+  machine.summary = `${machine.cores} cores (${machine.cpu}), ${machine.memory_gib} GiB, Chromium ${machine.chromium}, shared`;
+  for (const [si, rows] of SIZES.entries()) {
+    log(`${rows} rows: seeding`);
+    await backend.seedMany(rows);
+    const warm = await drainShape(SHAPE);
+    if (warm.rows !== rows) throw new Error(`warming the shape read ${warm.rows} rows, expected ${rows}`);
+    log(`${rows} rows: shape warm (built and read in ${Math.round(warm.ms)} ms); ${RUNS} runs, timeout ${Math.round(timeoutFor(rows) / 1000)} s each`);
+    const s = { rows, date: new Date().toISOString(), runs_per_system: RUNS, load: { start: load() }, warmup_ms: Math.round(warm.ms), runs: [] };
+    const skip = {};
+    for (let run = 0; run < RUNS; run++) {
+      const raw = { run: run + 1 };
+      const last = run === RUNS - 1;
+      // A new shape's first byte, from node (a where of its own, so the server builds a snapshot);
+      // read to its end, so the server is idle again before the timed runs.
+      const fb = await drainShape({ ...SHAPE, where: `title <> 'bench-fb-${Date.now()}-${run}'` }).catch((e) => ({ error: e.message }));
+      raw.new_shape_first_byte_ms = fb.error ? null : Math.round(fb.firstHeadersMs);
+      raw.new_shape_first_response_ms = fb.error ? null : Math.round(fb.firstResponseMs);
+      raw.new_shape_node_ms = fb.error ? null : Math.round(fb.ms);
+      for (const sys of ['client', 'pglite', 'esync_new', 'esync']) {
+        if (skip[sys]) { raw[sys] = { error: skip[sys] }; continue; }
+        log(`${rows} rows, run ${run + 1}: ${sys}`);
+        if (sys === 'client') raw.client = await client(rows);
+        else if (sys === 'pglite') raw.pglite = await pglite(rows);
+        else if (sys === 'esync_new') raw.esync_new = await esyncNewShape(rows, run);
+        // The last warm run of the first size also times single-row writes (they add rows to the
+        // shape, so nothing runs after them at this size).
+        else raw.esync = await esyncWarm(rows, { writes: si === 0 && last ? WRITES : 0 });
+        if (raw[sys].error && /timed out/.test(raw[sys].error) && sys === 'pglite') skip[sys] = `skipped: run ${run + 1} ${raw[sys].error}`;
+      }
+      s.runs.push(raw);
+    }
+    const col = (f) => s.runs.map((r) => { try { return f(r); } catch { return null; } });
+    s.esync_durable_ms = median(col((r) => r.esync.durable_ms));
+    s.esync_ready_ms = median(col((r) => r.esync.ready_ms));
+    s.esync_tab_ms = median(col((r) => r.esync.tab_ms));
+    s.esync_new_shape_ms = median(col((r) => r.esync_new.durable_ms));
+    s.esync_new_shape_tab_ms = median(col((r) => r.esync_new.tab_ms));
+    s.esync_new_shape_first_byte_ms = median(col((r) => r.new_shape_first_byte_ms));
+    s.client_ms = median(col((r) => r.client.ms));
+    s.pglite_sync_ms = median(col((r) => r.pglite.sync_ms));
+    s.pglite_start_ms = median(col((r) => r.pglite.start_ms));
+    s.open_ms = median(col((r) => r.esync.open.first_query_ms));
+    s.open_ready_ms = median(col((r) => r.esync.open.ready_ms));
+    s.worker_memory_bytes = median(col((r) => r.esync.worker_memory.total_bytes));
+    s.worker_js_heap_bytes = median(col((r) => r.esync.worker_memory.js_heap_bytes));
+    s.worker_wasm_heap_bytes = median(col((r) => r.esync.worker_memory.wasm_heap_bytes));
+    s.worker_wasm_malloc_bytes = median(col((r) => r.esync.worker_memory.wasm_malloc_bytes));
+    s.replica_bytes = median(col((r) => r.esync.replica_bytes));
+    // Memory fields the worker's STATS may carry (the store's own accounting), as reported.
+    const statsMem = s.runs.map((r) => r.esync && r.esync.memory_stats).find((m) => m && Object.keys(m).length);
+    if (statsMem) s.worker_memory_stats = statsMem;
+    const lat = s.runs.map((r) => r.esync && r.esync.latency).find(Boolean);
+    if (lat) s.commit_to_tab = lat;
+    const errors = {};
+    for (const r of s.runs) for (const k of ['client', 'pglite', 'esync_new', 'esync']) if (r[k] && r[k].error) (errors[k] ||= []).push(`run ${r.run}: ${r[k].error}`);
+    if (Object.keys(errors).length) s.errors = errors;
+    // The timeline of the median warm run (by durable time), relative to the page's first call.
+    const ok = s.runs.filter((r) => r.esync && r.esync.timeline).sort((a, b) => a.esync.durable_ms - b.esync.durable_ms);
+    const mid = ok[(ok.length - 1) >> 1];
+    s.timeline = mid ? mid.esync.timeline : null;
+    for (const r of s.runs) if (r.esync && r.esync.timeline && r !== mid) r.esync.timeline = `${r.esync.timeline.length} marks (see the top-level timeline for the median run)`;
+    s.load.end = load();
+    result.sizes[rows] = s;
+    report(rows, s);
+    save();
+  }
+} finally {
+  await backend.stop();
+}
+result.load.end = load();
+save();
+console.log(`\nREADME section (How it compares):\n${readmeSection(result)}`);
+
+function save() {
+  mkdirSync(path.join(root, 'bench/results'), { recursive: true });
+  writeFileSync(resultsPath, JSON.stringify(result, null, 2));
+  writeFileSync(path.join(root, 'bench/results/browser-sync.svg'), syncPlot(result.sizes, { subtitle: `${result.date.slice(0, 10)}, ${machine.summary}, load ${result.load.start.join(' ')}` }));
+}
+
+function fmt(ms) { return ms == null ? '—' : `${ms.toLocaleString('en')} ms`; }
+function ratio(a, b) { return a == null || b == null ? '—' : `${(a / b).toFixed(2)}×`; }
+
+function report(rows, s) {
+  const line = (m, v) => console.log(`${m.padEnd(66)} ${String(v).padStart(14)}`);
+  console.log(`\n${rows} rows in headless Chromium, fresh profile per run, medians of ${RUNS} (load ${s.load.start.join(' ')} -> ${s.load.end.join(' ')})`);
+  line('electric-sync, warm shape: durable in IndexedDB', fmt(s.esync_durable_ms));
+  line('electric-sync, warm shape: all rows in the tab (DATA_CHANGE)', fmt(s.esync_tab_ms));
+  line('electric-sync, new shape (server snapshot): durable', fmt(s.esync_new_shape_ms));
+  line('  new shape: first response byte (from node)', fmt(s.esync_new_shape_first_byte_ms));
+  line('@electric-sql/client: Shape.rows (memory only)', fmt(s.client_ms));
+  line('pglite-sync into PGlite idb:// (start excluded)', fmt(s.pglite_sync_ms));
+  line('  PGlite start (idb://, create table)', fmt(s.pglite_start_ms));
+  line('open the stored replica until the first query', fmt(s.open_ms));
+  line('worker memory (JS heap + ArrayBuffers + wasm), bytes', s.worker_memory_bytes ?? '—');
+  line('replica size, bytes', s.replica_bytes ?? '—');
+  line('ratio: esync durable / client', ratio(s.esync_durable_ms, s.client_ms));
+  line('ratio: esync in tab / client', ratio(s.esync_tab_ms, s.client_ms));
+  line('ratio: esync durable / pglite-sync', ratio(s.esync_durable_ms, s.pglite_sync_ms));
+  line('ratio: esync new shape / warm shape', ratio(s.esync_new_shape_ms, s.esync_durable_ms));
+  line('ratio: open / initial sync', ratio(s.open_ms, s.esync_durable_ms));
+  line('ratio: worker memory / replica size', ratio(s.worker_memory_bytes, s.replica_bytes));
+  if (s.commit_to_tab) line(`commit-to-tab p50 / p99 (${s.commit_to_tab.writes} single-row writes), IndexedDB pages per commit`, `${s.commit_to_tab.p50_ms} / ${s.commit_to_tab.p99_ms} ms, ${s.commit_to_tab.pages_per_commit}`);
+  if (s.errors) console.log(`errors: ${JSON.stringify(s.errors)}`);
+  if (s.timeline) console.log(`worker timeline (median warm run, ms from the page's call): ${s.timeline.map(([l, ms]) => `${l} @${ms}`).join(', ')}`);
+}

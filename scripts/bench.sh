@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run bench: builds what is needed, then runs each benchmark part; every part prints a table
 # and writes bench/results/<part>.json.   usage: scripts/bench.sh [core|shipped|server|shapes|browser|cdn|sizes]...
-# (default: all of them; cdn installs Debian's nginx-light itself when it is missing)
+# (default: all of them; cdn installs Debian's nginx-light itself when it is missing; browser syncs
+# 10k, 100k and 1M rows with three systems, 3 fresh-profile runs each: BENCH_SIZES=100000 for one)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -19,12 +19,16 @@ const config = () => ({
 });
 
 // STATS over a port of its own to the page's SharedWorker (same URL and name as the tab library's).
-const stats = (page) => page.evaluate((db) => new Promise((resolve) => {
-  const w = new SharedWorker(new URL('/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:1` });
+// The worker's name carries the storage format of the tab library (WORKER_FORMAT).
+const stats = (page) => page.evaluate(async (db) => {
+  const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\d+)/)[1];
+  return new Promise((resolve) => {
+  const w = new SharedWorker(new URL('/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:${fmt}` });
   const id = Math.random();
   w.port.onmessage = (ev) => { if (ev.data.id === id) resolve(ev.data.value); };
   w.port.postMessage({ type: 'STATS', id });
-}), DB);
+  });
+}, DB);
 
 test('SharedWorker: the .wasm compiled while streaming; a revalidation of it is a 304', async () => {
   const b = await openContext(backend.staticBase);
