@@ -23,21 +23,26 @@ function nginxBin() {
   }
 }
 
-// The nginx binary, installed from Debian (nginx-light) when missing, the way scripts/setup.sh
-// installs its packages. While apt runs, a policy-rc.d (when the machine has none) keeps the
-// package from starting the system nginx on port 80.
-export function ensureNginx() {
-  let bin = nginxBin()
-  if (bin) return bin
+// A Debian package installed the way scripts/setup.sh installs its packages. While apt runs, a
+// policy-rc.d (when the machine has none; removed afterwards) keeps the package from starting
+// its system service (nginx on port 80, varnish on 6081).
+export function aptInstall(pkg) {
   const sudo = process.getuid?.() === 0 ? '' : 'sudo '
   const script = `set -e
 policy=/usr/sbin/policy-rc.d; made=0
 if [ ! -e $policy ]; then printf '#!/bin/sh\\nexit 101\\n' | ${sudo}tee $policy >/dev/null; ${sudo}chmod +x $policy; made=1; fi
 trap '[ $made = 1 ] && ${sudo}rm -f '$policy EXIT
 ${sudo}apt-get update -qq
-DEBIAN_FRONTEND=noninteractive ${sudo}apt-get install -y -qq nginx-light >/dev/null`
-  process.stderr.write('cdn: installing Debian package nginx-light\n')
+DEBIAN_FRONTEND=noninteractive ${sudo}apt-get install -y -qq ${pkg} >/dev/null`
+  process.stderr.write(`cdn: installing Debian package ${pkg}\n`)
   execFileSync('bash', ['-c', script], { stdio: ['ignore', 'ignore', 'inherit'] })
+}
+
+// The nginx binary, installed from Debian (nginx-light) when missing.
+export function ensureNginx() {
+  let bin = nginxBin()
+  if (bin) return bin
+  aptInstall('nginx-light')
   bin = nginxBin()
   if (!bin) throw new Error('nginx is not installed and apt-get could not install nginx-light')
   return bin
@@ -63,7 +68,7 @@ export function docConfig({ origin, listen, cacheDir, logFile, logBuffer }) {
   return conf
 }
 
-function portOpen(port) {
+export function portOpen(port) {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1')
     s.on('connect', () => { s.destroy(); resolve(true) })
@@ -134,23 +139,7 @@ ${snippet}}
     proc,
     // The master's and its workers' RSS (bytes) and CPU seconds (user + system).
     stats() {
-      let rss = 0
-      let cpu = 0
-      const pids = [proc.pid]
-      try {
-        for (const t of fs.readdirSync(`/proc/${proc.pid}/task`)) {
-          const kids = fs.readFileSync(`/proc/${proc.pid}/task/${t}/children`, 'utf8').trim()
-          if (kids) pids.push(...kids.split(/\s+/).map(Number))
-        }
-      } catch {}
-      for (const pid of pids) {
-        try {
-          rss += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024
-          const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-          cpu += (Number(st[11]) + Number(st[12])) / 100
-        } catch {}
-      }
-      return { rss, cpu }
+      return procTreeStats(proc.pid)
     },
     // The shape log's lines so far (nginx flushes its buffer at least every second).
     logLines() {
@@ -161,6 +150,29 @@ ${snippet}}
       await exited
     },
   }
+}
+
+// A process and its descendants: their RSS (bytes) and CPU seconds (user + system).
+export function procTreeStats(pid) {
+  const pids = [pid]
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const t of fs.readdirSync(`/proc/${pids[i]}/task`)) {
+        const kids = fs.readFileSync(`/proc/${pids[i]}/task/${t}/children`, 'utf8').trim()
+        if (kids) pids.push(...kids.split(/\s+/).map(Number))
+      }
+    } catch {}
+  }
+  let rss = 0
+  let cpu = 0
+  for (const p of pids) {
+    try {
+      rss += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))[1]) * 1024
+      const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')
+      cpu += (Number(st[11]) + Number(st[12])) / 100
+    } catch {}
+  }
+  return { rss, cpu }
 }
 
 // One line of the electric_sync log format: { t (s), cache, upstream (bool), status, uri }.

@@ -6,11 +6,10 @@
 // backend port replaced. varnishd runs as a child in the foreground (-F) with a private working
 // directory under build/cdn/; varnishncsa (backend mode) writes one line per request that reached
 // the origin, in the format of nginx's electric_sync log, so load.mjs counts both the same way.
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
-import { root } from './nginx.mjs'
+import { aptInstall, portOpen, procTreeStats, root } from './nginx.mjs'
 
 const which = (name) => {
   for (const d of ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin']) {
@@ -20,20 +19,10 @@ const which = (name) => {
   return null
 }
 
-// varnishd and varnishncsa, installed from Debian when missing (as ensureNginx does: a
-// policy-rc.d keeps the package from starting its system service while apt runs, and is removed
-// afterwards only when this script made it).
+// varnishd and varnishncsa, installed from Debian when missing (aptInstall).
 export function ensureVarnish() {
   if (which('varnishd') && which('varnishncsa')) return { varnishd: which('varnishd'), ncsa: which('varnishncsa') }
-  const sudo = process.getuid?.() === 0 ? '' : 'sudo '
-  const script = `set -e
-policy=/usr/sbin/policy-rc.d; made=0
-if [ ! -e $policy ]; then printf '#!/bin/sh\\nexit 101\\n' | ${sudo}tee $policy >/dev/null; ${sudo}chmod +x $policy; made=1; fi
-trap '[ $made = 1 ] && ${sudo}rm -f '$policy EXIT
-${sudo}apt-get update -qq
-DEBIAN_FRONTEND=noninteractive ${sudo}apt-get install -y -qq varnish >/dev/null`
-  process.stderr.write('cdn: installing Debian package varnish\n')
-  execFileSync('bash', ['-c', script], { stdio: ['ignore', 'ignore', 'inherit'] })
+  aptInstall('varnish')
   if (!which('varnishd')) throw new Error('varnish is not installed and apt-get could not install it')
   return { varnishd: which('varnishd'), ncsa: which('varnishncsa') }
 }
@@ -47,27 +36,6 @@ export function docVcl(originPort) {
   const vcl = md.slice(start + 7, end + 1)
   if (!vcl.includes('.port = "3000";')) throw new Error('docs/cdn.md: the VCL no longer has `.port = "3000";`')
   return vcl.replace('.port = "3000";', `.port = "${originPort}";`)
-}
-
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1')
-    s.on('connect', () => { s.destroy(); resolve(true) })
-    s.on('error', () => resolve(false))
-  })
-}
-
-function procTree(pid) {
-  const pids = [pid]
-  for (let i = 0; i < pids.length; i++) {
-    try {
-      for (const t of fs.readdirSync(`/proc/${pids[i]}/task`)) {
-        const kids = fs.readFileSync(`/proc/${pids[i]}/task/${t}/children`, 'utf8').trim()
-        if (kids) pids.push(...kids.split(/\s+/).map(Number))
-      }
-    } catch {}
-  }
-  return pids
 }
 
 // Starts varnishd in front of originPort. Resolves to the interface of startNginx:
@@ -112,16 +80,7 @@ export async function startVarnish({ originPort, port, name = 'varnish', threads
     pid: proc.pid,
     proc,
     stats() {
-      let rss = 0
-      let cpu = 0
-      for (const pid of procTree(proc.pid)) {
-        try {
-          rss += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024
-          const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-          cpu += (Number(st[11]) + Number(st[12])) / 100
-        } catch {}
-      }
-      return { rss, cpu }
+      return procTreeStats(proc.pid)
     },
     logLines() {
       try { return fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean) } catch { return [] }

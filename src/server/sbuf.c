@@ -38,17 +38,15 @@ void esync__sb_printf(esync_sb *b, const char *fmt, ...) {
     b->n += (size_t)k;
 }
 
-void esync__sb_json(esync_sb *b, const char *s, size_t n) {
+void esync__sb_json_body(esync_sb *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
-    esync__sb_reserve(b, n + 2);
-    b->p[b->n++] = '"';
     size_t run = 0; /* bytes copied verbatim in one go */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         esync__sb_put(b, s + run, i - run);
         run = i + 1;
-        char e[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        char e[6] = {'\\', 0, 0, 0, 0, 0};
         size_t el = 2;
         switch (c) {
         case '"': e[1] = '"'; break;
@@ -69,6 +67,12 @@ void esync__sb_json(esync_sb *b, const char *s, size_t n) {
         esync__sb_put(b, e, el);
     }
     esync__sb_put(b, s + run, n - run);
+}
+
+void esync__sb_json(esync_sb *b, const char *s, size_t n) {
+    esync__sb_reserve(b, n + 2);
+    b->p[b->n++] = '"';
+    esync__sb_json_body(b, s, n);
     esync__sb_put(b, "\"", 1);
 }
 

@@ -28,6 +28,8 @@ void esync__sb_printf(esync_sb *b, const char *fmt, ...)
 /* Appends s[0..n) as a JSON string literal, quotes included. Control characters are escaped;
  * bytes >= 0x80 are copied (Postgres text in a UTF8 database is valid UTF-8). */
 void esync__sb_json(esync_sb *b, const char *s, size_t n);
+/* The same escaping without the quotes (for a string built from pieces). */
+void esync__sb_json_body(esync_sb *b, const char *s, size_t n);
 /* Takes the buffer (NUL-terminated, never NULL) and resets b. */
 char *esync__sb_take(esync_sb *b, size_t *len);
 void esync__sb_free(esync_sb *b);

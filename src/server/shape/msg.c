@@ -96,38 +96,6 @@ bool esync__msg_view_match(const esync_shape_view *v, const esync_row *r) {
     return !v->where || esync_where_eval(v->where, r->v) == 1;
 }
 
-/* JSON string escaping of s without the quotes (as esync__sb_json escapes). */
-static void json_body(esync_sb *b, const char *s, size_t n) {
-    static const char hex[] = "0123456789abcdef";
-    size_t run = 0; /* bytes copied verbatim in one go */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        esync__sb_put(b, s + run, i - run);
-        run = i + 1;
-        char e[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t el = 2;
-        switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        default:
-            e[1] = 'u';
-            e[2] = '0';
-            e[3] = '0';
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            el = 6;
-        }
-        esync__sb_put(b, e, el);
-    }
-    esync__sb_put(b, s + run, n - run);
-}
-
 /* The key as a JSON string: "schema"."table"/"pk1"/"pk2" with '/' doubled inside values and
  * NULL parts written as _. Escaping is per character, so the parts are escaped one by one
  * straight into out (the quotes around each value become \"). */
@@ -145,11 +113,11 @@ static void key_json(esync_sb *out, const esync_shape_view *v, const esync_row *
         size_t n = r->len[c], run = 0;
         for (size_t j = 0; j < n; j++) {
             if (s[j] != '/') continue;
-            json_body(out, s + run, j + 1 - run);
+            esync__sb_json_body(out, s + run, j + 1 - run);
             esync__sb_put(out, "/", 1);
             run = j + 1;
         }
-        json_body(out, s + run, n - run);
+        esync__sb_json_body(out, s + run, n - run);
         esync__sb_put(out, "\\\"", 2);
     }
     esync__sb_put(out, "\"", 1);
