@@ -10,15 +10,13 @@
 // just before COMMIT; a client that receives the row subtracts it from its own clock (same host).
 // Writes are 60% inserts, 30% updates, 10% deletes, each its own transaction, spread over the
 // shapes round robin, so every write wakes the BENCH_CLIENTS/BENCH_SHAPES clients of one shape.
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import http from 'node:http'
 import pg from 'pg'
+import { clusterUrl, freePort, root } from './support.mjs'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000)
 const SHAPES = Number(process.env.BENCH_SHAPES ?? 100)
 const RATE = Number(process.env.BENCH_RATE ?? 500)
@@ -28,21 +26,6 @@ const DB = 'electric_sync_shape_bench'
 // A production server (no ESYNC_DEV) serves /v1/shape only with a secret, which it then requires.
 const SECRET = 'bench-shape-load-secret'
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-function clusterUrl(db) {
-  const env = { ...process.env }
-  delete env.DATABASE_URL
-  execFileSync('bash', [path.join(root, 'scripts/pg.sh'), 'start'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
-  const url = execFileSync('bash', [path.join(root, 'scripts/pg.sh'), 'url'], { env, encoding: 'utf8' }).trim()
-  return url.replace('/electric_sync?', `/${db}?`)
-}
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) })
-  })
-}
 
 function procStats(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')

@@ -18,17 +18,15 @@
 // before the first measure (a tiny shape), as on a server that already serves shapes.
 // The server's own account of each snapshot (its "snapshot … rows" log line: time to the first
 // row, Postgres wait, encoding, writing, fsync) is copied into the results.
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { ShapeStream } from '@electric-sql/client'
+import { clusterUrl, freePort, root } from './support.mjs'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const SIZES = (process.env.BENCH_SNAP_SIZES ?? '100000,1000000').split(',').map(Number)
 const RUNS = Number(process.env.BENCH_SNAP_RUNS ?? 3)
 const BIN = process.env.ESYNC_SERVER_BIN ?? path.join(root, 'build/native/electric-sync-server')
@@ -37,21 +35,6 @@ const CLIENT_SIZES = (process.env.BENCH_SNAP_CLIENT_SIZES ?? '100000').split(','
 const DB = 'electric_sync_snap_bench'
 const log = (m) => process.stderr.write(`bench snapshot: ${m}\n`)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-function clusterUrl(db) {
-  const env = { ...process.env }
-  delete env.DATABASE_URL
-  execFileSync('bash', [path.join(root, 'scripts/pg.sh'), 'start'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
-  const url = execFileSync('bash', [path.join(root, 'scripts/pg.sh'), 'url'], { env, encoding: 'utf8' }).trim()
-  return url.replace('/electric_sync?', `/${db}?`)
-}
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) })
-  })
-}
 
 async function prepare() {
   const admin = new pg.Client({ connectionString: clusterUrl('postgres') })

@@ -22,13 +22,13 @@
 // Postgres. Writes bench/results/cdn.json (BENCH_CDN_OUT: another file) and prints a table.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import pg from 'pg'
 import { parseLogLine, root, startNginx } from './nginx.mjs'
 import { startVarnish } from './varnish.mjs'
+import { clusterUrl, freePort } from '../support.mjs'
 
 const env = (k, d) => (process.env[k] === undefined || process.env[k] === '' ? d : Number(process.env[k]))
 const SCALE = env('BENCH_CDN_SCALE', 1)
@@ -77,20 +77,6 @@ function spawnSyncSelf() {
   } catch (e) {
     return e.status ?? 1
   }
-}
-
-function clusterUrl() {
-  const e = { ...process.env }
-  delete e.DATABASE_URL
-  execFileSync('bash', [path.join(root, 'scripts/pg.sh'), 'start'], { env: e, stdio: ['ignore', 'ignore', 'inherit'] })
-  return execFileSync('bash', [path.join(root, 'scripts/pg.sh'), 'url'], { env: e, encoding: 'utf8' }).trim()
-}
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer()
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) })
-  })
 }
 
 function procStats(pid) {

@@ -117,35 +117,51 @@ ${snippet}}
   const proc = spawn(bin, ['-p', prefix + '/', '-c', confFile, '-e', path.join(prefix, 'logs/error.log')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
+  const { exited } = await waitListening(proc, port, 'nginx', 100, () => {
+    try { return fs.readFileSync(path.join(prefix, 'logs/error.log'), 'utf8') } catch { return '' }
+  })
+  // (nginx flushes its shape log's buffer at least every second)
+  return proxyHandle({ port, prefix, logFile, proc, exited })
+}
+
+// Waits until the proxy `proc` (its stderr piped) listens on port, polling every 50 ms up to
+// `tries` times; kills it and throws with its stderr and moreLog() when it exits or never listens.
+// Resolves to { exited }: a promise of its exit (wrapped: an async function returning the promise
+// itself would wait for the exit).
+export async function waitListening(proc, port, what, tries, moreLog = () => '') {
   let err = ''
   proc.stderr.on('data', (d) => { err += d })
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })))
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < tries; i++) {
     if (proc.exitCode !== null) break
     if (await portOpen(port)) break
     await new Promise((r) => setTimeout(r, 50))
   }
   if (proc.exitCode !== null || !(await portOpen(port))) {
     proc.kill('SIGKILL')
-    let log = ''
-    try { log = fs.readFileSync(path.join(prefix, 'logs/error.log'), 'utf8') } catch {}
-    throw new Error(`nginx did not start: ${err}\n${log}`)
+    throw new Error(`${what} did not start: ${err}\n${moreLog()}`)
   }
+  return { exited }
+}
+
+// What startNginx and startVarnish resolve to: { port, prefix, logFile, pid, proc, stats() (the
+// process tree's RSS and CPU), logLines() (the shape log so far: one line per request that
+// reached the origin is marked upstream), stop() (after beforeStop()) }.
+export function proxyHandle({ port, prefix, logFile, proc, exited, beforeStop = () => {} }) {
   return {
     port,
     prefix,
     logFile,
     pid: proc.pid,
     proc,
-    // The master's and its workers' RSS (bytes) and CPU seconds (user + system).
     stats() {
       return procTreeStats(proc.pid)
     },
-    // The shape log's lines so far (nginx flushes its buffer at least every second).
     logLines() {
       try { return fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean) } catch { return [] }
     },
     async stop() {
+      beforeStop()
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
       await exited
     },

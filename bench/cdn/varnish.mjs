@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { aptInstall, portOpen, procTreeStats, root } from './nginx.mjs'
+import { aptInstall, proxyHandle, root, waitListening } from './nginx.mjs'
 
 const which = (name) => {
   for (const d of ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin']) {
@@ -54,18 +54,7 @@ export async function startVarnish({ originPort, port, name = 'varnish', threads
     '-p', `thread_pool_max=${threads}`, '-p', 'thread_pools=2', '-p', 'timeout_idle=65',
     '-p', 'listen_depth=4096', '-p', 'send_timeout=120',
   ], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  proc.stderr.on('data', (d) => { err += d })
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })))
-  for (let i = 0; i < 200; i++) {
-    if (proc.exitCode !== null) break
-    if (await portOpen(port)) break
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  if (proc.exitCode !== null || !(await portOpen(port))) {
-    proc.kill('SIGKILL')
-    throw new Error(`varnishd did not start: ${err}`)
-  }
+  const { exited } = await waitListening(proc, port, 'varnishd', 200)
   // One line per backend request: "<epoch s.ms> MISS <backend> <status> <seconds> "<url>"",
   // the fields of nginx's electric_sync format (bench/cdn/nginx.mjs parseLogLine).
   const ncsa = spawn(bin.ncsa, [
@@ -73,22 +62,8 @@ export async function startVarnish({ originPort, port, name = 'varnish', threads
     '-F', '%{sec}t.%{msec_frac}t MISS origin %s %T "%U%q"',
   ], { stdio: ['ignore', 'ignore', 'pipe'] })
   await new Promise((r) => setTimeout(r, 500))
-  return {
-    port,
-    prefix,
-    logFile,
-    pid: proc.pid,
-    proc,
-    stats() {
-      return procTreeStats(proc.pid)
-    },
-    logLines() {
-      try { return fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean) } catch { return [] }
-    },
-    async stop() {
-      if (ncsa.exitCode === null) ncsa.kill('SIGTERM')
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
-      await exited
-    },
-  }
+  return proxyHandle({
+    port, prefix, logFile, proc, exited,
+    beforeStop: () => { if (ncsa.exitCode === null) ncsa.kill('SIGTERM') },
+  })
 }
