@@ -39,8 +39,8 @@ static void end_batch_state(esync_shape *s) {
     esync__buf_free(&s->app);
     s->n_app = 0;
     s->batch_bytes = 0;
-    sqlite3_finalize(s->st_app); /* rebuilt with the next append batch's schema */
-    s->st_app = NULL;
+    sqlite3_finalize(s->st_echo); /* rebuilt with the next append batch's schema */
+    s->st_echo = NULL;
 }
 
 void esync__batch_rollback(esync *e) {

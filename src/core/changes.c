@@ -7,7 +7,7 @@
  *            so it is not built twice);
  *   append   a snapshot chunk after a checkpoint (batch.c): every change is an insert of a key
  *            the table does not hold yet (one consistent snapshot), so each row is emitted as it
- *            is inserted (INSERT ... RETURNING) and no key is tracked;
+ *            is inserted (rows.c: read back from its bound values) and no key is tracked;
  *   tracked  each touched key's row before against its row now: coalesced per key;
  *   shadow   a refetch built aside: diffed against the replica (in SQL when the table structure
  *            is unchanged, by typed key otherwise), and only the differences applied.

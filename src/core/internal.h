@@ -96,7 +96,7 @@ typedef struct esync_shape {
     size_t ntxids, cap_txids;
     /* rows.c: statements on the target table, finalized when the target changes */
     sqlite3_stmt *st_ins, *st_del, *st_sel;
-    sqlite3_stmt *st_app; /* append: the insert with RETURNING */
+    sqlite3_stmt *st_echo; /* append: SELECT ?1..?n, the row as the insert stores it (rows.c) */
     struct {
         uint64_t mask;
         sqlite3_stmt *st;

@@ -177,9 +177,8 @@ int esync__rows_current(esync *e, esync_shape *s, const esync_row_values *rv, es
     return rc;
 }
 
-/* The insert (an upsert when the table has a key); with RETURNING and the column list in
- * append mode, so that the stored row is emitted straight into the change set. */
-static int prepare_insert(esync *e, esync_shape *s, bool returning, sqlite3_stmt **out) {
+/* The insert (an upsert when the table has a key). */
+static int prepare_insert(esync *e, esync_shape *s, sqlite3_stmt **out) {
     const esync_schema *sc = &s->schema_b;
     esync_buf b, t;
     esync__buf_init(&b);
@@ -207,45 +206,69 @@ static int prepare_insert(esync *e, esync_shape *s, bool returning, sqlite3_stmt
             esync__buf_puts(&b, " ON CONFLICT DO NOTHING");
         }
     }
-    if (returning) {
-        esync__buf_puts(&b, " RETURNING ");
-        esync__rows_col_list(&b, sc, NULL);
-    }
     return prepare_built(e, &b, &t, out);
 }
 
-int esync__rows_insert(esync *e, esync_shape *s, const esync_row_values *rv) {
+/* append: SELECT ?1, ..., ?n. The values are bound here once (checked and converted by
+ * esync__bind_value), read back as the row's columns and passed on to the insert. A bound value
+ * already has the storage class its column's affinity gives it (types.c: INTEGER, REAL, TEXT,
+ * BLOB as declared), so the echoed row is the row as stored: it is emitted into the change set
+ * without INSERT ... RETURNING, whose per-row ephemeral table and statement journal cost more
+ * than the insert itself. */
+static int prepare_echo(esync *e, esync_shape *s) {
+    esync_buf b, t;
+    esync__buf_init(&b);
+    esync__buf_init(&t);
+    esync__buf_puts(&b, "SELECT ");
+    for (int i = 0; i < s->schema_b.ncols; i++) esync__buf_printf(&b, "%s?%d", i ? "," : "", i + 1);
+    return prepare_built(e, &b, &t, &s->st_echo);
+}
+
+static int bind_row(esync *e, esync_shape *s, sqlite3_stmt *st, const esync_row_values *rv) {
     const esync_schema *sc = &s->schema_b;
-    sqlite3_stmt **pst = s->append ? &s->st_app : &s->st_ins;
-    int rc;
-    if (!*pst && (rc = prepare_insert(e, s, s->append, pst))) return rc;
-    sqlite3_stmt *st = *pst;
     char err[200];
     for (int i = 0; i < sc->ncols; i++) {
-        rc = esync__bind_value(st, i + 1, &sc->cols[i], rv->v[i], err, sizeof err);
+        int rc = esync__bind_value(st, i + 1, &sc->cols[i], rv->v[i], err, sizeof err);
         if (rc) {
             sqlite3_clear_bindings(st);
             return bind_fail(e, s, rc, err);
         }
     }
+    return ESYNC_OK;
+}
+
+int esync__rows_insert(esync *e, esync_shape *s, const esync_row_values *rv) {
+    const esync_schema *sc = &s->schema_b;
+    int rc;
+    if (!s->st_ins && (rc = prepare_insert(e, s, &s->st_ins))) return rc;
+    sqlite3_stmt *st = s->st_ins;
     if (!s->append) {
+        if ((rc = bind_row(e, s, st, rv))) return rc;
         rc = step_done(e, st, "insert");
         sqlite3_clear_bindings(st);
         return rc;
     }
     /* append: the row as stored goes into the batch's change set (no row when an ON CONFLICT DO
      * NOTHING skipped it) */
-    int r = sqlite3_step(st);
-    rc = ESYNC_OK;
-    if (r == SQLITE_ROW) {
-        if (s->n_app++) esync__buf_putc(&s->app, ',');
-        rc = esync__emit_row(&s->app, st, sc);
-        if (!rc && s->app.oom) rc = ESYNC_ENOMEM;
-        if (rc == ESYNC_ENOMEM) esync__oom(e);
-        if (!rc) r = sqlite3_step(st);
+    if (!s->st_echo && (rc = prepare_echo(e, s))) return rc;
+    sqlite3_stmt *echo = s->st_echo;
+    if ((rc = bind_row(e, s, echo, rv))) return rc;
+    if (sqlite3_step(echo) != SQLITE_ROW) {
+        rc = esync__sqlfail(e, e->db, "insert");
+    } else {
+        for (int i = 0; i < sc->ncols && !rc; i++)
+            if (sqlite3_bind_value(st, i + 1, sqlite3_column_value(echo, i)) != SQLITE_OK)
+                rc = esync__sqlfail(e, e->db, "insert");
+        if (!rc) rc = step_done(e, st, "insert");
+        if (!rc && sqlite3_changes(e->db) > 0) {
+            if (s->n_app++) esync__buf_putc(&s->app, ',');
+            rc = esync__emit_row(&s->app, echo, sc);
+            if (!rc && s->app.oom) rc = ESYNC_ENOMEM;
+            if (rc == ESYNC_ENOMEM) esync__oom(e);
+        }
     }
-    if (!rc && r != SQLITE_DONE) rc = esync__sqlfail(e, e->db, "insert");
-    sqlite3_reset(st);
+    sqlite3_reset(echo);
+    sqlite3_clear_bindings(echo);
     sqlite3_clear_bindings(st);
     return rc;
 }
@@ -382,8 +405,8 @@ void esync__rows_finalize(esync_shape *s) {
     sqlite3_finalize(s->st_ins);
     sqlite3_finalize(s->st_del);
     sqlite3_finalize(s->st_sel);
-    sqlite3_finalize(s->st_app);
-    s->st_ins = s->st_del = s->st_sel = s->st_app = NULL;
+    sqlite3_finalize(s->st_echo);
+    s->st_ins = s->st_del = s->st_sel = s->st_echo = NULL;
     for (int i = 0; i < ESYNC_UPD_CACHE; i++) {
         sqlite3_finalize(s->st_upd[i].st);
         s->st_upd[i].st = NULL;
