@@ -205,3 +205,28 @@ test('pending reads, queryTables and compareShape', () => {
   M.deleteDatabase('/tables.db');
   assert.equal(M.memoryUsed(), before);
 });
+
+test('raw ingest: the bytes carry where each event lies (esync_ingest_events); syncRows counts an open batch', () => {
+  const e = new M.Engine('/events-index.db', { seed: 5 });
+  e.defineShape('t', { table: 't' });
+  const rows = Array.from({ length: 3000 }, (_, i) => row(String(i + 1), '1.5', `title "${i}" \\ {[`));
+  // a chunk without up-to-date: nothing committed, the open batch counted in syncRows
+  assert.equal(e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_0', 'electric-schema': SCHEMA }, body: JSON.stringify(rows.slice(0, 1000)) }, { raw: true }), null);
+  let [st] = e.status();
+  assert.deepEqual([st.rows, st.syncRows], [0, 1000]);
+  const bytes = e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_inf', 'electric-up-to-date': '' },
+    body: JSON.stringify([...rows.slice(1000), { headers: { control: 'up-to-date' } }]) }, { raw: true });
+  [st] = e.status();
+  assert.deepEqual([st.rows, st.syncRows], [3000, 3000]);
+  assert.ok(bytes.events instanceof Uint32Array);
+  assert.equal(bytes.events.length, 4);
+  const [start, end, cut, cend] = bytes.events;
+  const text = (a, b) => new TextDecoder().decode(bytes.subarray(a, b));
+  assert.deepEqual([start, end], [1, bytes.length - 1]);
+  assert.equal(text(cut, cut + 11), ',"changes":');
+  const all = JSON.parse(text(0, bytes.length));
+  assert.deepEqual(JSON.parse(text(cut + 11, cend)), all[0].changes);
+  assert.deepEqual(JSON.parse(text(start, cut) + text(cend, end)), { type: 'DATA_CHANGE', shapeName: 't', tableName: 't' });
+  e.close();
+  M.deleteDatabase('/events-index.db');
+});

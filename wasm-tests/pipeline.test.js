@@ -339,9 +339,35 @@ test('decodeEvents: large events split from the engine bytes equal JSON.parse of
     { type: 'TXIDS', shapeName: 'b', tableName: 'u', txids: ['9'] },
     { type: 'DATA_CHANGE', shapeName: 'c', tableName: 'v', changes: { insert: [{ id: '1' }], update: [], delete: [] } },
   ];
-  const bytes = new TextEncoder().encode(JSON.stringify(evs));
   const engine = { reviveEvent: (ev) => ev, shapeTypes: (n) => (n === 'a' ? { n: 'int8' } : {}) };
-  const out = ElectricSyncWorker.decodeEvents(bytes, engine);
+  // the engine's records of where the events lie (Engine.ingest's bytes.events): used when they
+  // describe the bytes, else the bytes are scanned; the result is the same
+  const records = () => {
+    const x = [];
+    let at = 1;
+    for (const ev of evs) {
+      const t = JSON.stringify(ev);
+      const cut = ev.changes ? at + t.indexOf(',"changes":') : 0;
+      x.push(at, at + t.length, cut, cut ? cut + 11 + JSON.stringify(ev.changes).length : 0);
+      at += t.length + 1;
+    }
+    return new Uint32Array(x);
+  };
+  const variants = {
+    scanned: null,
+    recorded: records(),
+    'bad records': (() => { const x = records(); x[6] += 1; return x; })(),
+    'records of another array': new Uint32Array([1, 5, 0, 0]),
+  };
+  let out;
+  for (const [what, x] of Object.entries(variants)) {
+    const bytes = new TextEncoder().encode(JSON.stringify(evs));
+    if (x) bytes.events = x;
+    assert.equal(ElectricSyncWorker.eventRecords(bytes) !== null, what === 'recorded', what);
+    const got = ElectricSyncWorker.decodeEvents(bytes, engine);
+    if (out) assert.deepEqual(got, out, what);
+    out = got;
+  }
   assert.equal(out.length, 3);
   assert.deepEqual(out[1], evs[1]);
   assert.deepEqual(out[2], evs[2]);
@@ -352,15 +378,6 @@ test('decodeEvents: large events split from the engine bytes equal JSON.parse of
   assert.equal(changesJson.byteOffset, 0);
   assert.equal(changesJson.buffer.byteLength, changesJson.length, 'its own buffer: a clone copies only it');
   assert.deepEqual(ElectricSyncWorker.decodeEvents(null, engine), []);
-});
-
-test('countInserts counts the insert messages of a body', () => {
-  const enc = new TextEncoder();
-  const msgs = [];
-  for (let i = 0; i < 50; i++) msgs.push({ key: `k${i}`, value: { id: String(i), v: '"operation":"insert"' }, headers: { operation: i % 5 ? 'insert' : 'update' } });
-  msgs.push({ headers: { control: 'up-to-date' } });
-  assert.equal(ElectricSyncWorker.countInserts(enc.encode(JSON.stringify(msgs))), 40);
-  assert.equal(ElectricSyncWorker.countInserts(new Uint8Array(0)), 0);
 });
 
 test('timeline: bounded whatever the number of marks, never throws, keeps the start and the latest durable mark', () => {

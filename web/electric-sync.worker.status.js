@@ -15,9 +15,9 @@
  *    own shapes (expect()) were live once — at once when they already were.
  *  - The engine's phases are the tab's, except `backoff`, which the tab sees as `offline`.
  *  - Progress of an initial sync (from its request at offset -1, or from where a stored replica
- *    left it, until the shape is live): `rows` is the rows received so far (the insert messages
- *    of the responses ingested since the sync began; those of a batch the engine rolled back are
- *    taken back, as it fetches them again), `total` the rows the server announced
+ *    left it, until the shape is live): `rows` is the rows received so far (the engine's
+ *    syncRows: the replica's rows plus the inserts of the batch it is building; a batch it rolls
+ *    back is taken back, as it fetches it again), `total` the rows the server announced
  *    (`electric-sync-rows`, else `electric-sync-rows-estimate`; absent when it sent neither, as
  *    Electric does) and `progress` rows/total clamped to [0, 1] (absent without a total). Once
  *    live, `rows` is the replica's count again and `progress` is 1. While a sync runs, STATUS
@@ -32,28 +32,6 @@
   'use strict';
   const PHASES = { 'initial-sync': 'initial-sync', live: 'live', error: 'error', backoff: 'offline', unauthorized: 'unauthorized' };
   const PROGRESS_MS = 100; // STATUS of responses that commit nothing: at most one per 100 ms
-  const INSERT = [...'"operation":"insert'].map((ch) => ch.charCodeAt(0));
-  const SKIP = new Int32Array(256).fill(INSERT.length);
-  for (let k = 0; k < INSERT.length - 1; k++) SKIP[INSERT[k]] = INSERT.length - 1 - k;
-
-  // The insert messages of a shape response body (bytes): a Boyer-Moore-Horspool search for
-  // `"operation":"insert` (about 1 GB/s; a quote inside a JSON string is escaped, so a value
-  // cannot fake it — a column named `operation` holding `insert` would).
-  function countInserts(b) {
-    const P = INSERT, m = P.length, last = m - 1, end = b.length - m;
-    let n = 0, i = 0;
-    while (i <= end) {
-      const c = b[i + last];
-      if (c === P[last]) {
-        let k = last - 1;
-        while (k >= 0 && b[i + k] === P[k]) k--;
-        if (k < 0) { n++; i += m; continue; }
-      }
-      i += SKIP[c];
-    }
-    return n;
-  }
-
   const header = (h, k) => {
     if (!h) return null;
     const v = typeof h.get === 'function' ? h.get(k) : h[k];
@@ -71,7 +49,7 @@
       this.servedOffline = false;
       this.waiting = new Map(); // client -> the shape names its READY waits for
       this.lastProgress = 0;
-      this.syncs = new Map(); // shapeName -> {base, pending, offset, total, exact}: initial syncs
+      this.syncs = new Map(); // shapeName -> {total, exact}: initial syncs
       this.undurable = new Map(); // shapeName -> commits not durable yet (hold/release)
     }
 
@@ -80,46 +58,37 @@
       if (req.live || resp.status !== 200) return;
       let p = this.syncs.get(name);
       if (/(^|&)offset=-1(&|$)/.test(req.query)) {
-        p = { base: 0, pending: 0, offset: null, total: undefined, exact: false };
+        p = { total: undefined, exact: false };
         this.syncs.set(name, p);
       } else if (!p) {
         // A sync that a stored replica left in the middle (or a shape that is live already).
         const s = Status.shapeOf(engine, name);
         if (!s || s.phase === 'live') return;
-        p = { base: s.rows, pending: 0, offset: s.offset, total: undefined, exact: false };
+        p = { total: undefined, exact: false };
         this.syncs.set(name, p);
       }
-      p.pending += countInserts(resp.body);
       const exact = header(resp.headers, 'electric-sync-rows');
       const estimate = header(resp.headers, 'electric-sync-rows-estimate');
       if (exact !== null) { p.total = exact; p.exact = true; } else if (estimate !== null && !p.exact) p.total = estimate;
     }
 
-    // After that ingest: what it committed is counted for good, what it rolled back is dropped.
+    // After that ingest: a shape that went live has no sync in progress any more.
     ingested(name, engine, err) {
-      const p = this.syncs.get(name);
-      if (!p) return;
-      if (err) { p.pending = 0; return; }
+      if (!this.syncs.has(name) || err) return;
       const s = Status.shapeOf(engine, name);
-      if (!s) return;
-      if (s.offset !== p.offset) {
-        p.base += p.pending;
-        p.pending = 0;
-        p.offset = s.offset;
-      }
-      if (s.phase === 'live') this.syncs.delete(name);
+      if (s && s.phase === 'live') this.syncs.delete(name);
     }
 
     static shapeOf(engine, name) {
       try { return engine.status().find((x) => x.shapeName === name) || null; } catch (e) { return null; }
     }
 
-    // The progress fields of a shape's STATUS.
-    progressOf(shapeName, phase, rows) {
+    // The progress fields of a shape's STATUS (syncRows: the engine's rows of the sync so far).
+    progressOf(shapeName, phase, rows, syncRows = rows) {
       if (phase === 'live') return { rows, progress: 1 };
       const p = this.syncs.get(shapeName);
       if (!p) return { rows };
-      const got = p.base + p.pending;
+      const got = syncRows;
       const out = { rows: got };
       if (p.total !== undefined) {
         out.total = p.total;
@@ -189,7 +158,7 @@
       try { all = engine.status(); } catch (e) { return null; }
       for (const s of all) {
         const { phase, error } = view(s);
-        const { rows, total, progress } = this.progressOf(s.shapeName, s.phase, s.rows);
+        const { rows, total, progress } = this.progressOf(s.shapeName, s.phase, s.rows, s.syncRows);
         this.publish(s.shapeName, { phase, rows, offset: s.offset, handle: s.handle, lastSyncedAt: s.lastSyncedAt, error, total, progress });
       }
       return all;
@@ -251,5 +220,4 @@
 
   const ns = (g.ElectricSyncWorker = g.ElectricSyncWorker || {});
   ns.Status = Status;
-  ns.countInserts = countInserts;
 })(typeof self !== 'undefined' ? self : globalThis);

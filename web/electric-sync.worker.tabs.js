@@ -147,12 +147,41 @@
     }
   }
 
+  // The engine's records of where its events lie in `bytes` (bytes.events: start, end, cut,
+  // changesEnd per event; Engine.ingest), when they describe the whole array: back to back from
+  // its '[' to its ']', each an object, each DATA_CHANGE's `changes` member where it says.
+  // Null otherwise (no records: the caller scans).
+  const CHANGES_KEY = [...',"changes":'].map((ch) => ch.charCodeAt(0));
+  function eventRecords(bytes) {
+    const x = bytes.events;
+    if (!(x instanceof Uint32Array) || !x.length || x.length % 4) return null;
+    let at = 1;
+    for (let k = 0; k < x.length; k += 4) {
+      const [start, end, cut, cend] = [x[k], x[k + 1], x[k + 2], x[k + 3]];
+      if (start !== at || bytes[start] !== LB || end <= start || bytes[end - 1] !== RB) return null;
+      if (cut && (cut < start || cend > end || cend < cut + CHANGES_KEY.length || bytes[cend - 1] !== RB ||
+        !CHANGES_KEY.every((c, i) => bytes[cut + i] === c))) return null;
+      at = end + 1;
+      if (bytes[end] !== (k + 4 === x.length ? RS : COMMA)) return null;
+    }
+    return at === bytes.length ? x : null;
+  }
+
   // bytes: the engine's events JSON (Uint8Array, or null); engine: for the types of int8 and
   // non-finite float columns. Returns the events, large DATA_CHANGEs in their wire form.
   function decodeEvents(bytes, engine, rawEventBytes = RAW_EVENT_BYTES) {
     if (!bytes || !bytes.length) return [];
     if (bytes.length < rawEventBytes) return JSON.parse(utf8.decode(bytes)).map((ev) => engine.reviveEvent(ev));
     const out = [];
+    const x = eventRecords(bytes);
+    if (x) {
+      for (let k = 0; k < x.length; k += 4) {
+        const [start, end, cut, cend] = [x[k], x[k + 1], x[k + 2], x[k + 3]];
+        if (end - start < rawEventBytes || !cut) out.push(engine.reviveEvent(JSON.parse(utf8.decode(bytes.subarray(start, end)))));
+        else out.push(wireFrom(JSON.parse(utf8.decode(bytes.subarray(start, cut)) + utf8.decode(bytes.subarray(cend, end))), bytes.slice(cut + CHANGES_KEY.length, cend), engine));
+      }
+      return out;
+    }
     if (bytes[0] !== LS) throw new Error('change events: not an array');
     let i = 1;
     while (bytes[i] !== RS) {
@@ -180,6 +209,12 @@
     }
     const ev = JSON.parse(`{${parts.join(',')}}`);
     if (!changes) return engine.reviveEvent(ev);
+    return wireFrom(ev, changes, engine);
+  }
+
+  // The wire form of an event: its envelope `ev` (every member but `changes`) and the JSON bytes
+  // of its `changes`.
+  function wireFrom(ev, changes, engine) {
     ev.changesJson = changes;
     const types = engine.shapeTypes(ev.shapeName);
     if (Object.keys(types).length) ev.types = types;
@@ -189,5 +224,6 @@
   const ns = (g.ElectricSyncWorker = g.ElectricSyncWorker || {});
   ns.Tabs = Tabs;
   ns.decodeEvents = decodeEvents;
+  ns.eventRecords = eventRecords;
   ns.RAW_EVENT_BYTES = RAW_EVENT_BYTES;
 })(typeof self !== 'undefined' ? self : globalThis);

@@ -39,6 +39,7 @@ static void end_batch_state(esync_shape *s) {
     esync__buf_free(&s->app);
     s->n_app = 0;
     s->batch_bytes = 0;
+    s->batch_inserts = 0;
     sqlite3_finalize(s->st_echo); /* rebuilt with the next append batch's schema */
     s->st_echo = NULL;
 }
@@ -79,6 +80,7 @@ int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema
         if ((rc = esync__exec(e, "BEGIN IMMEDIATE"))) return rc;
         e->open = s;
         s->in_batch = true;
+        s->batch_inserts = 0;
         esync__keymap_init(&s->touched);
     }
     if (s->schema_b.ncols) {
@@ -197,7 +199,7 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, bool checkpoint, e
     s->data_failures = 0;
     esync__set_str(&s->expired_handle, NULL);
     esync__set_str(&s->error, NULL);
-    esync__changes_emit(&cs, s, out);
+    esync__changes_emit(e, &cs, s, out);
     esync__changes_free(&cs);
     end_batch_state(s);
     return out->oom ? esync__oom(e) : ESYNC_OK;

@@ -50,9 +50,34 @@ static void cs_update(esync_changeset *c, const char *old, size_t on, const char
     esync__buf_putc(&c->upd, '}');
 }
 
+/* The positions of the events in out (esync_ingest_events): a record per event, {start, end,
+ * cut, changes_end}, end 0 while the event is being written. An event written where earlier ones
+ * were cut off (a failed commit cuts out back) replaces their records. Without memory for a
+ * record the event has none, and the caller, finding the records incomplete, scans instead. */
+static uint32_t *evx_start(esync *e, size_t at) {
+    while (e->nevx && e->evx[(e->nevx - 1) * 4] >= at) e->nevx--;
+    if (e->nevx == e->capevx) {
+        size_t cap = e->capevx ? e->capevx * 2 : 16;
+        uint32_t *p = esync__realloc(e->evx, cap * 4 * sizeof *p);
+        if (!p) return NULL;
+        e->evx = p;
+        e->capevx = cap;
+    }
+    uint32_t *r = e->evx + e->nevx++ * 4;
+    r[0] = (uint32_t)at;
+    r[1] = r[2] = r[3] = 0;
+    return r;
+}
+/* The record of the event being written, or NULL. */
+static uint32_t *evx_open(esync *e) {
+    uint32_t *r = e->nevx ? e->evx + (e->nevx - 1) * 4 : NULL;
+    return r && !r[1] ? r : NULL;
+}
+
 /* Starts an event of the shape: {"type":TYPE,"shapeName":…,"tableName":… */
-static void event_start(const esync_shape *s, const char *type, esync_buf *out) {
+static void event_start(esync *e, const esync_shape *s, const char *type, esync_buf *out) {
     if (out->len > 1) esync__buf_putc(out, ',');
+    evx_start(e, out->len);
     esync__buf_puts(out, "{\"type\":\"");
     esync__buf_puts(out, type);
     esync__buf_puts(out, "\",\"shapeName\":");
@@ -61,37 +86,50 @@ static void event_start(const esync_shape *s, const char *type, esync_buf *out) 
     esync__buf_json_str(out, s->tablename, strlen(s->tablename));
 }
 
-static void event_open(const esync_shape *s, esync_buf *out) {
-    event_start(s, "DATA_CHANGE", out);
+/* Ends the record of the event that ends here (changes_end 0: an event without changes). */
+static void event_end(esync *e, const esync_buf *out, size_t changes_end) {
+    uint32_t *r = evx_open(e);
+    if (!r) return;
+    r[1] = (uint32_t)out->len;
+    r[3] = r[2] ? (uint32_t)changes_end : 0;
+}
+
+static void event_open(esync *e, const esync_shape *s, esync_buf *out) {
+    event_start(e, s, "DATA_CHANGE", out);
+    uint32_t *r = evx_open(e);
+    if (r) r[2] = (uint32_t)out->len;
     esync__buf_puts(out, ",\"changes\":{\"insert\":[");
 }
 
 /* Ends a DATA_CHANGE event after its delete list: the txids, when the batch carried any. */
-static void event_close(const esync_shape *s, esync_buf *out) {
+static void event_close(esync *e, const esync_shape *s, esync_buf *out) {
     esync__buf_puts(out, "]}");
+    size_t changes_end = out->len;
     if (s->ntxids) {
         esync__buf_puts(out, ",\"txids\":");
         esync__txids_json(s, out);
     }
     esync__buf_putc(out, '}');
+    event_end(e, out, changes_end);
 }
 
-void esync__changes_emit(const esync_changeset *c, const esync_shape *s, esync_buf *out) {
+void esync__changes_emit(esync *e, const esync_changeset *c, const esync_shape *s, esync_buf *out) {
     if (!c->n_ins && !c->n_upd && !c->n_del) {
         if (c->written || !s->ntxids) return;
-        event_start(s, "TXIDS", out);
+        event_start(e, s, "TXIDS", out);
         esync__buf_puts(out, ",\"txids\":");
         esync__txids_json(s, out);
         esync__buf_putc(out, '}');
+        event_end(e, out, 0);
         return;
     }
-    event_open(s, out);
+    event_open(e, s, out);
     esync__buf_append(out, c->ins.data, c->ins.len);
     esync__buf_puts(out, "],\"update\":[");
     esync__buf_append(out, c->upd.data, c->upd.len);
     esync__buf_puts(out, "],\"delete\":[");
     esync__buf_append(out, c->del.data, c->del.len);
-    event_close(s, out);
+    event_close(e, s, out);
 }
 
 /* ---- tracking the keys a batch touches ---- */
@@ -455,10 +493,10 @@ int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_
     } else if (s->fast) {
         size_t mark = out->len;
         int64_t n = 0;
-        event_open(s, out);
+        event_open(e, s, out);
         rc = changes_fast(e, s, out, &n);
         esync__buf_puts(out, "],\"update\":[],\"delete\":[");
-        event_close(s, out);
+        event_close(e, s, out);
         if (!n || rc) { /* nothing inserted: no event */
             out->len = mark;
             if (out->data) out->data[mark] = 0;

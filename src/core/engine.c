@@ -162,6 +162,7 @@ void esync_close(esync *e) {
     sqlite3_close_v2(e->db);
     esync__freemem(e->version);
     esync__buf_free(&e->scratch);
+    esync__freemem(e->evx);
     esync__freemem(e);
 }
 
@@ -184,8 +185,12 @@ int esync_status(esync *e, char **out, size_t *out_len) {
         esync__buf_json_str_or_null(&b, s->name);
         esync__buf_puts(&b, ",\"tableName\":");
         esync__buf_json_str_or_null(&b, s->tablename);
-        esync__buf_printf(&b, ",\"phase\":\"%s\",\"rows\":%lld,\"offset\":", phase,
-                          (long long)s->rows);
+        /* syncRows: the rows so far of a sync in progress (a refetch built aside counts only
+         * what it built) */
+        int64_t sync_rows = s->in_batch ? (s->shadow ? 0 : s->rows) + s->batch_inserts : s->rows;
+        esync__buf_printf(&b,
+                          ",\"phase\":\"%s\",\"rows\":%lld,\"syncRows\":%lld,\"offset\":", phase,
+                          (long long)s->rows, (long long)sync_rows);
         esync__buf_json_str_or_null(&b, s->offset_c);
         esync__buf_puts(&b, ",\"handle\":");
         esync__buf_json_str_or_null(&b, s->handle_c);

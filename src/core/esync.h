@@ -175,10 +175,12 @@ int esync_shape_define(esync *e, const char *name, const char *definition);
 int esync_shape_compare(esync *e, const char *name, const char *definition);
 
 /* Current state of every shape as a JSON array of
- *   {"shapeName","tableName","phase","rows","offset","handle","lastSyncedAt","error"}
+ *   {"shapeName","tableName","phase","rows","syncRows","offset","handle","lastSyncedAt","error"}
  * where phase is "initial-sync" (no up-to-date seen yet), "live", "error" (stopped by an error
  * that retrying cannot fix), "unauthorized" (a 401 or 403: waiting for esync_shape_resume) or
- * "backoff"; lastSyncedAt is the now_ms of the last commit or null. */
+ * "backoff"; rows is the committed row count; syncRows adds the insert messages applied by the
+ * shape's open batch (not committed yet; a refetch built aside counts only those), the progress
+ * of a sync while it runs; lastSyncedAt is the now_ms of the last commit or null. */
 int esync_status(esync *e, char **out, size_t *out_len);
 
 /* ---- the request loop --------------------------------------------------------------------- */
@@ -266,6 +268,17 @@ typedef struct esync_response {
  * committed. */
 int esync_ingest(esync *e, const char *shape, const esync_response *resp, char **changes,
                  size_t *changes_len);
+
+/* Where the events of the last esync_ingest's *changes lie, so that a caller can pass a large
+ * change set on without parsing it: n records of four byte offsets into *changes,
+ *   [start, end)   the event object, from its '{' to past its '}'
+ *   cut            DATA_CHANGE: the offset of its `,"changes":` member (its value follows those
+ *                  11 bytes); 0 for other events
+ *   changes_end    DATA_CHANGE: past the `changes` object (the members after it, `txids`, and the
+ *                  event's '}' remain); 0 for other events
+ * in the order of the events. *pos is owned by e and valid until the next call on e; n is 0 when
+ * *changes was NULL. */
+int esync_ingest_events(esync *e, const uint32_t **pos, size_t *n);
 
 /* The column types of a shape that need conversion in JS, as JSON {"column": "int8" | "float"},
  * ("{}" when none, or before the schema is known). Arrays of those types are listed too. */

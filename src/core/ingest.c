@@ -34,7 +34,10 @@ static int apply_change(esync *e, esync_shape *s, op_kind op, const esync_msgs *
     if (!rc) rc = esync__changes_track(e, s, rv, key, tmp);
     if (rc) return rc;
     switch (op) {
-    case OP_INSERT: return esync__rows_insert(e, s, rv);
+    case OP_INSERT:
+        rc = esync__rows_insert(e, s, rv);
+        if (!rc) s->batch_inserts++;
+        return rc;
     case OP_UPDATE: return esync__rows_update(e, s, rv);
     default: return esync__rows_delete(e, s, rv);
     }
@@ -155,6 +158,7 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
                 /* Everything before it in this batch is void; what follows is the new log. */
                 refetch_last = true;
                 esync__request_refetch(e, s, NULL);
+                s->batch_inserts = 0;
                 if (!esync__set_str(&s->handle, r->handle)) rc = esync__oom(e);
                 if (!rc) rc = esync__batch_begin(e, s, &rs, false);
                 /* The new target's schema (the committed one when this response has none) may
@@ -296,6 +300,7 @@ static void drain(esync *e, esync_buf *out) {
 int esync_ingest(esync *e, const char *name, const esync_response *r, char **changes,
                  size_t *changes_len) {
     if (!e) return ESYNC_EINVAL;
+    e->nevx = 0;
     if (changes) *changes = NULL;
     if (changes_len) *changes_len = 0;
     if (!r || !changes || (r->body_len && !r->body))
@@ -318,9 +323,23 @@ int esync_ingest(esync *e, const char *name, const esync_response *r, char **cha
     esync__buf_putc(&out, ']');
     if (out.oom) {
         esync__buf_free(&out);
+        e->nevx = 0;
         return esync__oom(e);
     }
-    if (out.len > 2) *changes = esync__buf_take(&out, changes_len);
+    /* records of events cut off at the end (a failed commit), or left open, are dropped */
+    while (e->nevx && (e->evx[(e->nevx - 1) * 4] >= out.len - 1 || !e->evx[(e->nevx - 1) * 4 + 1]))
+        e->nevx--;
+    if (out.len > 2)
+        *changes = esync__buf_take(&out, changes_len);
+    else
+        e->nevx = 0;
     esync__buf_free(&out);
     return rc;
+}
+
+int esync_ingest_events(esync *e, const uint32_t **pos, size_t *n) {
+    if (!e || !pos || !n) return ESYNC_EINVAL;
+    *pos = e->evx;
+    *n = e->nevx;
+    return ESYNC_OK;
 }

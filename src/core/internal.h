@@ -90,6 +90,7 @@ typedef struct esync_shape {
     esync_buf app;         /* append: the inserted rows, JSON, comma-separated */
     int64_t n_app;         /* append: how many */
     size_t batch_bytes;    /* body bytes the open batch has applied (checkpoints) */
+    int64_t batch_inserts; /* insert messages the open batch applied (esync_status syncRows) */
     esync_schema schema_b; /* schema of the batch's target table */
     esync_keymap touched;  /* changes.c: key -> row before the batch */
     int64_t *txids;        /* txids.c: the batch's txids (sorted and unique from commit on) */
@@ -135,6 +136,10 @@ struct esync {
      * appends "<database>\0<table>\0" here for every table the statement reads ("" for the
      * database when SQLite names none). */
     esync_buf *reads;
+    /* changes.c: the events written by the running esync_ingest, 4 offsets each
+     * (esync_ingest_events); nevx counts records */
+    uint32_t *evx;
+    size_t nevx, capevx;
 };
 
 #endif /* ESYNC_INTERNAL_H */

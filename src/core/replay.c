@@ -71,6 +71,47 @@ static void expect_rc(replay *r, int step, const cJSON *expect, int rc) {
     }
 }
 
+/* esync_ingest_events against the output it describes: one record per event of the array, in
+ * order, back to back (a comma between), each slice an object, a DATA_CHANGE's `changes` member
+ * where its record says, any other event without one. A mismatch is a failure line. */
+static bool slice_is(const char *p, size_t n, int type) {
+    cJSON *j = cJSON_ParseWithLength(p, n);
+    bool ok = j && (j->type & 0xff) == type;
+    cJSON_Delete(j);
+    return ok;
+}
+static void check_events_index(replay *r, int step, const char *changes, size_t len) {
+    const uint32_t *pos = NULL;
+    size_t n = 0;
+    const char *why = NULL;
+    if (esync_ingest_events(r->e, &pos, &n) != ESYNC_OK) why = "call failed";
+    cJSON *all = changes ? cJSON_Parse(changes) : NULL;
+    if (!why && (int)n != (all ? cJSON_GetArraySize(all) : 0)) why = "record count";
+    for (size_t k = 0; k < n && !why; k++) {
+        const uint32_t *x = pos + 4 * k;
+        size_t want_start = k ? pos[4 * (k - 1) + 1] + 1 : 1;
+        cJSON *ev = cJSON_GetArrayItem(all, (int)k);
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+        bool dc = cJSON_IsString(type) && !strcmp(type->valuestring, "DATA_CHANGE");
+        if (x[0] != want_start || x[1] <= x[0] || x[1] > len - 1 ||
+            (k + 1 == n && x[1] != len - 1) || (k + 1 < n && changes[x[1]] != ','))
+            why = "event bounds";
+        else if (!slice_is(changes + x[0], x[1] - x[0], cJSON_Object))
+            why = "event slice";
+        else if (dc != (x[2] != 0) ||
+                 (dc && (x[2] + 11 > x[3] || x[3] >= x[1] ||
+                         memcmp(changes + x[2], ",\"changes\":", 11) ||
+                         !slice_is(changes + x[2] + 11, x[3] - x[2] - 11, cJSON_Object))))
+            why = "changes member";
+    }
+    cJSON_Delete(all);
+    if (why) {
+        esync__buf_printf(&r->out, "{\"step\":%d,\"EXPECTATION_FAILED\":\"events index: %s\"}\n",
+                          step, why);
+        r->failures++;
+    }
+}
+
 static const char *hdr(const cJSON *headers, const char *name, char **owned) {
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(headers, name);
     if (cJSON_IsString(h)) return h->valuestring;
@@ -151,6 +192,7 @@ static void step_response(replay *r, int i, const cJSON *step) {
     const cJSON *expect = cJSON_GetObjectItemCaseSensitive(step, "expect");
     expect_rc(r, i, expect, rc);
     expect_json(r, i, "changes", cJSON_GetObjectItemCaseSensitive(expect, "changes"), changes);
+    check_events_index(r, i, changes, len);
     esync_free(changes);
     cJSON_free(owned_schema);
     cJSON_free(owned_body);

@@ -93,6 +93,15 @@ EMSCRIPTEN_KEEPALIVE int esw_ingest(esync *e, const char *shape, int status, con
     return take(esync_ingest(e, shape, &r, &out, &len), out, len);
 }
 
+/* esync_ingest_events: returns the record count; the records go to the EVENTS slot (borrowed). */
+EMSCRIPTEN_KEEPALIVE int esw_ingest_events(esync *e) {
+    const uint32_t *pos = NULL;
+    size_t n = 0;
+    if (esync_ingest_events(e, &pos, &n) != ESYNC_OK) n = 0;
+    g_xfer[ESW_XFER_EVENTS] = (uintptr_t)pos;
+    return (int)n;
+}
+
 /* The out-buffer functions of esync.h, their buffer left in the transfer block. */
 EMSCRIPTEN_KEEPALIVE int esw_status(esync *e) {
     char *o = NULL;

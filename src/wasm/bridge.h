@@ -17,7 +17,8 @@
     XX(LIVE)       /* esw_next_request: 1 for a live long-poll */                                  \
     XX(WAIT_MS)    /* esw_next_request: the wait of ESYNC_ACT_WAIT */                              \
     XX(QUERY)      /* esw_next_request: the query string of ESYNC_ACT_FETCH (borrowed) */          \
-    XX(OPEN_ERROR) /* esw_open: esync_open's code when it returned NULL */
+    XX(OPEN_ERROR) /* esw_open: esync_open's code when it returned NULL */                         \
+    XX(EVENTS)     /* esw_ingest_events: the records (borrowed) */
 
 typedef enum {
 #define ESW__XX(name) ESW_XFER_##name,
@@ -35,6 +36,7 @@ const char *esw_action_name(int action);
 esync *esw_open(const char *path, double seed, double max_body);
 void esw_set_checkpoint_bytes(esync *e, double bytes);
 int esw_next_request(esync *e, const char *shape);
+int esw_ingest_events(esync *e);
 int esw_ingest(esync *e, const char *shape, int status, const char *handle, const char *offset,
                const char *schema, const char *cursor, int up_to_date, const char *retry_after,
                uint8_t *body, size_t body_len, double now_ms);

@@ -15,7 +15,7 @@
 (function () {
   'use strict';
   // The transfer block's slots: bridge.h's ESW_XFER_SLOTS, in the same order.
-  const XFER = { OUT_PTR: 0, OUT_LEN: 1, ACTION: 2, LIVE: 3, WAIT_MS: 4, QUERY: 5, OPEN_ERROR: 6 };
+  const XFER = { OUT_PTR: 0, OUT_LEN: 1, ACTION: 2, LIVE: 3, WAIT_MS: 4, QUERY: 5, OPEN_ERROR: 6, EVENTS: 7 };
   // esync_action (esync.h) -> the name nextRequest() returns.
   const ACTIONS = { 1: 'fetch', 2: 'wait', 3: 'idle', 4: 'stop', 5: 'auth' };
   // Error codes by name ({ESYNC_ENOMEM: -1, ...}), filled from C at load.
@@ -149,7 +149,10 @@
     // options.raw: the events are returned (and put on a thrown error as `raw`) as the engine's
     // UTF-8 JSON array, a Uint8Array of their own (null when nothing was committed), neither
     // parsed nor revived: the worker ships large change sets to the tabs as JSON bytes
-    // (web/electric-sync.worker.tabs.js) and parses only what it needs itself.
+    // (web/electric-sync.worker.tabs.js) and parses only what it needs itself. Those bytes carry
+    // `events`, a Uint32Array of 4 offsets per event (esync_ingest_events: start, end, the
+    // `,"changes":` member's offset and the end of its object; 0, 0 for an event without
+    // changes), so that nothing has to scan them to find the events.
     ingest(name, response, options = {}) {
       const h = response.headers || {};
       const get = typeof h.get === 'function' ? (k) => h.get(k) : (k) => h[k] ?? null;
@@ -167,8 +170,15 @@
             this.ptr, n, response.status | 0, handle, offset, schema, cursor,
             get('electric-up-to-date') !== null ? 1 : 0, retry, bodyPtr, body.length,
             response.nowMs ?? Date.now()));
-        if (options.raw) text = takeOutBytes();
-        else text = takeOut();
+        if (options.raw) {
+          text = takeOutBytes();
+          // where each event lies in those bytes (esync_ingest_events): 4 offsets per event
+          const n = text ? Module._esw_ingest_events(this.ptr) : 0;
+          if (text && n > 0) {
+            const p = xfer(XFER.EVENTS) >> 2;
+            text.events = Module.HEAPU32.slice(p, p + 4 * n);
+          }
+        } else text = takeOut();
       } finally {
         if (bodyPtr) Module._free(bodyPtr);
       }
