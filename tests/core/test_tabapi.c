@@ -563,7 +563,8 @@ static void test_failed_commit_first_batch(void) {
     /* (2) the shape's state in memory is what the disk says: no schema, handle, offset or
      * rows, no last sync, no txid */
     char *st = status_of(e);
-    const char *empty = "\"rows\":0,\"offset\":\"-1\",\"handle\":null,\"lastSyncedAt\":null";
+    const char *empty =
+        "\"rows\":0,\"syncRows\":0,\"offset\":\"-1\",\"handle\":null,\"lastSyncedAt\":null";
     CHECK(st && st0 && strstr(st0, empty) && strstr(st, empty));
     esync_free(st);
     char *types = NULL;
@@ -584,7 +585,10 @@ static void test_failed_commit_first_batch(void) {
     CHECK(ch == NULL);
     CHECK(strstr(esync_errmsg(e), "injected") != NULL);
     st = status_of(e);
-    CHECK(st && strstr(st, "\"rows\":0,\"offset\":\"-1\",\"handle\":null,\"lastSyncedAt\":null"));
+    CHECK(st &&
+          strstr(
+              st,
+              "\"rows\":0,\"syncRows\":0,\"offset\":\"-1\",\"handle\":null,\"lastSyncedAt\":null"));
     esync_free(st);
     exec_on(path, "DROP TRIGGER fail_store");
     /* the retry commits, and the disk agrees with memory after a reopen */
@@ -598,8 +602,12 @@ static void test_failed_commit_first_batch(void) {
     CHECK_EQ_INT(esync_shape_define(e, "s", "{\"table\":\"t\"}"), ESYNC_OK);
     char *st2 = status_of(e);
     /* the same but the phase (a new session starts in initial-sync) */
-    CHECK(st && st2 && strstr(st, "\"rows\":2,\"offset\":\"0_inf\",\"handle\":\"h1\"") &&
-          strstr(st2, "\"rows\":2,\"offset\":\"0_inf\",\"handle\":\"h1\",\"lastSyncedAt\":7"));
+    CHECK(
+        st && st2 &&
+        strstr(st, "\"rows\":2,\"syncRows\":2,\"offset\":\"0_inf\",\"handle\":\"h1\"") &&
+        strstr(
+            st2,
+            "\"rows\":2,\"syncRows\":2,\"offset\":\"0_inf\",\"handle\":\"h1\",\"lastSyncedAt\":7"));
     esync_free(st);
     esync_free(st2);
     esync_free(st0);
@@ -626,7 +634,8 @@ static void test_failed_commit_later_batches(void) {
     CHECK(ch == NULL);
     release(lock);
     char *st = status_of(e);
-    CHECK(st && st0 && strstr(st, "\"rows\":2,\"offset\":\"1_0\",\"handle\":\"h1\""));
+    CHECK(st && st0 &&
+          strstr(st, "\"rows\":2,\"syncRows\":2,\"offset\":\"1_0\",\"handle\":\"h1\""));
     esync_free(st);
     CHECK_EQ_INT(esync_txid_seen(e, "101"), 0);
     CHECK_EQ_INT(esync_txid_seen(e, "100"), 1);
@@ -657,7 +666,7 @@ static void test_failed_commit_later_batches(void) {
     CHECK(types && !strcmp(types, "{}")); /* the old schema has no int8 */
     esync_free(types);
     st = status_of(e);
-    CHECK(st && strstr(st, "\"rows\":2,\"offset\":\"2_0\",\"handle\":\"h1\""));
+    CHECK(st && strstr(st, "\"rows\":2,\"syncRows\":2,\"offset\":\"2_0\",\"handle\":\"h1\""));
     esync_free(st);
     CHECK(query_is(e, "SELECT * FROM t ORDER BY id",
                    "[{\"id\":1,\"v\":\"a1\"},{\"id\":2,\"v\":\"b1\"}]"));
