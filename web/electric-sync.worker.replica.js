@@ -26,11 +26,18 @@
   // Checkpoints of a long initial sync (esync_set_checkpoint_bytes): a snapshot response commits
   // once the open batch holds this many body bytes, so IndexedDB is written progressively, the
   // commit and the flush at up-to-date stay small and a reload resumes from the last checkpoint.
-  // Responses of our service and Electric's are cut at ~10 MB: every such response commits.
+  // Later checkpoints are spaced by the bytes committed before them (doubling), up to
+  // CHECKPOINT_GROWTH (esync_set_checkpoint_growth): rows land all over the key space, so each
+  // flush rewrites most of the image, and doubling keeps what a sync writes to IndexedDB near
+  // twice its final size; the cap bounds a checkpoint's change set in memory and what is left
+  // to flush after the last response. (Responses of our service and Electric's are cut at
+  // ~10 MB: a 1M-row sync of ~360 MB commits at about 4, 8, 16, 32 MB, then every 32 MB.)
   const CHECKPOINT_BYTES = 4 * 1024 * 1024;
+  const CHECKPOINT_GROWTH = 32 * 1024 * 1024;
 
   class Replica {
-    // opts: {indexedDB, IDBKeyRange, writerId, log, setTimeout, checkpointBytes (0: off)}
+    // opts: {indexedDB, IDBKeyRange, writerId, log, setTimeout, checkpointBytes (0: off),
+    //        checkpointGrowth (0: fixed spacing)}
     constructor(opts) {
       this.opts = opts;
       this.M = null;
@@ -73,7 +80,8 @@
 
     openEngine() {
       const cp = this.opts.checkpointBytes ?? CHECKPOINT_BYTES;
-      this.engine = new this.M.Engine(this.file, { checkpointBytes: cp });
+      const growth = this.opts.checkpointGrowth ?? CHECKPOINT_GROWTH;
+      this.engine = new this.M.Engine(this.file, { checkpointBytes: cp, checkpointGrowth: growth });
       for (const s of this.config.shapes) {
         const { name, ...def } = s;
         this.engine.defineShape(name, def);

@@ -103,8 +103,10 @@ int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema
         esync__rows_finalize(s);
         if ((rc = esync__rows_create_table(e, sc, "main", s->sqlname))) return rc;
         s->fast = true;
+        s->sync_bytes = 0;
     } else {
         s->fast = s->rows == 0;
+        if (s->fast) s->sync_bytes = 0; /* a sync from nothing: the spacing starts over */
         /* Rows from this initial sync's checkpoints, and a snapshot chunk of all inserts: its
          * keys are new (one snapshot), so nothing needs tracking. */
         s->append = !s->fast && append_ok && s->last_sync < 0 && !s->refetch;

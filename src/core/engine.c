@@ -146,6 +146,10 @@ fail:
     return rc;
 }
 
+void esync_set_checkpoint_growth(esync *e, size_t max_bytes) {
+    if (e) e->checkpoint_max = max_bytes;
+}
+
 void esync_set_checkpoint_bytes(esync *e, size_t bytes) {
     if (e) e->checkpoint_bytes = bytes;
 }

@@ -148,6 +148,16 @@ void esync_close(esync *e);
  * stays in its initial sync (not live) until up-to-date. 0 (the default): never, one commit at
  * up-to-date. See docs/protocol.md 5.2. */
 void esync_set_checkpoint_bytes(esync *e, size_t bytes);
+/* Spacing of later checkpoints: with max_bytes > 0, each checkpoint after the first waits until
+ * the batch has applied as many body bytes as the sync's checkpoints committed before it (the
+ * spacing doubles: 4, 4, 8, 16... MiB), but never more than max_bytes. The image an IndexedDB
+ * writer rewrites at each checkpoint grows with the sync (rows land all over the key space), so
+ * doubling the spacing bounds what it writes in all to about twice the final image, while
+ * max_bytes bounds the change set a checkpoint holds in memory and the work left after the last
+ * response. 0 (the default): every checkpoint after `bytes`. While a checkpointed snapshot goes
+ * on, its batch may then span several snapshot responses; a response of another kind commits
+ * it first. */
+void esync_set_checkpoint_growth(esync *e, size_t max_bytes);
 
 /* Code and message of the last failed call on this engine (ESYNC_OK / "" after a success). */
 int esync_errcode(const esync *e);

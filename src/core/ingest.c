@@ -71,10 +71,19 @@ static bool snapshot_offset(const char *offset) {
     return offset && offset[0] == '0' && offset[1] == '_';
 }
 
+/* The body bytes after which the open batch of an initial sync commits as a checkpoint: every
+ * checkpoint_bytes, or with growth the bytes committed so far (doubling), capped. */
+static size_t checkpoint_spacing(const esync *e, const esync_shape *s) {
+    size_t every = e->checkpoint_bytes;
+    if (!e->checkpoint_max || s->sync_bytes <= every) return every;
+    every = s->sync_bytes < e->checkpoint_max ? s->sync_bytes : e->checkpoint_max;
+    return every > e->checkpoint_bytes ? every : e->checkpoint_bytes;
+}
+
 /* A 200 or 204: its messages applied in the shape's batch (opened when something is to be
  * written), and the batch committed at up-to-date, or at a checkpoint: the end of a snapshot
- * response while the shape has never been up-to-date, once the batch holds checkpoint_bytes of
- * bodies (and at the end of every append batch, whose change set holds only inserts). */
+ * response while the shape has never been up-to-date, once the batch holds checkpoint_spacing
+ * bytes of bodies. */
 static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, esync_buf *out) {
     bool is204 = r->status == 204;
     if (r->body_len > e->max_body)
@@ -120,13 +129,6 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     /* A response that may continue the snapshot after a checkpoint without tracking keys. */
     bool snapshot_chunk = !is204 && !up_to_date && !refetches && inserts_only &&
                           snapshot_offset(r->offset) && e->checkpoint_bytes > 0;
-    if (!rc && s->in_batch && s->append && !snapshot_chunk)
-        /* Cannot happen: an append batch commits at the end of each response. Its change set
-         * would miss this response's updates, so it is redone from the committed offset. */
-        rc = esync__fail(e, ESYNC_EPROTO,
-                         "shape \"%s\": a response that is not a snapshot chunk inside an append "
-                         "batch",
-                         s->name);
     /* A handle and its offsets form a pair: a new handle mid-log is only valid together with a
      * must-refetch. */
     if (!rc && !is204 && !refetches && s->handle && strcmp(s->offset ? s->offset : "-1", "-1") &&
@@ -138,6 +140,13 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     esync__buf_init(&key);
     esync__buf_init(&tmp);
     esync_row_values rv = {0};
+    /* An append batch (checkpoint spacing > one response) holds snapshot inserts only: a response
+     * of another kind commits it first, at the end of the last snapshot chunk it applied (a
+     * checkpoint), and then opens a batch of its own. */
+    if (!rc && s->in_batch && s->append && !snapshot_chunk) {
+        s->sync_bytes += s->batch_bytes;
+        rc = esync__batch_commit(e, s, r->now_ms, true, &rv, &tmp, out);
+    }
     /* Open the batch only when something is written: rows, a new table, or a new offset or
      * handle to store at up-to-date. An empty live answer writes nothing. */
     bool need_batch = has_changes || s->in_batch || s->refetch || !s->schema_c.ncols ||
@@ -215,7 +224,8 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
         s->batch_bytes += r->body_len;
         bool checkpoint = !up_to_date && e->checkpoint_bytes > 0 && s->last_sync < 0 &&
                           !s->shadow && !refetches && snapshot_offset(r->offset) &&
-                          (s->append || s->batch_bytes >= e->checkpoint_bytes);
+                          s->batch_bytes >= checkpoint_spacing(e, s);
+        if (checkpoint) s->sync_bytes += s->batch_bytes;
         if (!rc && (up_to_date || checkpoint))
             rc = esync__batch_commit(e, s, r->now_ms, !up_to_date, &rv, &tmp, out);
     } else if (!rc) {

@@ -91,6 +91,7 @@ typedef struct esync_shape {
     int64_t n_app;         /* append: how many */
     size_t batch_bytes;    /* body bytes the open batch has applied (checkpoints) */
     int64_t batch_inserts; /* insert messages the open batch applied (esync_status syncRows) */
+    size_t sync_bytes;     /* body bytes this initial sync's checkpoints committed (spacing) */
     esync_schema schema_b; /* schema of the batch's target table */
     esync_keymap touched;  /* changes.c: key -> row before the batch */
     int64_t *txids;        /* txids.c: the batch's txids (sorted and unique from commit on) */
@@ -125,7 +126,8 @@ struct esync {
     char *version; /* stored schema version */
     uint64_t rng;  /* request.c's PRNG state */
     size_t max_body;
-    size_t checkpoint_bytes; /* esync_options.checkpoint_bytes: 0 = no checkpoints */
+    size_t checkpoint_bytes; /* esync_set_checkpoint_bytes: 0 = no checkpoints */
+    size_t checkpoint_max;   /* esync_set_checkpoint_growth: 0 = fixed spacing */
     int errcode;
     char errmsg[512];
     esync_buf scratch;      /* borrowed results (request queries) */

@@ -20,6 +20,7 @@ typedef struct replay {
     uint64_t seed;
     size_t max_body;
     size_t checkpoint_bytes;
+    size_t checkpoint_growth;
 } replay;
 
 static void line_start(replay *r, int step, const char *op) {
@@ -150,6 +151,7 @@ static int open_engine(replay *r) {
     esync_options o = {.path = r->path, .seed = r->seed, .max_body_bytes = r->max_body};
     int rc = esync_open(&o, &r->e);
     if (!rc) esync_set_checkpoint_bytes(r->e, r->checkpoint_bytes);
+    if (!rc) esync_set_checkpoint_growth(r->e, r->checkpoint_growth);
     return rc;
 }
 
@@ -253,6 +255,9 @@ int esync_replay(const char *fixture, size_t fixture_len, const char *path, char
     const cJSON *ckpt = cJSON_GetObjectItemCaseSensitive(fx, "checkpoint_bytes");
     r.checkpoint_bytes = cJSON_IsNumber(ckpt) && ckpt->valuedouble > 0 ? (size_t)ckpt->valuedouble
                                                                        : 0;
+    const cJSON *grow = cJSON_GetObjectItemCaseSensitive(fx, "checkpoint_growth");
+    r.checkpoint_growth = cJSON_IsNumber(grow) && grow->valuedouble > 0 ? (size_t)grow->valuedouble
+                                                                        : 0;
     if ((rc = open_engine(&r))) {
         cJSON_Delete(fx);
         return rc;

@@ -51,6 +51,11 @@ EMSCRIPTEN_KEEPALIVE void esw_set_checkpoint_bytes(esync *e, double bytes) {
     esync_set_checkpoint_bytes(e, bytes > 0 ? (size_t)bytes : 0);
 }
 
+/* esync_set_checkpoint_growth (a double, as above). */
+EMSCRIPTEN_KEEPALIVE void esw_set_checkpoint_growth(esync *e, double max_bytes) {
+    esync_set_checkpoint_growth(e, max_bytes > 0 ? (size_t)max_bytes : 0);
+}
+
 /* esync_next_request: returns the code; the request goes to the ACTION, LIVE, WAIT_MS and QUERY
  * (borrowed) slots. */
 EMSCRIPTEN_KEEPALIVE int esw_next_request(esync *e, const char *shape) {

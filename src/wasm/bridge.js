@@ -118,6 +118,8 @@
       }
       // options.checkpointBytes: esync_set_checkpoint_bytes (commits during a long initial sync)
       if (options.checkpointBytes) Module._esw_set_checkpoint_bytes(this.ptr, options.checkpointBytes);
+      // options.checkpointGrowth: esync_set_checkpoint_growth (later checkpoints spaced wider)
+      if (options.checkpointGrowth) Module._esw_set_checkpoint_growth(this.ptr, options.checkpointGrowth);
     }
 
     check(rc) {
