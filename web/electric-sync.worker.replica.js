@@ -146,11 +146,13 @@
 
     // The engine decides about the server's schema version. On a mismatch the IndexedDB database
     // is deleted and the replica starts empty (the seed's flow). Resolves, once durable, with the
-    // SCHEMA_RESET to broadcast, or null when the replica was kept.
+    // SCHEMA_RESET to broadcast, or null when the replica was kept. (A kept replica's first
+    // install stores the version: that commit is flushed like any other, in order, and the
+    // sync does not wait for it — a crash before it only means storing the version again.)
     async applyVersion(v) {
       const { wiped, event } = this.engine.versionCheck(v);
       if (!wiped) {
-        await this.persist();
+        this.persist();
         return null;
       }
       this.engine.close();

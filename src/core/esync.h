@@ -156,7 +156,8 @@ void esync_set_checkpoint_bytes(esync *e, size_t bytes);
  * max_bytes bounds the change set a checkpoint holds in memory and the work left after the last
  * response. 0 (the default): every checkpoint after `bytes`. While a checkpointed snapshot goes
  * on, its batch may then span several snapshot responses; a response of another kind commits
- * it first. */
+ * it first. The response that ends the snapshot (its `snapshot-end` control) is then no
+ * checkpoint: the commit at up-to-date follows it. */
 void esync_set_checkpoint_growth(esync *e, size_t max_bytes);
 
 /* Code and message of the last failed call on this engine (ESYNC_OK / "" after a success). */

@@ -72,7 +72,10 @@ static bool snapshot_offset(const char *offset) {
 }
 
 /* The body bytes after which the open batch of an initial sync commits as a checkpoint: every
- * checkpoint_bytes, or with growth the bytes committed so far (doubling), capped. */
+ * checkpoint_bytes, or with growth the bytes committed so far (doubling), capped. (With growth,
+ * the response that ends the snapshot, with `snapshot-end`, is no checkpoint: what follows it,
+ * up-to-date, commits anyway, and a flush of nearly the same image just before would be
+ * wasted.) */
 static size_t checkpoint_spacing(const esync *e, const esync_shape *s) {
     size_t every = e->checkpoint_bytes;
     if (!e->checkpoint_max || s->sync_bytes <= every) return every;
@@ -110,7 +113,7 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
         return rc;
     }
     bool up_to_date = r->up_to_date || is204;
-    bool has_changes = false, refetches = false, inserts_only = true;
+    bool has_changes = false, refetches = false, inserts_only = true, snapshot_end = false;
     for (size_t i = 0; i < ms.n; i++) {
         const esync_msg *m = &ms.m[i];
         if (!m->is_object || m->headers_kind != ESYNC_JSON_OBJECT) {
@@ -121,6 +124,8 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
             up_to_date = true;
         if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "must-refetch"))
             refetches = true;
+        if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "snapshot-end"))
+            snapshot_end = true;
         if (m->op_kind != ESYNC_JSON_ABSENT) {
             has_changes = true;
             if (m->op_kind != ESYNC_JSON_STRING || strcmp(m->op, "insert")) inserts_only = false;
@@ -224,7 +229,8 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
         s->batch_bytes += r->body_len;
         bool checkpoint = !up_to_date && e->checkpoint_bytes > 0 && s->last_sync < 0 &&
                           !s->shadow && !refetches && snapshot_offset(r->offset) &&
-                          s->batch_bytes >= checkpoint_spacing(e, s);
+                          s->batch_bytes >= checkpoint_spacing(e, s) &&
+                          !(e->checkpoint_max && snapshot_end);
         if (checkpoint) s->sync_bytes += s->batch_bytes;
         if (!rc && (up_to_date || checkpoint))
             rc = esync__batch_commit(e, s, r->now_ms, !up_to_date, &rv, &tmp, out);
