@@ -1,7 +1,9 @@
 // npm run bench, browser part: initial sync in headless Chromium, electric-sync beside its peers,
 // fairly: every system syncs the same shape (`table=test_items`) from the same warm server (its
 // shape log built before any timed run), each run in a fresh browser profile (empty IndexedDB),
-// RUNS runs per system and size, medians. Against the real server (wasm-tests/support/backend.js).
+// RUNS runs per system and size, medians. Against the real server (wasm-tests/support/backend.js),
+// which serves the page electric-sync as the package ships it (packages/electric-sync/dist, made
+// by scripts/package.sh: the bundled worker), not web/'s separate files.
 //   node bench/browser.mjs                        sizes 10k, 100k and 1M rows
 //   BENCH_SIZES=100000 node bench/browser.mjs     one size (comma-separated list)
 //   BENCH_RUNS=3  BENCH_BROWSER_WRITES=200  BENCH_RUN_TIMEOUT_MS=<per run; default 60 s + 0.6 ms/row>
@@ -24,7 +26,7 @@
 // A run that exceeds its timeout (or fails) is recorded as null with the reason; after a peer's
 // timeout its remaining runs at that size are skipped. Prints the tables (and the README table),
 // writes bench/results/browser.json and the plot bench/results/browser-sync.svg.
-import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,7 +62,9 @@ const PEER_FILES = {
   'initdb.wasm': ['application/wasm', readFileSync(nm('@electric-sql/pglite/dist/initdb.wasm'))],
 };
 
-const backend = await startBackend({ static: true });
+const dist = path.join(root, 'packages/electric-sync/dist');
+if (!existsSync(path.join(dist, 'electric-sync.worker.js'))) throw new Error('no packages/electric-sync/dist: run bash scripts/package.sh (npm run bench does)');
+const backend = await startBackend({ static: true, webDir: dist });
 if (backend.kind !== 'real') throw new Error('bench/browser.mjs needs the real server (with /v1/shape)');
 const base = backend.staticBase;
 const app = { shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'bench-browser' };

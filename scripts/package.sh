@@ -2,7 +2,11 @@
 # Fills packages/electric-sync/dist/ (ignored by git) from the built tree, so that
 # `npm pack ./packages/electric-sync` gives a tarball that installs without a C toolchain:
 #   dist/electric-sync.js, dist/app-router.js            the tab library and the router (ES modules)
-#   dist/electric-sync.worker*.js, electric-sync.store.js the worker (classic scripts)
+#   dist/electric-sync.worker*.js, electric-sync.store.js the worker (classic scripts);
+#                                                          dist/electric-sync.worker.js is the
+#                                                          bundle: its parts (SCRIPTS) and the
+#                                                          engine's loader in front of it, so a
+#                                                          worker starts with one request
 #   dist/wasm/electric-sync.{js,wasm}                      the engine, where the worker looks for it
 #                                                          (wasm/ relative to its own URL)
 # The package's version is the root package.json's. Needs `bash scripts/build.sh wasm` first
@@ -29,6 +33,11 @@ const rootPkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
 const p = process.argv[1] + "/package.json";
 const pkg = JSON.parse(fs.readFileSync(p, "utf8"));
 if (pkg.version !== rootPkg.version) { pkg.version = rootPkg.version; fs.writeFileSync(p, JSON.stringify(pkg, null, 2) + "\n"); }
+// The bundle: the parts in SCRIPTS order, the loader, `bundled`, then the worker itself.
+const parts = list.map((f) => process.argv[1] + "/dist/" + f).concat([process.argv[1] + "/dist/wasm/electric-sync.js"]);
+const bundle = parts.map((f) => `// ---- ${f.slice(f.indexOf("dist/") + 5)}\n${fs.readFileSync(f, "utf8")}\n;`).join("\n") +
+  "\n(self.ElectricSyncWorker = self.ElectricSyncWorker || {}).bundled = true;\n// ---- electric-sync.worker.js\n" + src;
+fs.writeFileSync(process.argv[1] + "/dist/electric-sync.worker.js", bundle);
 ' "$pkg"
 if [ "${1:-}" = "--pack" ]; then
     out=$(cd "${2:?--pack DIR}" && pwd)

@@ -7,7 +7,8 @@
  * Runs as a SharedWorker (one per dbName; every tab a MessagePort), or, where SharedWorker does
  * not exist, as one dedicated worker per tab that elect a leader (electric-sync.worker.relay.js).
  * This file composes the worker from its parts, each a classic script of one job that it loads
- * with importScripts (the tests load the same list, SCRIPTS, into node):
+ * with importScripts (the tests load the same list, SCRIPTS, into node; the package ships them
+ * bundled in front of this file, see scripts/package.sh):
  *   electric-sync.worker.tabs.js      the tabs: ports, liveness locks, broadcasting
  *   electric-sync.worker.owner.js     the owner Web Lock and the hand-over to a newer worker
  *   electric-sync.worker.replica.js   the engine and its IndexedDB store, opened and closed together
@@ -350,7 +351,10 @@
     // engine; a dedicated worker (one per tab) compiles only once it leads (loadModule).
     const wasm = wasmLoader({ url: new URL('wasm/electric-sync.wasm', here).href, fetch: g.fetch.bind(g), log });
     if (shared) wasm.start();
-    importScripts(...SCRIPTS.map((f) => new URL(f, here).href), new URL('wasm/electric-sync.js', here).href);
+    // The package ships this file with its parts and the engine's loader in front of it
+    // (scripts/package.sh sets `bundled`): one request at start instead of twelve, each of
+    // which costs a worker a round trip through the browser before the next. web/ loads them here.
+    if (!ns.bundled) importScripts(...SCRIPTS.map((f) => new URL(f, here).href), new URL('wasm/electric-sync.js', here).href);
     const envBase = {
       indexedDB: g.indexedDB,
       IDBKeyRange: g.IDBKeyRange,

@@ -14,7 +14,9 @@ import { startFakeElectric } from './fake-electric.js';
 const serverBin = process.env.ESYNC_SERVER_BIN || path.join(root, 'build/native/electric-sync-server');
 const OTHER = 'other_items';
 
-async function startReal() {
+// webDir: the directory the server serves the page's files from (ESYNC_WEB_DIR, its wasm/ as
+// ESYNC_WASM_DIR), e.g. the package's dist/ (bench/browser.mjs); default web/ and build/wasm/.
+async function startReal({ webDir } = {}) {
   const h = await import('../../tests/server/helpers.js');
   await h.prepareDatabase();
   // A private copy of the migrations, so a test can add one (a schema version change).
@@ -29,7 +31,7 @@ async function startReal() {
   const start = async () => {
     port ??= await h.freePort(); // kept across restart(), so pages keep their origin
     proc = spawn(serverBin, [], {
-      env: { ...process.env, PORT: String(port), DATABASE_URL: h.clusterUrl(), ESYNC_DEV: '1', ESYNC_MIGRATIONS_DIR: migrations, ESYNC_SHAPES_DIR: shapesDir, ESYNC_PROXY_TABLES: `test_items,${OTHER}` },
+      env: { ...process.env, PORT: String(port), DATABASE_URL: h.clusterUrl(), ESYNC_DEV: '1', ESYNC_MIGRATIONS_DIR: migrations, ESYNC_SHAPES_DIR: shapesDir, ESYNC_PROXY_TABLES: `test_items,${OTHER}`, ...(webDir ? { ESYNC_WEB_DIR: webDir, ESYNC_WASM_DIR: path.join(webDir, 'wasm') } : {}) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     proc.stderr.setEncoding('utf8');
@@ -136,10 +138,10 @@ async function startFake() {
 
 // { static }: the real server is needed anyway (the browser tests load web/ from it); its
 // shape and version routes are used when it has /v1/shape, the stand-in's otherwise.
-export async function startBackend({ static: needStatic = false } = {}) {
+export async function startBackend({ static: needStatic = false, webDir } = {}) {
   if (process.env.ESYNC_TEST_FAKE_SHAPES !== '1' || needStatic) {
     if (!existsSync(serverBin)) throw new Error(`no server binary at ${serverBin} (bash scripts/build.sh native, or set ESYNC_SERVER_BIN)`);
-    const real = await startReal();
+    const real = await startReal({ webDir });
     if (real.hasShapes && process.env.ESYNC_TEST_FAKE_SHAPES !== '1') return real;
     process.stderr.write('worker tests: the server has no /v1/shape yet; shapes come from the in-process stand-in\n');
     if (!needStatic) await real.stop();
