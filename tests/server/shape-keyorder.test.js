@@ -15,6 +15,12 @@ before(async () => {
   await sql('create table ko_items (id uuid primary key, n int not null, title text)')
   await sql(`insert into ko_items (id, n, title) select gen_random_uuid(), g, 'row ' || g from generate_series(1, ${N}) g`)
   await sql('analyze ko_items')
+  // integer keys in shuffled heap order: their key order (1, 2, 3 … 10) is not their text
+  // order ("1", "10", "100" …), which an ORDER BY on the text-cast output column would give
+  await sql('drop table if exists ko_nums')
+  await sql('create table ko_nums (id int primary key, title text)')
+  await sql(`insert into ko_nums (id, title) select g, 'n ' || g from generate_series(1, ${N}) g order by random()`)
+  await sql('analyze ko_nums')
 })
 
 // Every row of a shape from offset -1 to up-to-date, in the order served.
@@ -43,6 +49,9 @@ test('a shape without where, and one keeping half the rows, come in key order; a
     const most = await snapshotIds(srv.base, `table=ko_items&where=${encodeURIComponent(`n > ${N / 2}`)}`)
     assert.equal(most.length, N / 2)
     assert.ok(sorted(most), 'half the table: key order')
+    const nums = (await snapshotIds(srv.base, 'table=ko_nums')).map(Number)
+    assert.equal(nums.length, N)
+    assert.deepEqual(nums, Array.from({ length: N }, (_, i) => i + 1), 'integer keys: numeric key order')
     const few = await snapshotIds(srv.base, `table=ko_items&where=${encodeURIComponent('n <= 3')}`)
     const want = (await sql('select id::text as id from ko_items where n <= 3')).rows.map((r) => r.id)
     assert.deepEqual([...few].sort(), [...want].sort())

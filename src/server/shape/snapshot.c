@@ -208,8 +208,9 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
          * fill once, in order, instead of every page of the tree being rewritten as rows land all
          * over the key space; a checkpointing writer then flushes each page about once. Sorting
          * is off for this query, so the planner walks the key's index and the rows still stream
-         * from the first one (no sort before the first byte). */
-        PGresult *so = PQexec(conn, "SET LOCAL enable_sort = off");
+         * from the first one (no sort before the first byte); so is JIT, which a disabled sort's
+         * cost would otherwise switch on. */
+        PGresult *so = PQexec(conn, "SET LOCAL enable_sort = off; SET LOCAL jit = off");
         bool set = PQresultStatus(so) == PGRES_COMMAND_OK;
         PQclear(so);
         if (!set) {
@@ -228,7 +229,8 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
                 free(wvals);
                 return fail(conn, NULL, conn_lost, err, errsz, "escape");
             }
-            esync__sb_printf(&q, "%s%s", k ? ", " : "", id);
+            /* qualified: a bare name would be the output column (the text cast), not the key */
+            esync__sb_printf(&q, "%s%s.%s", k ? ", " : "", t->qname, id);
             PQfreemem(id);
         }
     }
