@@ -3,7 +3,9 @@
 // code splitting; Vue/React left to the app):
 //   electric-sync         the tab library and the Vue bindings (what examples/nuxt imports through
 //                         electric-sync/nuxt), plus the files the example serves at /electric-sync/
-//                         unchanged: the worker, its classic scripts, wasm/electric-sync.{js,wasm}
+//                         unchanged: the worker (the package's bundle: its classic scripts and the
+//                         engine's loader are inside it, so a browser downloads just it),
+//                         wasm/electric-sync.wasm
 //   @electric-sql/client  ShapeStream + Shape (memory only: nothing stored, no SQL)
 //   PGlite + pglite-sync  PGlite with the electricSync extension, plus the files PGlite fetches at
 //                         start (pglite.wasm, pglite.data, initdb.wasm)
@@ -51,16 +53,17 @@ function files(dir, names) {
   return out;
 }
 
-// The worker's files, as the Vite plugin and the Nuxt module list them (its SCRIPTS list).
+// What a browser downloads of the worker: the bundle (scripts/package.sh), which holds its
+// parts and the engine's loader; the part files beside it are not requested.
 const workerSrc = fs.readFileSync(path.join(dist, 'electric-sync.worker.js'), 'utf8');
-const workerScripts = workerSrc.match(/const SCRIPTS = \[([^\]]*)\]/)[1].match(/[\w.-]+\.js/g);
+if (!workerSrc.includes('.bundled = true')) throw new Error('dist/electric-sync.worker.js is not the bundle (bash scripts/package.sh)');
 
 const contenders = [
   {
     name: 'electric-sync',
     version: JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'), 'utf8')).version,
     js: await bundle('tab library + vue bindings', `export { useElectricSync, useLiveQuery, useSyncStatus } from ${JSON.stringify(path.join(pkg, 'src/vue.js'))};`),
-    assets: files(dist, ['electric-sync.worker.js', ...workerScripts, 'wasm/electric-sync.js', 'wasm/electric-sync.wasm']),
+    assets: files(dist, ['electric-sync.worker.js', 'wasm/electric-sync.wasm']),
     note: 'SQLite replica in IndexedDB, SQL live queries, one SharedWorker per origin',
   },
   {
