@@ -56,14 +56,15 @@
     // A response of `name` that is about to be ingested, the answer to request `req`.
     received(name, req, resp, engine) {
       if (req.live || resp.status !== 200) return;
-      let p = this.syncs.get(name);
-      if (/(^|&)offset=-1(&|$)/.test(req.query)) {
-        p = { total: undefined, exact: false };
-        this.syncs.set(name, p);
-      } else if (!p) {
-        // A sync that a stored replica left in the middle (or a shape that is live already).
-        const s = Status.shapeOf(engine, name);
-        if (!s || s.phase === 'live') return;
+      // A request from offset -1 starts a sync over; another one continues the sync under way,
+      // or one that a stored replica left in the middle (not a shape that is live already).
+      const fresh = /(^|&)offset=-1(&|$)/.test(req.query);
+      let p = fresh ? null : this.syncs.get(name);
+      if (!p) {
+        if (!fresh) {
+          const s = Status.shapeOf(engine, name);
+          if (!s || s.phase === 'live') return;
+        }
         p = { total: undefined, exact: false };
         this.syncs.set(name, p);
       }

@@ -198,6 +198,7 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, bool checkpoint, e
     s->refetch = false;
     s->cache_bust = false;
     if (!checkpoint) s->live = true; /* a checkpoint keeps requesting the snapshot, not live */
+    if (checkpoint) s->sync_bytes += s->batch_bytes; /* the spacing of the next (ingest.c) */
     s->data_failures = 0;
     esync__set_str(&s->expired_handle, NULL);
     esync__set_str(&s->error, NULL);

@@ -148,10 +148,8 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     /* An append batch (checkpoint spacing > one response) holds snapshot inserts only: a response
      * of another kind commits it first, at the end of the last snapshot chunk it applied (a
      * checkpoint), and then opens a batch of its own. */
-    if (!rc && s->in_batch && s->append && !snapshot_chunk) {
-        s->sync_bytes += s->batch_bytes;
+    if (!rc && s->in_batch && s->append && !snapshot_chunk)
         rc = esync__batch_commit(e, s, r->now_ms, true, &rv, &tmp, out);
-    }
     /* Open the batch only when something is written: rows, a new table, or a new offset or
      * handle to store at up-to-date. An empty live answer writes nothing. */
     bool need_batch = has_changes || s->in_batch || s->refetch || !s->schema_c.ncols ||
@@ -231,7 +229,6 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
                           !s->shadow && !refetches && snapshot_offset(r->offset) &&
                           s->batch_bytes >= checkpoint_spacing(e, s) &&
                           !(e->checkpoint_max && snapshot_end);
-        if (checkpoint) s->sync_bytes += s->batch_bytes;
         if (!rc && (up_to_date || checkpoint))
             rc = esync__batch_commit(e, s, r->now_ms, !up_to_date, &rv, &tmp, out);
     } else if (!rc) {
