@@ -40,8 +40,7 @@ static void end_batch_state(esync_shape *s) {
     s->n_app = 0;
     s->batch_bytes = 0;
     s->batch_inserts = 0;
-    sqlite3_finalize(s->st_echo); /* rebuilt with the next append batch's schema */
-    s->st_echo = NULL;
+    esync__rows_discard(s); /* rows not inserted by a batch that failed */
 }
 
 void esync__batch_rollback(esync *e) {
@@ -177,7 +176,8 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, bool checkpoint, e
     esync_changeset cs;
     esync__changes_init(&cs);
     esync__txids_sort(s);
-    int rc = esync__changes_collect(e, s, &cs, rv, tmp, out);
+    int rc = esync__rows_flush(e, s); /* no-op: the caller flushed its grouped inserts */
+    if (!rc) rc = esync__changes_collect(e, s, &cs, rv, tmp, out);
     /* A checkpoint is not a sync: the last sync time stays unset until up-to-date. */
     if (!rc && !(rc = promote(e, s, checkpoint ? s->last_sync : now, &old))) promoted = true;
     if (!rc) rc = esync__txids_store(e, s);

@@ -165,6 +165,10 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     for (size_t i = 0; i < ms.n && !rc; i++) {
         const esync_msg *m = &ms.m[i];
         refetch_last = false;
+        /* Inserts may wait in a group (rows.c): anything else comes after them. */
+        if (s->npend && (m->op_kind != ESYNC_JSON_STRING || strcmp(m->op, "insert")) &&
+            (rc = esync__rows_flush(e, s)))
+            break;
         if (m->control_kind != ESYNC_JSON_ABSENT) {
             if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "must-refetch")) {
                 /* Everything before it in this batch is void; what follows is the new log. */
@@ -215,6 +219,8 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
         rc = apply_change(e, s, kind, &ms, m, &rv, &key, &tmp);
         if (!rc && m->ntxids) rc = esync__txids_add(e, s, ms.tx + m->txid0, m->ntxids);
     }
+    /* The grouped inserts point at this body's texts, freed below. */
+    if (!rc && s->npend) rc = esync__rows_flush(e, s);
     if (!rc && refetch_last) {
         /* The body ended with the must-refetch: nothing of the new log came, and this
          * response's offset belongs to the voided log. Restart at -1, as after a 409. */

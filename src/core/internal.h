@@ -98,7 +98,11 @@ typedef struct esync_shape {
     size_t ntxids, cap_txids;
     /* rows.c: statements on the target table, finalized when the target changes */
     sqlite3_stmt *st_ins, *st_del, *st_sel;
-    sqlite3_stmt *st_echo; /* append: SELECT ?1..?n, the row as the insert stores it (rows.c) */
+    sqlite3_stmt *st_group; /* fast/append: the insert of group_rows rows at once (rows.c) */
+    int group_rows;         /* its rows (0: not built yet, 1: rows go one by one) */
+    esync_val *pend;        /* fast/append: converted rows waiting for the group insert */
+    int npend;              /* rows in pend */
+    int pend_cols;          /* values per row in pend */
     struct {
         uint64_t mask;
         sqlite3_stmt *st;

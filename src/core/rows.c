@@ -177,17 +177,26 @@ int esync__rows_current(esync *e, esync_shape *s, const esync_row_values *rv, es
     return rc;
 }
 
-/* The insert (an upsert when the table has a key). */
-static int prepare_insert(esync *e, esync_shape *s, sqlite3_stmt **out) {
+/* At most this many rows per group insert (and at most SQLITE_MAX_VARIABLE_NUMBER parameters). */
+#define GROUP_MAX 64
+#define MAX_PARAMS 32766
+
+/* The insert of `rows` rows (an upsert when the table has a key); *nothing is set when the
+ * upsert does nothing on a conflict (a table of key columns only). */
+static int prepare_insert(esync *e, esync_shape *s, int rows, sqlite3_stmt **out, bool *nothing) {
     const esync_schema *sc = &s->schema_b;
     esync_buf b, t;
     esync__buf_init(&b);
     esync__buf_init(&t);
     esync__buf_printf(&b, "INSERT INTO %s (", target(s, &t));
     esync__rows_col_list(&b, sc, NULL);
-    esync__buf_puts(&b, ") VALUES (");
-    for (int i = 0; i < sc->ncols; i++) esync__buf_printf(&b, "%s?%d", i ? "," : "", i + 1);
-    esync__buf_putc(&b, ')');
+    esync__buf_puts(&b, ") VALUES ");
+    for (int r = 0, p = 1; r < rows; r++) {
+        esync__buf_puts(&b, r ? ",(" : "(");
+        for (int i = 0; i < sc->ncols; i++) esync__buf_printf(&b, "%s?%d", i ? "," : "", p++);
+        esync__buf_putc(&b, ')');
+    }
+    *nothing = false;
     if (sc->npk) {
         /* Upsert: a replayed insert (resume after a crash) overwrites instead of failing. */
         esync__buf_puts(&b, " ON CONFLICT DO UPDATE SET ");
@@ -204,72 +213,121 @@ static int prepare_insert(esync *e, esync_shape *s, sqlite3_stmt **out) {
             b.len -= strlen(" ON CONFLICT DO UPDATE SET ");
             b.data[b.len] = 0;
             esync__buf_puts(&b, " ON CONFLICT DO NOTHING");
+            *nothing = true;
         }
     }
     return prepare_built(e, &b, &t, out);
 }
 
-/* append: SELECT ?1, ..., ?n. The values are bound here once (checked and converted by
- * esync__bind_value), read back as the row's columns and passed on to the insert. A bound value
- * already has the storage class its column's affinity gives it (types.c: INTEGER, REAL, TEXT,
- * BLOB as declared), so the echoed row is the row as stored: it is emitted into the change set
- * without INSERT ... RETURNING, whose per-row ephemeral table and statement journal cost more
- * than the insert itself. */
-static int prepare_echo(esync *e, esync_shape *s) {
-    esync_buf b, t;
-    esync__buf_init(&b);
-    esync__buf_init(&t);
-    esync__buf_puts(&b, "SELECT ");
-    for (int i = 0; i < s->schema_b.ncols; i++) esync__buf_printf(&b, "%s?%d", i ? "," : "", i + 1);
-    return prepare_built(e, &b, &t, &s->st_echo);
+/* The single-row insert, and for a batch without tracking (fast or append) the group: its rows
+ * are converted and kept in s->pend until group_rows are there (or esync__rows_flush), then
+ * inserted by one statement, which saves most of the per-statement work of one insert per row
+ * (a cursor opened and the b-tree descended from its root for every row, the statement's
+ * start and end). Groups are used only where every insert writes its row: an upsert that does
+ * nothing on a conflict would leave the change set unable to tell which rows it skipped. */
+static int prepare_inserts(esync *e, esync_shape *s) {
+    const esync_schema *sc = &s->schema_b;
+    bool nothing;
+    int rc = prepare_insert(e, s, 1, &s->st_ins, &nothing);
+    if (rc) return rc;
+    int rows = MAX_PARAMS / (sc->ncols ? sc->ncols : 1);
+    if (rows > GROUP_MAX) rows = GROUP_MAX;
+    if (nothing || rows < 2) rows = 1;
+    esync__rows_discard(s);
+    esync__freemem(s->pend);
+    s->pend = esync__malloc(sizeof *s->pend * (size_t)rows * (size_t)(sc->ncols ? sc->ncols : 1));
+    if (!s->pend) return esync__oom(e);
+    s->npend = 0;
+    s->pend_cols = sc->ncols;
+    if (rows > 1 && (rc = prepare_insert(e, s, rows, &s->st_group, &nothing))) return rc;
+    s->group_rows = rows;
+    return ESYNC_OK;
 }
 
-static int bind_row(esync *e, esync_shape *s, sqlite3_stmt *st, const esync_row_values *rv) {
+/* Binds pend's rows [first, first + n) from parameter 1 on. */
+static int bind_pend(esync *e, esync_shape *s, sqlite3_stmt *st, int first, int n) {
     const esync_schema *sc = &s->schema_b;
     char err[200];
-    for (int i = 0; i < sc->ncols; i++) {
-        int rc = esync__bind_value(st, i + 1, &sc->cols[i], rv->v[i], err, sizeof err);
-        if (rc) {
-            sqlite3_clear_bindings(st);
-            return bind_fail(e, s, rc, err);
+    for (int r = 0; r < n; r++) {
+        esync_val *v = s->pend + (size_t)(first + r) * (size_t)sc->ncols;
+        for (int i = 0; i < sc->ncols; i++) {
+            int rc = esync__val_bind(st, r * sc->ncols + i + 1, &v[i], &sc->cols[i], err,
+                                     sizeof err);
+            if (rc) {
+                sqlite3_clear_bindings(st);
+                return bind_fail(e, s, rc, err);
+            }
         }
     }
     return ESYNC_OK;
 }
 
+/* Appends a row to the append batch's change set. */
+static int append_row(esync *e, esync_shape *s, const esync_val *v) {
+    if (s->n_app++) esync__buf_putc(&s->app, ',');
+    int rc = esync__emit_vals(&s->app, v, &s->schema_b);
+    if (!rc && s->app.oom) rc = ESYNC_ENOMEM;
+    return rc == ESYNC_ENOMEM ? esync__oom(e) : rc;
+}
+
+void esync__rows_discard(esync_shape *s) {
+    for (size_t k = 0; s->pend && k < (size_t)s->npend * (size_t)s->pend_cols; k++)
+        esync__val_clear(&s->pend[k]);
+    s->npend = 0;
+}
+
+int esync__rows_flush(esync *e, esync_shape *s) {
+    int rc = ESYNC_OK, n = s->npend;
+    if (!n) return ESYNC_OK;
+    if (n > 1 && n == s->group_rows) {
+        rc = bind_pend(e, s, s->st_group, 0, n);
+        if (!rc) rc = step_done(e, s->st_group, "insert");
+        sqlite3_clear_bindings(s->st_group);
+    } else {
+        for (int r = 0; r < n && !rc; r++) {
+            rc = bind_pend(e, s, s->st_ins, r, 1);
+            if (!rc) rc = step_done(e, s->st_ins, "insert");
+            sqlite3_clear_bindings(s->st_ins);
+        }
+    }
+    esync__rows_discard(s);
+    return rc;
+}
+
 int esync__rows_insert(esync *e, esync_shape *s, const esync_row_values *rv) {
     const esync_schema *sc = &s->schema_b;
     int rc;
-    if (!s->st_ins && (rc = prepare_insert(e, s, &s->st_ins))) return rc;
-    sqlite3_stmt *st = s->st_ins;
-    if (!s->append) {
-        if ((rc = bind_row(e, s, st, rv))) return rc;
-        rc = step_done(e, st, "insert");
-        sqlite3_clear_bindings(st);
-        return rc;
-    }
-    /* append: the row as stored goes into the batch's change set (no row when an ON CONFLICT DO
-     * NOTHING skipped it) */
-    if (!s->st_echo && (rc = prepare_echo(e, s))) return rc;
-    sqlite3_stmt *echo = s->st_echo;
-    if ((rc = bind_row(e, s, echo, rv))) return rc;
-    if (sqlite3_step(echo) != SQLITE_ROW) {
-        rc = esync__sqlfail(e, e->db, "insert");
-    } else {
-        for (int i = 0; i < sc->ncols && !rc; i++)
-            if (sqlite3_bind_value(st, i + 1, sqlite3_column_value(echo, i)) != SQLITE_OK)
-                rc = esync__sqlfail(e, e->db, "insert");
-        if (!rc) rc = step_done(e, st, "insert");
-        if (!rc && sqlite3_changes(e->db) > 0) {
-            if (s->n_app++) esync__buf_putc(&s->app, ',');
-            rc = esync__emit_row(&s->app, echo, sc);
-            if (!rc && s->app.oom) rc = ESYNC_ENOMEM;
-            if (rc == ESYNC_ENOMEM) esync__oom(e);
+    if (!s->st_ins && (rc = prepare_inserts(e, s))) return rc;
+    bool group = s->group_rows > 1 && (s->fast || s->append);
+    if (!group && (rc = esync__rows_flush(e, s))) return rc;
+    esync_val *v = s->pend + (size_t)s->npend * (size_t)sc->ncols;
+    char err[200];
+    for (int i = 0; i < sc->ncols; i++) {
+        if ((rc = esync__val_convert(&sc->cols[i], rv->v[i], &v[i], err, sizeof err))) {
+            while (i-- > 0) esync__val_clear(&v[i]);
+            return bind_fail(e, s, rc, err);
         }
     }
-    sqlite3_reset(echo);
-    sqlite3_clear_bindings(echo);
-    sqlite3_clear_bindings(st);
+    s->npend++;
+    /* append: the row as stored goes into the batch's change set; its values are the ones bound
+     * (types.h: esync_val), so it is the row a read of the table would give. One by one, a row
+     * that an ON CONFLICT DO NOTHING skipped is not emitted. */
+    if (group) {
+        if (s->append && (rc = append_row(e, s, v))) return rc;
+        return s->npend == s->group_rows ? esync__rows_flush(e, s) : ESYNC_OK;
+    }
+    size_t mark = s->app.len;
+    int64_t n_app = s->n_app;
+    if (s->append && (rc = append_row(e, s, v))) { /* emitted before the bind takes a blob */
+        esync__rows_discard(s);
+        return rc;
+    }
+    rc = esync__rows_flush(e, s);
+    if (!rc && s->append && sqlite3_changes(e->db) == 0) { /* skipped: take the row back */
+        s->app.len = mark;
+        if (s->app.data) s->app.data[mark] = 0;
+        s->n_app = n_app;
+    }
     return rc;
 }
 
@@ -405,8 +463,12 @@ void esync__rows_finalize(esync_shape *s) {
     sqlite3_finalize(s->st_ins);
     sqlite3_finalize(s->st_del);
     sqlite3_finalize(s->st_sel);
-    sqlite3_finalize(s->st_echo);
-    s->st_ins = s->st_del = s->st_sel = s->st_echo = NULL;
+    sqlite3_finalize(s->st_group);
+    s->st_ins = s->st_del = s->st_sel = s->st_group = NULL;
+    esync__rows_discard(s);
+    esync__freemem(s->pend);
+    s->pend = NULL;
+    s->group_rows = 0;
     for (int i = 0; i < ESYNC_UPD_CACHE; i++) {
         sqlite3_finalize(s->st_upd[i].st);
         s->st_upd[i].st = NULL;

@@ -31,8 +31,14 @@ int esync__rows_gather(esync *e, esync_shape *s, const esync_field *f, uint32_t 
 
 /* The target's row with rv's key, as typed JSON into out (len 0 when absent). */
 int esync__rows_current(esync *e, esync_shape *s, const esync_row_values *rv, esync_buf *out);
-/* Upsert of a full row (a replayed insert overwrites). */
+/* Upsert of a full row (a replayed insert overwrites). In a batch without tracking (fast or
+ * append) the row may wait in a group: esync__rows_flush inserts what waits, and must run before
+ * anything else reads or writes the target, and before the message texts the rows point at are
+ * freed. */
 int esync__rows_insert(esync *e, esync_shape *s, const esync_row_values *rv);
+int esync__rows_flush(esync *e, esync_shape *s);
+/* Drops the rows waiting in a group (a batch that failed). */
+void esync__rows_discard(esync_shape *s);
 /* Update of the columns present; a full row that is not there is inserted. */
 int esync__rows_update(esync *e, esync_shape *s, const esync_row_values *rv);
 int esync__rows_delete(esync *e, esync_shape *s, const esync_row_values *rv);

@@ -44,6 +44,7 @@ void esync__schema_free(esync_schema *s) {
     for (int i = 0; i < s->ncols; i++) {
         esync__freemem(s->cols[i].name);
         esync__freemem(s->cols[i].pgtype);
+        esync__freemem(s->cols[i].jkey);
     }
     esync__freemem(s->cols);
     esync__freemem(s->pk);
@@ -104,7 +105,12 @@ int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t e
             if (!strcmp(out->cols[j].name, c->string))
                 SCHEMA_FAIL("electric-schema repeats column \"%s\"", c->string);
         col->name = esync__strdup(c->string);
-        if (!col->name) {
+        esync_buf jk;
+        esync__buf_init(&jk);
+        esync__buf_json_str(&jk, c->string, strlen(c->string));
+        esync__buf_putc(&jk, ':');
+        col->jkey = esync__buf_take(&jk, &col->jkeylen);
+        if (!col->name || !col->jkey) {
             rc = ESYNC_ENOMEM;
             goto done;
         }
@@ -118,6 +124,15 @@ int esync__schema_parse(const char *text, esync_schema *out, char *err, size_t e
             goto done;
         }
         col->type = type_of(t->valuestring);
+        col->min = LLONG_MIN;
+        col->max = LLONG_MAX;
+        if (!strcmp(col->pgtype, "int2")) {
+            col->min = -32768;
+            col->max = 32767;
+        } else if (!strcmp(col->pgtype, "int4")) {
+            col->min = -2147483648LL;
+            col->max = 2147483647LL;
+        }
         cJSON *dims = cJSON_GetObjectItemCaseSensitive(c, "dims");
         if (dims) {
             if (!cJSON_IsNumber(dims) || dims->valuedouble < 0 || dims->valuedouble > PG_MAX_DIMS ||
@@ -273,93 +288,122 @@ static bool valid_json(const char *s, size_t n) {
         return ESYNC_EVALUE;                                                                       \
     } while (0)
 
-int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const char *text, char *err,
-                      size_t errlen) {
-    int src = SQLITE_OK;
+int esync__val_convert(const esync_column *c, const char *text, esync_val *v, char *err,
+                       size_t errlen) {
+    memset(v, 0, sizeof *v);
     if (!text) {
         if (c->not_null) VALUE_FAIL("column \"%s\" is NOT NULL but the value is null", c->name);
-        src = sqlite3_bind_null(st, idx);
-    } else if (c->dims > 0) {
-        if (esync__pgarray(text, strlen(text), c, NULL) != ESYNC_OK)
+        v->type = SQLITE_NULL;
+        return ESYNC_OK;
+    }
+    v->type = SQLITE_TEXT;
+    v->p = text;
+    if (c->dims > 0) {
+        v->n = strlen(text);
+        if (esync__pgarray(text, v->n, c, NULL) != ESYNC_OK)
             VALUE_FAIL("column \"%s\" (%s[]): not a valid array literal", c->name, c->pgtype);
-        src = sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
-    } else {
-        switch (c->type) {
-        case ESYNC_T_INT:
-        case ESYNC_T_INT8: {
-            long long v;
-            long long lo = LLONG_MIN, hi = LLONG_MAX;
-            if (!strcmp(c->pgtype, "int2")) {
-                lo = -32768;
-                hi = 32767;
-            } else if (!strcmp(c->pgtype, "int4")) {
-                lo = -2147483648LL;
-                hi = 2147483647LL;
+        return ESYNC_OK;
+    }
+    switch (c->type) {
+    case ESYNC_T_INT:
+    case ESYNC_T_INT8:
+        if (!parse_int64(text, c->min, c->max, &v->i))
+            VALUE_FAIL("column \"%s\" (%s): \"%.40s\" is not a valid %s", c->name, c->pgtype, text,
+                       c->pgtype);
+        v->type = SQLITE_INTEGER;
+        break;
+    case ESYNC_T_FLOAT: {
+        const char *nf = nonfinite(text);
+        if (nf) {
+            v->p = nf;
+            v->n = strlen(nf);
+        } else if (parse_float(text, &v->d)) {
+            v->type = SQLITE_FLOAT;
+            /* A REAL column stores an integral value as an integer, so -0 reads back as 0: the
+             * value is the one stored, also where it is emitted as bound. */
+            if (v->d == 0) v->d = 0;
+        } else {
+            VALUE_FAIL("column \"%s\" (%s): \"%.40s\" is not a number", c->name, c->pgtype, text);
+        }
+        break;
+    }
+    case ESYNC_T_BOOL: {
+        int b;
+        if (!parse_bool(text, &b))
+            VALUE_FAIL("column \"%s\" (bool): \"%.40s\" is not a boolean", c->name, text);
+        v->type = SQLITE_INTEGER;
+        v->i = b;
+        break;
+    }
+    case ESYNC_T_JSON:
+        v->n = strlen(text);
+        if (!valid_json(text, v->n))
+            VALUE_FAIL("column \"%s\" (%s): not valid JSON", c->name, c->pgtype);
+        break;
+    case ESYNC_T_BYTEA: {
+        size_t n = strlen(text);
+        if (n < 2 || text[0] != '\\' || text[1] != 'x' || (n - 2) % 2)
+            VALUE_FAIL("column \"%s\" (bytea): expected \\x followed by hex digits", c->name);
+        size_t bytes = (n - 2) / 2;
+        unsigned char *blob = esync__malloc(bytes ? bytes : 1);
+        if (!blob) {
+            snprintf(err, errlen, "out of memory");
+            return ESYNC_ENOMEM;
+        }
+        for (size_t i = 0; i < bytes; i++) {
+            int hi = hexval(text[2 + 2 * i]), lo = hexval(text[3 + 2 * i]);
+            if (hi < 0 || lo < 0) {
+                esync__freemem(blob);
+                VALUE_FAIL("column \"%s\" (bytea): bad hex digit", c->name);
             }
-            if (!parse_int64(text, lo, hi, &v))
-                VALUE_FAIL("column \"%s\" (%s): \"%.40s\" is not a valid %s", c->name, c->pgtype,
-                           text, c->pgtype);
-            src = sqlite3_bind_int64(st, idx, v);
-            break;
+            blob[i] = (unsigned char)(hi << 4 | lo);
         }
-        case ESYNC_T_FLOAT: {
-            double d;
-            const char *nf = nonfinite(text);
-            if (nf)
-                src = sqlite3_bind_text(st, idx, nf, -1, SQLITE_STATIC);
-            else if (parse_float(text, &d))
-                src = sqlite3_bind_double(st, idx, d);
-            else
-                VALUE_FAIL("column \"%s\" (%s): \"%.40s\" is not a number", c->name, c->pgtype,
-                           text);
-            break;
-        }
-        case ESYNC_T_BOOL: {
-            int v;
-            if (!parse_bool(text, &v))
-                VALUE_FAIL("column \"%s\" (bool): \"%.40s\" is not a boolean", c->name, text);
-            src = sqlite3_bind_int(st, idx, v);
-            break;
-        }
-        case ESYNC_T_JSON:
-            if (!valid_json(text, strlen(text)))
-                VALUE_FAIL("column \"%s\" (%s): not valid JSON", c->name, c->pgtype);
-            src = sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
-            break;
-        case ESYNC_T_BYTEA: {
-            size_t n = strlen(text);
-            if (n < 2 || text[0] != '\\' || text[1] != 'x' || (n - 2) % 2)
-                VALUE_FAIL("column \"%s\" (bytea): expected \\x followed by hex digits", c->name);
-            size_t bytes = (n - 2) / 2;
-            unsigned char *blob = esync__malloc(bytes ? bytes : 1);
-            if (!blob) {
-                snprintf(err, errlen, "out of memory");
-                return ESYNC_ENOMEM;
-            }
-            for (size_t i = 0; i < bytes; i++) {
-                int hi = hexval(text[2 + 2 * i]), lo = hexval(text[3 + 2 * i]);
-                if (hi < 0 || lo < 0) {
-                    esync__freemem(blob);
-                    VALUE_FAIL("column \"%s\" (bytea): bad hex digit", c->name);
-                }
-                blob[i] = (unsigned char)(hi << 4 | lo);
-            }
-            src = sqlite3_bind_blob64(st, idx, blob, bytes, esync__freemem);
-            break;
-        }
-        case ESYNC_T_UUID:
-            if (!is_uuid(text))
-                VALUE_FAIL("column \"%s\" (uuid): \"%.40s\" is not a UUID", c->name, text);
-            src = sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
-            break;
-        case ESYNC_T_TEXT: src = sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC); break;
-        }
+        v->type = SQLITE_BLOB;
+        v->p = v->owned = blob;
+        v->n = bytes;
+        break;
+    }
+    case ESYNC_T_UUID:
+        if (!is_uuid(text))
+            VALUE_FAIL("column \"%s\" (uuid): \"%.40s\" is not a UUID", c->name, text);
+        v->n = 36;
+        break;
+    case ESYNC_T_TEXT: v->n = strlen(text); break;
+    }
+    return ESYNC_OK;
+}
+
+void esync__val_clear(esync_val *v) {
+    esync__freemem(v->owned);
+    v->owned = NULL;
+}
+
+int esync__val_bind(sqlite3_stmt *st, int idx, esync_val *v, const esync_column *c, char *err,
+                    size_t errlen) {
+    int src;
+    switch (v->type) {
+    case SQLITE_NULL: src = sqlite3_bind_null(st, idx); break;
+    case SQLITE_INTEGER: src = sqlite3_bind_int64(st, idx, v->i); break;
+    case SQLITE_FLOAT: src = sqlite3_bind_double(st, idx, v->d); break;
+    case SQLITE_TEXT: src = sqlite3_bind_text(st, idx, v->p, (int)v->n, SQLITE_STATIC); break;
+    default:
+        /* SQLite frees the bytes whether the bind succeeds or not */
+        src = sqlite3_bind_blob64(st, idx, v->p, v->n, v->owned ? esync__freemem : SQLITE_STATIC);
+        v->owned = NULL;
+        break;
     }
     if (src != SQLITE_OK) {
         snprintf(err, errlen, "bind \"%s\": %s", c->name, sqlite3_errstr(src));
         return src == SQLITE_NOMEM ? ESYNC_ENOMEM : ESYNC_ESQLITE;
     }
     return ESYNC_OK;
+}
+
+int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const char *text, char *err,
+                      size_t errlen) {
+    esync_val v;
+    int rc = esync__val_convert(c, text, &v, err, errlen);
+    return rc ? rc : esync__val_bind(st, idx, &v, c, err, errlen);
 }
 
 /* ---- Postgres array literals ---- */
@@ -516,81 +560,112 @@ int esync__pgarray(const char *text, size_t len, const esync_column *c, esync_bu
 
 /* ---- values out ---- */
 
-void esync__emit_plain(esync_buf *b, sqlite3_stmt *st, int i) {
-    switch (sqlite3_column_type(st, i)) {
-    case SQLITE_INTEGER:
-        esync__buf_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
-        break;
-    case SQLITE_FLOAT: {
-        double d = sqlite3_column_double(st, i);
-        if (isfinite(d))
-            esync__buf_double(b, d);
-        else
-            esync__buf_puts(b, "null");
-        break;
-    }
-    case SQLITE_TEXT:
-        esync__buf_json_str(b, (const char *)sqlite3_column_text(st, i),
-                            (size_t)sqlite3_column_bytes(st, i));
-        break;
-    case SQLITE_BLOB: {
-        static const char hex[] = "0123456789abcdef";
-        const unsigned char *p = sqlite3_column_blob(st, i);
-        size_t n = (size_t)sqlite3_column_bytes(st, i);
-        esync__buf_puts(b, "\"\\\\x");
-        if (!esync__buf_reserve(b, n * 2 + 2)) return;
-        for (size_t k = 0; k < n; k++) {
-            b->data[b->len++] = hex[p[k] >> 4];
-            b->data[b->len++] = hex[p[k] & 15];
-        }
-        b->data[b->len] = 0;
-        esync__buf_putc(b, '"');
-        break;
-    }
-    default: esync__buf_puts(b, "null");
-    }
+/* Appends v in decimal (printf costs more than the rest of a row's emission). */
+static void put_int(esync_buf *b, long long v) {
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    esync__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-int esync__emit_value(esync_buf *b, sqlite3_stmt *st, int i, const esync_column *c) {
-    int t = sqlite3_column_type(st, i);
-    if (t == SQLITE_NULL) {
-        esync__buf_puts(b, "null");
-        return ESYNC_OK;
-    }
-    if (c->dims > 0 && t == SQLITE_TEXT) {
-        const char *s = (const char *)sqlite3_column_text(st, i);
-        size_t n = (size_t)sqlite3_column_bytes(st, i);
-        size_t mark = b->len;
-        int rc = esync__pgarray(s, n, c, b);
-        if (rc == ESYNC_ENOMEM) return rc;
-        if (rc != ESYNC_OK) { /* cannot happen for checked values; keep the text */
-            b->len = mark;
-            esync__buf_json_str(b, s, n);
-        }
-        return ESYNC_OK;
-    }
-    switch (c->type) {
-    case ESYNC_T_INT8:
-        if (t == SQLITE_INTEGER) {
-            esync__buf_printf(b, "\"%lld\"", (long long)sqlite3_column_int64(st, i));
-            return ESYNC_OK;
-        }
+/* Column i of the current row of st as a value (pointing at SQLite's copy, valid until the
+ * statement moves on). */
+static void val_of_column(sqlite3_stmt *st, int i, esync_val *v) {
+    v->owned = NULL;
+    v->type = sqlite3_column_type(st, i);
+    switch (v->type) {
+    case SQLITE_INTEGER: v->i = sqlite3_column_int64(st, i); break;
+    case SQLITE_FLOAT: v->d = sqlite3_column_double(st, i); break;
+    case SQLITE_TEXT:
+        v->p = sqlite3_column_text(st, i);
+        v->n = (size_t)sqlite3_column_bytes(st, i);
         break;
-    case ESYNC_T_BOOL:
-        if (t == SQLITE_INTEGER) {
-            esync__buf_puts(b, sqlite3_column_int64(st, i) ? "true" : "false");
-            return ESYNC_OK;
-        }
-        break;
-    case ESYNC_T_JSON:
-        if (t == SQLITE_TEXT) {
-            esync__buf_append(b, sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i));
-            return ESYNC_OK;
-        }
+    case SQLITE_BLOB:
+        v->p = sqlite3_column_blob(st, i);
+        v->n = (size_t)sqlite3_column_bytes(st, i);
         break;
     default: break;
     }
-    esync__emit_plain(b, st, i); /* INT, FLOAT (non-finite are TEXT), BYTEA, UUID, TEXT */
+}
+
+int esync__val_emit(esync_buf *b, const esync_val *v, const esync_column *c) {
+    int t = v->type;
+    if (t == SQLITE_NULL) {
+        esync__buf_puts(b, "null");
+        return b->oom ? ESYNC_ENOMEM : ESYNC_OK;
+    }
+    if (c && c->dims > 0 && t == SQLITE_TEXT) {
+        size_t mark = b->len;
+        int rc = esync__pgarray(v->p, v->n, c, b);
+        if (rc == ESYNC_ENOMEM) return rc;
+        if (rc != ESYNC_OK) { /* cannot happen for checked values; keep the text */
+            b->len = mark;
+            esync__buf_json_str(b, v->p, v->n);
+        }
+        return b->oom ? ESYNC_ENOMEM : ESYNC_OK;
+    }
+    if (c && c->type == ESYNC_T_INT8 && t == SQLITE_INTEGER) {
+        esync__buf_putc(b, '"');
+        put_int(b, v->i);
+        esync__buf_putc(b, '"');
+    } else if (c && c->type == ESYNC_T_BOOL && t == SQLITE_INTEGER) {
+        esync__buf_puts(b, v->i ? "true" : "false");
+    } else if (c && c->type == ESYNC_T_JSON && t == SQLITE_TEXT) {
+        esync__buf_append(b, v->p, v->n);
+    } else {
+        /* INT, FLOAT (non-finite are TEXT), BYTEA, UUID, TEXT; any value of a non-shape column */
+        switch (t) {
+        case SQLITE_INTEGER: put_int(b, v->i); break;
+        case SQLITE_FLOAT:
+            if (isfinite(v->d))
+                esync__buf_double(b, v->d);
+            else
+                esync__buf_puts(b, "null");
+            break;
+        case SQLITE_TEXT: esync__buf_json_str(b, v->p, v->n); break;
+        default: {
+            static const char hex[] = "0123456789abcdef";
+            const unsigned char *p = v->p;
+            esync__buf_puts(b, "\"\\\\x");
+            if (!esync__buf_reserve(b, v->n * 2 + 2)) return ESYNC_ENOMEM;
+            for (size_t k = 0; k < v->n; k++) {
+                b->data[b->len++] = hex[p[k] >> 4];
+                b->data[b->len++] = hex[p[k] & 15];
+            }
+            b->data[b->len] = 0;
+            esync__buf_putc(b, '"');
+            break;
+        }
+        }
+    }
+    return b->oom ? ESYNC_ENOMEM : ESYNC_OK;
+}
+
+void esync__emit_plain(esync_buf *b, sqlite3_stmt *st, int i) {
+    esync_val v;
+    val_of_column(st, i, &v);
+    esync__val_emit(b, &v, NULL);
+}
+
+int esync__emit_value(esync_buf *b, sqlite3_stmt *st, int i, const esync_column *c) {
+    esync_val v;
+    val_of_column(st, i, &v);
+    return esync__val_emit(b, &v, c);
+}
+
+int esync__emit_vals(esync_buf *b, const esync_val *v, const esync_schema *s) {
+    esync__buf_putc(b, '{');
+    for (int i = 0; i < s->ncols; i++) {
+        if (i) esync__buf_putc(b, ',');
+        esync__buf_append(b, s->cols[i].jkey, s->cols[i].jkeylen);
+        int rc = esync__val_emit(b, &v[i], &s->cols[i]);
+        if (rc) return rc;
+    }
+    esync__buf_putc(b, '}');
     return b->oom ? ESYNC_ENOMEM : ESYNC_OK;
 }
 
@@ -598,8 +673,7 @@ int esync__emit_row_from(esync_buf *b, sqlite3_stmt *st, int first, const esync_
     esync__buf_putc(b, '{');
     for (int i = 0; i < s->ncols; i++) {
         if (i) esync__buf_putc(b, ',');
-        esync__buf_json_str(b, s->cols[i].name, strlen(s->cols[i].name));
-        esync__buf_putc(b, ':');
+        esync__buf_append(b, s->cols[i].jkey, s->cols[i].jkeylen);
         int rc = esync__emit_value(b, st, first + i, &s->cols[i]);
         if (rc) return rc;
     }

@@ -30,6 +30,9 @@ typedef struct esync_column {
     int dims;     /* > 0 for arrays: TEXT holding the Postgres array literal */
     int pk_index; /* -1 when not part of the primary key */
     bool not_null;
+    char *jkey; /* the name as a JSON string and ':' (a row object's member prefix) */
+    size_t jkeylen;
+    long long min, max; /* the range of an integer column (int2, int4, int8) */
 } esync_column;
 
 typedef struct esync_schema {
@@ -56,6 +59,36 @@ int esync__schema_find(const esync_schema *s, const char *name);
 bool esync__schema_same(const esync_schema *a, const esync_schema *b);
 /* CREATE TABLE statement for the schema (db "main" or "temp"). */
 void esync__schema_ddl(const esync_schema *s, const char *db, const char *table, esync_buf *b);
+
+/* A value as SQLite stores it: its storage class and content. TEXT and BLOB point at memory
+ * that outlives the value (a message's text, SQLite's row) or at `owned` (a converted bytea).
+ * Values go in (Electric's text, checked and converted: esync__val_convert) and out (typed JSON:
+ * esync__val_emit) through this one form, so a row emitted as it is bound is the row a read of
+ * the table gives: a column's affinity keeps the storage class it is bound with (the DDL above
+ * declares INTEGER, REAL, TEXT or BLOB by type; non-finite floats are TEXT in a REAL column). */
+typedef struct esync_val {
+    int type; /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB */
+    long long i;
+    double d;
+    const void *p;
+    size_t n;
+    void *owned;
+} esync_val;
+
+/* Checks and converts the Electric text value (NULL for SQL NULL) of column c. Returns ESYNC_OK,
+ * ESYNC_EVALUE or ESYNC_ENOMEM with a message in err. */
+int esync__val_convert(const esync_column *c, const char *text, esync_val *v, char *err,
+                       size_t errlen);
+/* Binds v to parameter idx (its owned bytes go to SQLite). ESYNC_OK, or ESYNC_ESQLITE /
+ * ESYNC_ENOMEM with a message in err. */
+int esync__val_bind(sqlite3_stmt *st, int idx, esync_val *v, const esync_column *c, char *err,
+                    size_t errlen);
+/* Frees what v owns (a value converted and never bound). */
+void esync__val_clear(esync_val *v);
+/* Appends v as typed JSON for column c (c NULL: typed by its storage class alone). */
+int esync__val_emit(esync_buf *b, const esync_val *v, const esync_column *c);
+/* Appends a row of values in schema order as a JSON object. */
+int esync__emit_vals(esync_buf *b, const esync_val *v, const esync_schema *s);
 
 /* Binds the Electric text value (NULL for SQL NULL) of column c to parameter idx.
  * Returns ESYNC_OK or ESYNC_EVALUE / ESYNC_ESQLITE with a message in err. */
