@@ -152,7 +152,7 @@
       const cfg = msg.config || {};
       tabs.watch(c, msg.tabLock);
       auth.hello(c, msg.auth);
-      if (!started) started = start(cfg).catch((e) => fatal(e));
+      if (!started) { timeline.mark('hello'); started = start(cfg).catch((e) => fatal(e)); }
       status.greet(c);
       if (!Array.isArray(cfg.shapes) || !cfg.shapes.length) {
         status.reject(c, { code: 'ESYNC_EINVAL', message: 'HELLO: config.shapes must be a non-empty array of shapes' });

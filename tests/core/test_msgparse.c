@@ -120,8 +120,61 @@ static void test_values(void) {
     esync__msgs_free(&m);
 }
 
+/* The string scanner reads eight bytes at a time: every kind of byte that ends a plain run (a
+ * quote, an escape, a control character, a UTF-8 lead byte) at every position of strings of
+ * every length up to 40 is seen, in both parsers. */
+static void test_scan_positions(void) {
+    const char *specials[] = {"\\\"", "\\n", "\xc3\xa9", "\x01", "\x1f", "\x7f", " ", "~"};
+    const char *want[] = {"\"", "\n", "\xc3\xa9", NULL, NULL, "\x7f", " ", "~"};
+    for (size_t k = 0; k < sizeof specials / sizeof *specials; k++) {
+        for (int len = 0; len <= 40; len++) {
+            for (int at = 0; at <= len; at++) {
+                char body[128], expect[128];
+                int n = snprintf(body, sizeof body, "[\"%.*s%s%.*s\"]", at,
+                                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                                 specials[k], len - at,
+                                 "0123456789012345678901234567890123456789012");
+                if (want[k])
+                    snprintf(expect, sizeof expect, "%.*s%s%.*s", at,
+                             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", want[k],
+                             len - at, "0123456789012345678901234567890123456789012");
+                for (int inplace = 0; inplace < 2; inplace++) {
+                    esync_msgs m;
+                    size_t where = 0;
+                    char copy[128];
+                    memcpy(copy, body, (size_t)n + 1);
+                    int rc = inplace
+                                 ? esync__msgs_parse_inplace(&m, (uint8_t *)copy, (size_t)n, &where)
+                                 : esync__msgs_parse(&m, (const uint8_t *)body, (size_t)n, &where);
+                    if (!want[k]) {
+                        if (rc != ESYNC_EJSON) harness_fail(__FILE__, __LINE__, body);
+                        if (rc == ESYNC_OK) esync__msgs_free(&m);
+                        continue;
+                    }
+                    CHECK_EQ_INT(rc, ESYNC_OK);
+                    if (rc) continue;
+                    CHECK(m.n == 1);
+                    esync__msgs_free(&m);
+                }
+                /* the unescaped text, through a message field */
+                if (!want[k]) continue;
+                char msg[256];
+                int mn = snprintf(msg, sizeof msg, "[{\"headers\":{},\"value\":{\"x\":%.*s}}]",
+                                  n - 2, body + 1);
+                esync_msgs m;
+                CHECK_EQ_INT(esync__msgs_parse(&m, (const uint8_t *)msg, (size_t)mn, &(size_t){0}),
+                             ESYNC_OK);
+                if (m.n == 1 && m.m[0].nfields == 1 && strcmp(m.f[m.m[0].field0].text, expect))
+                    harness_fail(__FILE__, __LINE__, msg);
+                esync__msgs_free(&m);
+            }
+        }
+    }
+}
+
 int main(void) {
     test_strict();
     test_values();
+    test_scan_positions();
     return harness_result();
 }

@@ -1,0 +1,56 @@
+// A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
+// bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
+//   ROWS=100000 RUNS=3 [NOSEED=1] [PROFILE=dir] node bench/profile-worker.mjs
+// Prints each run's times (until ready, until the tab has every row); with PROFILE, writes
+// PROFILE/worker<run>.cpuprofile (open in Chromium's DevTools, or read with node). For wasm
+// function names in the profile, build the engine with -DESYNC_WASM_PROFILE=ON.
+import { writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { root } from '../wasm-tests/load.js';
+import { startBackend } from '../wasm-tests/support/backend.js';
+import { openContext } from '../tests/e2e/browser.js';
+const ROWS = Number(process.env.ROWS || 100000);
+const PROFILE = process.env.PROFILE;
+if (PROFILE) mkdirSync(PROFILE, { recursive: true });
+const dist = path.join(root, 'packages/electric-sync/dist');
+const backend = await startBackend({ static: true, webDir: dist });
+const base = backend.staticBase;
+const cfg = { shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'prof', shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl };
+try {
+  if (!process.env.NOSEED) await backend.seedMany(ROWS);
+  // warm
+  let offset = '-1', handle = null;
+  for (;;) { const q = new URLSearchParams({ table: 'test_items', offset }); if (handle) q.set('handle', handle); const r = await fetch(`${backend.shapeUrl}?${q}`); await r.arrayBuffer(); handle = r.headers.get('electric-handle'); offset = r.headers.get('electric-offset'); if (r.headers.has('electric-up-to-date')) break; }
+  for (let run = 0; run < Number(process.env.RUNS || 1); run++) {
+  const b = await openContext(base);
+  const p = await b.page();
+  const cdp = await b.ctx.newCDPSession(p);
+  let sessionId = null, nextId = 1; const pending = new Map();
+  cdp.on('Target.receivedMessageFromTarget', (e) => { const m = JSON.parse(e.message); if (pending.has(m.id)) { pending.get(m.id)(m.result || m.error); pending.delete(m.id); } });
+  const call = (method, params = {}) => new Promise((res) => { const id = nextId++; pending.set(id, res); cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) }); });
+  const attached = new Promise((res) => cdp.on('Target.targetCreated', async ({ targetInfo: t }) => {
+    if (t.type !== 'shared_worker') return;
+    ({ sessionId } = await cdp.send('Target.attachToTarget', { targetId: t.targetId, flatten: false }));
+    if (PROFILE) { await call('Profiler.enable'); await call('Profiler.setSamplingInterval', { interval: 200 }); await call('Profiler.start'); }
+    res();
+  }));
+  await cdp.send('Target.setDiscoverTargets', { discover: true });
+  const r = await p.evaluate(async ([c, rows]) => {
+    const { useElectricSync } = await import('/electric-sync.js');
+    const t0 = performance.now(); let got = 0, tab = null;
+    const s = useElectricSync(c);
+    const all = new Promise((resolve) => s.on('DATA_CHANGE', (e) => { got += ((e.changes && e.changes.insert) || []).length; if (got >= rows && tab === null) { tab = performance.now() - t0; resolve(); } }));
+    await s.ready; const ready = performance.now() - t0; await all;
+    const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\d+)/)[1];
+    const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:${fmt}` });
+    const stats = await new Promise((resolve) => { w.port.onmessage = (ev) => resolve(ev.data.value); w.port.postMessage({ type: 'STATS', id: 1 }); });
+    const at = (ms) => Math.round(stats.startedAt + ms - (performance.timeOrigin + t0));
+    return { ready: Math.round(ready), tab: Math.round(tab), timeline: stats.timeline.map(([l, ms]) => `${l} @${at(ms)}`).join(', ') };
+  }, [cfg, ROWS]);
+  await attached;
+  if (PROFILE) writeFileSync(path.join(PROFILE, `worker${run}.cpuprofile`), JSON.stringify((await call('Profiler.stop')).profile));
+  console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms`);
+  if (process.env.TIMELINE) console.log(`  ${r.timeline}`);
+  await b.close();
+  }
+} finally { await backend.stop(); }
