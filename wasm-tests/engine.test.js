@@ -298,3 +298,28 @@ test('an upsert that does nothing (key columns only) emits a row once, also when
   e.close();
   M.deleteDatabase('/emit-nothing.db');
 });
+
+test('a large append batch: its event is written around its rows (no second copy), records and rows exact', () => {
+  const before = M.memoryUsed();
+  const e = new M.Engine('/in-place.db', { seed: 5, checkpointBytes: 1 });
+  e.defineShape('t', { table: 't' });
+  const rows = Array.from({ length: 1500 }, (_, i) => row(String(i + 1), '1.5', `title "${i}" \\ {[ ${'x'.repeat(i % 50)}`));
+  const h = (offset) => ({ 'electric-handle': 'h', 'electric-offset': offset, 'electric-schema': SCHEMA });
+  e.ingest('t', { status: 200, headers: h('0_0'), body: JSON.stringify(rows.slice(0, 10)) });
+  const bytes = e.ingest('t', { status: 200, headers: h('0_1'), body: JSON.stringify(rows.slice(10)) }, { raw: true });
+  assert.ok(bytes.length > 64 * 1024);
+  const text = (a, b) => new TextDecoder().decode(bytes.subarray(a, b));
+  const all = JSON.parse(text(0, bytes.length));
+  assert.equal(all.length, 1);
+  assert.equal(all[0].changes.insert.length, 1490);
+  assert.deepEqual([all[0].changes.update, all[0].changes.delete], [[], []]);
+  const [start, end, cut, cend] = bytes.events;
+  assert.deepEqual([bytes.events.length, start, end], [4, 1, bytes.length - 1]);
+  assert.deepEqual(JSON.parse(text(cut + 11, cend)), all[0].changes);
+  assert.deepEqual(JSON.parse(text(start, cut) + text(cend, end)), { type: 'DATA_CHANGE', shapeName: 't', tableName: 't' });
+  const stored = e.query('SELECT id, title FROM t WHERE id > 10 ORDER BY id');
+  assert.deepEqual(all[0].changes.insert.map((r) => [r.id, r.title]), stored.map((r) => [r.id, r.title]));
+  e.close();
+  M.deleteDatabase('/in-place.db');
+  assert.equal(M.memoryUsed(), before);
+});

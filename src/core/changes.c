@@ -113,7 +113,38 @@ static void event_close(esync *e, const esync_shape *s, esync_buf *out) {
     event_end(e, out, changes_end);
 }
 
-void esync__changes_emit(esync *e, const esync_changeset *c, const esync_shape *s, esync_buf *out) {
+/* Change sets at least this long are made into their event in place. */
+#define IN_PLACE_BYTES (64 * 1024)
+
+/* An event of inserts only, the first of out ("[" so far), written around the inserts' own
+ * buffer, which becomes out: a large initial sync's change set (up to a checkpoint's rows) is
+ * then never held twice in the heap. False when out is not empty or memory is short (the caller
+ * copies instead). */
+static bool emit_in_place(esync *e, esync_changeset *c, const esync_shape *s, esync_buf *out) {
+    if (out->len != 1 || c->n_upd || c->n_del || c->ins.oom) return false;
+    esync_buf head;
+    esync__buf_init(&head);
+    esync__buf_putc(&head, '[');
+    size_t nevx = e->nevx;
+    event_open(e, s, &head); /* its record's offsets are out's: both start with "[" */
+    if (head.oom || !esync__buf_reserve(&c->ins, head.len)) {
+        e->nevx = nevx;
+        esync__buf_free(&head);
+        return false;
+    }
+    memmove(c->ins.data + head.len, c->ins.data, c->ins.len + 1);
+    memcpy(c->ins.data, head.data, head.len);
+    c->ins.len += head.len;
+    esync__buf_free(&head);
+    esync__buf_free(out);
+    *out = c->ins;
+    esync__buf_init(&c->ins);
+    esync__buf_puts(out, "],\"update\":[],\"delete\":[");
+    event_close(e, s, out);
+    return true;
+}
+
+void esync__changes_emit(esync *e, esync_changeset *c, const esync_shape *s, esync_buf *out) {
     if (!c->n_ins && !c->n_upd && !c->n_del) {
         if (c->written || !s->ntxids) return;
         event_start(e, s, "TXIDS", out);
@@ -123,6 +154,7 @@ void esync__changes_emit(esync *e, const esync_changeset *c, const esync_shape *
         event_end(e, out, 0);
         return;
     }
+    if (c->ins.len >= IN_PLACE_BYTES && emit_in_place(e, c, s, out)) return;
     event_open(e, s, out);
     esync__buf_append(out, c->ins.data, c->ins.len);
     esync__buf_puts(out, "],\"update\":[");

@@ -34,6 +34,6 @@ int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_
                            esync_buf *tmp, esync_buf *out);
 /* Appends cs as the shape's DATA_CHANGE event to out; when cs is empty (and no event was
  * written by collect) but the batch carried txids, a TXIDS event; else nothing. */
-void esync__changes_emit(esync *e, const esync_changeset *c, const esync_shape *s, esync_buf *out);
+void esync__changes_emit(esync *e, esync_changeset *c, const esync_shape *s, esync_buf *out);
 
 #endif
