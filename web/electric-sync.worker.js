@@ -85,7 +85,7 @@
     const perf = g.performance && typeof g.performance.now === 'function' ? () => g.performance.now() : now;
 
     const timeline = new P.Timeline(now);
-    timeline.mark("worker");
+    timeline.mark('worker');
     const tabs = new P.Tabs({ locks: env.locks, log, onForget: (c) => { reads.forget(c); txids.forget(c); auth.forget(c); status.forget(c); } });
     const status = new P.Status(tabs, now);
     const owner = new P.Owner({ locks: env.locks, BroadcastChannel: env.BroadcastChannel, mode: env.mode, id: writerId, log, onStepAside: stepAside });

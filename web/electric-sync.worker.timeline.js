@@ -2,7 +2,8 @@
  * electric-sync.worker.timeline.js — the worker's benchmark marks (a classic script, one of the
  * worker's parts: see electric-sync.worker.js). Each mark is [label, ms since the worker
  * started]; the tab reads them with a STATS request (bench/browser.mjs times the initial sync
- * from them). Labels (stable; new ones may be added): the start-up steps (`owner lock`, `module`,
+ * from them). Labels (stable; new ones may be added): the start-up steps (`worker` when its code
+ * starts, `hello` when the first tab's HELLO arrives, `owner lock`, `module`,
  * `indexeddb read`, `image loaded`, `engine open`, `version`), per response `response <status>
  * <bytes> B` (` (prefetched)` when it was requested while the previous one was ingested) and
  * `ingested`, per IndexedDB flush `durable (<n> pages)`, and `initial sync durable: <shape>` once
