@@ -228,6 +228,10 @@ static int prepare_insert(esync *e, esync_shape *s, int rows, sqlite3_stmt **out
 static int prepare_inserts(esync *e, esync_shape *s) {
     const esync_schema *sc = &s->schema_b;
     bool nothing;
+    sqlite3_finalize(s->st_ins); /* a failed earlier attempt's */
+    sqlite3_finalize(s->st_group);
+    s->st_ins = s->st_group = NULL;
+    s->group_rows = 0;
     int rc = prepare_insert(e, s, 1, &s->st_ins, &nothing);
     if (rc) return rc;
     int rows = MAX_PARAMS / (sc->ncols ? sc->ncols : 1);
@@ -297,7 +301,7 @@ int esync__rows_flush(esync *e, esync_shape *s) {
 int esync__rows_insert(esync *e, esync_shape *s, const esync_row_values *rv) {
     const esync_schema *sc = &s->schema_b;
     int rc;
-    if (!s->st_ins && (rc = prepare_inserts(e, s))) return rc;
+    if ((!s->st_ins || !s->pend || !s->group_rows) && (rc = prepare_inserts(e, s))) return rc;
     bool group = s->group_rows > 1 && (s->fast || s->append);
     if (!group && (rc = esync__rows_flush(e, s))) return rc;
     esync_val *v = s->pend + (size_t)s->npend * (size_t)sc->ncols;
