@@ -32,8 +32,8 @@
   // twice its final size; the cap bounds a checkpoint's change set in memory and what is left
   // to flush after the last response. (Responses of our service and Electric's are cut at
   // ~10 MB: a 1M-row sync of ~360 MB commits after about 4, 8, 16 MB, then every 20 MB. A
-  // checkpoint's change set is held twice while it commits, so the cap is also the worker's
-  // memory over the replica's size.)
+  // checkpoint's change set (up to the cap's worth of rows, as JSON) is in the worker's heap
+  // while it commits, so the cap also bounds the worker's memory over the replica's size.)
   const CHECKPOINT_BYTES = 4 * 1024 * 1024;
   const CHECKPOINT_GROWTH = 16 * 1024 * 1024;
 

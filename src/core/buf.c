@@ -136,6 +136,17 @@ void esync__buf_json_str_or_null(esync_buf *b, const char *s) {
         esync__buf_puts(b, "null");
 }
 
+void esync__buf_int(esync_buf *b, long long v) {
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    esync__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 void esync__buf_double(esync_buf *b, double d) {
     char tmp[40];
     if (d == 0) {

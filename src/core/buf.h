@@ -39,6 +39,8 @@ void esync__buf_json_str(esync_buf *b, const char *s, size_t n);
 /* Appends a NUL-terminated string as a JSON string literal, or null when s is NULL. */
 void esync__buf_json_str_or_null(esync_buf *b, const char *s);
 /* Appends a double as the shortest decimal that reads back to the same value. */
+/* Appends v in decimal (without printf, which costs more than a row's other output). */
+void esync__buf_int(esync_buf *b, long long v);
 void esync__buf_double(esync_buf *b, double d);
 /* Appends a SQL identifier, double-quoted with inner quotes doubled. */
 void esync__buf_ident(esync_buf *b, const char *s);

@@ -66,17 +66,6 @@ void esync__txids_clear(esync_shape *s) {
     s->ntxids = s->cap_txids = 0;
 }
 
-/* Appends v in decimal (printf is most of the cost of a live batch's txids otherwise). */
-static void put_txid(esync_buf *b, int64_t v) {
-    char tmp[24], *p = tmp + sizeof tmp;
-    uint64_t u = (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    esync__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
-}
-
 size_t esync__txids_count(const char *p) {
     if (!p || !*p) return 0;
     size_t n = 1;
@@ -106,7 +95,7 @@ static void put_list(esync_buf *b, const int64_t *pend, size_t npend, const esyn
     esync__buf_reset(b);
     for (size_t k = from; k < to; k++) {
         if (k > from) esync__buf_putc(b, ',');
-        put_txid(b, nth(pend, npend, s, k));
+        esync__buf_int(b, nth(pend, npend, s, k));
     }
 }
 
@@ -123,7 +112,7 @@ int esync__txids_store(esync *e, esync_shape *s) {
         }
         for (size_t i = 0; i < s->ntxids; i++) {
             if (i) esync__buf_putc(&b, ',');
-            put_txid(&b, s->txids[i]);
+            esync__buf_int(&b, s->txids[i]);
         }
         char *list = esync__buf_take(&b, NULL);
         if (!list) return esync__oom(e);
@@ -175,7 +164,7 @@ void esync__txids_json(const esync_shape *s, esync_buf *out) {
     esync__buf_putc(out, '[');
     for (size_t i = 0; i < s->ntxids; i++) {
         esync__buf_puts(out, i ? ",\"" : "\"");
-        put_txid(out, s->txids[i]);
+        esync__buf_int(out, s->txids[i]);
         esync__buf_putc(out, '"');
     }
     esync__buf_putc(out, ']');

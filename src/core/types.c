@@ -560,18 +560,6 @@ int esync__pgarray(const char *text, size_t len, const esync_column *c, esync_bu
 
 /* ---- values out ---- */
 
-/* Appends v in decimal (printf costs more than the rest of a row's emission). */
-static void put_int(esync_buf *b, long long v) {
-    char tmp[24], *p = tmp + sizeof tmp;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) *--p = '-';
-    esync__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
-}
-
 /* Column i of the current row of st as a value (pointing at SQLite's copy, valid until the
  * statement moves on). */
 static void val_of_column(sqlite3_stmt *st, int i, esync_val *v) {
@@ -610,7 +598,7 @@ int esync__val_emit(esync_buf *b, const esync_val *v, const esync_column *c) {
     }
     if (c && c->type == ESYNC_T_INT8 && t == SQLITE_INTEGER) {
         esync__buf_putc(b, '"');
-        put_int(b, v->i);
+        esync__buf_int(b, v->i);
         esync__buf_putc(b, '"');
     } else if (c && c->type == ESYNC_T_BOOL && t == SQLITE_INTEGER) {
         esync__buf_puts(b, v->i ? "true" : "false");
@@ -619,7 +607,7 @@ int esync__val_emit(esync_buf *b, const esync_val *v, const esync_column *c) {
     } else {
         /* INT, FLOAT (non-finite are TEXT), BYTEA, UUID, TEXT; any value of a non-shape column */
         switch (t) {
-        case SQLITE_INTEGER: put_int(b, v->i); break;
+        case SQLITE_INTEGER: esync__buf_int(b, v->i); break;
         case SQLITE_FLOAT:
             if (isfinite(v->d))
                 esync__buf_double(b, v->d);
