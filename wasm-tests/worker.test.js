@@ -520,7 +520,10 @@ test('awaitTxId: a write\'s txid awaited in a second tab, then read there with q
     const t0 = Date.now();
     await a.sync.awaitTxId(txid);
     assert.ok(Date.now() - t0 < 200);
-    assert.deepEqual((await statsOf(w)).txids, { waiting: 0, inflight: 0 });
+    const tx = (await statsOf(w)).txids;
+    assert.deepEqual([tx.waiting, tx.inflight], [0, 0]);
+    assert.equal(tx.atOnce + tx.afterWait, 4, 'every waiter counted once, as answered at once or after a wait');
+    assert.ok(tx.atOnce >= 1, 'the txid awaited again was answered at once');
   } finally {
     await s.close();
   }
@@ -638,6 +641,64 @@ test('liveQuery: called after a write to its table and not after a write to anot
     assert.deepEqual(errs.map((e) => e.code).sort(), ['ESYNC_EREADONLY', 'ESYNC_ESQLITE']);
     await assert.rejects(a.sync.query('SELECT * FROM no_such_thing'), (e) => e.code === 'ESYNC_ESQLITE' && /no such table/.test(e.message));
   } finally {
+    await s.close();
+  }
+});
+
+// The engine goes on ingesting while a flush is in flight, so its replica in memory can hold a
+// commit that is not durable yet. A live query must not show that commit's rows before its
+// DATA_CHANGE (and its awaitTxId): the flushes are held here one at a time (the store's write
+// waits for the test) while two writes arrive.
+test('liveQuery: a result never shows a row before that row\'s commit is durable and its DATA_CHANGE delivered', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const proto = ElectricSyncStore.ReplicaStore.prototype;
+  const origWrite = proto.write;
+  const s = scope();
+  try {
+    const seeded = await seed(3);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const a = s.add(openTab(o, w, config()));
+    await a.sync.ready;
+    await until(() => a.sync.status.test_items?.phase === 'live');
+    const delivered = () => new Set(changes(a).flatMap((e) => e.changes.insert.map((r) => r.id)));
+    const results = []; // [ids of the result, ids whose DATA_CHANGE had arrived by then]
+    a.sync.liveQuery('SELECT id FROM test_items', [], (rows) => results.push([rowsOf(rows), delivered()]));
+    await until(() => results.length === 1, 10000, 'the first result');
+    assert.deepEqual(results[0][0], ids(seeded));
+
+    // From now on each flush waits until the test lets it go.
+    const held = [];
+    proto.write = function (...args) {
+      return new Promise((resolve) => held.push(resolve)).then(() => origWrite.apply(this, args));
+    };
+    const first = randomUUID(), second = randomUUID();
+    const r1 = await backend.insert({ id: first, title: 'first, flushed alone' });
+    await until(async () => held.length === 1 && (await statsOf(w)).txids.inflight === 1, 10000, 'the first commit held in its flush');
+    const waiting = a.sync.awaitTxId(r1.txid);
+    await backend.insert({ id: second, title: 'second, committed during the first flush' });
+    await until(async () => (await statsOf(w)).txids.inflight === 2, 10000, 'the second commit in the engine');
+    assert.equal(held.length, 1, 'the second commit waits for the first flush');
+    held.shift()(); // the first flush completes; the second one is held
+    await waiting;
+    assert.ok(delivered().has(first), 'awaitTxId resolved after its DATA_CHANGE');
+    await until(() => held.length === 1, 10000, 'the second flush held');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(!delivered().has(second));
+    for (const [rows, seen] of results) {
+      assert.ok(!rows.includes(second), `a result showed the second row before its commit was durable: ${results.length} results`);
+      for (const id of rows) assert.ok(seeded.some((r) => r.id === id) || seen.has(id), 'every row shown was delivered first');
+    }
+    proto.write = origWrite;
+    held.shift()();
+    await until(() => results.some(([rows]) => rows.includes(second)), 10000, 'the second row shown once durable');
+    for (const [rows, seen] of results) {
+      for (const id of rows) assert.ok(seeded.some((r) => r.id === id) || seen.has(id), 'every row shown was delivered first');
+    }
+    assert.deepEqual(results.at(-1)[0], ids([...seeded, { id: first }, { id: second }]));
+    assert.ok((await statsOf(w)).live.deferred >= 1, 'the runs of the first commit waited for the second');
+  } finally {
+    proto.write = origWrite;
     await s.close();
   }
 });

@@ -21,7 +21,8 @@
  *  - After a SCHEMA_RESET every live query waits for its tables and runs once they are back; its
  *    subscribers see no empty intermediate result.
  *  - Results go out after the DATA_CHANGE of the same commit (afterCommit is called once the
- *    commit's events were broadcast).
+ *    commit's events were broadcast), and never hold a row of a commit that is not durable: while
+ *    the engine holds later commits than the durable one, the runs wait for the last of them.
  *  - A forgotten tab's subscriptions are removed; a query without subscribers is dropped.
  */
 (function (g) {
@@ -39,9 +40,11 @@
       this.live = new Map();    // key -> {key, sql, params, subs: Set<sub>, shapes: Set|null, rows, state}
       this.byClient = new Map(); // client id -> Map<live id, sub>
       this.closed = false;
+      this.undurable = 0;        // ingest commits whose afterCommit has not come yet
+      this.deferred = new Set(); // shapes changed by durable commits whose runs wait (afterCommit)
       this.newCommit();
       // Counters (STATS): first runs, and the re-runs that commits caused, with their time.
-      this.counters = { firstRuns: 0, firstRunMs: 0, reruns: 0, rerunMs: 0, rerunCommits: 0, commits: 0, waits: 0 };
+      this.counters = { firstRuns: 0, firstRunMs: 0, reruns: 0, rerunMs: 0, rerunCommits: 0, commits: 0, deferred: 0, waits: 0 };
     }
 
     // The promise the next durable commit (or reset, or close) resolves.
@@ -91,6 +94,7 @@
       q.subs.add(sub);
       mine.set(id, sub);
       if (q.state === 'ok') this.send(sub, q.rows);
+      else if (q.state === 'new' && this.undurable > 0) q.state = 'pending'; // see afterCommit
       else if (q.state === 'new') this.run(q, false);
       // 'pending': the next commit runs it for every subscriber.
     }
@@ -165,12 +169,26 @@
 
     // ---- what the sync loop tells ----------------------------------------------------------------
 
+    // The engine committed an ingest; afterCommit follows once it is durable and broadcast.
+    committed() {
+      this.undurable++;
+    }
+
     // A durable commit group whose events were broadcast. Re-runs the live queries that read a
     // shape a DATA_CHANGE of it touched, runs the waiting ones, and wakes the waiting QUERYs.
+    // While the engine holds later commits that are not durable yet (their rows are in the
+    // replica in memory), the runs wait for the last of them, which calls this again.
     afterCommit(events) {
       this.counters.commits++;
-      const changed = new Set();
+      if (this.undurable > 0) this.undurable--;
+      const changed = this.deferred;
       for (const ev of events) if (ev.type === 'DATA_CHANGE') changed.add(ev.shapeName);
+      if (this.undurable > 0) {
+        this.counters.deferred++;
+        this.wake();
+        return;
+      }
+      this.deferred = new Set();
       let ran = false;
       for (const q of [...this.live.values()]) {
         if (q.state === 'pending' || q.state === 'new' || (q.shapes && [...q.shapes].some((s) => changed.has(s)))) {
@@ -185,6 +203,7 @@
     // A SCHEMA_RESET was broadcast (the replica was wiped): every live query waits for its
     // tables again (it runs now, and at each commit until they are back).
     afterReset() {
+      this.deferred = new Set();
       for (const q of [...this.live.values()]) {
         q.shapes = null;
         q.state = 'pending';

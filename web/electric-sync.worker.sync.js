@@ -20,7 +20,10 @@
  *    queries and waiting reads (Reads.afterCommit): a tab that awaited a txid has its DATA_CHANGE
  *    first, and its awaitTxId resolves before the live queries' new rows reach it, so a page that
  *    awaits a write learns it is in the replica before the row is shown (one message each, so the
- *    tab runs the awaiting code before the next message's rows re-render it).
+ *    tab runs the awaiting code before the next message's rows re-render it). The engine may
+ *    already hold later commits that are not durable (ingest goes on during a flush): the live
+ *    queries then run at the durable step of the last of them (Reads.committed), so a
+ *    result never shows a row before its commit is durable and its DATA_CHANGE delivered.
  *  - A shape added by a later tab (addShape) gets a loop in the current generation at once, or
  *    with the others when the loops (re)start.
  *  - Prefetch (an initial sync's next chunk fetched while this one is ingested): at most one per
@@ -346,6 +349,7 @@
         let live = [];
         try { live = this.replica.engine.status().filter((s) => s.phase === 'live' && held.has(s.shapeName)).map((s) => s.shapeName); } catch (e) { /* closed */ }
         this.status.hold(held);
+        this.reads.committed();
         p.then((evs) => {
           this.status.release(held);
           this.timeline.mark(`durable (${this.replica.store.stats.lastFlushPages} pages)`);

@@ -29,6 +29,8 @@
       this.inflight = new Map(); // txid -> number of commits carrying it not yet durable
       this.waiters = new Map();  // txid -> Set<{c, id}>
       this.byRequest = new Map(); // `${client id}:${id}` -> {c, id, txid}
+      this.atOnce = 0;           // waiters answered at once (the txid was durable when asked)
+      this.afterWait = 0;        // waiters answered by a later durable commit (before its ROWS)
     }
 
     static of(events) {
@@ -50,7 +52,10 @@
         const ws = this.waiters.get(t);
         if (!ws) continue;
         this.waiters.delete(t);
-        for (const w of ws) this.answer(w, { type: 'RESULT', id: w.id, value: true });
+        for (const w of ws) {
+          this.afterWait++;
+          this.answer(w, { type: 'RESULT', id: w.id, value: true });
+        }
       }
     }
 
@@ -70,7 +75,10 @@
           return this.answer(w, { type: 'RESULT', id, error: { code: e.codeName || 'Error', message: String(e.message || e) } });
         }
       }
-      if (seen) return this.answer(w, { type: 'RESULT', id, value: true });
+      if (seen) {
+        this.atOnce++;
+        return this.answer(w, { type: 'RESULT', id, value: true });
+      }
       if (!this.waiters.has(t)) this.waiters.set(t, new Set());
       this.waiters.get(t).add(w);
     }
@@ -103,7 +111,7 @@
     }
 
     stats() {
-      return { waiting: this.byRequest.size, inflight: this.inflight.size };
+      return { waiting: this.byRequest.size, inflight: this.inflight.size, atOnce: this.atOnce, afterWait: this.afterWait };
     }
   }
 

@@ -200,6 +200,16 @@ test('the Nitro routes answer like electric-sync-server\'s REST API; the proxy a
   assert.ok(!js.includes(SECRET));
 });
 
+// The worker's awaitTxId counters (STATS over a port of the page's own to its SharedWorker: the
+// tab library's URL and name, `electric-sync:<dbName>:<storage format>`).
+const WORKER_NAME = `electric-sync:nuxt-example:${fs.readFileSync(path.join(root, 'web/electric-sync.js'), 'utf8').match(/WORKER_FORMAT = (\d+)/)[1]}`;
+const txidStats = (page) => page.evaluate((name) => new Promise((resolve) => {
+  const w = new SharedWorker(new URL('/electric-sync/electric-sync.worker.js', location.href), { name });
+  const id = Math.random();
+  w.port.onmessage = (ev) => { if (ev.data.id === id) { w.port.close(); resolve(ev.data.value.txids); } };
+  w.port.postMessage({ type: 'STATS', id });
+}), WORKER_NAME);
+
 const titles = (page) => page.evaluate(() => [...document.querySelectorAll('#rows li .title')].map((e) => e.textContent));
 const waitTitles = (page, fn, timeout = 30000) => waitFor(page, fn, undefined, timeout);
 
@@ -222,6 +232,7 @@ test('two tabs: a write in one shows in the other; awaitTxId resolves, then the 
     await waitFor(bTab, (n) => document.querySelectorAll('#rows li').length === n, expected, 30000);
 
     // add in A
+    const tx0 = await txidStats(a);
     await a.fill('#title', 'written in tab A');
     await a.click('#add button[type=submit]');
     await waitFor(a, () => (window.__syncTestLog || []).some((e) => e.event === 'synced' && e.title === 'written in tab A'));
@@ -229,12 +240,15 @@ test('two tabs: a write in one shows in the other; awaitTxId resolves, then the 
     const synced = log.find((e) => e.event === 'synced');
     const order = log.map((e) => e.event);
     assert.ok(order.indexOf('txid') < order.indexOf('synced'), order.join(' '));
-    // The write may reach this tab's replica (and its list) before the POST's answer reaches the
-    // page: then awaitTxId, called later, resolves at once with the row already shown. Otherwise
-    // awaitTxId must resolve before the live query's new rows are shown.
-    const early = order.includes('shown') && order.indexOf('shown') < order.indexOf('txid');
-    if (early) console.log(`# the write reached the replica before its txid reached the page: ${order.join(' ')}`);
-    if (!early) {
+    // The write may be durable in this browser before the page's awaitTxId request reaches the
+    // worker (the POST's answer and the shape stream race): the worker answers at once, and the
+    // list may already show the row. When the request waited for the commit, awaitTxId resolves
+    // before the live query's new rows are shown. The worker's counters say which it was.
+    const tx1 = await txidStats(a);
+    const waited = tx1.afterWait - tx0.afterWait, atOnce = tx1.atOnce - tx0.atOnce;
+    assert.equal(waited + atOnce, 1, `one awaitTxId answered: ${JSON.stringify({ tx0, tx1 })}`);
+    if (atOnce) console.log(`# the write was durable before awaitTxId reached the worker: ${order.join(' ')}`);
+    else {
       assert.equal(synced.shown, false, `awaitTxId resolved before the list showed the row: ${order.join(' ')}`);
       assert.ok(order.indexOf('synced') < order.indexOf('shown'), `awaitTxId resolves before the row is shown: ${order.join(' ')}`);
     }
