@@ -1,7 +1,8 @@
 // A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
 // bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
-//   ROWS=100000 RUNS=3 [NOSEED=1] [PROFILE=dir] node bench/profile-worker.mjs
-// Prints each run's times (until ready, until the tab has every row); with PROFILE, writes
+//   ROWS=100000 RUNS=3 [NOSEED=1] [PROFILE=dir] [TIMELINE=1] [REOPEN=1] node bench/profile-worker.mjs
+// Prints each run's times (until ready, until the tab has every row; with REOPEN, the open of the
+// stored replica offline until the first query, as bench/browser.mjs times it); with PROFILE, writes
 // PROFILE/worker<run>.cpuprofile (open in Chromium's DevTools, or read with node). For wasm
 // function names in the profile, build the engine with -DESYNC_WASM_PROFILE=ON.
 import { writeFileSync, mkdirSync } from 'node:fs';
@@ -51,6 +52,26 @@ try {
   if (PROFILE) writeFileSync(path.join(PROFILE, `worker${run}.cpuprofile`), JSON.stringify((await call('Profiler.stop')).profile));
   console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms`);
   if (process.env.TIMELINE) console.log(`  ${r.timeline}`);
+  if (process.env.REOPEN) {
+    // as bench/browser.mjs's open: every tab closed, then a new page opens the stored replica offline
+    await p.close();
+    await new Promise((res) => setTimeout(res, 500));
+    const q = await b.page();
+    const o = await q.evaluate(async (c) => {
+      const { useElectricSync } = await import('/electric-sync.js');
+      const t0 = performance.now();
+      const s = useElectricSync({ ...c, shapeUrl: 'http://127.0.0.1:9/v1/shape', versionUrl: 'http://127.0.0.1:9/api/schema/version' });
+      await s.ready; const ready = performance.now() - t0;
+      await s.query('SELECT count(*) AS c FROM test_items'); const first = performance.now() - t0;
+      const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\d+)/)[1];
+      const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:${fmt}` });
+      const stats = await new Promise((resolve) => { w.port.onmessage = (ev) => resolve(ev.data.value); w.port.postMessage({ type: 'STATS', id: 1 }); });
+      const at = (ms) => Math.round(stats.startedAt + ms - (performance.timeOrigin + t0));
+      return { ready: Math.round(ready), first: Math.round(first), timeline: stats.timeline.map(([l, ms]) => `${l} @${at(ms)}`).join(', ') };
+    }, cfg);
+    console.log(`  reopen: ready ${o.ready} ms, first query ${o.first} ms`);
+    if (process.env.TIMELINE) console.log(`  ${o.timeline}`);
+  }
   await b.close();
   }
 } finally { await backend.stop(); }
