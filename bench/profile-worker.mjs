@@ -17,6 +17,15 @@ const dist = path.join(root, 'packages/electric-sync/dist');
 const backend = await startBackend({ static: true, webDir: dist });
 const base = backend.staticBase;
 const cfg = { shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'prof', shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl };
+// In every page: the worker's marks (STATS over a port of the page's own), as ms since t0 (the
+// page's clock).
+const WORKER_MARKS = `window.__workerMarks = async (dbName, t0) => {
+  const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\\d+)/)[1];
+  const w = new SharedWorker('/electric-sync.worker.js', { name: 'electric-sync:' + dbName + ':' + fmt });
+  const stats = await new Promise((resolve) => { w.port.onmessage = (ev) => resolve(ev.data.value); w.port.postMessage({ type: 'STATS', id: 1 }); });
+  const at = (ms) => Math.round(stats.startedAt + ms - (performance.timeOrigin + t0));
+  return stats.timeline.map(([l, ms]) => l + ' @' + at(ms)).join(', ');
+};`;
 try {
   if (!process.env.NOSEED) await backend.seedMany(ROWS);
   // warm
@@ -24,6 +33,7 @@ try {
   for (;;) { const q = new URLSearchParams({ table: 'test_items', offset }); if (handle) q.set('handle', handle); const r = await fetch(`${backend.shapeUrl}?${q}`); await r.arrayBuffer(); handle = r.headers.get('electric-handle'); offset = r.headers.get('electric-offset'); if (r.headers.has('electric-up-to-date')) break; }
   for (let run = 0; run < Number(process.env.RUNS || 1); run++) {
   const b = await openContext(base);
+  await b.ctx.addInitScript(WORKER_MARKS);
   const p = await b.page();
   const cdp = await b.ctx.newCDPSession(p);
   let sessionId = null, nextId = 1; const pending = new Map();
@@ -42,11 +52,7 @@ try {
     const s = useElectricSync(c);
     const all = new Promise((resolve) => s.on('DATA_CHANGE', (e) => { got += ((e.changes && e.changes.insert) || []).length; if (got >= rows && tab === null) { tab = performance.now() - t0; resolve(); } }));
     await s.ready; const ready = performance.now() - t0; await all;
-    const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\d+)/)[1];
-    const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:${fmt}` });
-    const stats = await new Promise((resolve) => { w.port.onmessage = (ev) => resolve(ev.data.value); w.port.postMessage({ type: 'STATS', id: 1 }); });
-    const at = (ms) => Math.round(stats.startedAt + ms - (performance.timeOrigin + t0));
-    return { ready: Math.round(ready), tab: Math.round(tab), timeline: stats.timeline.map(([l, ms]) => `${l} @${at(ms)}`).join(', ') };
+    return { ready: Math.round(ready), tab: Math.round(tab), timeline: await window.__workerMarks(c.dbName, t0) };
   }, [cfg, ROWS]);
   await attached;
   if (PROFILE) writeFileSync(path.join(PROFILE, `worker${run}.cpuprofile`), JSON.stringify((await call('Profiler.stop')).profile));
@@ -63,11 +69,7 @@ try {
       const s = useElectricSync({ ...c, shapeUrl: 'http://127.0.0.1:9/v1/shape', versionUrl: 'http://127.0.0.1:9/api/schema/version' });
       await s.ready; const ready = performance.now() - t0;
       await s.query('SELECT count(*) AS c FROM test_items'); const first = performance.now() - t0;
-      const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\d+)/)[1];
-      const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:${fmt}` });
-      const stats = await new Promise((resolve) => { w.port.onmessage = (ev) => resolve(ev.data.value); w.port.postMessage({ type: 'STATS', id: 1 }); });
-      const at = (ms) => Math.round(stats.startedAt + ms - (performance.timeOrigin + t0));
-      return { ready: Math.round(ready), first: Math.round(first), timeline: stats.timeline.map(([l, ms]) => `${l} @${at(ms)}`).join(', ') };
+      return { ready: Math.round(ready), first: Math.round(first), timeline: await window.__workerMarks(c.dbName, t0) };
     }, cfg);
     console.log(`  reopen: ready ${o.ready} ms, first query ${o.first} ms`);
     if (process.env.TIMELINE) console.log(`  ${o.timeline}`);

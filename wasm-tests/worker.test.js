@@ -663,6 +663,11 @@ test('liveQuery: a result never shows a row before that row\'s commit is durable
     await until(() => a.sync.status.test_items?.phase === 'live');
     const delivered = () => new Set(changes(a).flatMap((e) => e.changes.insert.map((r) => r.id)));
     const results = []; // [ids of the result, ids whose DATA_CHANGE had arrived by then]
+    const shownAfterDelivery = () => {
+      for (const [rows, seen] of results) {
+        for (const id of rows) assert.ok(seeded.some((r) => r.id === id) || seen.has(id), 'every row shown was delivered first');
+      }
+    };
     a.sync.liveQuery('SELECT id FROM test_items', [], (rows) => results.push([rowsOf(rows), delivered()]));
     await until(() => results.length === 1, 10000, 'the first result');
     assert.deepEqual(results[0][0], ids(seeded));
@@ -685,16 +690,12 @@ test('liveQuery: a result never shows a row before that row\'s commit is durable
     await until(() => held.length === 1, 10000, 'the second flush held');
     await new Promise((r) => setTimeout(r, 200));
     assert.ok(!delivered().has(second));
-    for (const [rows, seen] of results) {
-      assert.ok(!rows.includes(second), `a result showed the second row before its commit was durable: ${results.length} results`);
-      for (const id of rows) assert.ok(seeded.some((r) => r.id === id) || seen.has(id), 'every row shown was delivered first');
-    }
+    for (const [rows] of results) assert.ok(!rows.includes(second), `a result showed the second row before its commit was durable: ${results.length} results`);
+    shownAfterDelivery();
     proto.write = origWrite;
     held.shift()();
     await until(() => results.some(([rows]) => rows.includes(second)), 10000, 'the second row shown once durable');
-    for (const [rows, seen] of results) {
-      for (const id of rows) assert.ok(seeded.some((r) => r.id === id) || seen.has(id), 'every row shown was delivered first');
-    }
+    shownAfterDelivery();
     assert.deepEqual(results.at(-1)[0], ids([...seeded, { id: first }, { id: second }]));
     assert.ok((await statsOf(w)).live.deferred >= 1, 'the runs of the first commit waited for the second');
   } finally {
