@@ -3,7 +3,7 @@
 //   ROWS=100000 RUNS=3 [NOSEED=1] [PROFILE=dir] [TIMELINE=1] [REOPEN=1] node bench/profile-worker.mjs
 // Prints each run's times (until ready, until the tab has every row; with REOPEN, the open of the
 // stored replica offline until the first query, as bench/browser.mjs times it); with PROFILE, writes
-// PROFILE/worker<run>.cpuprofile (open in Chromium's DevTools, or read with node). For wasm
+// PROFILE/worker<run>.cpuprofile and, with REOPEN, PROFILE/reopen<run>.cpuprofile (open in Chromium's DevTools, or read with node). For wasm
 // function names in the profile, build the engine with -DESYNC_WASM_PROFILE=ON.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -26,16 +26,10 @@ const WORKER_MARKS = `window.__workerMarks = async (dbName, t0) => {
   const at = (ms) => Math.round(stats.startedAt + ms - (performance.timeOrigin + t0));
   return stats.timeline.map(([l, ms]) => l + ' @' + at(ms)).join(', ');
 };`;
-try {
-  if (!process.env.NOSEED) await backend.seedMany(ROWS);
-  // warm
-  let offset = '-1', handle = null;
-  for (;;) { const q = new URLSearchParams({ table: 'test_items', offset }); if (handle) q.set('handle', handle); const r = await fetch(`${backend.shapeUrl}?${q}`); await r.arrayBuffer(); handle = r.headers.get('electric-handle'); offset = r.headers.get('electric-offset'); if (r.headers.has('electric-up-to-date')) break; }
-  for (let run = 0; run < Number(process.env.RUNS || 1); run++) {
-  const b = await openContext(base);
-  await b.ctx.addInitScript(WORKER_MARKS);
-  const p = await b.page();
-  const cdp = await b.ctx.newCDPSession(p);
+// Attaches to the SharedWorker that `page` starts (over the page's DevTools session) and, with
+// PROFILE, samples its CPU from its first script; save(name) writes PROFILE/<name>.cpuprofile.
+async function profileWorker(ctx, page) {
+  const cdp = await ctx.newCDPSession(page);
   let sessionId = null, nextId = 1; const pending = new Map();
   cdp.on('Target.receivedMessageFromTarget', (e) => { const m = JSON.parse(e.message); if (pending.has(m.id)) { pending.get(m.id)(m.result || m.error); pending.delete(m.id); } });
   const call = (method, params = {}) => new Promise((res) => { const id = nextId++; pending.set(id, res); cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) }); });
@@ -46,6 +40,24 @@ try {
     res();
   }));
   await cdp.send('Target.setDiscoverTargets', { discover: true });
+  return {
+    async save(name) {
+      await attached;
+      if (PROFILE) writeFileSync(path.join(PROFILE, `${name}.cpuprofile`), JSON.stringify((await call('Profiler.stop')).profile));
+    },
+  };
+}
+
+try {
+  if (!process.env.NOSEED) await backend.seedMany(ROWS);
+  // warm
+  let offset = '-1', handle = null;
+  for (;;) { const q = new URLSearchParams({ table: 'test_items', offset }); if (handle) q.set('handle', handle); const r = await fetch(`${backend.shapeUrl}?${q}`); await r.arrayBuffer(); handle = r.headers.get('electric-handle'); offset = r.headers.get('electric-offset'); if (r.headers.has('electric-up-to-date')) break; }
+  for (let run = 0; run < Number(process.env.RUNS || 1); run++) {
+  const b = await openContext(base);
+  await b.ctx.addInitScript(WORKER_MARKS);
+  const p = await b.page();
+  const prof = await profileWorker(b.ctx, p);
   const r = await p.evaluate(async ([c, rows]) => {
     const { useElectricSync } = await import('/electric-sync.js');
     const t0 = performance.now(); let got = 0, tab = null;
@@ -54,8 +66,7 @@ try {
     await s.ready; const ready = performance.now() - t0; await all;
     return { ready: Math.round(ready), tab: Math.round(tab), timeline: await window.__workerMarks(c.dbName, t0) };
   }, [cfg, ROWS]);
-  await attached;
-  if (PROFILE) writeFileSync(path.join(PROFILE, `worker${run}.cpuprofile`), JSON.stringify((await call('Profiler.stop')).profile));
+  await prof.save(`worker${run}`);
   console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms`);
   if (process.env.TIMELINE) console.log(`  ${r.timeline}`);
   if (process.env.REOPEN) {
@@ -63,6 +74,7 @@ try {
     await p.close();
     await new Promise((res) => setTimeout(res, 500));
     const q = await b.page();
+    const qprof = await profileWorker(b.ctx, q);
     const o = await q.evaluate(async (c) => {
       const { useElectricSync } = await import('/electric-sync.js');
       const t0 = performance.now();
@@ -71,6 +83,7 @@ try {
       await s.query('SELECT count(*) AS c FROM test_items'); const first = performance.now() - t0;
       return { ready: Math.round(ready), first: Math.round(first), timeline: await window.__workerMarks(c.dbName, t0) };
     }, cfg);
+    await qprof.save(`reopen${run}`);
     console.log(`  reopen: ready ${o.ready} ms, first query ${o.first} ms`);
     if (process.env.TIMELINE) console.log(`  ${o.timeline}`);
   }
