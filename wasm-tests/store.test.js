@@ -1,16 +1,18 @@
-// The IndexedDB store (web/electric-sync.store.js, format 2: group records + deltas) and the
+// The IndexedDB store (web/electric-sync.store.js, format 3: extent records + deltas) and the
 // engine's checkpoints, driven through the worker's Replica (web/electric-sync.worker.replica.js)
 // with fake-indexeddb and the wasm module, against an in-process stand-in: snapshot chunks
 // (offsets 0_k) and an up-to-date built here, as a shape service would send them.
 //   - a reload in the middle of an initial sync resumes from the last durable checkpoint: no
 //     loss, no duplicate key in the durable DATA_CHANGE events, count and checksum equal to the
 //     source, integrity_check ok (ESYNC_TEST_RELOAD_ROWS rows, default 1,000,000);
-//   - crash injection at every IndexedDB request of a checkpoint's flush (group records, deltas,
-//     meta) and of a compaction (group records, their delta deletes, meta): the next open holds
-//     the previous image, whole;
-//   - a single-row update commit is at most 3 IndexedDB puts (deltas and meta, no group record);
-//   - a format 1 database (IndexedDB version 1, one record per page) opens as it is and is
-//     compacted into group records.
+//   - crash injection at every IndexedDB request of a checkpoint's flush (extent records,
+//     deltas, meta) and of the conversion of an older format (extent records, the deletes of the
+//     deltas and format 2 groups they replace, meta; format 2's over several flushes): the next
+//     open holds the previous image, whole;
+//   - a single-row update commit is at most 3 IndexedDB puts (deltas and meta, no extent record);
+//   - a format 1 database (IndexedDB version 1, one record per page) and a format 2 one
+//     (IndexedDB version 2, 256 KiB group records and deltas) open as they are and are converted
+//     into extent records.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -182,7 +184,7 @@ test('a reload in the middle of an initial sync resumes from the last durable ch
 });
 
 test('crash injection at every IndexedDB request of a checkpoint flush: the previous checkpoint stays whole', async (t) => {
-  const n = 60000, per = 20000; // 3 chunks: the second one's flush writes groups, deltas and meta
+  const n = 450000, per = 150000; // 3 chunks: the second one's flush writes extents, deltas and meta
   const svc = service(n, per);
   const proto = IDBObjectStore.prototype;
   const orig = { put: proto.put, delete: proto.delete };
@@ -207,7 +209,7 @@ test('crash injection at every IndexedDB request of a checkpoint flush: the prev
     closeReplica(r);
   }
   console.log(`# the second checkpoint's flush: ${requests.join(', ')}`);
-  assert.ok(requests.includes('put groups') && requests.includes('put pages') && requests.at(-1) === 'put meta', requests.join(', '));
+  assert.ok(requests.includes('put extents') && requests.includes('put pages') && requests.at(-1) === 'put meta', requests.join(', '));
   const cases = requests.map((what, i) => ({ k: i + 1, what, how: 'throw' }));
   cases.push({ k: requests.length, what: 'put meta', how: 'abort' });
   for (const c of cases) {
@@ -252,7 +254,7 @@ test('crash injection at every IndexedDB request of a checkpoint flush: the prev
   }
 });
 
-test('a single-row update commit is at most 3 IndexedDB puts (deltas + meta, no group record); the image reopens the same', async () => {
+test('a single-row update commit is at most 3 IndexedDB puts (deltas + meta, no extent record); the image reopens the same', async () => {
   const n = 50000;
   const svc = service(n, 10000);
   const idb = new IDBFactory();
@@ -279,8 +281,14 @@ test('a single-row update commit is at most 3 IndexedDB puts (deltas + meta, no 
   closeReplica(r2);
 });
 
-// A synced image of n rows written in format 1 (IndexedDB version 1, a record per page) by hand.
-async function formatOne(n) {
+// Older formats, written by hand from a synced image of n rows (made once per n):
+//   format 1 (IndexedDB version 1): a record per page, pages and meta only;
+//   format 2 (IndexedDB version 2): 64-page group records, plus deltas over them (here every
+//   97th page: its group holds zeros there, the delta the page, so a group read over its delta
+//   would show).
+const images = new Map();
+async function syncedImage(n) {
+  if (images.has(n)) return images.get(n);
   const src = await openReplica(new IDBFactory());
   await sync(src, service(n, 10000), []);
   await src.store.drain();
@@ -290,16 +298,37 @@ async function formatOne(n) {
   const pages = [];
   for (let i = 0; i * CH < size; i++) pages.push(M.MemVfs.readRange(FILE, i * CH, CH));
   closeReplica(src);
+  images.set(n, { sum, size, pages });
+  return images.get(n);
+}
+
+async function olderFormat(n, format) {
+  const { sum, size, pages } = await syncedImage(n);
+  const CH = M.MemVfs.CHUNK;
+  const G = ElectricSyncStore.LEGACY_GROUP;
   const idb = new IDBFactory();
+  const stores = format === 1 ? ['pages', 'meta'] : ['groups', 'pages', 'meta'];
   await new Promise((resolve, reject) => {
-    const req = idb.open(DB, 1);
-    req.onupgradeneeded = () => { req.result.createObjectStore('pages'); req.result.createObjectStore('meta'); };
+    const req = idb.open(DB, format);
+    req.onupgradeneeded = () => { for (const st of stores) req.result.createObjectStore(st); };
     req.onerror = () => reject(req.error);
     req.onsuccess = () => {
       const db = req.result;
-      const tx = db.transaction(['pages', 'meta'], 'readwrite');
-      pages.forEach((p, i) => tx.objectStore('pages').put(p, i));
-      tx.objectStore('meta').put({ formatVersion: 1, pageSize: CH, pageCount: pages.length, size, commitSeq: 7, schemaVersion: null, writerId: 'old', flushedAt: 1 }, 'meta');
+      const tx = db.transaction(stores, 'readwrite');
+      if (format === 1) pages.forEach((pg, i) => tx.objectStore('pages').put(pg, i));
+      else {
+        for (let gi = 0; gi * G < pages.length; gi++) {
+          const bytes = new Uint8Array(Math.min(G, pages.length - gi * G) * CH);
+          for (let i = gi * G; i < Math.min((gi + 1) * G, pages.length); i++) {
+            if (i % 97 === 5) tx.objectStore('pages').put(pages[i], i); // a delta; zeros in its group
+            else bytes.set(pages[i], (i - gi * G) * CH);
+          }
+          tx.objectStore('groups').put(bytes, gi);
+        }
+      }
+      const meta = { formatVersion: format, pageSize: CH, pageCount: pages.length, size, commitSeq: 7, schemaVersion: null, writerId: 'old', flushedAt: 1 };
+      if (format === 2) meta.groupPages = G;
+      tx.objectStore('meta').put(meta, 'meta');
       tx.oncomplete = () => { db.close(); resolve(); };
       tx.onerror = () => reject(tx.error);
     };
@@ -307,75 +336,85 @@ async function formatOne(n) {
   return { idb, sum, pages };
 }
 
-test('crash injection at every IndexedDB request of the compaction of a format 1 image', async (t) => {
-  const proto = IDBObjectStore.prototype;
-  const orig = { put: proto.put, delete: proto.delete };
-  const arm = (onRequest) => {
-    for (const m of ['put', 'delete']) proto[m] = function (...args) { onRequest(m, this); return orig[m].apply(this, args); };
-  };
-  const disarm = () => { proto.put = orig.put; proto.delete = orig.delete; };
-  const requests = [];
-  {
-    const { idb } = await formatOne(12000);
-    arm((m, store) => requests.push(`${m} ${store.name}`));
-    try { closeReplica(await openReplica(idb)); } finally { disarm(); }
-  }
-  assert.ok(requests.includes('put groups') && requests.includes('delete pages') && requests.at(-1) === 'put meta', requests.join(', '));
-  for (let k = 1; k <= requests.length; k++) {
-    await t.test(`throw at request ${k} of ${requests.length} (${requests[k - 1]})`, async () => {
-      const { idb, sum } = await formatOne(12000);
-      let c = 0;
-      arm(() => { if (++c === k) throw new DOMException('injected failure', 'UnknownError'); });
-      let r;
-      try {
-        r = newReplica(idb);
-        await r.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
-        r.load(M);
-        r.openEngine();
-        for (let i = 0; i < 50 && c < k; i++) await new Promise((res) => setTimeout(res, 5));
-      } finally {
-        disarm();
-      }
-      crash(r); // before the retry
-      const r2 = await openReplica(idb); // format 1 still, or compacted: the same image
-      assert.equal(M.integrityCheck(FILE), 'ok');
-      assert.equal(replicaChecksum(r2.engine), sum);
-      closeReplica(r2);
-      const r3 = await openReplica(idb);
-      assert.equal(replicaChecksum(r3.engine), sum);
-      closeReplica(r3);
-    });
-  }
-});
+// Rows per older-format image: format 2's is larger than one extent (converted in several
+// flushes of one extent each: compactPerFlush 1).
+const OLDER = { 1: { n: 12000, opts: {} }, 2: { n: 150000, opts: { compactPerFlush: 1 } } };
 
-test('format 1 (IndexedDB version 1, a record per page) opens as it is and is compacted into groups', async () => {
-  const n = 30000;
-  const { idb, sum, pages } = await formatOne(n);
-  const r = await openReplica(idb); // reads format 1, then compacts (drained in openReplica)
-  assert.equal(M.integrityCheck(FILE), 'ok');
-  assert.equal(replicaChecksum(r.engine), sum);
-  assert.equal(r.engine.status()[0].rows, n);
-  assert.ok(r.store.stats.flushes >= 1, 'the compaction flushed');
-  assert.equal(r.store.stats.compacted, Math.ceil(pages.length / ElectricSyncStore.GROUP));
-  closeReplica(r);
-  const counts = await new Promise((resolve, reject) => {
-    const req = idb.open(DB, 2);
-    req.onerror = () => reject(req.error);
-    req.onsuccess = () => {
-      const db = req.result;
-      const tx = db.transaction(['groups', 'pages', 'meta'], 'readonly');
-      const out = {};
-      tx.objectStore('groups').count().onsuccess = (e) => { out.groups = e.target.result; };
-      tx.objectStore('pages').count().onsuccess = (e) => { out.pages = e.target.result; };
-      tx.objectStore('meta').get('meta').onsuccess = (e) => { out.meta = e.target.result; };
-      tx.oncomplete = () => { db.close(); resolve(out); };
+for (const format of [1, 2]) {
+  const { n, opts } = OLDER[format];
+  test(`crash injection at every IndexedDB request of the conversion of a format ${format} image`, async (t) => {
+    const proto = IDBObjectStore.prototype;
+    const orig = { put: proto.put, delete: proto.delete };
+    const arm = (onRequest) => {
+      for (const m of ['put', 'delete']) proto[m] = function (...args) { onRequest(m, this); return orig[m].apply(this, args); };
     };
+    const disarm = () => { proto.put = orig.put; proto.delete = orig.delete; };
+    const requests = [];
+    {
+      const { idb } = await olderFormat(n, format);
+      arm((m, store) => requests.push(`${m} ${store.name}`));
+      try { closeReplica(await openReplica(idb, opts)); } finally { disarm(); }
+    }
+    assert.ok(requests.includes('put extents') && requests.includes('delete pages') && requests.at(-1) === 'put meta', requests.join(', '));
+    if (format === 2) assert.ok(requests.filter((q) => q === 'put meta').length >= 2 && requests.includes('delete groups'), requests.join(', '));
+    for (let k = 1; k <= requests.length; k++) {
+      await t.test(`throw at request ${k} of ${requests.length} (${requests[k - 1]})`, async () => {
+        const { idb, sum } = await olderFormat(n, format);
+        let c = 0;
+        arm(() => { if (++c === k) throw new DOMException('injected failure', 'UnknownError'); });
+        let r;
+        try {
+          r = newReplica(idb, opts);
+          await r.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
+          r.load(M);
+          r.openEngine();
+          for (let i = 0; i < 400 && c < k; i++) await new Promise((res) => setTimeout(res, 5));
+        } finally {
+          disarm();
+        }
+        crash(r); // before the retry
+        const r2 = await openReplica(idb, opts); // the older format, partly or wholly converted: the same image
+        assert.equal(M.integrityCheck(FILE), 'ok');
+        assert.equal(replicaChecksum(r2.engine), sum);
+        closeReplica(r2);
+        const r3 = await openReplica(idb, opts);
+        assert.equal(replicaChecksum(r3.engine), sum);
+        closeReplica(r3);
+      });
+    }
   });
-  assert.equal(counts.meta.formatVersion, ElectricSyncStore.FORMAT_VERSION);
-  assert.equal(counts.meta.commitSeq, 8);
-  assert.equal(counts.groups, Math.ceil(pages.length / ElectricSyncStore.GROUP));
-  assert.equal(counts.pages, 0, 'no delta left');
-  const r2 = await openReplica(idb);
-  assert.equal(replicaChecksum(r2.engine), sum);
-  closeReplica(r2);
-});
+
+  test(`format ${format} opens as it is and is converted into extent records`, async () => {
+    const { idb, sum, pages } = await olderFormat(n, format);
+    const r = await openReplica(idb, opts); // reads the older format, then converts (drained in openReplica)
+    assert.equal(M.integrityCheck(FILE), 'ok');
+    assert.equal(replicaChecksum(r.engine), sum);
+    assert.equal(r.engine.status()[0].rows, n);
+    const extents = Math.ceil(pages.length / ElectricSyncStore.EXTENT);
+    assert.equal(r.store.stats.compacted, extents);
+    assert.equal(r.store.stats.flushes, format === 2 ? extents : 1, 'one flush per extent converted (compactPerFlush)');
+    closeReplica(r);
+    const counts = await new Promise((resolve, reject) => {
+      const req = idb.open(DB);
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        const db = req.result;
+        const tx = db.transaction(['extents', 'groups', 'pages', 'meta'], 'readonly');
+        const out = { version: db.version };
+        for (const st of ['extents', 'groups', 'pages']) tx.objectStore(st).count().onsuccess = (e) => { out[st] = e.target.result; };
+        tx.objectStore('meta').get('meta').onsuccess = (e) => { out.meta = e.target.result; };
+        tx.oncomplete = () => { db.close(); resolve(out); };
+      };
+    });
+    assert.equal(counts.version, 3);
+    assert.equal(counts.meta.formatVersion, ElectricSyncStore.FORMAT_VERSION);
+    assert.equal(counts.meta.groupPages, ElectricSyncStore.EXTENT);
+    assert.equal(counts.meta.commitSeq, 7 + (format === 2 ? extents : 1));
+    assert.equal(counts.extents, extents);
+    assert.equal(counts.groups, 0, 'no format 2 group left');
+    assert.equal(counts.pages, 0, 'no delta left');
+    const r2 = await openReplica(idb, opts);
+    assert.equal(replicaChecksum(r2.engine), sum);
+    closeReplica(r2);
+  });
+}

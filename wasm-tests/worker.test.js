@@ -76,8 +76,8 @@ test('initial sync: ready, rows, STATUS live, one DATA_CHANGE of inserts, durabl
     const db = await ElectricSyncStore.openDatabase(o.indexedDB, DB_NAME);
     const meta = await new Promise((r) => { const q = db.transaction('meta').objectStore('meta').get('meta'); q.onsuccess = () => r(q.result); });
     db.close();
-    assert.equal(meta.formatVersion, 2); // group records + deltas (docs/storage.md §2)
-    assert.equal(meta.groupPages, 64);
+    assert.equal(meta.formatVersion, 3); // extent records + deltas (docs/storage.md §2)
+    assert.equal(meta.groupPages, 1024);
     assert.equal(meta.pageSize, 4096);
     assert.ok(meta.commitSeq >= 1);
     assert.equal(meta.schemaVersion, w.engine.version());

@@ -3,26 +3,30 @@
  * loaded by the worker with importScripts and by the node tests with vm; defines
  * self.ElectricSyncStore).
  *
- * One IndexedDB database per replica (named by the tab's `dbName`), IndexedDB version 2, format 2,
- * with three object stores (docs/storage.md §2):
- *   groups key: group index g, value: the bytes of chunks g*GROUP..g*GROUP+GROUP-1 (GROUP = 64
- *          chunks, 256 KiB; the last group ends with the file), written whole
- *   pages  key: chunk index, value: one memvfs chunk (MemVfs.CHUNK bytes) newer than its group's
- *          record (a delta): small commits write these, so a 1-row commit stays 1-2 puts
- *   meta   key 'meta': {formatVersion, pageSize, groupPages, pageCount, size, commitSeq,
- *                       schemaVersion, writerId, flushedAt}
- * The image is the groups, then the deltas over them. Format 1 (IndexedDB version 1: pages and
- * meta only) is format 2 without groups: the upgrade adds the store, and the first flush after
- * opening rewrites the groups that have deltas (compaction), so no replica is reset.
+ * One IndexedDB database per replica (named by the tab's `dbName`), IndexedDB version 3, format 3,
+ * with these object stores (docs/storage.md §2):
+ *   extents key: extent index x, value: the bytes of chunks x*EXTENT..x*EXTENT+EXTENT-1 (EXTENT =
+ *           1024 chunks, 4 MiB; the last extent ends with the file), written whole
+ *   pages   key: chunk index, value: one memvfs chunk (MemVfs.CHUNK bytes) newer than its
+ *           extent's record (a delta): small commits write these, so a 1-row commit stays 1-2 puts
+ *   meta    key 'meta': {formatVersion, pageSize, groupPages, pageCount, size, commitSeq,
+ *                        schemaVersion, writerId, flushedAt}
+ *   groups  format 2's records (key g: chunks g*64..g*64+63, 256 KiB): read, never written; an
+ *           extent written deletes the groups in its range
+ * The image is the groups and extents (which never overlap), then the deltas over them. Older
+ * formats open as they are and are converted by the flushes after the open (compaction, a few
+ * extents per flush), so no replica is reset: format 2 (IndexedDB version 2) has groups and
+ * deltas, format 1 (IndexedDB version 1: pages and meta only) deltas only.
  *
  * Invariants
  *  - IndexedDB only ever holds whole commits: dirty chunks are taken from the in-memory VFS only
- *    while no SQLite write transaction holds uncommitted bytes in the file (Module.MemVfs), group
+ *    while no SQLite write transaction holds uncommitted bytes in the file (Module.MemVfs), extent
  *    records are assembled from the heap in that same synchronous step (so they hold exactly the
  *    commits taken), and every flush writes all it took plus the meta record in ONE readwrite
  *    transaction, which IndexedDB applies atomically. A crash anywhere leaves the previous flush.
- *  - A group record written deletes its group's deltas in the same transaction: a delta is always
- *    newer than its group's record.
+ *  - An extent record written deletes the deltas and format 2 groups in its range in the same
+ *    transaction: a delta is always newer than its extent's record, and no two records of
+ *    extents or groups overlap.
  *  - Group commit: at most one IndexedDB transaction in flight; commits that happen meanwhile
  *    merge into the next one (a newer copy of a chunk replaces an older one).
  *  - Nothing but IndexedDB requests is awaited while a transaction is open (a transaction with no
@@ -32,12 +36,19 @@
  */
 (function (g) {
   'use strict';
-  const FORMAT_VERSION = 2;
-  const READABLE_FORMATS = [1, 2]; // 1: deltas only (IndexedDB version 1), read as format 2
-  const IDB_VERSION = 2;
-  const GROUP = 64;           // chunks per group record (256 KiB of 4 KiB chunks)
-  const GROUP_MIN_DIRTY = 16; // a group with this many chunks taken is written as a whole record
-  const COMPACT_AT = 1024;    // more deltas than this: the next take rewrites their groups
+  const FORMAT_VERSION = 3;
+  const READABLE_FORMATS = [1, 2, 3]; // 1: deltas only, 2: groups + deltas; read as format 3
+  const IDB_VERSION = 3;
+  const STORES = ['extents', 'groups', 'pages', 'meta'];
+  // Chunks per extent record (4 MiB of 4 KiB chunks). Large records because reading is what they
+  // cost: a SharedWorker in Chromium reads 128 MiB in ~460 ms as 4 MiB records, ~650 ms as
+  // 256 KiB ones (format 2), and writing them costs no more per byte.
+  const EXTENT = 1024;
+  const LEGACY_GROUP = 64;     // chunks per format 2 group record
+  const EXTENT_MIN_DIRTY = 64; // an extent with this many chunks taken is written whole; fewer
+                               // go as deltas (a commit's scattered pages stay small puts)
+  const COMPACT_AT = 1024;     // more deltas than this: their extents are rewritten
+  const COMPACT_PER_FLUSH = 4; // extents compacted per flush (16 MiB), so memory stays bounded
 
   const done = (req) => new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
@@ -48,10 +59,10 @@
     return new Promise((resolve, reject) => {
       const req = idb.open(name, IDB_VERSION);
       req.onupgradeneeded = () => {
-        // From nothing or from version 1 (pages + meta): the stores that are missing. Version 1's
-        // pages are format 2's deltas, so the stored image stays readable as it is.
+        // From nothing, version 1 (pages + meta) or 2 (+ groups): the stores that are missing.
+        // What older versions stored keeps its meaning, so the image stays readable as it is.
         const db = req.result;
-        for (const s of ['pages', 'meta', 'groups']) if (!db.objectStoreNames.contains(s)) db.createObjectStore(s);
+        for (const s of STORES) if (!db.objectStoreNames.contains(s)) db.createObjectStore(s);
       };
       req.onsuccess = () => resolve(req.result);
       req.onerror = () => reject(req.error);
@@ -81,7 +92,8 @@
 
   class ReplicaStore {
     // opts: {indexedDB, IDBKeyRange, dbName, file (memvfs file name), Module, writerId,
-    //        schemaVersion: () => string|null, onError(err), setTimeout}
+    //        schemaVersion: () => string|null, onError(err), setTimeout,
+    //        compactPerFlush (extents per compaction flush; tests)}
     constructor(opts) {
       this.idb = opts.indexedDB;
       this.KeyRange = opts.IDBKeyRange || g.IDBKeyRange;
@@ -92,14 +104,16 @@
       this.schemaVersion = opts.schemaVersion || (() => null);
       this.onError = opts.onError || (() => {});
       this.setTimeout = opts.setTimeout || g.setTimeout.bind(g);
+      this.compactPerFlush = opts.compactPerFlush || COMPACT_PER_FLUSH;
       this.db = null;
       this.meta = null;
       this.pending = new Map();    // chunk index -> bytes, taken but not yet durable (deltas)
-      this.pendingGroups = new Map(); // group index -> bytes of the whole group, taken, not durable
+      this.pendingExtents = new Map(); // extent index -> bytes of the whole extent, taken, not durable
       this.pendingSize = -1;
       this.takenSize = 0;          // the file size at the last take
       this.deltas = new Set();     // chunk indexes stored as deltas (IndexedDB `pages`)
-      this.compact = new Set();    // groups to rewrite whole at the next take
+      this.legacy = new Set();     // format 2 group records still stored (IndexedDB `groups`)
+      this.compact = new Set();    // extents to rewrite whole, a few per take
       this.waiters = [];           // [{events, resolve, covered}] in commit order; covered once
                                    // the pages of its commit were taken into `pending`
       this.inFlight = null;        // promise of the running flush
@@ -119,28 +133,32 @@
     async read() {
       this.db = await openDatabase(this.idb, this.dbName);
       this.db.onversionchange = () => this.db && this.db.close(); // let a delete/upgrade proceed
-      const tx = this.db.transaction(['groups', 'pages', 'meta'], 'readonly');
-      const [meta, gkeys, gvalues, keys, values] = await Promise.all([
-        done(tx.objectStore('meta').get('meta')),
-        done(tx.objectStore('groups').getAllKeys()),
-        done(tx.objectStore('groups').getAll()),
-        done(tx.objectStore('pages').getAllKeys()),
-        done(tx.objectStore('pages').getAll()),
+      const tx = this.db.transaction(STORES, 'readonly');
+      const all = (s) => Promise.all([done(tx.objectStore(s).getAllKeys()), done(tx.objectStore(s).getAll())]);
+      const [meta, [xkeys, xvalues], [gkeys, gvalues], [keys, values]] = await Promise.all([
+        done(tx.objectStore('meta').get('meta')), all('extents'), all('groups'), all('pages'),
       ]);
       this.meta = meta || null;
       if (meta && !READABLE_FORMATS.includes(meta.formatVersion)) throw new Error(`replica format ${meta.formatVersion} is not supported`);
       const live = meta && meta.size > 0;
-      // groups first, the deltas over them (in chunks: [first chunk index, bytes])
-      this.stored = live ? gkeys.map((k, i) => [k * GROUP, bytesOf(gvalues[i])]).concat(keys.map((k, i) => [k, bytesOf(values[i])])) : [];
+      // groups and extents first (they never overlap), the deltas over them (in chunks: [first
+      // chunk index, bytes])
+      this.stored = live
+        ? gkeys.map((k, i) => [k * LEGACY_GROUP, bytesOf(gvalues[i])])
+          .concat(xkeys.map((k, i) => [k * EXTENT, bytesOf(xvalues[i])]), keys.map((k, i) => [k, bytesOf(values[i])]))
+        : [];
       this.deltas = new Set(live ? keys : []);
+      this.legacy = new Set(gkeys);
       this.flushedSize = meta ? meta.size : 0;
       this.takenSize = this.flushedSize;
       this.commitSeq = meta ? meta.commitSeq : 0;
-      // Too many deltas, or a format 1 image (all deltas): their groups are rewritten whole by
-      // the first flush (started by load), so the next open reads large records.
-      if (this.deltas.size > COMPACT_AT || (meta && meta.formatVersion === 1 && this.deltas.size)) {
-        for (const k of this.deltas) this.compact.add(Math.floor(k / GROUP));
+      // Too many deltas, an older format's records (format 1: all deltas; format 2: groups): their
+      // extents are rewritten whole by the flushes after the open (started by load), so the next
+      // open reads large records.
+      if (this.deltas.size > COMPACT_AT || (meta && meta.formatVersion < FORMAT_VERSION && this.deltas.size)) {
+        for (const k of this.deltas) this.compact.add(Math.floor(k / EXTENT));
       }
+      for (const k of this.legacy) this.compact.add(Math.floor((k * LEGACY_GROUP) / EXTENT));
     }
 
     // The module half: writes the image read from IndexedDB into the VFS.
@@ -152,8 +170,7 @@
       for (const e of this.stored) if (e[0] === 0) first = e[1].subarray(0, CH); // the last wins
       this.page0 = first ? first.slice() : null;
       this.stored = null;
-      if (this.compact.size) this.take(); // nothing dirty yet: writes the compacted groups
-      this.kick();
+      this.kick(); // compaction due: its first flush starts
       return this.meta;
     }
 
@@ -175,50 +192,59 @@
       for (const w of this.waiters) w.covered = true;
       const CH = MV.CHUNK;
       const size = got.size >= 0 ? got.size : this.takenSize;
-      // Until the flush, the heap holds exactly the commits taken: everything is copied now, a
-      // group whole (one copy of its chunks, not page by page first) or a page as a delta.
-      const whole = new Set(this.compact);
-      this.stats.compacted += this.compact.size; // groups rewritten to fold their deltas in
-      this.compact.clear();
-      const fresh = new Map(); // group -> chunk indexes taken now
+      // Until the flush, the heap holds exactly the commits taken: everything is copied now, an
+      // extent whole (one copy of its chunks, not page by page first) or a page as a delta.
+      // Compaction: a few extents per take (rewritten to fold their deltas or groups in).
+      const whole = new Set();
+      for (const x of this.compact) {
+        if (whole.size >= this.compactPerFlush) break;
+        whole.add(x);
+      }
+      for (const x of whole) this.compact.delete(x);
+      this.stats.compacted += whole.size;
+      const fresh = new Map(); // extent -> chunk indexes taken now
       for (const i of got.indexes) {
         if (i * CH >= size) continue; // past the end after a truncation
-        const gi = Math.floor(i / GROUP);
-        if (!fresh.has(gi)) fresh.set(gi, []);
-        fresh.get(gi).push(i);
+        const x = Math.floor(i / EXTENT);
+        if (!fresh.has(x)) fresh.set(x, []);
+        fresh.get(x).push(i);
       }
-      for (const [gi, idx] of fresh) {
-        // a group taken earlier and not flushed yet is assembled again (it may have grown)
-        if (this.pendingGroups.has(gi)) { whole.add(gi); continue; }
-        let n = idx.length;
-        for (let i = gi * GROUP; i < (gi + 1) * GROUP; i++) if (this.pending.has(i) && !idx.includes(i)) n++;
-        if (n >= GROUP_MIN_DIRTY) whole.add(gi);
+      for (const [x, idx] of fresh) {
+        // an extent taken earlier and not flushed yet is assembled again (it may have grown)
+        if (this.pendingExtents.has(x)) { whole.add(x); continue; }
+        let n = 0; // pending chunks of the extent, those taken now included
+        for (const i of idx) if (!this.pending.has(i)) n++;
+        for (let i = x * EXTENT; i < (x + 1) * EXTENT; i++) if (this.pending.has(i)) n++;
+        if (n >= EXTENT_MIN_DIRTY) whole.add(x);
       }
-      // A shrink: the group the file now ends in is rewritten (no stale bytes past the end).
-      if (size < this.takenSize && size > 0) whole.add(Math.floor((Math.ceil(size / CH) - 1) / GROUP));
-      for (const gi of whole) {
-        for (let i = gi * GROUP; i < (gi + 1) * GROUP; i++) this.pending.delete(i);
-        if (gi * GROUP * CH >= size) { this.pendingGroups.delete(gi); continue; } // past the end
-        this.pendingGroups.set(gi, MV.readRange(this.file, gi * GROUP * CH, Math.min(GROUP * CH, size - gi * GROUP * CH)));
+      // A shrink: the extent the file now ends in is rewritten (no stale bytes past the end).
+      if (size < this.takenSize && size > 0) whole.add(Math.floor((Math.ceil(size / CH) - 1) / EXTENT));
+      for (const x of whole) {
+        for (let i = x * EXTENT; i < (x + 1) * EXTENT; i++) this.pending.delete(i);
+        if (x * EXTENT * CH >= size) { this.pendingExtents.delete(x); continue; } // past the end
+        this.pendingExtents.set(x, MV.readRange(this.file, x * EXTENT * CH, Math.min(EXTENT * CH, size - x * EXTENT * CH)));
       }
-      for (const [gi, idx] of fresh) {
-        if (whole.has(gi)) continue;
+      for (const [x, idx] of fresh) {
+        if (whole.has(x)) continue;
         for (const i of idx) this.pending.set(i, MV.readChunk(this.file, i) || new Uint8Array(CH));
       }
       this.takenSize = size;
       if (got.size >= 0) this.pendingSize = got.size;
     }
 
-    // Resolves when everything committed so far is durable.
+    // Resolves when everything committed so far is durable (and the compaction due is done).
     async drain() {
-      if (this.waiters.length || this.pending.size || this.pendingGroups.size) await this.commit([]);
+      if (this.waiters.length || this.pending.size || this.pendingExtents.size) await this.commit([]);
       while (this.inFlight) await this.inFlight;
     }
 
     kick() {
-      if (this.inFlight || this.closed || !this.db) return;
+      if (this.inFlight || this.closed || !this.db || !this.M) return;
+      // Compaction due and nothing else to write: its next extents are taken (with whatever
+      // commits are dirty, as any take).
+      if (this.compact.size && !this.pending.size && !this.pendingExtents.size) this.take();
       // Waiters whose pages are not taken yet wait for the writer to finish its transaction.
-      if (!this.pending.size && !this.pendingGroups.size && !(this.waiters.length && this.waiters[0].covered)) return;
+      if (!this.pending.size && !this.pendingExtents.size && !(this.waiters.length && this.waiters[0].covered)) return;
       this.inFlight = this.flush().finally(() => {
         this.inFlight = null;
         this.kick();
@@ -227,7 +253,7 @@
 
     async flush() {
       const pages = this.pending;
-      const groups = this.pendingGroups;
+      const extents = this.pendingExtents;
       const size = this.pendingSize >= 0 ? this.pendingSize : this.flushedSize;
       const page = this.M.MemVfs.CHUNK;
       // SQLite bumps the file change counter in page 1 (header bytes 24-27, mirrored at 92-95)
@@ -239,20 +265,20 @@
       const n = this.waiters.findIndex((w) => !w.covered);
       const waiters = n < 0 ? this.waiters : this.waiters.slice(0, n);
       this.pending = new Map();
-      this.pendingGroups = new Map();
+      this.pendingExtents = new Map();
       this.waiters = n < 0 ? [] : this.waiters.slice(n);
       const seq = this.commitSeq + 1;
       const meta = {
-        formatVersion: FORMAT_VERSION, pageSize: page, groupPages: GROUP, pageCount: Math.ceil(size / page), size,
+        formatVersion: FORMAT_VERSION, pageSize: page, groupPages: EXTENT, pageCount: Math.ceil(size / page), size,
         commitSeq: seq, schemaVersion: this.schemaVersion(), writerId: this.writerId, flushedAt: Date.now(),
       };
       try {
-        await this.write(pages, groups, size, meta);
+        await this.write(pages, extents, size, meta);
       } catch (err) {
         // Keep what was taken (a newer copy taken meanwhile wins) and the waiters; retry.
-        for (const [gi, b] of groups) if (!this.pendingGroups.has(gi)) this.pendingGroups.set(gi, b);
+        for (const [x, b] of extents) if (!this.pendingExtents.has(x)) this.pendingExtents.set(x, b);
         for (const [i, b] of pages) {
-          if (!this.pending.has(i) && !this.pendingGroups.has(Math.floor(i / GROUP))) this.pending.set(i, b);
+          if (!this.pending.has(i) && !this.pendingExtents.has(Math.floor(i / EXTENT))) this.pending.set(i, b);
         }
         if (this.pendingSize < 0) this.pendingSize = size;
         this.waiters = waiters.concat(this.waiters);
@@ -265,56 +291,69 @@
       }
       this.failures = 0;
       if (pages.has(0)) this.page0 = pages.get(0);
-      else if (groups.has(0)) this.page0 = groups.get(0).slice(0, page);
+      else if (extents.has(0)) this.page0 = extents.get(0).slice(0, page);
       this.commitSeq = seq;
       this.flushedSize = size;
       this.meta = meta;
       let covered = pages.size;
-      for (const [, b] of groups) covered += Math.ceil(b.length / page);
+      for (const [, b] of extents) covered += Math.ceil(b.length / page);
       this.stats.flushes++;
       this.stats.pagesWritten += covered;
       this.stats.lastFlushPages = covered;
-      this.stats.puts += pages.size + groups.size + 1;
-      this.stats.lastFlushPuts = pages.size + groups.size + 1;
+      this.stats.puts += pages.size + extents.size + 1;
+      this.stats.lastFlushPuts = pages.size + extents.size + 1;
       for (const w of waiters) w.resolve(w.events);
     }
 
-    // One readwrite transaction: the group records (their deltas deleted), the deltas, the
-    // truncation, the meta record.
-    write(pages, groups, size, meta) {
+    // One readwrite transaction: the extent records (the deltas and format 2 groups in their
+    // ranges deleted), the deltas, the truncation, the meta record.
+    write(pages, extents, size, meta) {
       return new Promise((resolve, reject) => {
         let tx;
         try {
-          tx = this.db.transaction(['groups', 'pages', 'meta'], 'readwrite', { durability: 'relaxed' });
+          tx = this.db.transaction(STORES, 'readwrite', { durability: 'relaxed' });
         } catch (err) {
           reject(err);
           return;
         }
         const count = Math.ceil(size / this.M.MemVfs.CHUNK);
         const shrank = size < this.flushedSize;
+        const G = EXTENT / LEGACY_GROUP; // format 2 groups per extent
         tx.oncomplete = () => {
-          // what IndexedDB holds now: the deltas of the written groups and past the end are gone
-          for (const [gi] of groups) for (let i = gi * GROUP; i < (gi + 1) * GROUP; i++) this.deltas.delete(i);
+          // what IndexedDB holds now: the deltas and groups of the written extents and past the
+          // end are gone
+          for (const [x] of extents) {
+            for (let i = x * EXTENT; i < (x + 1) * EXTENT; i++) this.deltas.delete(i);
+            for (let k = x * G; k < (x + 1) * G; k++) this.legacy.delete(k);
+          }
           for (const [i] of pages) this.deltas.add(i);
-          if (shrank) for (const i of this.deltas) if (i >= count) this.deltas.delete(i);
-          if (this.deltas.size > COMPACT_AT) for (const i of this.deltas) this.compact.add(Math.floor(i / GROUP));
+          if (shrank) {
+            for (const i of this.deltas) if (i >= count) this.deltas.delete(i);
+            for (const k of this.legacy) if (k * LEGACY_GROUP >= count) this.legacy.delete(k);
+          }
+          if (this.deltas.size > COMPACT_AT) for (const i of this.deltas) this.compact.add(Math.floor(i / EXTENT));
           resolve();
         };
         tx.onabort = () => reject(tx.error || new Error('IndexedDB transaction aborted'));
         tx.onerror = (ev) => ev.preventDefault(); // reported through onabort
         try {
+          const xs = tx.objectStore('extents');
           const gs = tx.objectStore('groups');
           const ps = tx.objectStore('pages');
           const withDeltas = new Set();
-          if (groups.size) for (const i of this.deltas) withDeltas.add(Math.floor(i / GROUP));
-          for (const [gi, bytes] of groups) {
-            gs.put(bytes, gi);
-            if (withDeltas.has(gi)) ps.delete(this.KeyRange.bound(gi * GROUP, (gi + 1) * GROUP - 1));
+          if (extents.size) for (const i of this.deltas) withDeltas.add(Math.floor(i / EXTENT));
+          for (const [x, bytes] of extents) {
+            xs.put(bytes, x);
+            if (withDeltas.has(x)) ps.delete(this.KeyRange.bound(x * EXTENT, (x + 1) * EXTENT - 1));
+            let legacy = false;
+            for (let k = x * G; k < (x + 1) * G && !legacy; k++) legacy = this.legacy.has(k);
+            if (legacy) gs.delete(this.KeyRange.bound(x * G, (x + 1) * G - 1));
           }
           for (const [i, bytes] of pages) ps.put(bytes, i);
           if (shrank) {
             ps.delete(this.KeyRange.lowerBound(count));
-            gs.delete(this.KeyRange.lowerBound(Math.ceil(count / GROUP)));
+            xs.delete(this.KeyRange.lowerBound(Math.ceil(count / EXTENT)));
+            if (this.legacy.size) gs.delete(this.KeyRange.lowerBound(Math.ceil(count / LEGACY_GROUP)));
           }
           tx.objectStore('meta').put(meta, 'meta');
           if (typeof tx.commit === 'function') tx.commit();
@@ -332,5 +371,5 @@
     }
   }
 
-  g.ElectricSyncStore = { ReplicaStore, openDatabase, deleteDatabase, FORMAT_VERSION, GROUP };
+  g.ElectricSyncStore = { ReplicaStore, openDatabase, deleteDatabase, FORMAT_VERSION, EXTENT, LEGACY_GROUP };
 })(typeof self !== 'undefined' ? self : globalThis);

@@ -135,6 +135,7 @@
         indexedDB: o.indexedDB, IDBKeyRange: o.IDBKeyRange, dbName: this.config.dbName, file: this.file,
         Module: this.M, writerId: o.writerId, schemaVersion: () => (this.engine ? this.engine.version() : null),
         setTimeout: o.setTimeout, onError: (e) => o.log('flush failed, retrying', e),
+        compactPerFlush: o.compactPerFlush,
       });
     }
 
