@@ -183,17 +183,18 @@ test('a reload in the middle of an initial sync resumes from the last durable ch
   console.log(`# reload mid-sync, ${n} rows in ${svc.chunks} responses: session 1 ${t1 - t0} ms, reopen ${t2 - t1} ms, rest ${t3 - t2} ms (last flush ${lastFlush} pages); open of the synced replica ${t5 - t4} ms; image ${size} bytes, wasm heap ${heap} bytes, node rss ${process.memoryUsage().rss}`);
 });
 
+// Every IndexedDB put and delete goes through onRequest(method, store) first (which may throw, or
+// abort the store's transaction) until disarm().
+const proto = IDBObjectStore.prototype;
+const orig = { put: proto.put, delete: proto.delete };
+function arm(onRequest) {
+  for (const m of ['put', 'delete']) proto[m] = function (...args) { onRequest(m, this); return orig[m].apply(this, args); };
+}
+function disarm() { proto.put = orig.put; proto.delete = orig.delete; }
+
 test('crash injection at every IndexedDB request of a checkpoint flush: the previous checkpoint stays whole', async (t) => {
   const n = 450000, per = 150000; // 3 chunks: the second one's flush writes extents, deltas and meta
   const svc = service(n, per);
-  const proto = IDBObjectStore.prototype;
-  const orig = { put: proto.put, delete: proto.delete };
-  const arm = (onRequest) => {
-    for (const m of ['put', 'delete']) {
-      proto[m] = function (...args) { onRequest(m, this, args); return orig[m].apply(this, args); };
-    }
-  };
-  const disarm = () => { proto.put = orig.put; proto.delete = orig.delete; };
 
   // Count the requests of the second checkpoint's flush.
   let requests = [];
@@ -343,12 +344,6 @@ const OLDER = { 1: { n: 12000, opts: {} }, 2: { n: 150000, opts: { compactPerFlu
 for (const format of [1, 2]) {
   const { n, opts } = OLDER[format];
   test(`crash injection at every IndexedDB request of the conversion of a format ${format} image`, async (t) => {
-    const proto = IDBObjectStore.prototype;
-    const orig = { put: proto.put, delete: proto.delete };
-    const arm = (onRequest) => {
-      for (const m of ['put', 'delete']) proto[m] = function (...args) { onRequest(m, this); return orig[m].apply(this, args); };
-    };
-    const disarm = () => { proto.put = orig.put; proto.delete = orig.delete; };
     const requests = [];
     {
       const { idb } = await olderFormat(n, format);

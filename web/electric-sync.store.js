@@ -49,6 +49,8 @@
                                // go as deltas (a commit's scattered pages stay small puts)
   const COMPACT_AT = 1024;     // more deltas than this: their extents are rewritten
   const COMPACT_PER_FLUSH = 4; // extents compacted per flush (16 MiB), so memory stays bounded
+  const extentOf = (chunk) => Math.floor(chunk / EXTENT);
+  const groupChunk = (g) => g * LEGACY_GROUP; // first chunk of format 2 group g
 
   const done = (req) => new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
@@ -144,7 +146,7 @@
       // groups and extents first (they never overlap), the deltas over them (in chunks: [first
       // chunk index, bytes])
       this.stored = live
-        ? gkeys.map((k, i) => [k * LEGACY_GROUP, bytesOf(gvalues[i])])
+        ? gkeys.map((k, i) => [groupChunk(k), bytesOf(gvalues[i])])
           .concat(xkeys.map((k, i) => [k * EXTENT, bytesOf(xvalues[i])]), keys.map((k, i) => [k, bytesOf(values[i])]))
         : [];
       this.deltas = new Set(live ? keys : []);
@@ -156,9 +158,9 @@
       // extents are rewritten whole by the flushes after the open (started by load), so the next
       // open reads large records.
       if (this.deltas.size > COMPACT_AT || (meta && meta.formatVersion < FORMAT_VERSION && this.deltas.size)) {
-        for (const k of this.deltas) this.compact.add(Math.floor(k / EXTENT));
+        for (const k of this.deltas) this.compact.add(extentOf(k));
       }
-      for (const k of this.legacy) this.compact.add(Math.floor((k * LEGACY_GROUP) / EXTENT));
+      for (const k of this.legacy) this.compact.add(extentOf(groupChunk(k)));
     }
 
     // The module half: writes the image read from IndexedDB into the VFS.
@@ -205,20 +207,22 @@
       const fresh = new Map(); // extent -> chunk indexes taken now
       for (const i of got.indexes) {
         if (i * CH >= size) continue; // past the end after a truncation
-        const x = Math.floor(i / EXTENT);
+        const x = extentOf(i);
         if (!fresh.has(x)) fresh.set(x, []);
         fresh.get(x).push(i);
       }
       for (const [x, idx] of fresh) {
         // an extent taken earlier and not flushed yet is assembled again (it may have grown)
         if (this.pendingExtents.has(x)) { whole.add(x); continue; }
-        let n = 0; // pending chunks of the extent, those taken now included
-        for (const i of idx) if (!this.pending.has(i)) n++;
-        for (let i = x * EXTENT; i < (x + 1) * EXTENT; i++) if (this.pending.has(i)) n++;
+        let n = idx.length; // pending chunks of the extent, those taken now included
+        if (this.pending.size) {
+          for (const i of idx) if (this.pending.has(i)) n--;
+          for (let i = x * EXTENT; i < (x + 1) * EXTENT; i++) if (this.pending.has(i)) n++;
+        }
         if (n >= EXTENT_MIN_DIRTY) whole.add(x);
       }
       // A shrink: the extent the file now ends in is rewritten (no stale bytes past the end).
-      if (size < this.takenSize && size > 0) whole.add(Math.floor((Math.ceil(size / CH) - 1) / EXTENT));
+      if (size < this.takenSize && size > 0) whole.add(extentOf(Math.ceil(size / CH) - 1));
       for (const x of whole) {
         for (let i = x * EXTENT; i < (x + 1) * EXTENT; i++) this.pending.delete(i);
         if (x * EXTENT * CH >= size) { this.pendingExtents.delete(x); continue; } // past the end
@@ -278,7 +282,7 @@
         // Keep what was taken (a newer copy taken meanwhile wins) and the waiters; retry.
         for (const [x, b] of extents) if (!this.pendingExtents.has(x)) this.pendingExtents.set(x, b);
         for (const [i, b] of pages) {
-          if (!this.pending.has(i) && !this.pendingExtents.has(Math.floor(i / EXTENT))) this.pending.set(i, b);
+          if (!this.pending.has(i) && !this.pendingExtents.has(extentOf(i))) this.pending.set(i, b);
         }
         if (this.pendingSize < 0) this.pendingSize = size;
         this.waiters = waiters.concat(this.waiters);
@@ -318,7 +322,7 @@
         }
         const count = Math.ceil(size / this.M.MemVfs.CHUNK);
         const shrank = size < this.flushedSize;
-        const G = EXTENT / LEGACY_GROUP; // format 2 groups per extent
+        const G = EXTENT / LEGACY_GROUP; // format 2 groups per extent (extent x holds groups x*G..)
         tx.oncomplete = () => {
           // what IndexedDB holds now: the deltas and groups of the written extents and past the
           // end are gone
@@ -329,9 +333,9 @@
           for (const [i] of pages) this.deltas.add(i);
           if (shrank) {
             for (const i of this.deltas) if (i >= count) this.deltas.delete(i);
-            for (const k of this.legacy) if (k * LEGACY_GROUP >= count) this.legacy.delete(k);
+            for (const k of this.legacy) if (groupChunk(k) >= count) this.legacy.delete(k);
           }
-          if (this.deltas.size > COMPACT_AT) for (const i of this.deltas) this.compact.add(Math.floor(i / EXTENT));
+          if (this.deltas.size > COMPACT_AT) for (const i of this.deltas) this.compact.add(extentOf(i));
           resolve();
         };
         tx.onabort = () => reject(tx.error || new Error('IndexedDB transaction aborted'));
@@ -340,14 +344,16 @@
           const xs = tx.objectStore('extents');
           const gs = tx.objectStore('groups');
           const ps = tx.objectStore('pages');
-          const withDeltas = new Set();
-          if (extents.size) for (const i of this.deltas) withDeltas.add(Math.floor(i / EXTENT));
+          // the extents that hold deltas, and format 2 groups, to delete with a written extent
+          const withDeltas = new Set(), withGroups = new Set();
+          if (extents.size) {
+            for (const i of this.deltas) withDeltas.add(extentOf(i));
+            for (const k of this.legacy) withGroups.add(extentOf(groupChunk(k)));
+          }
           for (const [x, bytes] of extents) {
             xs.put(bytes, x);
             if (withDeltas.has(x)) ps.delete(this.KeyRange.bound(x * EXTENT, (x + 1) * EXTENT - 1));
-            let legacy = false;
-            for (let k = x * G; k < (x + 1) * G && !legacy; k++) legacy = this.legacy.has(k);
-            if (legacy) gs.delete(this.KeyRange.bound(x * G, (x + 1) * G - 1));
+            if (withGroups.has(x)) gs.delete(this.KeyRange.bound(x * G, (x + 1) * G - 1));
           }
           for (const [i, bytes] of pages) ps.put(bytes, i);
           if (shrank) {

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBackend } from '../../wasm-tests/support/backend.js';
 import { clusterUrl, freePort } from '../../tests/server/helpers.js';
-import { openContext, waitFor } from '../../tests/e2e/browser.js';
+import { openContext, waitFor, workerName } from '../../tests/e2e/browser.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const pkg = path.join(root, 'packages/electric-sync');
@@ -202,7 +202,7 @@ test('the Nitro routes answer like electric-sync-server\'s REST API; the proxy a
 
 // The worker's awaitTxId counters (STATS over a port of the page's own to its SharedWorker: the
 // tab library's URL and name, `electric-sync:<dbName>:<storage format>`).
-const WORKER_NAME = `electric-sync:nuxt-example:${fs.readFileSync(path.join(root, 'web/electric-sync.js'), 'utf8').match(/WORKER_FORMAT = (\d+)/)[1]}`;
+const WORKER_NAME = workerName('nuxt-example');
 const txidStats = (page) => page.evaluate((name) => new Promise((resolve) => {
   const w = new SharedWorker(new URL('/electric-sync/electric-sync.worker.js', location.href), { name });
   const id = Math.random();

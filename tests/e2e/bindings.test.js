@@ -15,12 +15,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { startBackend } from '../../wasm-tests/support/backend.js';
-import { openContext, waitFor } from './browser.js';
+import { openContext, waitFor, workerName } from './browser.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const pkg = path.join(root, 'packages/electric-sync');
-// the worker's name carries the tab library's storage format (WORKER_FORMAT)
-const WORKER_FORMAT = fs.readFileSync(path.join(root, 'web/electric-sync.js'), 'utf8').match(/WORKER_FORMAT = (\d+)/)[1];
 let backend, webDir;
 
 const PAGE = `<!doctype html><title>bindings</title>
@@ -61,15 +59,15 @@ const config = () => ({ shapes: [{ name: 'test_items', table: 'test_items' }], d
 async function openPage(b) {
   const page = await b.page();
   await page.goto(`${backend.staticBase}/bindings.html`);
-  await page.evaluate(([db, fmt]) => {
-    const w = new SharedWorker(new URL('/pkg/dist/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:${fmt}` });
+  await page.evaluate((name) => {
+    const w = new SharedWorker(new URL('/pkg/dist/electric-sync.worker.js', location.href), { name });
     window.__stats = () => new Promise((resolve) => {
       const id = Math.random();
       w.port.onmessage = (ev) => { if (ev.data.id === id) resolve(ev.data.value); };
       w.port.postMessage({ type: 'STATS', id });
     });
     window.__post = async (row) => (await fetch('/api/test-items', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(row) })).json();
-  }, [DB, WORKER_FORMAT]);
+  }, workerName(DB));
   return page;
 }
 const liveStats = async (page) => (await page.evaluate(() => window.__stats())).live;

@@ -1,13 +1,19 @@
 // Headless Chromium for the browser tests and benchmarks: Debian's /usr/bin/chromium through
 // playwright-core (never a downloaded browser), a fresh profile per context, pages served by the
 // real server's origin (a blank page routed in, so web/ needs no test files).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
+
+// The name the tab library gives the SharedWorker of replica `dbName`: it carries the library's
+// storage format (WORKER_FORMAT in web/electric-sync.js), so a page can reach the same worker.
+const TAB_LIBRARY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/electric-sync.js');
+export const workerName = (dbName) => `electric-sync:${dbName}:${readFileSync(TAB_LIBRARY, 'utf8').match(/WORKER_FORMAT = (\d+)/)[1]}`;
 
 // opts.noSharedWorker: an init script deletes window.SharedWorker (the fallback path).
 export async function openContext(base, { noSharedWorker = false } = {}) {
