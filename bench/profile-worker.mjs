@@ -1,6 +1,6 @@
 // A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
 // bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
-//   ROWS=100000 RUNS=3 [NOSEED=1] [PROFILE=dir] [TIMELINE=1] [REOPEN=1] node bench/profile-worker.mjs
+//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [PROFILE=dir] [TIMELINE=1] [REOPEN=1] node bench/profile-worker.mjs
 // Prints each run's times (until ready, until the tab has every row; with REOPEN, the open of the
 // stored replica offline until the first query, as bench/browser.mjs times it); with PROFILE, writes
 // PROFILE/worker<run>.cpuprofile and, with REOPEN, PROFILE/reopen<run>.cpuprofile (open in Chromium's DevTools, or read with node). For wasm
@@ -13,7 +13,7 @@ import { openContext } from '../tests/e2e/browser.js';
 const ROWS = Number(process.env.ROWS || 100000);
 const PROFILE = process.env.PROFILE;
 if (PROFILE) mkdirSync(PROFILE, { recursive: true });
-const dist = path.join(root, 'packages/electric-sync/dist');
+const dist = process.env.DIST || path.join(root, 'packages/electric-sync/dist'); // DIST: another build of the package (A/B runs)
 const backend = await startBackend({ static: true, webDir: dist });
 const base = backend.staticBase;
 const cfg = { shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'prof', shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl };

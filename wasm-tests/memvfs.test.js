@@ -52,3 +52,23 @@ test('takeDirty waits for the commit of a spilled batch; the image round-trips',
   M.deleteDatabase('/spill.db');
   assert.equal(M.memoryUsed(), before);
 });
+
+test('load takes records of several chunks: cut at the size, a short last chunk zero-filled, later entries win', async () => {
+  const M = await loadModule();
+  const C = M.MemVfs.CHUNK;
+  const fill = (n, v) => new Uint8Array(n).fill(v);
+  // A record of 2.5 chunks at chunk 0, a one-chunk record over chunk 1, a record past the size.
+  const size = 2 * C + C / 2;
+  M.MemVfs.load('/multi.db', size, [[0, fill(2 * C + C / 2, 7)], [1, fill(C, 9)], [3, fill(C, 5)]]);
+  assert.equal(M.MemVfs.size('/multi.db'), size);
+  const got = M.MemVfs.readRange('/multi.db', 0, 3 * C);
+  assert.deepEqual([got[0], got[C - 1], got[C], got[2 * C - 1], got[2 * C], got[size - 1]], [7, 7, 9, 9, 7, 7]);
+  assert.ok(got.subarray(size).every((b) => b === 0), 'the short chunk is zero past the record');
+  assert.equal(M.MemVfs.readChunk('/multi.db', 3), null, 'nothing loaded past the size');
+  assert.equal(M.MemVfs.takeDirty('/multi.db').pages.size, 0, 'loaded chunks are not dirty');
+  // Only a sparse image stored (no chunk at all): the file still gets its size.
+  M.MemVfs.load('/sparse.db', 3 * C, []);
+  assert.equal(M.MemVfs.size('/sparse.db'), 3 * C);
+  M.deleteDatabase('/multi.db');
+  M.deleteDatabase('/sparse.db');
+});

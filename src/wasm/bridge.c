@@ -172,6 +172,12 @@ EMSCRIPTEN_KEEPALIVE int esw_memvfs_write(const char *name, double offset, const
     if (rc) return SQLITE_NOMEM;
     return esync_memvfs_write(name, (sqlite3_int64)offset, data, len);
 }
+/* A chunk for memvfs.js to copy `len` stored bytes into (esync_memvfs_load_chunk), or 0. */
+EMSCRIPTEN_KEEPALIVE unsigned char *esw_memvfs_load_chunk(const char *name, size_t index,
+                                                          size_t len) {
+    if (esync_initialize()) return NULL; /* as esw_memvfs_write: before the first open */
+    return esync_memvfs_load_chunk(name, index, len);
+}
 /* The chunk at index, or 0: a view JS copies before its next call into the module. */
 EMSCRIPTEN_KEEPALIVE unsigned char *esw_memvfs_chunk(const char *name, size_t index) {
     return esync_memvfs_chunk(name, index);

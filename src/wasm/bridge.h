@@ -55,6 +55,7 @@ double esw_memory_highwater(int reset);
 /* The in-memory VFS for the IndexedDB persistence of memvfs.js (64-bit sizes as doubles). */
 size_t esw_memvfs_chunk_size(void);
 int esw_memvfs_write(const char *name, double offset, const void *data, size_t len);
+unsigned char *esw_memvfs_load_chunk(const char *name, size_t index, size_t len);
 unsigned char *esw_memvfs_chunk(const char *name, size_t index);
 double esw_memvfs_size(const char *name);
 size_t esw_memvfs_take_dirty(const char *name, uint32_t *out, size_t max);

@@ -202,7 +202,7 @@ static int m_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 off
         if (!f->chunks[i]) {
             f->chunks[i] = xmalloc(CHUNK);
             if (!f->chunks[i]) return SQLITE_IOERR_NOMEM;
-            memset(f->chunks[i], 0, CHUNK);
+            if (n < CHUNK) memset(f->chunks[i], 0, CHUNK); /* a whole chunk is written below */
         }
         memcpy(f->chunks[i] + o, in, n);
         f->dirty[i] = 1;
@@ -421,15 +421,22 @@ int esync_memvfs_register(int make_default) { return sqlite3_vfs_register(&k_vfs
 
 /* ---- image access for the persistence layer ---- */
 
-int esync_memvfs_write(const char *name, sqlite3_int64 offset, const void *data, size_t len) {
+/* The file `name`, created (empty, unreferenced) when it does not exist; NULL without memory. */
+static mfile *find_or_create(const char *name) {
     mfile *f = find(name);
     if (!f) {
         mconn tmp;
-        int rc = v_open(&k_vfs, name, &tmp.base, SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_DB, NULL);
-        if (rc) return rc;
+        if (v_open(&k_vfs, name, &tmp.base, SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_DB, NULL))
+            return NULL;
         f = tmp.f;
         f->refs--;
     }
+    return f;
+}
+
+int esync_memvfs_write(const char *name, sqlite3_int64 offset, const void *data, size_t len) {
+    mfile *f = find_or_create(name);
+    if (!f) return SQLITE_NOMEM;
     if (!len) return SQLITE_OK;
     if (len > 0x7fffffff) return SQLITE_TOOBIG;
     mconn c;
@@ -442,6 +449,18 @@ int esync_memvfs_write(const char *name, sqlite3_int64 offset, const void *data,
     /* loaded from storage: already persisted, not dirty */
     for (size_t i = first; rc == SQLITE_OK && i <= last && i < f->dirty_cap; i++) f->dirty[i] = 0;
     return rc;
+}
+
+unsigned char *esync_memvfs_load_chunk(const char *name, size_t index, size_t len) {
+    if (!len || len > CHUNK) return NULL;
+    mfile *f = find_or_create(name);
+    if (!f || grow_slots(f, index + 1)) return NULL;
+    if (!f->chunks[index] && !(f->chunks[index] = xmalloc(CHUNK))) return NULL;
+    if (len < CHUNK) memset(f->chunks[index] + len, 0, CHUNK - len);
+    f->dirty[index] = 0; /* loaded from storage: already persisted */
+    sqlite3_int64 end = (sqlite3_int64)index * CHUNK + (sqlite3_int64)len;
+    if (end > f->size) f->size = end;
+    return f->chunks[index];
 }
 
 unsigned char *esync_memvfs_chunk(const char *name, size_t index) {

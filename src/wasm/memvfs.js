@@ -49,29 +49,30 @@
     // dirty.
     load(name, size, pages) {
       withName(name, (np) => {
-        let cap = CHUNK;
-        for (const entry of pages) if (entry[1].length > cap) cap = entry[1].length;
-        const buf = Module._malloc(cap);
-        if (!buf) throw outOfMemory();
-        try {
-          // (no destructuring in for-of: the 3.1.6 minifier mangles it)
-          for (const entry of pages) {
-            const index = entry[0], bytes = entry[1];
-            const off = index * CHUNK;
-            if (off >= size) continue; // beyond the stored size: left over from a shrink
-            const len = Math.min(bytes.length, size - off);
-            Module.HEAPU8.set(bytes.subarray(0, len), buf);
-            const rc = Module._esw_memvfs_write(np, off, buf, len);
-            if (rc) throw new Error(`memvfs: loading chunk ${index} of ${name} failed (SQLite code ${rc})`);
+        // (no destructuring in for-of: the 3.1.6 minifier mangles it)
+        for (const entry of pages) {
+          const index = entry[0], bytes = entry[1];
+          // chunk by chunk, straight into the chunk's memory (one copy)
+          for (let at = 0; at < bytes.length; at += CHUNK) {
+            const off = (index + at / CHUNK) * CHUNK;
+            if (off >= size) break; // beyond the stored size: left over from a shrink
+            const len = Math.min(CHUNK, bytes.length - at, size - off);
+            const ptr = Module._esw_memvfs_load_chunk(np, index + at / CHUNK, len);
+            if (!ptr) throw outOfMemory();
+            Module.HEAPU8.set(bytes.subarray(at, at + len), ptr);
           }
-          // The file exists (and has its size) even when every stored chunk was sparse.
-          if (Module._esw_memvfs_size(np) < size) {
-            Module.HEAPU8.fill(0, buf, buf + 1);
+        }
+        // The file exists (and has its size) even when every stored chunk was sparse.
+        if (Module._esw_memvfs_size(np) < size) {
+          const buf = Module._malloc(1);
+          if (!buf) throw outOfMemory();
+          try {
+            Module.HEAPU8[buf] = 0;
             const rc = Module._esw_memvfs_write(np, size - 1, buf, 1);
             if (rc) throw new Error(`memvfs: sizing ${name} failed (SQLite code ${rc})`);
+          } finally {
+            Module._free(buf);
           }
-        } finally {
-          Module._free(buf);
         }
       });
     },
