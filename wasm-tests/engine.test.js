@@ -324,3 +324,17 @@ test('a large append batch: its event is written around its rows (no second copy
   M.deleteDatabase('/in-place.db');
   assert.equal(M.memoryUsed(), before);
 });
+
+test('a JSON string out of the engine escapes what it must wherever it stands (eight-byte scan)', async () => {
+  const M = await loadModule();
+  const e = new M.Engine('/escapes.db', { seed: 1 });
+  try {
+    const specials = ['"', '\\', '\n', '\u0001', '\u001f', 'é', '😀'];
+    const strings = [];
+    for (const ch of specials) for (let at = 0; at < 20; at++) strings.push('abcdefghijklmnopqrst'.slice(0, at) + ch + 'uvwxyz0123456789'.slice(0, 19 - at));
+    for (const s of strings) assert.deepEqual(e.query('SELECT ? AS v, length(?) AS n', [s, s]), [{ v: s, n: [...s].length }]);
+  } finally {
+    e.close();
+    M.deleteDatabase('/escapes.db');
+  }
+});

@@ -178,7 +178,7 @@
       for (let k = 0; k < x.length; k += 4) {
         const [start, end, cut, cend] = [x[k], x[k + 1], x[k + 2], x[k + 3]];
         if (end - start < rawEventBytes || !cut) out.push(engine.reviveEvent(JSON.parse(utf8.decode(bytes.subarray(start, end)))));
-        else out.push(wireFrom(JSON.parse(utf8.decode(bytes.subarray(start, cut)) + utf8.decode(bytes.subarray(cend, end))), bytes.slice(cut + CHANGES_KEY.length, cend), engine));
+        else out.push(wireFrom(JSON.parse(utf8.decode(bytes.subarray(start, cut)) + utf8.decode(bytes.subarray(cend, end))), part(bytes, cut + CHANGES_KEY.length, cend), engine));
       }
       return out;
     }
@@ -192,6 +192,12 @@
     return out;
   }
 
+  // bytes[start, end) for a message: a view when it is most of `bytes` (a message clones a view's
+  // whole buffer, so that is one copy less), else a copy of its own.
+  function part(bytes, start, end) {
+    return (end - start) * 2 > bytes.length ? bytes.subarray(start, end) : bytes.slice(start, end);
+  }
+
   // One event object at bytes[start, end): its members but `changes` parsed, `changes` as bytes.
   function wireEvent(bytes, start, end, engine) {
     const parts = [];
@@ -203,7 +209,7 @@
       const vStart = keyEnd + 1; // past the colon
       if (bytes[keyEnd] !== COLON) throw new Error('change events: malformed member');
       const vEnd = skipValue(bytes, vStart);
-      if (key === 'changes') changes = bytes.slice(vStart, vEnd);
+      if (key === 'changes') changes = part(bytes, vStart, vEnd);
       else parts.push(utf8.decode(bytes.subarray(i, vEnd)));
       i = bytes[vEnd] === COMMA ? vEnd + 1 : vEnd;
     }

@@ -37,6 +37,7 @@ static void end_batch_state(esync_shape *s) {
     s->fast = false;
     s->append = false;
     esync__buf_free(&s->app);
+    s->app_head = 0;
     s->n_app = 0;
     s->batch_bytes = 0;
     s->batch_inserts = 0;

@@ -74,16 +74,33 @@ static uint32_t *evx_open(esync *e) {
     return r && !r[1] ? r : NULL;
 }
 
-/* Starts an event of the shape: {"type":TYPE,"shapeName":…,"tableName":… */
-static void event_start(esync *e, const esync_shape *s, const char *type, esync_buf *out) {
-    if (out->len > 1) esync__buf_putc(out, ',');
-    evx_start(e, out->len);
+/* {"type":TYPE,"shapeName":…,"tableName":… */
+static void event_head(const esync_shape *s, const char *type, esync_buf *out) {
     esync__buf_puts(out, "{\"type\":\"");
     esync__buf_puts(out, type);
     esync__buf_puts(out, "\",\"shapeName\":");
     esync__buf_json_str(out, s->name, strlen(s->name));
     esync__buf_puts(out, ",\"tableName\":");
     esync__buf_json_str(out, s->tablename, strlen(s->tablename));
+}
+
+/* Starts an event of the shape: its record, and its head. */
+static void event_start(esync *e, const esync_shape *s, const char *type, esync_buf *out) {
+    if (out->len > 1) esync__buf_putc(out, ',');
+    evx_start(e, out->len);
+    event_head(s, type, out);
+}
+
+#define CHANGES_OPEN ",\"changes\":{\"insert\":["
+
+bool esync__changes_app_head(esync_shape *s) {
+    if (s->app.len) return true;
+    esync__buf_putc(&s->app, '[');
+    event_head(s, "DATA_CHANGE", &s->app);
+    esync__buf_puts(&s->app, CHANGES_OPEN);
+    if (s->app.oom) return false;
+    s->app_head = s->app.len;
+    return true;
 }
 
 /* Ends the record of the event that ends here (changes_end 0: an event without changes). */
@@ -98,7 +115,7 @@ static void event_open(esync *e, const esync_shape *s, esync_buf *out) {
     event_start(e, s, "DATA_CHANGE", out);
     uint32_t *r = evx_open(e);
     if (r) r[2] = (uint32_t)out->len;
-    esync__buf_puts(out, ",\"changes\":{\"insert\":[");
+    esync__buf_puts(out, CHANGES_OPEN);
 }
 
 /* Ends a DATA_CHANGE event after its delete list: the txids, when the batch carried any. */
@@ -122,6 +139,23 @@ static void event_close(esync *e, const esync_shape *s, esync_buf *out) {
  * copies instead). */
 static bool emit_in_place(esync *e, esync_changeset *c, const esync_shape *s, esync_buf *out) {
     if (out->len != 1 || c->n_upd || c->n_del || c->ins.oom) return false;
+    if (c->ins_head) {
+        /* an append batch's rows: "[" and the head are in front of them already */
+        size_t nevx = e->nevx;
+        uint32_t *r = evx_start(e, 1);
+        if (!r) {
+            e->nevx = nevx;
+            return false;
+        }
+        r[2] = (uint32_t)(c->ins_head - strlen(CHANGES_OPEN));
+        esync__buf_free(out);
+        *out = c->ins;
+        esync__buf_init(&c->ins);
+        c->ins_head = 0;
+        esync__buf_puts(out, "],\"update\":[],\"delete\":[");
+        event_close(e, s, out);
+        return true;
+    }
     esync_buf head;
     esync__buf_init(&head);
     esync__buf_putc(&head, '[');
@@ -156,7 +190,7 @@ void esync__changes_emit(esync *e, esync_changeset *c, const esync_shape *s, esy
     }
     if (c->ins.len >= IN_PLACE_BYTES && emit_in_place(e, c, s, out)) return;
     event_open(e, s, out);
-    esync__buf_append(out, c->ins.data, c->ins.len);
+    if (c->ins.len > c->ins_head) esync__buf_append(out, c->ins.data + c->ins_head, c->ins.len - c->ins_head);
     esync__buf_puts(out, "],\"update\":[");
     esync__buf_append(out, c->upd.data, c->upd.len);
     esync__buf_puts(out, "],\"delete\":[");
@@ -540,7 +574,9 @@ int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_
         /* the rows were emitted as they were inserted (rows.c): they are the inserts */
         esync_buf t = cs->ins;
         cs->ins = s->app;
+        cs->ins_head = s->app_head;
         s->app = t;
+        s->app_head = 0;
         cs->n_ins = s->n_app;
         s->rows += s->n_app;
         s->n_app = 0;

@@ -11,11 +11,16 @@
 /* The insert, update and delete lists of one event, as JSON being built. */
 typedef struct esync_changeset {
     esync_buf ins, upd, del;
+    size_t ins_head; /* bytes before ins's first row: "[" and the event's head (an append batch) */
     int64_t n_ins, n_upd, n_del;
     bool written; /* a fast batch's event went straight to out (esync__changes_collect) */
 } esync_changeset;
 
 void esync__changes_init(esync_changeset *c);
+/* An append batch's rows start behind "[" and the head of their DATA_CHANGE, so the event is
+ * made around them without moving them (esync__changes_emit): writes that prefix into the empty
+ * s->app and sets s->app_head; false without memory. */
+bool esync__changes_app_head(esync_shape *s);
 void esync__changes_free(esync_changeset *c);
 
 /* Before a change is applied: checks that rv carries the key columns (ESYNC_EPROTO otherwise)

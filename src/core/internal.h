@@ -87,7 +87,9 @@ typedef struct esync_shape {
     bool fast;             /* the target was empty at batch start: no per-key tracking */
     bool append;           /* a snapshot chunk after a checkpoint: every change is an insert of a
                               new key, its row emitted at insert (rows.c) into app */
-    esync_buf app;         /* append: the inserted rows, JSON, comma-separated */
+    esync_buf app;         /* append: "[" and the DATA_CHANGE's head, then the inserted rows
+                            * (JSON, comma-separated): the event is then made in place */
+    size_t app_head;       /* append: bytes of app before the first row (0: none yet) */
     int64_t n_app;         /* append: how many */
     size_t batch_bytes;    /* body bytes the open batch has applied (checkpoints) */
     int64_t batch_inserts; /* insert messages the open batch applied (esync_status syncRows) */

@@ -14,6 +14,7 @@
 #include "rows.h"
 
 #include "alloc.h"
+#include "changes.h"
 #include "errors.h"
 #include "types.h"
 
@@ -313,6 +314,10 @@ int esync__rows_insert(esync *e, esync_shape *s, const esync_row_values *rv) {
         }
     }
     s->npend++;
+    if (s->append && !esync__changes_app_head(s)) {
+        esync__rows_discard(s);
+        return esync__oom(e);
+    }
     /* append: the row as stored goes into the batch's change set; its values are the ones bound
      * (types.h: esync_val), so it is the row a read of the table would give. One by one, a row
      * that an ON CONFLICT DO NOTHING skipped is not emitted. */
