@@ -190,7 +190,8 @@ void esync__changes_emit(esync *e, esync_changeset *c, const esync_shape *s, esy
     }
     if (c->ins.len >= IN_PLACE_BYTES && emit_in_place(e, c, s, out)) return;
     event_open(e, s, out);
-    if (c->ins.len > c->ins_head) esync__buf_append(out, c->ins.data + c->ins_head, c->ins.len - c->ins_head);
+    if (c->ins.len > c->ins_head)
+        esync__buf_append(out, c->ins.data + c->ins_head, c->ins.len - c->ins_head);
     esync__buf_puts(out, "],\"update\":[");
     esync__buf_append(out, c->upd.data, c->upd.len);
     esync__buf_puts(out, "],\"delete\":[");
