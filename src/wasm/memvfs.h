@@ -20,11 +20,11 @@ int esync_memvfs_register(int make_default);
 /* Writes bytes into a file (created if missing) without marking them dirty: loading an image
  * that storage already holds. */
 int esync_memvfs_write(const char *name, sqlite3_int64 offset, const void *data, size_t len);
-/* The chunk at index (NULL when absent or never written). Borrowed until the next write. */
 /* Chunk `index` of file `name` (created when missing) to be filled by the caller with `len`
  * stored bytes (1..CHUNK; the rest of the chunk is zeroed here): not dirty, the file at least
  * index * CHUNK + len bytes long. NULL without memory. Loads an image with one copy. */
 unsigned char *esync_memvfs_load_chunk(const char *name, size_t index, size_t len);
+/* The chunk at index (NULL when absent or never written). Borrowed until the next write. */
 unsigned char *esync_memvfs_chunk(const char *name, size_t index);
 /* File size in bytes, or -1 when the file does not exist. */
 sqlite3_int64 esync_memvfs_size(const char *name);
