@@ -81,9 +81,11 @@ function newReplica(idb, opts = {}) {
   });
 }
 
-async function openReplica(idb, opts) {
+// stream: the module is there while IndexedDB is read (as in the worker), so the extents go
+// into the heap as they arrive; else the whole image is loaded after the read.
+async function openReplica(idb, opts, { stream = false } = {}) {
   const r = newReplica(idb, opts);
-  await r.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
+  await r.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) }, stream ? () => M : undefined);
   r.load(M);
   r.openEngine();
   await r.store.drain(); // a compaction started by the open
@@ -279,7 +281,14 @@ test('a single-row update commit is at most 3 IndexedDB puts (deltas + meta, no 
   const r2 = await openReplica(idb);
   assert.equal(M.integrityCheck(FILE), 'ok');
   assert.equal(replicaChecksum(r2.engine), before);
+  assert.equal(r2.store.stats.streamedExtents, 0);
   closeReplica(r2);
+  // The same image with its extents put in the heap as they are read, the deltas after them.
+  const r3 = await openReplica(idb, {}, { stream: true });
+  assert.ok(r3.store.stats.streamedExtents >= 1, 'extents went to the heap during the read');
+  assert.equal(M.integrityCheck(FILE), 'ok');
+  assert.equal(replicaChecksum(r3.engine), before);
+  closeReplica(r3);
 });
 
 // Older formats, written by hand from a synced image of n rows (made once per n):

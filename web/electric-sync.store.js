@@ -121,7 +121,8 @@
       this.inFlight = null;        // promise of the running flush
       this.failures = 0;
       this.closed = false;
-      this.stats = { flushes: 0, pagesWritten: 0, lastFlushPages: 0, puts: 0, lastFlushPuts: 0, compacted: 0 };
+      this.stats = { flushes: 0, pagesWritten: 0, lastFlushPages: 0, puts: 0, lastFlushPuts: 0, compacted: 0, streamedExtents: 0 };
+      this.streamedPage0 = null;   // chunk 0 of an extent 0 that read() put in the heap
     }
 
     // Opens (creating) the IndexedDB database and loads the stored image into the VFS.
@@ -132,22 +133,34 @@
     }
 
     // The IndexedDB half of open(), which needs no module: it can run while the wasm compiles.
-    async read() {
+    // getModule() -> the module once it is there, else null: each extent record that arrives
+    // after it goes into the heap at once (one request per extent, so the copy of one overlaps
+    // the reading of the next); the rest waits for load().
+    async read(getModule = () => null) {
       this.db = await openDatabase(this.idb, this.dbName);
       this.db.onversionchange = () => this.db && this.db.close(); // let a delete/upgrade proceed
       const tx = this.db.transaction(STORES, 'readonly');
       const all = (s) => Promise.all([done(tx.objectStore(s).getAllKeys()), done(tx.objectStore(s).getAll())]);
-      const [meta, [xkeys, xvalues], [gkeys, gvalues], [keys, values]] = await Promise.all([
-        done(tx.objectStore('meta').get('meta')), all('extents'), all('groups'), all('pages'),
-      ]);
+      const extents = done(tx.objectStore('meta').get('meta')).then((meta) => {
+        if (!meta || !(meta.size > 0) || !READABLE_FORMATS.includes(meta.formatVersion)) return { meta, rest: [] };
+        if (!(meta.pageSize > 0)) { // not one this store wrote: every record, in one request
+          return all('extents').then(([k, v]) => ({ meta, rest: k.map((x, i) => [x * EXTENT, bytesOf(v[i])]) }));
+        }
+        // the extents the image spans (records past its end are left over from a shrink)
+        const n = Math.ceil(meta.size / (EXTENT * meta.pageSize));
+        const got = [];
+        for (let x = 0; x < n; x++) got.push(done(tx.objectStore('extents').get(x)).then((v) => this.arrived(meta, x, v, getModule())));
+        return Promise.all(got).then((rest) => ({ meta, rest: rest.filter(Boolean) }));
+      });
+      const [{ meta, rest }, [gkeys, gvalues], [keys, values]] = await Promise.all([extents, all('groups'), all('pages')]);
       this.meta = meta || null;
       if (meta && !READABLE_FORMATS.includes(meta.formatVersion)) throw new Error(`replica format ${meta.formatVersion} is not supported`);
       const live = meta && meta.size > 0;
-      // groups and extents first (they never overlap), the deltas over them (in chunks: [first
-      // chunk index, bytes])
+      // what is not in the heap yet: groups and extents first (they never overlap), the deltas
+      // over them (in chunks: [first chunk index, bytes])
       this.stored = live
         ? gkeys.map((k, i) => [groupChunk(k), bytesOf(gvalues[i])])
-          .concat(xkeys.map((k, i) => [k * EXTENT, bytesOf(xvalues[i])]), keys.map((k, i) => [k, bytesOf(values[i])]))
+          .concat(rest, keys.map((k, i) => [k, bytesOf(values[i])]))
         : [];
       this.deltas = new Set(live ? keys : []);
       this.legacy = new Set(gkeys);
@@ -163,13 +176,26 @@
       for (const k of this.legacy) this.compact.add(extentOf(groupChunk(k)));
     }
 
+    // Extent x read (v: its record, or undefined): into the heap when the module is there
+    // (returns null), else returned as [first chunk, bytes] for load().
+    arrived(meta, x, v, M) {
+      if (v === undefined) return null;
+      const bytes = bytesOf(v);
+      if (!M) return [x * EXTENT, bytes];
+      M.MemVfs.load(this.file, meta.size, [[x * EXTENT, bytes]]);
+      if (x === 0) this.streamedPage0 = bytes.slice(0, meta.pageSize);
+      this.stats.streamedExtents++;
+      return null;
+    }
+
     // The module half: writes the image read from IndexedDB into the VFS.
     load(M) {
       this.M = M;
       if (this.meta && this.meta.size > 0) this.M.MemVfs.load(this.file, this.meta.size, this.stored);
       const CH = this.M.MemVfs.CHUNK;
-      let first = null;
+      let first = this.streamedPage0 || null;
       for (const e of this.stored) if (e[0] === 0) first = e[1].subarray(0, CH); // the last wins
+      this.streamedPage0 = null;
       this.page0 = first ? first.slice() : null;
       this.stored = null;
       this.kick(); // compaction due: its first flush starts

@@ -202,7 +202,9 @@
       timeline.mark('owner lock');
       if (sync.closed) return;
       const versionP = sync.fetchVersion().then((v) => ({ v }), (e) => ({ e }));
-      const readP = replica.read(config);
+      let ready = null; // the module, once instantiated: the image read after it goes to the heap at once
+      moduleP.then((m) => { ready = m; }, () => {});
+      const readP = replica.read(config, () => ready);
       const M = await moduleP;
       timeline.mark('module');
       await readP;

@@ -68,11 +68,12 @@
       return `/${this.config.dbName}.sqlite3`;
     }
 
-    // config: {dbName, shapes}. Creates the store and reads the stored image.
-    read(config) {
+    // config: {dbName, shapes}. Creates the store and reads the stored image; getModule() ->
+    // the module once it is there (else null), so the image goes into the heap as it arrives.
+    read(config, getModule) {
       this.config = config;
       this.store = this.newStore();
-      return this.store.read();
+      return this.store.read(getModule);
     }
 
     load(M) {
