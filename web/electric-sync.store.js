@@ -122,7 +122,6 @@
       this.failures = 0;
       this.closed = false;
       this.stats = { flushes: 0, pagesWritten: 0, lastFlushPages: 0, puts: 0, lastFlushPuts: 0, compacted: 0, streamedExtents: 0 };
-      this.streamedPage0 = null;   // chunk 0 of an extent 0 that read() put in the heap
     }
 
     // Opens (creating) the IndexedDB database and loads the stored image into the VFS.
@@ -183,7 +182,7 @@
       const bytes = bytesOf(v);
       if (!M) return [x * EXTENT, bytes];
       M.MemVfs.load(this.file, meta.size, [[x * EXTENT, bytes]]);
-      if (x === 0) this.streamedPage0 = bytes.slice(0, meta.pageSize);
+      if (x === 0) this.page0 = bytes.slice(0, meta.pageSize); // a delta of chunk 0 replaces it in load()
       this.stats.streamedExtents++;
       return null;
     }
@@ -193,10 +192,9 @@
       this.M = M;
       if (this.meta && this.meta.size > 0) this.M.MemVfs.load(this.file, this.meta.size, this.stored);
       const CH = this.M.MemVfs.CHUNK;
-      let first = this.streamedPage0 || null;
+      let first = null;
       for (const e of this.stored) if (e[0] === 0) first = e[1].subarray(0, CH); // the last wins
-      this.streamedPage0 = null;
-      this.page0 = first ? first.slice() : null;
+      if (first) this.page0 = first.slice(); // else read() kept extent 0's, or there is none
       this.stored = null;
       this.kick(); // compaction due: its first flush starts
       return this.meta;

@@ -139,37 +139,31 @@ static void event_close(esync *e, const esync_shape *s, esync_buf *out) {
  * copies instead). */
 static bool emit_in_place(esync *e, esync_changeset *c, const esync_shape *s, esync_buf *out) {
     if (out->len != 1 || c->n_upd || c->n_del || c->ins.oom) return false;
+    size_t nevx = e->nevx;
     if (c->ins_head) {
         /* an append batch's rows: "[" and the head are in front of them already */
-        size_t nevx = e->nevx;
         uint32_t *r = evx_start(e, 1);
         if (!r) {
             e->nevx = nevx;
             return false;
         }
         r[2] = (uint32_t)(c->ins_head - strlen(CHANGES_OPEN));
-        esync__buf_free(out);
-        *out = c->ins;
-        esync__buf_init(&c->ins);
-        c->ins_head = 0;
-        esync__buf_puts(out, "],\"update\":[],\"delete\":[");
-        event_close(e, s, out);
-        return true;
-    }
-    esync_buf head;
-    esync__buf_init(&head);
-    esync__buf_putc(&head, '[');
-    size_t nevx = e->nevx;
-    event_open(e, s, &head); /* its record's offsets are out's: both start with "[" */
-    if (head.oom || !esync__buf_reserve(&c->ins, head.len)) {
-        e->nevx = nevx;
+    } else {
+        esync_buf head;
+        esync__buf_init(&head);
+        esync__buf_putc(&head, '[');
+        event_open(e, s, &head); /* its record's offsets are out's: both start with "[" */
+        if (head.oom || !esync__buf_reserve(&c->ins, head.len)) {
+            e->nevx = nevx;
+            esync__buf_free(&head);
+            return false;
+        }
+        memmove(c->ins.data + head.len, c->ins.data, c->ins.len + 1);
+        memcpy(c->ins.data, head.data, head.len);
+        c->ins.len += head.len;
         esync__buf_free(&head);
-        return false;
     }
-    memmove(c->ins.data + head.len, c->ins.data, c->ins.len + 1);
-    memcpy(c->ins.data, head.data, head.len);
-    c->ins.len += head.len;
-    esync__buf_free(&head);
+    c->ins_head = 0;
     esync__buf_free(out);
     *out = c->ins;
     esync__buf_init(&c->ins);

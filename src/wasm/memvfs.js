@@ -54,10 +54,10 @@
           const index = entry[0], bytes = entry[1];
           // chunk by chunk, straight into the chunk's memory (one copy)
           for (let at = 0; at < bytes.length; at += CHUNK) {
-            const off = (index + at / CHUNK) * CHUNK;
+            const chunk = index + at / CHUNK, off = chunk * CHUNK;
             if (off >= size) break; // beyond the stored size: left over from a shrink
             const len = Math.min(CHUNK, bytes.length - at, size - off);
-            const ptr = Module._esw_memvfs_load_chunk(np, index + at / CHUNK, len);
+            const ptr = Module._esw_memvfs_load_chunk(np, chunk, len);
             if (!ptr) throw outOfMemory();
             Module.HEAPU8.set(bytes.subarray(at, at + len), ptr);
           }
