@@ -338,3 +338,19 @@ test('a JSON string out of the engine escapes what it must wherever it stands (e
     M.deleteDatabase('/escapes.db');
   }
 });
+
+test('firstRequest: the query a new replica sends first, without an engine; a bad definition throws', () => {
+  const defs = [{ table: 't' }, { table: 'public.t', where: 'a > $1 AND b = $2', params: ['1', 'x y'], columns: ['id', 'a'], replica: 'full' }, '{"table":"t","params":{"1":"ü"},"columns":"id,a"}'];
+  defs.forEach((def, i) => {
+    const e = new M.Engine(`/first-${i}.db`, { seed: 1 });
+    try {
+      e.defineShape('s', def);
+      assert.equal(M.firstRequest(def), e.nextRequest('s').query);
+    } finally {
+      e.close();
+      M.deleteDatabase(`/first-${i}.db`);
+    }
+  });
+  assert.throws(() => M.firstRequest({ table: '' }), (err) => err instanceof M.EsyncError && err.codeName === 'ESYNC_EINVAL');
+  assert.throws(() => M.firstRequest('not json'), (err) => err.codeName === 'ESYNC_EINVAL');
+});

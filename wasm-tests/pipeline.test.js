@@ -123,6 +123,42 @@ test('overlapped fetch: the next chunk is requested while this one is ingested; 
   }
 });
 
+test('a new replica sends its first request before the engine opens; the engine takes that response, nothing is fetched twice', async () => {
+  const rec = recorder();
+  let w = null;
+  const calls = []; // each shape request: its offset, and whether the engine was open when it went out
+  const o = origin();
+  w = startWorker(o, { fetch: (url, opts) => { if (isShape(url)) calls.push({ offset: offsetOf(url), engineOpen: !!(w && w.engine) }); return rec.fetch(url, opts); } });
+  const tab = openTab(o, w, config());
+  try {
+    await watchIngest(w, rec);
+    await tab.sync.ready;
+    await expectReplica(tab);
+    assert.deepEqual(calls[0], { offset: '-1', engineOpen: false });
+    assert.equal(calls.filter((c) => c.offset === '-1').length, 1, 'the first request went out once');
+    // the first response ingested answered it: the next request continues from its offset
+    const ingests = rec.log.filter((e) => e.kind === 'ingest' && e.status === 200);
+    assert.equal(calls[1].offset, ingests[0].next);
+    assert.equal(rec.log.filter((e) => e.kind === 'fetch' && e.signal && e.signal.aborted).length, 0);
+  } finally {
+    tab.sync.close();
+    await w.close();
+  }
+  // A stored replica sends nothing before its engine says what it needs (offset, handle).
+  const again = [];
+  const w2 = startWorker(o, { fetch: (url, opts) => { if (isShape(url)) again.push({ offset: offsetOf(url), engineOpen: !!(w2 && w2.engine) }); return fetch(url, opts); } });
+  const tab2 = openTab(o, w2, config());
+  try {
+    await tab2.sync.ready;
+    await until(() => again.length > 0, 10000, 'a request of the reopened replica');
+    assert.equal(again[0].engineOpen, true);
+    assert.notEqual(again[0].offset, '-1');
+  } finally {
+    tab2.sync.close();
+    await w2.close();
+  }
+});
+
 test('overlapped fetch: a failure in the middle (503, then a truncated body) is retried; no loss, no duplicate', async () => {
   const failAt = new Set([4, 7]);
   const rec = recorder((url, n, opts) => {

@@ -209,6 +209,7 @@
       timeline.mark('module');
       await readP;
       timeline.mark('indexeddb read');
+      if (!replica.store.meta) sync.sendFirstRequests(M, config.shapes); // a new replica
       replica.load(M);
       timeline.mark('image loaded');
       replica.openEngine();
@@ -219,6 +220,7 @@
       if (got.e) {
         // Offline start: serve the stored replica, retry the version with backoff.
         log('offline start', got.e);
+        sync.dropEarly();
         status.offline(replica.engine, errorInfo(got.e).message);
         sync.retryVersion();
         return;

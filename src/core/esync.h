@@ -185,6 +185,13 @@ int esync_shape_define(esync *e, const char *name, const char *definition);
  * definition is malformed (checked first) or an argument is NULL. Changes nothing. */
 int esync_shape_compare(esync *e, const char *name, const char *definition);
 
+/* The query string of the first request a new replica makes for this definition (offset -1, no
+ * handle: what esync_next_request returns for it after esync_shape_define on an empty replica),
+ * in *out (free with esync_free). Needs no engine: a caller can send that request while its
+ * replica is still being opened. ESYNC_EINVAL for a malformed definition or a NULL argument,
+ * ESYNC_ENOMEM. */
+int esync_shape_first_request(const char *definition, char **out, size_t *out_len);
+
 /* Current state of every shape as a JSON array of
  *   {"shapeName","tableName","phase","rows","syncRows","offset","handle","lastSyncedAt","error"}
  * where phase is "initial-sync" (no up-to-date seen yet), "live", "error" (stopped by an error

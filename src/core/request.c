@@ -59,6 +59,42 @@ static uint32_t backoff_ms(esync *e, int attempt, uint32_t base, const char *ret
     return ms;
 }
 
+/* Appends the query of the shape's next request without a cache-buster (table, offset, handle,
+ * live and cursor when live, where, params, columns, replica). Returns whether it is a live
+ * request. */
+bool esync__request_query(esync_buf *b, const esync_shape *s) {
+    esync__buf_puts(b, "table=");
+    esync__buf_urlenc(b, s->table);
+    esync__buf_puts(b, "&offset=");
+    esync__buf_urlenc(b, s->offset ? s->offset : "-1");
+    if (s->handle) {
+        esync__buf_puts(b, "&handle=");
+        esync__buf_urlenc(b, s->handle);
+    }
+    bool live = s->live && s->offset && strcmp(s->offset, "-1");
+    if (live) {
+        esync__buf_puts(b, "&live=true");
+        if (s->cursor) {
+            esync__buf_puts(b, "&cursor=");
+            esync__buf_urlenc(b, s->cursor);
+        }
+    }
+    if (s->where) {
+        esync__buf_puts(b, "&where=");
+        esync__buf_urlenc(b, s->where);
+    }
+    for (int i = 0; i < s->nparams; i++) {
+        esync__buf_printf(b, "&params%%5B%d%%5D=", i + 1);
+        esync__buf_urlenc(b, s->params[i]);
+    }
+    if (s->columns) {
+        esync__buf_puts(b, "&columns=");
+        esync__buf_urlenc(b, s->columns);
+    }
+    if (s->replica_full) esync__buf_puts(b, "&replica=full");
+    return live;
+}
+
 int esync_next_request(esync *e, const char *name, esync_request *out) {
     if (!e || !out) return ESYNC_EINVAL;
     memset(out, 0, sizeof *out);
@@ -90,35 +126,7 @@ int esync_next_request(esync *e, const char *name, esync_request *out) {
     }
     esync_buf *b = &e->scratch;
     esync__buf_reset(b);
-    esync__buf_puts(b, "table=");
-    esync__buf_urlenc(b, s->table);
-    esync__buf_puts(b, "&offset=");
-    esync__buf_urlenc(b, s->offset ? s->offset : "-1");
-    if (s->handle) {
-        esync__buf_puts(b, "&handle=");
-        esync__buf_urlenc(b, s->handle);
-    }
-    bool live = s->live && s->offset && strcmp(s->offset, "-1");
-    if (live) {
-        esync__buf_puts(b, "&live=true");
-        if (s->cursor) {
-            esync__buf_puts(b, "&cursor=");
-            esync__buf_urlenc(b, s->cursor);
-        }
-    }
-    if (s->where) {
-        esync__buf_puts(b, "&where=");
-        esync__buf_urlenc(b, s->where);
-    }
-    for (int i = 0; i < s->nparams; i++) {
-        esync__buf_printf(b, "&params%%5B%d%%5D=", i + 1);
-        esync__buf_urlenc(b, s->params[i]);
-    }
-    if (s->columns) {
-        esync__buf_puts(b, "&columns=");
-        esync__buf_urlenc(b, s->columns);
-    }
-    if (s->replica_full) esync__buf_puts(b, "&replica=full");
+    bool live = esync__request_query(b, s);
     if (s->cache_bust) {
         /* After a must-refetch: caches keyed on the URL must miss (Electric's client does the
          * same), so a CDN that cached the old handle cannot send us round in a 409 loop. */

@@ -8,6 +8,9 @@
 
 #include "internal.h"
 
+/* Appends the query of the shape's next request, without a cache-buster, to b (esync_next_request
+ * and esync_shape_first_request). Returns whether it is a live request. */
+bool esync__request_query(esync_buf *b, const esync_shape *s);
 /* Must-refetch (a 409, the control message, a 400 "out of bounds", or repeated bad data): rolls
  * back the shape's open batch, forgets its handle (new_handle, from a 409, replaces it when
  * given and different) and restarts it at offset -1 with a cache-buster; the next batch is built

@@ -16,6 +16,7 @@
 #include "batch.h"
 #include "errors.h"
 #include "msgparse.h"
+#include "request.h"
 #include "rows.h"
 #include "txids.h"
 #include "types.h"
@@ -418,6 +419,33 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
 rollback:
     sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
     esync__shape_destroy(s);
+    return rc;
+}
+
+int esync_shape_first_request(const char *definition, char **out, size_t *out_len) {
+    if (!out) return ESYNC_EINVAL;
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    if (!definition) return ESYNC_EINVAL;
+    esync *e = esync__malloc(sizeof *e); /* parse_definition's error slot, nothing more */
+    esync_shape *s = esync__malloc(sizeof *s);
+    int rc = e && s ? ESYNC_OK : ESYNC_ENOMEM;
+    if (!rc) {
+        memset(e, 0, sizeof *e);
+        memset(s, 0, sizeof *s);
+        s->last_sync = -1;
+        rc = parse_definition(e, s, definition);
+    }
+    if (!rc) {
+        esync_buf b;
+        esync__buf_init(&b);
+        esync__request_query(&b, s);
+        *out = esync__buf_take(&b, out_len);
+        esync__buf_free(&b);
+        if (!*out) rc = ESYNC_ENOMEM;
+    }
+    esync__shape_destroy(s);
+    esync__freemem(e);
     return rc;
 }
 

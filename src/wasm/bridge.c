@@ -118,6 +118,11 @@ EMSCRIPTEN_KEEPALIVE int esw_shape_types(esync *e, const char *shape) {
     size_t n = 0;
     return take(esync_shape_types(e, shape, &o, &n), o, n);
 }
+EMSCRIPTEN_KEEPALIVE int esw_shape_first_request(const char *definition) {
+    char *o = NULL;
+    size_t n = 0;
+    return take(esync_shape_first_request(definition, &o, &n), o, n);
+}
 EMSCRIPTEN_KEEPALIVE int esw_version_check(esync *e, const char *version) {
     char *o = NULL;
     size_t n = 0;

@@ -43,6 +43,7 @@ int esw_ingest(esync *e, const char *shape, int status, const char *handle, cons
                uint8_t *body, size_t body_len, double now_ms);
 int esw_status(esync *e);
 int esw_shape_types(esync *e, const char *shape);
+int esw_shape_first_request(const char *definition);
 int esw_version_check(esync *e, const char *version);
 int esw_reset(esync *e);
 int esw_query(esync *e, const char *sql, const char *params);

@@ -293,6 +293,15 @@
   Module.libversion = () => Module.UTF8ToString(Module._esync_libversion());
   Module.memoryUsed = () => Module._esw_memory_used();
   Module.memoryHighwater = (reset) => Module._esw_memory_highwater(reset ? 1 : 0);
+  // The query of the first request a new replica makes for a shape definition (an object or its
+  // JSON), without an engine: esync_shape_first_request. Throws EsyncError for a bad definition.
+  Module.firstRequest = (definition) => {
+    const def = typeof definition === 'string' ? definition : JSON.stringify(definition);
+    const rc = withStrings([def], (d) => Module._esw_shape_first_request(d));
+    const text = takeOut();
+    if (rc < 0) throw new EsyncError(rc);
+    return text;
+  };
   // Removes a replica (and its journal) from the in-memory file system.
   Module.deleteDatabase = (path) => withStrings([path], (p) => Module._esw_delete_db(p));
   // PRAGMA integrity_check of a replica file on a connection of its own: 'ok' when sound.

@@ -131,18 +131,21 @@ static void test_define(void) {
         if (rc != ESYNC_EINVAL) fprintf(stderr, "accepted: %s\n", bad[i]);
         CHECK_EQ_INT(rc, ESYNC_EINVAL);
         CHECK(esync_errmsg(e)[0] != 0);
+        char *q = (char *)1;
+        CHECK_EQ_INT(esync_shape_first_request(bad[i], &q, NULL), ESYNC_EINVAL);
+        CHECK(q == NULL);
     }
     CHECK_EQ_INT(esync_shape_define(e, "", "{\"table\":\"a\"}"), ESYNC_EINVAL);
     CHECK_EQ_INT(esync_shape_define(e, NULL, "{\"table\":\"a\"}"), ESYNC_EINVAL);
     CHECK_EQ_INT(esync_shape_define(e, "s", NULL), ESYNC_EINVAL);
     CHECK_EQ_INT(esync_shape_define(NULL, "s", "{}"), ESYNC_EINVAL);
-    /* every accepted form, and the request they make */
-    CHECK_EQ_INT(
-        esync_shape_define(
-            e, "s1",
-            "{\"table\":\"Public.\\\"My\\\"\\\"T\\\"\",\"where\":\"x > $1 AND y = $2\","
-            "\"params\":{\"1\":5,\"2\":true},\"columns\":[\"id\",\"Weird Col\"],\"replica\":\"full\"}"),
-        ESYNC_OK);
+    /* every accepted form, and the request they make (the same without an engine) */
+    const char *def1 =
+        "{\"table\":\"Public.\\\"My\\\"\\\"T\\\"\",\"where\":\"x > $1 AND y = $2\","
+        "\"params\":{\"1\":5,\"2\":true},\"columns\":[\"id\",\"Weird Col\"],\"replica\":\"full\"}";
+    const char *def2 = "{\"table\":\"b\",\"params\":[\"x\", 1.5, false],\"columns\":\"id,v\","
+                       "\"where\":null,\"replica\":\"default\"}";
+    CHECK_EQ_INT(esync_shape_define(e, "s1", def1), ESYNC_OK);
     esync_request rq;
     CHECK_EQ_INT(esync_next_request(e, "s1", &rq), ESYNC_OK);
     CHECK_EQ_INT(rq.action, ESYNC_ACT_FETCH);
@@ -150,11 +153,18 @@ static void test_define(void) {
         !strcmp(rq.query,
                 "table=Public.%22My%22%22T%22&offset=-1&where=x%20%3E%20%241%20AND%20y%20%3D%20%242"
                 "&params%5B1%5D=5&params%5B2%5D=true&columns=id%2C%22Weird%20Col%22&replica=full"));
-    CHECK_EQ_INT(
-        esync_shape_define(
-            e, "s2",
-            "{\"table\":\"b\",\"params\":[\"x\", 1.5, false],\"columns\":\"id,v\",\"where\":null,\"replica\":\"default\"}"),
-        ESYNC_OK);
+    char *first = NULL;
+    size_t first_len = 0;
+    CHECK_EQ_INT(esync_shape_first_request(def1, &first, &first_len), ESYNC_OK);
+    CHECK(first && !strcmp(first, rq.query) && first_len == strlen(first));
+    esync_free(first);
+    CHECK_EQ_INT(esync_shape_define(e, "s2", def2), ESYNC_OK);
+    CHECK_EQ_INT(esync_next_request(e, "s2", &rq), ESYNC_OK);
+    CHECK_EQ_INT(esync_shape_first_request(def2, &first, NULL), ESYNC_OK);
+    CHECK(first && !strcmp(first, rq.query));
+    esync_free(first);
+    CHECK_EQ_INT(esync_shape_first_request(NULL, &first, NULL), ESYNC_EINVAL);
+    CHECK_EQ_INT(esync_shape_first_request(def2, NULL, NULL), ESYNC_EINVAL);
     /* same table twice */
     CHECK_EQ_INT(esync_shape_define(e, "s3", "{\"table\":\"public.b\"}"), ESYNC_EINVAL);
     CHECK(strstr(esync_errmsg(e), "already synced") != NULL);
