@@ -124,8 +124,9 @@ export function readmeSection(res) {
   out.push(row('electric-sync in the tab / `@electric-sql/client`', (s) => ratio(s.esync_tab_ms, s.client_ms)));
   out.push(row('electric-sync durable / pglite-sync', (s) => ratio(s.esync_durable_ms, s.pglite_sync_ms)));
   out.push(row('electric-sync new shape / warm shape', (s) => ratio(s.esync_new_shape_ms, s.esync_durable_ms)));
-  out.push(row('reopen the stored replica until the first query (network unreachable)', (s) => cell(s, 'open_ms', 'esync')));
+  out.push(row('reopen the stored replica until the first query, a page of 50 rows (network unreachable)', (s) => cell(s, 'open_ms', 'esync')));
   out.push(row('reopen / initial sync', (s) => ratio(s.open_ms, s.esync_durable_ms)));
+  out.push(row('&nbsp;&nbsp;reopen until `count(*)` (reads every page: the whole image loaded)', (s) => ms(s.open_count_ms) ?? '—'));
   out.push(row('worker memory after the sync (JS heap + wasm heap) / replica size', (s) => `${mib(s.worker_memory_bytes)} / ${mib(s.replica_bytes)} (${ratio(s.worker_memory_bytes, s.replica_bytes)})`));
   const t = [...sz].reverse().find((s) => s.rows <= 100000 && Array.isArray(s.timeline)) || sz.find((s) => Array.isArray(s.timeline));
   if (t) {

@@ -72,3 +72,52 @@ test('load takes records of several chunks: cut at the size, a short last chunk 
   M.deleteDatabase('/multi.db');
   M.deleteDatabase('/sparse.db');
 });
+
+test('a lazy load in a new module: absent chunks marked first (before any engine), filled once, read only once filled', async () => {
+  const src = await loadModule();
+  const C = src.MemVfs.CHUNK;
+  // an image of a few hundred pages, made in one module...
+  const db = new src.Engine('/src.db');
+  db.defineShape('items', { table: 'items' });
+  const rows = Array.from({ length: 3000 }, (_, i) => ({ key: `"public"."items"/"${i + 1}"`, value: { id: String(i + 1), t: 'x'.repeat(200) }, headers: { operation: 'insert', relation: ['public', 'items'] } }));
+  rows.push({ headers: { control: 'up-to-date' } });
+  db.ingest('items', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_0', 'electric-up-to-date': '', 'electric-schema': JSON.stringify({ id: { type: 'int4', pk_index: 0 }, t: { type: 'text' } }) }, body: JSON.stringify(rows), nowMs: 1 });
+  db.close();
+  const size = src.MemVfs.size('/src.db');
+  const image = src.MemVfs.readRange('/src.db', 0, size);
+  const n = size / C;
+  assert.ok(n > 100, `${n} pages`);
+  // ...opened lazily in a fresh one: the first call into it marks the chunks absent
+  const M = await loadModule();
+  assert.equal(M.MemVfs.absent('/lazy.db', 1, n - 1, true), n - 1);
+  M.MemVfs.load('/lazy.db', size, [[0, image.subarray(0, C)]]);
+  assert.equal(M.MemVfs.size('/lazy.db'), size);
+  assert.throws(() => M.MemVfs.readChunk('/lazy.db', 1), /not loaded yet/);
+  let e = null, misses = 0;
+  for (;;) {
+    M.MemVfs.missing();
+    try {
+      if (!e) e = new M.Engine('/lazy.db'); // its open reads the engine's tables: it may miss too
+      e.defineShape('items', { table: 'items' });
+      assert.deepEqual(e.query('SELECT id FROM items WHERE id = 2999'), [{ id: 2999 }]);
+      break;
+    } catch (err) {
+      const chunk = M.MemVfs.missing();
+      if (chunk < 0) throw err;
+      misses++;
+      // fill a range of 8 around it; a second fill of the same chunks changes nothing
+      const first = Math.max(1, chunk - 4);
+      assert.ok(M.MemVfs.fill('/lazy.db', size, first, image.subarray(first * C, (first + 8) * C)) >= 1);
+      assert.equal(M.MemVfs.fill('/lazy.db', size, first, new Uint8Array(8 * C)), 0);
+    }
+  }
+  assert.ok(misses >= 1);
+  assert.ok(M.MemVfs.absent('/lazy.db', 0, 0, false) > 0, 'one row read: most pages still absent');
+  M.MemVfs.fill('/lazy.db', size, 1, image.subarray(C));
+  assert.equal(M.MemVfs.absent('/lazy.db', 0, 0, false), 0);
+  assert.deepEqual(M.MemVfs.readRange('/lazy.db', 0, size), image);
+  assert.equal(e.query('SELECT count(*) AS c FROM items')[0].c, 3000);
+  e.close();
+  M.deleteDatabase('/lazy.db');
+  src.deleteDatabase('/src.db');
+});

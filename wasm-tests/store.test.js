@@ -87,7 +87,8 @@ async function openReplica(idb, opts, { stream = false } = {}) {
   const r = newReplica(idb, opts);
   await r.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) }, stream ? () => M : undefined);
   r.load(M);
-  r.openEngine();
+  await r.openEngine();
+  await r.loaded(); // the extents after the first, read in the background
   await r.store.drain(); // a compaction started by the open
   return r;
 }
@@ -291,6 +292,64 @@ test('a single-row update commit is at most 3 IndexedDB puts (deltas + meta, no 
   closeReplica(r3);
 });
 
+test('a lazy open serves reads before the image is whole; writers wait for it; the image is the same', async () => {
+  const n = 400000;
+  const idb = new IDBFactory();
+  const r = await openReplica(idb);
+  await sync(r, service(n, 100000), []);
+  await r.store.drain();
+  const sum = replicaChecksum(r.engine);
+  assert.equal(sum, sourceChecksum(n));
+  const extents = Math.ceil(r.store.flushedSize / (ElectricSyncStore.EXTENT * M.MemVfs.CHUNK));
+  assert.ok(extents >= 3, `the image spans ${extents} extents`);
+  closeReplica(r);
+
+  // No background reads (loadAhead 0): only extent 0, the deltas and what statements miss.
+  const r2 = newReplica(idb, { loadAhead: 0 });
+  await r2.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
+  r2.load(M);
+  await r2.openEngine();
+  assert.equal(r2.store.isLoaded, false);
+  const one = await r2.withPages((e) => e.query('SELECT title FROM items WHERE id = ?', [n]));
+  assert.deepEqual(one, [{ title: row(n).title }]);
+  assert.ok(r2.store.stats.fetchedFirst >= 1, 'the row\'s pages were read when the query missed them');
+  assert.ok(r2.store.stats.lazyExtents < extents - 1, `${r2.store.stats.lazyExtents} of ${extents - 1} extents read for one row`);
+  assert.equal(r2.store.isLoaded, false);
+  // nothing is taken from a partial image (an absent page would be stored as zeros)
+  assert.throws(() => M.MemVfs.readRange(FILE, 0, 2 * ElectricSyncStore.EXTENT * M.MemVfs.CHUNK), /not loaded yet/);
+  // a scan misses page after page: each miss reads one more extent (after four, the whole image)
+  assert.equal(await r2.withPages((e) => replicaChecksum(e)), sum);
+  assert.equal(r2.store.isLoaded, true);
+  assert.equal(r2.store.stats.lazyExtents, extents - 1);
+  assert.equal(M.MemVfs.absent(FILE, 0, 0, false), 0);
+  assert.equal(await r2.integrity(), 'ok');
+  // writable now: a live update commits and is flushed
+  // (the last key: its page is in the last extent, which the next lazy open reads after the
+  // delta; the extent's older copy must not replace it)
+  const body = JSON.stringify([{ key: `"public"."items"/"${n}"`, value: { id: String(n), qty: '4242' }, headers: { operation: 'update', relation: ['public', 'items'], txids: [77] } }, { headers: { control: 'up-to-date' } }]);
+  await r2.persist(r2.engine.ingest('items', { status: 200, headers: { 'electric-handle': HANDLE, 'electric-offset': '100_0', 'electric-up-to-date': '' }, body, nowMs: 2000 }));
+  closeReplica(r2);
+
+  // The default: the rest read in the background. A shape new to the replica is defined while
+  // it loads (its table written into pages read or written whole), and the image stays whole.
+  const r3 = newReplica(idb);
+  await r3.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })).concat([{ name: 'more', table: 'more' }]) });
+  r3.load(M);
+  await r3.openEngine();
+  assert.deepEqual(r3.engine.status().map((x) => x.shapeName), ['items', 'more']);
+  assert.deepEqual(await r3.withPages((e) => e.query('SELECT qty FROM items WHERE id = ?', [n])), [{ qty: 4242 }]);
+  await r3.loaded();
+  assert.deepEqual(r3.engine.query('SELECT qty FROM items WHERE id = ?', [n]), [{ qty: 4242 }], 'the delta, not its extent\'s older copy');
+  assert.equal(M.integrityCheck(FILE), 'ok');
+  assert.equal(r3.engine.query('SELECT count(*) AS n FROM items')[0].n, n);
+  await r3.store.drain();
+  closeReplica(r3);
+  const r4 = await openReplica(idb);
+  assert.equal(M.integrityCheck(FILE), 'ok');
+  assert.equal(r4.engine.query('SELECT count(*) AS n FROM items')[0].n, n);
+  closeReplica(r4);
+});
+
 // Older formats, written by hand from a synced image of n rows (made once per n):
 //   format 1 (IndexedDB version 1): a record per page, pages and meta only;
 //   format 2 (IndexedDB version 2): 64-page group records, plus deltas over them (here every
@@ -371,7 +430,7 @@ for (const format of [1, 2]) {
           r = newReplica(idb, opts);
           await r.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
           r.load(M);
-          r.openEngine();
+          await r.openEngine();
           for (let i = 0; i < 400 && c < k; i++) await new Promise((res) => setTimeout(res, 5));
         } finally {
           disarm();

@@ -18,7 +18,18 @@
  * extents per flush), so no replica is reset: format 2 (IndexedDB version 2) has groups and
  * deltas, format 1 (IndexedDB version 1: pages and meta only) deltas only.
  *
+ * Lazy open: read() takes the meta record, the deltas, the format 2 groups and extent 0 (the
+ * header, the schema, the engine's own tables); load() puts them in the heap, marks every other
+ * chunk of the image absent (Module.MemVfs.absent) and starts reading extents 1.. in the
+ * background, LOAD_AHEAD at a time, each filling only the chunks still absent (a delta is newer).
+ * A statement that meets an absent chunk fails and changes nothing; fetchChunk() loads that
+ * chunk's extent first, and the caller runs the statement again (Replica.withPages). `loaded`
+ * resolves once no chunk is absent.
+ *
  * Invariants
+ *  - Nothing is taken from the heap until the whole image is in it (`loaded`): a take copies
+ *    whole extents, and an absent chunk must never be read as zeros and stored. Writers wait
+ *    for `loaded` (the engine's statements that write would fail on an absent page anyway).
  *  - IndexedDB only ever holds whole commits: dirty chunks are taken from the in-memory VFS only
  *    while no SQLite write transaction holds uncommitted bytes in the file (Module.MemVfs), extent
  *    records are assembled from the heap in that same synchronous step (so they hold exactly the
@@ -49,6 +60,10 @@
                                // go as deltas (a commit's scattered pages stay small puts)
   const COMPACT_AT = 1024;     // more deltas than this: their extents are rewritten
   const COMPACT_PER_FLUSH = 4; // extents compacted per flush (16 MiB), so memory stays bounded
+  // Extent reads in flight while a lazy open loads the rest of the image in the background: two,
+  // so one is read while the other is copied, and a statement's missing page waits behind at
+  // most one (its extent's read goes out at once, ahead of the queue).
+  const LOAD_AHEAD = 2;
   const extentOf = (chunk) => Math.floor(chunk / EXTENT);
   const groupChunk = (g) => g * LEGACY_GROUP; // first chunk of format 2 group g
 
@@ -95,7 +110,9 @@
   class ReplicaStore {
     // opts: {indexedDB, IDBKeyRange, dbName, file (memvfs file name), Module, writerId,
     //        schemaVersion: () => string|null, onError(err), setTimeout,
-    //        compactPerFlush (extents per compaction flush; tests)}
+    //        compactPerFlush (extents per compaction flush; tests),
+    //        loadAhead (extent reads in flight in the background after a lazy open; 0: none until
+    //        loadAll(), the pages statements miss only; tests)}
     constructor(opts) {
       this.idb = opts.indexedDB;
       this.KeyRange = opts.IDBKeyRange || g.IDBKeyRange;
@@ -107,6 +124,8 @@
       this.onError = opts.onError || (() => {});
       this.setTimeout = opts.setTimeout || g.setTimeout.bind(g);
       this.compactPerFlush = opts.compactPerFlush || COMPACT_PER_FLUSH;
+      this.loadAhead = opts.loadAhead ?? LOAD_AHEAD;
+      this.loading = null;         // the background read of the extents left, once started
       this.db = null;
       this.meta = null;
       this.pending = new Map();    // chunk index -> bytes, taken but not yet durable (deltas)
@@ -121,20 +140,26 @@
       this.inFlight = null;        // promise of the running flush
       this.failures = 0;
       this.closed = false;
-      this.stats = { flushes: 0, pagesWritten: 0, lastFlushPages: 0, puts: 0, lastFlushPuts: 0, compacted: 0, streamedExtents: 0 };
+      this.stats = { flushes: 0, pagesWritten: 0, lastFlushPages: 0, puts: 0, lastFlushPuts: 0, compacted: 0, streamedExtents: 0, lazyExtents: 0, fetchedFirst: 0 };
+      this.unread = [];            // extents a lazy open reads after load()
+      this.fetching = new Map();   // extent index -> promise of its read into the heap
+      this.isLoaded = false;       // no chunk of the image is absent
+      this.loaded = new Promise((resolve, reject) => { this.markLoaded = resolve; this.failLoad = reject; });
+      this.loaded.catch(() => {}); // awaited by the writers and drain(), which report it
     }
 
-    // Opens (creating) the IndexedDB database and loads the stored image into the VFS.
-    // Returns the meta record (null for a new replica).
+    // Opens (creating) the IndexedDB database and loads the stored image into the VFS (the
+    // rest of a lazy open in the background: `loaded`). Returns the meta record (null for a new
+    // replica).
     async open() {
       await this.read();
       return this.load(this.M);
     }
 
     // The IndexedDB half of open(), which needs no module: it can run while the wasm compiles.
-    // getModule() -> the module once it is there, else null: each extent record that arrives
-    // after it goes into the heap at once (one request per extent, so the copy of one overlaps
-    // the reading of the next); the rest waits for load().
+    // Reads the meta record, the deltas, the groups and extent 0; the other extents are read
+    // after load(). getModule() -> the module once it is there, else null: extent 0, when it
+    // arrives after it, goes into the heap at once; else it waits for load().
     async read(getModule = () => null) {
       this.db = await openDatabase(this.idb, this.dbName);
       this.db.onversionchange = () => this.db && this.db.close(); // let a delete/upgrade proceed
@@ -147,9 +172,11 @@
         }
         // the extents the image spans (records past its end are left over from a shrink)
         const n = Math.ceil(meta.size / (EXTENT * meta.pageSize));
-        const got = [];
-        for (let x = 0; x < n; x++) got.push(done(tx.objectStore('extents').get(x)).then((v) => this.arrived(meta, x, v, getModule())));
-        return Promise.all(got).then((rest) => ({ meta, rest: rest.filter(Boolean) }));
+        for (let x = 1; x < n; x++) this.unread.push(x);
+        return done(tx.objectStore('extents').get(0)).then((v) => {
+          const e = this.arrived(meta, 0, v, getModule());
+          return { meta, rest: e ? [e] : [] };
+        });
       });
       const [{ meta, rest }, [gkeys, gvalues], [keys, values]] = await Promise.all([extents, all('groups'), all('pages')]);
       this.meta = meta || null;
@@ -181,23 +208,94 @@
       if (v === undefined) return null;
       const bytes = bytesOf(v);
       if (!M) return [x * EXTENT, bytes];
+      this.markAbsent(M, meta);
       M.MemVfs.load(this.file, meta.size, [[x * EXTENT, bytes]]);
       if (x === 0) this.page0 = bytes.slice(0, meta.pageSize); // a delta of chunk 0 replaces it in load()
       this.stats.streamedExtents++;
       return null;
     }
 
-    // The module half: writes the image read from IndexedDB into the VFS.
+    // The module half: writes the image read from IndexedDB into the VFS, marks the chunks of
+    // the extents not read yet absent and starts reading them (`loaded` resolves after).
     load(M) {
       this.M = M;
-      if (this.meta && this.meta.size > 0) this.M.MemVfs.load(this.file, this.meta.size, this.stored);
+      if (this.meta && this.meta.size > 0) {
+        this.markAbsent(M, this.meta);
+        this.M.MemVfs.load(this.file, this.meta.size, this.stored);
+      }
       const CH = this.M.MemVfs.CHUNK;
       let first = null;
       for (const e of this.stored) if (e[0] === 0) first = e[1].subarray(0, CH); // the last wins
       if (first) this.page0 = first.slice(); // else read() kept extent 0's, or there is none
       this.stored = null;
-      this.kick(); // compaction due: its first flush starts
+      if (this.unread.length) {
+        if (this.loadAhead > 0) this.loadAll();
+      } else {
+        this.finishLoad();
+      }
       return this.meta;
+    }
+
+    // A lazy open: the chunks of the extents not read yet are marked absent before anything goes
+    // into the heap (so the deltas over them fill them, and sizing the file writes none).
+    markAbsent(M, meta) {
+      if (this.marked || !this.unread.length) return;
+      this.marked = true;
+      M.MemVfs.absent(this.file, EXTENT, Math.ceil(meta.size / M.MemVfs.CHUNK) - EXTENT, true);
+    }
+
+    // Starts (once) reading the extents left, loadAhead at a time, in order; returns `loaded`.
+    loadAll() {
+      if (this.loading || this.isLoaded || !this.M) return this.loaded; // (load() starts it)
+      const xs = this.unread;
+      let i = 0;
+      const next = async () => {
+        while (i < xs.length && !this.closed) await this.fetchExtent(xs[i++]);
+      };
+      const lanes = [];
+      for (let k = 0; k < Math.max(1, this.loadAhead); k++) lanes.push(next());
+      this.loading = Promise.all(lanes).then(() => {
+        if (this.closed) throw new Error('the replica was closed while it loaded');
+        this.finishLoad();
+      }).catch((err) => this.failLoad(err));
+      return this.loaded;
+    }
+
+    finishLoad() {
+      if (this.isLoaded) return;
+      const left = this.M.MemVfs.absent(this.file, 0, 0, false);
+      if (left > 0) { this.failLoad(new Error(`${left} pages of the replica were not loaded`)); return; }
+      this.unread = [];
+      this.isLoaded = true;
+      this.markLoaded();
+      this.kick(); // commits made meanwhile, compaction due: the first flush starts
+    }
+
+    // Extent x into the heap (its chunks still absent); one read per extent, shared.
+    fetchExtent(x) {
+      let p = this.fetching.get(x);
+      if (!p) {
+        p = (async () => {
+          if (this.closed) throw new Error('the replica is closed');
+          const v = await done(this.db.transaction('extents', 'readonly').objectStore('extents').get(x));
+          if (this.closed) throw new Error('the replica is closed');
+          const MV = this.M.MemVfs;
+          if (v !== undefined) MV.fill(this.file, this.meta.size, x * EXTENT, bytesOf(v));
+          // what its record did not hold is empty; the last one read completes the image
+          if (MV.absent(this.file, x * EXTENT, EXTENT, false) === 0 && !this.isLoaded) this.finishLoad();
+          this.stats.lazyExtents++;
+        })();
+        this.fetching.set(x, p);
+      }
+      return p;
+    }
+
+    // A statement met absent chunk `chunk`: resolves once it is in the heap (its extent read
+    // ahead of the background's queue).
+    fetchChunk(chunk) {
+      const x = extentOf(chunk);
+      if (!this.fetching.has(x)) this.stats.fetchedFirst++;
+      return this.fetchExtent(x);
     }
 
     // Takes what the last commits dirtied (when no write transaction is open) and flushes it.
@@ -211,7 +309,7 @@
     }
 
     take() {
-      if (this.closed) return;
+      if (this.closed || !this.isLoaded) return;
       const MV = this.M.MemVfs;
       const got = MV.takeDirtyIndexes(this.file);
       if (!got) return; // a write transaction holds uncommitted pages: later
@@ -262,12 +360,18 @@
 
     // Resolves when everything committed so far is durable (and the compaction due is done).
     async drain() {
+      // Before the image is whole nothing can be taken: the commits made meanwhile (a shape new
+      // to the replica, defined at the open) wait for it.
+      if (!this.isLoaded) {
+        if (!this.waiters.length) return;
+        await this.loadAll();
+      }
       if (this.waiters.length || this.pending.size || this.pendingExtents.size) await this.commit([]);
       while (this.inFlight) await this.inFlight;
     }
 
     kick() {
-      if (this.inFlight || this.closed || !this.db || !this.M) return;
+      if (this.inFlight || this.closed || !this.db || !this.M || !this.isLoaded) return;
       // Compaction due and nothing else to write: its next extents are taken (with whatever
       // commits are dirty, as any take).
       if (this.compact.size && !this.pending.size && !this.pendingExtents.size) this.take();

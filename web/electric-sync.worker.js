@@ -138,7 +138,7 @@
           const stats = replica.stats();
           // wasm: how the module was compiled ('streaming' | 'bytes'; absent where the env's
           // loadModule is not the worker's own loader, as in node)
-          const extra = msg.integrity ? { integrity: replica.integrity() } : {};
+          const extra = msg.integrity ? { integrity: await replica.integrity() } : {};
           tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks(), wasm: replica.M && replica.M.wasmCompile, ...extra } });
           break;
         }
@@ -159,9 +159,10 @@
         status.reject(c, { code: 'ESYNC_EINVAL', message: 'HELLO: config.shapes must be a non-empty array of shapes' });
         return;
       }
-      replica.whenOpen().then((engine) => {
+      replica.whenOpen().then(async (engine) => {
         if (!engine || !tabs.clients.has(c.id)) return;
-        const { added, error } = replica.addShapes(cfg.shapes);
+        const { added, error } = await replica.addShapes(cfg.shapes);
+        if (!tabs.clients.has(c.id)) return;
         if (added.length) {
           status.opening(cfg.shapes.filter((s) => added.includes(s.name)));
           for (const name of added) sync.addShape(name);
@@ -212,7 +213,8 @@
       if (!replica.store.meta) sync.sendFirstRequests(M, config.shapes); // a new replica
       replica.load(M);
       timeline.mark('image loaded');
-      replica.openEngine();
+      replica.loaded().then(() => timeline.mark('image whole'), () => {});
+      await replica.openEngine();
       timeline.mark('engine open');
       const got = await versionP;
       timeline.mark('version');
@@ -232,6 +234,7 @@
       if (!started) throw new Error('not started');
       await replica.opened;
       if (!replica.engine) throw new Error('the replica is closed');
+      await replica.loaded(); // a reset writes
       sync.stop();
       tabs.broadcast(await replica.reset());
       reads.afterReset();

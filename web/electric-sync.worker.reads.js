@@ -61,13 +61,20 @@
     // ---- one-shot queries ----------------------------------------------------------------------
 
     async query(sql, params) {
-      for (;;) {
+      for (let misses = 0; ;) {
         const engine = await this.replica.whenOpen();
         if (!engine) throw new Error('the replica is closed');
         const next = this.commit;
+        this.replica.M.MemVfs.missing(); // forget an older miss
         try {
           return engine.query(sql, params || null);
         } catch (e) {
+          const page = this.replica.pageWait(misses);
+          if (page) { // a page the lazy open has not read yet: once it is there
+            misses++;
+            await page;
+            continue;
+          }
           if (!isPending(e)) throw e;
         }
         this.counters.waits++;
@@ -139,13 +146,24 @@
         return false;
       }
       const t0 = this.clock();
+      this.replica.M.MemVfs.missing(); // forget an older miss
       try {
         if (!q.shapes) q.shapes = new Set(engine.queryTables(q.sql).map((t) => t.shape));
         q.rows = engine.query(q.sql, q.params);
         q.state = 'ok';
+        q.misses = 0;
         for (const sub of q.subs) this.send(sub, q.rows);
         return true;
       } catch (e) {
+        const page = this.replica.pageWait(q.misses || 0);
+        if (page) { // a page the lazy open has not read yet: run again once it is there
+          q.misses = (q.misses || 0) + 1;
+          q.state = 'pending';
+          page.then(() => {
+            if (q.state === 'pending' && this.live.get(q.key) === q) this.run(q, rerun);
+          }, (err) => this.log('live query: loading the replica', err));
+          return false;
+        }
         if (isPending(e)) {
           q.state = 'pending';
           q.shapes = null;

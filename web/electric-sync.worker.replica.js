@@ -5,7 +5,8 @@
  * opened, flushed, wiped and closed together.
  *
  * Open in three steps so that the slow ones overlap: read() (IndexedDB, no module needed),
- * load(Module) (the image into the in-memory file), openEngine() (the shapes defined).
+ * load(Module) (the image into the in-memory file: its first extent and deltas; the rest is read
+ * in the background, see electric-sync.store.js), openEngine() (the shapes defined).
  *
  * Invariants
  *  - Only the owner of the replica (electric-sync.worker.owner.js) opens it.
@@ -17,6 +18,11 @@
  *  - `opened` resolves once reads can be served (the engine open) or the replica is closed;
  *    `engine` is null while closed or while a version mismatch rebuilds it. whenOpen() resolves
  *    with the engine once it is open (also after a rebuild), or with null once closed for good.
+ *  - Until the store has `loaded` the whole image, statements may meet pages not read yet: reads
+ *    go through withPages() (or pageWait()), which runs them again once the page is there;
+ *    the sync, a reset, a shape a later tab adds and the version check wait for loaded() (the
+ *    engine's open defines the shapes of the first tab at once: a statement that misses a page
+ *    writes nothing, and the open runs again).
  *  - config.shapes lists every shape defined in the engine, the ones later tabs added included,
  *    so a rebuilt engine defines them all again.
  */
@@ -35,6 +41,10 @@
   // checkpoint's change set (up to the cap's worth of rows, as JSON) is in the worker's heap
   // while it commits, so the cap also bounds the worker's memory over the replica's size.)
   const CHECKPOINT_BYTES = 4 * 1024 * 1024;
+  // A lazy open: a statement that missed pages this many times (each miss loads one extent and
+  // runs it again) waits for the whole image. A lookup by key descends one path of the b-tree
+  // (its depth is 3-4 at 1M rows); a scan would miss at every extent.
+  const MISSES_PER_CALL = 4;
   const CHECKPOINT_GROWTH = 16 * 1024 * 1024;
 
   class Replica {
@@ -81,23 +91,69 @@
       this.store.load(M);
     }
 
-    openEngine() {
+    // Opens the engine and defines the shapes. A statement that meets a page the lazy open has
+    // not read yet fails and changes nothing (a shape new to the replica writes: only pages it
+    // read, or whole ones): the page is loaded and the open runs again.
+    async openEngine() {
       const cp = this.opts.checkpointBytes ?? CHECKPOINT_BYTES;
       const growth = this.opts.checkpointGrowth ?? CHECKPOINT_GROWTH;
-      this.engine = new this.M.Engine(this.file, { checkpointBytes: cp, checkpointGrowth: growth });
-      for (const s of this.config.shapes) {
-        const { name, ...def } = s;
-        this.engine.defineShape(name, def);
+      for (let misses = 0; ; misses++) {
+        let engine = null;
+        try {
+          this.M.MemVfs.missing(); // forget an older miss
+          engine = new this.M.Engine(this.file, { checkpointBytes: cp, checkpointGrowth: growth });
+          for (const s of this.config.shapes) {
+            const { name, ...def } = s;
+            engine.defineShape(name, def);
+          }
+          this.engine = engine;
+          break;
+        } catch (e) {
+          if (engine) engine.close();
+          const wait = this.pageWait(misses);
+          if (!wait) throw e;
+          await wait;
+        }
       }
       this.markOpened();
       this.engineChanged();
+    }
+
+    // Resolves once the whole stored image is in the heap (what every writer waits for).
+    loaded() {
+      return this.store.loadAll();
+    }
+
+    // After an engine call threw: when the statement met a page the lazy open has not read yet,
+    // the promise of that page in the heap (after MISSES_PER_CALL such misses of one call, of the
+    // whole image: a scan would otherwise run again for every extent); else null.
+    pageWait(misses = 0) {
+      const chunk = this.M ? this.M.MemVfs.missing() : -1;
+      if (chunk < 0 || !this.store) return null;
+      return misses < MISSES_PER_CALL ? this.store.fetchChunk(chunk) : this.store.loadAll();
+    }
+
+    // fn(engine) once the engine is open, run again after a page it missed was loaded.
+    async withPages(fn) {
+      for (let misses = 0; ; misses++) {
+        const engine = await this.whenOpen();
+        if (!engine) throw new Error('the replica is closed');
+        this.M.MemVfs.missing(); // forget an older miss
+        try {
+          return fn(engine);
+        } catch (e) {
+          const wait = this.pageWait(misses);
+          if (!wait) throw e;
+          await wait;
+        }
+      }
     }
 
     // The shapes a tab named: the ones not defined yet are defined (and listed in config.shapes).
     // Returns {added: [name], error: null} or {added: [], error: {code, message}} when a name is
     // defined with another definition (SHAPE_CONFLICT; nothing is added then) or the engine
     // refuses a definition (its code; the ones before it stay added).
-    addShapes(shapes) {
+    async addShapes(shapes) {
       const fresh = [];
       for (const s of shapes) {
         const { name, ...def } = s;
@@ -116,6 +172,8 @@
         }
         if (cmp !== 'same') fresh.push(s);
       }
+      if (fresh.length) await this.loaded(); // defining a shape writes
+      if (!this.engine) return { added: [], error: { code: 'Error', message: 'the replica is closed' } };
       const added = [];
       for (const s of fresh) {
         const { name, ...def } = s;
@@ -136,7 +194,7 @@
         indexedDB: o.indexedDB, IDBKeyRange: o.IDBKeyRange, dbName: this.config.dbName, file: this.file,
         Module: this.M, writerId: o.writerId, schemaVersion: () => (this.engine ? this.engine.version() : null),
         setTimeout: o.setTimeout, onError: (e) => o.log('flush failed, retrying', e),
-        compactPerFlush: o.compactPerFlush,
+        compactPerFlush: o.compactPerFlush, loadAhead: o.loadAhead,
       });
     }
 
@@ -167,7 +225,7 @@
       await g.ElectricSyncStore.deleteDatabase(this.opts.indexedDB, this.config.dbName);
       this.store = this.newStore();
       await this.store.open();
-      this.openEngine();
+      await this.openEngine();
       this.engine.versionCheck(v);
       await this.persist();
       return event;
@@ -189,8 +247,15 @@
     }
 
     // PRAGMA integrity_check of the replica file on a read-only connection of its own ('ok', the
-    // problems found, or null while the engine is closed).
-    integrity() {
+    // problems found, or null while the engine is closed or the image could not be loaded), once
+    // the whole image is loaded.
+    async integrity() {
+      if (!this.engine || !this.store) return null;
+      try {
+        await this.loaded();
+      } catch (e) {
+        return null;
+      }
       return this.engine ? this.M.integrityCheck(this.file) : null;
     }
 

@@ -184,6 +184,13 @@
     async online(v) {
       const g0 = this.gen;
       this.status.online();
+      try {
+        await this.replica.loaded(); // the version check and the sync write: the whole image first
+      } catch (e) {
+        if (this.closed) return; // closed while it loaded
+        throw e;
+      }
+      if (this.closed) return;
       const event = await this.replica.applyVersion(v);
       if (event) {
         this.tabs.broadcast(event);

@@ -69,10 +69,17 @@
       if (!engine) return this.answer(w, { type: 'RESULT', id, error: { code: 'Error', message: 'the replica is closed' } });
       let seen = false;
       if (!this.inflight.has(t)) {
-        try {
-          seen = engine.txidSeen(t);
-        } catch (e) {
-          return this.answer(w, { type: 'RESULT', id, error: { code: e.codeName || 'Error', message: String(e.message || e) } });
+        for (let misses = 0; ; misses++) {
+          try {
+            this.replica.M.MemVfs.missing(); // forget an older miss
+            seen = engine.txidSeen(t);
+            break;
+          } catch (e) {
+            const page = this.replica.pageWait(misses); // a page the lazy open has not read yet
+            if (!page) return this.answer(w, { type: 'RESULT', id, error: { code: e.codeName || 'Error', message: String(e.message || e) } });
+            try { await page; } catch (err) { return this.answer(w, { type: 'RESULT', id, error: { code: 'Error', message: String(err.message || err) } }); }
+            if (!this.byRequest.has(`${c.id}:${id}`)) return; // cancelled meanwhile
+          }
         }
       }
       if (seen) {

@@ -194,6 +194,16 @@ EMSCRIPTEN_KEEPALIVE size_t esw_memvfs_take_dirty(const char *name, uint32_t *ou
     return esync_memvfs_take_dirty(name, out, max);
 }
 EMSCRIPTEN_KEEPALIVE int esw_memvfs_busy(const char *name) { return esync_memvfs_busy(name); }
+/* Lazy loading (esync_memvfs_absent, _is_absent, _missing). */
+EMSCRIPTEN_KEEPALIVE double esw_memvfs_absent(const char *name, size_t first, size_t count,
+                                              int on) {
+    if (esync_initialize()) return -1; /* as esw_memvfs_write: it may create the file */
+    return (double)esync_memvfs_absent(name, first, count, on);
+}
+EMSCRIPTEN_KEEPALIVE int esw_memvfs_is_absent(const char *name, size_t index) {
+    return esync_memvfs_is_absent(name, index);
+}
+EMSCRIPTEN_KEEPALIVE double esw_memvfs_missing(void) { return (double)esync_memvfs_missing(); }
 EMSCRIPTEN_KEEPALIVE double esw_memvfs_commits(void) { return (double)esync_memvfs_commits(); }
 
 /* PRAGMA integrity_check of a database file, on a connection of its own (read-only); the rows

@@ -61,6 +61,9 @@ unsigned char *esw_memvfs_chunk(const char *name, size_t index);
 double esw_memvfs_size(const char *name);
 size_t esw_memvfs_take_dirty(const char *name, uint32_t *out, size_t max);
 int esw_memvfs_busy(const char *name);
+double esw_memvfs_absent(const char *name, size_t first, size_t count, int on);
+int esw_memvfs_is_absent(const char *name, size_t index);
+double esw_memvfs_missing(void);
 double esw_memvfs_commits(void);
 /* PRAGMA integrity_check on a connection of its own: "ok" or the problems (static buffer). */
 const char *esw_integrity_check(const char *path);

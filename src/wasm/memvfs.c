@@ -4,8 +4,14 @@
  * time the owner took them (esync_memvfs_take_dirty), which is what gets persisted to IndexedDB.
  *
  * Invariants
- *  - Synchronous and single-threaded (no Asyncify): a read never waits for IndexedDB; the whole
- *    image is loaded before the database is opened.
+ *  - Synchronous and single-threaded (no Asyncify): a read never waits for IndexedDB. An image
+ *    is loaded whole before the database is opened, or lazily: chunks that storage holds but that
+ *    are not in the heap yet are marked ABSENT (esync_memvfs_absent); a read, a write of part of
+ *    one or a truncation that meets one fails (SQLITE_IOERR_READ / _WRITE / _TRUNCATE) without
+ *    touching anything and records the chunk (esync_memvfs_missing), so the caller loads it and
+ *    runs the statement again. A page written whole replaces it (its stored bytes are older; a
+ *    rolled back batch makes it ABSENT again). An ABSENT chunk is never dereferenced nor handed
+ *    out; load_chunk fills it.
  *  - Lock levels are implemented here (shared count, one reserved, pending/exclusive), so the
  *    engine's reader connection reads committed pages while the writer holds RESERVED.
  *  - Main databases advertise SQLITE_IOCAP_BATCH_ATOMIC: SQLite then commits without a journal,
@@ -22,10 +28,15 @@
 
 #define CHUNK ESYNC_MEMVFS_CHUNK /* short local name */
 
+/* The slot of a chunk that storage holds and the heap does not yet (a lazy open). */
+static unsigned char k_absent;
+#define ABSENT (&k_absent)
+
 typedef struct mfile {
     char *name;
     unsigned char **chunks;
     size_t nchunks;     /* allocated slots */
+    size_t absent;      /* slots that are ABSENT */
     sqlite3_int64 size; /* bytes */
     int refs;
     int deleted;
@@ -36,7 +47,7 @@ typedef struct mfile {
     /* dirty chunks since the last take */
     unsigned char *dirty;
     size_t dirty_cap;
-    /* batch-atomic write in progress: original contents of chunks touched (NULL = was absent) */
+    /* batch-atomic write in progress: original contents of chunks touched (NULL = had none) */
     int in_batch;
     unsigned char **saved;
     unsigned char *saved_set;
@@ -54,6 +65,15 @@ typedef struct mconn {
 
 static mfile *g_files;
 static uint64_t g_commits;
+static sqlite3_int64 g_missing = -1; /* the ABSENT chunk the last failed access met */
+
+static int is_absent(const mfile *f, size_t i) { return i < f->nchunks && f->chunks[i] == ABSENT; }
+
+/* An access met ABSENT chunk i: remembered for esync_memvfs_missing, rc returned. */
+static int missing(size_t i, int rc) {
+    g_missing = (sqlite3_int64)i;
+    return rc;
+}
 
 static void *xmalloc(size_t n) { return sqlite3_malloc64(n); }
 static void xfree(void *p) { sqlite3_free(p); }
@@ -65,11 +85,12 @@ static mfile *find(const char *name) {
 }
 
 static void file_free(mfile *f) {
-    for (size_t i = 0; i < f->nchunks; i++) xfree(f->chunks[i]);
+    for (size_t i = 0; i < f->nchunks; i++)
+        if (f->chunks[i] != ABSENT) xfree(f->chunks[i]);
     xfree(f->chunks);
     xfree(f->dirty);
     for (size_t i = 0; i < f->saved_cap; i++)
-        if (f->saved) xfree(f->saved[i]);
+        if (f->saved && f->saved[i] != ABSENT) xfree(f->saved[i]);
     xfree(f->saved);
     xfree(f->saved_set);
     xfree(f->name);
@@ -130,7 +151,9 @@ static int save_chunk(mfile *f, size_t i) {
     }
     if (f->saved_set[i]) return SQLITE_OK;
     f->saved_set[i] = 1;
-    if (i < f->nchunks && f->chunks[i]) {
+    if (is_absent(f, i))
+        f->saved[i] = ABSENT; /* restored as ABSENT */
+    else if (i < f->nchunks && f->chunks[i]) {
         f->saved[i] = xmalloc(CHUNK);
         if (!f->saved[i]) return SQLITE_NOMEM;
         memcpy(f->saved[i], f->chunks[i], CHUNK);
@@ -142,14 +165,20 @@ static void batch_end(mfile *f, int rollback) {
     for (size_t i = 0; i < f->saved_cap; i++) {
         if (!f->saved_set[i]) continue;
         if (rollback) {
-            if (f->saved[i])
+            if (f->saved[i] == ABSENT) {
+                if (f->chunks[i] != ABSENT) {
+                    xfree(f->chunks[i]);
+                    f->chunks[i] = ABSENT;
+                    f->absent++;
+                }
+            } else if (f->saved[i])
                 memcpy(f->chunks[i], f->saved[i], CHUNK);
             else if (i < f->nchunks) {
                 xfree(f->chunks[i]);
                 f->chunks[i] = NULL;
             }
         }
-        xfree(f->saved[i]);
+        if (f->saved[i] != ABSENT) xfree(f->saved[i]);
         f->saved[i] = NULL;
         f->saved_set[i] = 0;
     }
@@ -179,6 +208,7 @@ static int m_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 off) {
         size_t i = (size_t)(off / CHUNK), o = (size_t)(off % CHUNK);
         size_t n = CHUNK - o;
         if ((sqlite3_int64)n > end - off) n = (size_t)(end - off);
+        if (is_absent(f, i)) return missing(i, SQLITE_IOERR_READ);
         if (i < f->nchunks && f->chunks[i])
             memcpy(out, f->chunks[i] + o, n);
         else
@@ -194,11 +224,22 @@ static int m_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 off
     const unsigned char *in = buf;
     sqlite3_int64 end = off + amt;
     if (grow_slots(f, (size_t)((end + CHUNK - 1) / CHUNK))) return SQLITE_IOERR_NOMEM;
+    /* An ABSENT chunk may be overwritten whole (a page SQLite writes without reading it: its
+     * stored bytes are older), never in part: then nothing is written. */
+    for (sqlite3_int64 at = off - off % CHUNK; f->absent && at < end; at += CHUNK)
+        if (is_absent(f, (size_t)(at / CHUNK)) && (at < off || at + CHUNK > end))
+            return missing((size_t)(at / CHUNK), SQLITE_IOERR_WRITE);
     while (off < end) {
         size_t i = (size_t)(off / CHUNK), o = (size_t)(off % CHUNK);
         size_t n = CHUNK - o;
         if ((sqlite3_int64)n > end - off) n = (size_t)(end - off);
         if (save_chunk(f, i)) return SQLITE_IOERR_NOMEM;
+        if (f->chunks[i] == ABSENT) { /* written whole (checked above) */
+            unsigned char *c = xmalloc(CHUNK);
+            if (!c) return SQLITE_IOERR_NOMEM;
+            f->chunks[i] = c;
+            f->absent--;
+        }
         if (!f->chunks[i]) {
             f->chunks[i] = xmalloc(CHUNK);
             if (!f->chunks[i]) return SQLITE_IOERR_NOMEM;
@@ -216,6 +257,8 @@ static int m_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 off
 static int m_truncate(sqlite3_file *pf, sqlite3_int64 size) {
     mfile *f = ((mconn *)pf)->f;
     size_t keep = (size_t)((size + CHUNK - 1) / CHUNK);
+    for (size_t i = keep; f->absent && i < f->nchunks; i++)
+        if (f->chunks[i] == ABSENT) return missing(i, SQLITE_IOERR_TRUNCATE); /* nothing cut */
     for (size_t i = keep; i < f->nchunks; i++) {
         if (f->chunks[i]) {
             if (save_chunk(f, i)) return SQLITE_IOERR_NOMEM;
@@ -455,6 +498,12 @@ unsigned char *esync_memvfs_load_chunk(const char *name, size_t index, size_t le
     if (!len || len > CHUNK) return NULL;
     mfile *f = find_or_create(name);
     if (!f || grow_slots(f, index + 1)) return NULL;
+    if (f->chunks[index] == ABSENT) {
+        unsigned char *c = xmalloc(CHUNK);
+        if (!c) return NULL;
+        f->chunks[index] = c;
+        f->absent--;
+    }
     if (!f->chunks[index] && !(f->chunks[index] = xmalloc(CHUNK))) return NULL;
     if (len < CHUNK) memset(f->chunks[index] + len, 0, CHUNK - len);
     f->dirty[index] = 0; /* loaded from storage: already persisted */
@@ -465,7 +514,39 @@ unsigned char *esync_memvfs_load_chunk(const char *name, size_t index, size_t le
 
 unsigned char *esync_memvfs_chunk(const char *name, size_t index) {
     mfile *f = find(name);
-    return f && index < f->nchunks ? f->chunks[index] : NULL;
+    return f && index < f->nchunks && f->chunks[index] != ABSENT ? f->chunks[index] : NULL;
+}
+
+long esync_memvfs_absent(const char *name, size_t first, size_t count, int on) {
+    mfile *f = on && count ? find_or_create(name) : find(name);
+    if (!f) return on && count ? -1 : 0; /* no memory; or no file: none absent */
+    if (on && count) {
+        if (grow_slots(f, first + count)) return -1;
+        /* the file spans them (so that sizing it never writes into one) */
+        sqlite3_int64 end = (sqlite3_int64)(first + count) * CHUNK;
+        if (end > f->size) f->size = end;
+    }
+    for (size_t i = first; i < first + count && i < f->nchunks; i++) {
+        if (on && !f->chunks[i]) {
+            f->chunks[i] = ABSENT;
+            f->absent++;
+        } else if (!on && f->chunks[i] == ABSENT) {
+            f->chunks[i] = NULL;
+            f->absent--;
+        }
+    }
+    return (long)f->absent;
+}
+
+int esync_memvfs_is_absent(const char *name, size_t index) {
+    mfile *f = find(name);
+    return f && is_absent(f, index);
+}
+
+sqlite3_int64 esync_memvfs_missing(void) {
+    sqlite3_int64 i = g_missing;
+    g_missing = -1;
+    return i;
 }
 
 sqlite3_int64 esync_memvfs_size(const char *name) {

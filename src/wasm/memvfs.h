@@ -24,7 +24,7 @@ int esync_memvfs_write(const char *name, sqlite3_int64 offset, const void *data,
  * stored bytes (1..CHUNK; the rest of the chunk is zeroed here): not dirty, the file at least
  * index * CHUNK + len bytes long. NULL without memory. Loads an image with one copy. */
 unsigned char *esync_memvfs_load_chunk(const char *name, size_t index, size_t len);
-/* The chunk at index (NULL when absent or never written). Borrowed until the next write. */
+/* The chunk at index (NULL when never written, or ABSENT). Borrowed until the next write. */
 unsigned char *esync_memvfs_chunk(const char *name, size_t index);
 /* File size in bytes, or -1 when the file does not exist. */
 sqlite3_int64 esync_memvfs_size(const char *name);
@@ -41,6 +41,19 @@ uint64_t esync_memvfs_commits(void);
  * that must only ever store whole commits takes the dirty set only when this is 0; -1 when the
  * file does not exist. */
 int esync_memvfs_busy(const char *name);
+/* Lazy loading. on: the chunks of [first, first + count) that hold nothing become ABSENT (held
+ * by storage, not loaded yet), the file (created when missing) at least as long as the range; a
+ * read, a write of part of one or a truncation that meets one fails with SQLITE_IOERR_READ /
+ * _WRITE / _TRUNCATE, changes nothing and records the chunk's index for esync_memvfs_missing;
+ * a write of the whole chunk replaces it (a rolled back batch makes it ABSENT again), and
+ * esync_memvfs_load_chunk fills one. off: the ABSENT chunks of the range become empty (read as
+ * zeros: storage had no record for them). count 0 changes nothing. Returns how many chunks of
+ * the file are ABSENT after (0 when it does not exist), -1 without memory. */
+long esync_memvfs_absent(const char *name, size_t first, size_t count, int on);
+/* 1 when chunk `index` of file `name` is ABSENT, else 0. */
+int esync_memvfs_is_absent(const char *name, size_t index);
+/* The index of the ABSENT chunk the last failed access met (then forgotten), or -1. */
+sqlite3_int64 esync_memvfs_missing(void);
 /* Deletes a file (deferred until its last handle closes). */
 int esync_memvfs_delete(const char *name);
 

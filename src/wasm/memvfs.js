@@ -6,6 +6,8 @@
  * worker's IndexedDB layer): load() writes stored pages in before the database is opened;
  * takeDirty() copies out the chunks written since the last take, but only while no write
  * transaction holds the file, so a taken set is always a union of whole commits.
+ * A lazy open loads part of an image, marks the rest absent() and fill()s it as it arrives; a
+ * statement that meets an absent chunk fails, and missing() names the chunk to load first.
  *
  * Every page handed out is a copy (slice) made before the next call into the module: memory
  * growth detaches views, and the next commit rewrites the chunk in place.
@@ -77,10 +79,48 @@
       });
     },
 
+    // Lazy loading. on: the chunks of [first, first + count) that hold nothing are marked absent
+    // (stored, not loaded yet; the file created and sized to span them: mark before load()): a
+    // statement that reads or writes one fails and changes nothing, and missing() then names
+    // it; load() and fill() put stored bytes into them. off: the absent ones become empty (no
+    // stored record). Returns how many chunks of the file are absent (count 0: only that).
+    absent(name, first, count, on) {
+      const n = withName(name, (np) => Module._esw_memvfs_absent(np, first, count, on ? 1 : 0));
+      if (n < 0) throw outOfMemory();
+      return n;
+    },
+
+    // The index of the absent chunk that the last failed statement met (then forgotten), or -1.
+    missing() {
+      return Module._esw_memvfs_missing();
+    },
+
+    // Writes the chunks of a stored record (bytes from chunk `first` on, up to the file's size)
+    // that are absent, and only those (the others are newer: loaded from a delta or written
+    // since). Returns how many it filled.
+    fill(name, size, first, bytes) {
+      return withName(name, (np) => {
+        let filled = 0;
+        for (let at = 0; at < bytes.length; at += CHUNK) {
+          const chunk = first + at / CHUNK, off = chunk * CHUNK;
+          if (off >= size) break;
+          if (!Module._esw_memvfs_is_absent(np, chunk)) continue;
+          const len = Math.min(CHUNK, bytes.length - at, size - off);
+          const ptr = Module._esw_memvfs_load_chunk(np, chunk, len);
+          if (!ptr) throw outOfMemory();
+          Module.HEAPU8.set(bytes.subarray(at, at + len), ptr);
+          filled++;
+        }
+        return filled;
+      });
+    },
+
     // A copy of bytes [offset, offset + len) of a file (chunks never written read as zeros),
     // chunk-aligned offset. The store assembles its group records with it right after a take.
+    // Throws while chunks are absent (they would read as zeros).
     readRange(name, offset, len) {
       return withName(name, (np) => {
+        if (Module._esw_memvfs_absent(np, 0, 0, 0) > 0) throw new Error(`memvfs: ${name} is not loaded yet`);
         const out = new Uint8Array(len);
         for (let at = 0; at < len; at += CHUNK) {
           const ptr = Module._esw_memvfs_chunk(np, (offset + at) / CHUNK);
@@ -146,9 +186,10 @@
       });
     },
 
-    // A copy of one chunk, or null when it was never written.
+    // A copy of one chunk, or null when it was never written. Throws while it is absent.
     readChunk(name, index) {
       return withName(name, (np) => {
+        if (Module._esw_memvfs_is_absent(np, index)) throw new Error(`memvfs: chunk ${index} of ${name} is not loaded yet`);
         const ptr = Module._esw_memvfs_chunk(np, index);
         return ptr ? Module.HEAPU8.slice(ptr, ptr + CHUNK) : null;
       });

@@ -1,7 +1,7 @@
 /*
  * The browser build's in-memory VFS (src/wasm/memvfs.c), compiled natively: lock levels between
  * a writer and a reader, batch-atomic commits with no journal, rollback restoring pages, dirty
- * chunk tracking, and loading an image into a new file.
+ * chunk tracking, loading an image into a new file, and loading one lazily (ABSENT chunks).
  */
 #include "esync.h"
 #include "harness.h"
@@ -119,6 +119,118 @@ static void test_engine_on_memvfs(void) {
     CHECK_EQ_INT(esync_memory_used(), before);
 }
 
+/* A lazy load: an image copied with most chunks left ABSENT. Statements that meet one fail with
+ * an I/O error, change nothing and name the chunk; loading it and running again succeeds. */
+static void test_lazy_load(void) {
+    sqlite3 *w = open_conn("/src.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    CHECK_EQ_INT(
+        sqlite3_exec(w,
+                     "CREATE TABLE t(x INTEGER PRIMARY KEY, y TEXT);"
+                     "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 2000)"
+                     " INSERT INTO t(y) SELECT hex(randomblob(60)) FROM c",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(w);
+    sqlite3_int64 size = esync_memvfs_size("/src.db");
+    size_t n = (size_t)(size / ESYNC_MEMVFS_CHUNK);
+    CHECK(n > 20);
+    /* chunk 0 (the header, the schema) loaded; the file sized; the rest ABSENT */
+    unsigned char *c0 = esync_memvfs_load_chunk("/lazy.db", 0, ESYNC_MEMVFS_CHUNK);
+    CHECK(c0 != NULL);
+    if (c0) memcpy(c0, esync_memvfs_chunk("/src.db", 0), ESYNC_MEMVFS_CHUNK);
+    unsigned char *last = esync_memvfs_load_chunk("/lazy.db", n - 1, ESYNC_MEMVFS_CHUNK);
+    CHECK(last != NULL);
+    if (last) memcpy(last, esync_memvfs_chunk("/src.db", n - 1), ESYNC_MEMVFS_CHUNK);
+    CHECK_EQ_INT(esync_memvfs_absent("/lazy.db", 0, n, 1), (long)(n - 2));
+    CHECK_EQ_INT(esync_memvfs_absent("/lazy.db", 0, 0, 1), (long)(n - 2)); /* counts only */
+    CHECK_EQ_INT(esync_memvfs_absent("/nope.db", 0, 0, 1), 0);
+    CHECK_EQ_INT(esync_memvfs_size("/nope.db"), -1); /* not created by a count */
+    CHECK_EQ_INT(esync_memvfs_absent("/nope.db", 0, 0, 0), 0);
+    CHECK(esync_memvfs_is_absent("/lazy.db", 1) && !esync_memvfs_is_absent("/lazy.db", 0));
+    CHECK(esync_memvfs_chunk("/lazy.db", 1) == NULL); /* never handed out */
+    CHECK(esync_memvfs_missing() == -1);
+    sqlite3 *r = open_conn("/lazy.db", SQLITE_OPEN_READWRITE);
+    uint32_t idx[64];
+    esync_memvfs_take_dirty("/lazy.db", idx, 64);
+    /* a statement that would write meets ABSENT chunks: it fails and nothing is written */
+    CHECK(sqlite3_exec(r, "DELETE FROM t WHERE x > 10", NULL, NULL, NULL) != SQLITE_OK);
+    CHECK(esync_memvfs_missing() > 0);
+    CHECK_EQ_INT(esync_memvfs_take_dirty("/lazy.db", idx, 64), 0);
+    /* a read meets ABSENT chunks: fails, each time naming one; loading it makes progress */
+    int tries = 0, got;
+    while ((got = count(r)) < 0 && tries < 1000) {
+        sqlite3_int64 miss = esync_memvfs_missing();
+        CHECK(miss > 0 && miss < (sqlite3_int64)n);
+        if (miss <= 0) break;
+        CHECK(esync_memvfs_missing() == -1); /* forgotten once read */
+        unsigned char *c = esync_memvfs_load_chunk("/lazy.db", (size_t)miss, ESYNC_MEMVFS_CHUNK);
+        if (c) memcpy(c, esync_memvfs_chunk("/src.db", (size_t)miss), ESYNC_MEMVFS_CHUNK);
+        tries++;
+    }
+    CHECK_EQ_INT(got, 2000);
+    CHECK(tries > 0);
+    CHECK_EQ_INT(esync_memvfs_absent("/lazy.db", 0, 0, 1), (long)(n - 2 - (size_t)tries));
+    /* everything loaded: the same image, writable */
+    for (size_t i = 0; i < n; i++) {
+        if (!esync_memvfs_is_absent("/lazy.db", i)) continue;
+        unsigned char *c = esync_memvfs_load_chunk("/lazy.db", i, ESYNC_MEMVFS_CHUNK);
+        if (c) memcpy(c, esync_memvfs_chunk("/src.db", i), ESYNC_MEMVFS_CHUNK);
+    }
+    CHECK_EQ_INT(esync_memvfs_absent("/lazy.db", 0, 0, 1), 0);
+    CHECK_EQ_INT(count(r), 2000);
+    CHECK_EQ_INT(sqlite3_exec(r, "DELETE FROM t WHERE x > 10", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(count(r), 10);
+    sqlite3_stmt *st;
+    CHECK_EQ_INT(sqlite3_prepare_v2(r, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_ROW &&
+          !strcmp((const char *)sqlite3_column_text(st, 0), "ok"));
+    sqlite3_finalize(st);
+    sqlite3_close(r);
+    /* marking creates and sizes the file; load_chunk fills an ABSENT chunk; off: ABSENT chunks
+     * storage had no record for read as zeros; a deleted file frees none */
+    CHECK_EQ_INT(esync_memvfs_absent("/sparse.db", 1, 3, 1), 3);
+    CHECK_EQ_INT(esync_memvfs_size("/sparse.db"), 4 * ESYNC_MEMVFS_CHUNK);
+    CHECK(esync_memvfs_load_chunk("/sparse.db", 3, 10) != NULL);
+    CHECK_EQ_INT(esync_memvfs_size("/sparse.db"), 4 * ESYNC_MEMVFS_CHUNK);
+    CHECK_EQ_INT(esync_memvfs_absent("/sparse.db", 0, 0, 1), 2);
+    CHECK_EQ_INT(esync_memvfs_absent("/sparse.db", 1, 1, 0), 1);
+    CHECK(!esync_memvfs_is_absent("/sparse.db", 1) && esync_memvfs_is_absent("/sparse.db", 2));
+    /* writes: a whole ABSENT chunk is replaced, part of one is refused; a rolled back batch
+     * makes a replaced one ABSENT again */
+    sqlite3 *sp = open_conn("/sparse.db", SQLITE_OPEN_READWRITE);
+    sqlite3_file *fp = NULL;
+    CHECK_EQ_INT(sqlite3_file_control(sp, "main", SQLITE_FCNTL_FILE_POINTER, &fp), SQLITE_OK);
+    static unsigned char page[ESYNC_MEMVFS_CHUNK];
+    memset(page, 7, sizeof page);
+    if (fp) {
+        CHECK_EQ_INT(fp->pMethods->xWrite(fp, page, 100, 2 * ESYNC_MEMVFS_CHUNK + 8),
+                     SQLITE_IOERR_WRITE);
+        CHECK(esync_memvfs_missing() == 2);
+        CHECK(esync_memvfs_is_absent("/sparse.db", 2));
+        CHECK_EQ_INT(fp->pMethods->xFileControl(fp, SQLITE_FCNTL_BEGIN_ATOMIC_WRITE, NULL),
+                     SQLITE_OK);
+        CHECK_EQ_INT(fp->pMethods->xWrite(fp, page, ESYNC_MEMVFS_CHUNK, 2 * ESYNC_MEMVFS_CHUNK),
+                     SQLITE_OK);
+        CHECK_EQ_INT(esync_memvfs_absent("/sparse.db", 0, 0, 1), 0);
+        CHECK_EQ_INT(fp->pMethods->xFileControl(fp, SQLITE_FCNTL_ROLLBACK_ATOMIC_WRITE, NULL),
+                     SQLITE_OK);
+        CHECK(esync_memvfs_is_absent("/sparse.db", 2));
+        CHECK_EQ_INT(fp->pMethods->xWrite(fp, page, ESYNC_MEMVFS_CHUNK, 2 * ESYNC_MEMVFS_CHUNK),
+                     SQLITE_OK);
+        CHECK_EQ_INT(esync_memvfs_absent("/sparse.db", 0, 0, 1), 0);
+        unsigned char *c2 = esync_memvfs_chunk("/sparse.db", 2);
+        CHECK(c2 && c2[0] == 7 && c2[ESYNC_MEMVFS_CHUNK - 1] == 7);
+        CHECK_EQ_INT(esync_memvfs_absent("/sparse.db", 1, 1, 1), 1); /* (NULL again: ABSENT) */
+        CHECK_EQ_INT(fp->pMethods->xTruncate(fp, 0), SQLITE_IOERR_TRUNCATE);
+        CHECK(esync_memvfs_missing() == 1);
+        CHECK_EQ_INT(esync_memvfs_size("/sparse.db"), 4 * ESYNC_MEMVFS_CHUNK); /* nothing cut */
+    }
+    sqlite3_close(sp);
+    CHECK_EQ_INT(esync_memvfs_delete("/sparse.db"), SQLITE_OK);
+    CHECK_EQ_INT(esync_memvfs_delete("/lazy.db"), SQLITE_OK);
+    CHECK_EQ_INT(esync_memvfs_delete("/src.db"), SQLITE_OK);
+}
+
 int main(void) {
     /* The first engine initializes SQLite with the engine's allocator. */
     char *path = harness_tmpdb();
@@ -130,5 +242,6 @@ int main(void) {
     CHECK_EQ_INT(esync_memvfs_register(0), SQLITE_OK);
     test_locks_and_batches();
     test_engine_on_memvfs();
+    test_lazy_load();
     return harness_result();
 }
