@@ -213,7 +213,8 @@
       if (!replica.store.meta) sync.sendFirstRequests(M, config.shapes); // a new replica
       replica.load(M);
       timeline.mark('image loaded');
-      replica.loaded().then(() => timeline.mark('image whole'), () => {});
+      if (replica.store.isLoaded) timeline.mark('image whole'); // else once the background reads end
+      else replica.loaded().then(() => timeline.mark('image whole'), () => {});
       await replica.openEngine();
       timeline.mark('engine open');
       const got = await versionP;

@@ -41,11 +41,11 @@
   // checkpoint's change set (up to the cap's worth of rows, as JSON) is in the worker's heap
   // while it commits, so the cap also bounds the worker's memory over the replica's size.)
   const CHECKPOINT_BYTES = 4 * 1024 * 1024;
+  const CHECKPOINT_GROWTH = 16 * 1024 * 1024;
   // A lazy open: a statement that missed pages this many times (each miss loads one extent and
   // runs it again) waits for the whole image. A lookup by key descends one path of the b-tree
   // (its depth is 3-4 at 1M rows); a scan would miss at every extent.
   const MISSES_PER_CALL = 4;
-  const CHECKPOINT_GROWTH = 16 * 1024 * 1024;
 
   class Replica {
     // opts: {indexedDB, IDBKeyRange, writerId, log, setTimeout, checkpointBytes (0: off),
@@ -110,9 +110,18 @@
           break;
         } catch (e) {
           if (engine) engine.close();
-          const wait = this.pageWait(misses);
-          if (!wait) throw e;
-          await wait;
+          const wait = this.closed ? null : this.pageWait(misses);
+          if (!wait) {
+            if (this.closed) return; // closed meanwhile (close() resolved `opened`)
+            throw e;
+          }
+          try {
+            await wait;
+          } catch (err) {
+            if (this.closed) return;
+            throw err;
+          }
+          if (this.closed) return;
         }
       }
       this.markOpened();
