@@ -19,9 +19,10 @@
  * deltas, format 1 (IndexedDB version 1: pages and meta only) deltas only.
  *
  * Lazy open: read() takes the meta record, the deltas, the format 2 groups and extent 0 (the
- * header, the schema, the engine's own tables); load() puts them in the heap, marks every other
- * chunk of the image absent (Module.MemVfs.absent) and starts reading extents 1.. in the
- * background, LOAD_AHEAD at a time, each filling only the chunks still absent (a delta is newer).
+ * header, the schema, the engine's own tables); the chunks of extents 1.. are marked absent
+ * (Module.MemVfs.absent) before any of that goes into the heap (load()), and load() starts
+ * reading those extents in the background, LOAD_AHEAD at a time, each filling only the chunks
+ * still absent (a delta, or a page written since, is newer).
  * A statement that meets an absent chunk fails and changes nothing; fetchChunk() loads that
  * chunk's extent first, and the caller runs the statement again (Replica.withPages). `loaded`
  * resolves once no chunk is absent.

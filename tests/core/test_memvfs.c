@@ -26,6 +26,15 @@ static int count(sqlite3 *db) {
     return n;
 }
 
+static int integrity_ok(sqlite3 *db) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) return 0;
+    int ok = sqlite3_step(st) == SQLITE_ROW &&
+             !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    return ok;
+}
+
 static void test_locks_and_batches(void) {
     sqlite3 *w = open_conn("/m.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     CHECK_EQ_INT(sqlite3_exec(w, "CREATE TABLE t(x INTEGER PRIMARY KEY, y TEXT)", NULL, NULL, NULL),
@@ -62,11 +71,7 @@ static void test_locks_and_batches(void) {
             NULL, NULL, NULL),
         SQLITE_OK);
     CHECK_EQ_INT(count(r), 3002);
-    sqlite3_stmt *st;
-    CHECK_EQ_INT(sqlite3_prepare_v2(r, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
-    CHECK(sqlite3_step(st) == SQLITE_ROW &&
-          !strcmp((const char *)sqlite3_column_text(st, 0), "ok"));
-    sqlite3_finalize(st);
+    CHECK(integrity_ok(r));
     sqlite3_close(r);
     sqlite3_close(w);
     /* copy the image chunk by chunk into a new file, as the IndexedDB loader does */
@@ -180,11 +185,7 @@ static void test_lazy_load(void) {
     CHECK_EQ_INT(count(r), 2000);
     CHECK_EQ_INT(sqlite3_exec(r, "DELETE FROM t WHERE x > 10", NULL, NULL, NULL), SQLITE_OK);
     CHECK_EQ_INT(count(r), 10);
-    sqlite3_stmt *st;
-    CHECK_EQ_INT(sqlite3_prepare_v2(r, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
-    CHECK(sqlite3_step(st) == SQLITE_ROW &&
-          !strcmp((const char *)sqlite3_column_text(st, 0), "ok"));
-    sqlite3_finalize(st);
+    CHECK(integrity_ok(r));
     sqlite3_close(r);
     /* marking creates and sizes the file; load_chunk fills an ABSENT chunk; off: ABSENT chunks
      * storage had no record for read as zeros; a deleted file frees none */
