@@ -354,3 +354,52 @@ test('firstRequest: the query a new replica sends first, without an engine; a ba
   assert.throws(() => M.firstRequest({ table: '' }), (err) => err instanceof M.EsyncError && err.codeName === 'ESYNC_EINVAL');
   assert.throws(() => M.firstRequest('not json'), (err) => err.codeName === 'ESYNC_EINVAL');
 });
+
+test('sliced ingest: a large response over several calls gives one call\'s events and replica; a busy read; abort; memory back to baseline', () => {
+  const before = M.memoryUsed();
+  const body = JSON.stringify(Array.from({ length: 30000 }, (_, i) => row(String(i + 1), '0.5', `title ${i} ${'x'.repeat(80)}`)));
+  const first = { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_inf', 'electric-schema': SCHEMA, 'electric-up-to-date': '' }, body: JSON.stringify([row('0', '1', 'first')]), nowMs: 1 };
+  const headers = { 'electric-handle': 'h', 'electric-offset': '1_0', 'electric-up-to-date': '' };
+  const whole = new M.Engine('/slice-whole.db', { seed: 3 });
+  whole.defineShape('t', { table: 't' });
+  whole.ingest('t', first);
+  const expected = whole.ingest('t', { status: 200, headers, body, nowMs: 1 });
+  const e = new M.Engine('/slice.db', { seed: 3 });
+  e.defineShape('t', { table: 't' });
+  e.ingest('t', first);
+  e.setIngestSlice(64 * 1024);
+  let events = e.ingest('t', { status: 200, headers, body, nowMs: 1 });
+  assert.equal(e.ingestPending(), true);
+  assert.deepEqual(events, []);
+  let calls = 1, busy = 0;
+  while (e.ingestPending()) {
+    // between slices a read sees the last commit, or is refused by the writer's lock
+    try { assert.deepEqual(e.query('SELECT count(*) AS n FROM t'), [{ n: 1 }]); } catch (err) { assert.match(err.message, /locked/); busy++; }
+    events = events.concat(e.ingestContinue());
+    calls++;
+  }
+  assert.ok(calls > 10, `${calls} calls`);
+  assert.ok(busy > 0, 'the batch outgrew the page cache: reads were refused between slices');
+  assert.equal(e.sliceBody, 0); // the body's heap copy is freed after the last slice
+  assert.deepEqual(events, expected);
+  assert.deepEqual(e.query('SELECT count(*) AS n FROM t'), [{ n: 30001 }]);
+  assert.equal(e.nextRequest('t').live, true);
+  // a second response dropped half-way: rolled back, asked again from the last commit
+  const more = JSON.stringify(Array.from({ length: 3000 }, (_, i) => row(String(100000 + i), '1.5', 'later')));
+  e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '5_0' }, body: more, nowMs: 2 });
+  assert.equal(e.ingestPending(), true);
+  e.ingestContinue();
+  e.ingestAbort();
+  assert.equal(e.ingestPending(), false);
+  assert.equal(e.sliceBody, 0);
+  assert.deepEqual(e.query('SELECT count(*) AS n FROM t'), [{ n: 30001 }]);
+  assert.match(e.nextRequest('t').query, /offset=1_0/);
+  // the same shape again while one is pending: refused; a close while pending frees it all
+  e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '5_0' }, body: more, nowMs: 2 });
+  assert.throws(() => e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '5_0' }, body: '[]' }), /still being applied/);
+  e.close();
+  whole.close();
+  M.deleteDatabase('/slice.db');
+  M.deleteDatabase('/slice-whole.db');
+  assert.equal(M.memoryUsed(), before);
+});

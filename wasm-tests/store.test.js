@@ -116,7 +116,12 @@ async function sync(r, svc, delivered, stop = () => false) {
     if (req.live) return offsets;
     offsets.push(new URLSearchParams(req.query).get('offset'));
     const resp = svc.answer(req.query);
-    const events = r.engine.ingest('items', { ...resp, nowMs: 1000 });
+    let events = r.engine.ingest('items', { ...resp, nowMs: 1000 });
+    // a large response is applied in slices (Replica's ingest slice), IndexedDB running between
+    while (r.engine.ingestPending()) {
+      await new Promise((res) => setImmediate(res));
+      events = events.concat(r.engine.ingestContinue());
+    }
     const p = r.persist(events);
     if (p) p.then((evs) => { for (const e of evs) delivered.push(e); });
     if (stop(offsets)) return offsets;

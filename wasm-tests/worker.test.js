@@ -868,3 +868,33 @@ test('shapes: a second tab adding a shape gets its rows; a different definition 
     await s.close();
   }
 });
+
+test('a large initial sync is applied in slices: reads between them all resolve (none fails on the writer\'s lock), the replica is whole', async (t) => {
+  if (backend.kind !== 'real') return t.skip('needs the real server');
+  const s = scope();
+  try {
+    const N = 40000; // ~14 MB of responses: batches that outgrow SQLite's 4 MiB page cache
+    await backend.seedMany(N);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const tab = s.add(openTab(o, w, config()));
+    const reads = [];
+    let done = false;
+    const ready = tab.sync.ready.then(() => { done = true; });
+    while (!done) {
+      reads.push(tab.sync.query('SELECT count(*) AS n FROM test_items').then((rows) => ({ n: rows[0].n }), (error) => ({ error: error.message })));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await ready;
+    const results = await Promise.all(reads);
+    assert.deepEqual(results.filter((r) => r.error), [], 'no read failed');
+    assert.ok(results.length >= 20, `${results.length} reads during the sync`);
+    for (const r of results) assert.ok(r.n >= 0 && r.n <= N);
+    const live = (await statsOf(w)).live;
+    t.diagnostic(`${results.length} reads, ${live.busyWaits} waited for a response's last slice, ${live.waits} for the table`);
+    assert.deepEqual(await tab.sync.query('SELECT count(*) AS n FROM test_items'), [{ n: N }]);
+    assert.equal(changes(tab).flatMap((e) => e.changes.insert).length, N);
+  } finally {
+    await s.close();
+  }
+});

@@ -238,7 +238,7 @@
     stats() {
       let subs = 0;
       for (const q of this.live.values()) subs += q.subs.size;
-      return { ...this.counters, queries: this.live.size, subscriptions: subs };
+      return { ...this.counters, busyWaits: this.replica.busyWaits, queries: this.live.size, subscriptions: subs };
     }
   }
 

@@ -46,10 +46,16 @@
   // runs it again) waits for the whole image. A lookup by key descends one path of the b-tree
   // (its depth is 3-4 at 1M rows); a scan would miss at every extent.
   const MISSES_PER_CALL = 4;
+  // Sliced ingest (esync_set_ingest_slice): a response is applied in slices of about this many
+  // body bytes, the worker's event loop running between them (Sync.slices), so that the next
+  // response's body keeps arriving, a flush goes on and the tabs' reads are answered while a
+  // 10 MB response is applied (~60-120 ms of engine time in one piece otherwise).
+  const INGEST_SLICE_BYTES = 1024 * 1024;
+  const BUSY_RETRY_MS = 1000; // a read refused by the writer's lock runs again after this at most
 
   class Replica {
     // opts: {indexedDB, IDBKeyRange, writerId, log, setTimeout, checkpointBytes (0: off),
-    //        checkpointGrowth (0: fixed spacing)}
+    //        checkpointGrowth (0: fixed spacing), ingestSliceBytes (0: a response in one call)}
     constructor(opts) {
       this.opts = opts;
       this.M = null;
@@ -60,6 +66,10 @@
       this.closed = false;
       this.opened = new Promise((r) => { this.markOpened = r; });
       this.engineWaiters = [];
+      // While a response is applied in slices (Sync.slices): resolves after its last slice.
+      this.slicing = null;
+      this.busyWaits = 0; // reads the writer's lock made wait (STATS live.busyWaits)
+      this.ingestWaiters = [];
     }
 
     // The engine once it is open; null once the replica is closed for good.
@@ -102,6 +112,7 @@
         try {
           this.M.MemVfs.missing(); // forget an older miss
           engine = new this.M.Engine(this.file, { checkpointBytes: cp, checkpointGrowth: growth });
+          engine.setIngestSlice(this.opts.ingestSliceBytes ?? INGEST_SLICE_BYTES);
           for (const s of this.config.shapes) {
             const { name, ...def } = s;
             engine.defineShape(name, def);
@@ -136,10 +147,31 @@
     // After an engine call threw: when the statement met a page the lazy open has not read yet,
     // the promise of that page in the heap (after MISSES_PER_CALL such misses of one call, of the
     // whole image: a scan would otherwise run again for every extent); else null.
+    // Also, while the writer holds the file's exclusive lock (a batch that outgrew SQLite's page
+    // cache spills pages to the file before its commit, and a read is then refused SQLITE_BUSY;
+    // such a batch stays open between the slices of a response and, in an initial sync, across
+    // the responses before a checkpoint): the promise of the response's last slice, else of the
+    // next ingest (at most BUSY_RETRY_MS: a batch left open by a stopped loop commits later).
     pageWait(misses = 0) {
       const chunk = this.M ? this.M.MemVfs.missing() : -1;
-      if (chunk < 0 || !this.store) return null;
+      if (chunk < 0 || !this.store) {
+        if (this.M && this.config && this.M.MemVfs.busy(this.file)) {
+          this.busyWaits++;
+          return this.slicing || new Promise((r) => {
+            this.ingestWaiters.push(r);
+            (this.opts.setTimeout || setTimeout)(r, BUSY_RETRY_MS);
+          });
+        }
+        return null;
+      }
       return misses < MISSES_PER_CALL ? this.store.fetchChunk(chunk) : this.store.loadAll();
+    }
+
+    // Sync: an ingest call returned (the reads the writer's lock refused run again).
+    ingested() {
+      const ws = this.ingestWaiters;
+      this.ingestWaiters = [];
+      for (const r of ws) r();
     }
 
     // fn(engine) once the engine is open, run again after a page it missed was loaded.

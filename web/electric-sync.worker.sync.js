@@ -44,6 +44,20 @@
   // The query string without its cache-buster: only caches see that parameter (the engine
   // draws a new one for each request of a refetch), so two queries that differ only there ask
   // the server for the same thing.
+  // A macrotask turn: what the event loop has queued (a fetch's body, an IndexedDB callback, a
+  // tab's message) runs first. A MessageChannel, not setTimeout, which browsers clamp to 4 ms
+  // once nested.
+  const tick = typeof MessageChannel === 'function' ? new MessageChannel() : null;
+  const ticks = [];
+  if (tick) {
+    tick.port1.onmessage = () => { const r = ticks.shift(); if (r) r(); };
+    if (typeof tick.port1.unref === 'function') tick.port1.unref(); // node: not what keeps it alive
+  }
+  function yieldTask() {
+    if (!tick) return new Promise((r) => setTimeout(r, 0));
+    return new Promise((r) => { ticks.push(r); tick.port2.postMessage(0); });
+  }
+
   function sameRequest(a, b) {
     const norm = (q) => q.split('&').filter((kv) => !kv.startsWith('cache-buster=')).join('&');
     return norm(a) === norm(b);
@@ -300,13 +314,17 @@
           let events = [];
           let err = null;
           const engine = this.replica.engine;
+          const decode = (raw) => g.ElectricSyncWorker.decodeEvents(raw, engine);
           try {
-            events = g.ElectricSyncWorker.decodeEvents(engine.ingest(name, resp, { raw: true }), engine);
+            events = decode(engine.ingest(name, resp, { raw: true }));
+            if (engine.ingestPending()) await this.slices(engine, g0, events, decode);
           } catch (e) {
             err = e;
-            // what other shapes' queued responses committed
-            try { events = g.ElectricSyncWorker.decodeEvents(e.raw, engine); } catch (e2) { this.log('events', e2); }
+            // what other shapes' queued responses committed (and, sliced, the slices before)
+            try { events = events.concat(decode(e.raw)); } catch (e2) { this.log('events', e2); }
           }
+          if (this.replica.engine !== engine) return; // closed or rebuilt meanwhile
+          this.replica.ingested();
           this.timeline.mark('ingested');
           this.status.ingested(name, engine, err);
           this.afterIngest(name, events, err, resp);
@@ -325,6 +343,31 @@
           this.status.fromEngine(this.replica.engine);
           await this.sleep(STOPPED_SLEEP_MS, g0);
         }
+      }
+    }
+
+    // The other slices of the response `engine` is applying (esync_set_ingest_slice), the event
+    // loop running between them: the next response's body keeps arriving, a flush goes on, tabs
+    // are answered (a read the writer's lock refuses waits for replica.slicing). Their events
+    // are appended to `events`. A stop (or the replica's close or rebuild) between two slices
+    // drops the response: its batch is rolled back, the shape asks again from its last commit.
+    async slices(engine, g0, events, decode) {
+      let done;
+      this.replica.slicing = new Promise((r) => { done = r; });
+      try {
+        while (engine.ingestPending()) {
+          await yieldTask();
+          if (!this.current(g0) || this.replica.engine !== engine) {
+            if (this.replica.engine === engine) engine.ingestAbort();
+            return;
+          }
+          const raw = engine.ingestContinue({ raw: true });
+          for (const ev of decode(raw)) events.push(ev);
+        }
+      } finally {
+        engine.freeSliceBody(); // a reset or a close dropped the response meanwhile
+        this.replica.slicing = null;
+        done();
       }
     }
 

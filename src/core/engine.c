@@ -156,6 +156,7 @@ void esync_set_checkpoint_bytes(esync *e, size_t bytes) {
 
 void esync_close(esync *e) {
     if (!e) return;
+    esync__ingest_drop(e);
     esync__batch_rollback(e);
     esync__queue_free(e);
     sqlite3_finalize(e->st_store);
@@ -269,6 +270,7 @@ int esync_version_check(esync *e, const char *server_version, char **event, size
     char *ev = NULL;
     if (wipe && !(ev = reset_event("version_mismatch", e->version, server_version, event_len)))
         return esync__oom(e);
+    esync__ingest_drop(e);
     esync__batch_rollback(e);
     int rc = esync__exec(e, "BEGIN IMMEDIATE");
     if (!rc && wipe) rc = wipe_all(e);
@@ -292,6 +294,7 @@ int esync_reset(esync *e, char **event, size_t *event_len) {
     if (!e || !event) return ESYNC_EINVAL;
     *event = reset_event("manual_reset", e->version, e->version, event_len);
     if (!*event) return esync__oom(e);
+    esync__ingest_drop(e);
     esync__batch_rollback(e);
     int rc = esync__exec(e, "BEGIN IMMEDIATE");
     if (!rc) rc = wipe_all(e);

@@ -160,6 +160,33 @@ void esync_set_checkpoint_bytes(esync *e, size_t bytes);
  * checkpoint: the commit at up-to-date follows it. */
 void esync_set_checkpoint_growth(esync *e, size_t max_bytes);
 
+/* Sliced ingest: with bytes > 0, esync_ingest applies a 200 whose body is larger than `bytes`
+ * in slices of about that many body bytes (whole messages): it returns after the first slice
+ * with ESYNC_OK and esync_ingest_pending true, and each esync_ingest_continue applies the next
+ * slice, the last one doing what the rest of esync_ingest does (the response's offset and
+ * handle, the commit at up-to-date or a checkpoint, the queued responses of other shapes). So
+ * a caller with an event loop (the browser worker) can let it run between slices: a fetch's
+ * body keeps arriving, a flush goes on, a tab's query is answered. The body is parsed whole
+ * before its first slice is applied (a malformed body changes nothing), and its bytes must stay
+ * valid and untouched until the ingest is no longer pending (the header strings are copied).
+ * Between slices the response's rows are in the shape's batch, not committed: a reader sees
+ * the last commit, or SQLITE_BUSY once the batch has outgrown the page cache (ESYNC_ESQLITE from
+ * esync_query: run it again after the slices). While a response is pending, esync_ingest of
+ * another shape queues that response (it is applied after this one), of the same shape fails
+ * with ESYNC_EINVAL; esync_close, esync_reset, esync_check_version and esync_shape_define drop
+ * the pending response with its batch. 0 (the default): every response in one call. */
+void esync_set_ingest_slice(esync *e, size_t bytes);
+/* Applies the next slice of the pending response; *changes as for esync_ingest (the events of
+ * what the last slice committed). ESYNC_OK with nothing to do when no response is pending. On an
+ * error the batch is rolled back as esync_ingest would have (same codes). */
+int esync_ingest_continue(esync *e, char **changes, size_t *changes_len);
+/* 1 while a response is partly applied (esync_set_ingest_slice), else 0. */
+int esync_ingest_pending(const esync *e);
+/* Drops the pending response: its batch is rolled back (what it held, the responses before it
+ * that the batch had not committed included) and the shape asks again from its last committed
+ * offset. No-op when nothing is pending. */
+void esync_ingest_abort(esync *e);
+
 /* Code and message of the last failed call on this engine (ESYNC_OK / "" after a success). */
 int esync_errcode(const esync *e);
 const char *esync_errmsg(const esync *e);

@@ -83,11 +83,41 @@ static size_t checkpoint_spacing(const esync *e, const esync_shape *s) {
     return every > e->checkpoint_bytes ? every : e->checkpoint_bytes;
 }
 
-/* A 200 or 204: its messages applied in the shape's batch (opened when something is to be
- * written), and the batch committed at up-to-date, or at a checkpoint: the end of a snapshot
- * response while the shape has never been up-to-date, once the batch holds checkpoint_spacing
- * bytes of bodies. */
-static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, esync_buf *out) {
+/* A 200 or 204 being applied: everything its application keeps from one slice to the next
+ * (esync_set_ingest_slice; without slicing it lives for one call). */
+typedef struct esync_applying {
+    esync_shape *s;
+    esync_msgs ms;
+    esync_schema rs;
+    esync_row_values rv;
+    esync_buf key, tmp;
+    size_t next;      /* the next message to apply */
+    size_t per_slice; /* messages per call (ms.n: all at once) */
+    bool up_to_date, refetches, snapshot_end;
+    bool refetch_last; /* the last message applied was a must-refetch */
+    size_t body_len;
+    double now_ms;
+    char *handle, *offset, *cursor; /* the response's headers, copied */
+} esync_applying;
+
+static void applying_free(esync_applying *a) {
+    if (!a) return;
+    esync__rows_values_free(&a->rv);
+    esync__buf_free(&a->key);
+    esync__buf_free(&a->tmp);
+    esync__msgs_free(&a->ms);
+    esync__schema_free(&a->rs);
+    esync__freemem(a->handle);
+    esync__freemem(a->offset);
+    esync__freemem(a->cursor);
+    esync__freemem(a);
+}
+
+/* A 200 or 204, first part: the checks, the body parsed whole, the shape's batch opened when
+ * something is to be written. On success *out_a holds what the slices need. */
+static int ok_begin(esync *e, esync_shape *s, const esync_response *r, esync_buf *out,
+                    esync_applying **out_a) {
+    *out_a = NULL;
     bool is204 = r->status == 204;
     if (r->body_len > e->max_body)
         return esync__fail(e, ESYNC_ETOOBIG,
@@ -99,72 +129,103 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
     if (!is204 && (!r->offset || !r->offset[0]))
         return esync__fail(e, ESYNC_EHEADERS,
                            "shape \"%s\": response has no electric-offset header", s->name);
-    esync_schema rs;
-    memset(&rs, 0, sizeof rs);
+    esync_applying *a = esync__malloc(sizeof *a);
+    if (!a) return esync__oom(e);
+    memset(a, 0, sizeof *a);
+    a->s = s;
+    a->body_len = r->body_len;
+    a->now_ms = r->now_ms;
+    esync__buf_init(&a->key);
+    esync__buf_init(&a->tmp);
+    int rc = ESYNC_OK;
+    if ((r->handle && !(a->handle = esync__strdup(r->handle))) ||
+        (r->offset && !(a->offset = esync__strdup(r->offset))) ||
+        (r->cursor && !(a->cursor = esync__strdup(r->cursor)))) {
+        applying_free(a);
+        return esync__oom(e);
+    }
     if (r->schema && r->schema[0]) {
         char err[200];
-        int rc = esync__schema_parse(r->schema, &rs, err, sizeof err);
-        if (rc) return esync__fail(e, rc, "shape \"%s\": %s", s->name, err);
+        rc = esync__schema_parse(r->schema, &a->rs, err, sizeof err);
+        if (rc) {
+            applying_free(a);
+            return esync__fail(e, rc, "shape \"%s\": %s", s->name, err);
+        }
     }
-    esync_msgs ms;
-    int rc = parse_body(e, s, r, &ms);
+    rc = parse_body(e, s, r, &a->ms);
     if (rc) {
-        esync__schema_free(&rs);
+        applying_free(a);
         return rc;
     }
-    bool up_to_date = r->up_to_date || is204;
-    bool has_changes = false, refetches = false, inserts_only = true, snapshot_end = false;
-    for (size_t i = 0; i < ms.n; i++) {
-        const esync_msg *m = &ms.m[i];
+    const esync_msgs *ms = &a->ms;
+    a->up_to_date = r->up_to_date || is204;
+    bool has_changes = false, inserts_only = true;
+    for (size_t i = 0; i < ms->n; i++) {
+        const esync_msg *m = &ms->m[i];
         if (!m->is_object || m->headers_kind != ESYNC_JSON_OBJECT) {
             rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": message without headers", s->name);
             break;
         }
         if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "up-to-date"))
-            up_to_date = true;
+            a->up_to_date = true;
         if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "must-refetch"))
-            refetches = true;
+            a->refetches = true;
         if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "snapshot-end"))
-            snapshot_end = true;
+            a->snapshot_end = true;
         if (m->op_kind != ESYNC_JSON_ABSENT) {
             has_changes = true;
             if (m->op_kind != ESYNC_JSON_STRING || strcmp(m->op, "insert")) inserts_only = false;
         }
     }
     /* A response that may continue the snapshot after a checkpoint without tracking keys. */
-    bool snapshot_chunk = !is204 && !up_to_date && !refetches && inserts_only &&
+    bool snapshot_chunk = !is204 && !a->up_to_date && !a->refetches && inserts_only &&
                           snapshot_offset(r->offset) && e->checkpoint_bytes > 0;
     /* A handle and its offsets form a pair: a new handle mid-log is only valid together with a
      * must-refetch. */
-    if (!rc && !is204 && !refetches && s->handle && strcmp(s->offset ? s->offset : "-1", "-1") &&
+    if (!rc && !is204 && !a->refetches && s->handle && strcmp(s->offset ? s->offset : "-1", "-1") &&
         strcmp(r->handle, s->handle))
         rc = esync__fail(e, ESYNC_EHEADERS,
                          "shape \"%s\": handle changed from %s to %s without a must-refetch",
                          s->name, s->handle, r->handle);
-    esync_buf key, tmp;
-    esync__buf_init(&key);
-    esync__buf_init(&tmp);
-    esync_row_values rv = {0};
     /* An append batch (checkpoint spacing > one response) holds snapshot inserts only: a response
      * of another kind commits it first, at the end of the last snapshot chunk it applied (a
      * checkpoint), and then opens a batch of its own. */
     if (!rc && s->in_batch && s->append && !snapshot_chunk)
-        rc = esync__batch_commit(e, s, r->now_ms, true, &rv, &tmp, out);
+        rc = esync__batch_commit(e, s, r->now_ms, true, &a->rv, &a->tmp, out);
     /* Open the batch only when something is written: rows, a new table, or a new offset or
      * handle to store at up-to-date. An empty live answer writes nothing. */
     bool need_batch = has_changes || s->in_batch || s->refetch || !s->schema_c.ncols ||
-                      (rs.ncols && !esync__schema_same(&rs, &s->schema_c)) ||
-                      (up_to_date && r->offset &&
+                      (a->rs.ncols && !esync__schema_same(&a->rs, &s->schema_c)) ||
+                      (a->up_to_date && r->offset &&
                        (!s->offset_c || strcmp(r->offset, s->offset_c))) ||
-                      (up_to_date && r->handle && (!s->handle_c || strcmp(r->handle, s->handle_c)));
+                      (a->up_to_date && r->handle &&
+                       (!s->handle_c || strcmp(r->handle, s->handle_c)));
     if (!rc && need_batch) {
-        rc = esync__batch_begin(e, s, &rs, snapshot_chunk);
-        if (!rc) rc = esync__rows_fit(e, &rv, s->schema_b.ncols);
+        rc = esync__batch_begin(e, s, &a->rs, snapshot_chunk);
+        if (!rc) rc = esync__rows_fit(e, &a->rv, s->schema_b.ncols);
     }
-    bool refetch_last = false; /* the last message was a must-refetch */
-    for (size_t i = 0; i < ms.n && !rc; i++) {
-        const esync_msg *m = &ms.m[i];
-        refetch_last = false;
+    if (rc) {
+        applying_free(a);
+        return rc;
+    }
+    a->per_slice = ms->n;
+    if (e->slice_bytes && r->body_len > e->slice_bytes) {
+        /* about slice_bytes of body per call, counted in messages of the body's average size */
+        size_t per = (size_t)((double)ms->n * (double)e->slice_bytes / (double)r->body_len);
+        a->per_slice = per ? per : 1;
+    }
+    *out_a = a;
+    return ESYNC_OK;
+}
+
+/* The messages [a->next, upto) applied in the batch. */
+static int ok_apply(esync *e, esync_applying *a, size_t upto) {
+    esync_shape *s = a->s;
+    const esync_msgs *ms = &a->ms;
+    int rc = ESYNC_OK;
+    for (; a->next < upto && !rc; a->next++) {
+        const esync_msg *m = &ms->m[a->next];
+        a->refetch_last = false;
         /* Inserts may wait in a group (rows.c): anything else comes after them. */
         if (s->npend && (m->op_kind != ESYNC_JSON_STRING || strcmp(m->op, "insert")) &&
             (rc = esync__rows_flush(e, s)))
@@ -172,14 +233,14 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
         if (m->control_kind != ESYNC_JSON_ABSENT) {
             if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "must-refetch")) {
                 /* Everything before it in this batch is void; what follows is the new log. */
-                refetch_last = true;
+                a->refetch_last = true;
                 esync__request_refetch(e, s, NULL);
                 s->batch_inserts = 0;
-                if (!esync__set_str(&s->handle, r->handle)) rc = esync__oom(e);
-                if (!rc) rc = esync__batch_begin(e, s, &rs, false);
+                if (!esync__set_str(&s->handle, a->handle)) rc = esync__oom(e);
+                if (!rc) rc = esync__batch_begin(e, s, &a->rs, false);
                 /* The new target's schema (the committed one when this response has none) may
                  * have another column count than the voided batch's. */
-                if (!rc) rc = esync__rows_fit(e, &rv, s->schema_b.ncols);
+                if (!rc) rc = esync__rows_fit(e, &a->rv, s->schema_b.ncols);
             }
             continue; /* up-to-date handled above; snapshot-end and unknown controls ignored */
         }
@@ -216,40 +277,79 @@ static int apply_ok_response(esync *e, esync_shape *s, const esync_response *r, 
                              s->name);
             break;
         }
-        rc = apply_change(e, s, kind, &ms, m, &rv, &key, &tmp);
-        if (!rc && m->ntxids) rc = esync__txids_add(e, s, ms.tx + m->txid0, m->ntxids);
+        rc = apply_change(e, s, kind, ms, m, &a->rv, &a->key, &a->tmp);
+        if (!rc && m->ntxids) rc = esync__txids_add(e, s, ms->tx + m->txid0, m->ntxids);
     }
-    /* The grouped inserts point at this body's texts, freed below. */
-    if (!rc && s->npend) rc = esync__rows_flush(e, s);
-    if (!rc && refetch_last) {
+    return rc;
+}
+
+/* A 200 or 204, last part (every message applied): the response's offset and handle, the
+ * commit at up-to-date or at a checkpoint: the end of a snapshot response while the shape has
+ * never been up-to-date, once the batch holds checkpoint_spacing bytes of bodies. */
+static int ok_end(esync *e, esync_applying *a, esync_buf *out) {
+    esync_shape *s = a->s;
+    int rc = ESYNC_OK;
+    /* The grouped inserts point at this body's texts, freed with a. */
+    if (s->npend) rc = esync__rows_flush(e, s);
+    if (!rc && a->refetch_last) {
         /* The body ended with the must-refetch: nothing of the new log came, and this
          * response's offset belongs to the voided log. Restart at -1, as after a 409. */
         esync__request_refetch(e, s, NULL);
     } else if (!rc && s->in_batch) {
-        if ((r->handle && !esync__set_str(&s->handle, r->handle)) ||
-            (r->offset && !esync__set_str(&s->offset, r->offset)) ||
-            (r->cursor && !esync__set_str(&s->cursor, r->cursor)))
+        if ((a->handle && !esync__set_str(&s->handle, a->handle)) ||
+            (a->offset && !esync__set_str(&s->offset, a->offset)) ||
+            (a->cursor && !esync__set_str(&s->cursor, a->cursor)))
             rc = esync__oom(e);
-        s->batch_bytes += r->body_len;
-        bool checkpoint = !up_to_date && e->checkpoint_bytes > 0 && s->last_sync < 0 &&
-                          !s->shadow && !refetches && snapshot_offset(r->offset) &&
+        s->batch_bytes += a->body_len;
+        bool checkpoint = !a->up_to_date && e->checkpoint_bytes > 0 && s->last_sync < 0 &&
+                          !s->shadow && !a->refetches && snapshot_offset(a->offset) &&
                           s->batch_bytes >= checkpoint_spacing(e, s) &&
-                          !(e->checkpoint_max && snapshot_end);
-        if (!rc && (up_to_date || checkpoint))
-            rc = esync__batch_commit(e, s, r->now_ms, !up_to_date, &rv, &tmp, out);
+                          !(e->checkpoint_max && a->snapshot_end);
+        if (!rc && (a->up_to_date || checkpoint))
+            rc = esync__batch_commit(e, s, a->now_ms, !a->up_to_date, &a->rv, &a->tmp, out);
     } else if (!rc) {
         /* Nothing to write (an empty live answer): just move the request state on. */
-        if (r->handle) esync__set_str(&s->handle, r->handle);
-        if (r->offset) esync__set_str(&s->offset, r->offset);
-        if (r->cursor) esync__set_str(&s->cursor, r->cursor);
-        if (up_to_date) s->live = true;
+        if (a->handle) esync__set_str(&s->handle, a->handle);
+        if (a->offset) esync__set_str(&s->offset, a->offset);
+        if (a->cursor) esync__set_str(&s->cursor, a->cursor);
+        if (a->up_to_date) s->live = true;
     }
-    esync__rows_values_free(&rv);
-    esync__buf_free(&key);
-    esync__buf_free(&tmp);
-    esync__msgs_free(&ms);
-    esync__schema_free(&rs);
     return rc;
+}
+
+/* The shape's request state after a response applied whole. */
+static void ok_done(esync_shape *s) {
+    esync__set_str(&s->error, NULL);
+    /* The new handle answered: later requests are ordinary cache keys again, and a good
+     * response breaks a run of data failures. */
+    s->cache_bust = false;
+    s->data_failures = 0;
+}
+
+/* One slice of e->applying (the whole response without slicing); the last one ends the
+ * response. An error rolls the batch back (the next request re-asks). */
+static int ok_step(esync *e, esync_buf *out) {
+    esync_applying *a = e->applying;
+    esync_shape *s = a->s;
+    size_t upto = a->ms.n - a->next > a->per_slice ? a->next + a->per_slice : a->ms.n;
+    int rc = ok_apply(e, a, upto);
+    if (!rc && a->next < a->ms.n) return ESYNC_OK; /* pending: esync_ingest_continue */
+    if (!rc) rc = ok_end(e, a, out);
+    e->applying = NULL;
+    if (rc) {
+        rc = esync__request_retry_bad_data(e, s, rc);
+        applying_free(a);
+        return rc;
+    }
+    applying_free(a);
+    ok_done(s);
+    return esync__ok(e);
+}
+
+void esync__ingest_drop(esync *e) {
+    if (!e || !e->applying) return;
+    applying_free(e->applying);
+    e->applying = NULL;
 }
 
 /* Electric's 400 for an offset beyond the shape's end: {"errors":{"offset":["out of bounds…"]}}. */
@@ -278,14 +378,9 @@ static int process(esync *e, esync_shape *s, const esync_response *r, esync_buf 
         return esync__ok(e);
     }
     if (st == 200 || st == 204) {
-        int rc = apply_ok_response(e, s, r, out);
+        int rc = ok_begin(e, s, r, out, &e->applying);
         if (rc) return esync__request_retry_bad_data(e, s, rc);
-        esync__set_str(&s->error, NULL);
-        /* The new handle answered: later requests are ordinary cache keys again, and a good
-         * response breaks a run of data failures. */
-        s->cache_bust = false;
-        s->data_failures = 0;
-        return esync__ok(e);
+        return ok_step(e, out);
     }
     if (st == 401 || st == 403) {
         /* The credentials expired or were refused: nothing is wrong with the data, so the batch
@@ -309,11 +404,40 @@ static int process(esync *e, esync_shape *s, const esync_response *r, esync_buf 
 /* Applies queued responses while no batch is open (one of them may open a batch again). */
 static void drain(esync *e, esync_buf *out) {
     esync_queued *q;
+    /* A queued response is applied whole (its caller is not the one that would go on with it). */
+    size_t slice = e->slice_bytes;
+    e->slice_bytes = 0;
     while (!e->open && (q = esync__queue_pop(e))) {
         esync_shape *s = esync__shape_find(e, q->shape);
         if (s) process(e, s, &q->resp, out); /* its errors are in the shape's status */
         esync__queued_free(q);
     }
+    e->slice_bytes = slice;
+}
+
+/* The end of an esync_ingest or esync_ingest_continue call: once no response is pending, the
+ * queued responses of other shapes; then the events written to out handed to the caller. */
+static int end_call(esync *e, int rc, esync_buf *out, char **changes, size_t *changes_len) {
+    char msg[sizeof e->errmsg];
+    memcpy(msg, e->errmsg, sizeof msg);
+    if (!e->applying) drain(e, out);
+    e->errcode = rc;
+    memcpy(e->errmsg, msg, sizeof msg);
+    esync__buf_putc(out, ']');
+    if (out->oom) {
+        esync__buf_free(out);
+        e->nevx = 0;
+        return esync__oom(e);
+    }
+    /* records of events cut off at the end (a failed commit), or left open, are dropped */
+    while (e->nevx && (e->evx[(e->nevx - 1) * 4] >= out->len - 1 || !e->evx[(e->nevx - 1) * 4 + 1]))
+        e->nevx--;
+    if (out->len > 2)
+        *changes = esync__buf_take(out, changes_len);
+    else
+        e->nevx = 0;
+    esync__buf_free(out);
+    return rc;
 }
 
 int esync_ingest(esync *e, const char *name, const esync_response *r, char **changes,
@@ -326,7 +450,12 @@ int esync_ingest(esync *e, const char *name, const esync_response *r, char **cha
         return esync__fail(e, ESYNC_EINVAL, "missing response or out-pointer");
     esync_shape *s = esync__shape_find(e, name);
     if (!s) return esync__fail(e, ESYNC_ENOSHAPE, "no shape named \"%s\"", name ? name : "");
-    if (e->open && e->open != s) {
+    if (e->applying && e->applying->s == s)
+        return esync__fail(e, ESYNC_EINVAL,
+                           "shape \"%s\": a response is still being applied "
+                           "(esync_ingest_continue)",
+                           s->name);
+    if ((e->open && e->open != s) || e->applying) {
         int rc = esync__queue_push(e, name, r);
         return rc ? rc : esync__ok(e);
     }
@@ -334,26 +463,37 @@ int esync_ingest(esync *e, const char *name, const esync_response *r, char **cha
     esync__buf_init(&out);
     esync__buf_putc(&out, '[');
     int rc = process(e, s, r, &out);
-    char msg[sizeof e->errmsg];
-    memcpy(msg, e->errmsg, sizeof msg);
-    drain(e, &out);
-    e->errcode = rc;
-    memcpy(e->errmsg, msg, sizeof msg);
-    esync__buf_putc(&out, ']');
-    if (out.oom) {
-        esync__buf_free(&out);
-        e->nevx = 0;
-        return esync__oom(e);
-    }
-    /* records of events cut off at the end (a failed commit), or left open, are dropped */
-    while (e->nevx && (e->evx[(e->nevx - 1) * 4] >= out.len - 1 || !e->evx[(e->nevx - 1) * 4 + 1]))
-        e->nevx--;
-    if (out.len > 2)
-        *changes = esync__buf_take(&out, changes_len);
-    else
-        e->nevx = 0;
-    esync__buf_free(&out);
-    return rc;
+    return end_call(e, rc, &out, changes, changes_len);
+}
+
+void esync_set_ingest_slice(esync *e, size_t bytes) {
+    if (e) e->slice_bytes = bytes;
+}
+
+int esync_ingest_pending(const esync *e) { return e && e->applying ? 1 : 0; }
+
+int esync_ingest_continue(esync *e, char **changes, size_t *changes_len) {
+    if (!e) return ESYNC_EINVAL;
+    e->nevx = 0;
+    if (changes) *changes = NULL;
+    if (changes_len) *changes_len = 0;
+    if (!changes) return esync__fail(e, ESYNC_EINVAL, "missing out-pointer");
+    if (!e->applying) return esync__ok(e);
+    esync_buf out;
+    esync__buf_init(&out);
+    esync__buf_putc(&out, '[');
+    int rc = ok_step(e, &out);
+    return end_call(e, rc, &out, changes, changes_len);
+}
+
+void esync_ingest_abort(esync *e) {
+    if (!e || !e->applying) return;
+    esync_shape *s = e->applying->s;
+    esync__ingest_drop(e);
+    if (s->in_batch)
+        esync__batch_rollback(e);
+    else if (!s->refetch)
+        esync__batch_reset_request(s);
 }
 
 int esync_ingest_events(esync *e, const uint32_t **pos, size_t *n) {

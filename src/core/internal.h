@@ -119,7 +119,8 @@ typedef struct esync_shape {
     char *error;
 } esync_shape;
 
-struct esync_queued; /* a response waiting for the open batch (queue.h) */
+struct esync_queued;   /* a response waiting for the open batch (queue.h) */
+struct esync_applying; /* a 200 partly applied (ingest.c, esync_set_ingest_slice) */
 
 /* The engine (engine.c opens and closes it). */
 struct esync {
@@ -132,8 +133,10 @@ struct esync {
     char *version; /* stored schema version */
     uint64_t rng;  /* request.c's PRNG state */
     size_t max_body;
-    size_t checkpoint_bytes; /* esync_set_checkpoint_bytes: 0 = no checkpoints */
-    size_t checkpoint_max;   /* esync_set_checkpoint_growth: 0 = fixed spacing */
+    size_t checkpoint_bytes;         /* esync_set_checkpoint_bytes: 0 = no checkpoints */
+    size_t checkpoint_max;           /* esync_set_checkpoint_growth: 0 = fixed spacing */
+    size_t slice_bytes;              /* esync_set_ingest_slice: 0 = a response in one call */
+    struct esync_applying *applying; /* the response esync_ingest_continue goes on with */
     int errcode;
     char errmsg[512];
     esync_buf scratch;      /* borrowed results (request queries) */
@@ -149,5 +152,9 @@ struct esync {
     uint32_t *evx;
     size_t nevx, capevx;
 };
+
+/* Forgets the response esync_ingest_continue would go on with (ingest.c), without touching the
+ * batch: for the callers that roll the batch back themselves. */
+void esync__ingest_drop(esync *e);
 
 #endif /* ESYNC_INTERNAL_H */

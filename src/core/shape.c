@@ -365,6 +365,7 @@ int esync_shape_define(esync *e, const char *name, const char *definition) {
             return rc;
         }
     }
+    esync__ingest_drop(e);
     esync__batch_rollback(e);
     bool found, same;
     if ((rc = load_shape(e, s, &found, &same)) || (rc = esync__txids_load(e, s))) {

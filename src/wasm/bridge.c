@@ -98,6 +98,13 @@ EMSCRIPTEN_KEEPALIVE int esw_ingest(esync *e, const char *shape, int status, con
     return take(esync_ingest(e, shape, &r, &out, &len), out, len);
 }
 
+/* esync_ingest_continue, the change sets to the OUT_PTR / OUT_LEN slots as esw_ingest's. */
+EMSCRIPTEN_KEEPALIVE int esw_ingest_continue(esync *e) {
+    char *out = NULL;
+    size_t len = 0;
+    return take(esync_ingest_continue(e, &out, &len), out, len);
+}
+
 /* esync_ingest_events: returns the record count; the records go to the EVENTS slot (borrowed). */
 EMSCRIPTEN_KEEPALIVE int esw_ingest_events(esync *e) {
     const uint32_t *pos = NULL;

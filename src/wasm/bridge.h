@@ -38,6 +38,7 @@ void esw_set_checkpoint_bytes(esync *e, double bytes);
 void esw_set_checkpoint_growth(esync *e, double max_bytes);
 int esw_next_request(esync *e, const char *shape);
 int esw_ingest_events(esync *e);
+int esw_ingest_continue(esync *e);
 int esw_ingest(esync *e, const char *shape, int status, const char *handle, const char *offset,
                const char *schema, const char *cursor, int up_to_date, const char *retry_after,
                uint8_t *body, size_t body_len, double now_ms);

@@ -110,6 +110,7 @@
 
   class Engine {
     constructor(path, options = {}) {
+      this.sliceBody = 0; // the body of the response being applied in slices (its heap copy)
       const seed = options.seed ?? Math.floor(Math.random() * 2 ** 52);
       this.ptr = withStrings([path], (p) => Module._esw_open(p, seed, options.maxBodyBytes ?? 0));
       if (!this.ptr) {
@@ -172,18 +173,64 @@
             this.ptr, n, response.status | 0, handle, offset, schema, cursor,
             get('electric-up-to-date') !== null ? 1 : 0, retry, bodyPtr, body.length,
             response.nowMs ?? Date.now()));
-        if (options.raw) {
-          text = takeOutBytes();
-          // where each event lies in those bytes (esync_ingest_events): 4 offsets per event
-          const n = text ? Module._esw_ingest_events(this.ptr) : 0;
-          if (text && n > 0) {
-            const p = xfer(XFER.EVENTS) >> 2;
-            text.events = Module.HEAPU32.slice(p, p + 4 * n);
-          }
-        } else text = takeOut();
+        text = options.raw ? this.takeRaw() : takeOut();
       } finally {
-        if (bodyPtr) Module._free(bodyPtr);
+        // A response applied in slices (setIngestSlice) keeps its body until its last slice.
+        if (bodyPtr && !this.sliceBody && Module._esync_ingest_pending(this.ptr)) this.sliceBody = bodyPtr;
+        else if (bodyPtr) Module._free(bodyPtr);
       }
+      return this.ingested(rc, text, options);
+    }
+
+    // Sliced ingest (esync_set_ingest_slice): a 200 larger than `bytes` is applied in slices of
+    // about that many body bytes. ingest() returns after the first; while ingestPending(), each
+    // ingestContinue() (same options and return as ingest) applies the next one.
+    setIngestSlice(bytes) {
+      Module._esync_set_ingest_slice(this.ptr, bytes);
+    }
+
+    ingestPending() {
+      return this.ptr !== 0 && Module._esync_ingest_pending(this.ptr) === 1;
+    }
+
+    ingestContinue(options = {}) {
+      let rc, text;
+      try {
+        rc = Module._esw_ingest_continue(this.ptr);
+        text = options.raw ? this.takeRaw() : takeOut();
+      } finally {
+        this.freeSliceBody();
+      }
+      return this.ingested(rc, text, options);
+    }
+
+    // Drops the response being applied in slices: its batch is rolled back, the shape asks
+    // again from its last committed offset.
+    ingestAbort() {
+      if (this.ptr) Module._esync_ingest_abort(this.ptr);
+      this.freeSliceBody();
+    }
+
+    freeSliceBody() {
+      if (this.sliceBody && !this.ingestPending()) {
+        Module._free(this.sliceBody);
+        this.sliceBody = 0;
+      }
+    }
+
+    // The events as the engine's UTF-8 bytes, with their offsets (options.raw of ingest()).
+    takeRaw() {
+      const text = takeOutBytes();
+      // where each event lies in those bytes (esync_ingest_events): 4 offsets per event
+      const n = text ? Module._esw_ingest_events(this.ptr) : 0;
+      if (text && n > 0) {
+        const p = xfer(XFER.EVENTS) >> 2;
+        text.events = Module.HEAPU32.slice(p, p + 4 * n);
+      }
+      return text;
+    }
+
+    ingested(rc, text, options) {
       if (options.raw) {
         if (rc < 0) {
           const err = new EsyncError(rc, Module.UTF8ToString(Module._esync_errmsg(this.ptr)));
@@ -283,6 +330,7 @@
     close() {
       if (this.ptr) Module._esync_close(this.ptr);
       this.ptr = 0;
+      this.freeSliceBody();
     }
   }
 

@@ -290,6 +290,109 @@ static void test_memory_baseline(void) {
     harness_rmdb(path);
 }
 
+/* A body of n insert messages of table nums, ids from id0 (a malformed one when bad). */
+static char *rows_body(int id0, int n, int bad) {
+    size_t cap = (size_t)n * 120 + 16, len = 0;
+    char *b = malloc(cap);
+    b[len++] = '[';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(
+            b + len, cap - len,
+            "%s{\"key\":\"k%d\",\"value\":{\"id\":\"%d\",\"v\":\"%d.5\",\"a\":null,"
+            "\"t\":\"row %d\"},\"headers\":{\"operation\":\"insert\"}}",
+            i ? "," : "", id0 + i, id0 + i, i, id0 + i);
+    if (bad) len += (size_t)snprintf(b + len, cap - len, ",{\"key\":");
+    b[len++] = ']';
+    b[len] = 0;
+    return b;
+}
+
+static long count_rows(esync *e, const char *table) {
+    char sql[80], *out = NULL;
+    snprintf(sql, sizeof sql, "SELECT count(*) AS n FROM %s", table);
+    if (esync_query(e, sql, NULL, &out, NULL) != ESYNC_OK) return -1;
+    long n = -1;
+    const char *p = out ? strstr(out, "\"n\":") : NULL;
+    if (p) n = strtol(p + 4, NULL, 10);
+    esync_free(out);
+    return n;
+}
+
+/* esync_set_ingest_slice: a response applied over several calls gives the replica, the offset
+ * and the events of one call; a malformed body changes nothing; while one is pending, another
+ * shape's response waits, the same shape's is refused; abort and close drop it. */
+static void test_sliced_ingest(void) {
+    char *path, *path2;
+    esync *e = open_db(&path), *w = open_db(&path2);
+    CHECK_EQ_INT(esync_shape_define(e, "n", "{\"table\":\"nums\"}"), ESYNC_OK);
+    CHECK_EQ_INT(esync_shape_define(e, "m", "{\"table\":\"more\"}"), ESYNC_OK);
+    CHECK_EQ_INT(esync_shape_define(w, "n", "{\"table\":\"nums\"}"), ESYNC_OK);
+    esync_set_ingest_slice(e, 1000); /* ~9 messages per slice */
+    char *body = rows_body(1, 100, 0), *changes = NULL, *whole = NULL;
+    CHECK_EQ_INT(esync_ingest_pending(e), 0);
+    CHECK_EQ_INT(ingest(e, "n", 200, "h", "0_inf", SCHEMA, 1, body, &changes), ESYNC_OK);
+    CHECK(changes == NULL);
+    CHECK_EQ_INT(esync_ingest_pending(e), 1);
+    /* the same shape is refused, another one waits */
+    CHECK_EQ_INT(ingest(e, "n", 200, "h", "0_inf", SCHEMA, 1, "[]", &changes), ESYNC_EINVAL);
+    char *other = rows_body(500, 3, 0);
+    CHECK_EQ_INT(ingest(e, "m", 200, "h2", "0_inf", SCHEMA, 1, other, &changes), ESYNC_OK);
+    CHECK(changes == NULL);
+    CHECK_EQ_INT(count_rows(e, "nums"), -1); /* nothing committed: the table does not exist */
+    int calls = 1;
+    while (esync_ingest_pending(e) && calls < 1000) {
+        esync_free(changes);
+        changes = NULL;
+        CHECK_EQ_INT(esync_ingest_continue(e, &changes, NULL), ESYNC_OK);
+        calls++;
+    }
+    CHECK(calls > 5);
+    CHECK_EQ_INT(count_rows(e, "nums"), 100);
+    CHECK_EQ_INT(count_rows(e, "more"), 3); /* the queued response, applied by the last slice */
+    CHECK(changes && strstr(changes, "\"shapeName\":\"m\""));
+    /* the same events as one call */
+    CHECK_EQ_INT(ingest(w, "n", 200, "h", "0_inf", SCHEMA, 1, body, &whole), ESYNC_OK);
+    CHECK(changes && whole && !strncmp(changes, whole, strlen(whole) - 1));
+    esync_free(changes);
+    esync_free(whole);
+    changes = NULL;
+    esync_request req;
+    CHECK_EQ_INT(esync_next_request(e, "n", &req), ESYNC_OK);
+    CHECK(req.query && strstr(req.query, "offset=0_inf"));
+    CHECK_EQ_INT(esync_ingest_continue(e, &changes, NULL), ESYNC_OK); /* nothing pending */
+    CHECK(changes == NULL);
+    /* a malformed body: refused before anything is applied, nothing pending */
+    char *bad = rows_body(101, 50, 1);
+    CHECK_EQ_INT(ingest(e, "n", 200, "h", "1_0", NULL, 1, bad, &changes), ESYNC_EJSON);
+    CHECK_EQ_INT(esync_ingest_pending(e), 0);
+    CHECK_EQ_INT(count_rows(e, "nums"), 100);
+    /* abort: the slices applied so far are rolled back, the shape asks from its offset again */
+    char *more = rows_body(101, 50, 0);
+    CHECK_EQ_INT(ingest(e, "n", 200, "h", "1_0", NULL, 1, more, &changes), ESYNC_OK);
+    CHECK_EQ_INT(esync_ingest_pending(e), 1);
+    CHECK_EQ_INT(esync_ingest_continue(e, &changes, NULL), ESYNC_OK);
+    CHECK_EQ_INT(esync_ingest_pending(e), 1);
+    esync_ingest_abort(e);
+    CHECK_EQ_INT(esync_ingest_pending(e), 0);
+    CHECK_EQ_INT(count_rows(e, "nums"), 100);
+    CHECK_EQ_INT(esync_next_request(e, "n", &req), ESYNC_OK); /* the malformed body's backoff */
+    CHECK_EQ_INT(req.action, ESYNC_ACT_WAIT);
+    CHECK_EQ_INT(esync_next_request(e, "n", &req), ESYNC_OK);
+    CHECK_EQ_INT(req.action, ESYNC_ACT_FETCH);
+    CHECK(req.query && strstr(req.query, "offset=0_inf"));
+    /* close while a response is pending */
+    CHECK_EQ_INT(ingest(e, "n", 200, "h", "1_0", NULL, 1, more, &changes), ESYNC_OK);
+    CHECK_EQ_INT(esync_ingest_pending(e), 1);
+    esync_close(e);
+    esync_close(w);
+    free(body);
+    free(other);
+    free(bad);
+    free(more);
+    harness_rmdb(path);
+    harness_rmdb(path2);
+}
+
 int main(void) {
     test_version();
     test_initialize();
@@ -298,5 +401,6 @@ int main(void) {
     test_define();
     test_types_and_query();
     test_memory_baseline();
+    test_sliced_ingest();
     return harness_result();
 }
