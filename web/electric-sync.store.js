@@ -5,8 +5,9 @@
  *
  * One IndexedDB database per replica (named by the tab's `dbName`), IndexedDB version 3, format 3,
  * with these object stores (docs/storage.md §2):
- *   extents key: extent index x, value: the bytes of chunks x*EXTENT..x*EXTENT+EXTENT-1 (EXTENT =
- *           1024 chunks, 4 MiB; the last extent ends with the file), written whole
+ *   extents key: extent index x, value: the bytes of chunks x*E..x*E+E-1 (E = meta.groupPages:
+ *           256 chunks, 1 MiB, for a new replica; 1024 in replicas created before; the last
+ *           extent ends with the file), written whole
  *   pages   key: chunk index, value: one memvfs chunk (MemVfs.CHUNK bytes) newer than its
  *           extent's record (a delta): small commits write these, so a 1-row commit stays 1-2 puts
  *   meta    key 'meta': {formatVersion, pageSize, groupPages, pageCount, size, commitSeq,
@@ -21,8 +22,9 @@
  * Lazy open: read() takes the meta record, the deltas, the format 2 groups and extent 0 (the
  * header, the schema, the engine's own tables); the chunks of extents 1.. are marked absent
  * (Module.MemVfs.absent) before any of that goes into the heap (load()), and load() starts
- * reading those extents in the background, LOAD_AHEAD at a time, each filling only the chunks
- * still absent (a delta, or a page written since, is newer).
+ * reading those extents in the background, LOAD_AHEAD reads at a time (LOAD_CHUNKS' worth of
+ * extents each), each filling only the chunks still absent (a delta, or a page written since,
+ * is newer).
  * A statement that meets an absent chunk fails and changes nothing; fetchChunk() loads that
  * chunk's extent first, and the caller runs the statement again (Replica.withPages). `loaded`
  * resolves once no chunk is absent.
@@ -52,20 +54,25 @@
   const READABLE_FORMATS = [1, 2, 3]; // 1: deltas only, 2: groups + deltas; read as format 3
   const IDB_VERSION = 3;
   const STORES = ['extents', 'groups', 'pages', 'meta'];
-  // Chunks per extent record (4 MiB of 4 KiB chunks). Large records because reading is what they
-  // cost: a SharedWorker in Chromium reads 128 MiB in ~460 ms as 4 MiB records, ~650 ms as
-  // 256 KiB ones (format 2), and writing them costs no more per byte.
-  const EXTENT = 1024;
-  const LEGACY_GROUP = 64;     // chunks per format 2 group record
-  const EXTENT_MIN_DIRTY = 64; // an extent with this many chunks taken is written whole; fewer
-                               // go as deltas (a commit's scattered pages stay small puts)
+  // Chunks per extent record of a new replica: 256 (1 MiB of 4 KiB chunks). A replica keeps the
+  // extent size it was created with (meta.groupPages: 1024, 4 MiB, in replicas created before
+  // 2026-12-01). Smaller records make a lazy open's first read (extent 0) and each page a
+  // statement misses cheaper, and a checkpoint rewrite less; more records make a flush and the
+  // whole image's read dearer (docs/storage.md §2, "Why 1 MiB").
+  const EXTENT = 256;
+  const LEGACY_EXTENT = 1024;  // the extent size of format 3 replicas written before
+  const LEGACY_GROUP = 64;     // chunks per format 2 group record (extent sizes are multiples)
   const COMPACT_AT = 1024;     // more deltas than this: their extents are rewritten
-  const COMPACT_PER_FLUSH = 4; // extents compacted per flush (16 MiB), so memory stays bounded
+  const COMPACT_CHUNKS = 4096; // chunks compacted per flush (16 MiB), so memory stays bounded
   // Extent reads in flight while a lazy open loads the rest of the image in the background: two,
   // so one is read while the other is copied, and a statement's missing page waits behind at
-  // most one (its extent's read goes out at once, ahead of the queue).
+  // most one (its extent's read goes out at once, ahead of the queue). Each reads LOAD_CHUNKS
+  // chunks' worth of extents (4 MiB) in one getAll.
   const LOAD_AHEAD = 2;
-  const extentOf = (chunk) => Math.floor(chunk / EXTENT);
+  const LOAD_CHUNKS = 1024;
+  // An extent with this many chunks taken (a quarter, at most 64) is written whole; fewer go as
+  // deltas (a commit's scattered pages stay small puts).
+  const minDirty = (extent) => Math.min(64, extent / 4);
   const groupChunk = (g) => g * LEGACY_GROUP; // first chunk of format 2 group g
 
   const done = (req) => new Promise((resolve, reject) => {
@@ -106,12 +113,19 @@
     return true;
   }
 
+  // The extent size of a format 3 meta record (groupPages; 1024 before it could differ).
+  function storedExtent(meta) {
+    const n = meta.groupPages;
+    return Number.isInteger(n) && n > 0 && n % LEGACY_GROUP === 0 ? n : LEGACY_EXTENT;
+  }
+
   const bytesOf = (v) => (v instanceof Uint8Array ? v : new Uint8Array(v));
 
   class ReplicaStore {
     // opts: {indexedDB, IDBKeyRange, dbName, file (memvfs file name), Module, writerId,
     //        schemaVersion: () => string|null, onError(err), setTimeout,
-    //        compactPerFlush (extents per compaction flush; tests),
+    //        compactPerFlush (extents per compaction flush; tests), extentChunks (the extent
+    //        size of a new replica; tests),
     //        loadAhead (extent reads in flight in the background after a lazy open; 0: none until
     //        loadAll(), the pages statements miss only; tests)}
     constructor(opts) {
@@ -124,7 +138,8 @@
       this.schemaVersion = opts.schemaVersion || (() => null);
       this.onError = opts.onError || (() => {});
       this.setTimeout = opts.setTimeout || g.setTimeout.bind(g);
-      this.compactPerFlush = opts.compactPerFlush || COMPACT_PER_FLUSH;
+      this.extent = opts.extentChunks || EXTENT; // chunks per extent record (read() takes the stored one's)
+      this.compactPerFlush = opts.compactPerFlush || 0; // 0: COMPACT_CHUNKS' worth
       this.loadAhead = opts.loadAhead ?? LOAD_AHEAD;
       this.loading = null;         // the background read of the extents left, once started
       this.db = null;
@@ -149,6 +164,10 @@
       this.loaded.catch(() => {}); // awaited by the writers and drain(), which report it
     }
 
+    extentOf(chunk) {
+      return Math.floor(chunk / this.extent);
+    }
+
     // Opens (creating) the IndexedDB database and loads the stored image into the VFS (the
     // rest of a lazy open in the background: `loaded`). Returns the meta record (null for a new
     // replica).
@@ -168,11 +187,14 @@
       const all = (s) => Promise.all([done(tx.objectStore(s).getAllKeys()), done(tx.objectStore(s).getAll())]);
       const extents = done(tx.objectStore('meta').get('meta')).then((meta) => {
         if (!meta || !(meta.size > 0) || !READABLE_FORMATS.includes(meta.formatVersion)) return { meta, rest: [] };
+        // a format 3 image keeps the extent size it was written with; older ones have no extents
+        // and take the size of a new replica (their conversion writes them)
+        if (meta.formatVersion === 3) this.extent = storedExtent(meta);
         if (!(meta.pageSize > 0)) { // not one this store wrote: every record, in one request
-          return all('extents').then(([k, v]) => ({ meta, rest: k.map((x, i) => [x * EXTENT, bytesOf(v[i])]) }));
+          return all('extents').then(([k, v]) => ({ meta, rest: k.map((x, i) => [x * this.extent, bytesOf(v[i])]) }));
         }
         // the extents the image spans (records past its end are left over from a shrink)
-        const n = Math.ceil(meta.size / (EXTENT * meta.pageSize));
+        const n = Math.ceil(meta.size / (this.extent * meta.pageSize));
         for (let x = 1; x < n; x++) this.unread.push(x);
         return done(tx.objectStore('extents').get(0)).then((v) => {
           const e = this.arrived(meta, 0, v, getModule());
@@ -198,9 +220,9 @@
       // extents are rewritten whole by the flushes after the open (started by load), so the next
       // open reads large records.
       if (this.deltas.size > COMPACT_AT || (meta && meta.formatVersion < FORMAT_VERSION && this.deltas.size)) {
-        for (const k of this.deltas) this.compact.add(extentOf(k));
+        for (const k of this.deltas) this.compact.add(this.extentOf(k));
       }
-      for (const k of this.legacy) this.compact.add(extentOf(groupChunk(k)));
+      for (const k of this.legacy) this.compact.add(this.extentOf(groupChunk(k)));
     }
 
     // Extent x read (v: its record, or undefined): into the heap when the module is there
@@ -208,9 +230,9 @@
     arrived(meta, x, v, M) {
       if (v === undefined) return null;
       const bytes = bytesOf(v);
-      if (!M) return [x * EXTENT, bytes];
+      if (!M) return [x * this.extent, bytes];
       this.markAbsent(M, meta);
-      M.MemVfs.load(this.file, meta.size, [[x * EXTENT, bytes]]);
+      M.MemVfs.load(this.file, meta.size, [[x * this.extent, bytes]]);
       if (x === 0) this.page0 = bytes.slice(0, meta.pageSize); // a delta of chunk 0 replaces it in load()
       this.stats.streamedExtents++;
       return null;
@@ -242,16 +264,22 @@
     markAbsent(M, meta) {
       if (this.marked || !this.unread.length) return;
       this.marked = true;
-      M.MemVfs.absent(this.file, EXTENT, Math.ceil(meta.size / M.MemVfs.CHUNK) - EXTENT, true);
+      M.MemVfs.absent(this.file, this.extent, Math.ceil(meta.size / M.MemVfs.CHUNK) - this.extent, true);
     }
 
     // Starts (once) reading the extents left, loadAhead at a time, in order; returns `loaded`.
     loadAll() {
       if (this.loading || this.isLoaded || !this.M) return this.loaded; // (load() starts it)
-      const xs = this.unread;
+      // runs of consecutive extents, LOAD_CHUNKS' worth each
+      const xs = this.unread, K = Math.max(1, Math.floor(LOAD_CHUNKS / this.extent)), runs = [];
+      for (let j = 0; j < xs.length;) {
+        const run = [xs[j++]];
+        while (j < xs.length && run.length < K && xs[j] === run[run.length - 1] + 1) run.push(xs[j++]);
+        runs.push(run);
+      }
       let i = 0;
       const next = async () => {
-        while (i < xs.length && !this.closed) await this.fetchExtent(xs[i++]);
+        while (i < runs.length && !this.closed) await this.fetchRun(runs[i++]);
       };
       const lanes = [];
       for (let k = 0; k < Math.max(1, this.loadAhead); k++) lanes.push(next());
@@ -281,9 +309,9 @@
           const v = await done(this.db.transaction('extents', 'readonly').objectStore('extents').get(x));
           if (this.closed) throw new Error('the replica is closed');
           const MV = this.M.MemVfs;
-          if (v !== undefined) MV.fill(this.file, this.meta.size, x * EXTENT, bytesOf(v));
+          if (v !== undefined) MV.fill(this.file, this.meta.size, x * this.extent, bytesOf(v));
           // what its record did not hold is empty; the last one read completes the image
-          if (MV.absent(this.file, x * EXTENT, EXTENT, false) === 0 && !this.isLoaded) this.finishLoad();
+          if (MV.absent(this.file, x * this.extent, this.extent, false) === 0 && !this.isLoaded) this.finishLoad();
           this.stats.lazyExtents++;
         })();
         this.fetching.set(x, p);
@@ -291,10 +319,37 @@
       return p;
     }
 
+    // Extents `run` (consecutive indexes) into the heap with one read (one getAll over their
+    // range), those another read has not started; resolves once all of them are there.
+    fetchRun(run) {
+      const todo = run.filter((x) => !this.fetching.has(x));
+      if (todo.length === 1) this.fetchExtent(todo[0]);
+      else if (todo.length) {
+        const a = todo[0], b = todo[todo.length - 1];
+        const p = (async () => {
+          if (this.closed) throw new Error('the replica is closed');
+          const st = this.db.transaction('extents', 'readonly').objectStore('extents');
+          const range = this.KeyRange.bound(a, b);
+          const [keys, values] = await Promise.all([done(st.getAllKeys(range)), done(st.getAll(range))]);
+          if (this.closed) throw new Error('the replica is closed');
+          // fill() writes only chunks still absent: an extent of the range another read (a
+          // statement's miss) filled, a delta or a page written since, stays as it is
+          const MV = this.M.MemVfs, E = this.extent;
+          keys.forEach((x, k) => MV.fill(this.file, this.meta.size, x * E, bytesOf(values[k])));
+          // what the records did not hold is empty
+          MV.absent(this.file, a * E, (b - a + 1) * E, false);
+          if (MV.absent(this.file, 0, 0, false) === 0 && !this.isLoaded) this.finishLoad();
+          this.stats.lazyExtents += todo.length;
+        })();
+        for (const x of todo) this.fetching.set(x, p);
+      }
+      return Promise.all(run.map((x) => this.fetching.get(x)));
+    }
+
     // A statement met absent chunk `chunk`: resolves once it is in the heap (its extent read
     // ahead of the background's queue).
     fetchChunk(chunk) {
-      const x = extentOf(chunk);
+      const x = this.extentOf(chunk);
       if (!this.fetching.has(x)) this.stats.fetchedFirst++;
       return this.fetchExtent(x);
     }
@@ -322,7 +377,7 @@
       // Compaction: a few extents per take (rewritten to fold their deltas or groups in).
       const whole = new Set();
       for (const x of this.compact) {
-        if (whole.size >= this.compactPerFlush) break;
+        if (whole.size >= (this.compactPerFlush || Math.max(1, COMPACT_CHUNKS / this.extent))) break;
         whole.add(x);
       }
       for (const x of whole) this.compact.delete(x);
@@ -330,7 +385,7 @@
       const fresh = new Map(); // extent -> chunk indexes taken now
       for (const i of got.indexes) {
         if (i * CH >= size) continue; // past the end after a truncation
-        const x = extentOf(i);
+        const x = this.extentOf(i);
         if (!fresh.has(x)) fresh.set(x, []);
         fresh.get(x).push(i);
       }
@@ -340,16 +395,16 @@
         let n = idx.length; // pending chunks of the extent, those taken now included
         if (this.pending.size) {
           for (const i of idx) if (this.pending.has(i)) n--;
-          for (let i = x * EXTENT; i < (x + 1) * EXTENT; i++) if (this.pending.has(i)) n++;
+          for (let i = x * this.extent; i < (x + 1) * this.extent; i++) if (this.pending.has(i)) n++;
         }
-        if (n >= EXTENT_MIN_DIRTY) whole.add(x);
+        if (n >= minDirty(this.extent)) whole.add(x);
       }
       // A shrink: the extent the file now ends in is rewritten (no stale bytes past the end).
-      if (size < this.takenSize && size > 0) whole.add(extentOf(Math.ceil(size / CH) - 1));
+      if (size < this.takenSize && size > 0) whole.add(this.extentOf(Math.ceil(size / CH) - 1));
       for (const x of whole) {
-        for (let i = x * EXTENT; i < (x + 1) * EXTENT; i++) this.pending.delete(i);
-        if (x * EXTENT * CH >= size) { this.pendingExtents.delete(x); continue; } // past the end
-        this.pendingExtents.set(x, MV.readRange(this.file, x * EXTENT * CH, Math.min(EXTENT * CH, size - x * EXTENT * CH)));
+        for (let i = x * this.extent; i < (x + 1) * this.extent; i++) this.pending.delete(i);
+        if (x * this.extent * CH >= size) { this.pendingExtents.delete(x); continue; } // past the end
+        this.pendingExtents.set(x, MV.readRange(this.file, x * this.extent * CH, Math.min(this.extent * CH, size - x * this.extent * CH)));
       }
       for (const [x, idx] of fresh) {
         if (whole.has(x)) continue;
@@ -402,7 +457,7 @@
       this.waiters = n < 0 ? [] : this.waiters.slice(n);
       const seq = this.commitSeq + 1;
       const meta = {
-        formatVersion: FORMAT_VERSION, pageSize: page, groupPages: EXTENT, pageCount: Math.ceil(size / page), size,
+        formatVersion: FORMAT_VERSION, pageSize: page, groupPages: this.extent, pageCount: Math.ceil(size / page), size,
         commitSeq: seq, schemaVersion: this.schemaVersion(), writerId: this.writerId, flushedAt: Date.now(),
       };
       try {
@@ -411,7 +466,7 @@
         // Keep what was taken (a newer copy taken meanwhile wins) and the waiters; retry.
         for (const [x, b] of extents) if (!this.pendingExtents.has(x)) this.pendingExtents.set(x, b);
         for (const [i, b] of pages) {
-          if (!this.pending.has(i) && !this.pendingExtents.has(extentOf(i))) this.pending.set(i, b);
+          if (!this.pending.has(i) && !this.pendingExtents.has(this.extentOf(i))) this.pending.set(i, b);
         }
         if (this.pendingSize < 0) this.pendingSize = size;
         this.waiters = waiters.concat(this.waiters);
@@ -451,12 +506,12 @@
         }
         const count = Math.ceil(size / this.M.MemVfs.CHUNK);
         const shrank = size < this.flushedSize;
-        const G = EXTENT / LEGACY_GROUP; // format 2 groups per extent (extent x holds groups x*G..)
+        const G = this.extent / LEGACY_GROUP; // format 2 groups per extent (extent x holds groups x*G..)
         tx.oncomplete = () => {
           // what IndexedDB holds now: the deltas and groups of the written extents and past the
           // end are gone
           for (const [x] of extents) {
-            for (let i = x * EXTENT; i < (x + 1) * EXTENT; i++) this.deltas.delete(i);
+            for (let i = x * this.extent; i < (x + 1) * this.extent; i++) this.deltas.delete(i);
             for (let k = x * G; k < (x + 1) * G; k++) this.legacy.delete(k);
           }
           for (const [i] of pages) this.deltas.add(i);
@@ -464,7 +519,7 @@
             for (const i of this.deltas) if (i >= count) this.deltas.delete(i);
             for (const k of this.legacy) if (groupChunk(k) >= count) this.legacy.delete(k);
           }
-          if (this.deltas.size > COMPACT_AT) for (const i of this.deltas) this.compact.add(extentOf(i));
+          if (this.deltas.size > COMPACT_AT) for (const i of this.deltas) this.compact.add(this.extentOf(i));
           resolve();
         };
         tx.onabort = () => reject(tx.error || new Error('IndexedDB transaction aborted'));
@@ -476,18 +531,18 @@
           // the extents that hold deltas, and format 2 groups, to delete with a written extent
           const withDeltas = new Set(), withGroups = new Set();
           if (extents.size) {
-            for (const i of this.deltas) withDeltas.add(extentOf(i));
-            for (const k of this.legacy) withGroups.add(extentOf(groupChunk(k)));
+            for (const i of this.deltas) withDeltas.add(this.extentOf(i));
+            for (const k of this.legacy) withGroups.add(this.extentOf(groupChunk(k)));
           }
           for (const [x, bytes] of extents) {
             xs.put(bytes, x);
-            if (withDeltas.has(x)) ps.delete(this.KeyRange.bound(x * EXTENT, (x + 1) * EXTENT - 1));
+            if (withDeltas.has(x)) ps.delete(this.KeyRange.bound(x * this.extent, (x + 1) * this.extent - 1));
             if (withGroups.has(x)) gs.delete(this.KeyRange.bound(x * G, (x + 1) * G - 1));
           }
           for (const [i, bytes] of pages) ps.put(bytes, i);
           if (shrank) {
             ps.delete(this.KeyRange.lowerBound(count));
-            xs.delete(this.KeyRange.lowerBound(Math.ceil(count / EXTENT)));
+            xs.delete(this.KeyRange.lowerBound(Math.ceil(count / this.extent)));
             if (this.legacy.size) gs.delete(this.KeyRange.lowerBound(Math.ceil(count / LEGACY_GROUP)));
           }
           tx.objectStore('meta').put(meta, 'meta');
@@ -506,5 +561,5 @@
     }
   }
 
-  g.ElectricSyncStore = { ReplicaStore, openDatabase, deleteDatabase, FORMAT_VERSION, EXTENT, LEGACY_GROUP };
+  g.ElectricSyncStore = { ReplicaStore, openDatabase, deleteDatabase, FORMAT_VERSION, EXTENT, LEGACY_EXTENT, LEGACY_GROUP };
 })(typeof self !== 'undefined' ? self : globalThis);

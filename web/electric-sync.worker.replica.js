@@ -55,7 +55,8 @@
 
   class Replica {
     // opts: {indexedDB, IDBKeyRange, writerId, log, setTimeout, checkpointBytes (0: off),
-    //        checkpointGrowth (0: fixed spacing), ingestSliceBytes (0: a response in one call)}
+    //        checkpointGrowth (0: fixed spacing), ingestSliceBytes (0: a response in one call);
+    //        tests: compactPerFlush, loadAhead, extentChunks (the store's options)}
     constructor(opts) {
       this.opts = opts;
       this.M = null;
@@ -235,7 +236,7 @@
         indexedDB: o.indexedDB, IDBKeyRange: o.IDBKeyRange, dbName: this.config.dbName, file: this.file,
         Module: this.M, writerId: o.writerId, schemaVersion: () => (this.engine ? this.engine.version() : null),
         setTimeout: o.setTimeout, onError: (e) => o.log('flush failed, retrying', e),
-        compactPerFlush: o.compactPerFlush, loadAhead: o.loadAhead,
+        compactPerFlush: o.compactPerFlush, loadAhead: o.loadAhead, extentChunks: o.extentChunks,
       });
     }
 
