@@ -372,9 +372,19 @@ test('one owner: a second worker waits for the lock, asks the first to step asid
     const w1 = s.add(startWorker(o));
     const t1 = s.add(openTab(o, w1, config()));
     await t1.sync.ready;
-    const w2 = s.add(startWorker(o));
+    // a row the old worker commits just before the new one starts, which starts offline: it
+    // reads IndexedDB while the lock is still held (that read is dropped), then again as owner
+    const last = randomUUID();
+    await backend.insert({ id: last, title: 'before the hand-over' });
+    await until(async () => (await replicaIds(t1)).includes(last), 10000, 'old owner has it');
+    const net = network();
+    net.down = true;
+    const w2 = s.add(startWorker(o, { fetch: net.fetch }));
     const t2 = s.add(openTab(o, w2, config()));
     await t2.sync.ready;
+    assert.ok((await replicaIds(t2)).includes(last), 'the new owner read what the old one flushed last');
+    assert.equal(w2.module.integrityCheck(FILE), 'ok');
+    net.down = false;
     await until(() => t1.sync.status.test_items?.phase === 'error', 5000, 'old worker steps aside');
     assert.match(t1.sync.status.test_items.error, /newer worker/);
     assert.equal(w1.engine, null);

@@ -190,8 +190,11 @@
       tabs.send(c, reply);
     }
 
-    // The owner lock, then the replica and the version in parallel, then the loops. The module
-    // compiles while the lock is awaited; the version is fetched while IndexedDB loads.
+    // The owner lock, the replica read and the version request in parallel, then the engine,
+    // then the loops; the module compiles meanwhile. IndexedDB is read while the lock is
+    // requested: when the lock was free (no other worker held it, so none writes the replica
+    // after), that read is the image; else (an older worker hands over) it is dropped and the
+    // replica read again once the lock is ours.
     async function start(cfg) {
       if (!Array.isArray(cfg.shapes) || !cfg.shapes.length) throw new Error('HELLO: config.shapes must be a non-empty array of shapes');
       const config = { ...DEFAULTS, ...cfg };
@@ -199,13 +202,22 @@
       status.opening(config.shapes);
       const moduleP = env.loadModule();
       moduleP.catch(() => {});
-      await owner.acquire(config.dbName);
+      let ready = null; // the module, once instantiated: the image read after it goes to the heap at once
+      moduleP.then((m) => { ready = m; }, () => {});
+      const lockP = owner.acquire(config.dbName);
+      // (nothing of the early read goes into the heap before the lock is known to have been free)
+      let free = false;
+      let readP = replica.read(config, () => (free ? ready : null));
+      readP.catch(() => {});
+      free = await lockP;
       timeline.mark('owner lock');
       if (sync.closed) return;
       const versionP = sync.fetchVersion().then((v) => ({ v }), (e) => ({ e }));
-      let ready = null; // the module, once instantiated: the image read after it goes to the heap at once
-      moduleP.then((m) => { ready = m; }, () => {});
-      const readP = replica.read(config, () => ready);
+      if (!free) {
+        await readP.catch(() => {});
+        replica.store.close();
+        readP = replica.read(config, () => ready);
+      }
       const M = await moduleP;
       timeline.mark('module');
       await readP;

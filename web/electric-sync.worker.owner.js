@@ -4,9 +4,13 @@
  * from an older SharedWorker to a newer one.
  *
  * Invariants
- *  - Only the holder of `sqlite-owner:<dbName>` reads or writes that replica's IndexedDB
- *    database. The lock is held until release(): a lock request's own promise settles only when
- *    the lock is released, so it is never awaited.
+ *  - Only the holder of `sqlite-owner:<dbName>` writes that replica's IndexedDB database, and
+ *    what it reads is current: a worker reads the replica while its lock request is answered,
+ *    and keeps that read only when the lock was free at the request (acquire() says so; a worker
+ *    that held it had created all its transactions before releasing it, and IndexedDB orders a
+ *    later readonly transaction after them), else it reads again once it holds the lock. The
+ *    lock is held until release(): a lock request's own promise settles only when the lock is
+ *    released, so it is never awaited.
  *  - A SharedWorker that finds the lock taken (an older one still runs after a deploy) asks the
  *    holder over BroadcastChannel `esync-owner:<dbName>` to step aside, then waits for the lock.
  *    The holder (onStepAside) finishes its flush, closes and releases the lock.
@@ -38,7 +42,9 @@
       return !!this.releaseLock;
     }
 
-    // Resolves once this worker holds the lock.
+    // Resolves once this worker holds the lock: true when it was free at the request (no other
+    // worker held it then, so none writes the replica after: a read started since is current),
+    // false when this worker had to wait for it.
     async acquire(dbName) {
       const name = lockName(dbName);
       const hold = () => {
@@ -58,12 +64,13 @@
           return lock ? hold() : undefined;
         }).catch(() => resolve(false));
       });
-      if (immediate) return;
+      if (immediate) return true;
       if (!this.dedicated && this.channel) this.channel.postMessage({ type: 'step-aside', from: this.id });
       await new Promise((resolve) => {
         this.locks.request(name, { mode: 'exclusive' }, () => { resolve(); return hold(); })
           .catch((e) => this.log('owner lock', e));
       });
+      return false;
     }
 
     release() {
