@@ -31,6 +31,10 @@
  *    request is that very one (the cache-buster aside); any other next step (another request,
  *    a backoff, 401/403, a stop, the loop's end) aborts it. Responses are ingested in request
  *    order: the engine sees exactly the sequence it would have seen without the prefetch.
+ *  - A response larger than the engine's slice (Replica: 1 MiB) is applied over several calls,
+ *    a macrotask turn between them (slices): its loop does nothing else meanwhile, the other
+ *    loops' responses queue in the engine, and a stop, close or rebuild between two slices drops
+ *    it (its batch rolled back: the shape asks again from its last commit).
  */
 (function (g) {
   'use strict';
@@ -41,9 +45,6 @@
   const AUTH_ASK_MS = 1000;            // 401/403: the tabs are asked again after this, doubling...
   const AUTH_ASK_MAX_MS = 30000;       // ...up to this
 
-  // The query string without its cache-buster: only caches see that parameter (the engine
-  // draws a new one for each request of a refetch), so two queries that differ only there ask
-  // the server for the same thing.
   // A macrotask turn: what the event loop has queued (a fetch's body, an IndexedDB callback, a
   // tab's message) runs first. A MessageChannel, not setTimeout, which browsers clamp to 4 ms
   // once nested.
@@ -58,6 +59,9 @@
     return new Promise((r) => { ticks.push(r); tick.port2.postMessage(0); });
   }
 
+  // The query string without its cache-buster: only caches see that parameter (the engine
+  // draws a new one for each request of a refetch), so two queries that differ only there ask
+  // the server for the same thing.
   function sameRequest(a, b) {
     const norm = (q) => q.split('&').filter((kv) => !kv.startsWith('cache-buster=')).join('&');
     return norm(a) === norm(b);
