@@ -302,43 +302,30 @@
 
     // Extent x into the heap (its chunks still absent); one read per extent, shared.
     fetchExtent(x) {
-      let p = this.fetching.get(x);
-      if (!p) {
-        p = (async () => {
-          if (this.closed) throw new Error('the replica is closed');
-          const v = await done(this.db.transaction('extents', 'readonly').objectStore('extents').get(x));
-          if (this.closed) throw new Error('the replica is closed');
-          const MV = this.M.MemVfs;
-          if (v !== undefined) MV.fill(this.file, this.meta.size, x * this.extent, bytesOf(v));
-          // what its record did not hold is empty; the last one read completes the image
-          if (MV.absent(this.file, x * this.extent, this.extent, false) === 0 && !this.isLoaded) this.finishLoad();
-          this.stats.lazyExtents++;
-        })();
-        this.fetching.set(x, p);
-      }
-      return p;
+      return this.fetchRun([x]);
     }
 
-    // Extents `run` (consecutive indexes) into the heap with one read (one getAll over their
-    // range), those another read has not started; resolves once all of them are there.
+    // Extents `run` (consecutive indexes) into the heap with one read (a get for one, a getAll
+    // over the range for more), those no other read has started; resolves once all of them
+    // are there.
     fetchRun(run) {
       const todo = run.filter((x) => !this.fetching.has(x));
-      if (todo.length === 1) this.fetchExtent(todo[0]);
-      else if (todo.length) {
+      if (todo.length) {
         const a = todo[0], b = todo[todo.length - 1];
         const p = (async () => {
           if (this.closed) throw new Error('the replica is closed');
           const st = this.db.transaction('extents', 'readonly').objectStore('extents');
           const range = this.KeyRange.bound(a, b);
-          const [keys, values] = await Promise.all([done(st.getAllKeys(range)), done(st.getAll(range))]);
+          const [keys, values] = a === b
+            ? [[a], [await done(st.get(a))]]
+            : await Promise.all([done(st.getAllKeys(range)), done(st.getAll(range))]);
           if (this.closed) throw new Error('the replica is closed');
           // fill() writes only chunks still absent: an extent of the range another read (a
           // statement's miss) filled, a delta or a page written since, stays as it is
           const MV = this.M.MemVfs, E = this.extent;
-          keys.forEach((x, k) => MV.fill(this.file, this.meta.size, x * E, bytesOf(values[k])));
-          // what the records did not hold is empty
-          MV.absent(this.file, a * E, (b - a + 1) * E, false);
-          if (MV.absent(this.file, 0, 0, false) === 0 && !this.isLoaded) this.finishLoad();
+          keys.forEach((x, k) => { if (values[k] !== undefined) MV.fill(this.file, this.meta.size, x * E, bytesOf(values[k])); });
+          // what the records did not hold is empty; the last read completes the image
+          if (MV.absent(this.file, a * E, (b - a + 1) * E, false) === 0 && !this.isLoaded) this.finishLoad();
           this.stats.lazyExtents += todo.length;
         })();
         for (const x of todo) this.fetching.set(x, p);
