@@ -243,3 +243,10 @@ bool esync__batch_reset_request(esync_shape *s) {
            esync__set_str(&s->offset, s->offset_c ? s->offset_c : "-1") &&
            esync__set_str(&s->cursor, NULL);
 }
+
+void esync__batch_abandon(esync *e, esync_shape *s) {
+    if (s->in_batch)
+        esync__batch_rollback(e);
+    else if (!s->refetch)
+        esync__batch_reset_request(s);
+}

@@ -36,5 +36,8 @@ int esync__batch_store_committed(esync *e, esync_shape *s);
 /* Puts the request layer of s back to the committed one: the next request is not live and
  * resumes from the stored handle and offset. False on OOM. */
 bool esync__batch_reset_request(esync_shape *s);
+/* Drops what s applied since its last commit: its open batch rolled back, or else (no batch,
+ * no refetch under way) its request layer put back; the next request re-asks from there. */
+void esync__batch_abandon(esync *e, esync_shape *s);
 
 #endif

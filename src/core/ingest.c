@@ -336,14 +336,12 @@ static int ok_step(esync *e, esync_buf *out) {
     if (!rc && a->next < a->ms.n) return ESYNC_OK; /* pending: esync_ingest_continue */
     if (!rc) rc = ok_end(e, a, out);
     e->applying = NULL;
-    if (rc) {
+    if (rc)
         rc = esync__request_retry_bad_data(e, s, rc);
-        applying_free(a);
-        return rc;
-    }
+    else
+        ok_done(s);
     applying_free(a);
-    ok_done(s);
-    return esync__ok(e);
+    return rc ? rc : esync__ok(e);
 }
 
 void esync__ingest_drop(esync *e) {
@@ -490,10 +488,7 @@ void esync_ingest_abort(esync *e) {
     if (!e || !e->applying) return;
     esync_shape *s = e->applying->s;
     esync__ingest_drop(e);
-    if (s->in_batch)
-        esync__batch_rollback(e);
-    else if (!s->refetch)
-        esync__batch_reset_request(s);
+    esync__batch_abandon(e, s);
 }
 
 int esync_ingest_events(esync *e, const uint32_t **pos, size_t *n) {

@@ -185,10 +185,7 @@ void esync__request_refetch(esync *e, esync_shape *s, const char *new_handle) {
 int esync__request_retry_bad_data(esync *e, esync_shape *s, int rc) {
     char msg[sizeof e->errmsg];
     memcpy(msg, e->errmsg, sizeof msg);
-    if (s->in_batch)
-        esync__batch_rollback(e);
-    else if (!s->refetch)
-        esync__batch_reset_request(s);
+    esync__batch_abandon(e, s);
     s->data_failures++;
     if (s->data_failures >= ESYNC_DATA_FAILURES_REFETCH) {
         esync__request_refetch(e, s, NULL);
