@@ -190,33 +190,50 @@
       tabs.send(c, reply);
     }
 
-    // The owner lock, the replica read and the version request in parallel, then the engine,
-    // then the loops; the module compiles meanwhile. IndexedDB is read while the lock is
-    // requested: when the lock was free (no other worker held it, so none writes the replica
-    // after), that read is the image; else (an older worker hands over) it is dropped and the
-    // replica read again once the lock is ours.
+    // The owner lock and the IndexedDB read of replica `dbName`, begun once: by prestart() when
+    // the worker's name says which replica it serves (a SharedWorker the tab library created,
+    // before the first HELLO arrives), else by the first HELLO's start(). The module compiles
+    // meanwhile. IndexedDB is read while the lock is requested: when the lock was free (no other
+    // worker held it, so none writes the replica after), that read is the image; else (an older
+    // worker hands over) it is dropped and the replica read again once the lock is ours.
+    let opening = null; // {dbName, moduleP, lockP, readP, free, ready}
+    function open(dbName) {
+      if (opening) return opening;
+      const o = { dbName, free: false, ready: null };
+      o.moduleP = env.loadModule();
+      o.moduleP.then((m) => { o.ready = m; }, () => {});
+      o.lockP = owner.acquire(dbName);
+      o.lockP.then((free) => { o.free = free; }, () => {});
+      // (nothing of the early read goes into the heap before the lock is known to have been free)
+      o.readP = replica.read({ dbName, shapes: [] }, () => (o.free ? o.ready : null));
+      o.readP.catch(() => {});
+      opening = o;
+      return o;
+    }
+
+    function prestart(dbName) {
+      if (!started && typeof dbName === 'string' && dbName) open(dbName);
+    }
+
+    // Then the version request, the engine, the loops.
     async function start(cfg) {
       if (!Array.isArray(cfg.shapes) || !cfg.shapes.length) throw new Error('HELLO: config.shapes must be a non-empty array of shapes');
       const config = { ...DEFAULTS, ...cfg };
       sync.configure(config);
       status.opening(config.shapes);
-      const moduleP = env.loadModule();
-      moduleP.catch(() => {});
-      let ready = null; // the module, once instantiated: the image read after it goes to the heap at once
-      moduleP.then((m) => { ready = m; }, () => {});
-      const lockP = owner.acquire(config.dbName);
-      // (nothing of the early read goes into the heap before the lock is known to have been free)
-      let free = false;
-      let readP = replica.read(config, () => (free ? ready : null));
-      readP.catch(() => {});
-      free = await lockP;
+      const o = open(config.dbName);
+      if (o.dbName !== config.dbName) throw new Error(`HELLO: this worker serves replica "${o.dbName}" (its name), not "${config.dbName}"`);
+      const moduleP = o.moduleP;
+      let readP = o.readP;
+      const free = await o.lockP;
+      replica.config = config;
       timeline.mark('owner lock');
       if (sync.closed) return;
       const versionP = sync.fetchVersion().then((v) => ({ v }), (e) => ({ e }));
       if (!free) {
         await readP.catch(() => {});
         replica.store.close();
-        readP = replica.read(config, () => ready);
+        readP = replica.read(config, () => o.ready);
       }
       const M = await moduleP;
       timeline.mark('module');
@@ -285,6 +302,7 @@
 
     return {
       connect: (port) => tabs.connect(port, handle),
+      prestart,
       addClient: (post) => tabs.add(post),
       handle,
       close: shutdown,
@@ -388,6 +406,10 @@
     if (shared) {
       const w = createWorker({ ...envBase, mode: 'shared' });
       ns.instance = w;
+      // The tab library names the worker `electric-sync:<dbName>:<format>`: the owner lock and
+      // the IndexedDB read begin now, not a HELLO later.
+      const m = /^electric-sync:(.+):\d+$/.exec(g.name || '');
+      if (m) w.prestart(m[1]);
       g.onconnect = (ev) => { w.connect(ev.ports[0]); };
     } else {
       ns.runDedicated(g, envBase);

@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "internal.h"
 #include "msgparse.h"
+#include "order.h"
 #include "queue.h"
 #include "request.h"
 #include "rows.h"
@@ -204,6 +205,10 @@ static int ok_begin(esync *e, esync_shape *s, const esync_response *r, esync_buf
         rc = esync__batch_begin(e, s, &a->rs, snapshot_chunk);
         if (!rc) rc = esync__rows_fit(e, &a->rv, s->schema_b.ncols);
     }
+    /* A response of inserts only (a snapshot) is applied in the table's key order (order.h). */
+    if (!rc && has_changes && inserts_only && !a->refetches &&
+        esync__order_inserts(&a->ms, &s->schema_b) == ESYNC_ENOMEM)
+        rc = esync__oom(e);
     if (rc) {
         applying_free(a);
         return rc;

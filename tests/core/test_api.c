@@ -393,6 +393,58 @@ static void test_sliced_ingest(void) {
     harness_rmdb(path2);
 }
 
+/* A response of inserts is applied in key order (order.c): the replica is the one the same rows
+ * in order give, two inserts of one key keep their order (the later wins), and the change set
+ * lists the rows in key order. */
+static void test_key_order(void) {
+    char *path, *path2;
+    esync *e = open_db(&path), *w = open_db(&path2);
+    CHECK_EQ_INT(esync_shape_define(e, "n", "{\"table\":\"nums\"}"), ESYNC_OK);
+    CHECK_EQ_INT(esync_shape_define(w, "n", "{\"table\":\"nums\"}"), ESYNC_OK);
+    enum { N = 300 };
+    size_t cap = N * 120 + 256, len = 0;
+    char *scrambled = malloc(cap);
+    scrambled[len++] = '[';
+    for (int i = 0; i < N; i++) { /* ids 1..N in a scrambled order, 7 of them again at the end */
+        int id = (i * 7919) % N + 1;
+        len += (size_t)snprintf(
+            scrambled + len, cap - len,
+            "%s{\"key\":\"k%d\",\"value\":{\"id\":\"%d\",\"v\":null,"
+            "\"a\":null,\"t\":\"first %d\"},\"headers\":{\"operation\":\"insert\"}}",
+            i ? "," : "", id, id, id);
+    }
+    len += (size_t)snprintf(scrambled + len, cap - len,
+                            ",{\"key\":\"k7\",\"value\":{\"id\":\"7\",\"v\":null,\"a\":null,"
+                            "\"t\":\"second 7\"},\"headers\":{\"operation\":\"insert\"}}]");
+    char *ordered = rows_body(1, N, 0), *changes = NULL, *out = NULL, *out2 = NULL;
+    CHECK_EQ_INT(ingest(e, "n", 200, "h", "0_inf", SCHEMA, 1, scrambled, &changes), ESYNC_OK);
+    char *changes2 = NULL;
+    CHECK_EQ_INT(ingest(w, "n", 200, "h", "0_inf", SCHEMA, 1, ordered, &changes2), ESYNC_OK);
+    esync_free(changes2);
+    CHECK_EQ_INT(count_rows(e, "nums"), N);
+    CHECK_EQ_INT(esync_query(e, "SELECT t FROM nums WHERE id = 7", NULL, &out, NULL), ESYNC_OK);
+    CHECK(out && strstr(out, "second 7"));
+    esync_free(out);
+    out = NULL;
+    CHECK_EQ_INT(esync_query(e, "SELECT id FROM nums ORDER BY id", NULL, &out, NULL), ESYNC_OK);
+    CHECK_EQ_INT(esync_query(w, "SELECT id FROM nums ORDER BY id", NULL, &out2, NULL), ESYNC_OK);
+    CHECK(out && out2 && !strcmp(out, out2));
+    /* in the change set, id 9 comes before id 10 and id 10 before id 300 */
+    const char *a = changes ? strstr(changes, "\"id\":\"9\"") : NULL;
+    const char *b = changes ? strstr(changes, "\"id\":\"10\"") : NULL;
+    const char *c = changes ? strstr(changes, "\"id\":\"300\"") : NULL;
+    CHECK(a && b && c && a < b && b < c);
+    esync_free(changes);
+    esync_free(out);
+    esync_free(out2);
+    free(scrambled);
+    free(ordered);
+    esync_close(e);
+    esync_close(w);
+    harness_rmdb(path);
+    harness_rmdb(path2);
+}
+
 int main(void) {
     test_version();
     test_initialize();
@@ -402,5 +454,6 @@ int main(void) {
     test_types_and_query();
     test_memory_baseline();
     test_sliced_ingest();
+    test_key_order();
     return harness_result();
 }
