@@ -431,6 +431,35 @@ test('a HELLO without shapes does not start the worker', async () => {
   await w.close();
 });
 
+test('prestart (a SharedWorker named for its replica): the owner lock and the IndexedDB read begin before the first HELLO; a HELLO for another replica fails that worker', async () => {
+  const s = scope();
+  try {
+    const seeded = await seed(3);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    w.prestart(DB_NAME);
+    await until(async () => (await o.locks.query()).held.some((l) => l.name === `sqlite-owner:${DB_NAME}`), 5000, 'owner lock before HELLO');
+    assert.equal(w.started, null, 'no HELLO yet');
+    await until(async () => (await o.indexedDB.databases()).some((d) => d.name === DB_NAME), 5000, 'IndexedDB opened before HELLO');
+    assert.equal(w.started, null, 'still no HELLO');
+    const tab = s.add(openTab(o, w, config()));
+    await tab.sync.ready;
+    assert.deepEqual(await replicaIds(tab), ids(seeded));
+    const logged = [];
+    const other = startWorker(o, { log: (...a) => logged.push(a.map(String).join(' ')) });
+    other.prestart('another-replica');
+    const c = other.addClient(() => {});
+    await other.handle(c, { type: 'HELLO', config: config() });
+    await other.started;
+    assert.match(logged.join('\n'), /worker failed.*serves replica "another-replica".*not "docpal-electric"/);
+    assert.equal(other.engine, null);
+    await other.close();
+    assert.deepEqual(await replicaIds(tab), ids(seeded), 'the first worker is untouched');
+  } finally {
+    await s.close();
+  }
+});
+
 test('without dbName the replica is the library\'s own: IndexedDB database electric-sync', async () => {
   const s = scope();
   try {

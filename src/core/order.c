@@ -12,10 +12,10 @@
 enum { CLS_NULL, CLS_INT, CLS_TEXT };
 
 typedef struct okey {
-    int64_t i;      /* CLS_INT; CLS_TEXT: the first 8 bytes, big-endian, zero-padded */
-    const char *t;  /* CLS_TEXT */
-    uint32_t len;   /* CLS_TEXT */
-    uint32_t pos;   /* the message's index in ms->m */
+    int64_t i;     /* CLS_INT; CLS_TEXT: the first 8 bytes, big-endian, zero-padded */
+    const char *t; /* CLS_TEXT */
+    uint32_t len;  /* CLS_TEXT */
+    uint32_t pos;  /* the message's index in ms->m */
     uint8_t cls;
 } okey;
 

@@ -91,8 +91,10 @@ static void test_text_keys(void) {
     parse(&b, &ms);
     CHECK(ms.n == 204);
     CHECK(esync__order_inserts(&ms, &sc) == ESYNC_OK);
-    CHECK(ms.m[101].control_kind == ESYNC_JSON_STRING && !strcmp(ms.m[101].control, "snapshot-middle"));
-    CHECK(ms.m[203].control_kind == ESYNC_JSON_STRING && !strcmp(ms.m[203].control, "snapshot-end"));
+    CHECK(ms.m[101].control_kind == ESYNC_JSON_STRING &&
+          !strcmp(ms.m[101].control, "snapshot-middle"));
+    CHECK(ms.m[203].control_kind == ESYNC_JSON_STRING &&
+          !strcmp(ms.m[203].control, "snapshot-end"));
     const char *prev = NULL;
     size_t n = 0;
     for (size_t i = 0; i < ms.n; i++) {
