@@ -175,7 +175,7 @@ static int ok_begin(esync *e, esync_shape *s, const esync_response *r, esync_buf
             a->snapshot_end = true;
         if (m->op_kind != ESYNC_JSON_ABSENT) {
             has_changes = true;
-            if (m->op_kind != ESYNC_JSON_STRING || strcmp(m->op, "insert")) inserts_only = false;
+            if (!esync__msg_is_insert(m)) inserts_only = false;
         }
     }
     /* A response that may continue the snapshot after a checkpoint without tracking keys. */
@@ -232,9 +232,7 @@ static int ok_apply(esync *e, esync_applying *a, size_t upto) {
         const esync_msg *m = &ms->m[a->next];
         a->refetch_last = false;
         /* Inserts may wait in a group (rows.c): anything else comes after them. */
-        if (s->npend && (m->op_kind != ESYNC_JSON_STRING || strcmp(m->op, "insert")) &&
-            (rc = esync__rows_flush(e, s)))
-            break;
+        if (s->npend && !esync__msg_is_insert(m) && (rc = esync__rows_flush(e, s))) break;
         if (m->control_kind != ESYNC_JSON_ABSENT) {
             if (m->control_kind == ESYNC_JSON_STRING && !strcmp(m->control, "must-refetch")) {
                 /* Everything before it in this batch is void; what follows is the new log. */

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct cJSON;
 
@@ -50,6 +51,11 @@ typedef struct esync_msgs {
     char *buf;     /* the body copy every string points into */
     bool is_array; /* the body was a JSON array (its elements are m[0..n-1]) */
 } esync_msgs;
+
+/* Whether m is a change message whose operation is "insert". */
+static inline bool esync__msg_is_insert(const esync_msg *m) {
+    return m->op_kind == ESYNC_JSON_STRING && !strcmp(m->op, "insert");
+}
 
 /* Parses a body. ESYNC_EJSON (with *err_at) for anything that is not strict UTF-8 JSON,
  * ESYNC_ENOMEM when memory runs out. esync__msgs_parse copies the body first;

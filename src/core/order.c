@@ -19,10 +19,6 @@ typedef struct okey {
     uint8_t cls;
 } okey;
 
-static bool is_insert(const esync_msg *m) {
-    return m->op_kind == ESYNC_JSON_STRING && !strcmp(m->op, "insert");
-}
-
 /* A decimal integer of at most 18 digits (no overflow to care about), else false. */
 static bool small_int(const char *s, int64_t *out) {
     bool neg = *s == '-';
@@ -96,7 +92,7 @@ static okey *merge_sort(okey *k, okey *tmp, size_t n) {
 int esync__order_inserts(esync_msgs *ms, const esync_schema *sc) {
     if (!sc->ncols || ms->n > UINT32_MAX) return ESYNC_OK;
     size_t n = 0;
-    for (size_t i = 0; i < ms->n; i++) n += is_insert(&ms->m[i]);
+    for (size_t i = 0; i < ms->n; i++) n += esync__msg_is_insert(&ms->m[i]);
     if (n < ESYNC_ORDER_MIN) return ESYNC_OK;
     const esync_column *col = &sc->cols[esync__key_column(sc, 0)];
     okey *keys = esync__malloc(sizeof *keys * n * 2);
@@ -104,7 +100,7 @@ int esync__order_inserts(esync_msgs *ms, const esync_schema *sc) {
     size_t k = 0;
     bool sorted = true;
     for (size_t i = 0; i < ms->n; i++) {
-        if (!is_insert(&ms->m[i])) continue;
+        if (!esync__msg_is_insert(&ms->m[i])) continue;
         keys[k] = key_of(ms, (uint32_t)i, col);
         if (k && sorted && cmp(&keys[k - 1], &keys[k]) > 0) sorted = false;
         k++;
@@ -122,7 +118,7 @@ int esync__order_inserts(esync_msgs *ms, const esync_schema *sc) {
     for (size_t j = 0; j < n; j++) moved[j] = ms->m[order[j].pos];
     /* the inserts' positions, in order, receive them in key order */
     for (size_t i = 0, j = 0; i < ms->n; i++)
-        if (is_insert(&ms->m[i])) ms->m[i] = moved[j++];
+        if (esync__msg_is_insert(&ms->m[i])) ms->m[i] = moved[j++];
     esync__freemem(moved);
     esync__freemem(keys);
     return ESYNC_OK;
