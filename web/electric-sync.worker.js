@@ -74,7 +74,8 @@
   const errorInfo = (e) => ({ code: (e && (e.codeName || e.name)) || 'Error', message: String((e && e.message) || e) });
 
   // env: {loadModule() -> Promise<Module>, indexedDB, IDBKeyRange, locks, fetch, BroadcastChannel,
-  //       mode: 'shared' | 'dedicated', now, setTimeout, clearTimeout, liveTimeoutMs, log}
+  //       mode: 'shared' | 'dedicated', now, setTimeout, clearTimeout, liveTimeoutMs, log,
+  //       replica (tests: Replica options such as checkpointBytes)}
   function createWorker(env) {
     const P = g.ElectricSyncWorker; // the parts
     const now = env.now || (() => Date.now());
@@ -89,7 +90,7 @@
     const tabs = new P.Tabs({ locks: env.locks, log, onForget: (c) => { reads.forget(c); txids.forget(c); auth.forget(c); status.forget(c); } });
     const status = new P.Status(tabs, now);
     const owner = new P.Owner({ locks: env.locks, BroadcastChannel: env.BroadcastChannel, mode: env.mode, id: writerId, log, onStepAside: stepAside });
-    const replica = new P.Replica({ indexedDB: env.indexedDB, IDBKeyRange: env.IDBKeyRange, writerId, log, setTimeout });
+    const replica = new P.Replica({ ...env.replica, indexedDB: env.indexedDB, IDBKeyRange: env.IDBKeyRange, writerId, log, setTimeout });
     const reads = new P.Reads({ replica, tabs, clock: perf, log });
     const txids = new P.Txids({ replica, tabs, log });
     const auth = new P.Auth({ tabs, now, log, onChange: () => sync.wakeAuth() });

@@ -24,10 +24,10 @@ export function origin() {
   return { indexedDB: new IDBFactory(), locks: new LockManager() };
 }
 
-export function startWorker(o, { fetch = globalThis.fetch, log, liveTimeoutMs } = {}) {
+export function startWorker(o, { fetch = globalThis.fetch, log, liveTimeoutMs, replica } = {}) {
   return ElectricSyncWorker.createWorker({
     indexedDB: o.indexedDB, IDBKeyRange, locks: o.locks, fetch, BroadcastChannel, mode: 'shared',
-    loadModule, liveTimeoutMs, log: log || (process.env.ESYNC_TEST_LOG ? (...a) => console.error('[worker]', ...a) : undefined),
+    loadModule, liveTimeoutMs, replica, log: log || (process.env.ESYNC_TEST_LOG ? (...a) => console.error('[worker]', ...a) : undefined),
   });
 }
 
