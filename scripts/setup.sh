@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev emscripten
-      libmicrohttpd-dev libpq-dev libcurl4-openssl-dev postgresql-15 postgresql-client-15
+      libmicrohttpd-dev libpq-dev libcurl4-openssl-dev zlib1g-dev postgresql-15 postgresql-client-15
       chromium chromium-driver wrk lcov xz-utils patch openssl clang-format)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -23,6 +23,7 @@
 #define DEFAULT_MAX_CONNECTIONS 10000
 #define DEFAULT_LONG_POLL_MS 20000
 #define DEFAULT_CHUNK_BYTES (10u << 20)
+#define DEFAULT_SHAPE_GZIP 1
 #define DEFAULT_SHAPE_WORKERS 2
 #define DEFAULT_RECONCILE_MS 10000
 #define DEFAULT_PROXY_TABLES "test_items"
@@ -214,6 +215,7 @@ int esync_config_load(esync_config *c, char *err, size_t errsz) {
                    errsz) != 0 ||
         parse_uint("ESYNC_SHAPE_WORKERS", 1, 16, DEFAULT_SHAPE_WORKERS, &c->shape_workers, err,
                    errsz) != 0 ||
+        parse_uint("ESYNC_SHAPE_GZIP", 0, 9, DEFAULT_SHAPE_GZIP, &c->shape_gzip, err, errsz) != 0 ||
         parse_uint("ESYNC_RECONCILE_MS", 100, 3600000, DEFAULT_RECONCILE_MS, &c->reconcile_ms, err,
                    errsz) != 0 ||
         parse_bool("ELECTRIC_INSECURE", &c->electric_insecure, err, errsz) != 0)

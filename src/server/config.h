@@ -37,6 +37,8 @@ typedef struct esync_config {
     unsigned long_poll_ms;  /* ESYNC_LONG_POLL_MS: live hold, default 20000 */
     unsigned chunk_bytes;   /* ESYNC_CHUNK_BYTES: snapshot/log chunk size, default 10 MiB */
     unsigned shape_workers; /* ESYNC_SHAPE_WORKERS: catalog/snapshot threads, default 2 */
+    unsigned shape_gzip;    /* ESYNC_SHAPE_GZIP: zlib level of the snapshot chunks' gzip, 0 off,
+                               default 1 */
     unsigned reconcile_ms;  /* ESYNC_RECONCILE_MS: catalog check of the shapes' tables,
                                     default 10000 */
     /* ESYNC_PROXY_TABLES: the proxy's allow-list, comma-separated table names (the `table`

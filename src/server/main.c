@@ -80,6 +80,7 @@ int main(int argc, char **argv) {
                 .chunk_bytes = cfg.chunk_bytes,
                 .long_poll_ms = cfg.long_poll_ms,
                 .workers = cfg.shape_workers,
+                .gzip_level = (int)cfg.shape_gzip,
                 .reconcile_ms = cfg.reconcile_ms,
             },
         .secret = cfg.electric_secret,

@@ -9,6 +9,8 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import http from 'node:http'
+import zlib from 'node:zlib'
 import path from 'node:path'
 import { startNginx } from '../../bench/cdn/nginx.mjs'
 import { freePort } from './helpers.js'
@@ -180,7 +182,7 @@ test('cache: ETag/304 for clients, for nginx revalidation, and for a list of eta
   const first = await viaCache('table=sc_items&offset=-1')
   assert.equal(first.status, 200)
   const etag = first.headers.get('etag')
-  assert.match(etag, /^"[0-9]+-[0-9]+:-1:0_0"$/)
+  assert.match(etag, /^"[0-9]+-[0-9]+:-1:0_0(:gzip)?"$/) // node's fetch accepts gzip
   let before = await originCount()
   const nm = await viaCache('table=sc_items&offset=-1', { 'if-none-match': etag })
   assert.equal(nm.status, 304)
@@ -227,7 +229,7 @@ test('cache: a CORS answer is never served to another origin', async () => {
   const qs = `table=sc_items&offset=-1&vary=${Math.random()}`
   const a = await viaCache(qs, { origin: 'https://a.example' })
   assert.equal(a.headers.get('access-control-allow-origin'), 'https://a.example')
-  assert.match(a.headers.get('vary') ?? '', /origin/i)
+  assert.match(a.headers.get('vary') ?? '', /^origin, accept-encoding$/i) // one line: nginx reads one
   const b = await viaCache(qs, { origin: 'https://b.example' })
   assert.equal(b.headers.get('access-control-allow-origin'), 'https://b.example')
   const none = await viaCache(qs)
@@ -266,4 +268,26 @@ test('cache: production mode, the secret stays out of URLs, cache keys, cache fi
   assert.ok(logs.includes('/api/electric/v1/shape?'))
   assert.ok(!logs.includes(SECRET), 'secret in the cache log')
   assert.ok(!server.log().includes(SECRET), 'secret in the server log')
+})
+
+test('cache: a gzip snapshot chunk is never served to a client that did not ask for gzip', async () => {
+  const qs = `table=sc_items&offset=-1&enc=${Math.random()}`
+  const get = (headers) => new Promise((resolve, reject) => {
+    http.get(`http://127.0.0.1:${cache.port}${ROUTE}?${qs}`, { headers }, (res) => {
+      const parts = []
+      res.on('data', (d) => parts.push(d))
+      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }))
+    }).on('error', reject)
+  })
+  const gz = await get({ 'accept-encoding': 'gzip' })
+  assert.equal(gz.headers['content-encoding'], 'gzip')
+  const plain = await get({})
+  assert.equal(plain.headers['content-encoding'], undefined)
+  assert.ok(zlib.gunzipSync(gz.body).equals(plain.body))
+  const gz2 = await get({ 'accept-encoding': 'gzip' })
+  assert.equal(gz2.headers['x-cache'], 'HIT')
+  assert.ok(gz2.body.equals(gz.body))
+  const plain2 = await get({})
+  assert.equal(plain2.headers['x-cache'], 'HIT')
+  assert.ok(plain2.body.equals(plain.body))
 })

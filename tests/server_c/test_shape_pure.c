@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include "common.h"
 #include "pg/pgoutput.h"
 #include "sbuf.h"
 #include "shape/msg.h"
 #include "shape/params.h"
+#include "shape/serve.h"
 #include "shape/storage.h"
 #include "shape/snapshot.h"
 
@@ -526,6 +529,94 @@ static void test_storage(void) {
     rmdir(dir);
 }
 
+/* The gzip beside each chunk decodes to the chunk's answer body: "[" + the file without its last
+ * ",\n" + "]", for chunks of small messages and for a message larger than the write buffer
+ * (written past it); with level 0 no gzip is written. */
+static void test_storage_gzip(void) {
+    char dir[] = "/tmp/esync-storage-gz-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char sub[300], err[256];
+    snprintf(sub, sizeof sub, "%s/shape", dir);
+    esync_storage *l = esync__storage_create(sub, 200, err, sizeof err);
+    CHECK(l != NULL);
+    if (!l) return;
+    esync__storage_snap_gzip(l, 1);
+    for (int i = 0; i < 25; i++)
+        CHECK(esync__storage_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
+    size_t big_n = 100000;
+    char *big = esync__xmalloc(big_n);
+    memset(big, 'x', big_n);
+    memcpy(big, "{\"big\":\"", 8);
+    memcpy(big + big_n - 2, "\"}", 2);
+    CHECK(esync__storage_snap_add(l, big, big_n) == 0);
+    CHECK(esync__storage_snap_add(l, "{\"row\":1}", 9) == 0);
+    int chunks = esync__storage_snap_finish(l, "{\"end\":1}", 9);
+    CHECK(chunks >= 4);
+    for (int k = 0; k < chunks; k++) {
+        uint64_t size = 0, zsize = 0;
+        int fd = esync__storage_snap_open(l, k, &size);
+        int zfd = esync__storage_snap_open_gz(l, k, &zsize);
+        CHECK(fd >= 0 && zfd >= 0 && size >= 2 && zsize > 18);
+        if (fd < 0 || zfd < 0) continue;
+        char *want = esync__xmalloc(size + 1), *z = esync__xmalloc(zsize);
+        want[0] = '[';
+        CHECK(pread(fd, want + 1, size - 2, 0) == (ssize_t)(size - 2));
+        want[size - 1] = ']';
+        CHECK(pread(zfd, z, zsize, 0) == (ssize_t)zsize);
+        char *got = esync__xmalloc(size + 16);
+        z_stream s = {0};
+        CHECK(inflateInit2(&s, 15 + 16) == Z_OK);
+        s.next_in = (Bytef *)z;
+        s.avail_in = (uInt)zsize;
+        s.next_out = (Bytef *)got;
+        s.avail_out = (uInt)size + 16;
+        CHECK(inflate(&s, Z_FINISH) == Z_STREAM_END); /* whole, with a valid CRC and length */
+        CHECK(s.total_out == size && memcmp(got, want, size) == 0);
+        inflateEnd(&s);
+        free(want);
+        free(z);
+        free(got);
+        close(fd);
+        close(zfd);
+    }
+    CHECK(esync__storage_snap_sync(l) == 0);
+    esync__storage_close(l, 1);
+    /* level 0: chunks only */
+    l = esync__storage_create(sub, 200, err, sizeof err);
+    CHECK(l != NULL);
+    if (!l) return;
+    esync__storage_snap_gzip(l, 0);
+    for (int i = 0; i < 25; i++)
+        CHECK(esync__storage_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
+    CHECK(esync__storage_snap_finish(l, "{\"end\":1}", 9) >= 2);
+    uint64_t size;
+    CHECK(esync__storage_snap_open_gz(l, 0, &size) == -1);
+    esync__storage_close(l, 1);
+    free(big);
+    rmdir(dir);
+}
+
+/* Accept-Encoding: gzip when named with q > 0, or "*" with q > 0 when gzip is not named. */
+static void test_accepts_gzip(void) {
+    CHECK(!esync__serve_accepts_gzip(NULL));
+    CHECK(!esync__serve_accepts_gzip(""));
+    CHECK(!esync__serve_accepts_gzip("identity"));
+    CHECK(!esync__serve_accepts_gzip("br, zstd"));
+    CHECK(!esync__serve_accepts_gzip("gzipx, xgzip"));
+    CHECK(!esync__serve_accepts_gzip("gzip;q=0"));
+    CHECK(!esync__serve_accepts_gzip("gzip ; q=0.000, br"));
+    CHECK(!esync__serve_accepts_gzip("*;q=0"));
+    CHECK(!esync__serve_accepts_gzip("gzip;q=0, *"));
+    CHECK(esync__serve_accepts_gzip("gzip"));
+    CHECK(esync__serve_accepts_gzip("gzip, deflate, br, zstd"));
+    CHECK(esync__serve_accepts_gzip("Deflate, GZip;Q=0.5"));
+    CHECK(esync__serve_accepts_gzip("x-gzip"));
+    CHECK(esync__serve_accepts_gzip("gzip;q=0.001"));
+    CHECK(esync__serve_accepts_gzip("gzip;q=1.000"));
+    CHECK(esync__serve_accepts_gzip("*"));
+    CHECK(esync__serve_accepts_gzip("br;q=1, *;q=0.1"));
+}
+
 /* Snapshot chunks grow (64 KiB, x4, up to chunk_bytes); a chunk counts as complete once the next
  * one has started, with all its bytes in its file; the planner's row estimate is read from
  * EXPLAIN (FORMAT JSON). */
@@ -578,6 +669,8 @@ int main(void) {
     test_changes();
     test_xid_filter();
     test_storage();
+    test_storage_gzip();
+    test_accepts_gzip();
     test_snapshot_chunks();
     if (failures) {
         fprintf(stderr, "test_shape_pure: %d failure(s)\n", failures);

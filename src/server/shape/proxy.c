@@ -106,6 +106,7 @@ static bool hop_by_hop(const char *name) {
                                        "keep-alive",
                                        "transfer-encoding",
                                        "content-length",
+                                       "content-encoding", /* curl decoded the body */
                                        "date",
                                        "server",
                                        "vary",

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 #include "sbuf.h"
@@ -70,6 +71,38 @@ void esync__serve_409(esync_shape_result *r, const char *handle) {
 static void opaque_tag(const char **p, size_t *n) {
     if (*n >= 2 && (*p)[0] == 'W' && (*p)[1] == '/') *p += 2, *n -= 2;
     if (*n >= 2 && (*p)[0] == '"' && (*p)[*n - 1] == '"') *p += 1, *n -= 2;
+}
+
+bool esync__serve_accepts_gzip(const char *ae) {
+    if (!ae) return false;
+    int gzip = -1, star = -1; /* the q of "gzip" (or "x-gzip") and of "*"; -1: not listed */
+    for (const char *p = ae; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        const char *tok = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
+        size_t n = (size_t)(p - tok);
+        int q = 1000;             /* q in thousandths */
+        while (*p && *p != ',') { /* parameters: only q counts */
+            while (*p == ' ' || *p == '\t' || *p == ';') p++;
+            if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+                p += 2;
+                q = (*p == '1') ? 1000 : 0;
+                if (*p == '0' || *p == '1') p++;
+                if (*p == '.') {
+                    p++;
+                    for (int scale = 100; scale && *p >= '0' && *p <= '9'; scale /= 10, p++)
+                        if (q < 1000) q += (*p - '0') * scale;
+                }
+            }
+            while (*p && *p != ',' && *p != ';') p++;
+        }
+        if ((n == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
+            (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0))
+            gzip = q;
+        else if (n == 1 && *tok == '*')
+            star = q;
+    }
+    return gzip >= 0 ? gzip > 0 : star > 0;
 }
 
 bool esync__serve_etag_match(const char *inm, const char *etag) {
@@ -141,18 +174,29 @@ static int serve_chunk(shape *s, esync_shape_req *q, int k) {
     esync_shape_result *r = &q->res;
     res_common(r, s, q);
     uint64_t size = 0;
-    int fd = esync__storage_snap_open(s->log, k, &size);
-    if (fd < 0) return -1;
-    r->fd = fd;
-    r->fstart = 0;
-    r->flen = size >= 2 ? size - 2 : 0; /* without the last ",\n" */
-    r->head = esync__xstrdup("[");
-    r->head_len = 1;
-    r->tail = esync__xstrdup("]");
-    r->tail_len = 1;
+    int fd = q->gzip ? esync__storage_snap_open_gz(s->log, k, &size) : -1;
+    if (fd >= 0) { /* the whole body, compressed when the chunk was written */
+        r->fd = fd;
+        r->fstart = 0;
+        r->flen = size;
+        r->gzip = true;
+    } else {
+        fd = esync__storage_snap_open(s->log, k, &size);
+        if (fd < 0) return -1;
+        r->fd = fd;
+        r->fstart = 0;
+        r->flen = size >= 2 ? size - 2 : 0; /* without the last ",\n" */
+        r->head = esync__xstrdup("[");
+        r->head_len = 1;
+        r->tail = esync__xstrdup("]");
+        r->tail_len = 1;
+    }
     esync_offset o = {0, (uint64_t)k};
     esync__storage_offset_text(o, r->offset, sizeof r->offset);
     set_etag(r, s, q, r->offset, false);
+    size_t n = strlen(r->etag);
+    if (r->gzip && n >= 2 && n + 6 <= sizeof r->etag) /* another representation, another tag */
+        memcpy(r->etag + n - 1, ":gzip\"", 7);
     /* the row count for progress (docs/protocol.md §2.2): exact once the snapshot is written */
     if (s->rows >= 0) {
         r->rows = s->rows;

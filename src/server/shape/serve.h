@@ -20,5 +20,8 @@ void esync__serve_db_down(esync_shape_result *r);
 /* True when an If-None-Match header value (NULL or "" for none) matches etag: "*", or any entity
  * tag of its comma-separated list compared weakly (a W/ prefix and the quotes do not count). */
 bool esync__serve_etag_match(const char *inm, const char *etag);
+/* True when an Accept-Encoding header value (NULL: none) accepts gzip: "gzip" or "x-gzip" with a
+ * q above 0, or else "*" with a q above 0 (RFC 9110 §12.5.3). */
+bool esync__serve_accepts_gzip(const char *ae);
 
 #endif

@@ -40,6 +40,7 @@ typedef struct esync_shapes_options {
     unsigned reconcile_ms; /* period of the catalog check of the shapes' tables: a table
                                  dropped and created again sends no Relation message, so its
                                  shapes would never hear of it otherwise */
+    int gzip_level;        /* zlib level of the snapshot chunks' gzip (1..9); 0: none */
 } esync_shapes_options;
 
 enum esync_offset_kind { ESYNC_OFFSET_BEFORE_ALL, ESYNC_OFFSET_NOW, ESYNC_OFFSET_AT };
@@ -75,6 +76,9 @@ typedef struct esync_shape_result {
     uint64_t fstart, flen;
     char *tail;
     size_t tail_len;
+    /* the body is gzip-encoded (Content-Encoding: gzip): fd's range [fstart, fstart + flen) is all
+     * of it, head and tail are empty */
+    bool gzip;
 } esync_shape_result;
 
 void esync_shape_result_free(esync_shape_result *r);
@@ -97,6 +101,7 @@ struct esync_shape_req {
     esync_offset offset;
     char *handle; /* NULL when absent (or dropped for -1/now) */
     bool live;
+    bool gzip; /* the client accepts a gzip-encoded body (Accept-Encoding) */
     /* completion: called once, from any thread, without the service lock held */
     void (*park)(esync_shape_req *q); /* called (under the lock, on the submitting thread) when
                                           q will complete later: suspend the HTTP request here */
