@@ -1,6 +1,6 @@
 // Snapshot chunks in gzip (docs/protocol.md §2.4): the service compresses each chunk's response
-// body once, while the snapshot is written (snap.<k>.gz beside snap.<k>), and answers a request
-// that accepts gzip with that file as it is. What must hold: the decoded body is byte for byte
+// body once, in a background thread once the snapshot is finished (snap.<k>.gz beside snap.<k>), and
+// answers a request that accepts gzip with that file as it is (uncompressed until it exists). What must hold: the decoded body is byte for byte
 // the uncompressed answer; a client that does not accept gzip (no Accept-Encoding, gzip;q=0, br
 // only) gets the uncompressed body; the two representations have different ETags and both carry
 // Vary: accept-encoding, so a cache never hands one to a client that asked for the other; 304
@@ -40,6 +40,18 @@ function rawGet(base, qs, headers = {}) {
   })
 }
 
+// Until every snapshot chunk of the role's shapes has its gzip (the background thread's work).
+async function gzipped(role, timeoutMs = 15000) {
+  const t0 = Date.now()
+  for (;;) {
+    const files = fs.readdirSync(shapesDir(role), { recursive: true }).map(String)
+    const snaps = files.filter((f) => /snap\.\d+$/.test(f))
+    if (snaps.length && snaps.every((f) => files.includes(`${f}.gz`))) return
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no gzip after ${timeoutMs} ms: ${files.join(' ')}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
 // Every answer of the table's snapshot, from offset -1 until up-to-date, with these headers.
 async function walk(base, headers, table = 'gz_items') {
   const out = []
@@ -55,7 +67,8 @@ async function walk(base, headers, table = 'gz_items') {
 }
 
 test('gzip: every snapshot chunk decodes to the uncompressed answer, byte for byte', async () => {
-  const plain = await walk(server.base, {})
+  const plain = await walk(server.base, {}) // makes the shape: its chunks are compressed after
+  await gzipped('gzip')
   const gz = await walk(server.base, { 'accept-encoding': 'gzip, deflate, br' })
   assert.equal(gz.length, plain.length)
   assert.ok(plain.length >= 4, `a snapshot of several chunks (got ${plain.length} answers)`)
@@ -91,8 +104,6 @@ test('gzip: every snapshot chunk decodes to the uncompressed answer, byte for by
   // the files behind it: one whole gzip per chunk, no part left
   const dir = shapesDir('gzip')
   const files = fs.readdirSync(dir, { recursive: true }).map(String)
-  const snaps = files.filter((f) => /snap\.\d+$/.test(f))
-  assert.equal(files.filter((f) => /snap\.\d+\.gz$/.test(f)).length, snaps.length)
   assert.deepEqual(files.filter((f) => f.endsWith('.part')), [])
 })
 
@@ -203,5 +214,31 @@ test('gzip: the proxy in front of an upstream that sends gzip passes the decoded
     }
   } finally {
     await front.dispose()
+  }
+})
+
+test('gzip: a shape stored without gzip gets it after a restart', async () => {
+  const role = 'gzip-restart'
+  let s = await startShapeServer(role, { env: { ESYNC_SHAPE_GZIP: '0' } })
+  let port = s.port
+  try {
+    await freshTable('gz_later')
+    await sql(`insert into gz_later select g, repeat('y', 300), g, true from generate_series(1, 3000) g`)
+    const before = await walk(s.base, { 'accept-encoding': 'gzip' }, 'gz_later')
+    for (const r of before) assert.equal(r.headers['content-encoding'], undefined)
+    await s.stop()
+    s = await startShapeServer(role, { keep: true, port, env: { ESYNC_SHAPE_GZIP: '1' } })
+    await gzipped(role)
+    const after = await walk(s.base, { 'accept-encoding': 'gzip' }, 'gz_later')
+    assert.equal(after.length, before.length)
+    for (let i = 0; i < after.length - 1; i++) {
+      assert.equal(after[i].headers['electric-handle'], before[i].headers['electric-handle'])
+      assert.equal(after[i].headers['content-encoding'], 'gzip')
+      assert.ok(zlib.gunzipSync(after[i].body).equals(before[i].body))
+    }
+    const files = fs.readdirSync(shapesDir(role), { recursive: true }).map(String)
+    assert.deepEqual(files.filter((f) => f.endsWith('.part')), [])
+  } finally {
+    await s.dispose()
   }
 })

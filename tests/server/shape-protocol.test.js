@@ -345,12 +345,15 @@ test('§8.26: an offset past the shape end is held, then 400 out of bounds', asy
 })
 
 test('§8.27, 8.28, 8.30, 8.31: etag and 304, a stable first chunk, HEAD, OPTIONS', async () => {
+  // the uncompressed representation throughout (node's fetch asks for gzip, and a chunk's gzip
+  // appears once the background thread made it: another representation, another etag)
+  const get = (qs, opts = {}) => shapeGet(server.base, qs, { ...opts, headers: { 'accept-encoding': 'identity', ...opts.headers } })
   await freshTable('sp_cache')
   await sql(`insert into sp_cache values (1, 'a', 1, true)`)
   const a = await get('table=sp_cache&offset=-1')
   const etag = a.headers.get('etag')
   const h = a.headers.get('electric-handle')
-  assert.equal(etag, `"${h}:-1:0_0:gzip"`) // node's fetch accepts gzip: the chunk's gzip representation
+  assert.equal(etag, `"${h}:-1:0_0"`)
   await sql(`insert into sp_cache values (2, 'b', 2, true)`)
   await sleep(100)
   const b = await get('table=sp_cache&offset=-1')

@@ -15,6 +15,7 @@
 #include "sbuf.h"
 #include "shape/msg.h"
 #include "shape/params.h"
+#include "shape/gzip.h"
 #include "shape/serve.h"
 #include "shape/storage.h"
 #include "shape/snapshot.h"
@@ -529,9 +530,11 @@ static void test_storage(void) {
     rmdir(dir);
 }
 
-/* The gzip beside each chunk decodes to the chunk's answer body: "[" + the file without its last
- * ",\n" + "]", for chunks of small messages and for a message larger than the write buffer
- * (written past it); with level 0 no gzip is written. */
+/* The gzip beside each chunk (made by the background thread of shape/gzip.h once the snapshot is
+ * finished) decodes to the chunk's answer body: "[" + the file without its last ",\n" + "]", for
+ * chunks of small messages and for a message larger than the write buffer (written past it); a
+ * stop abandons a job without a file; a directory removed while jobs are queued is gone
+ * afterwards; with level 0 no gzip is written. */
 static void test_storage_gzip(void) {
     char dir[] = "/tmp/esync-storage-gz-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
@@ -552,6 +555,7 @@ static void test_storage_gzip(void) {
     CHECK(esync__storage_snap_add(l, "{\"row\":1}", 9) == 0);
     int chunks = esync__storage_snap_finish(l, "{\"end\":1}", 9);
     CHECK(chunks >= 4);
+    esync__gzip_drain();
     for (int k = 0; k < chunks; k++) {
         uint64_t size = 0, zsize = 0;
         int fd = esync__storage_snap_open(l, k, &size);
@@ -580,7 +584,20 @@ static void test_storage_gzip(void) {
         close(zfd);
     }
     CHECK(esync__storage_snap_sync(l) == 0);
+    /* a job told to stop writes nothing */
+    char gz[400];
+    snprintf(gz, sizeof gz, "%s/snap.0.gz", sub);
+    CHECK(unlink(gz) == 0);
+    const volatile bool stop = true;
+    CHECK(esync__gzip_chunk(sub, 0, 1, &stop) == -1);
+    CHECK(access(gz, F_OK) != 0);
+    snprintf(gz, sizeof gz, "%s/snap.0.gz.part", sub);
+    CHECK(access(gz, F_OK) != 0);
+    /* removed with jobs queued: nothing is left behind */
+    esync__storage_snap_gzip_missing(l);
     esync__storage_close(l, 1);
+    esync__gzip_drain();
+    CHECK(access(sub, F_OK) != 0);
     /* level 0: chunks only */
     l = esync__storage_create(sub, 200, err, sizeof err);
     CHECK(l != NULL);
@@ -591,7 +608,10 @@ static void test_storage_gzip(void) {
     CHECK(esync__storage_snap_finish(l, "{\"end\":1}", 9) >= 2);
     uint64_t size;
     CHECK(esync__storage_snap_open_gz(l, 0, &size) == -1);
+    esync__gzip_drain();
+    CHECK(esync__storage_snap_open_gz(l, 0, &size) == -1);
     esync__storage_close(l, 1);
+    esync__gzip_stop();
     free(big);
     rmdir(dir);
 }

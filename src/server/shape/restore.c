@@ -257,6 +257,8 @@ static shape *load_shape(esync_shapes *S, const char *dir) {
         s = NULL;
         goto out;
     }
+    esync__storage_snap_gzip(s->log, S->o.gzip_level);
+    esync__storage_snap_gzip_missing(s->log);
     s->state = S_READY;
 out:
     cJSON_Delete(m);

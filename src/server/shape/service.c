@@ -22,6 +22,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "shape/gzip.h"
 #include "shape/service.h"
 
 #include <errno.h>
@@ -426,6 +427,7 @@ void esync_shapes_stop(esync_shapes *S) {
     pthread_cond_broadcast(&S->repl_cv);
     pthread_mutex_unlock(&S->mu);
     esync__workers_join(S);
+    esync__gzip_stop();       /* a gzip left unfinished is made again at the next start */
     esync_repl_stop(S->repl); /* reports a last durable position */
     done_list c = {0};
     pthread_mutex_lock(&S->mu);

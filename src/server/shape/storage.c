@@ -19,9 +19,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "common.h"
+#include "shape/gzip.h"
 
 struct esync_storage {
     char dir[PATH_MAX];
@@ -38,15 +38,8 @@ struct esync_storage {
     char *snap_buf;     /* whole messages not yet written to snap_fd */
     size_t snap_buf_n;
     int snap_chunks; /* finished snapshot: number of chunks */
-    /* the gzip of the chunk being written (snap.<k>.gz, see storage.h); gz_level 0: none */
-    int gz_level;
-    z_stream *gz; /* NULL: none for this chunk (off, or given up after an error) */
-    int gz_fd;
-    bool gz_more; /* a message is in this chunk's gzip already: the next one needs ",\n" */
-    unsigned char *gz_out;
+    int gz_level;    /* the gzip of each complete chunk (shape/gzip.h); 0: none */
 };
-
-#define GZ_OUT_BYTES (64u << 10)
 
 #define SNAP_BUF_BYTES (64u << 10)
 
@@ -109,13 +102,11 @@ static void sync_dir(const char *dir) {
     }
 }
 
-static void gz_drop(esync_storage *l);
-
 static esync_storage *alloc_storage(const char *dir, uint64_t chunk_bytes) {
     esync_storage *l = esync__xcalloc(1, sizeof *l);
     snprintf(l->dir, sizeof l->dir, "%s", dir);
     l->chunk_bytes = chunk_bytes;
-    l->data_fd = l->idx_fd = l->snap_fd = l->gz_fd = -1;
+    l->data_fd = l->idx_fd = l->snap_fd = -1;
     return l;
 }
 
@@ -221,9 +212,8 @@ void esync__storage_close(esync_storage *l, int remove) {
     if (l->idx_fd >= 0) close(l->idx_fd);
     if (l->snap_fd >= 0) close(l->snap_fd);
     free(l->snap_buf);
-    gz_drop(l);
-    free(l->gz_out);
     if (remove) {
+        esync__gzip_lock(); /* no gzip job creates a file in it meanwhile */
         DIR *d = opendir(l->dir);
         if (d) {
             struct dirent *de;
@@ -236,6 +226,7 @@ void esync__storage_close(esync_storage *l, int remove) {
             closedir(d);
         }
         rmdir(l->dir);
+        esync__gzip_unlock();
     }
     free(l->ents);
     free(l);
@@ -251,96 +242,6 @@ uint64_t esync__storage_snap_limit(uint64_t chunk_bytes, int k) {
     return lim < chunk_bytes ? lim : chunk_bytes;
 }
 
-/* The gzip beside each chunk: the response body of chunk k ("[" + its messages joined by ",\n"
- * + "]") compressed once, as the chunk is written, so that every later request that accepts gzip
- * is answered from the file as it is. Any failure only drops the gzip of that chunk (the chunk is
- * still served uncompressed). The file is written as snap.<k>.gz.part and renamed when whole. */
-static int gz_name(const esync_storage *l, int k, bool part, char *out, size_t n) {
-    char name[48];
-    snprintf(name, sizeof name, part ? "snap.%d.gz.part" : "snap.%d.gz", k);
-    return path_of(l, name, out, n);
-}
-
-static void gz_drop(esync_storage *l) {
-    if (!l->gz) return;
-    deflateEnd(l->gz);
-    free(l->gz);
-    l->gz = NULL;
-    if (l->gz_fd >= 0) close(l->gz_fd);
-    l->gz_fd = -1;
-    char p[PATH_MAX + 48];
-    if (gz_name(l, l->snap_k, true, p, sizeof p) == 0) unlink(p);
-}
-
-/* Compresses len bytes (flush: Z_NO_FLUSH or Z_FINISH) into the chunk's gzip file. */
-static void gz_feed(esync_storage *l, const void *data, size_t len, int flush) {
-    if (!l->gz) return;
-    z_stream *z = l->gz;
-    z->next_in = (Bytef *)(uintptr_t)data;
-    z->avail_in = (uInt)len;
-    for (;;) {
-        z->next_out = l->gz_out;
-        z->avail_out = GZ_OUT_BYTES;
-        int rc = deflate(z, flush);
-        size_t made = GZ_OUT_BYTES - z->avail_out;
-        if ((rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) ||
-            (made && write_all(l->gz_fd, l->gz_out, made) != 0)) {
-            gz_drop(l);
-            return;
-        }
-        if (flush == Z_FINISH ? rc == Z_STREAM_END : z->avail_in == 0 && z->avail_out != 0) return;
-    }
-}
-
-/* Messages of the current chunk (each followed by ",\n" in buf) into its gzip. len fits in uInt:
- * the callers pass one buffer or one message (at most the chunk limit). */
-static void gz_messages(esync_storage *l, const char *buf, size_t len) {
-    if (!l->gz || len < 2) return;
-    if (l->gz_more) gz_feed(l, ",\n", 2, Z_NO_FLUSH);
-    gz_feed(l, buf, len - 2, Z_NO_FLUSH); /* the last ",\n" waits for a next message */
-    l->gz_more = true;
-}
-
-static void gz_begin(esync_storage *l) {
-    if (l->gz_level <= 0) return;
-    char p[PATH_MAX + 48];
-    if (gz_name(l, l->snap_k, true, p, sizeof p) != 0) return;
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return;
-    z_stream *z = esync__xcalloc(1, sizeof *z);
-    /* windowBits 15 + 16: a gzip header and trailer (CRC-32, length) around the deflate data */
-    if (deflateInit2(z, l->gz_level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        free(z);
-        close(fd);
-        unlink(p);
-        return;
-    }
-    if (!l->gz_out) l->gz_out = esync__xmalloc(GZ_OUT_BYTES);
-    l->gz = z;
-    l->gz_fd = fd;
-    l->gz_more = false;
-    gz_feed(l, "[", 1, Z_NO_FLUSH);
-}
-
-/* The chunk is complete: "]", the gzip trailer, and the rename that publishes it. */
-static void gz_end(esync_storage *l) {
-    if (!l->gz) return;
-    gz_feed(l, "]", 1, Z_FINISH);
-    if (!l->gz) return;
-    char part[PATH_MAX + 48], whole[PATH_MAX + 48];
-    sync_file_range(l->gz_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    if (gz_name(l, l->snap_k, true, part, sizeof part) != 0 ||
-        gz_name(l, l->snap_k, false, whole, sizeof whole) != 0 || rename(part, whole) != 0) {
-        gz_drop(l);
-        return;
-    }
-    deflateEnd(l->gz);
-    free(l->gz);
-    l->gz = NULL;
-    close(l->gz_fd);
-    l->gz_fd = -1;
-}
-
 void esync__storage_snap_gzip(esync_storage *l, int level) {
     l->gz_level = level < 0 ? 0 : level > 9 ? 9 : level;
 }
@@ -348,7 +249,6 @@ void esync__storage_snap_gzip(esync_storage *l, int level) {
 static int snap_flush(esync_storage *l) {
     if (!l->snap_buf_n) return 0;
     if (write_all(l->snap_fd, l->snap_buf, l->snap_buf_n) != 0) return -1;
-    gz_messages(l, l->snap_buf, l->snap_buf_n);
     l->snap_buf_n = 0;
     return 0;
 }
@@ -362,16 +262,13 @@ static int snap_open_next(esync_storage *l) {
         /* start the write-back now, so the sync at the end finds little left to write */
         sync_file_range(l->snap_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(l->snap_fd);
-        gz_end(l);
         l->snap_k++;
     }
     snprintf(name, sizeof name, "snap.%d", l->snap_k);
     if (path_of(l, name, p, sizeof p) != 0) return -1;
     l->snap_fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     l->snap_size = 0;
-    if (l->snap_fd < 0) return -1;
-    gz_begin(l);
-    return 0;
+    return l->snap_fd < 0 ? -1 : 0;
 }
 
 static int snap_write(esync_storage *l, const char *json, size_t len) {
@@ -386,9 +283,6 @@ static int snap_write(esync_storage *l, const char *json, size_t len) {
         if (len + 2 > SNAP_BUF_BYTES) { /* a large message goes straight to the file */
             if (write_all(l->snap_fd, json, len) != 0 || write_all(l->snap_fd, ",\n", 2) != 0)
                 return -1;
-            if (l->gz_more) gz_feed(l, ",\n", 2, Z_NO_FLUSH);
-            gz_feed(l, json, len, Z_NO_FLUSH);
-            l->gz_more = true;
             l->snap_size += len + 2;
             return 0;
         }
@@ -413,10 +307,10 @@ int esync__storage_snap_finish(esync_storage *l, const char *json, size_t len) {
     sync_file_range(l->snap_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     close(l->snap_fd);
     l->snap_fd = -1;
-    gz_end(l);
     free(l->snap_buf);
     l->snap_buf = NULL;
     l->snap_chunks = l->snap_k + 1;
+    esync__storage_snap_gzip_missing(l);
     return l->snap_chunks;
 }
 
@@ -430,11 +324,6 @@ int esync__storage_snap_sync(const esync_storage *l) {
         int rc = fdatasync(fd);
         close(fd);
         if (rc != 0 && errno != EINVAL) return -1;
-        if (gz_name(l, k, false, p, sizeof p) == 0 && (fd = open(p, O_RDONLY | O_CLOEXEC)) >= 0) {
-            rc = fdatasync(fd); /* a gzip that cannot be synced is removed: the chunk remains */
-            close(fd);
-            if (rc != 0 && errno != EINVAL) unlink(p);
-        }
     }
     sync_dir(l->dir);
     return 0;
@@ -463,9 +352,22 @@ int esync__storage_snap_open(const esync_storage *l, int k, uint64_t *size) {
 }
 
 int esync__storage_snap_open_gz(const esync_storage *l, int k, uint64_t *size) {
-    char p[PATH_MAX + 48];
-    if (k < 0 || gz_name(l, k, false, p, sizeof p) != 0) return -1;
+    char name[48], p[PATH_MAX + 48];
+    if (k < 0) return -1;
+    snprintf(name, sizeof name, "snap.%d.gz", k);
+    if (path_of(l, name, p, sizeof p) != 0) return -1;
     return open_sized(p, size);
+}
+
+void esync__storage_snap_gzip_missing(const esync_storage *l) {
+    for (int k = 0; k < l->snap_chunks && l->gz_level > 0; k++) {
+        uint64_t size;
+        int fd = esync__storage_snap_open_gz(l, k, &size);
+        if (fd >= 0)
+            close(fd);
+        else
+            esync__gzip_enqueue(l->dir, k, l->gz_level);
+    }
 }
 
 /* --- change log ------------------------------------------------------------------------------ */

@@ -12,9 +12,10 @@
  *                 esync__storage_snap_limit(chunk_bytes, k) bytes (or one message): the first
  *                 chunks are small, so the first answer of a new shape goes out early.
  *   snap.<k>.gz   the gzip of chunk k's response body ("[" + its messages joined by ",\n" + "]"),
- *                 made while the chunk is written when gzip is on (esync__storage_snap_gzip) and
- *                 renamed into place from snap.<k>.gz.part before chunk k+1 starts; absent when
- *                 gzip was off or writing it failed (the chunk is then served uncompressed)
+ *                 made once the snapshot is finished by the background thread of shape/gzip.h when
+ *                 gzip is on (esync__storage_snap_gzip): written as snap.<k>.gz.part, synced,
+ *                 renamed; absent until then, when gzip is off or when it failed (the chunk is
+ *                 then served uncompressed)
  *   log.json      change messages, each followed by ",\n", appended a transaction at a time
  *   log.idx       one 32-byte record per message of log.json: offset (tx, op), end position in
  *                 log.json, flags (ESYNC_STORAGE_LAST: last message of its transaction for this
@@ -93,8 +94,12 @@ int esync__storage_snap_open(const esync_storage *l, int k, uint64_t *size);
 /* The gzip of complete chunk k's response body (snap.<k>.gz): an fd and its size, or -1 when
  * there is none (gzip off when the chunk was written, or it failed). */
 int esync__storage_snap_open_gz(const esync_storage *l, int k, uint64_t *size);
-/* Compress each next snapshot chunk's response body at this zlib level (1..9; 0: no gzip). */
+/* Compress each snapshot chunk's response body at this zlib level (1..9; 0: no gzip) once the
+ * snapshot is finished (esync__storage_snap_finish queues them to shape/gzip.h). */
 void esync__storage_snap_gzip(esync_storage *l, int level);
+/* Queues the gzip of every chunk of a finished snapshot that has none (a shape stored by a server
+ * without gzip, or whose gzip was not finished when it stopped). */
+void esync__storage_snap_gzip_missing(const esync_storage *l);
 
 /* --- change log ------------------------------------------------------------------------------ */
 /* Appends one transaction: data holds n messages, each followed by ",\n"; ends[i] is the end of

@@ -1,0 +1,204 @@
+/* Background gzip of snapshot chunks (see shape/gzip.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "shape/gzip.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common.h"
+
+#define IO_BYTES (256u << 10)
+
+typedef struct job {
+    char *dir;
+    int k, level;
+    struct job *next;
+} job;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t dir_mu = PTHREAD_MUTEX_INITIALIZER;
+static job *head, *tail;
+static bool running, busy;
+static volatile bool stopping;
+static pthread_t thread;
+
+void esync__gzip_lock(void) { pthread_mutex_lock(&dir_mu); }
+void esync__gzip_unlock(void) { pthread_mutex_unlock(&dir_mu); }
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Deflates n bytes (flush Z_NO_FLUSH or Z_FINISH) into fd. 0 or -1. */
+static int feed(z_stream *z, int fd, const void *data, size_t n, int flush, unsigned char *out) {
+    z->next_in = (Bytef *)(uintptr_t)data;
+    z->avail_in = (uInt)n;
+    for (;;) {
+        z->next_out = out;
+        z->avail_out = IO_BYTES;
+        int rc = deflate(z, flush);
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) return -1;
+        size_t made = IO_BYTES - z->avail_out;
+        if (made && write_all(fd, out, made) != 0) return -1;
+        if (flush == Z_FINISH ? rc == Z_STREAM_END : z->avail_in == 0 && z->avail_out != 0)
+            return 0;
+    }
+}
+
+int esync__gzip_chunk(const char *dir, int k, int level, const volatile bool *stop) {
+    char src[PATH_MAX], part[PATH_MAX], dst[PATH_MAX];
+    if (snprintf(src, sizeof src, "%s/snap.%d", dir, k) >= (int)sizeof src ||
+        snprintf(part, sizeof part, "%s/snap.%d.gz.part", dir, k) >= (int)sizeof part ||
+        snprintf(dst, sizeof dst, "%s/snap.%d.gz", dir, k) >= (int)sizeof dst)
+        return -1;
+    if (access(dst, F_OK) == 0) return 0;
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (in < 0) return -1;
+    if (fstat(in, &st) != 0 || st.st_size < 2) {
+        close(in);
+        return -1;
+    }
+    esync__gzip_lock();
+    int out = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    esync__gzip_unlock();
+    if (out < 0) {
+        close(in);
+        return -1;
+    }
+    z_stream z = {0};
+    unsigned char *buf = esync__xmalloc(IO_BYTES), *zout = esync__xmalloc(IO_BYTES);
+    /* windowBits 15 + 16: a gzip header and trailer (CRC-32, length) around the deflate data */
+    int rc = deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -1;
+    bool inited = rc == 0;
+    if (rc == 0) rc = feed(&z, out, "[", 1, Z_NO_FLUSH, zout);
+    uint64_t left = (uint64_t)st.st_size - 2; /* without the last ",\n" */
+    for (uint64_t at = 0; rc == 0 && left;) {
+        if (stop && *stop) {
+            rc = -1;
+            break;
+        }
+        size_t want = left < IO_BYTES ? (size_t)left : IO_BYTES;
+        ssize_t got = pread(in, buf, want, (off_t)at);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            rc = -1;
+            break;
+        }
+        rc = feed(&z, out, buf, (size_t)got, Z_NO_FLUSH, zout);
+        at += (uint64_t)got;
+        left -= (uint64_t)got;
+    }
+    if (rc == 0) rc = feed(&z, out, "]", 1, Z_FINISH, zout);
+    if (inited) deflateEnd(&z);
+    free(buf);
+    free(zout);
+    close(in);
+    if (rc == 0 && fdatasync(out) != 0 && errno != EINVAL) rc = -1;
+    if (close(out) != 0) rc = -1;
+    esync__gzip_lock();
+    if (rc == 0 && rename(part, dst) != 0) rc = -1;
+    if (rc != 0) unlink(part);
+    esync__gzip_unlock();
+    return rc;
+}
+
+static void *run(void *arg) {
+    (void)arg;
+    /* below the snapshot writers and the HTTP threads: only what they leave of the CPU */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (!head && !stopping) pthread_cond_wait(&cv, &mu);
+        if (stopping) break;
+        job *j = head;
+        head = j->next;
+        if (!head) tail = NULL;
+        busy = true;
+        pthread_mutex_unlock(&mu);
+        esync__gzip_chunk(j->dir, j->k, j->level, &stopping);
+        free(j->dir);
+        free(j);
+        pthread_mutex_lock(&mu);
+        busy = false;
+        pthread_cond_broadcast(&cv);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+void esync__gzip_enqueue(const char *dir, int k, int level) {
+    if (level <= 0) return;
+    job *j = esync__xcalloc(1, sizeof *j);
+    j->dir = esync__xstrdup(dir);
+    j->k = k;
+    j->level = level > 9 ? 9 : level;
+    pthread_mutex_lock(&mu);
+    if (!running) {
+        stopping = false;
+        if (pthread_create(&thread, NULL, run, NULL) != 0) {
+            pthread_mutex_unlock(&mu);
+            free(j->dir);
+            free(j);
+            return; /* no gzip: the chunk is served uncompressed */
+        }
+        running = true;
+    }
+    if (tail)
+        tail->next = j;
+    else
+        head = j;
+    tail = j;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+void esync__gzip_drain(void) {
+    pthread_mutex_lock(&mu);
+    while (running && (head || busy)) pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+}
+
+void esync__gzip_stop(void) {
+    pthread_mutex_lock(&mu);
+    if (!running) {
+        pthread_mutex_unlock(&mu);
+        return;
+    }
+    stopping = true;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(thread, NULL);
+    pthread_mutex_lock(&mu);
+    while (head) {
+        job *j = head;
+        head = j->next;
+        free(j->dir);
+        free(j);
+    }
+    tail = NULL;
+    running = false;
+    stopping = false;
+    pthread_mutex_unlock(&mu);
+}
