@@ -130,6 +130,20 @@ static void fbody_free(void *cls) {
 static void reply(hctx *c, esync_shape_result *res) {
     int status = res->status;
     bool not_modified = status == 200 && res->etag[0] && esync__serve_etag_match(c->inm, res->etag);
+    size_t tag_n = strlen(res->etag);
+    if (status == 200 && !not_modified && res->gzip && tag_n > 7 &&
+        memcmp(res->etag + tag_n - 6, ":gzip\"", 6) == 0) {
+        /* a client (or cache) that holds the uncompressed answer, made before the gzip existed or
+         * asked for without it: the same content, so 304 with the tag it holds */
+        char plain[sizeof res->etag];
+        memcpy(plain, res->etag, tag_n - 6);
+        memcpy(plain + tag_n - 6, "\"", 2);
+        if (esync__serve_etag_match(c->inm, plain)) {
+            not_modified = true;
+            memcpy(res->etag, plain, tag_n - 4);
+            res->gzip = false;
+        }
+    }
     if (not_modified) status = 304;
     struct MHD_Response *resp;
     unsigned long long bytes = 0;
