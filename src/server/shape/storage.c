@@ -343,20 +343,21 @@ static int open_sized(const char *p, uint64_t *size) {
     return fd;
 }
 
-int esync__storage_snap_open(const esync_storage *l, int k, uint64_t *size) {
-    char name[32], p[PATH_MAX + 16];
+/* Opens snap.<k><suffix> ("" or ".gz") for reading. */
+static int snap_file(const esync_storage *l, int k, const char *suffix, uint64_t *size) {
+    char name[48], p[PATH_MAX + 48];
     if (k < 0) return -1;
-    snprintf(name, sizeof name, "snap.%d", k);
+    snprintf(name, sizeof name, "snap.%d%s", k, suffix);
     if (path_of(l, name, p, sizeof p) != 0) return -1;
     return open_sized(p, size);
 }
 
+int esync__storage_snap_open(const esync_storage *l, int k, uint64_t *size) {
+    return snap_file(l, k, "", size);
+}
+
 int esync__storage_snap_open_gz(const esync_storage *l, int k, uint64_t *size) {
-    char name[48], p[PATH_MAX + 48];
-    if (k < 0) return -1;
-    snprintf(name, sizeof name, "snap.%d.gz", k);
-    if (path_of(l, name, p, sizeof p) != 0) return -1;
-    return open_sized(p, size);
+    return snap_file(l, k, ".gz", size);
 }
 
 void esync__storage_snap_gzip_missing(const esync_storage *l) {
