@@ -129,20 +129,21 @@ static void fbody_free(void *cls) {
 /* Builds the libmicrohttpd response for a finished request and hands it to the HTTP layer. */
 static void reply(hctx *c, esync_shape_result *res) {
     int status = res->status;
-    bool not_modified = status == 200 && res->etag[0] && esync__serve_etag_match(c->inm, res->etag);
+    /* res->etag tags the content; the gzip representation has a tag of its own (":gzip" before
+     * the closing quote), and a client (or cache) holding the uncompressed answer, made before
+     * the gzip existed or asked for without it, still gets 304 with the tag it holds */
+    char tag[sizeof res->etag + 8];
     size_t tag_n = strlen(res->etag);
-    if (status == 200 && !not_modified && res->gzip && tag_n > 7 &&
-        memcmp(res->etag + tag_n - 6, ":gzip\"", 6) == 0) {
-        /* a client (or cache) that holds the uncompressed answer, made before the gzip existed or
-         * asked for without it: the same content, so 304 with the tag it holds */
-        char plain[sizeof res->etag];
-        memcpy(plain, res->etag, tag_n - 6);
-        memcpy(plain + tag_n - 6, "\"", 2);
-        if (esync__serve_etag_match(c->inm, plain)) {
-            not_modified = true;
-            memcpy(res->etag, plain, tag_n - 4);
-            res->gzip = false;
-        }
+    if (res->gzip && tag_n >= 2)
+        snprintf(tag, sizeof tag, "%.*s:gzip\"", (int)(tag_n - 1), res->etag);
+    else
+        snprintf(tag, sizeof tag, "%s", res->etag);
+    bool not_modified = status == 200 && tag[0] && esync__serve_etag_match(c->inm, tag);
+    if (status == 200 && !not_modified && res->gzip && tag_n &&
+        esync__serve_etag_match(c->inm, res->etag)) {
+        not_modified = true;
+        res->gzip = false;
+        snprintf(tag, sizeof tag, "%s", res->etag);
     }
     if (not_modified) status = 304;
     struct MHD_Response *resp;
@@ -190,7 +191,7 @@ static void reply(hctx *c, esync_shape_result *res) {
     if (res->handle[0]) MHD_add_response_header(resp, "electric-handle", res->handle);
     if ((status == 200 || status == 304) && res->offset[0]) {
         MHD_add_response_header(resp, "electric-offset", res->offset);
-        if (res->etag[0]) MHD_add_response_header(resp, "etag", res->etag);
+        if (tag[0]) MHD_add_response_header(resp, "etag", tag);
         if (res->up_to_date)
             MHD_add_response_header(resp, "electric-up-to-date",
                                     "true"); /* libmicrohttpd refuses empty values */

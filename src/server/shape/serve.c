@@ -175,7 +175,7 @@ static int serve_chunk(shape *s, esync_shape_req *q, int k) {
     res_common(r, s, q);
     uint64_t size = 0;
     int fd = q->gzip ? esync__storage_snap_open_gz(s->log, k, &size) : -1;
-    if (fd >= 0) { /* the whole body, compressed when the chunk was written */
+    if (fd >= 0) { /* the whole body, compressed after the snapshot (shape/gzip.h) */
         r->fd = fd;
         r->fstart = 0;
         r->flen = size;
@@ -193,10 +193,7 @@ static int serve_chunk(shape *s, esync_shape_req *q, int k) {
     }
     esync_offset o = {0, (uint64_t)k};
     esync__storage_offset_text(o, r->offset, sizeof r->offset);
-    set_etag(r, s, q, r->offset, false);
-    size_t n = strlen(r->etag);
-    if (r->gzip && n >= 2 && n + 6 <= sizeof r->etag) /* another representation, another tag */
-        memcpy(r->etag + n - 1, ":gzip\"", 7);
+    set_etag(r, s, q, r->offset, false); /* the content's tag: http.c marks the gzip one */
     /* the row count for progress (docs/protocol.md §2.2): exact once the snapshot is written */
     if (s->rows >= 0) {
         r->rows = s->rows;
