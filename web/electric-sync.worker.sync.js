@@ -59,6 +59,11 @@
     return new Promise((r) => { ticks.push(r); tick.port2.postMessage(0); });
   }
 
+  // The media type of a replica image (the shape service's src/server/shape/service.h), and the
+  // Accept of a request that takes one (JSON still welcome).
+  const IMAGE_TYPE = 'application/vnd.electric-sync.image';
+  const ACCEPT_IMAGE = `${IMAGE_TYPE}, application/json;q=0.9`;
+
   // The query string without its cache-buster: only caches see that parameter (the engine
   // draws a new one for each request of a refetch), so two queries that differ only there ask
   // the server for the same thing.
@@ -261,7 +266,8 @@
         } catch (e) {
           continue;
         }
-        if (query && !this.early.has(name)) this.early.set(name, this.prefetch(name, { live: false, query }, query));
+        // (asking for an image: the engine of a new replica takes one for its first request)
+        if (query && !this.early.has(name)) this.early.set(name, this.prefetch(name, { live: false, query, image: true }, query));
       }
     }
 
@@ -298,7 +304,7 @@
           const ahead = pre.ahead;
           pre.ahead = null;
           let resp, hit = false;
-          if (ahead && !req.live && sameRequest(ahead.query, req.query)) {
+          if (ahead && !req.live && sameRequest(ahead.query, req.query) && ahead.image === !!req.image) {
             hit = true;
             resp = await ahead.promise;
             this.prefetchHits++;
@@ -380,7 +386,7 @@
       this.authUsed.set(name, this.auth.version);
       const ctrl = new AbortController();
       const promise = this.fetchShape({ ...req, query }, ctrl);
-      return { query, promise, abort: () => ctrl.abort() };
+      return { query, image: !!req.image, promise, abort: () => ctrl.abort() };
     }
 
     // 401/403: waits for credentials newer than the refused ones (asking the tabs again with
@@ -406,12 +412,19 @@
     async fetchShape(req, ctrl) {
       const c = this.config;
       const base = req.live && c.liveUrl ? c.liveUrl : c.shapeUrl;
-      const { url, headers } = this.auth.apply(base + (base.includes('?') ? '&' : '?') + req.query);
+      const a = this.auth.apply(base + (base.includes('?') ? '&' : '?') + req.query);
+      // Where the engine takes one, a snapshot chunk as a replica image (docs/protocol.md §2.4),
+      // from a shape service that makes them; JSON from any other (Accept is a CORS-safelisted
+      // header: no preflight).
+      const headers = req.image ? { ...a.headers, accept: ACCEPT_IMAGE } : a.headers;
       const opts = { timeoutMs: req.live ? this.liveTimeoutMs : null, stoppable: true, headers, ctrl };
       try {
-        return await this.request(url, opts, async (r) => {
+        return await this.request(a.url, opts, async (r) => {
           const body = new Uint8Array(await r.arrayBuffer());
-          return { status: r.status, headers: r.headers, body, nowMs: this.now() };
+          const resp = { status: r.status, headers: r.headers, body, nowMs: this.now() };
+          const type = (r.headers.get('content-type') || '').split(';')[0].trim().toLowerCase();
+          if (req.image && r.status === 200 && type === IMAGE_TYPE) resp.image = body;
+          return resp;
         });
       } catch (e) {
         return { status: 0, headers: {}, body: new Uint8Array(0), nowMs: this.now(), error: e };

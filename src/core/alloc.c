@@ -2,7 +2,9 @@
  * alloc.c — the one allocator pair. Every byte the engine, SQLite and cJSON allocate goes through
  * here, with a 16-byte header holding the size, so esync_memory_used() is exact and tests can
  * assert that memory returns to its baseline (the wasm heap itself never shrinks).
- * esync_initialize() hands it to SQLite and cJSON.
+ * esync_initialize() hands it to SQLite and cJSON. The counters are atomic: a multi-threaded
+ * process (the shape service, which builds replica images on a thread of its own while its
+ * other threads use cJSON) counts right; in the single-threaded wasm module they are plain.
  */
 #include "alloc.h"
 
@@ -18,13 +20,19 @@
 static int64_t g_used, g_high;
 static int g_initialized;
 
+static void count(int64_t delta) {
+    int64_t used = __atomic_add_fetch(&g_used, delta, __ATOMIC_RELAXED);
+    int64_t high = __atomic_load_n(&g_high, __ATOMIC_RELAXED);
+    while (used > high && !__atomic_compare_exchange_n(&g_high, &high, used, 1, __ATOMIC_RELAXED,
+                                                       __ATOMIC_RELAXED)) {}
+}
+
 void *esync__malloc(size_t n) {
     if (n > (size_t)INT64_MAX - HDR) return NULL;
     unsigned char *p = malloc(n + HDR);
     if (!p) return NULL;
     memcpy(p, &n, sizeof n);
-    g_used += (int64_t)n;
-    if (g_used > g_high) g_high = g_used;
+    count((int64_t)n);
     return p + HDR;
 }
 
@@ -36,7 +44,7 @@ static size_t block_size(void *p) {
 
 void esync__freemem(void *p) {
     if (!p) return;
-    g_used -= (int64_t)block_size(p);
+    count(-(int64_t)block_size(p));
     free((unsigned char *)p - HDR);
 }
 
@@ -47,8 +55,7 @@ void *esync__realloc(void *p, size_t n) {
     unsigned char *q = realloc((unsigned char *)p - HDR, n + HDR);
     if (!q) return NULL;
     memcpy(q, &n, sizeof n);
-    g_used += (int64_t)n - (int64_t)old;
-    if (g_used > g_high) g_high = g_used;
+    count((int64_t)n - (int64_t)old);
     return q + HDR;
 }
 
@@ -71,10 +78,10 @@ bool esync__set_str(char **slot, const char *v) {
 }
 
 void esync_free(void *p) { esync__freemem(p); }
-int64_t esync_memory_used(void) { return g_used; }
+int64_t esync_memory_used(void) { return __atomic_load_n(&g_used, __ATOMIC_RELAXED); }
 int64_t esync_memory_highwater(int reset) {
     int64_t h = g_high;
-    if (reset) g_high = g_used;
+    if (reset) __atomic_store_n(&g_high, esync_memory_used(), __ATOMIC_RELAXED);
     return h;
 }
 
@@ -93,12 +100,21 @@ static void sq_shutdown(void *x) { (void)x; }
 static void *cj_malloc(size_t n) { return esync__malloc(n); }
 static void cj_free(void *p) { esync__freemem(p); }
 
-int esync_initialize(void) {
-    if (g_initialized) return ESYNC_OK;
+int esync__initialize_sqlite(void) {
+    static int done;
+    if (done) return ESYNC_OK;
     static const sqlite3_mem_methods mem = {sq_malloc,  sq_free, sq_realloc,  sq_size,
                                             sq_roundup, sq_init, sq_shutdown, NULL};
     if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK) return ESYNC_ESQLITE;
     if (sqlite3_initialize() != SQLITE_OK) return ESYNC_ESQLITE;
+    done = 1;
+    return ESYNC_OK;
+}
+
+int esync_initialize(void) {
+    if (g_initialized) return ESYNC_OK;
+    int rc = esync__initialize_sqlite();
+    if (rc) return rc;
     cJSON_Hooks hooks = {cj_malloc, cj_free};
     cJSON_InitHooks(&hooks);
     g_initialized = 1;

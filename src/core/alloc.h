@@ -13,6 +13,9 @@
 void *esync__malloc(size_t n);
 void *esync__realloc(void *p, size_t n);
 void esync__freemem(void *p);
+/* SQLite's part of esync_initialize (its allocator, sqlite3_initialize), without cJSON's hooks:
+ * for a host process that keeps cJSON's allocator its own (image_build.c). Idempotent. */
+int esync__initialize_sqlite(void);
 char *esync__strdup(const char *s);
 char *esync__strndup(const char *s, size_t n);
 /* Sets *slot to a copy of v (NULL allowed), freeing the old value. Returns false on OOM, and

@@ -25,6 +25,7 @@
 #include "txids.h"
 #include "types.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void end_batch_state(esync_shape *s) {
@@ -44,11 +45,20 @@ static void end_batch_state(esync_shape *s) {
     esync__rows_discard(s); /* rows not inserted by a batch that failed */
 }
 
+void esync__batch_detach_images(esync *e) {
+    for (; e->images > 0; e->images--) {
+        char q[48];
+        snprintf(q, sizeof q, "DETACH " ESYNC_IMAGE_SCHEMA "%d", e->images - 1);
+        sqlite3_exec(e->db, q, NULL, NULL, NULL);
+    }
+}
+
 void esync__batch_rollback(esync *e) {
     esync_shape *s = e->open;
     if (!s) return;
     sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
     e->open = NULL;
+    esync__batch_detach_images(e);
     /* DDL of the batch (a created or recreated table) was rolled back too: statements prepared
      * against it must go. */
     esync__rows_finalize(s);
@@ -196,6 +206,7 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, bool checkpoint, e
     esync__freemem(old.offset);
     if (old.txids != s->txids_c) esync__freemem(old.txids);
     e->open = NULL;
+    esync__batch_detach_images(e);
     s->refetch = false;
     s->cache_bust = false;
     if (!checkpoint) s->live = true; /* a checkpoint keeps requesting the snapshot, not live */

@@ -30,6 +30,13 @@ int esync__batch_commit(esync *e, esync_shape *s, double now, bool checkpoint, e
  * too), and its shape's next request resumes from the last committed offset (from -1 when the
  * batch was a refetch). */
 void esync__batch_rollback(esync *e);
+/* The schema names of the replica images attached for the open batch (image.c): <name><i>, i
+ * from 0 to e->images - 1, at most ESYNC_IMAGES_MAX. */
+#define ESYNC_IMAGE_SCHEMA "esync_image_"
+#define ESYNC_IMAGES_MAX 28 /* below SQLITE_MAX_ATTACHED (30, CMakeLists.txt) */
+/* Detaches them (after the batch's commit or rollback: an attached database read in a
+ * transaction cannot be detached before it ends). */
+void esync__batch_detach_images(esync *e);
 
 /* Writes the committed layer of s to its esync_shapes row (inside the caller's transaction). */
 int esync__batch_store_committed(esync *e, esync_shape *s);

@@ -243,6 +243,11 @@ typedef struct esync_request {
     int live;          /* 1 for a live long-poll */
     uint32_t wait_ms;  /* for ESYNC_ACT_WAIT */
     const char *query; /* for FETCH: the URL-encoded query string, without '?'. Borrowed. */
+    /* 1 when the engine can take this request's answer as a replica image (esync_response.image):
+     * a snapshot chunk of an initial sync whose batch needs no per-key tracking (a sync from
+     * nothing, or the chunks after a checkpoint; checkpoints on), and no image of the shape has
+     * failed. The caller may then ask the server for one (docs/protocol.md: the image). */
+    int image;
 } esync_request;
 
 /* What to do next for a shape. The query carries table, offset, handle, live, cursor, where,
@@ -273,7 +278,32 @@ typedef struct esync_response {
      * the call (the wasm bridge does). The engine then parses the body in place instead of
      * copying it first. NULL otherwise. */
     uint8_t *body_writable;
+    /* Optional: instead of a JSON body, a replica image (src/core/image.c): the name of a SQLite
+     * database that the engine's VFS opens, holding the response's rows in one table `shape` as
+     * this engine makes it from the response's electric-schema. body is then not read; body_len
+     * is the image's size (the body limit and the checkpoint spacing count it). Valid only as the
+     * answer to a request with .image set; the engine checks it (schema, storage classes, value
+     * ranges) and copies its rows into the shape's batch, which commits as after a JSON response
+     * (checkpoints, up-to-date). The file stays attached, so it must stay unchanged, until that
+     * batch commits or rolls back (its VFS may let the caller delete it meanwhile, as the
+     * browser's does). A bad image fails like a bad body (ESYNC_EPROTO, ESCHEMA, EVALUE, the
+     * batch rolled back), and the shape asks for JSON from then on. When another shape's batch
+     * is open the image is dropped unread (ESYNC_OK, nothing changes) and the same request comes
+     * again. */
+    const char *image;
 } esync_response;
+
+/* Builds a replica image (esync_response.image) at path, a file of the default VFS that does
+ * not exist or is empty: the rows of a snapshot chunk's body, a JSON array
+ * of insert messages (control messages skipped), checked and stored by the rules esync_ingest
+ * applies to JSON, under the electric-schema schema. *rows (when rows is set) gets the rows
+ * written. On error no file is left and err (errlen bytes) says why: ESYNC_EPROTO (not such an
+ * array, or a change other than an insert), ESCHEMA, EVALUE, ESQLITE, ENOMEM. It sets up
+ * SQLite (as esync_initialize does) but leaves cJSON's allocator as the process has it. The
+ * shape service's side of images; not thread-safe (one builder at a time in a process, SQLite
+ * being built single-threaded). */
+int esync_image_build(const char *schema, const uint8_t *body, size_t len, const char *path,
+                      int64_t *rows, char *err, size_t errlen);
 
 /* Applies one response of `shape` (the answer to the request esync_next_request gave).
  * On ESYNC_OK, *changes is NULL when nothing was committed, or a JSON array of change events:

@@ -10,6 +10,7 @@
 #include "batch.h"
 #include "changes.h"
 #include "errors.h"
+#include "image.h"
 #include "internal.h"
 #include "msgparse.h"
 #include "order.h"
@@ -82,6 +83,14 @@ static size_t checkpoint_spacing(const esync *e, const esync_shape *s) {
     if (!e->checkpoint_max || s->sync_bytes <= every) return every;
     every = s->sync_bytes < e->checkpoint_max ? s->sync_bytes : e->checkpoint_max;
     return every > e->checkpoint_bytes ? every : e->checkpoint_bytes;
+}
+
+/* Whether the open batch of an initial sync commits as a checkpoint after a snapshot response
+ * that ended at offset (snapshot_end: it carried the snapshot-end message). */
+static bool checkpoint_due(const esync *e, const esync_shape *s, const char *offset,
+                           bool snapshot_end) {
+    return e->checkpoint_bytes > 0 && s->last_sync < 0 && !s->shadow && snapshot_offset(offset) &&
+           s->batch_bytes >= checkpoint_spacing(e, s) && !(e->checkpoint_max && snapshot_end);
 }
 
 /* A 200 or 204 being applied: everything its application keeps from one slice to the next
@@ -304,10 +313,8 @@ static int ok_end(esync *e, esync_applying *a, esync_buf *out) {
             (a->cursor && !esync__set_str(&s->cursor, a->cursor)))
             rc = esync__oom(e);
         s->batch_bytes += a->body_len;
-        bool checkpoint = !a->up_to_date && e->checkpoint_bytes > 0 && s->last_sync < 0 &&
-                          !s->shadow && !a->refetches && snapshot_offset(a->offset) &&
-                          s->batch_bytes >= checkpoint_spacing(e, s) &&
-                          !(e->checkpoint_max && a->snapshot_end);
+        bool checkpoint = !a->up_to_date && !a->refetches &&
+                          checkpoint_due(e, s, a->offset, a->snapshot_end);
         if (!rc && (a->up_to_date || checkpoint))
             rc = esync__batch_commit(e, s, a->now_ms, !a->up_to_date, &a->rv, &a->tmp, out);
     } else if (!rc) {
@@ -353,6 +360,52 @@ void esync__ingest_drop(esync *e) {
     e->applying = NULL;
 }
 
+/* A 200 whose rows are a replica image (image.c): the header checks of ok_begin, then the copy.
+ * A failure is bad data, and the shape asks for JSON from then on. */
+static int image_response(esync *e, esync_shape *s, const esync_response *r, esync_buf *out) {
+    esync_schema rs = {0};
+    int rc = ESYNC_OK;
+    if (r->body_len > e->max_body)
+        rc = esync__fail(e, ESYNC_ETOOBIG,
+                         "shape \"%s\": image of %zu bytes is over the %zu-byte limit", s->name,
+                         r->body_len, e->max_body);
+    else if (!r->handle || !r->handle[0] || !r->offset || !r->offset[0])
+        rc = esync__fail(e, ESYNC_EHEADERS,
+                         "shape \"%s\": image without electric-handle or electric-offset", s->name);
+    else if (!r->up_to_date && !snapshot_offset(r->offset))
+        rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": image at offset %.40s, not a snapshot's",
+                         s->name, r->offset);
+    else if (s->handle && strcmp(s->offset ? s->offset : "-1", "-1") &&
+             strcmp(r->handle, s->handle))
+        rc = esync__fail(e, ESYNC_EHEADERS,
+                         "shape \"%s\": handle changed from %s to %s without a must-refetch",
+                         s->name, s->handle, r->handle);
+    if (!rc && r->schema && r->schema[0]) {
+        char err[200];
+        if ((rc = esync__schema_parse(r->schema, &rs, err, sizeof err)))
+            esync__fail(e, rc, "shape \"%s\": %s", s->name, err);
+    }
+    if (!rc) rc = esync__image_apply(e, s, r, &rs, out);
+    esync__schema_free(&rs);
+    /* committed as after a JSON response: at up-to-date, or a checkpoint (an image carries no
+     * snapshot-end message) */
+    if (!rc && (r->up_to_date || checkpoint_due(e, s, r->offset, false))) {
+        esync_row_values rv = {0};
+        esync_buf tmp;
+        esync__buf_init(&tmp);
+        rc = esync__rows_fit(e, &rv, s->schema_b.ncols);
+        if (!rc) rc = esync__batch_commit(e, s, r->now_ms, !r->up_to_date, &rv, &tmp, out);
+        esync__rows_values_free(&rv);
+        esync__buf_free(&tmp);
+    }
+    if (!rc) {
+        ok_done(s);
+        return esync__ok(e);
+    }
+    s->no_image = true;
+    return esync__request_retry_bad_data(e, s, rc);
+}
+
 /* Electric's 400 for an offset beyond the shape's end: {"errors":{"offset":["out of bounds…"]}}. */
 static bool body_says_out_of_bounds(const esync_response *r) {
     if (!r->body || !r->body_len) return false;
@@ -378,6 +431,7 @@ static int process(esync *e, esync_shape *s, const esync_response *r, esync_buf 
         esync__request_refetch(e, s, st == 409 ? r->handle : NULL);
         return esync__ok(e);
     }
+    if (st == 200 && r->image) return image_response(e, s, r, out);
     if (st == 200 || st == 204) {
         int rc = ok_begin(e, s, r, out, &e->applying);
         if (rc) return esync__request_retry_bad_data(e, s, rc);
@@ -447,7 +501,7 @@ int esync_ingest(esync *e, const char *name, const esync_response *r, char **cha
     e->nevx = 0;
     if (changes) *changes = NULL;
     if (changes_len) *changes_len = 0;
-    if (!r || !changes || (r->body_len && !r->body))
+    if (!r || !changes || (r->body_len && !r->body && !r->image))
         return esync__fail(e, ESYNC_EINVAL, "missing response or out-pointer");
     esync_shape *s = esync__shape_find(e, name);
     if (!s) return esync__fail(e, ESYNC_ENOSHAPE, "no shape named \"%s\"", name ? name : "");
@@ -457,6 +511,7 @@ int esync_ingest(esync *e, const char *name, const esync_response *r, char **cha
                            "(esync_ingest_continue)",
                            s->name);
     if ((e->open && e->open != s) || e->applying) {
+        if (r->image) return esync__ok(e); /* not kept: the same request comes again */
         int rc = esync__queue_push(e, name, r);
         return rc ? rc : esync__ok(e);
     }

@@ -19,6 +19,7 @@
  *   batch      a batch's lifecycle: begin, commit (the committed layer), rollback
  *   shape      definitions: parse, load, wipe, define; lookup; column types for JS
  *   request    what to fetch next: esync_next_request, backoff, refetch, retry
+ *   image      a snapshot response as a replica image: checked, copied, committed
  *   ingest     response dispatch: esync_ingest; drains the queue when a batch ends
  *   engine     open, close, schema version, reset, status
  *   query      read-only SQL for tabs (esync_query, esync_query_tables)
@@ -79,6 +80,7 @@ typedef struct esync_shape {
     bool live;
     bool refetch;    /* the next batch is a refetch: build it aside, then diff */
     bool cache_bust; /* add a cache-buster (after a must-refetch) */
+    bool no_image;   /* an image of this shape failed: JSON only from then on (image.c) */
     char *expired_handle;
 
     /* batch */
@@ -129,6 +131,8 @@ struct esync {
     esync_shape **shapes;
     int nshapes;
     esync_shape *open; /* the shape whose batch holds the write transaction, or NULL */
+    int images;        /* replica images attached for the open batch: esync_image_0.. (image.c),
+                          detached when it commits or rolls back (batch.c) */
     struct esync_queued *queue, *queue_tail;
     char *version; /* stored schema version */
     uint64_t rng;  /* request.c's PRNG state */

@@ -139,6 +139,11 @@ int esync_next_request(esync *e, const char *name, esync_request *out) {
     if (b->oom) return esync__oom(e);
     out->action = ESYNC_ACT_FETCH;
     out->live = live;
+    /* image.c: where the batch is fast (nothing yet) or append (snapshot chunks after a
+     * checkpoint), so the rows need no per-key tracking */
+    const char *o = s->offset ? s->offset : "-1";
+    out->image = !live && !s->no_image && e->checkpoint_bytes > 0 && s->last_sync < 0 &&
+                 !(s->refetch && s->rows > 0) && (!strcmp(o, "-1") || (o[0] == '0' && o[1] == '_'));
     out->query = b->data;
     return esync__ok(e);
 }

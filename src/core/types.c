@@ -48,7 +48,8 @@ void esync__schema_free(esync_schema *s) {
     }
     esync__freemem(s->cols);
     esync__freemem(s->pk);
-    esync__freemem(s->json);
+    cJSON_free(
+        s->json); /* cJSON's allocator: the engine's, or a host process's own (image_build.c) */
     memset(s, 0, sizeof *s);
 }
 
@@ -287,6 +288,33 @@ static bool valid_json(const char *s, size_t n) {
         snprintf(err, errlen, __VA_ARGS__);                                                        \
         return ESYNC_EVALUE;                                                                       \
     } while (0)
+
+bool esync__value_fits(const esync_column *c, sqlite3_stmt *st, int i) {
+    int t = sqlite3_column_type(st, i);
+    if (t == SQLITE_NULL) return !c->not_null;
+    if (c->dims) return t == SQLITE_TEXT;
+    switch (c->type) {
+    case ESYNC_T_INT:
+    case ESYNC_T_INT8:
+    case ESYNC_T_BOOL: {
+        if (t != SQLITE_INTEGER) return false;
+        sqlite3_int64 v = sqlite3_column_int64(st, i);
+        if (c->type == ESYNC_T_BOOL) return v == 0 || v == 1;
+        return c->type == ESYNC_T_INT8 || (v >= c->min && v <= c->max);
+    }
+    case ESYNC_T_FLOAT:
+        return t == SQLITE_FLOAT ||
+               (t == SQLITE_TEXT && nonfinite((const char *)sqlite3_column_text(st, i)));
+    case ESYNC_T_BYTEA: return t == SQLITE_BLOB;
+    case ESYNC_T_JSON:
+        return t == SQLITE_TEXT && valid_json((const char *)sqlite3_column_text(st, i),
+                                              (size_t)sqlite3_column_bytes(st, i));
+    case ESYNC_T_UUID:
+        return t == SQLITE_TEXT && sqlite3_column_bytes(st, i) == 36 &&
+               is_uuid((const char *)sqlite3_column_text(st, i));
+    default: return t == SQLITE_TEXT;
+    }
+}
 
 int esync__val_convert(const esync_column *c, const char *text, esync_val *v, char *err,
                        size_t errlen) {

@@ -98,6 +98,11 @@ int esync__bind_value(sqlite3_stmt *st, int idx, const esync_column *c, const ch
 int esync__emit_value(esync_buf *b, sqlite3_stmt *st, int i, const esync_column *c);
 /* Appends an SQLite value typed by its storage class (columns that are not shape columns). */
 void esync__emit_plain(esync_buf *b, sqlite3_stmt *st, int i);
+/* Whether result column i of st holds a value that esync__val_convert could have stored in
+ * column c (its storage class, NULL only where allowed, int2/int4 in range, bool 0 or 1, a
+ * non-finite float's text, valid JSON, a UUID's form, an array as text): the check of a value
+ * that did not come through this engine (a replica image, image.c). */
+bool esync__value_fits(const esync_column *c, sqlite3_stmt *st, int i);
 /* Appends the whole current row (columns 0..ncols-1 in schema order) as a JSON object. */
 int esync__emit_row(esync_buf *b, sqlite3_stmt *st, const esync_schema *s);
 /* The same from result columns first..first+ncols-1 (a query that selects two rows side by side). */

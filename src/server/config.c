@@ -220,6 +220,10 @@ int esync_config_load(esync_config *c, char *err, size_t errsz) {
                    errsz) != 0 ||
         parse_bool("ELECTRIC_INSECURE", &c->electric_insecure, err, errsz) != 0)
         return -1;
+    const char *images = getenv("ESYNC_SHAPE_IMAGES"); /* true or false; default true */
+    c->shape_images = true;
+    if (images && *images && parse_bool("ESYNC_SHAPE_IMAGES", &c->shape_images, err, errsz) != 0)
+        return -1;
     const char *host = getenv("HOST");
     snprintf(c->host, sizeof c->host, "%s", host && *host ? host : DEFAULT_HOST);
     const char *url_name;

@@ -39,6 +39,8 @@ typedef struct esync_config {
     unsigned shape_workers; /* ESYNC_SHAPE_WORKERS: catalog/snapshot threads, default 2 */
     unsigned shape_gzip;    /* ESYNC_SHAPE_GZIP: zlib level of the snapshot chunks' gzip, 0 off,
                                default 1 */
+    bool shape_images;      /* ESYNC_SHAPE_IMAGES: snapshot chunks as replica images too,
+                               default on */
     unsigned reconcile_ms;  /* ESYNC_RECONCILE_MS: catalog check of the shapes' tables,
                                     default 10000 */
     /* ESYNC_PROXY_TABLES: the proxy's allow-list, comma-separated table names (the `table`

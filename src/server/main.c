@@ -81,6 +81,7 @@ int main(int argc, char **argv) {
                 .long_poll_ms = cfg.long_poll_ms,
                 .workers = cfg.shape_workers,
                 .gzip_level = (int)cfg.shape_gzip,
+                .images = cfg.shape_images,
                 .reconcile_ms = cfg.reconcile_ms,
             },
         .secret = cfg.electric_secret,

@@ -65,6 +65,7 @@ EMSCRIPTEN_KEEPALIVE int esw_next_request(esync *e, const char *shape) {
     g_xfer[ESW_XFER_LIVE] = (uintptr_t)rq.live;
     g_xfer[ESW_XFER_WAIT_MS] = (uintptr_t)rq.wait_ms;
     g_xfer[ESW_XFER_QUERY] = (uintptr_t)rq.query;
+    g_xfer[ESW_XFER_IMAGE] = (uintptr_t)rq.image;
     return rc;
 }
 
@@ -76,11 +77,12 @@ static int take(int rc, char *out, size_t len) {
 }
 
 /* esync_ingest with the response fields as arguments; the change sets (owned by the caller)
- * go to the OUT_PTR / OUT_LEN slots. */
+ * go to the OUT_PTR / OUT_LEN slots. image: the memvfs file of a replica image, or NULL (its
+ * size is body_len, body NULL). */
 EMSCRIPTEN_KEEPALIVE int esw_ingest(esync *e, const char *shape, int status, const char *handle,
                                     const char *offset, const char *schema, const char *cursor,
                                     int up_to_date, const char *retry_after, uint8_t *body,
-                                    size_t body_len, double now_ms) {
+                                    size_t body_len, double now_ms, const char *image) {
     /* The body is bridge.js's scratch copy in the wasm heap: the engine may parse it in place. */
     esync_response r = {.status = status,
                         .handle = handle,
@@ -92,7 +94,8 @@ EMSCRIPTEN_KEEPALIVE int esw_ingest(esync *e, const char *shape, int status, con
                         .body = body,
                         .body_len = body_len,
                         .now_ms = now_ms,
-                        .body_writable = body};
+                        .body_writable = body,
+                        .image = image};
     char *out = NULL;
     size_t len = 0;
     return take(esync_ingest(e, shape, &r, &out, &len), out, len);

@@ -18,7 +18,8 @@
     XX(WAIT_MS)    /* esw_next_request: the wait of ESYNC_ACT_WAIT */                              \
     XX(QUERY)      /* esw_next_request: the query string of ESYNC_ACT_FETCH (borrowed) */          \
     XX(OPEN_ERROR) /* esw_open: esync_open's code when it returned NULL */                         \
-    XX(EVENTS)     /* esw_ingest_events: the records (borrowed) */
+    XX(EVENTS)     /* esw_ingest_events: the records (borrowed) */                                 \
+    XX(IMAGE)      /* esw_next_request: 1 when the answer may be a replica image */
 
 typedef enum {
 #define ESW__XX(name) ESW_XFER_##name,
@@ -41,7 +42,7 @@ int esw_ingest_events(esync *e);
 int esw_ingest_continue(esync *e);
 int esw_ingest(esync *e, const char *shape, int status, const char *handle, const char *offset,
                const char *schema, const char *cursor, int up_to_date, const char *retry_after,
-               uint8_t *body, size_t body_len, double now_ms);
+               uint8_t *body, size_t body_len, double now_ms, const char *image);
 int esw_status(esync *e);
 int esw_shape_types(esync *e, const char *shape);
 int esw_shape_first_request(const char *definition);

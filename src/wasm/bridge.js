@@ -15,7 +15,9 @@
 (function () {
   'use strict';
   // The transfer block's slots: bridge.h's ESW_XFER_SLOTS, in the same order.
-  const XFER = { OUT_PTR: 0, OUT_LEN: 1, ACTION: 2, LIVE: 3, WAIT_MS: 4, QUERY: 5, OPEN_ERROR: 6, EVENTS: 7 };
+  // The memvfs file a replica image passes through (ingest).
+  const IMAGE_FILE = 'esync-image';
+  const XFER = { OUT_PTR: 0, OUT_LEN: 1, ACTION: 2, LIVE: 3, WAIT_MS: 4, QUERY: 5, OPEN_ERROR: 6, EVENTS: 7, IMAGE: 8 };
   // esync_action (esync.h) -> the name nextRequest() returns.
   const ACTIONS = { 1: 'fetch', 2: 'wait', 3: 'idle', 4: 'stop', 5: 'auth' };
   // Error codes by name ({ESYNC_ENOMEM: -1, ...}), filled from C at load.
@@ -139,7 +141,10 @@
       const action = ACTIONS[xfer(XFER.ACTION)];
       const req = { action, live: xfer(XFER.LIVE) === 1 };
       if (action === 'wait') req.waitMs = xfer(XFER.WAIT_MS);
-      if (action === 'fetch') req.query = Module.UTF8ToString(xfer(XFER.QUERY));
+      if (action === 'fetch') {
+        req.query = Module.UTF8ToString(xfer(XFER.QUERY));
+        req.image = xfer(XFER.IMAGE) === 1; // the answer may be a replica image (response.image)
+      }
       return req;
     }
 
@@ -156,25 +161,30 @@
     // `events`, a Uint32Array of 4 offsets per event (esync_ingest_events: start, end, the
     // `,"changes":` member's offset and the end of its object; 0, 0 for an event without
     // changes), so that nothing has to scan them to find the events.
+    // response.image (a Uint8Array) instead of a body: a replica image (esync.h), the answer to
+    // a request whose `image` was true; it goes through a memvfs file of its own, removed after.
     ingest(name, response, options = {}) {
       const h = response.headers || {};
       const get = typeof h.get === 'function' ? (k) => h.get(k) : (k) => h[k] ?? null;
-      let body = response.body ?? new Uint8Array(0);
+      const image = response.image || null;
+      let body = image ? new Uint8Array(0) : response.body ?? new Uint8Array(0);
       if (typeof body === 'string') body = encoder.encode(body);
       const bodyPtr = body.length ? Module._malloc(body.length) : 0;
       if (body.length && !bodyPtr) throw new EsyncError(errors.ESYNC_ENOMEM);
       if (bodyPtr) Module.HEAPU8.set(body, bodyPtr);
       let rc, text;
       try {
+        if (image) Module.MemVfs.load(IMAGE_FILE, image.length, [[0, image]]);
         rc = withStrings(
           [name, get('electric-handle'), get('electric-offset'), get('electric-schema'),
-            get('electric-cursor'), get('retry-after')],
-          (n, handle, offset, schema, cursor, retry) => Module._esw_ingest(
+            get('electric-cursor'), get('retry-after'), image ? IMAGE_FILE : null],
+          (n, handle, offset, schema, cursor, retry, img) => Module._esw_ingest(
             this.ptr, n, response.status | 0, handle, offset, schema, cursor,
-            get('electric-up-to-date') !== null ? 1 : 0, retry, bodyPtr, body.length,
-            response.nowMs ?? Date.now()));
+            get('electric-up-to-date') !== null ? 1 : 0, retry, bodyPtr,
+            image ? image.length : body.length, response.nowMs ?? Date.now(), img));
         text = options.raw ? this.takeRaw() : takeOut();
       } finally {
+        if (image) Module.deleteDatabase(IMAGE_FILE);
         // A response applied in slices (setIngestSlice) keeps its body until its last slice.
         if (bodyPtr && !this.sliceBody && Module._esync_ingest_pending(this.ptr)) this.sliceBody = bodyPtr;
         else if (bodyPtr) Module._free(bodyPtr);

@@ -229,7 +229,7 @@ test('cache: a CORS answer is never served to another origin', async () => {
   const qs = `table=sc_items&offset=-1&vary=${Math.random()}`
   const a = await viaCache(qs, { origin: 'https://a.example' })
   assert.equal(a.headers.get('access-control-allow-origin'), 'https://a.example')
-  assert.match(a.headers.get('vary') ?? '', /^origin, accept-encoding$/i) // one line: nginx reads one
+  assert.match(a.headers.get('vary') ?? '', /^origin, accept-encoding, accept$/i) // one line: nginx reads one
   const b = await viaCache(qs, { origin: 'https://b.example' })
   assert.equal(b.headers.get('access-control-allow-origin'), 'https://b.example')
   const none = await viaCache(qs)
@@ -292,4 +292,33 @@ test('cache: a gzip snapshot chunk is never served to a client that did not ask 
   const plain2 = await get({})
   assert.equal(plain2.headers['x-cache'], 'HIT')
   assert.ok(plain2.body.equals(plain.body))
+})
+
+test('cache: a replica image is never served to a client that asked for JSON, nor JSON to one that asked for the image', async () => {
+  const IMAGE = 'application/vnd.electric-sync.image'
+  const qs = `table=sc_items&offset=-1&img=${Math.random()}`
+  const get = (headers) => new Promise((resolve, reject) => {
+    http.get(`http://127.0.0.1:${cache.port}${ROUTE}?${qs}`, { headers }, (res) => {
+      const parts = []
+      res.on('data', (d) => parts.push(d))
+      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }))
+    }).on('error', reject)
+  })
+  // the chunk's image is made in the background as the chunk completes: until it is there
+  for (let i = 0; i < 100 && (await atOrigin('table=sc_items&offset=-1', { accept: IMAGE })).headers.get('content-type') !== IMAGE; i++) await sleep(50)
+  const img = await get({ accept: IMAGE })
+  assert.equal(img.headers['content-type'], IMAGE)
+  assert.equal(img.body.subarray(0, 15).toString('latin1'), 'SQLite format 3')
+  const json = await get({})
+  assert.match(json.headers['content-type'], /^application\/json/)
+  JSON.parse(json.body.toString())
+  const img2 = await get({ accept: IMAGE })
+  assert.equal(img2.headers['x-cache'], 'HIT')
+  assert.equal(img2.headers['content-type'], IMAGE)
+  assert.ok(img2.body.equals(img.body))
+  const json2 = await get({ accept: '*/*' })
+  assert.match(json2.headers['content-type'], /^application\/json/)
+  const json3 = await get({})
+  assert.equal(json3.headers['x-cache'], 'HIT')
+  assert.ok(json3.body.equals(json.body))
 })

@@ -12,7 +12,7 @@ import fs from 'node:fs'
 import http from 'node:http'
 import zlib from 'node:zlib'
 import { ShapeStream, Shape } from '@electric-sql/client'
-import { expectSynced, freshTable, prepareShapeDb, shapesDir, sql, startShapeServer } from './shape-helpers.js'
+import { expectSynced, freshTable, prepareShapeDb, rawGet, shapesDir, sql, startShapeServer, walk } from './shape-helpers.js'
 
 const ROWS = 4000 // ~480 KB of messages: chunks of 64 KiB, 256 KiB and the rest
 let server
@@ -27,18 +27,6 @@ after(async () => {
   await server?.dispose()
 })
 
-// One raw GET: the bytes as they crossed the wire (node's http does not decode).
-function rawGet(base, qs, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${base}/v1/shape?${qs}`, { headers }, (res) => {
-      const parts = []
-      res.on('data', (d) => parts.push(d))
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-  })
-}
 
 // Until every snapshot chunk of the role's shapes has its gzip (the background thread's work).
 async function gzipped(role, timeoutMs = 15000) {
@@ -52,24 +40,11 @@ async function gzipped(role, timeoutMs = 15000) {
   }
 }
 
-// Every answer of the table's snapshot, from offset -1 until up-to-date, with these headers.
-async function walk(base, headers, table = 'gz_items') {
-  const out = []
-  let qs = `table=${table}&offset=-1`
-  for (let i = 0; i < 50; i++) {
-    const r = await rawGet(base, qs, headers)
-    assert.equal(r.status, 200, r.body.toString())
-    out.push(r)
-    if ('electric-up-to-date' in r.headers) return out
-    qs = `table=${table}&offset=${r.headers['electric-offset']}&handle=${r.headers['electric-handle']}`
-  }
-  throw new Error('no up-to-date')
-}
 
 test('gzip: every snapshot chunk decodes to the uncompressed answer, byte for byte', async () => {
-  const plain = await walk(server.base, {}) // makes the shape: its chunks are compressed after
+  const plain = await walk(server.base, {}, 'gz_items') // makes the shape: its chunks are compressed after
   await gzipped('gzip')
-  const gz = await walk(server.base, { 'accept-encoding': 'gzip, deflate, br' })
+  const gz = await walk(server.base, { 'accept-encoding': 'gzip, deflate, br' }, 'gz_items')
   assert.equal(gz.length, plain.length)
   assert.ok(plain.length >= 4, `a snapshot of several chunks (got ${plain.length} answers)`)
   let chunks = 0
@@ -204,7 +179,7 @@ test('gzip: the proxy in front of an upstream that sends gzip passes the decoded
   // claim an encoding its body no longer has
   const front = await startShapeServer('gzip-front', { env: { ELECTRIC_URL: server.base, ESYNC_PROXY_TABLES: 'gz_items' } })
   try {
-    const direct = await walk(server.base, {})
+    const direct = await walk(server.base, {}, 'gz_items')
     let qs = 'table=gz_items&offset=-1'
     for (const want of direct) {
       const r = await new Promise((resolve, reject) => {

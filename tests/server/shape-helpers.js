@@ -3,6 +3,7 @@
 // short long-poll hold and a stable shapes directory per role under .data/test-shapes/ (stable, so
 // every run reuses the same replication slot instead of piling up new ones), the official client,
 // and the check every step ends with: the client's rows equal a SELECT on Postgres.
+import http from 'node:http'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -127,3 +128,31 @@ export async function shapeGet(base, qs, { method = 'GET', headers = {}, path: p
 }
 
 export { sleep, query }
+
+// One raw GET of the shape API: the bytes as they crossed the wire (node's http does not decode
+// a gzip body), on a connection of its own.
+export function rawGet(base, qs, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${base}/v1/shape?${qs}`, { headers, agent: false }, (res) => {
+      const parts = []
+      res.on('data', (d) => parts.push(d))
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts) }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+  })
+}
+
+// Every answer of a table's snapshot, from offset -1 until up-to-date, with these headers.
+export async function walk(base, headers, table) {
+  const out = []
+  let qs = `table=${table}&offset=-1`
+  for (let i = 0; i < 50; i++) {
+    const r = await rawGet(base, qs, headers)
+    assert.equal(r.status, 200, r.body.toString())
+    out.push(r)
+    if ('electric-up-to-date' in r.headers) return out
+    qs = `table=${table}&offset=${r.headers['electric-offset']}&handle=${r.headers['electric-handle']}`
+  }
+  throw new Error('no up-to-date')
+}

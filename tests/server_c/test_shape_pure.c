@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sqlite3.h>
 #include <zlib.h>
 
 #include "common.h"
@@ -589,9 +590,9 @@ static void test_storage_gzip(void) {
     snprintf(gz, sizeof gz, "%s/snap.0.gz", sub);
     CHECK(unlink(gz) == 0);
     const volatile bool stop = true;
-    CHECK(esync__gzip_chunk(sub, 0, 1, &stop) == -1);
+    CHECK(esync__gzip_chunk(sub, 0, 1, NULL, true, &stop) == -1);
     CHECK(access(gz, F_OK) != 0);
-    snprintf(gz, sizeof gz, "%s/snap.0.gz.part", sub);
+    snprintf(gz, sizeof gz, "%s/snap.0.part", sub);
     CHECK(access(gz, F_OK) != 0);
     /* removed with jobs queued: nothing is left behind */
     esync__storage_snap_gzip_missing(l);
@@ -617,6 +618,79 @@ static void test_storage_gzip(void) {
 }
 
 /* Accept-Encoding: gzip when named with q > 0, or "*" with q > 0 when gzip is not named. */
+/* Images (shape/gzip.h): with the electric-schema set, each chunk gets snap.<k>.img, a SQLite
+ * database of the chunk's rows in one table `shape`, and its gzip; a chunk whose messages cannot
+ * be made into one (not inserts) gets none, and still its JSON gzip; images off: none. */
+static void test_storage_images(void) {
+    char dir[] = "/tmp/esync-storage-img-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char sub[300], err[256], msg[200];
+    snprintf(sub, sizeof sub, "%s/shape", dir);
+    esync_storage *l = esync__storage_create(sub, 2000, err, sizeof err);
+    CHECK(l != NULL);
+    if (!l) return;
+    esync__storage_snap_gzip(l, 1);
+    esync__storage_snap_images(l, "{\"id\":{\"type\":\"int4\",\"pk_index\":0,\"not_null\":true},"
+                                  "\"t\":{\"type\":\"text\"}}");
+    int n = 300;
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(msg, sizeof msg,
+                           "{\"key\":\"%d\",\"headers\":{\"operation\":\"insert\"},"
+                           "\"value\":{\"id\":\"%d\",\"t\":\"row %d\"}}",
+                           i, i, i);
+        CHECK(esync__storage_snap_add(l, msg, (size_t)len) == 0);
+    }
+    /* the last chunk: a message that is no insert, so it has no image */
+    const char *bad =
+        "{\"key\":\"1\",\"headers\":{\"operation\":\"delete\"},\"value\":{\"id\":\"1\"}}";
+    int chunks = esync__storage_snap_finish(l, bad, strlen(bad));
+    CHECK(chunks >= 3);
+    esync__gzip_drain();
+    int64_t total = 0;
+    for (int k = 0; k < chunks; k++) {
+        uint64_t size = 0;
+        int fd = esync__storage_snap_open_image(l, k, false, &size);
+        int zfd = esync__storage_snap_open_image(l, k, true, &size);
+        int gfd = esync__storage_snap_open_gz(l, k, &size);
+        CHECK(gfd >= 0);
+        if (gfd >= 0) close(gfd);
+        if (k == chunks - 1) {
+            CHECK(fd < 0 && zfd < 0);
+            continue;
+        }
+        CHECK(fd >= 0 && zfd >= 0);
+        if (fd >= 0) close(fd);
+        if (zfd >= 0) close(zfd);
+        char p[400];
+        snprintf(p, sizeof p, "%s/snap.%d.img", sub, k);
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        CHECK(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+        CHECK(sqlite3_prepare_v2(db, "SELECT count(*), min(t) LIKE 'row %' FROM shape", -1, &st,
+                                 NULL) == SQLITE_OK);
+        CHECK(sqlite3_step(st) == SQLITE_ROW);
+        total += sqlite3_column_int64(st, 0);
+        CHECK(sqlite3_column_int(st, 1) == 1);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    /* every insert but those of the last chunk (at most 2000 bytes of ~80-byte messages) */
+    CHECK(total < n && total > n - 2000 / 70);
+    esync__storage_close(l, 1);
+    CHECK(access(sub, F_OK) != 0);
+    rmdir(dir);
+}
+
+static void test_accepts_image(void) {
+    CHECK(!esync__serve_accepts_image(NULL));
+    CHECK(!esync__serve_accepts_image("*/*"));
+    CHECK(!esync__serve_accepts_image("application/json, */*;q=0.8"));
+    CHECK(!esync__serve_accepts_image(ESYNC_IMAGE_TYPE ";q=0"));
+    CHECK(!esync__serve_accepts_image(ESYNC_IMAGE_TYPE "x"));
+    CHECK(esync__serve_accepts_image(ESYNC_IMAGE_TYPE));
+    CHECK(esync__serve_accepts_image("application/json;q=0.9, " ESYNC_IMAGE_TYPE ";q=0.1"));
+}
+
 static void test_accepts_gzip(void) {
     CHECK(!esync__serve_accepts_gzip(NULL));
     CHECK(!esync__serve_accepts_gzip(""));
@@ -691,6 +765,8 @@ int main(void) {
     test_storage();
     test_storage_gzip();
     test_accepts_gzip();
+    test_storage_images();
+    test_accepts_image();
     test_snapshot_chunks();
     if (failures) {
         fprintf(stderr, "test_shape_pure: %d failure(s)\n", failures);

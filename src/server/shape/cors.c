@@ -19,9 +19,10 @@ void esync__cors_add(struct MHD_Response *resp, const char *origin) {
                             "retry-after, electric-sync-rows, electric-sync-rows-estimate");
     /* On every answer, the "*" ones included: a cache that stored the answer to a request
      * without Origin must not hand its headers to a request with one (and the reverse). And
-     * accept-encoding: a snapshot chunk is sent in gzip to a client that accepts it (shape/serve.c).
-     * One header: nginx keeps only one of several Vary lines. */
-    MHD_add_response_header(resp, "vary", "origin, accept-encoding");
+     * accept-encoding: a snapshot chunk is sent in gzip to a client that accepts it, and accept:
+     * as a replica image to one that asks for it (shape/serve.c). One header: nginx keeps only one
+     * of several Vary lines. */
+    MHD_add_response_header(resp, "vary", "origin, accept-encoding, accept");
     MHD_add_response_header(resp, "electric-server",
                             "ElectricSQL/" ELECTRIC_VERSION " (electric-sync)");
     char id[32];

@@ -1,4 +1,4 @@
-/* Background gzip of snapshot chunks (see shape/gzip.h). */
+/* Background gzip and replica images of snapshot chunks (see shape/gzip.h). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -19,12 +19,15 @@
 #include <zlib.h>
 
 #include "common.h"
+#include "esync.h"
+#include "log.h"
 
 #define IO_BYTES (256u << 10)
 
 typedef struct job {
-    char *dir;
+    char *dir, *schema;
     int k, level;
+    bool json_gz;
     struct job *next;
 } job;
 
@@ -38,6 +41,15 @@ static pthread_t thread;
 
 void esync__gzip_lock(void) { pthread_mutex_lock(&dir_mu); }
 void esync__gzip_unlock(void) { pthread_mutex_unlock(&dir_mu); }
+
+/* The end of a job's file: part renamed to dst when rc is 0, else removed. */
+static int finish(const char *part, const char *dst, int rc) {
+    esync__gzip_lock();
+    if (rc == 0 && rename(part, dst) != 0) rc = -1;
+    if (rc != 0) unlink(part);
+    esync__gzip_unlock();
+    return rc;
+}
 
 static int write_all(int fd, const unsigned char *p, size_t n) {
     while (n) {
@@ -66,17 +78,15 @@ static int feed(z_stream *z, int fd, const void *data, size_t n, int flush, unsi
     }
 }
 
-int esync__gzip_chunk(const char *dir, int k, int level, const volatile bool *stop) {
-    char src[PATH_MAX], part[PATH_MAX], dst[PATH_MAX];
-    if (snprintf(src, sizeof src, "%s/snap.%d", dir, k) >= (int)sizeof src ||
-        snprintf(part, sizeof part, "%s/snap.%d.gz.part", dir, k) >= (int)sizeof part ||
-        snprintf(dst, sizeof dst, "%s/snap.%d.gz", dir, k) >= (int)sizeof dst)
-        return -1;
+/* Deflates src into dst through part (created under the lock, synced, renamed): the whole file,
+ * or with wrap the chunk's answer body ("[" + the file without its last ",\n" + "]"). */
+static int gzip_file(const char *src, const char *part, const char *dst, bool wrap, int level,
+                     const volatile bool *stop) {
     if (access(dst, F_OK) == 0) return 0;
     int in = open(src, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (in < 0) return -1;
-    if (fstat(in, &st) != 0 || st.st_size < 2) {
+    if (fstat(in, &st) != 0 || (wrap && st.st_size < 2)) {
         close(in);
         return -1;
     }
@@ -92,8 +102,8 @@ int esync__gzip_chunk(const char *dir, int k, int level, const volatile bool *st
     /* windowBits 15 + 16: a gzip header and trailer (CRC-32, length) around the deflate data */
     int rc = deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0 : -1;
     bool inited = rc == 0;
-    if (rc == 0) rc = feed(&z, out, "[", 1, Z_NO_FLUSH, zout);
-    uint64_t left = (uint64_t)st.st_size - 2; /* without the last ",\n" */
+    if (rc == 0 && wrap) rc = feed(&z, out, "[", 1, Z_NO_FLUSH, zout);
+    uint64_t left = (uint64_t)st.st_size - (wrap ? 2 : 0); /* without the last ",\n" */
     for (uint64_t at = 0; rc == 0 && left;) {
         if (stop && *stop) {
             rc = -1;
@@ -110,17 +120,74 @@ int esync__gzip_chunk(const char *dir, int k, int level, const volatile bool *st
         at += (uint64_t)got;
         left -= (uint64_t)got;
     }
-    if (rc == 0) rc = feed(&z, out, "]", 1, Z_FINISH, zout);
+    if (rc == 0) rc = feed(&z, out, wrap ? "]" : "", wrap ? 1 : 0, Z_FINISH, zout);
     if (inited) deflateEnd(&z);
     free(buf);
     free(zout);
     close(in);
     if (rc == 0 && fdatasync(out) != 0 && errno != EINVAL) rc = -1;
     if (close(out) != 0) rc = -1;
-    esync__gzip_lock();
-    if (rc == 0 && rename(part, dst) != 0) rc = -1;
-    if (rc != 0) unlink(part);
+    return finish(part, dst, rc);
+}
+
+/* The replica image of a chunk (esync_image_build) into dst through part. */
+static int image_file(const char *src, const char *part, const char *dst, const char *schema) {
+    if (access(dst, F_OK) == 0) return 0;
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (in < 0) return -1;
+    if (fstat(in, &st) != 0 || st.st_size < 2 || (uint64_t)st.st_size > SIZE_MAX / 2) {
+        close(in);
+        return -1;
+    }
+    size_t n = (size_t)st.st_size;
+    char *body = esync__xmalloc(n + 1);
+    int rc = 0;
+    body[0] = '[';
+    for (size_t at = 0; rc == 0 && at < n - 2;) {
+        ssize_t got = pread(in, body + 1 + at, n - 2 - at, (off_t)at);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            rc = -1;
+        else
+            at += (size_t)got;
+    }
+    close(in);
+    body[n - 1] = ']';  /* "[" + the messages without the last ",\n" + "]" */
+    esync__gzip_lock(); /* the builder fills the empty file made here */
+    int out = rc == 0 ? open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
     esync__gzip_unlock();
+    if (out < 0) rc = -1;
+    char err[256] = "";
+    if (rc == 0 &&
+        esync_image_build(schema, (const uint8_t *)body, n, part, NULL, err, sizeof err) != 0) {
+        esync_log_warn("shapes: image of %s: %s", src, err);
+        rc = -1;
+    }
+    free(body);
+    if (rc == 0 && fdatasync(out) != 0 && errno != EINVAL) rc = -1;
+    if (out >= 0 && close(out) != 0) rc = -1;
+    return finish(part, dst, rc);
+}
+
+int esync__gzip_chunk(const char *dir, int k, int level, const char *schema, bool json_gz,
+                      const volatile bool *stop) {
+    char src[PATH_MAX], part[PATH_MAX], gz[PATH_MAX], img[PATH_MAX], imggz[PATH_MAX];
+    if (snprintf(src, sizeof src, "%s/snap.%d", dir, k) >= (int)sizeof src ||
+        snprintf(part, sizeof part, "%s/snap.%d.part", dir, k) >= (int)sizeof part ||
+        snprintf(gz, sizeof gz, "%s/snap.%d.gz", dir, k) >= (int)sizeof gz ||
+        snprintf(img, sizeof img, "%s/snap.%d.img", dir, k) >= (int)sizeof img ||
+        snprintf(imggz, sizeof imggz, "%s/snap.%d.img.gz", dir, k) >= (int)sizeof imggz)
+        return -1;
+    if (stop && *stop) return -1;
+    /* the image first: a new shape's chunks get theirs while the snapshot goes on (an image
+     * that cannot be made leaves the chunk's gzip to be made all the same) */
+    int rc = schema ? image_file(src, part, img, schema) : 0;
+    if (rc == 0 && schema && level > 0 && !(stop && *stop))
+        rc = gzip_file(img, part, imggz, false, level, stop);
+    if (json_gz && level > 0 && !(stop && *stop) &&
+        gzip_file(src, part, gz, true, level, stop) != 0)
+        rc = -1;
     return rc;
 }
 
@@ -137,8 +204,9 @@ static void *run(void *arg) {
         if (!head) tail = NULL;
         busy = true;
         pthread_mutex_unlock(&mu);
-        esync__gzip_chunk(j->dir, j->k, j->level, &stopping);
+        esync__gzip_chunk(j->dir, j->k, j->level, j->schema, j->json_gz, &stopping);
         free(j->dir);
+        free(j->schema);
         free(j);
         pthread_mutex_lock(&mu);
         busy = false;
@@ -148,18 +216,21 @@ static void *run(void *arg) {
     return NULL;
 }
 
-void esync__gzip_enqueue(const char *dir, int k, int level) {
-    if (level <= 0) return;
+void esync__gzip_enqueue(const char *dir, int k, int level, const char *schema, bool json_gz) {
+    if ((level <= 0 || !json_gz) && !schema) return;
     job *j = esync__xcalloc(1, sizeof *j);
+    j->json_gz = json_gz;
     j->dir = esync__xstrdup(dir);
+    j->schema = schema ? esync__xstrdup(schema) : NULL;
     j->k = k;
-    j->level = level > 9 ? 9 : level;
+    j->level = level < 0 ? 0 : level > 9 ? 9 : level;
     pthread_mutex_lock(&mu);
     if (!running) {
         stopping = false;
         if (pthread_create(&thread, NULL, run, NULL) != 0) {
             pthread_mutex_unlock(&mu);
             free(j->dir);
+            free(j->schema);
             free(j);
             return; /* no gzip: the chunk is served uncompressed */
         }
@@ -195,6 +266,7 @@ void esync__gzip_stop(void) {
         job *j = head;
         head = j->next;
         free(j->dir);
+        free(j->schema);
         free(j);
     }
     tail = NULL;

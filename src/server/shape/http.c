@@ -150,8 +150,8 @@ static void reply(hctx *c, esync_shape_result *res) {
     unsigned long long bytes = 0;
     if (c->head || not_modified) {
         resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
-    } else if (res->gzip) {
-        /* a snapshot chunk's gzip file as it is (sendfile; the response closes the fd) */
+    } else if (res->gzip || res->image) {
+        /* a snapshot chunk's gzip or image file as it is (sendfile; the response closes the fd) */
         resp = MHD_create_response_from_fd_at_offset64(res->flen, res->fd, res->fstart);
         if (resp) res->fd = -1;
         bytes = res->flen;
@@ -184,7 +184,9 @@ static void reply(hctx *c, esync_shape_result *res) {
     }
     esync__cors_add(resp, c->origin);
     if (res->gzip && !not_modified) MHD_add_response_header(resp, "content-encoding", "gzip");
-    MHD_add_response_header(resp, "content-type", "application/json; charset=utf-8");
+    MHD_add_response_header(resp, "content-type",
+                            res->image && !not_modified ? ESYNC_IMAGE_TYPE
+                                                        : "application/json; charset=utf-8");
     MHD_add_response_header(resp, "cache-control", cache_text(res));
     if (res->cache == ESYNC_CC_NO_STORE)
         MHD_add_response_header(resp, "surrogate-control", "no-store");
@@ -462,6 +464,7 @@ void esync_shape_http_handle(esync_shape_http *h, esync_req *r, bool proxy) {
     const char *inm = esync_req_header(r, "if-none-match");
     snprintf(c->inm, sizeof c->inm, "%s", inm ? inm : "");
     q->gzip = esync__serve_accepts_gzip(esync_req_header(r, "accept-encoding"));
+    q->image = esync__serve_accepts_image(esync_req_header(r, "accept"));
     q->ctx = c;
     q->done = on_done;
     q->park = on_park;

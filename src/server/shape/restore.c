@@ -258,6 +258,7 @@ static shape *load_shape(esync_shapes *S, const char *dir) {
         goto out;
     }
     esync__storage_snap_gzip(s->log, S->o.gzip_level);
+    esync__storage_snap_images(s->log, S->o.images ? s->schema_json : NULL);
     esync__storage_snap_gzip_missing(s->log);
     s->state = S_READY;
 out:

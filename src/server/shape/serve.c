@@ -73,10 +73,12 @@ static void opaque_tag(const char **p, size_t *n) {
     if (*n >= 2 && (*p)[0] == '"' && (*p)[*n - 1] == '"') *p += 1, *n -= 2;
 }
 
-bool esync__serve_accepts_gzip(const char *ae) {
-    if (!ae) return false;
-    int gzip = -1, star = -1; /* the q of "gzip" (or "x-gzip") and of "*"; -1: not listed */
-    for (const char *p = ae; *p;) {
+/* The q (in thousandths) that a header's comma-separated list gives token a or b (b may be NULL),
+ * -1 when neither is listed; *star gets the q of "*" (-1: not listed). */
+static int listed_q(const char *h, const char *a, const char *b, int *star) {
+    int found = -1;
+    *star = -1;
+    for (const char *p = h; p && *p;) {
         while (*p == ' ' || *p == '\t' || *p == ',') p++;
         const char *tok = p;
         while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
@@ -96,13 +98,23 @@ bool esync__serve_accepts_gzip(const char *ae) {
             }
             while (*p && *p != ',' && *p != ';') p++;
         }
-        if ((n == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
-            (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0))
-            gzip = q;
+        if ((n == strlen(a) && strncasecmp(tok, a, n) == 0) ||
+            (b && n == strlen(b) && strncasecmp(tok, b, n) == 0))
+            found = q;
         else if (n == 1 && *tok == '*')
-            star = q;
+            *star = q;
     }
+    return found;
+}
+
+bool esync__serve_accepts_gzip(const char *ae) {
+    int star, gzip = listed_q(ae, "gzip", "x-gzip", &star);
     return gzip >= 0 ? gzip > 0 : star > 0;
+}
+
+bool esync__serve_accepts_image(const char *accept) {
+    int star;
+    return listed_q(accept, ESYNC_IMAGE_TYPE, NULL, &star) > 0;
 }
 
 bool esync__serve_etag_match(const char *inm, const char *etag) {
@@ -174,12 +186,21 @@ static int serve_chunk(shape *s, esync_shape_req *q, int k) {
     esync_shape_result *r = &q->res;
     res_common(r, s, q);
     uint64_t size = 0;
-    int fd = q->gzip ? esync__storage_snap_open_gz(s->log, k, &size) : -1;
-    if (fd >= 0) { /* the whole body, compressed after the snapshot (shape/gzip.h) */
+    int fd = -1;
+    if (q->image) { /* the chunk's replica image, made after the snapshot (shape/gzip.h) */
+        fd = q->gzip ? esync__storage_snap_open_image(s->log, k, true, &size) : -1;
+        r->gzip = fd >= 0;
+        if (fd < 0) fd = esync__storage_snap_open_image(s->log, k, false, &size);
+        r->image = fd >= 0;
+    }
+    if (fd < 0 && q->gzip) {
+        fd = esync__storage_snap_open_gz(s->log, k, &size);
+        r->gzip = fd >= 0;
+    }
+    if (fd >= 0) { /* the whole body, made after the snapshot (shape/gzip.h) */
         r->fd = fd;
         r->fstart = 0;
         r->flen = size;
-        r->gzip = true;
     } else {
         fd = esync__storage_snap_open(s->log, k, &size);
         if (fd < 0) return -1;
@@ -194,6 +215,9 @@ static int serve_chunk(shape *s, esync_shape_req *q, int k) {
     esync_offset o = {0, (uint64_t)k};
     esync__storage_offset_text(o, r->offset, sizeof r->offset);
     set_etag(r, s, q, r->offset, false); /* the content's tag: http.c marks the gzip one */
+    size_t tn = strlen(r->etag);
+    if (r->image && tn >= 2 && tn + 6 < sizeof r->etag) /* the image is other content */
+        snprintf(r->etag + tn - 1, sizeof r->etag - tn + 1, ":img\"");
     /* the row count for progress (docs/protocol.md §2.2): exact once the snapshot is written */
     if (s->rows >= 0) {
         r->rows = s->rows;

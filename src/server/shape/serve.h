@@ -23,5 +23,8 @@ bool esync__serve_etag_match(const char *inm, const char *etag);
 /* True when an Accept-Encoding header value (NULL: none) accepts gzip: "gzip" or "x-gzip" with a
  * q above 0, or else "*" with a q above 0 (RFC 9110 §12.5.3). */
 bool esync__serve_accepts_gzip(const char *ae);
+/* True when an Accept header value (NULL: none) lists the replica image type (ESYNC_IMAGE_TYPE)
+ * with a q above 0: only by name (a wildcard type does not ask for it). */
+bool esync__serve_accepts_image(const char *accept);
 
 #endif

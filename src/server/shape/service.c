@@ -257,7 +257,10 @@ static shape *create_shape(esync_shapes *S, esync_shape_req *q) {
     char dir[PATH_MAX + 80], err[512];
     snprintf(dir, sizeof dir, "%s/%s", S->dir, s->handle);
     s->log = esync__storage_create(dir, S->o.chunk_bytes, err, sizeof err);
-    if (s->log) esync__storage_snap_gzip(s->log, S->o.gzip_level);
+    if (s->log) {
+        esync__storage_snap_gzip(s->log, S->o.gzip_level);
+        esync__storage_snap_images(s->log, S->o.images ? s->schema_json : NULL);
+    }
     if (!s->log) {
         esync_log_error("shapes: %s", err);
         s->state = S_GONE;

@@ -41,7 +41,11 @@ typedef struct esync_shapes_options {
                                  dropped and created again sends no Relation message, so its
                                  shapes would never hear of it otherwise */
     int gzip_level;        /* zlib level of the snapshot chunks' gzip (1..9); 0: none */
+    bool images;           /* make each snapshot chunk's replica image (shape/gzip.h) */
 } esync_shapes_options;
+
+/* The media type of a snapshot chunk's replica image (esync_image_build, docs/protocol.md §2.4). */
+#define ESYNC_IMAGE_TYPE "application/vnd.electric-sync.image"
 
 enum esync_offset_kind { ESYNC_OFFSET_BEFORE_ALL, ESYNC_OFFSET_NOW, ESYNC_OFFSET_AT };
 
@@ -79,6 +83,8 @@ typedef struct esync_shape_result {
     /* the body is gzip-encoded (Content-Encoding: gzip): fd's range [fstart, fstart + flen) is all
      * of it, head and tail are empty */
     bool gzip;
+    /* the body is a snapshot chunk's replica image (ESYNC_IMAGE_TYPE), fd's range all of it */
+    bool image;
 } esync_shape_result;
 
 void esync_shape_result_free(esync_shape_result *r);
@@ -101,7 +107,8 @@ struct esync_shape_req {
     esync_offset offset;
     char *handle; /* NULL when absent (or dropped for -1/now) */
     bool live;
-    bool gzip; /* the client accepts a gzip-encoded body (Accept-Encoding) */
+    bool gzip;  /* the client accepts a gzip-encoded body (Accept-Encoding) */
+    bool image; /* the client accepts a replica image for a snapshot chunk (Accept) */
     /* completion: called once, from any thread, without the service lock held */
     void (*park)(esync_shape_req *q); /* called (under the lock, on the submitting thread) when
                                           q will complete later: suspend the HTTP request here */

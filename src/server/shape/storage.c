@@ -37,8 +37,9 @@ struct esync_storage {
     uint64_t snap_size; /* bytes of chunk snap_k, the buffered ones included */
     char *snap_buf;     /* whole messages not yet written to snap_fd */
     size_t snap_buf_n;
-    int snap_chunks; /* finished snapshot: number of chunks */
-    int gz_level;    /* the gzip of each complete chunk (shape/gzip.h); 0: none */
+    int snap_chunks;  /* finished snapshot: number of chunks */
+    int gz_level;     /* the gzip of each complete chunk (shape/gzip.h); 0: none */
+    char *img_schema; /* the electric-schema of the chunks' images (shape/gzip.h); NULL: none */
 };
 
 #define SNAP_BUF_BYTES (64u << 10)
@@ -229,6 +230,7 @@ void esync__storage_close(esync_storage *l, int remove) {
         esync__gzip_unlock();
     }
     free(l->ents);
+    free(l->img_schema);
     free(l);
 }
 
@@ -244,6 +246,11 @@ uint64_t esync__storage_snap_limit(uint64_t chunk_bytes, int k) {
 
 void esync__storage_snap_gzip(esync_storage *l, int level) {
     l->gz_level = level < 0 ? 0 : level > 9 ? 9 : level;
+}
+
+void esync__storage_snap_images(esync_storage *l, const char *schema) {
+    free(l->img_schema);
+    l->img_schema = schema ? esync__xstrdup(schema) : NULL;
 }
 
 static int snap_flush(esync_storage *l) {
@@ -262,6 +269,10 @@ static int snap_open_next(esync_storage *l) {
         /* start the write-back now, so the sync at the end finds little left to write */
         sync_file_range(l->snap_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(l->snap_fd);
+        /* chunk k is complete: its image is made now (a new shape's client gets it while the
+         * snapshot goes on); the gzip of its JSON waits for the snapshot's end (shape/gzip.h) */
+        if (l->img_schema)
+            esync__gzip_enqueue(l->dir, l->snap_k, l->gz_level, l->img_schema, false);
         l->snap_k++;
     }
     snprintf(name, sizeof name, "snap.%d", l->snap_k);
@@ -360,14 +371,24 @@ int esync__storage_snap_open_gz(const esync_storage *l, int k, uint64_t *size) {
     return snap_file(l, k, ".gz", size);
 }
 
+int esync__storage_snap_open_image(const esync_storage *l, int k, bool gz, uint64_t *size) {
+    return snap_file(l, k, gz ? ".img.gz" : ".img", size);
+}
+
+/* Whether chunk k's file with this suffix exists. */
+static bool snap_has(const esync_storage *l, int k, const char *suffix) {
+    uint64_t size;
+    int fd = snap_file(l, k, suffix, &size);
+    if (fd >= 0) close(fd);
+    return fd >= 0;
+}
+
 void esync__storage_snap_gzip_missing(const esync_storage *l) {
-    for (int k = 0; k < l->snap_chunks && l->gz_level > 0; k++) {
-        uint64_t size;
-        int fd = esync__storage_snap_open_gz(l, k, &size);
-        if (fd >= 0)
-            close(fd);
-        else
-            esync__gzip_enqueue(l->dir, k, l->gz_level);
+    for (int k = 0; k < l->snap_chunks; k++) {
+        bool gz = l->gz_level > 0, img = l->img_schema != NULL;
+        if ((gz && !snap_has(l, k, ".gz")) || (img && !snap_has(l, k, ".img")) ||
+            (img && gz && !snap_has(l, k, ".img.gz")))
+            esync__gzip_enqueue(l->dir, k, l->gz_level, l->img_schema, true);
     }
 }
 

@@ -13,9 +13,13 @@
  *                 chunks are small, so the first answer of a new shape goes out early.
  *   snap.<k>.gz   the gzip of chunk k's response body ("[" + its messages joined by ",\n" + "]"),
  *                 made once the snapshot is finished by the background thread of shape/gzip.h when
- *                 gzip is on (esync__storage_snap_gzip): written as snap.<k>.gz.part, synced,
+ *                 gzip is on (esync__storage_snap_gzip): written as snap.<k>.part, synced,
  *                 renamed; absent until then, when gzip is off or when it failed (the chunk is
  *                 then served uncompressed)
+ *   snap.<k>.img  chunk k's rows as a replica image (esync_image_build of src/core: a SQLite
+ *                 database of one table made from the shape's electric-schema), and
+ *   snap.<k>.img.gz  its gzip: made after the chunk's gzip by the same thread when images are on
+ *                 (esync__storage_snap_images), the same way (.part, synced, renamed)
  *   log.json      change messages, each followed by ",\n", appended a transaction at a time
  *   log.idx       one 32-byte record per message of log.json: offset (tx, op), end position in
  *                 log.json, flags (ESYNC_STORAGE_LAST: last message of its transaction for this
@@ -36,6 +40,7 @@
 #ifndef ESYNC_SERVER_SHAPE_STORAGE_H
 #define ESYNC_SERVER_SHAPE_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,8 +102,15 @@ int esync__storage_snap_open_gz(const esync_storage *l, int k, uint64_t *size);
 /* Compress each snapshot chunk's response body at this zlib level (1..9; 0: no gzip) once the
  * snapshot is finished (esync__storage_snap_finish queues them to shape/gzip.h). */
 void esync__storage_snap_gzip(esync_storage *l, int level);
-/* Queues the gzip of every chunk of a finished snapshot that has none (a shape stored by a server
- * without gzip, or whose gzip was not finished when it stopped). */
+/* The replica image of complete chunk k (snap.<k>.img, or its gzip snap.<k>.img.gz with gz): an
+ * fd and its size, or -1 when there is none (images off, not made yet, or failed). */
+int esync__storage_snap_open_image(const esync_storage *l, int k, bool gz, uint64_t *size);
+/* Make each snapshot chunk's replica image (and its gzip, with gzip on) once the snapshot is
+ * finished, under this electric-schema (copied; NULL: no images). */
+void esync__storage_snap_images(esync_storage *l, const char *schema);
+/* Queues the files (gzip, image, image gzip) of every chunk of a finished snapshot that lacks
+ * one (a shape stored by a server without them, or whose jobs were not finished when it
+ * stopped). */
 void esync__storage_snap_gzip_missing(const esync_storage *l);
 
 /* --- change log ------------------------------------------------------------------------------ */
