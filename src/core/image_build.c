@@ -48,7 +48,8 @@ static int insert_rows(sqlite3 *db, sqlite3_stmt *st, const esync_msgs *ms, cons
         }
         /* a column absent from the message is NULL, as the engine would store it */
         for (int c = 0; c < sc->ncols; c++) {
-            int rc = seen[c] ? ESYNC_OK : esync__bind_value(st, c + 1, &sc->cols[c], NULL, err, errlen);
+            int rc = seen[c] ? ESYNC_OK
+                             : esync__bind_value(st, c + 1, &sc->cols[c], NULL, err, errlen);
             if (rc) return rc;
         }
         if (sqlite3_step(st) != SQLITE_DONE) return fail(err, errlen, ESYNC_EVALUE, "insert", db);

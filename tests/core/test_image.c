@@ -34,8 +34,11 @@ static char *chunk(int id0, int n, const char *extra) {
                      "\"b\":\"\\\\x0a%02x\",\"u\":\"00000000-0000-4000-8000-%012d\","
                      "\"a\":\"{1,%d,NULL}\",\"t\":\"row \\\"%d\\\" é\"}}",
                      i ? "," : "", id, id, id % 2 ? "9007199254740993" : "-5",
-                     id % 3 == 0 ? "NaN" : id % 3 == 1 ? "1.5" : "-0", id % 2 ? "t" : "f",
-                     id % 4 ? "\"{\\\"x\\\":[1,2]}\"" : "null", id & 0xff, id, id, id);
+                     id % 3 == 0   ? "NaN"
+                     : id % 3 == 1 ? "1.5"
+                                   : "-0",
+                     id % 2 ? "t" : "f", id % 4 ? "\"{\\\"x\\\":[1,2]}\"" : "null", id & 0xff, id,
+                     id, id);
     }
     p += sprintf(p, "%s]", extra ? extra : "");
     return b;
@@ -107,38 +110,49 @@ static char *build(const char *body, const char *name) {
     return path;
 }
 
+static void collect(const char *ev, char **acc);
+
 static int wants_image(esync *e) {
     esync_request q;
     CHECK_EQ_INT(esync_next_request(e, "s", &q), ESYNC_OK);
     return q.image;
 }
 
-/* Two chunks and the up-to-date, once in JSON and once as images: same events, same rows. */
+/* Two chunks and the up-to-date, once in JSON and once as images: the same events, committed at
+ * the same responses (checkpoints on), and the same rows. */
 static void test_same_as_json(void) {
-    char *c0 = chunk(0, 300, NULL), *c1 = chunk(300, 500, ",{\"headers\":{\"control\":\"snapshot-end\"}}");
+    char *c0 = chunk(0, 300, NULL),
+         *c1 = chunk(300, 500, ",{\"headers\":{\"control\":\"snapshot-end\"}}");
     char *i0 = build(c0, "img0"), *i1 = build(c1, "img1");
     char *pj, *pi;
     esync *ej = open_db(&pj), *ei = open_db(&pi);
     CHECK(wants_image(ei));
-    char *a = NULL, *b = NULL;
-    CHECK_EQ_INT(ingest(ej, "0_0", c0, NULL, &a), ESYNC_OK);
-    int rc0 = ingest(ei, "0_0", NULL, i0, &b);
-    if (rc0) fprintf(stderr, "image: %s\n", esync_errmsg(ei));
-    CHECK_EQ_INT(rc0, ESYNC_OK);
-    CHECK(a && b && !strcmp(a, b));
-    esync_free(a);
-    esync_free(b);
-    CHECK(wants_image(ei)); /* the next chunk appends after the checkpoint */
-    CHECK_EQ_INT(ingest(ej, "0_1", c1, NULL, &a), ESYNC_OK);
-    CHECK_EQ_INT(ingest(ei, "0_1", NULL, i1, &b), ESYNC_OK);
-    CHECK(a && b && !strcmp(a, b));
-    if (a && b && strcmp(a, b)) fprintf(stderr, "json:  %.300s\nimage: %.300s\n", a, b);
-    esync_free(a);
-    esync_free(b);
-    CHECK_EQ_INT(up_to_date(ej, &a), ESYNC_OK);
-    CHECK_EQ_INT(up_to_date(ei, &b), ESYNC_OK);
-    esync_free(a);
-    esync_free(b);
+    char *aj = NULL, *ai = NULL, *ch = NULL;
+    CHECK_EQ_INT(ingest(ej, "0_0", c0, NULL, &ch), ESYNC_OK);
+    collect(ch, &aj);
+    esync_free(ch);
+    CHECK_EQ_INT(ingest(ei, "0_0", NULL, i0, &ch), ESYNC_OK);
+    CHECK(ch != NULL); /* a checkpoint */
+    collect(ch, &ai);
+    esync_free(ch);
+    CHECK(wants_image(ei)); /* the next chunk appends */
+    CHECK_EQ_INT(ingest(ej, "0_1", c1, NULL, &ch), ESYNC_OK);
+    collect(ch, &aj);
+    esync_free(ch);
+    CHECK_EQ_INT(ingest(ei, "0_1", NULL, i1, &ch), ESYNC_OK);
+    CHECK(ch != NULL);
+    collect(ch, &ai);
+    esync_free(ch);
+    CHECK_EQ_INT(up_to_date(ej, &ch), ESYNC_OK);
+    collect(ch, &aj);
+    esync_free(ch);
+    CHECK_EQ_INT(up_to_date(ei, &ch), ESYNC_OK);
+    collect(ch, &ai);
+    esync_free(ch);
+    CHECK(aj && ai && !strcmp(aj, ai));
+    if (aj && ai && strcmp(aj, ai)) fprintf(stderr, "json:  %.300s\nimage: %.300s\n", aj, ai);
+    free(aj);
+    free(ai);
     CHECK(!wants_image(ei)); /* live */
     char *dj = dump(ej), *di = dump(ei);
     CHECK(dj && di && !strcmp(dj, di) && strstr(dj, "9007199254740993"));
@@ -249,7 +263,9 @@ static void expect_bad(const char *image, const char *offset, int rc, int first_
     before = dump(e);
     CHECK(wants_image(e));
     int got = ingest(e, offset, NULL, image, &ch);
-    if (got != rc) fprintf(stderr, "%s at %s: %d (%s), expected %d\n", image, offset, got, esync_errmsg(e), rc);
+    if (got != rc)
+        fprintf(stderr, "%s at %s: %d (%s), expected %d\n", image, offset, got, esync_errmsg(e),
+                rc);
     CHECK_EQ_INT(got, rc);
     CHECK(ch == NULL);
     char *after = dump(e);
@@ -321,15 +337,12 @@ static void test_bad_images(void) {
                            "ALTER TABLE shape RENAME TO items"};
     altered(c0, alter, sizeof alter / sizeof *alter, ESYNC_ESCHEMA);
     /* values its columns' types do not allow */
-    const char *values[] = {"UPDATE shape SET id = 3000000000 WHERE id = 3",
-                            "UPDATE shape SET big = 'x' WHERE id = 3",
-                            "UPDATE shape SET ok = 2 WHERE id = 3",
-                            "UPDATE shape SET ok = NULL WHERE id = 3",
-                            "UPDATE shape SET j = '{bad' WHERE id = 1",
-                            "UPDATE shape SET f = 'nan' WHERE id = 3",
-                            "UPDATE shape SET b = 'text' WHERE id = 3",
-                            "UPDATE shape SET u = 5 WHERE id = 3",
-                            "UPDATE shape SET t = x'00' WHERE id = 3"};
+    const char *values[] = {
+        "UPDATE shape SET id = 3000000000 WHERE id = 3", "UPDATE shape SET big = 'x' WHERE id = 3",
+        "UPDATE shape SET ok = 2 WHERE id = 3",          "UPDATE shape SET ok = NULL WHERE id = 3",
+        "UPDATE shape SET j = '{bad' WHERE id = 1",      "UPDATE shape SET f = 'nan' WHERE id = 3",
+        "UPDATE shape SET b = 'text' WHERE id = 3",      "UPDATE shape SET u = 5 WHERE id = 3",
+        "UPDATE shape SET t = x'00' WHERE id = 3"};
     altered(c0, values, sizeof values / sizeof *values, ESYNC_EVALUE);
     /* keys the replica holds already (a chunk after a JSON one, same rows) */
     img = build(c0, "dup");
@@ -352,7 +365,8 @@ static void test_where_offered(void) {
     esync_set_checkpoint_bytes(e, 1);
     CHECK(wants_image(e));
     CHECK_EQ_INT(esync_shape_define(e, "o", "{\"table\":\"others\"}"), ESYNC_OK);
-    const char *ob = "[{\"key\":\"1\",\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"1\"}}]";
+    const char *ob =
+        "[{\"key\":\"1\",\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"1\"}}]";
     esync_response r = {.status = 200,
                         .handle = "h9",
                         .offset = "7_0",
@@ -380,11 +394,13 @@ static void test_where_offered(void) {
 static void test_build_errors(void) {
     const char *path = "/tmp/esync-build-err.db";
     char err[200];
-    const char *bad[] = {"not json", "{}",
-                         "[{\"key\":\"1\",\"headers\":{\"operation\":\"update\"},\"value\":{\"id\":\"1\"}}]",
-                         "[{\"key\":\"1\",\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"x\",\"ok\":\"t\"}}]",
-                         "[{\"key\":\"1\",\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"1\"}}]",
-                         "[{\"key\":\"1\",\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"1\",\"ok\":\"t\",\"nope\":\"1\"}}]"};
+    const char *bad[] = {
+        "not json",
+        "{}",
+        "[{\"key\":\"1\",\"headers\":{\"operation\":\"update\"},\"value\":{\"id\":\"1\"}}]",
+        "[{\"key\":\"1\",\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"x\",\"ok\":\"t\"}}]",
+        "[{\"key\":\"1\",\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"1\"}}]",
+        "[{\"key\":\"1\",\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"1\",\"ok\":\"t\",\"nope\":\"1\"}}]"};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         err[0] = 0;
         CHECK(esync_image_build(SCHEMA, (const uint8_t *)bad[k], strlen(bad[k]), path, NULL, err,
@@ -394,7 +410,8 @@ static void test_build_errors(void) {
         CHECK(f == NULL);
         if (f) fclose(f);
     }
-    CHECK(esync_image_build("{bad", (const uint8_t *)"[]", 2, path, NULL, err, sizeof err) != ESYNC_OK);
+    CHECK(esync_image_build("{bad", (const uint8_t *)"[]", 2, path, NULL, err, sizeof err) !=
+          ESYNC_OK);
 }
 
 int main(void) {
