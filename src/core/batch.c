@@ -46,11 +46,24 @@ static void end_batch_state(esync_shape *s) {
 }
 
 void esync__batch_detach_images(esync *e) {
+    if (!e->images) return;
     for (; e->images > 0; e->images--) {
         char q[48];
         snprintf(q, sizeof q, "DETACH " ESYNC_IMAGE_SCHEMA "%d", e->images - 1);
         sqlite3_exec(e->db, q, NULL, NULL, NULL);
     }
+    sqlite3_exec(e->db, "PRAGMA cell_size_check=OFF", NULL, NULL, NULL); /* on with images */
+}
+
+int esync__batch_commit_now(esync *e, esync_shape *s, double now, bool checkpoint, esync_buf *out) {
+    esync_row_values rv = {0};
+    esync_buf tmp;
+    esync__buf_init(&tmp);
+    int rc = esync__rows_fit(e, &rv, s->schema_b.ncols);
+    if (!rc) rc = esync__batch_commit(e, s, now, checkpoint, &rv, &tmp, out);
+    esync__rows_values_free(&rv);
+    esync__buf_free(&tmp);
+    return rc;
 }
 
 void esync__batch_rollback(esync *e) {

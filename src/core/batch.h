@@ -26,6 +26,9 @@ int esync__batch_begin(esync *e, esync_shape *s, const esync_schema *resp_schema
  * shape stays in its initial sync (not live, last sync unchanged). */
 int esync__batch_commit(esync *e, esync_shape *s, double now, bool checkpoint, esync_row_values *rv,
                         esync_buf *tmp, esync_buf *out);
+/* esync__batch_commit with scratch of its own, for a commit outside a response being applied
+ * (a replica image's, image.c and ingest.c). */
+int esync__batch_commit_now(esync *e, esync_shape *s, double now, bool checkpoint, esync_buf *out);
 /* Rolls back the open batch, if any: its statements are finalized (the batch's DDL is undone
  * too), and its shape's next request resumes from the last committed offset (from -1 when the
  * batch was a refetch). */
@@ -35,7 +38,8 @@ void esync__batch_rollback(esync *e);
 #define ESYNC_IMAGE_SCHEMA "esync_image_"
 #define ESYNC_IMAGES_MAX 28 /* below SQLITE_MAX_ATTACHED (30, CMakeLists.txt) */
 /* Detaches them (after the batch's commit or rollback: an attached database read in a
- * transaction cannot be detached before it ends). */
+ * transaction cannot be detached before it ends) and turns off the cell size check that
+ * image.c turned on for them. */
 void esync__batch_detach_images(esync *e);
 
 /* Writes the committed layer of s to its esync_shapes row (inside the caller's transaction). */

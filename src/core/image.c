@@ -120,24 +120,22 @@ static int copy_rows(esync *e, esync_shape *s, const char *img, esync_buf *q) {
 int esync__image_apply(esync *e, esync_shape *s, const esync_response *r, const esync_schema *rs,
                        esync_buf *out) {
     int rc = ESYNC_OK;
-    esync_row_values rv = {0};
-    esync_buf q, tmp;
+    esync_buf q;
     esync__buf_init(&q);
-    esync__buf_init(&tmp);
     /* as many attached as allowed: the batch commits first (a checkpoint) and detaches them */
     if (s->in_batch && e->images >= ESYNC_IMAGES_MAX &&
-        (rc = esync__rows_fit(e, &rv, s->schema_b.ncols)) == ESYNC_OK)
-        rc = esync__batch_commit(e, s, r->now_ms, true, &rv, &tmp, out);
-    if (rc) goto done;
+        (rc = esync__batch_commit_now(e, s, r->now_ms, true, out)))
+        goto done;
     bool fresh = !s->in_batch;
     char img[32];
     snprintf(img, sizeof img, ESYNC_IMAGE_SCHEMA "%d", e->images);
     char attach[64];
     snprintf(attach, sizeof attach, "ATTACH ?1 AS %s", img);
-    sqlite3_exec(e->db, "PRAGMA cell_size_check=ON", NULL, NULL, NULL);
+    sqlite3_exec(e->db, "PRAGMA cell_size_check=ON", NULL, NULL, NULL); /* off at detach */
     if (one_int(e, attach, r->image) < 0) {
         rc = esync__fail(e, ESYNC_EPROTO, "shape \"%s\": the image cannot be opened (%s)", s->name,
                          sqlite3_errmsg(e->db));
+        if (!e->images) sqlite3_exec(e->db, "PRAGMA cell_size_check=OFF", NULL, NULL, NULL);
         goto done;
     }
     e->images++; /* detached with the batch (batch.c), or below when none opens */
@@ -172,9 +170,6 @@ int esync__image_apply(esync *e, esync_shape *s, const esync_response *r, const 
 done:
     if (rc && e->open == s) esync__batch_rollback(e); /* detaches every image */
     if (!e->open) esync__batch_detach_images(e);
-    if (!e->images) sqlite3_exec(e->db, "PRAGMA cell_size_check=OFF", NULL, NULL, NULL);
-    esync__rows_values_free(&rv);
     esync__buf_free(&q);
-    esync__buf_free(&tmp);
     return rc;
 }

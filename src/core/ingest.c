@@ -360,19 +360,6 @@ void esync__ingest_drop(esync *e) {
     e->applying = NULL;
 }
 
-/* Commits the open batch of s (a checkpoint or up-to-date) outside a response being applied. */
-static int commit(esync *e, esync_shape *s, const esync_response *r, bool checkpoint,
-                  esync_buf *out) {
-    esync_row_values rv = {0};
-    esync_buf tmp;
-    esync__buf_init(&tmp);
-    int rc = esync__rows_fit(e, &rv, s->schema_b.ncols);
-    if (!rc) rc = esync__batch_commit(e, s, r->now_ms, checkpoint, &rv, &tmp, out);
-    esync__rows_values_free(&rv);
-    esync__buf_free(&tmp);
-    return rc;
-}
-
 /* A 200 whose rows are a replica image (image.c): the header checks of ok_begin, then the copy.
  * A failure is bad data, and the shape asks for JSON from then on. */
 static int image_response(esync *e, esync_shape *s, const esync_response *r, esync_buf *out) {
@@ -404,7 +391,7 @@ static int image_response(esync *e, esync_shape *s, const esync_response *r, esy
      * response, so that the store takes its pages while no transaction is open (an image carries
      * no snapshot-end: the last chunk may be a checkpoint just before the up-to-date) */
     if (!rc && (r->up_to_date || checkpoint_due(e, s, r->offset, false)))
-        rc = commit(e, s, r, !r->up_to_date, out);
+        rc = esync__batch_commit_now(e, s, r->now_ms, !r->up_to_date, out);
     if (!rc) {
         ok_done(s);
         return esync__ok(e);

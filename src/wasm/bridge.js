@@ -162,7 +162,9 @@
     // `,"changes":` member's offset and the end of its object; 0, 0 for an event without
     // changes), so that nothing has to scan them to find the events.
     // response.image (a Uint8Array) instead of a body: a replica image (esync.h), the answer to
-    // a request whose `image` was true; it goes through a memvfs file of its own, removed after.
+    // a request whose `image` was true; it goes through a memvfs file, deleted after the call
+    // (memvfs keeps its bytes while the engine has it attached, until its batch ends; the next
+    // image gets a new file of the same name).
     ingest(name, response, options = {}) {
       const h = response.headers || {};
       const get = typeof h.get === 'function' ? (k) => h.get(k) : (k) => h[k] ?? null;

@@ -270,15 +270,18 @@ test('cache: production mode, the secret stays out of URLs, cache keys, cache fi
   assert.ok(!server.log().includes(SECRET), 'secret in the server log')
 })
 
+// One GET through the cache: its headers and body as they crossed the wire (not decoded).
+const throughCache = (qs, headers) => new Promise((resolve, reject) => {
+  http.get(`http://127.0.0.1:${cache.port}${ROUTE}?${qs}`, { headers }, (res) => {
+    const parts = []
+    res.on('data', (d) => parts.push(d))
+    res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }))
+  }).on('error', reject)
+})
+
 test('cache: a gzip snapshot chunk is never served to a client that did not ask for gzip', async () => {
   const qs = `table=sc_items&offset=-1&enc=${Math.random()}`
-  const get = (headers) => new Promise((resolve, reject) => {
-    http.get(`http://127.0.0.1:${cache.port}${ROUTE}?${qs}`, { headers }, (res) => {
-      const parts = []
-      res.on('data', (d) => parts.push(d))
-      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }))
-    }).on('error', reject)
-  })
+  const get = (headers) => throughCache(qs, headers)
   // the chunk's gzip is made in the background once the snapshot is written: until it is there
   for (let i = 0; i < 100 && (await atOrigin('table=sc_items&offset=-1')).headers.get('content-encoding') !== 'gzip'; i++) await sleep(50)
   const gz = await get({ 'accept-encoding': 'gzip' })
@@ -297,13 +300,7 @@ test('cache: a gzip snapshot chunk is never served to a client that did not ask 
 test('cache: a replica image is never served to a client that asked for JSON, nor JSON to one that asked for the image', async () => {
   const IMAGE = 'application/vnd.electric-sync.image'
   const qs = `table=sc_items&offset=-1&img=${Math.random()}`
-  const get = (headers) => new Promise((resolve, reject) => {
-    http.get(`http://127.0.0.1:${cache.port}${ROUTE}?${qs}`, { headers }, (res) => {
-      const parts = []
-      res.on('data', (d) => parts.push(d))
-      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }))
-    }).on('error', reject)
-  })
+  const get = (headers) => throughCache(qs, headers)
   // the chunk's image is made in the background as the chunk completes: until it is there
   for (let i = 0; i < 100 && (await atOrigin('table=sc_items&offset=-1', { accept: IMAGE })).headers.get('content-type') !== IMAGE; i++) await sleep(50)
   const img = await get({ accept: IMAGE })

@@ -187,7 +187,7 @@ static int serve_chunk(shape *s, esync_shape_req *q, int k) {
     res_common(r, s, q);
     uint64_t size = 0;
     int fd = -1;
-    if (q->image) { /* the chunk's replica image, made after the snapshot (shape/gzip.h) */
+    if (q->image) { /* the chunk's replica image, made as the chunk completed (shape/gzip.h) */
         fd = q->gzip ? esync__storage_snap_open_image(s->log, k, true, &size) : -1;
         r->gzip = fd >= 0;
         if (fd < 0) fd = esync__storage_snap_open_image(s->log, k, false, &size);
