@@ -12,7 +12,7 @@ import fs from 'node:fs'
 import http from 'node:http'
 import zlib from 'node:zlib'
 import { ShapeStream, Shape } from '@electric-sql/client'
-import { expectSynced, freshTable, prepareShapeDb, rawGet, shapesDir, sql, startShapeServer, walk } from './shape-helpers.js'
+import { expectSynced, freshTable, prepareShapeDb, rawGet, shapesDir, snapFiles, sql, startShapeServer, walk } from './shape-helpers.js'
 
 const ROWS = 4000 // ~480 KB of messages: chunks of 64 KiB, 256 KiB and the rest
 let server
@@ -27,23 +27,9 @@ after(async () => {
   await server?.dispose()
 })
 
-
-// Until every snapshot chunk of the role's shapes has its gzip (the background thread's work).
-async function gzipped(role, timeoutMs = 15000) {
-  const t0 = Date.now()
-  for (;;) {
-    const files = fs.readdirSync(shapesDir(role), { recursive: true }).map(String)
-    const snaps = files.filter((f) => /snap\.\d+$/.test(f))
-    if (snaps.length && snaps.every((f) => files.includes(`${f}.gz`))) return
-    if (Date.now() - t0 > timeoutMs) throw new Error(`no gzip after ${timeoutMs} ms: ${files.join(' ')}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
-
 test('gzip: every snapshot chunk decodes to the uncompressed answer, byte for byte', async () => {
   const plain = await walk(server.base, {}, 'gz_items') // makes the shape: its chunks are compressed after
-  await gzipped('gzip')
+  await snapFiles('gzip', ['.gz'])
   const gz = await walk(server.base, { 'accept-encoding': 'gzip, deflate, br' }, 'gz_items')
   assert.equal(gz.length, plain.length)
   assert.ok(plain.length >= 4, `a snapshot of several chunks (got ${plain.length} answers)`)
@@ -210,7 +196,7 @@ test('gzip: a shape stored without gzip gets it after a restart', async () => {
     for (const r of before) assert.equal(r.headers['content-encoding'], undefined)
     await s.stop()
     s = await startShapeServer(role, { keep: true, port, env: { ESYNC_SHAPE_GZIP: '1' } })
-    await gzipped(role)
+    await snapFiles(role, ['.gz'])
     const after = await walk(s.base, { 'accept-encoding': 'gzip' }, 'gz_later')
     assert.equal(after.length, before.length)
     for (let i = 0; i < after.length - 1; i++) {

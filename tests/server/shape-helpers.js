@@ -156,3 +156,17 @@ export async function walk(base, headers, table) {
   }
   throw new Error('no up-to-date')
 }
+
+// Until every snapshot chunk of the role's shapes has a file with each of these suffixes beside
+// it (what the background thread makes: '.gz', '.img', '.img.gz'). Returns the shapes
+// directory's files.
+export async function snapFiles(role, suffixes, timeoutMs = 20000) {
+  const t0 = Date.now()
+  for (;;) {
+    const files = fs.readdirSync(shapesDir(role), { recursive: true }).map(String)
+    const snaps = files.filter((f) => /snap\.\d+$/.test(f))
+    if (snaps.length && snaps.every((f) => suffixes.every((x) => files.includes(f + x)))) return files
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no ${suffixes.join(', ')} after ${timeoutMs} ms: ${files.join(' ')}`)
+    await sleep(50)
+  }
+}

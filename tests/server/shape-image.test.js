@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import zlib from 'node:zlib'
 import { loadModule } from '../../wasm-tests/load.js'
-import { freshTable, prepareShapeDb, rawGet, shapesDir, sql, startShapeServer, walk } from './shape-helpers.js'
+import { freshTable, prepareShapeDb, rawGet, shapesDir, snapFiles, sql, startShapeServer, walk } from './shape-helpers.js'
 
 const IMAGE = 'application/vnd.electric-sync.image'
 const ROWS = 3000
@@ -34,20 +34,6 @@ before(async () => {
 after(async () => {
   await server?.dispose()
 })
-
-
-// Until every snapshot chunk of the role's shapes has its image and the image's gzip.
-async function imaged(role, timeoutMs = 20000) {
-  const t0 = Date.now()
-  for (;;) {
-    const files = fs.readdirSync(shapesDir(role), { recursive: true }).map(String)
-    const snaps = files.filter((f) => /snap\.\d+$/.test(f))
-    if (snaps.length && snaps.every((f) => files.includes(`${f}.img`) && files.includes(`${f}.img.gz`))) return files
-    if (Date.now() - t0 > timeoutMs) throw new Error(`no images after ${timeoutMs} ms: ${files.join(' ')}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
 
 // The answers applied by the wasm engine (checkpoints on, as the worker runs it): its events and
 // its rows at the end. An answer of the image type goes in as an image.
@@ -77,7 +63,7 @@ function apply(answers, name) {
 
 test('image: every chunk as an image, applied by the engine, gives the rows and events its JSON gives', async () => {
   const plain = await walk(server.base, { 'accept-encoding': 'identity' }, 'img_items') // makes the shape
-  const files = await imaged('image')
+  const files = await snapFiles('image', ['.img', '.img.gz'])
   assert.deepEqual(files.filter((f) => f.endsWith('.part')), [])
   for (const enc of ['identity', 'gzip']) {
     const img = await walk(server.base, { accept: `${IMAGE}, application/json;q=0.9`, 'accept-encoding': enc }, 'img_items')
@@ -113,7 +99,7 @@ test('image: every chunk as an image, applied by the engine, gives the rows and 
 
 test('image: only for a client that names the type', async () => {
   const qs = 'table=img_items&offset=-1'
-  await imaged('image')
+  await snapFiles('image', ['.img', '.img.gz'])
   const cases = [
     [{}, false],
     [{ accept: '*/*' }, false],
