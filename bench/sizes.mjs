@@ -56,7 +56,7 @@ function files(dir, names) {
 // What a browser downloads of the worker: the bundle (scripts/package.sh), which holds its
 // parts and the engine's loader; the part files beside it are not requested.
 const workerSrc = fs.readFileSync(path.join(dist, 'electric-sync.worker.js'), 'utf8');
-if (!workerSrc.includes('.bundled = true')) throw new Error('dist/electric-sync.worker.js is not the bundle (bash scripts/package.sh)');
+if (!/\.bundled\s*=\s*(?:true|!0)/.test(workerSrc)) throw new Error('dist/electric-sync.worker.js is not the bundle (bash scripts/package.sh)');
 
 const contenders = [
   {

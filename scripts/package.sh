@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Fills packages/electric-sync/dist/ (ignored by git) from the built tree, so that
 # `npm pack ./packages/electric-sync` gives a tarball that installs without a C toolchain:
-#   dist/electric-sync.js, dist/app-router.js            the tab library and the router (ES modules)
+#   dist/electric-sync.js, dist/app-router.js            the tab library and the router (ES modules,
+#                                                          minified)
 #   dist/electric-sync.worker*.js, electric-sync.store.js the worker (classic scripts);
 #                                                          dist/electric-sync.worker.js is the
-#                                                          bundle: its parts (SCRIPTS) and the
-#                                                          engine's loader in front of it, so a
+#                                                          bundle, minified: its parts (SCRIPTS) and
+#                                                          the engine's loader in front of it, so a
 #                                                          worker starts with one request
+#                                                          (scripts/bundle.mjs; the parts beside it
+#                                                          stay readable)
+#   dist/worker-files.json                                 the files a worker may fetch (Vite plugin)
 #   dist/wasm/electric-sync.{js,wasm}                      the engine, where the worker looks for it
 #                                                          (wasm/ relative to its own URL)
 # The package's version is the root package.json's. Needs `bash scripts/build.sh wasm` first
@@ -23,22 +27,17 @@ rm -rf "$pkg/dist"
 mkdir -p "$pkg/dist/wasm"
 cp web/electric-sync.js web/app-router.js web/electric-sync.store.js web/electric-sync.worker*.js "$pkg/dist/"
 cp build/wasm/electric-sync.js build/wasm/electric-sync.wasm "$pkg/dist/wasm/"
-# every script the worker loads must be in dist (its SCRIPTS list is the truth)
+# the package's version is the root's
 node -e '
 const fs = require("fs");
-const src = fs.readFileSync(process.argv[1] + "/dist/electric-sync.worker.js", "utf8");
-const list = src.match(/const SCRIPTS = \[([^\]]*)\]/)[1].match(/[\w.-]+\.js/g);
-for (const f of list) if (!fs.existsSync(process.argv[1] + "/dist/" + f)) { console.error("package: dist lacks " + f); process.exit(1); }
 const rootPkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
 const p = process.argv[1] + "/package.json";
 const pkg = JSON.parse(fs.readFileSync(p, "utf8"));
 if (pkg.version !== rootPkg.version) { pkg.version = rootPkg.version; fs.writeFileSync(p, JSON.stringify(pkg, null, 2) + "\n"); }
-// The bundle: the parts in SCRIPTS order, the loader, `bundled`, then the worker itself.
-const parts = list.map((f) => process.argv[1] + "/dist/" + f).concat([process.argv[1] + "/dist/wasm/electric-sync.js"]);
-const bundle = parts.map((f) => `// ---- ${f.slice(f.indexOf("dist/") + 5)}\n${fs.readFileSync(f, "utf8")}\n;`).join("\n") +
-  "\n(self.ElectricSyncWorker = self.ElectricSyncWorker || {}).bundled = true;\n// ---- electric-sync.worker.js\n" + src;
-fs.writeFileSync(process.argv[1] + "/dist/electric-sync.worker.js", bundle);
 ' "$pkg"
+# the bundle (the worker, its parts and the engine's loader, one script) and the minified tab
+# library over the copies above; dist/worker-files.json lists what a worker may fetch
+node scripts/bundle.mjs "$pkg/dist"
 if [ "${1:-}" = "--pack" ]; then
     out=$(cd "${2:?--pack DIR}" && pwd)
     (cd "$pkg" && npm pack --silent --pack-destination "$out") | tail -1 | sed "s|^|$out/|"

@@ -16,8 +16,8 @@
 //  - `serve: false` (electric-sync/nuxt): the host serves the files itself (Nitro's public assets);
 //    the plugin then only rewrites the default worker URL, to `base` as given (no Vite base
 //    prefix: Nuxt's client build has a relative base, and its dev server one under /_nuxt/).
-//  - The file list is the worker's own SCRIPTS list plus the worker and the engine, so a worker
-//    split in more scripts needs no change here. Nothing of the package runs in Vite's process
+//  - The file list is dist/worker-files.json (the worker's own SCRIPTS list plus the worker and the
+//    engine, written by the package's build), so a worker split in more scripts needs no change here. Nothing of the package runs in Vite's process
 //    except this file (no import of vite itself: the types name its Plugin type only).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -39,14 +39,16 @@ export function normalizeBase(base) {
   return b;
 }
 
-// The files of the worker, as paths relative to dist/ ('/'-separated).
+// The files of the worker, as paths relative to dist/ ('/'-separated): dist/worker-files.json,
+// written with the bundle by the package's build (the worker, its parts, the engine).
 function workerFiles() {
-  const worker = path.join(dist, 'electric-sync.worker.js');
-  if (!fs.existsSync(worker)) throw new Error(`electricSync: ${worker} is missing (the package is not built)`);
-  const m = fs.readFileSync(worker, 'utf8').match(/const SCRIPTS = \[([^\]]*)\]/);
-  if (!m) throw new Error('electricSync: the worker script has no SCRIPTS list');
-  const scripts = m[1].match(/[\w.-]+\.js/g) || [];
-  return ['electric-sync.worker.js', ...scripts, 'wasm/electric-sync.js', 'wasm/electric-sync.wasm'];
+  const list = path.join(dist, 'worker-files.json');
+  if (!fs.existsSync(list)) throw new Error(`electricSync: ${list} is missing (the package is not built)`);
+  const files = JSON.parse(fs.readFileSync(list, 'utf8'));
+  if (!Array.isArray(files) || !files.includes('electric-sync.worker.js') || files.some((f) => typeof f !== 'string' || f.includes('..'))) {
+    throw new Error(`electricSync: ${list} is not a list of the worker's files`);
+  }
+  return files;
 }
 
 const realpath = (p) => { try { return fs.realpathSync(p); } catch { return p; } };
