@@ -43,7 +43,7 @@ async function open(page) {
     window.__sync = useElectricSync(c);
     window.__recv = new Map();
     window.__sync.on('DATA_CHANGE', (e) => { const t = performance.now() + performance.timeOrigin; for (const r of e.changes.insert) window.__recv.set(r.id, t); });
-    const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\d+)/)[1]; // the tab library's WORKER_FORMAT
+    const fmt = (await import('/electric-sync.js')).WORKER_FORMAT;
     const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:${fmt}` });
     window.__stats = () => new Promise((resolve) => {
       const id = Math.random();

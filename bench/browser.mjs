@@ -187,7 +187,7 @@ const ESYNC_SYNC = async ([c, rows, graceMs]) => {
   // the durable time still measured).
   await Promise.race([all, new Promise((r) => setTimeout(r, graceMs))]);
   const [{ n }] = await s.query('SELECT count(*) AS n FROM test_items');
-  const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\d+)/)[1]; // the tab library's WORKER_FORMAT
+  const fmt = (await import('/electric-sync.js')).WORKER_FORMAT;
     const w = new SharedWorker('/electric-sync.worker.js', { name: `electric-sync:${c.dbName}:${fmt}` });
   window.__stats = () => new Promise((resolve) => {
     const id = Math.random();

@@ -1,6 +1,7 @@
 // A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
 // bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
-//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [PROFILE=dir] [TIMELINE=1] [REOPEN=1] node bench/profile-worker.mjs
+//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NEW=1] [PROFILE=dir] [TIMELINE=1] [REOPEN=1] node bench/profile-worker.mjs
+// NEW=1: each run syncs a new shape (a where of its own: the server writes its snapshot meanwhile).
 // Prints each run's times (until ready, until the tab has every row; with REOPEN, the open of the
 // stored replica offline until the first query and until count(*), as bench/browser.mjs times it); with PROFILE, writes
 // PROFILE/worker<run>.cpuprofile and, with REOPEN, PROFILE/reopen<run>.cpuprofile (open in Chromium's DevTools, or read with node). For wasm
@@ -20,7 +21,7 @@ const cfg = { shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'pr
 // In every page: the worker's marks (STATS over a port of the page's own), as ms since t0 (the
 // page's clock).
 const WORKER_MARKS = `window.__workerMarks = async (dbName, t0) => {
-  const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\\d+)/)[1];
+  const fmt = (await import('/electric-sync.js')).WORKER_FORMAT;
   const w = new SharedWorker('/electric-sync.worker.js', { name: 'electric-sync:' + dbName + ':' + fmt });
   const stats = await new Promise((resolve) => { w.port.onmessage = (ev) => resolve(ev.data.value); w.port.postMessage({ type: 'STATS', id: 1 }); });
   const at = (ms) => Math.round(stats.startedAt + ms - (performance.timeOrigin + t0));
@@ -53,11 +54,14 @@ try {
   // warm
   let offset = '-1', handle = null;
   for (;;) { const q = new URLSearchParams({ table: 'test_items', offset }); if (handle) q.set('handle', handle); const r = await fetch(`${backend.shapeUrl}?${q}`); await r.arrayBuffer(); handle = r.headers.get('electric-handle'); offset = r.headers.get('electric-offset'); if (r.headers.has('electric-up-to-date')) break; }
+  // the server's background files of that shape (its images, gzip) made before anything is timed
+  await new Promise((res) => setTimeout(res, 4000));
   for (let run = 0; run < Number(process.env.RUNS || 1); run++) {
   const b = await openContext(base);
   await b.ctx.addInitScript(WORKER_MARKS);
   const p = await b.page();
   const prof = await profileWorker(b.ctx, p);
+  const c = process.env.NEW ? { ...cfg, shapes: [{ ...cfg.shapes[0], where: `title <> 'profile-${Date.now()}-${run}'` }] } : cfg;
   const r = await p.evaluate(async ([c, rows]) => {
     const { useElectricSync } = await import('/electric-sync.js');
     const t0 = performance.now(); let got = 0, tab = null;
@@ -65,7 +69,7 @@ try {
     const all = new Promise((resolve) => s.on('DATA_CHANGE', (e) => { got += ((e.changes && e.changes.insert) || []).length; if (got >= rows && tab === null) { tab = performance.now() - t0; resolve(); } }));
     await s.ready; const ready = performance.now() - t0; await all;
     return { ready: Math.round(ready), tab: Math.round(tab), timeline: await window.__workerMarks(c.dbName, t0) };
-  }, [cfg, ROWS]);
+  }, [c, ROWS]);
   await prof.save(`worker${run}`);
   console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms`);
   if (process.env.TIMELINE) console.log(`  ${r.timeline}`);

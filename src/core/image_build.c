@@ -34,9 +34,13 @@ static int insert_rows(sqlite3 *db, sqlite3_stmt *st, const esync_msgs *ms, cons
         }
         sqlite3_clear_bindings(st);
         memset(seen, 0, (size_t)sc->ncols);
+        int expect = 0; /* fields usually come in schema order: the next column first */
         for (uint32_t k = 0; k < m->nfields; k++) {
             const esync_field *f = &ms->f[m->field0 + k];
-            int c = esync__schema_find(sc, f->name);
+            int c = expect < sc->ncols && !strcmp(sc->cols[expect].name, f->name)
+                        ? expect
+                        : esync__schema_find(sc, f->name);
+            expect = c + 1;
             if (c < 0 || seen[c] || (f->kind != ESYNC_JSON_STRING && f->kind != ESYNC_JSON_NULL)) {
                 snprintf(err, errlen, "message %zu: bad column \"%.60s\"", i, f->name);
                 return ESYNC_EPROTO;

@@ -53,10 +53,10 @@ export const markEmpty = (page) => page.evaluate(() => { window.__start = []; wi
 export const resetEvents = (page) => page.evaluate(() => window.__ev.filter((e) => e.type === 'SCHEMA_RESET'));
 
 // PRAGMA integrity_check of the replica, asked of the page's SharedWorker over a port of its own
-// (the library's worker URL and name, its format read from the library's source so that a new
+// (the library's worker URL and name, its format the library's WORKER_FORMAT export, so that a new
 // storage format does not start a second worker; STATS with integrity: true, docs/contracts.md §6).
 export const integrity = (page, dbName) => page.evaluate(async (db) => {
-  const fmt = /const WORKER_FORMAT = (\d+)/.exec(await (await fetch('/electric-sync.js')).text())?.[1];
+  const fmt = (await import('/electric-sync.js')).WORKER_FORMAT;
   if (!fmt) return 'WORKER_FORMAT not found in /electric-sync.js';
   const w = new SharedWorker(new URL('/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:${fmt}` });
   const id = Math.random();

@@ -21,7 +21,7 @@ const config = () => ({
 // STATS over a port of its own to the page's SharedWorker (same URL and name as the tab library's).
 // The worker's name carries the storage format of the tab library (WORKER_FORMAT).
 const stats = (page) => page.evaluate(async (db) => {
-  const fmt = (await (await fetch('/electric-sync.js')).text()).match(/WORKER_FORMAT = (\d+)/)[1];
+  const fmt = (await import('/electric-sync.js')).WORKER_FORMAT;
   return new Promise((resolve) => {
   const w = new SharedWorker(new URL('/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:${fmt}` });
   const id = Math.random();

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sqlite3.h>
 #include <zlib.h>
@@ -611,6 +612,28 @@ static void test_storage_gzip(void) {
     CHECK(esync__storage_snap_open_gz(l, 0, &size) == -1);
     esync__gzip_drain();
     CHECK(esync__storage_snap_open_gz(l, 0, &size) == -1);
+    esync__storage_close(l, 1);
+    /* a hold (a snapshot being written or read) keeps a queued job from starting until it ends */
+    l = esync__storage_create(sub, 200, err, sizeof err);
+    CHECK(l != NULL);
+    if (!l) return;
+    esync__storage_snap_gzip(l, 1);
+    for (int i = 0; i < 25; i++)
+        CHECK(esync__storage_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    esync__gzip_hold(300);
+    CHECK(esync__storage_snap_finish(l, "{\"end\":1}", 9) >= 2);
+    usleep(100 * 1000);
+    CHECK(esync__storage_snap_open_gz(l, 0, &size) == -1); /* held */
+    esync__gzip_drain();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int fd0 = esync__storage_snap_open_gz(l, 0, &size);
+    CHECK(fd0 >= 0);
+    if (fd0 >= 0) close(fd0);
+    double held_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    CHECK(held_ms >= 290 && held_ms < ESYNC_GZIP_HOLD_MAX_MS);
     esync__storage_close(l, 1);
     esync__gzip_stop();
     free(big);

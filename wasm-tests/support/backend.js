@@ -72,6 +72,8 @@ async function startReal({ webDir } = {}) {
     update: (id, patch) => call('PUT', `/api/test-items/${id}`, patch),
     delete: (id) => call('DELETE', `/api/test-items/${id}`),
     sql: (text, params) => h.query(text, params),
+    // what the server printed since it (re)started (its log lines: snapshot timings and the like)
+    serverLog: () => log,
     // The second table (dropped by every clear(): /api/dev/reset drops the public schema), with
     // n rows; insertOther writes one more row and returns its txid.
     other: OTHER,

@@ -150,3 +150,5 @@ export interface ElectricSync {
 }
 
 export function useElectricSync(options: ElectricSyncOptions): ElectricSync;
+/** The storage format in the worker's name, `electric-sync:<dbName>:<WORKER_FORMAT>` (a new format gets a new worker). */
+export declare const WORKER_FORMAT: number;

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -28,6 +29,7 @@ typedef struct job {
     char *dir, *schema;
     int k, level;
     bool json_gz;
+    int64_t queued; /* monotonic ms */
     struct job *next;
 } job;
 
@@ -36,6 +38,7 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t dir_mu = PTHREAD_MUTEX_INITIALIZER;
 static job *head, *tail;
 static bool running, busy;
+static int64_t hold_until; /* monotonic ms: no job starts before (esync__gzip_hold) */
 static volatile bool stopping;
 static pthread_t thread;
 
@@ -191,13 +194,46 @@ int esync__gzip_chunk(const char *dir, int k, int level, const char *schema, boo
     return rc;
 }
 
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void esync__gzip_hold(unsigned ms) {
+    int64_t until = now_ms() + ms;
+    pthread_mutex_lock(&mu);
+    if (until > hold_until) hold_until = until;
+    pthread_mutex_unlock(&mu);
+}
+
+/* Under mu: whether the first job must wait for a hold, and until when (abs. CLOCK_REALTIME). */
+static bool held(struct timespec *until) {
+    int64_t now = now_ms();
+    int64_t end = hold_until < head->queued + ESYNC_GZIP_HOLD_MAX_MS
+                      ? hold_until
+                      : head->queued + ESYNC_GZIP_HOLD_MAX_MS;
+    if (end <= now) return false;
+    clock_gettime(CLOCK_REALTIME, until);
+    int64_t ns = until->tv_nsec + (end - now) * 1000000;
+    until->tv_sec += (time_t)(ns / 1000000000);
+    until->tv_nsec = (long)(ns % 1000000000);
+    return true;
+}
+
 static void *run(void *arg) {
     (void)arg;
     /* below the snapshot writers and the HTTP threads: only what they leave of the CPU */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     pthread_mutex_lock(&mu);
     for (;;) {
-        while (!head && !stopping) pthread_cond_wait(&cv, &mu);
+        struct timespec until;
+        while (!stopping && (!head || held(&until))) {
+            if (head)
+                pthread_cond_timedwait(&cv, &mu, &until);
+            else
+                pthread_cond_wait(&cv, &mu);
+        }
         if (stopping) break;
         job *j = head;
         head = j->next;
@@ -224,6 +260,7 @@ void esync__gzip_enqueue(const char *dir, int k, int level, const char *schema, 
     j->schema = schema ? esync__xstrdup(schema) : NULL;
     j->k = k;
     j->level = level < 0 ? 0 : level > 9 ? 9 : level;
+    j->queued = now_ms();
     pthread_mutex_lock(&mu);
     if (!running) {
         stopping = false;

@@ -19,6 +19,7 @@
 
 #include "common.h"
 #include "sbuf.h"
+#include "shape/gzip.h"
 #include "shape/service_internal.h"
 #include "shape/serve.h"
 
@@ -212,6 +213,11 @@ static int serve_chunk(shape *s, esync_shape_req *q, int k) {
         r->tail = esync__xstrdup("]");
         r->tail_len = 1;
     }
+    /* served without a file the background thread has still to make of it: a new shape's first
+     * reader, which that thread would slow down (shape/gzip.h) */
+    if ((q->image && !r->image && esync__storage_snap_makes_images(s->log)) ||
+        (q->gzip && !r->gzip && esync__storage_snap_makes_gzip(s->log)))
+        esync__gzip_hold(ESYNC_GZIP_HOLD_MS);
     esync_offset o = {0, (uint64_t)k};
     esync__storage_offset_text(o, r->offset, sizeof r->offset);
     set_etag(r, s, q, r->offset, false); /* the content's tag: http.c marks the gzip one */

@@ -253,6 +253,9 @@ void esync__storage_snap_images(esync_storage *l, const char *schema) {
     l->img_schema = schema ? esync__xstrdup(schema) : NULL;
 }
 
+bool esync__storage_snap_makes_gzip(const esync_storage *l) { return l->gz_level > 0; }
+bool esync__storage_snap_makes_images(const esync_storage *l) { return l->img_schema != NULL; }
+
 static int snap_flush(esync_storage *l) {
     if (!l->snap_buf_n) return 0;
     if (write_all(l->snap_fd, l->snap_buf, l->snap_buf_n) != 0) return -1;
@@ -269,8 +272,8 @@ static int snap_open_next(esync_storage *l) {
         /* start the write-back now, so the sync at the end finds little left to write */
         sync_file_range(l->snap_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(l->snap_fd);
-        /* chunk k is complete: its image is made now (a new shape's client gets it while the
-         * snapshot goes on); the gzip of its JSON waits for the snapshot's end (shape/gzip.h) */
+        /* chunk k is complete: its image is queued now; the gzip of its JSON at the snapshot's
+         * end (shape/gzip.h; both wait while the snapshot is written and first read) */
         if (l->img_schema)
             esync__gzip_enqueue(l->dir, l->snap_k, l->gz_level, l->img_schema, false);
         l->snap_k++;

@@ -108,6 +108,9 @@ int esync__storage_snap_open_image(const esync_storage *l, int k, bool gz, uint6
 /* Make each snapshot chunk's replica image (and its gzip, with gzip on) once the snapshot is
  * finished, under this electric-schema (copied; NULL: no images). */
 void esync__storage_snap_images(esync_storage *l, const char *schema);
+/* Whether chunks get a gzip (level > 0) and an image made in the background. */
+bool esync__storage_snap_makes_gzip(const esync_storage *l);
+bool esync__storage_snap_makes_images(const esync_storage *l);
 /* Queues the files (gzip, image, image gzip) of every chunk of a finished snapshot that lacks
  * one (a shape stored by a server without them, or whose jobs were not finished when it
  * stopped). */

@@ -25,6 +25,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "shape/gzip.h"
 #include "shape/service_internal.h"
 #include "shape/serve.h"
 #include "shape/workers.h"
@@ -266,6 +267,7 @@ static bool on_progress(void *ctx, int complete, uint64_t rows) {
     (void)rows;
     snap_ctx *x = ctx;
     esync_shapes *S = x->S;
+    esync__gzip_hold(ESYNC_GZIP_HOLD_MS); /* the writer and Postgres first (shape/gzip.h) */
     shape *s = x->s;
     pthread_mutex_lock(&S->mu);
     bool go_on = !S->stopping && s->state == S_CREATING;
