@@ -1,6 +1,7 @@
 // Snapshot chunks as replica images (docs/protocol.md §2.4): the service makes each chunk's rows
-// into a SQLite image (snap.<k>.img and its gzip, made in the background as chunks complete) and
-// answers a request whose Accept names the image type with it. What must hold: an image holds
+// into a SQLite image (snap.<k>.img as the chunk completes, its gzip later, in the background) and
+// answers a request whose Accept names the image type with it; a new shape's first client waits
+// for the images of the large chunks. What must hold: an image holds
 // exactly what the engine stores from the chunk's JSON, for every column type (the engine, the
 // wasm build a browser runs, applies both and ends with the same rows and the same change
 // events); only a client that names the type gets one (not */*, not q=0); the image has its own
@@ -95,6 +96,37 @@ test('image: every chunk as an image, applied by the engine, gives the rows and 
     assert.equal(b.status.rows, ROWS)
     assert.equal(b.status.phase, 'live')
   }
+})
+
+test('image: the first client of a new shape waits for the images of its large chunks', async () => {
+  // a where of its own: a new shape, whose snapshot is written as this client walks it
+  const get = async (headers) => {
+    const out = []
+    let qs = `table=img_items&where=${encodeURIComponent('big > 0')}&offset=-1`
+    for (let i = 0; i < 50 && !out.some((r) => 'electric-up-to-date' in r.headers); i++) {
+      const r = await rawGet(server.base, qs, headers)
+      assert.equal(r.status, 200, r.body.toString())
+      out.push(r)
+      qs = `table=img_items&where=${encodeURIComponent('big > 0')}&offset=${r.headers['electric-offset']}&handle=${r.headers['electric-handle']}`
+    }
+    return out
+  }
+  const img = await get({ accept: `${IMAGE}, application/json;q=0.9` })
+  const plain = await get({})
+  assert.equal(img.length, plain.length)
+  // chunk k holds at most 64 KiB * 4^k (storage.h); from 1 MiB on, the client waits for the image
+  let large = 0
+  for (let k = 0; k < img.length - 1; k++) {
+    if (64 * 1024 * 4 ** k < 1 << 20) continue
+    large++
+    assert.equal(img[k].headers['content-type'], IMAGE, `chunk ${k} of ${img.length - 1}`)
+  }
+  assert.ok(large >= 1, `a chunk of 1 MiB or more (${img.length} answers)`)
+  const a = apply(plain, 'new-json')
+  const b = apply(img, 'new-img')
+  assert.equal(a.rows.length, ROWS)
+  assert.deepEqual(b.rows, a.rows)
+  assert.deepEqual(b.events, a.events)
 })
 
 test('image: only for a client that names the type', async () => {

@@ -29,6 +29,7 @@ typedef struct job {
     char *dir, *schema;
     int k, level;
     bool json_gz;
+    bool urgent;    /* a chunk's image a client may be waiting for (esync__gzip_enqueue_image) */
     int64_t queued; /* monotonic ms */
     struct job *next;
 } job;
@@ -135,7 +136,10 @@ static int gzip_file(const char *src, const char *part, const char *dst, bool wr
 
 /* The replica image of a chunk (esync_image_build) into dst through part. */
 static int image_file(const char *src, const char *part, const char *dst, const char *schema) {
+    char fail[PATH_MAX];
     if (access(dst, F_OK) == 0) return 0;
+    if (snprintf(fail, sizeof fail, "%s.fail", dst) >= (int)sizeof fail || access(fail, F_OK) == 0)
+        return -1; /* failed before */
     int in = open(src, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (in < 0) return -1;
@@ -166,6 +170,11 @@ static int image_file(const char *src, const char *part, const char *dst, const 
         esync_image_build(schema, (const uint8_t *)body, n, part, NULL, err, sizeof err) != 0) {
         esync_log_warn("shapes: image of %s: %s", src, err);
         rc = -1;
+        /* snap.<k>.img.fail: no client waits for this image, and no later job tries again */
+        esync__gzip_lock();
+        int fd = open(fail, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        esync__gzip_unlock();
+        if (fd >= 0) close(fd);
     }
     free(body);
     if (rc == 0 && fdatasync(out) != 0 && errno != EINVAL) rc = -1;
@@ -183,8 +192,8 @@ int esync__gzip_chunk(const char *dir, int k, int level, const char *schema, boo
         snprintf(imggz, sizeof imggz, "%s/snap.%d.img.gz", dir, k) >= (int)sizeof imggz)
         return -1;
     if (stop && *stop) return -1;
-    /* the image first: a new shape's chunks get theirs while the snapshot goes on (an image
-     * that cannot be made leaves the chunk's gzip to be made all the same) */
+    /* the image first (an image that cannot be made leaves the chunk's gzip to be made all the
+     * same) */
     int rc = schema ? image_file(src, part, img, schema) : 0;
     if (rc == 0 && schema && level > 0 && !(stop && *stop))
         rc = gzip_file(img, part, imggz, false, level, stop);
@@ -221,6 +230,25 @@ static bool held(struct timespec *until) {
     return true;
 }
 
+static void free_job(job *j) {
+    if (!j) return;
+    free(j->dir);
+    free(j->schema);
+    free(j);
+}
+
+/* Under mu: the first urgent job, taken off the queue (NULL: none). */
+static job *take_urgent(void) {
+    for (job **at = &head, *prev = NULL; *at; prev = *at, at = &(*at)->next) {
+        job *j = *at;
+        if (!j->urgent) continue;
+        *at = j->next;
+        if (tail == j) tail = prev;
+        return j;
+    }
+    return NULL;
+}
+
 static void *run(void *arg) {
     (void)arg;
     /* below the snapshot writers and the HTTP threads: only what they leave of the CPU */
@@ -228,22 +256,30 @@ static void *run(void *arg) {
     pthread_mutex_lock(&mu);
     for (;;) {
         struct timespec until;
-        while (!stopping && (!head || held(&until))) {
+        job *j = NULL;
+        while (!stopping && !(j = take_urgent()) && (!head || held(&until))) {
             if (head)
                 pthread_cond_timedwait(&cv, &mu, &until);
             else
                 pthread_cond_wait(&cv, &mu);
         }
-        if (stopping) break;
-        job *j = head;
-        head = j->next;
-        if (!head) tail = NULL;
+        if (stopping) {
+            free_job(j);
+            break;
+        }
+        if (!j) {
+            j = head;
+            head = j->next;
+            if (!head) tail = NULL;
+        }
         busy = true;
         pthread_mutex_unlock(&mu);
+        /* an image a client waits for, at the priority of the snapshot writer it follows (the
+         * nice value goes back up after; without CAP_SYS_NICE it stays at 10, only slower) */
+        if (j->urgent) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 0);
         esync__gzip_chunk(j->dir, j->k, j->level, j->schema, j->json_gz, &stopping);
-        free(j->dir);
-        free(j->schema);
-        free(j);
+        if (j->urgent) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+        free_job(j);
         pthread_mutex_lock(&mu);
         busy = false;
         pthread_cond_broadcast(&cv);
@@ -252,9 +288,10 @@ static void *run(void *arg) {
     return NULL;
 }
 
-void esync__gzip_enqueue(const char *dir, int k, int level, const char *schema, bool json_gz) {
-    if ((level <= 0 || !json_gz) && !schema) return;
+static void enqueue(const char *dir, int k, int level, const char *schema, bool json_gz,
+                    bool urgent) {
     job *j = esync__xcalloc(1, sizeof *j);
+    j->urgent = urgent;
     j->json_gz = json_gz;
     j->dir = esync__xstrdup(dir);
     j->schema = schema ? esync__xstrdup(schema) : NULL;
@@ -266,9 +303,7 @@ void esync__gzip_enqueue(const char *dir, int k, int level, const char *schema, 
         stopping = false;
         if (pthread_create(&thread, NULL, run, NULL) != 0) {
             pthread_mutex_unlock(&mu);
-            free(j->dir);
-            free(j->schema);
-            free(j);
+            free_job(j);
             return; /* no gzip: the chunk is served uncompressed */
         }
         running = true;
@@ -280,6 +315,15 @@ void esync__gzip_enqueue(const char *dir, int k, int level, const char *schema, 
     tail = j;
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
+}
+
+void esync__gzip_enqueue(const char *dir, int k, int level, const char *schema, bool json_gz) {
+    if ((level <= 0 || !json_gz) && !schema) return;
+    enqueue(dir, k, level, schema, json_gz, false);
+}
+
+void esync__gzip_enqueue_image(const char *dir, int k, const char *schema) {
+    if (schema) enqueue(dir, k, 0, schema, false, true);
 }
 
 void esync__gzip_drain(void) {
@@ -302,9 +346,7 @@ void esync__gzip_stop(void) {
     while (head) {
         job *j = head;
         head = j->next;
-        free(j->dir);
-        free(j->schema);
-        free(j);
+        free_job(j);
     }
     tail = NULL;
     running = false;

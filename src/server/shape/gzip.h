@@ -1,8 +1,10 @@
 /* The files made from snapshot chunks (see shape/storage.h), by one background thread of low
  * priority (nice 10):
- *  - each chunk's replica image (snap.<k>.img, esync_image_build of src/core) and its gzip
- *    (snap.<k>.img.gz), queued as soon as the chunk is complete (made once the hold below
- *    ends: a new shape's first client reads JSON, later ones images);
+ *  - each chunk's replica image (snap.<k>.img, esync_image_build of src/core), as soon as the
+ *    chunk is complete: an urgent job (esync__gzip_enqueue_image), run before any other, never
+ *    held, at nice 0, since a client syncing the new shape may be waiting for it (serve.c); an
+ *    image that cannot be made leaves snap.<k>.img.fail (no client waits for it, no job tries
+ *    again); its gzip (snap.<k>.img.gz) with the JSON's, after the snapshot;
  *  - each chunk's gzip (snap.<k>.gz) once the snapshot is finished, so that compressing a new
  *    shape's snapshot does not slow the snapshot itself (compressing as it was written made a
  *    new 1M-row shape's initial sync 10-15% longer, each chunk compressed as it completed ~25%;
@@ -14,11 +16,12 @@
  * its files). This thread is the only one of the server that uses SQLite (built
  * single-threaded).
  *
- * Held back while a snapshot is written or read for the first time (esync__gzip_hold): the
- * snapshot writer, Postgres and the first client of a new shape then have the CPU to themselves
- * (on two cores, this work done meanwhile made a new 100k-row shape's initial sync in Chromium
- * ~25% longer, though it runs at nice 10). A job waits at most ESYNC_GZIP_HOLD_MAX_MS from its
- * queueing, so a server that is never idle still makes its files.
+ * The other jobs are held back while a snapshot is written or read for the first time
+ * (esync__gzip_hold): the snapshot writer, Postgres and the first client of a new shape then
+ * have the CPU to themselves (on two cores, this work done meanwhile made a new 100k-row shape's
+ * initial sync in Chromium ~9% longer, though it runs at nice 10: 1,510 vs 1,377 ms, medians of
+ * 4 alternating runs). Such a job waits at most ESYNC_GZIP_HOLD_MAX_MS from its queueing, so a
+ * server that is never idle still makes its files.
  */
 #ifndef ESYNC_SHAPE_GZIP_H
 #define ESYNC_SHAPE_GZIP_H
@@ -29,6 +32,8 @@
  * its image and, at zlib level (1..9; 0: none), the image's gzip; with json_gz the chunk's own
  * gzip; the thread starts on the first job. Files that exist are skipped. */
 void esync__gzip_enqueue(const char *dir, int k, int level, const char *schema, bool json_gz);
+/* Queues chunk k's image alone (schema not NULL), as an urgent job (see above). */
+void esync__gzip_enqueue_image(const char *dir, int k, const char *schema);
 /* Makes chunk k's files now, on this thread, in that order (the image first), each through
  * snap.<k>.part (synced, renamed). 0, or -1 (the file that failed and those after it not
  * written). stop, when not NULL, is checked as it goes: true abandons the job. */

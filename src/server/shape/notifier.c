@@ -78,6 +78,20 @@ void esync__notifier_unpark(esync_shapes *S, struct esync_shape_priv *p) {
     p->wait = W_NONE;
 }
 
+/* Parks q again on s with the hold a request in its state gets (esync__service_route's): the
+ * poll of an image wait, else none while the shape is created, else the long poll. */
+static void repark(esync_shapes *S, esync_shape_req *q, shape *s) {
+    struct esync_shape_priv *p = q->priv;
+    unsigned hold = p->image_wait         ? ESYNC_IMAGE_POLL_MS
+                    : s->state != S_READY ? 0
+                    : p->oob              ? S->o.long_poll_ms / 2
+                                          : S->o.long_poll_ms;
+    s->refs++; /* (unpark may drop the last reference) */
+    esync__notifier_unpark(S, p);
+    esync__notifier_park(S, q, s, hold);
+    esync__service_unref(s);
+}
+
 void *esync__notifier_main(void *arg) {
     esync_shapes *S = arg;
     pthread_mutex_lock(&S->mu);
@@ -98,11 +112,11 @@ void *esync__notifier_main(void *arg) {
                     bool was_creating = p->deadline == 0;
                     if (esync__serve_request(S, s, q)) {
                         esync__service_complete(S, &c, q);
-                    } else if (was_creating && s->state == S_READY) {
-                        /* the shape became ready: start the hold now */
-                        esync__notifier_unpark(S, p);
-                        esync__notifier_park(S, q, s,
-                                             p->oob ? S->o.long_poll_ms / 2 : S->o.long_poll_ms);
+                    } else if (p->image_wait ? p->deadline == 0
+                                             : was_creating && s->state == S_READY) {
+                        /* now waiting for an image, or the shape became ready: the hold
+                         * starts now */
+                        repark(S, q, s);
                     }
                 }
                 p = next;
@@ -112,9 +126,16 @@ void *esync__notifier_main(void *arg) {
         int64_t now = esync__service_now_ms();
         while (S->tl_head && S->tl_head->deadline <= now) {
             struct esync_shape_priv *p = S->tl_head;
-            p->timed_out = true;
             esync_shape_req *q = p->q;
             shape *s = p->s;
+            if (p->image_wait && s) { /* a poll: the image made, still to wait, or given up */
+                if (esync__serve_request(S, s, q))
+                    esync__service_complete(S, &c, q);
+                else
+                    repark(S, q, s);
+                continue;
+            }
+            p->timed_out = true;
             if (!S->repl_started && s && s->state == S_READY && !p->oob) {
                 esync__serve_db_down(&q->res);
             } else if (!s || !esync__serve_request(S, s, q)) {

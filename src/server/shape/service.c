@@ -260,6 +260,7 @@ static shape *create_shape(esync_shapes *S, esync_shape_req *q) {
     if (s->log) {
         esync__storage_snap_gzip(s->log, S->o.gzip_level);
         esync__storage_snap_images(s->log, S->o.images ? s->schema_json : NULL);
+        s->images_made_here = S->o.images;
     }
     if (!s->log) {
         esync_log_error("shapes: %s", err);
@@ -306,7 +307,10 @@ void esync__service_route(esync_shapes *S, esync_shape_req *q, done_list *c, boo
     }
     park(q, parked);
     unsigned hold = 0;
-    if (s->state == S_READY) hold = q->priv->oob ? S->o.long_poll_ms / 2 : S->o.long_poll_ms;
+    if (q->priv->image_wait)
+        hold = ESYNC_IMAGE_POLL_MS;
+    else if (s->state == S_READY)
+        hold = q->priv->oob ? S->o.long_poll_ms / 2 : S->o.long_poll_ms;
     esync__notifier_park(S, q, s, hold);
 }
 

@@ -80,6 +80,8 @@ struct shape {
     esync_storage *log;
     int nchunks;           /* READY: the snapshot's chunks */
     int chunks_complete;   /* CREATING: chunks written whole so far, served at once */
+    bool images_made_here; /* its snapshot was written by this process with images on: each
+                            * chunk's image job was queued as it completed (serve.c waits) */
     bool snapshotting;     /* a snapshot job is writing the storage (see the lock above) */
     int64_t rows_estimate; /* the planner's estimate of the snapshot's rows, -1: unknown */
     int64_t rows;          /* the snapshot's exact row count once written, -1: unknown */
@@ -111,10 +113,18 @@ struct esync_shape_priv {
     int64_t deadline; /* ms, monotonic; 0: none */
     bool oob;         /* waiting out an out-of-bounds offset */
     bool timed_out;
+    /* waiting for a snapshot chunk's image (serve.c): polled every ESYNC_IMAGE_POLL_MS, since
+     * image_since (ms), for at most ESYNC_IMAGE_WAIT_MS */
+    bool image_wait;
+    int64_t image_since;
     struct esync_shape_priv *wprev, *wnext; /* the shape's waiters */
     struct esync_shape_priv *tprev, *tnext; /* the deadline list */
     esync_shape_req *done_next;
 };
+
+#define ESYNC_IMAGE_WAIT_MS 1000
+#define ESYNC_IMAGE_POLL_MS 5
+#define ESYNC_IMAGE_WAIT_MIN_BYTES (1u << 20) /* smaller chunks: their JSON at once */
 
 /* A worker's job (workers.c). */
 typedef struct job job;

@@ -272,10 +272,9 @@ static int snap_open_next(esync_storage *l) {
         /* start the write-back now, so the sync at the end finds little left to write */
         sync_file_range(l->snap_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(l->snap_fd);
-        /* chunk k is complete: its image is queued now; the gzip of its JSON at the snapshot's
-         * end (shape/gzip.h; both wait while the snapshot is written and first read) */
-        if (l->img_schema)
-            esync__gzip_enqueue(l->dir, l->snap_k, l->gz_level, l->img_schema, false);
+        /* chunk k is complete: its image is made now, for a client syncing the new shape; the
+         * gzips at the snapshot's end (shape/gzip.h) */
+        esync__gzip_enqueue_image(l->dir, l->snap_k, l->img_schema);
         l->snap_k++;
     }
     snprintf(name, sizeof name, "snap.%d", l->snap_k);
@@ -324,6 +323,7 @@ int esync__storage_snap_finish(esync_storage *l, const char *json, size_t len) {
     free(l->snap_buf);
     l->snap_buf = NULL;
     l->snap_chunks = l->snap_k + 1;
+    esync__gzip_enqueue_image(l->dir, l->snap_k, l->img_schema); /* the last chunk's */
     esync__storage_snap_gzip_missing(l);
     return l->snap_chunks;
 }
@@ -378,6 +378,17 @@ int esync__storage_snap_open_image(const esync_storage *l, int k, bool gz, uint6
     return snap_file(l, k, gz ? ".img.gz" : ".img", size);
 }
 
+uint64_t esync__storage_snap_chunk_limit(const esync_storage *l, int k) {
+    return esync__storage_snap_limit(l->chunk_bytes, k);
+}
+
+bool esync__storage_snap_image_failed(const esync_storage *l, int k) {
+    uint64_t size;
+    int fd = snap_file(l, k, ".img.fail", &size);
+    if (fd >= 0) close(fd);
+    return fd >= 0;
+}
+
 /* Whether chunk k's file with this suffix exists. */
 static bool snap_has(const esync_storage *l, int k, const char *suffix) {
     uint64_t size;
@@ -388,7 +399,7 @@ static bool snap_has(const esync_storage *l, int k, const char *suffix) {
 
 void esync__storage_snap_gzip_missing(const esync_storage *l) {
     for (int k = 0; k < l->snap_chunks; k++) {
-        bool gz = l->gz_level > 0, img = l->img_schema != NULL;
+        bool gz = l->gz_level > 0, img = l->img_schema != NULL && !snap_has(l, k, ".img.fail");
         if ((gz && !snap_has(l, k, ".gz")) || (img && !snap_has(l, k, ".img")) ||
             (img && gz && !snap_has(l, k, ".img.gz")))
             esync__gzip_enqueue(l->dir, k, l->gz_level, l->img_schema, true);

@@ -17,9 +17,11 @@
  *                 renamed; absent until then, when gzip is off or when it failed (the chunk is
  *                 then served uncompressed)
  *   snap.<k>.img  chunk k's rows as a replica image (esync_image_build of src/core: a SQLite
- *                 database of one table made from the shape's electric-schema), and
- *   snap.<k>.img.gz  its gzip: made after the chunk's gzip by the same thread when images are on
- *                 (esync__storage_snap_images), the same way (.part, synced, renamed)
+ *                 database of one table made from the shape's electric-schema), made by the same
+ *                 thread as soon as the chunk is complete when images are on
+ *                 (esync__storage_snap_images), the same way (.part, synced, renamed); and
+ *   snap.<k>.img.gz  its gzip, made with the chunk's gzip; or
+ *   snap.<k>.img.fail  (empty) when the chunk cannot be made into an image
  *   log.json      change messages, each followed by ",\n", appended a transaction at a time
  *   log.idx       one 32-byte record per message of log.json: offset (tx, op), end position in
  *                 log.json, flags (ESYNC_STORAGE_LAST: last message of its transaction for this
@@ -105,6 +107,10 @@ void esync__storage_snap_gzip(esync_storage *l, int level);
 /* The replica image of complete chunk k (snap.<k>.img, or its gzip snap.<k>.img.gz with gz): an
  * fd and its size, or -1 when there is none (images off, not made yet, or failed). */
 int esync__storage_snap_open_image(const esync_storage *l, int k, bool gz, uint64_t *size);
+/* esync__storage_snap_limit for this log's chunk size. */
+uint64_t esync__storage_snap_chunk_limit(const esync_storage *l, int k);
+/* Whether making chunk k's image failed (snap.<k>.img.fail: it will not exist). */
+bool esync__storage_snap_image_failed(const esync_storage *l, int k);
 /* Make each snapshot chunk's replica image (and its gzip, with gzip on) once the snapshot is
  * finished, under this electric-schema (copied; NULL: no images). */
 void esync__storage_snap_images(esync_storage *l, const char *schema);
