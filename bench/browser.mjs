@@ -1,7 +1,7 @@
 // npm run bench, browser part: initial sync in headless Chromium, electric-sync beside its peers,
 // fairly: every system syncs the same shape (`table=test_items`) from the same warm server (its
-// shape log built before any timed run), each run in a fresh browser profile (empty IndexedDB),
-// RUNS runs per system and size, medians. Against the real server (wasm-tests/support/backend.js),
+// shape log built before any timed run; idle when each run starts: serverIdle), each run in a
+// fresh browser profile (empty IndexedDB), RUNS runs per system and size, medians. Against the real server (wasm-tests/support/backend.js),
 // which serves the page electric-sync as the package ships it (packages/electric-sync/dist, made
 // by scripts/package.sh: the bundled worker), not web/'s separate files.
 //   node bench/browser.mjs                        sizes 10k, 100k and 1M rows
@@ -70,6 +70,26 @@ const base = backend.staticBase;
 const app = { shapes: [{ name: 'test_items', table: 'test_items' }], dbName: 'bench-browser' };
 const cfg = { ...app, shapeUrl: backend.shapeUrl, liveUrl: backend.liveUrl, versionUrl: backend.versionUrl };
 const SHAPE = { table: 'test_items' }; // the one shape every system syncs (warm)
+
+// Until the server has used no CPU for 300 ms (at most 60 s): what a run leaves it doing (a new
+// shape's images and gzips, made in the background after its snapshot is read) must not run
+// during the next system's timed run. Read from /proc (Linux); elsewhere it returns at once.
+async function serverIdle() {
+  const cpu = () => {
+    try {
+      const f = readFileSync(`/proc/${backend.serverPid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(f[11]) + Number(f[12]);
+    } catch { return null; }
+  };
+  const t0 = Date.now();
+  let last = cpu(), quiet = 0;
+  while (last !== null && quiet < 3 && Date.now() - t0 < 60000) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = cpu();
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+  }
+}
 
 // A fresh browser profile with the peers' files routed in.
 async function freshBrowser() {
@@ -366,6 +386,7 @@ try {
       raw.new_shape_node_ms = fb.error ? null : Math.round(fb.ms);
       for (const sys of ['client', 'pglite', 'esync_new', 'esync']) {
         if (skip[sys]) { raw[sys] = { error: skip[sys] }; continue; }
+        await serverIdle();
         log(`${rows} rows, run ${run + 1}: ${sys}`);
         if (sys === 'client') raw.client = await client(rows);
         else if (sys === 'pglite') raw.pglite = await pglite(rows);

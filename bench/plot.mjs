@@ -109,7 +109,7 @@ export function readmeSection(res) {
     : `medians of ${sz.map((s) => `${s.runs_per_system ?? res.runs_per_system} run${(s.runs_per_system ?? res.runs_per_system) === 1 ? '' : 's'} at ${num(s.rows)} rows`).join(', ')}`;
   const days = [...new Set(sz.map((s) => (s.date || res.date).slice(0, 10)))];
   const out = [];
-  out.push(`\`node bench/browser.mjs\` on ${days.join(', ')}: ${res.machine.summary}; load average (1 min) at the start and end of each size ${loads} (the benchmark's own browser, server and Postgres are in that load; absolute times on this machine vary 2–3× from day to day: read the ratios, measured in the same run). Every system syncs the same shape (\`table=test_items\`, 6 columns) from the same warm server (its shape log built before the timed runs), each run in a fresh Chromium profile (empty IndexedDB), the systems interleaved run by run, ${runsText}.`);
+  out.push(`\`node bench/browser.mjs\` on ${days.join(', ')}: ${res.machine.summary}; load average (1 min) at the start and end of each size ${loads} (the benchmark's own browser, server and Postgres are in that load; absolute times on this machine vary 2–3× from day to day: read the ratios, measured in the same run). Every system syncs the same shape (\`table=test_items\`, 6 columns) from the same warm server (its shape log built before the timed runs, and the server idle when each run starts), each run in a fresh Chromium profile (empty IndexedDB), the systems interleaved run by run, ${runsText}.`);
   out.push('');
   out.push(`| | ${sz.map((s) => `${num(s.rows)} rows`).join(' | ')} |`);
   out.push(`|---|${sz.map(() => '---|').join('')}`);

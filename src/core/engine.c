@@ -78,23 +78,6 @@ static int add_txids_column(esync *e) {
     return esync__exec(e, "ALTER TABLE esync_shapes ADD COLUMN txids TEXT");
 }
 
-/* Whether the database already holds the engine's tables, at this format, with every column
- * (one statement, which does not prepare otherwise). Then the DDL below is skipped: SQLite parses
- * a CREATE TABLE IF NOT EXISTS in full even when the table exists, and on a reopen that parse is
- * cold code in wasm (~7 ms of a 100k-row replica's ~80 ms open in Chromium). */
-static bool has_tables(esync *e) {
-    sqlite3_stmt *st = NULL;
-    bool ok = sqlite3_prepare_v2(e->db,
-                                 "SELECT (SELECT value FROM esync_meta WHERE key='format'),"
-                                 " (SELECT txids FROM esync_shapes LIMIT 0),"
-                                 " (SELECT seq FROM esync_txids LIMIT 0)",
-                                 -1, &st, NULL) == SQLITE_OK &&
-              sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
-              !strcmp((const char *)sqlite3_column_text(st, 0), ESYNC_FORMAT);
-    sqlite3_finalize(st);
-    return ok;
-}
-
 int esync_open(const esync_options *opts, esync **out) {
     if (!out) return ESYNC_EINVAL;
     *out = NULL;
@@ -114,19 +97,17 @@ int esync_open(const esync_options *opts, esync **out) {
         goto fail;
     }
     sqlite3_extended_result_codes(e->db, 0);
-    rc = esync__exec(e, "PRAGMA foreign_keys=OFF; PRAGMA synchronous=NORMAL;");
-    if (rc) goto fail;
-    bool existing = has_tables(e);
-    if (!existing)
-        rc = esync__exec(
-            e,
-            "CREATE TABLE IF NOT EXISTS esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
-            "CREATE TABLE IF NOT EXISTS esync_shapes(name TEXT PRIMARY KEY, definition TEXT NOT NULL,"
-            " table_name TEXT NOT NULL, handle TEXT, \"offset\" TEXT NOT NULL DEFAULT '-1', schema TEXT,"
-            " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT)"
-            " WITHOUT ROWID;" ESYNC_TXIDS_DDL
-            "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
-    if (!rc && !existing) rc = add_txids_column(e);
+    rc = esync__exec(
+        e,
+        "PRAGMA foreign_keys=OFF;"
+        "PRAGMA synchronous=NORMAL;"
+        "CREATE TABLE IF NOT EXISTS esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+        "CREATE TABLE IF NOT EXISTS esync_shapes(name TEXT PRIMARY KEY, definition TEXT NOT NULL,"
+        " table_name TEXT NOT NULL, handle TEXT, \"offset\" TEXT NOT NULL DEFAULT '-1', schema TEXT,"
+        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT)"
+        " WITHOUT ROWID;" ESYNC_TXIDS_DDL
+        "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
+    if (!rc) rc = add_txids_column(e);
     if (rc) goto fail;
     if (opts->journal_mode) {
         esync_buf b;
@@ -137,7 +118,7 @@ int esync_open(const esync_options *opts, esync **out) {
         esync__buf_free(&b);
         if (rc) goto fail;
     }
-    if (!existing) {
+    {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='format'", -1, &st,
                                NULL)) {

@@ -74,6 +74,8 @@ async function startReal({ webDir } = {}) {
     sql: (text, params) => h.query(text, params),
     // what the server printed since it (re)started (its log lines: snapshot timings and the like)
     serverLog: () => log,
+    // the server process's id (benchmarks watch its CPU time)
+    get serverPid() { return proc.pid; },
     // The second table (dropped by every clear(): /api/dev/reset drops the public schema), with
     // n rows; insertOther writes one more row and returns its txid.
     other: OTHER,
