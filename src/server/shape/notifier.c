@@ -78,16 +78,19 @@ void esync__notifier_unpark(esync_shapes *S, struct esync_shape_priv *p) {
     p->wait = W_NONE;
 }
 
-/* Parks q again on s with the hold a request in its state gets (esync__service_route's): the
- * poll of an image wait, else none while the shape is created, else the long poll. */
+unsigned esync__notifier_hold(const esync_shapes *S, const shape *s,
+                              const struct esync_shape_priv *p) {
+    return p->image_wait         ? ESYNC_IMAGE_POLL_MS
+           : s->state != S_READY ? 0
+           : p->oob              ? S->o.long_poll_ms / 2
+                                 : S->o.long_poll_ms;
+}
+
+/* Parks q again on s with the hold of its state now. */
 static void repark(esync_shapes *S, esync_shape_req *q, shape *s) {
-    struct esync_shape_priv *p = q->priv;
-    unsigned hold = p->image_wait         ? ESYNC_IMAGE_POLL_MS
-                    : s->state != S_READY ? 0
-                    : p->oob              ? S->o.long_poll_ms / 2
-                                          : S->o.long_poll_ms;
+    unsigned hold = esync__notifier_hold(S, s, q->priv);
     s->refs++; /* (unpark may drop the last reference) */
-    esync__notifier_unpark(S, p);
+    esync__notifier_unpark(S, q->priv);
     esync__notifier_park(S, q, s, hold);
     esync__service_unref(s);
 }

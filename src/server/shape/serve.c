@@ -258,6 +258,17 @@ static int serve_chunk(shape *s, esync_shape_req *q, int k) {
     return 0;
 }
 
+/* q answered with chunk k (or a 500 when its file is missing): true; false when q waits for the
+ * chunk's image. */
+static bool answer_chunk(shape *s, esync_shape_req *q, int k) {
+    int rc = serve_chunk(s, q, k);
+    if (rc > 0) return false;
+    if (rc != 0)
+        esync__serve_json(&q->res, 500,
+                          "{\"message\":\"Unable to retrieve shape log: snapshot missing\"}");
+    return true;
+}
+
 /* A shape whose snapshot is still being written: the chunks already complete are served at once
  * (a chunk is never written again once the next one exists); anything else waits until the
  * shape is ready. The answer is the one the ready shape would give: same chunk, same etag. */
@@ -271,12 +282,7 @@ static bool serve_creating(shape *s, esync_shape_req *q) {
     else
         return false;
     if (k >= s->chunks_complete || !s->log) return false;
-    int rc = serve_chunk(s, q, k);
-    if (rc > 0) return false;
-    if (rc != 0)
-        esync__serve_json(&q->res, 500,
-                          "{\"message\":\"Unable to retrieve shape log: snapshot missing\"}");
-    return true;
+    return answer_chunk(s, q, k);
 }
 
 /* Decides what q gets from shape s. Returns true when q was answered (complete it), false when it
@@ -290,15 +296,7 @@ bool esync__serve_request(esync_shapes *S, shape *s, esync_shape_req *q) {
         return true;
     }
     if (s->state == S_CREATING) return serve_creating(s, q);
-    if (q->kind == ESYNC_OFFSET_BEFORE_ALL) {
-        int rc = serve_chunk(s, q, 0);
-        if (rc > 0) return false;
-        if (rc != 0) {
-            esync__serve_json(r, 500,
-                              "{\"message\":\"Unable to retrieve shape log: snapshot missing\"}");
-        }
-        return true;
-    }
+    if (q->kind == ESYNC_OFFSET_BEFORE_ALL) return answer_chunk(s, q, 0);
     esync_offset last = last_offset(s);
     if (q->kind == ESYNC_OFFSET_NOW) {
         res_common(r, s, q);
@@ -315,12 +313,7 @@ bool esync__serve_request(esync_shapes *S, shape *s, esync_shape_req *q) {
     }
     esync_offset o = q->offset;
     if (o.tx == 0 && o.op != ESYNC_OP_INF && o.op + 1 < (uint64_t)s->nchunks) {
-        int rc = serve_chunk(s, q, (int)o.op + 1);
-        if (rc > 0) return false;
-        if (rc != 0)
-            esync__serve_json(r, 500,
-                              "{\"message\":\"Unable to retrieve shape log: snapshot missing\"}");
-        return true;
+        return answer_chunk(s, q, (int)o.op + 1);
     }
     size_t n = esync__storage_count(s->log);
     size_t first = o.tx == 0 ? 0 : esync__storage_after(s->log, o);

@@ -306,12 +306,7 @@ void esync__service_route(esync_shapes *S, esync_shape_req *q, done_list *c, boo
         return;
     }
     park(q, parked);
-    unsigned hold = 0;
-    if (q->priv->image_wait)
-        hold = ESYNC_IMAGE_POLL_MS;
-    else if (s->state == S_READY)
-        hold = q->priv->oob ? S->o.long_poll_ms / 2 : S->o.long_poll_ms;
-    esync__notifier_park(S, q, s, hold);
+    esync__notifier_park(S, q, s, esync__notifier_hold(S, s, q->priv));
 }
 
 void esync_shapes_submit(esync_shapes *S, esync_shape_req *q) {
