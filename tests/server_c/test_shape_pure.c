@@ -532,6 +532,19 @@ static void test_storage(void) {
     rmdir(dir);
 }
 
+/* A new log in dir (chunks of 200 bytes, gzip at level) with 25 small snapshot rows written, the
+ * snapshot not finished; NULL when it cannot be created. */
+static esync_storage *small_snapshot(const char *dir, int level) {
+    char err[256];
+    esync_storage *l = esync__storage_create(dir, 200, err, sizeof err);
+    CHECK(l != NULL);
+    if (!l) return NULL;
+    esync__storage_snap_gzip(l, level);
+    for (int i = 0; i < 25; i++)
+        CHECK(esync__storage_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
+    return l;
+}
+
 /* The gzip beside each chunk (made by the background thread of shape/gzip.h once the snapshot is
  * finished) decodes to the chunk's answer body: "[" + the file without its last ",\n" + "]", for
  * chunks of small messages and for a message larger than the write buffer (written past it); a
@@ -540,14 +553,10 @@ static void test_storage(void) {
 static void test_storage_gzip(void) {
     char dir[] = "/tmp/esync-storage-gz-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
-    char sub[300], err[256];
+    char sub[300];
     snprintf(sub, sizeof sub, "%s/shape", dir);
-    esync_storage *l = esync__storage_create(sub, 200, err, sizeof err);
-    CHECK(l != NULL);
+    esync_storage *l = small_snapshot(sub, 1);
     if (!l) return;
-    esync__storage_snap_gzip(l, 1);
-    for (int i = 0; i < 25; i++)
-        CHECK(esync__storage_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
     size_t big_n = 100000;
     char *big = esync__xmalloc(big_n);
     memset(big, 'x', big_n);
@@ -601,12 +610,8 @@ static void test_storage_gzip(void) {
     esync__gzip_drain();
     CHECK(access(sub, F_OK) != 0);
     /* level 0: chunks only */
-    l = esync__storage_create(sub, 200, err, sizeof err);
-    CHECK(l != NULL);
+    l = small_snapshot(sub, 0);
     if (!l) return;
-    esync__storage_snap_gzip(l, 0);
-    for (int i = 0; i < 25; i++)
-        CHECK(esync__storage_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
     CHECK(esync__storage_snap_finish(l, "{\"end\":1}", 9) >= 2);
     uint64_t size;
     CHECK(esync__storage_snap_open_gz(l, 0, &size) == -1);
@@ -614,12 +619,8 @@ static void test_storage_gzip(void) {
     CHECK(esync__storage_snap_open_gz(l, 0, &size) == -1);
     esync__storage_close(l, 1);
     /* a hold (a snapshot being written or read) keeps a queued job from starting until it ends */
-    l = esync__storage_create(sub, 200, err, sizeof err);
-    CHECK(l != NULL);
+    l = small_snapshot(sub, 1);
     if (!l) return;
-    esync__storage_snap_gzip(l, 1);
-    for (int i = 0; i < 25; i++)
-        CHECK(esync__storage_snap_add(l, "{\"row\":\"0123456789\"}", 20) == 0);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     esync__gzip_hold(300);
