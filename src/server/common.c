@@ -1,11 +1,15 @@
 /* Shared helpers of the server: the error record, aborting allocators, URL redaction, the
  * secret comparison. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "common.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int esync_error_set(esync_error *err, int status, const char *code, const char *fmt, ...) {
     va_list ap;
@@ -115,4 +119,19 @@ bool esync__secret_equal(const char *given, const char *secret) {
         diff |= (unsigned char)(g ^ (unsigned char)secret[i]);
     }
     return diff == 0;
+}
+
+int64_t esync__now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct timespec esync__abstime_in(int64_t ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + (ms % 1000) * 1000000;
+    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    return ts;
 }

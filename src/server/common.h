@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 /* An HTTP-level failure: the status, a stable machine-readable code (the "code" of the error
  * envelope) and a human-readable message. code always points to a string literal. */
@@ -43,5 +45,10 @@ char *esync__redact_url(const char *url);
  * where the first difference is, so a client cannot guess the secret byte by byte from the
  * response time. given may be NULL (false). */
 bool esync__secret_equal(const char *given, const char *secret);
+
+/* The monotonic clock in ms. */
+int64_t esync__now_ms(void);
+/* The absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
+struct timespec esync__abstime_in(int64_t ms);
 
 #endif

@@ -203,14 +203,8 @@ int esync__gzip_chunk(const char *dir, int k, int level, const char *schema, boo
     return rc;
 }
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void esync__gzip_hold(unsigned ms) {
-    int64_t until = now_ms() + ms;
+    int64_t until = esync__now_ms() + ms;
     pthread_mutex_lock(&mu);
     if (until > hold_until) hold_until = until;
     pthread_mutex_unlock(&mu);
@@ -218,15 +212,12 @@ void esync__gzip_hold(unsigned ms) {
 
 /* Under mu: whether the first job must wait for a hold, and until when (abs. CLOCK_REALTIME). */
 static bool held(struct timespec *until) {
-    int64_t now = now_ms();
+    int64_t now = esync__now_ms();
     int64_t end = hold_until < head->queued + ESYNC_GZIP_HOLD_MAX_MS
                       ? hold_until
                       : head->queued + ESYNC_GZIP_HOLD_MAX_MS;
     if (end <= now) return false;
-    clock_gettime(CLOCK_REALTIME, until);
-    int64_t ns = until->tv_nsec + (end - now) * 1000000;
-    until->tv_sec += (time_t)(ns / 1000000000);
-    until->tv_nsec = (long)(ns % 1000000000);
+    *until = esync__abstime_in(end - now);
     return true;
 }
 
@@ -297,7 +288,7 @@ static void enqueue(const char *dir, int k, int level, const char *schema, bool 
     j->schema = schema ? esync__xstrdup(schema) : NULL;
     j->k = k;
     j->level = level < 0 ? 0 : level > 9 ? 9 : level;
-    j->queued = now_ms();
+    j->queued = esync__now_ms();
     pthread_mutex_lock(&mu);
     if (!running) {
         stopping = false;

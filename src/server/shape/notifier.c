@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "common.h"
 #include "shape/service_internal.h"
 #include "shape/serve.h"
 #include "shape/notifier.h"
@@ -165,11 +166,7 @@ void *esync__notifier_main(void *arg) {
         if (next_wake) {
             int64_t wait = next_wake - esync__service_now_ms();
             if (wait > 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += wait / 1000;
-                ts.tv_nsec += (wait % 1000) * 1000000;
-                if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+                struct timespec ts = esync__abstime_in(wait);
                 pthread_cond_timedwait(&S->notify_cv, &S->mu, &ts);
             }
         } else {

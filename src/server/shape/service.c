@@ -50,11 +50,7 @@
 
 /* --- small helpers --------------------------------------------------------------------------- */
 
-int64_t esync__service_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t esync__service_now_ms(void) { return esync__now_ms(); }
 
 static uint64_t fnv(const char *s) {
     uint64_t h = 1469598103934665603ULL;
