@@ -382,19 +382,16 @@ uint64_t esync__storage_snap_chunk_limit(const esync_storage *l, int k) {
     return esync__storage_snap_limit(l->chunk_bytes, k);
 }
 
-bool esync__storage_snap_image_failed(const esync_storage *l, int k) {
-    uint64_t size;
-    int fd = snap_file(l, k, ".img.fail", &size);
-    if (fd >= 0) close(fd);
-    return fd >= 0;
-}
-
 /* Whether chunk k's file with this suffix exists. */
 static bool snap_has(const esync_storage *l, int k, const char *suffix) {
     uint64_t size;
     int fd = snap_file(l, k, suffix, &size);
     if (fd >= 0) close(fd);
     return fd >= 0;
+}
+
+bool esync__storage_snap_image_failed(const esync_storage *l, int k) {
+    return snap_has(l, k, ".img.fail");
 }
 
 void esync__storage_snap_gzip_missing(const esync_storage *l) {
