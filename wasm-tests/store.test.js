@@ -489,6 +489,78 @@ for (const format of [1, 2]) {
   });
 }
 
+// The records of one store of a replica: [key, value] pairs.
+async function records(idb, store) {
+  const db = await ElectricSyncStore.openDatabase(idb, DB);
+  try {
+    return await new Promise((resolve, reject) => {
+      const st = db.transaction(store, 'readonly').objectStore(store);
+      const k = st.getAllKeys(), v = st.getAll();
+      v.onsuccess = () => resolve(k.result.map((key, i) => [key, v.result[i]]));
+      v.onerror = () => reject(v.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+test('format 4 writes extent records as Blobs; a format 3 replica (byte arrays) opens as it is, its sync goes on in Blobs, the same image', async () => {
+  const n = 150000;
+  const idb = new IDBFactory();
+  // format 3 (extents as byte arrays): the first responses of the initial sync, committed
+  const r = await openReplica(idb, { Blob: null });
+  await sync(r, service(n, 30000), [], (offsets) => offsets.length >= 2);
+  await r.store.drain();
+  closeReplica(r);
+  const old = await records(idb, 'extents');
+  assert.ok(old.length >= 2 && old.every(([, v]) => v instanceof Uint8Array), 'byte arrays');
+  {
+    const db = await ElectricSyncStore.openDatabase(idb, DB);
+    await new Promise((resolve, reject) => {
+      const tx = db.transaction('meta', 'readwrite');
+      const st = tx.objectStore('meta');
+      st.get('meta').onsuccess = (e) => st.put({ ...e.target.result, formatVersion: 3 }, 'meta');
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+    });
+    db.close();
+  }
+  // today's store: a lazy open of the byte arrays (extent 0, then a miss), then the sync goes on
+  const r2 = newReplica(idb, { loadAhead: 0 });
+  await r2.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
+  assert.equal(r2.store.meta.formatVersion, 3);
+  r2.load(M);
+  await r2.openEngine();
+  assert.deepEqual(await r2.withPages((e) => e.query('SELECT title FROM items WHERE id = ?', [30000])), [{ title: row(30000).title }]);
+  await r2.loaded();
+  assert.equal(r2.store.stats.compacted, 0, 'format 3 records need no conversion');
+  await sync(r2, service(n, 30000), []);
+  await r2.store.drain();
+  const sum = replicaChecksum(r2.engine);
+  assert.equal(sum, sourceChecksum(n));
+  closeReplica(r2);
+  const mixed = await records(idb, 'extents');
+  const blobs = mixed.filter(([, v]) => v instanceof Blob).length;
+  assert.ok(blobs >= 2 && blobs < mixed.length, `${blobs} of ${mixed.length} extents are Blobs`);
+  assert.equal((await records(idb, 'meta'))[0][1].formatVersion, 4);
+  // read back (Blobs and byte arrays; streamed, then whole): the same image
+  const r3 = await openReplica(idb, {}, { stream: true });
+  assert.equal(replicaChecksum(r3.engine), sum);
+  assert.equal(M.integrityCheck(FILE), 'ok');
+  closeReplica(r3);
+  // a new replica's extents are all Blobs
+  const idb2 = new IDBFactory();
+  const r4 = await openReplica(idb2);
+  await sync(r4, service(n, 30000), []);
+  await r4.store.drain();
+  closeReplica(r4);
+  const fresh = await records(idb2, 'extents');
+  assert.ok(fresh.length >= 2 && fresh.every(([, v]) => v instanceof Blob), 'Blobs');
+  const r5 = await openReplica(idb2);
+  assert.equal(replicaChecksum(r5.engine), sum);
+  closeReplica(r5);
+});
+
 test('a replica written with 4 MiB extents (1024 chunks, before 2026-12) keeps them: lazy open, a write, the same image', async () => {
   const n = 60000;
   const idb = new IDBFactory();

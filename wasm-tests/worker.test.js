@@ -76,7 +76,7 @@ test('initial sync: ready, rows, STATUS live, one DATA_CHANGE of inserts, durabl
     const db = await ElectricSyncStore.openDatabase(o.indexedDB, DB_NAME);
     const meta = await new Promise((r) => { const q = db.transaction('meta').objectStore('meta').get('meta'); q.onsuccess = () => r(q.result); });
     db.close();
-    assert.equal(meta.formatVersion, 3); // extent records + deltas (docs/storage.md §2)
+    assert.equal(meta.formatVersion, 4); // extent records (Blobs) + deltas (docs/storage.md §2)
     assert.equal(meta.groupPages, ElectricSyncStore.EXTENT); // 64 chunks (256 KiB) per extent record
     assert.equal(meta.pageSize, 4096);
     assert.ok(meta.commitSeq >= 1);

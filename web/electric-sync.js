@@ -23,8 +23,9 @@
 const DEFAULT_DB_NAME = 'electric-sync';
 const EVENTS = ['DATA_CHANGE', 'SCHEMA_RESET', 'STATUS'];
 // Part of the worker's name (`electric-sync:<dbName>:<WORKER_FORMAT>`): a new storage format gets a
-// new worker (3: extent records, docs/storage.md §2). Exported for tools that reach the worker.
-export const WORKER_FORMAT = 3;
+// new worker (3: extent records; 4: extents as Blobs, docs/storage.md §2). Exported for tools
+// that reach the worker.
+export const WORKER_FORMAT = 4;
 const AWAIT_TXID_TIMEOUT_MS = 30000;
 // The query parameters of the shape protocol, which the engine writes itself (src/core/request.c):
 // the `params` option may not set them.

@@ -3,11 +3,12 @@
  * loaded by the worker with importScripts and by the node tests with vm; defines
  * self.ElectricSyncStore).
  *
- * One IndexedDB database per replica (named by the tab's `dbName`), IndexedDB version 3, format 3,
+ * One IndexedDB database per replica (named by the tab's `dbName`), IndexedDB version 3, format 4,
  * with these object stores (docs/storage.md §2):
- *   extents key: extent index x, value: the bytes of chunks x*E..x*E+E-1 (E = meta.groupPages:
- *           256 chunks, 1 MiB, for a new replica; 1024 in replicas created before; the last
- *           extent ends with the file), written whole
+ *   extents key: extent index x, value: a Blob of the bytes of chunks x*E..x*E+E-1 (a Uint8Array
+ *           in format 3, read as it is; E = meta.groupPages: 256 chunks, 1 MiB, for a new
+ *           replica; 1024 in replicas created before; the last extent ends with the file),
+ *           written whole
  *   pages   key: chunk index, value: one memvfs chunk (MemVfs.CHUNK bytes) newer than its
  *           extent's record (a delta): small commits write these, so a 1-row commit stays 1-2 puts
  *   meta    key 'meta': {formatVersion, pageSize, groupPages, pageCount, size, commitSeq,
@@ -50,8 +51,10 @@
  */
 (function (g) {
   'use strict';
-  const FORMAT_VERSION = 3;
-  const READABLE_FORMATS = [1, 2, 3]; // 1: deltas only, 2: groups + deltas; read as format 3
+  const FORMAT_VERSION = 4;
+  // 1: deltas only, 2: groups + deltas; read as format 4. 3: format 4's records with its extents
+  // as byte arrays (format 4 writes them as Blobs: docs/storage.md §2), read as they are.
+  const READABLE_FORMATS = [1, 2, 3, 4];
   const IDB_VERSION = 3;
   const STORES = ['extents', 'groups', 'pages', 'meta'];
   // Chunks per extent record of a new replica: 256 (1 MiB of 4 KiB chunks). A replica keeps the
@@ -120,6 +123,10 @@
   }
 
   const bytesOf = (v) => (v instanceof Uint8Array ? v : new Uint8Array(v));
+  // An extent record's bytes: a Blob (format 4) is read (off the thread, no structured clone of
+  // the bytes); a byte array (format 3) is as it is.
+  const isBlob = (v) => v !== null && typeof v === 'object' && typeof v.arrayBuffer === 'function' && typeof v.size === 'number';
+  const bytesAsync = async (v) => (isBlob(v) ? new Uint8Array(await v.arrayBuffer()) : bytesOf(v));
 
   class ReplicaStore {
     // opts: {indexedDB, IDBKeyRange, dbName, file (memvfs file name), Module, writerId,
@@ -127,9 +134,12 @@
     //        compactPerFlush (extents per compaction flush; tests), extentChunks (the extent
     //        size of a new replica; tests),
     //        loadAhead (extent reads in flight in the background after a lazy open; 0: none until
-    //        loadAll(), the pages statements miss only; tests)}
+    //        loadAll(), the pages statements miss only; tests),
+    //        Blob (the constructor extent records are written with; default the global's; null:
+    //        byte arrays, as format 3 wrote them; tests)}
     constructor(opts) {
       this.idb = opts.indexedDB;
+      this.Blob = opts.Blob === undefined ? g.Blob : opts.Blob; // null: extents as byte arrays (format 3's)
       this.KeyRange = opts.IDBKeyRange || g.IDBKeyRange;
       this.dbName = opts.dbName;
       this.file = opts.file;
@@ -187,17 +197,20 @@
       const all = (s) => Promise.all([done(tx.objectStore(s).getAllKeys()), done(tx.objectStore(s).getAll())]);
       const extents = done(tx.objectStore('meta').get('meta')).then((meta) => {
         if (!meta || !(meta.size > 0) || !READABLE_FORMATS.includes(meta.formatVersion)) return { meta, rest: [] };
-        // a format 3 image keeps the extent size it was written with; older ones have no extents
-        // and take the size of a new replica (their conversion writes them)
-        if (meta.formatVersion === 3) this.extent = storedExtent(meta);
+        // a format 3 or 4 image keeps the extent size it was written with; older ones have no
+        // extents and take the size of a new replica (their conversion writes them)
+        if (meta.formatVersion >= 3) this.extent = storedExtent(meta);
         if (!(meta.pageSize > 0)) { // not one this store wrote: every record, in one request
-          return all('extents').then(([k, v]) => ({ meta, rest: k.map((x, i) => [x * this.extent, bytesOf(v[i])]) }));
+          return all('extents').then(async ([k, v]) => {
+            const bytes = await Promise.all(v.map(bytesAsync));
+            return { meta, rest: k.map((x, i) => [x * this.extent, bytes[i]]) };
+          });
         }
         // the extents the image spans (records past its end are left over from a shrink)
         const n = Math.ceil(meta.size / (this.extent * meta.pageSize));
         for (let x = 1; x < n; x++) this.unread.push(x);
-        return done(tx.objectStore('extents').get(0)).then((v) => {
-          const e = this.arrived(meta, 0, v, getModule());
+        return done(tx.objectStore('extents').get(0)).then(async (v) => {
+          const e = this.arrived(meta, 0, v === undefined ? v : await bytesAsync(v), getModule());
           return { meta, rest: e ? [e] : [] };
         });
       });
@@ -219,17 +232,16 @@
       // Too many deltas, an older format's records (format 1: all deltas; format 2: groups): their
       // extents are rewritten whole by the flushes after the open (started by load), so the next
       // open reads large records.
-      if (this.deltas.size > COMPACT_AT || (meta && meta.formatVersion < FORMAT_VERSION && this.deltas.size)) {
+      if (this.deltas.size > COMPACT_AT || (meta && meta.formatVersion < 3 && this.deltas.size)) {
         for (const k of this.deltas) this.compact.add(this.extentOf(k));
       }
       for (const k of this.legacy) this.compact.add(this.extentOf(groupChunk(k)));
     }
 
-    // Extent x read (v: its record, or undefined): into the heap when the module is there
+    // Extent x read (bytes: its record's, or undefined): into the heap when the module is there
     // (returns null), else returned as [first chunk, bytes] for load().
-    arrived(meta, x, v, M) {
-      if (v === undefined) return null;
-      const bytes = bytesOf(v);
+    arrived(meta, x, bytes, M) {
+      if (bytes === undefined) return null;
       if (!M) return [x * this.extent, bytes];
       this.markAbsent(M, meta);
       M.MemVfs.load(this.file, meta.size, [[x * this.extent, bytes]]);
@@ -319,11 +331,12 @@
           const [keys, values] = a === b
             ? [[a], [await done(st.get(a))]]
             : await Promise.all([done(st.getAllKeys(range)), done(st.getAll(range))]);
+          const bytes = await Promise.all(values.map((v) => (v === undefined ? v : bytesAsync(v))));
           if (this.closed) throw new Error('the replica is closed');
           // fill() writes only chunks still absent: an extent of the range another read (a
           // statement's miss) filled, a delta or a page written since, stays as it is
           const MV = this.M.MemVfs, E = this.extent;
-          keys.forEach((x, k) => { if (values[k] !== undefined) MV.fill(this.file, this.meta.size, x * E, bytesOf(values[k])); });
+          keys.forEach((x, k) => { if (bytes[k] !== undefined) MV.fill(this.file, this.meta.size, x * E, bytes[k]); });
           // what the records did not hold is empty; the last read completes the image
           if (MV.absent(this.file, a * E, (b - a + 1) * E, false) === 0 && !this.isLoaded) this.finishLoad();
           this.stats.lazyExtents += todo.length;
@@ -522,7 +535,10 @@
             for (const k of this.legacy) withGroups.add(this.extentOf(groupChunk(k)));
           }
           for (const [x, bytes] of extents) {
-            xs.put(bytes, x);
+            // a Blob: put() then stores a reference, where a byte array is serialized, compressed
+            // and wrapped into a blob on this thread (a 100k-row sync's 14 MB of extents: ~100 ms
+            // of the worker's time as byte arrays; docs/storage.md §2)
+            xs.put(this.Blob ? new this.Blob([bytes]) : bytes, x);
             if (withDeltas.has(x)) ps.delete(this.KeyRange.bound(x * this.extent, (x + 1) * this.extent - 1));
             if (withGroups.has(x)) gs.delete(this.KeyRange.bound(x * G, (x + 1) * G - 1));
           }

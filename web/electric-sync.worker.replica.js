@@ -236,7 +236,7 @@
         indexedDB: o.indexedDB, IDBKeyRange: o.IDBKeyRange, dbName: this.config.dbName, file: this.file,
         Module: this.M, writerId: o.writerId, schemaVersion: () => (this.engine ? this.engine.version() : null),
         setTimeout: o.setTimeout, onError: (e) => o.log('flush failed, retrying', e),
-        compactPerFlush: o.compactPerFlush, loadAhead: o.loadAhead, extentChunks: o.extentChunks,
+        compactPerFlush: o.compactPerFlush, loadAhead: o.loadAhead, extentChunks: o.extentChunks, Blob: o.Blob,
       });
     }
 
