@@ -123,10 +123,10 @@
   }
 
   const bytesOf = (v) => (v instanceof Uint8Array ? v : new Uint8Array(v));
-  // An extent record's bytes: a Blob (format 4) is read (off the thread, no structured clone of
-  // the bytes); a byte array (format 3) is as it is.
+  // An extent record's bytes (undefined: no record): a Blob (format 4) is read (off the thread,
+  // no structured clone of the bytes); a byte array (format 3) is as it is.
   const isBlob = (v) => v !== null && typeof v === 'object' && typeof v.arrayBuffer === 'function' && typeof v.size === 'number';
-  const bytesAsync = async (v) => (isBlob(v) ? new Uint8Array(await v.arrayBuffer()) : bytesOf(v));
+  const bytesAsync = async (v) => (v === undefined ? v : isBlob(v) ? new Uint8Array(await v.arrayBuffer()) : bytesOf(v));
 
   class ReplicaStore {
     // opts: {indexedDB, IDBKeyRange, dbName, file (memvfs file name), Module, writerId,
@@ -210,7 +210,7 @@
         const n = Math.ceil(meta.size / (this.extent * meta.pageSize));
         for (let x = 1; x < n; x++) this.unread.push(x);
         return done(tx.objectStore('extents').get(0)).then(async (v) => {
-          const e = this.arrived(meta, 0, v === undefined ? v : await bytesAsync(v), getModule());
+          const e = this.arrived(meta, 0, await bytesAsync(v), getModule());
           return { meta, rest: e ? [e] : [] };
         });
       });
@@ -331,7 +331,7 @@
           const [keys, values] = a === b
             ? [[a], [await done(st.get(a))]]
             : await Promise.all([done(st.getAllKeys(range)), done(st.getAll(range))]);
-          const bytes = await Promise.all(values.map((v) => (v === undefined ? v : bytesAsync(v))));
+          const bytes = await Promise.all(values.map(bytesAsync));
           if (this.closed) throw new Error('the replica is closed');
           // fill() writes only chunks still absent: an extent of the range another read (a
           // statement's miss) filled, a delta or a page written since, stays as it is
