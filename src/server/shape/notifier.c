@@ -35,7 +35,7 @@ void esync__notifier_park(esync_shapes *S, esync_shape_req *q, shape *s, unsigne
     if (s->waiters) s->waiters->wprev = p;
     s->waiters = p;
     if (hold_ms) {
-        p->deadline = esync__service_now_ms() + hold_ms;
+        p->deadline = esync__now_ms() + hold_ms;
         struct esync_shape_priv *at = S->tl_tail;
         while (at && at->deadline > p->deadline) at = at->tprev;
         p->tprev = at;
@@ -127,7 +127,7 @@ void *esync__notifier_main(void *arg) {
             }
             esync__service_unref(s);
         }
-        int64_t now = esync__service_now_ms();
+        int64_t now = esync__now_ms();
         while (S->tl_head && S->tl_head->deadline <= now) {
             struct esync_shape_priv *p = S->tl_head;
             esync_shape_req *q = p->q;
@@ -164,7 +164,7 @@ void *esync__notifier_main(void *arg) {
         int64_t next_wake = S->tl_head ? S->tl_head->deadline : 0;
         if (S->all && (!next_wake || S->next_reconcile < next_wake)) next_wake = S->next_reconcile;
         if (next_wake) {
-            int64_t wait = next_wake - esync__service_now_ms();
+            int64_t wait = next_wake - esync__now_ms();
             if (wait > 0) {
                 struct timespec ts = esync__abstime_in(wait);
                 pthread_cond_timedwait(&S->notify_cv, &S->mu, &ts);

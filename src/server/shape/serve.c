@@ -163,7 +163,7 @@ static void set_etag(esync_shape_result *r, const shape *s, const esync_shape_re
         esync__storage_offset_text(q->offset, req_off, sizeof req_off);
     if (unique)
         snprintf(r->etag, sizeof r->etag, "\"%s:%s:%s:%" PRId64 "\"", s->handle, req_off, resp_off,
-                 esync__service_now_ms());
+                 esync__now_ms());
     else
         snprintf(r->etag, sizeof r->etag, "\"%s:%s:%s\"", s->handle, req_off, resp_off);
 }
@@ -196,7 +196,7 @@ static bool wait_image(shape *s, esync_shape_req *q, int k) {
         esync__storage_snap_chunk_limit(s->log, k) < ESYNC_IMAGE_WAIT_MIN_BYTES ||
         esync__storage_snap_image_failed(s->log, k))
         return false;
-    int64_t now = esync__service_now_ms();
+    int64_t now = esync__now_ms();
     if (!p->image_since) p->image_since = now;
     p->image_wait = now - p->image_since < ESYNC_IMAGE_WAIT_MS;
     return p->image_wait;

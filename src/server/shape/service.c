@@ -50,8 +50,6 @@
 
 /* --- small helpers --------------------------------------------------------------------------- */
 
-int64_t esync__service_now_ms(void) { return esync__now_ms(); }
-
 static uint64_t fnv(const char *s) {
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;

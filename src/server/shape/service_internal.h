@@ -166,8 +166,6 @@ typedef struct done_list {
 
 /* --- service.c: registry, completion --------------------------------------------------------- */
 
-/* Milliseconds of the monotonic clock. */
-int64_t esync__service_now_ms(void);
 /* The live shape of a definition key, or NULL. */
 shape *esync__service_lookup(esync_shapes *S, const char *key);
 /* Adds a shape to the registry (which takes the reference s was created with). */

@@ -293,8 +293,8 @@ static void snapshot_shape(esync_shapes *S, PGconn **conn, shape *s) {
     char err[1024];
     /* The stream must be running (publication and slot exist) before the snapshot. */
     pthread_mutex_lock(&S->mu);
-    int64_t until = esync__service_now_ms() + 10000;
-    while (!S->repl_started && !S->stopping && esync__service_now_ms() < until) {
+    int64_t until = esync__now_ms() + 10000;
+    while (!S->repl_started && !S->stopping && esync__now_ms() < until) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 100000000;
