@@ -207,7 +207,7 @@ test('pending reads, queryTables and compareShape', () => {
   assert.equal(M.memoryUsed(), before);
 });
 
-test('raw ingest: the bytes carry where each event lies (esync_ingest_events); syncRows counts an open batch', () => {
+test('raw ingest: the bytes carry where each event lies and its row counts (esync_ingest_events); syncRows counts an open batch', () => {
   const e = new M.Engine('/events-index.db', { seed: 5 });
   e.defineShape('t', { table: 't' });
   const rows = Array.from({ length: 3000 }, (_, i) => row(String(i + 1), '1.5', `title "${i}" \\ {[`));
@@ -220,14 +220,26 @@ test('raw ingest: the bytes carry where each event lies (esync_ingest_events); s
   [st] = e.status();
   assert.deepEqual([st.rows, st.syncRows], [3000, 3000]);
   assert.ok(bytes.events instanceof Uint32Array);
-  assert.equal(bytes.events.length, 4);
-  const [start, end, cut, cend] = bytes.events;
+  assert.equal(bytes.events.length, 7);
+  const [start, end, cut, cend, ins, upd, del] = bytes.events;
   const text = (a, b) => new TextDecoder().decode(bytes.subarray(a, b));
   assert.deepEqual([start, end], [1, bytes.length - 1]);
   assert.equal(text(cut, cut + 11), ',"changes":');
   const all = JSON.parse(text(0, bytes.length));
   assert.deepEqual(JSON.parse(text(cut + 11, cend)), all[0].changes);
   assert.deepEqual(JSON.parse(text(start, cut) + text(cend, end)), { type: 'DATA_CHANGE', shapeName: 't', tableName: 't' });
+  assert.deepEqual([ins, upd, del], [3000, 0, 0]);
+  // a live batch of every kind: its three counts; a TXIDS event: none
+  const live = (id, operation, value) => ({ key: `"public"."t"/"${id}"`, value, headers: { operation, relation: ['public', 't'], txids: [77] } });
+  const b2 = e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '1_0', 'electric-up-to-date': '' },
+    body: JSON.stringify([live('1', 'update', { id: '1', title: 'u' }), live('2', 'delete', { id: '2' }), live('3001', 'insert', row('3001', '1', 'a').value),
+      live('3002', 'insert', row('3002', '2', 'b').value), UTD]) }, { raw: true });
+  assert.deepEqual([...b2.events.subarray(4, 7)], [2, 1, 1]);
+  const ev = JSON.parse(new TextDecoder().decode(b2))[0];
+  assert.deepEqual([ev.changes.insert.length, ev.changes.update.length, ev.changes.delete.length], [2, 1, 1]);
+  const b3 = e.ingest('t', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '2_0', 'electric-up-to-date': '' },
+    body: JSON.stringify([{ headers: { control: 'up-to-date', global_last_seen_lsn: '5' } }]) }, { raw: true });
+  if (b3 && b3.events) for (let k = 0; k < b3.events.length; k += 7) assert.deepEqual([...b3.events.subarray(k + 2, k + 7)], [0, 0, 0, 0, 0]);
   e.close();
   M.deleteDatabase('/events-index.db');
 });
@@ -315,7 +327,8 @@ test('a large append batch: its event is written around its rows (no second copy
   assert.equal(all[0].changes.insert.length, 1490);
   assert.deepEqual([all[0].changes.update, all[0].changes.delete], [[], []]);
   const [start, end, cut, cend] = bytes.events;
-  assert.deepEqual([bytes.events.length, start, end], [4, 1, bytes.length - 1]);
+  assert.deepEqual([bytes.events.length, start, end], [7, 1, bytes.length - 1]);
+  assert.deepEqual([...bytes.events.subarray(4)], [1490, 0, 0]);
   assert.deepEqual(JSON.parse(text(cut + 11, cend)), all[0].changes);
   assert.deepEqual(JSON.parse(text(start, cut) + text(cend, end)), { type: 'DATA_CHANGE', shapeName: 't', tableName: 't' });
   const stored = e.query('SELECT id, title FROM t WHERE id > 10 ORDER BY id');

@@ -423,7 +423,8 @@ test('decodeEvents: large events split from the engine bytes equal JSON.parse of
     for (const ev of evs) {
       const t = JSON.stringify(ev);
       const cut = ev.changes ? at + t.indexOf(',"changes":') : 0;
-      x.push(at, at + t.length, cut, cut ? cut + 11 + JSON.stringify(ev.changes).length : 0);
+      x.push(at, at + t.length, cut, cut ? cut + 11 + JSON.stringify(ev.changes).length : 0,
+        ...(ev.changes ? [ev.changes.insert.length, ev.changes.update.length, ev.changes.delete.length] : [0, 0, 0]));
       at += t.length + 1;
     }
     return new Uint32Array(x);
@@ -431,8 +432,8 @@ test('decodeEvents: large events split from the engine bytes equal JSON.parse of
   const variants = {
     scanned: null,
     recorded: records(),
-    'bad records': (() => { const x = records(); x[6] += 1; return x; })(),
-    'records of another array': new Uint32Array([1, 5, 0, 0]),
+    'bad records': (() => { const x = records(); x[8] += 1; return x; })(),
+    'records of another array': new Uint32Array([1, 5, 0, 0, 0, 0, 0]),
   };
   let out;
   for (const [what, x] of Object.entries(variants)) {
@@ -446,8 +447,9 @@ test('decodeEvents: large events split from the engine bytes equal JSON.parse of
   assert.equal(out.length, 3);
   assert.deepEqual(out[1], evs[1]);
   assert.deepEqual(out[2], evs[2]);
-  const { changesJson, types, ...env } = out[0];
+  const { changesJson, types, counts, ...env } = out[0];
   assert.deepEqual(types, { n: 'int8' });
+  assert.deepEqual(counts, [2000, 0, 0], 'the row counts of its lists (recorded, or counted by the scan)');
   assert.deepEqual(env, { type: 'DATA_CHANGE', shapeName: 'a', tableName: 't', txids: ['7', '8'] });
   assert.deepEqual(JSON.parse(new TextDecoder().decode(changesJson)), evs[0].changes);
   // Most of the bytes: a view on them (a message clones a view's whole buffer, one copy less
@@ -458,8 +460,13 @@ test('decodeEvents: large events split from the engine bytes equal JSON.parse of
   assert.equal(split.length, 2);
   for (const ev of split) {
     assert.deepEqual(JSON.parse(new TextDecoder().decode(ev.changesJson)), evs[0].changes);
+    assert.deepEqual(ev.counts, [2000, 0, 0]);
     assert.equal(ev.changesJson.buffer.byteLength, ev.changesJson.length, 'its own buffer: a clone copies only it');
   }
+  // every list counted by the scan (strings with brackets and commas in them included)
+  const mixed = { ...evs[0], changes: { insert: rows, update: [{ old: rows[1], new: rows[2] }, { old: rows[3], new: rows[4] }], delete: rows.slice(5, 8) } };
+  const [m] = ElectricSyncWorker.decodeEvents(new TextEncoder().encode(JSON.stringify([mixed])), engine);
+  assert.deepEqual(m.counts, [2000, 2, 3]);
   assert.deepEqual(ElectricSyncWorker.decodeEvents(null, engine), []);
 });
 

@@ -87,6 +87,51 @@ test('initial sync: ready, rows, STATUS live, one DATA_CHANGE of inserts, durabl
   }
 });
 
+// A large change set crosses to the tab as JSON bytes with the row counts of its lists
+// (docs/contracts.md §6): the tab knows the lengths at once and parses the rows only when a
+// listener first reads them; the lists then behave as the plain arrays they wrap.
+test('a large DATA_CHANGE: lengths known before any row is parsed, the rows parsed once on first read, plain arrays in every other respect', async () => {
+  const s = scope();
+  const parse = JSON.parse;
+  let large = 0; // JSON.parse calls on text of a change set's size (the worker parses only envelopes)
+  JSON.parse = function (text, ...rest) { if (typeof text === 'string' && text.length > 100000) large++; return parse.call(this, text, ...rest); };
+  try {
+    await backend.seedMany(2000);
+    const o = origin();
+    const w = s.add(startWorker(o));
+    const tab = s.add(openTab(o, w, config()));
+    await tab.sync.ready;
+    await until(() => changes(tab).reduce((n, e) => n + e.changes.insert.length, 0) >= 2000, 10000, 'the initial DATA_CHANGE');
+    const evs = changes(tab);
+    assert.equal(large, 0, 'no row parsed: neither the preload nor the DATA_CHANGE nor .length parse them');
+    const big = evs.find((e) => e.changes.insert.length > 1000);
+    assert.ok(big, 'one change set of the initial sync holds most rows');
+    const ins = big.changes.insert;
+    assert.ok(Array.isArray(ins) && ins instanceof Array);
+    assert.deepEqual([big.changes.update.length, big.changes.delete.length], [0, 0]);
+    assert.equal(Object.keys(big).includes('counts'), false, 'the wire fields are gone');
+    const first = ins[0];
+    assert.equal(large, 1, 'the first read parses the set, once');
+    assert.equal(typeof first.id, 'string');
+    assert.equal(typeof first.completed, 'boolean'); // typed like the official client
+    const replica = new Map((await tab.sync.query('SELECT * FROM test_items')).map((r) => [r.id, r]));
+    for (const r of ins) assert.deepEqual(r, replica.get(r.id));
+    assert.equal(ins.filter((r) => replica.has(r.id)).length, ins.length);
+    assert.deepEqual([...ins].map((r) => r.id), ins.map((r) => r.id));
+    assert.equal(Object.keys(ins).length, ins.length);
+    const n0 = large; // (the query's answer is parsed in the worker)
+    assert.deepEqual(JSON.parse(JSON.stringify(big.changes)), { insert: [...ins], update: [], delete: [] });
+    assert.equal(large, n0 + 1, 'no parse of the set again: only the JSON.parse of this test');
+    ins.push({ id: 'mine' });
+    assert.equal(ins.at(-1).id, 'mine');
+    assert.equal(evs.reduce((n, e) => n + e.changes.insert.length, 0), 2001);
+    assert.deepEqual(structuredClone(Array.from(ins)).length, ins.length, 'a copy clones');
+  } finally {
+    JSON.parse = parse;
+    await s.close();
+  }
+});
+
 test('live changes reach two ports as the right DATA_CHANGE, only after they are durable', async () => {
   const s = scope();
   try {

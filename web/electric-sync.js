@@ -50,12 +50,14 @@ function workerUrl(option) {
   return new URL('./electric-sync.worker.js', import.meta.url).href;
 }
 
-// A large DATA_CHANGE arrives with its `changes` as UTF-8 JSON bytes (`changesJson`) and the
-// types of its int8 and non-finite float columns (`types`): the worker ships it that way because
-// structured-cloning 100k row objects costs far more than a byte copy and one JSON.parse here
-// (docs/contracts.md §6). Usually those bytes come ahead, in a DATA_CHANGE_PRELOAD sent while the
-// commit is being made durable, and the DATA_CHANGE itself only names it (`ref`). Listeners
-// always see `changes`, typed as the worker's own events are, and only once durable.
+// A large DATA_CHANGE arrives with its `changes` as UTF-8 JSON bytes (`changesJson`), the row
+// counts of its three lists (`counts`) and the types of its int8 and non-finite float columns
+// (`types`): the worker ships it that way because structured-cloning 100k row objects costs far
+// more than a byte copy and one JSON.parse here (docs/contracts.md §6). Usually those bytes come
+// ahead, in a DATA_CHANGE_PRELOAD sent while the commit is being made durable, and the
+// DATA_CHANGE itself only names it (`ref`). Listeners always see `changes`, typed as the
+// worker's own events are, and only once durable. With counts, its rows are parsed on demand
+// (lazyChanges): a tab that only counts them, or re-queries on the event, never parses 100k rows.
 const utf8 = typeof TextDecoder !== 'undefined' ? new TextDecoder('utf-8') : null;
 function reviveValue(v, kind) {
   if (v === null || v === undefined) return v;
@@ -78,9 +80,47 @@ function parseChanges(msg) {
   }
   return changes;
 }
+// `changes` whose rows are parsed when first read: `insert`, `update` and `delete` are arrays
+// (Array.isArray is true) of the lengths `counts` gives, which hold the rows once anything but
+// `length` of any of them is touched (an index, iteration, a method, keys, JSON.stringify):
+// then the whole set is parsed once (parseChanges) and each behaves as the plain array it wraps.
+// A proxy cannot be structured-cloned: postMessage a copy (`Array.from(changes.insert)`).
+const LISTS = ['insert', 'update', 'delete'];
+function lazyChanges(msg) {
+  const targets = LISTS.map((_, i) => new Array(msg.counts[i]));
+  let wire = msg;
+  const fill = () => {
+    if (!wire) return;
+    const parsed = parseChanges(wire);
+    wire = null; // the bytes go with the first read
+    LISTS.forEach((k, i) => {
+      const rows = parsed[k] || [], t = targets[i];
+      t.length = rows.length;
+      for (let j = 0; j < rows.length; j++) t[j] = rows[j];
+    });
+  };
+  const handler = {
+    get: (t, k) => { if (k !== 'length') fill(); return Reflect.get(t, k); },
+    set: (t, k, v) => { fill(); return Reflect.set(t, k, v); },
+    has: (t, k) => { fill(); return Reflect.has(t, k); },
+    deleteProperty: (t, k) => { fill(); return Reflect.deleteProperty(t, k); },
+    ownKeys: (t) => { fill(); return Reflect.ownKeys(t); },
+    getOwnPropertyDescriptor: (t, k) => { fill(); return Reflect.getOwnPropertyDescriptor(t, k); },
+    defineProperty: (t, k, d) => { fill(); return Reflect.defineProperty(t, k, d); },
+    preventExtensions: (t) => { fill(); return Reflect.preventExtensions(t); },
+  };
+  const changes = {};
+  LISTS.forEach((k, i) => { changes[k] = new Proxy(targets[i], handler); });
+  return changes;
+}
+// The counts of a wire DATA_CHANGE, when the worker sent them: [inserts, updates, deletes].
+const hasCounts = (msg) => Array.isArray(msg.counts) && msg.counts.length === 3 &&
+  msg.counts.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff);
+const changesOf = (msg) => (hasCounts(msg) ? lazyChanges(msg) : parseChanges(msg));
+
 // The DATA_CHANGE listeners see: `changes` in its place, the wire fields gone.
 function withChanges(msg, changes) {
-  const { changesJson: _j, types: _t, ref: _r, ...rest } = msg;
+  const { changesJson: _j, types: _t, ref: _r, counts: _c, ...rest } = msg;
   return { type: rest.type, shapeName: rest.shapeName, tableName: rest.tableName, changes, ...rest };
 }
 
@@ -231,7 +271,7 @@ export function useElectricSync(options = {}) {
     let msg = ev.data;
     if (!msg || closed) return;
     if (msg.type === 'DATA_CHANGE_PRELOAD') {
-      preloaded.set(msg.ref, parseChanges(msg));
+      preloaded.set(msg.ref, changesOf(msg));
       return;
     }
     if (msg.type === 'DATA_CHANGE' && msg.ref !== undefined) {
@@ -239,7 +279,7 @@ export function useElectricSync(options = {}) {
       if (!changes) return setTimeout(() => { throw new Error(`electric-sync: DATA_CHANGE ${msg.ref} arrived without its change set`); });
       msg = withChanges(msg, changes);
     } else if (msg.type === 'DATA_CHANGE' && msg.changesJson) {
-      msg = withChanges(msg, parseChanges(msg));
+      msg = withChanges(msg, changesOf(msg));
     }
     switch (msg.type) {
       case 'RESULT': {

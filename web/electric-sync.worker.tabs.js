@@ -76,14 +76,15 @@
     }
 
     // The large change sets of a commit that is not durable yet (decodeEvents' wire form) go to
-    // the tabs now, as {type:'DATA_CHANGE_PRELOAD', ref, changesJson, types?}: each tab parses
-    // them while IndexedDB writes the commit, and delivers them to its listeners only when the
-    // DATA_CHANGE itself comes (broadcastChanges). The tab's parse overlaps the flush.
+    // the tabs now, as {type:'DATA_CHANGE_PRELOAD', ref, changesJson, counts?, types?}: the bytes
+    // travel while IndexedDB writes the commit, and each tab delivers them to its listeners only
+    // when the DATA_CHANGE itself comes (broadcastChanges).
     preload(events) {
       for (const ev of events) {
         if (!ev.changesJson) continue;
         const ref = `${this.refBase}:${this.nextRef++}`;
         const msg = { type: 'DATA_CHANGE_PRELOAD', ref, changesJson: ev.changesJson };
+        if (ev.counts) msg.counts = ev.counts;
         if (ev.types) msg.types = ev.types;
         const to = new Set();
         for (const c of this.clients.values()) { this.send(c, msg); to.add(c.id); }
@@ -108,11 +109,13 @@
   // Structured-cloning a 100k-row DATA_CHANGE to a tab costs the worker ~0.4 s and the tab
   // ~0.6 s (Chromium, docs/contracts.md §6); its JSON bytes cost a copy, and JSON.parse in the
   // tab ~0.3 s. So an event whose JSON is at least RAW_EVENT_BYTES long goes out as
-  //   {type:'DATA_CHANGE', shapeName, tableName, txids?, changesJson: Uint8Array, types?}
-  // (`changesJson` the UTF-8 JSON of `changes`, `types` the engine's column types for int8 and
-  // non-finite floats), which the tab library turns back into `changes` before any listener sees
-  // the event; smaller events are parsed and revived here as before. The worker itself never
-  // parses the rows of a large event: it needs only its envelope (shapeName, txids).
+  //   {type:'DATA_CHANGE', shapeName, tableName, txids?, changesJson: Uint8Array, counts, types?}
+  // (`changesJson` the UTF-8 JSON of `changes`, `counts` the row counts of its insert, update
+  // and delete lists, `types` the engine's column types for int8 and non-finite floats), which
+  // the tab library turns back into `changes` (its rows parsed when a listener first reads them,
+  // electric-sync.js) before any listener sees the event; smaller events are parsed and revived
+  // here as before. The worker itself never parses the rows of a large event: it needs only its
+  // envelope (shapeName, txids).
   const RAW_EVENT_BYTES = 64 * 1024;
   const Q = 0x22, BS = 0x5c, LB = 0x7b, RB = 0x7d, LS = 0x5b, RS = 0x5d, COMMA = 0x2c, COLON = 0x3a;
   const utf8 = new TextDecoder('utf-8');
@@ -147,24 +150,47 @@
     }
   }
 
-  // The engine's records of where its events lie in `bytes` (bytes.events: start, end, cut,
-  // changesEnd per event; Engine.ingest), when they describe the whole array: back to back from
-  // its '[' to its ']', each an object, each DATA_CHANGE's `changes` member where it says.
-  // Null otherwise (no records: the caller scans).
+  // The engine's records of where its events lie in `bytes` (bytes.events, RECORD numbers per
+  // event: start, end, cut, changesEnd, then its inserts, updates and deletes; Engine.ingest),
+  // when they describe the whole array: back to back from its '[' to its ']', each an object,
+  // each DATA_CHANGE's `changes` member where it says. Null otherwise (no records: the caller
+  // scans).
+  const RECORD = 7;
   const CHANGES_KEY = [...',"changes":'].map((ch) => ch.charCodeAt(0));
   function eventRecords(bytes) {
     const x = bytes.events;
-    if (!(x instanceof Uint32Array) || !x.length || x.length % 4) return null;
+    if (!(x instanceof Uint32Array) || !x.length || x.length % RECORD) return null;
     let at = 1;
-    for (let k = 0; k < x.length; k += 4) {
+    for (let k = 0; k < x.length; k += RECORD) {
       const [start, end, cut, cend] = [x[k], x[k + 1], x[k + 2], x[k + 3]];
       if (start !== at || bytes[start] !== LB || end <= start || bytes[end - 1] !== RB) return null;
       if (cut && (cut < start || cend > end || cend < cut + CHANGES_KEY.length || bytes[cend - 1] !== RB ||
         !CHANGES_KEY.every((c, i) => bytes[cut + i] === c))) return null;
       at = end + 1;
-      if (bytes[end] !== (k + 4 === x.length ? RS : COMMA)) return null;
+      if (bytes[end] !== (k + RECORD === x.length ? RS : COMMA)) return null;
     }
     return at === bytes.length ? x : null;
+  }
+
+  // How many rows each list of a `changes` object at bytes[start, end) holds, [inserts, updates,
+  // deletes], by skipping its values (the scan of a change set without the engine's records).
+  function countLists(bytes, start, end) {
+    const counts = { insert: 0, update: 0, delete: 0 };
+    let i = start + 1;
+    while (i < end - 1) {
+      const keyEnd = skipString(bytes, i);
+      const key = utf8.decode(bytes.subarray(i + 1, keyEnd - 1));
+      let j = keyEnd + 1; // past the colon
+      if (bytes[j] !== LS) throw new Error(`change events: changes.${key} is not an array`);
+      let n = 0;
+      for (j++; bytes[j] !== RS; n++) {
+        j = skipValue(bytes, j);
+        if (bytes[j] === COMMA) j++;
+      }
+      if (key in counts) counts[key] = n;
+      i = bytes[j + 1] === COMMA ? j + 2 : j + 1;
+    }
+    return [counts.insert, counts.update, counts.delete];
   }
 
   // bytes: the engine's events JSON (Uint8Array, or null); engine: for the types of int8 and
@@ -175,10 +201,10 @@
     const out = [];
     const x = eventRecords(bytes);
     if (x) {
-      for (let k = 0; k < x.length; k += 4) {
+      for (let k = 0; k < x.length; k += RECORD) {
         const [start, end, cut, cend] = [x[k], x[k + 1], x[k + 2], x[k + 3]];
         if (end - start < rawEventBytes || !cut) out.push(engine.reviveEvent(JSON.parse(utf8.decode(bytes.subarray(start, end)))));
-        else out.push(wireFrom(JSON.parse(utf8.decode(bytes.subarray(start, cut)) + utf8.decode(bytes.subarray(cend, end))), part(bytes, cut + CHANGES_KEY.length, cend), engine));
+        else out.push(wireFrom(JSON.parse(utf8.decode(bytes.subarray(start, cut)) + utf8.decode(bytes.subarray(cend, end))), part(bytes, cut + CHANGES_KEY.length, cend), engine, [x[k + 4], x[k + 5], x[k + 6]]));
       }
       return out;
     }
@@ -201,7 +227,7 @@
   // One event object at bytes[start, end): its members but `changes` parsed, `changes` as bytes.
   function wireEvent(bytes, start, end, engine) {
     const parts = [];
-    let changes = null;
+    let changes = null, counts = null;
     let i = start + 1;
     while (i < end - 1) {
       const keyEnd = skipString(bytes, i);
@@ -209,19 +235,21 @@
       const vStart = keyEnd + 1; // past the colon
       if (bytes[keyEnd] !== COLON) throw new Error('change events: malformed member');
       const vEnd = skipValue(bytes, vStart);
-      if (key === 'changes') changes = part(bytes, vStart, vEnd);
+      if (key === 'changes') { changes = part(bytes, vStart, vEnd); counts = countLists(bytes, vStart, vEnd); }
       else parts.push(utf8.decode(bytes.subarray(i, vEnd)));
       i = bytes[vEnd] === COMMA ? vEnd + 1 : vEnd;
     }
     const ev = JSON.parse(`{${parts.join(',')}}`);
     if (!changes) return engine.reviveEvent(ev);
-    return wireFrom(ev, changes, engine);
+    return wireFrom(ev, changes, engine, counts);
   }
 
-  // The wire form of an event: its envelope `ev` (every member but `changes`) and the JSON bytes
-  // of its `changes`.
-  function wireFrom(ev, changes, engine) {
+  // The wire form of an event: its envelope `ev` (every member but `changes`), the JSON bytes of
+  // its `changes` and how many rows each of its lists holds (`counts`: [inserts, updates,
+  // deletes]), which lets a tab know the sizes before (or without) parsing the rows.
+  function wireFrom(ev, changes, engine, counts) {
     ev.changesJson = changes;
+    ev.counts = counts;
     const types = engine.shapeTypes(ev.shapeName);
     if (Object.keys(types).length) ev.types = types;
     return ev;

@@ -51,27 +51,36 @@ static void cs_update(esync_changeset *c, const char *old, size_t on, const char
 }
 
 /* The positions of the events in out (esync_ingest_events): a record per event, {start, end,
- * cut, changes_end}, end 0 while the event is being written. An event written where earlier ones
- * were cut off (a failed commit cuts out back) replaces their records. Without memory for a
- * record the event has none, and the caller, finding the records incomplete, scans instead. */
+ * cut, changes_end, inserts, updates, deletes}, end 0 while the event is being written. An event
+ * written where earlier ones were cut off (a failed commit cuts out back) replaces their
+ * records. Without memory for a record the event has none, and the caller, finding the records
+ * incomplete, scans instead. */
 static uint32_t *evx_start(esync *e, size_t at) {
-    while (e->nevx && e->evx[(e->nevx - 1) * 4] >= at) e->nevx--;
+    while (e->nevx && e->evx[(e->nevx - 1) * ESYNC_EVENT_RECORD] >= at) e->nevx--;
     if (e->nevx == e->capevx) {
         size_t cap = e->capevx ? e->capevx * 2 : 16;
-        uint32_t *p = esync__realloc(e->evx, cap * 4 * sizeof *p);
+        uint32_t *p = esync__realloc(e->evx, cap * ESYNC_EVENT_RECORD * sizeof *p);
         if (!p) return NULL;
         e->evx = p;
         e->capevx = cap;
     }
-    uint32_t *r = e->evx + e->nevx++ * 4;
+    uint32_t *r = e->evx + e->nevx++ * ESYNC_EVENT_RECORD;
+    memset(r, 0, ESYNC_EVENT_RECORD * sizeof *r);
     r[0] = (uint32_t)at;
-    r[1] = r[2] = r[3] = 0;
     return r;
 }
 /* The record of the event being written, or NULL. */
 static uint32_t *evx_open(esync *e) {
-    uint32_t *r = e->nevx ? e->evx + (e->nevx - 1) * 4 : NULL;
+    uint32_t *r = e->nevx ? e->evx + (e->nevx - 1) * ESYNC_EVENT_RECORD : NULL;
     return r && !r[1] ? r : NULL;
+}
+/* The row counts of the DATA_CHANGE being written, into its record. */
+static void evx_counts(esync *e, int64_t ins, int64_t upd, int64_t del) {
+    uint32_t *r = evx_open(e);
+    if (!r) return;
+    r[4] = ins > UINT32_MAX ? UINT32_MAX : (uint32_t)ins;
+    r[5] = upd > UINT32_MAX ? UINT32_MAX : (uint32_t)upd;
+    r[6] = del > UINT32_MAX ? UINT32_MAX : (uint32_t)del;
 }
 
 /* {"type":TYPE,"shapeName":…,"tableName":… */
@@ -168,6 +177,7 @@ static bool emit_in_place(esync *e, esync_changeset *c, const esync_shape *s, es
     *out = c->ins;
     esync__buf_init(&c->ins);
     esync__buf_puts(out, "],\"update\":[],\"delete\":[");
+    evx_counts(e, c->n_ins, c->n_upd, c->n_del);
     event_close(e, s, out);
     return true;
 }
@@ -190,6 +200,7 @@ void esync__changes_emit(esync *e, esync_changeset *c, const esync_shape *s, esy
     esync__buf_append(out, c->upd.data, c->upd.len);
     esync__buf_puts(out, "],\"delete\":[");
     esync__buf_append(out, c->del.data, c->del.len);
+    evx_counts(e, c->n_ins, c->n_upd, c->n_del);
     event_close(e, s, out);
 }
 
@@ -557,6 +568,7 @@ int esync__changes_collect(esync *e, esync_shape *s, esync_changeset *cs, esync_
         event_open(e, s, out);
         rc = changes_fast(e, s, out, &n);
         esync__buf_puts(out, "],\"update\":[],\"delete\":[");
+        evx_counts(e, n, 0, 0);
         event_close(e, s, out);
         if (!n || rc) { /* nothing inserted: no event */
             out->len = mark;

@@ -345,14 +345,18 @@ int esync_ingest(esync *e, const char *shape, const esync_response *resp, char *
                  size_t *changes_len);
 
 /* Where the events of the last esync_ingest's *changes lie, so that a caller can pass a large
- * change set on without parsing it: n records of four byte offsets into *changes,
- *   [start, end)   the event object, from its '{' to past its '}'
+ * change set on without parsing it: n records of ESYNC_EVENT_RECORD numbers each,
+ *   [start, end)   byte offsets into *changes: the event object, from its '{' to past its '}'
  *   cut            DATA_CHANGE: the offset of its `,"changes":` member (its value follows those
  *                  11 bytes); 0 for other events
  *   changes_end    DATA_CHANGE: past the `changes` object (the members after it, `txids`, and the
  *                  event's '}' remain); 0 for other events
+ *   inserts, updates, deletes
+ *                  DATA_CHANGE: how many rows each of its lists holds (so that a reader knows
+ *                  the sizes without parsing the rows); 0 for other events
  * in the order of the events. *pos is owned by e and valid until the next call on e; n is 0 when
  * *changes was NULL. */
+#define ESYNC_EVENT_RECORD 7
 int esync_ingest_events(esync *e, const uint32_t **pos, size_t *n);
 
 /* The column types of a shape that need conversion in JS, as JSON {"column": "int8" | "float"},

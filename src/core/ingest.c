@@ -479,7 +479,8 @@ static int end_call(esync *e, int rc, esync_buf *out, char **changes, size_t *ch
         return esync__oom(e);
     }
     /* records of events cut off at the end (a failed commit), or left open, are dropped */
-    while (e->nevx && (e->evx[(e->nevx - 1) * 4] >= out->len - 1 || !e->evx[(e->nevx - 1) * 4 + 1]))
+    while (e->nevx && (e->evx[(e->nevx - 1) * ESYNC_EVENT_RECORD] >= out->len - 1 ||
+                       !e->evx[(e->nevx - 1) * ESYNC_EVENT_RECORD + 1]))
         e->nevx--;
     if (out->len > 2)
         *changes = esync__buf_take(out, changes_len);

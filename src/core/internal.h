@@ -151,8 +151,8 @@ struct esync {
      * appends "<database>\0<table>\0" here for every table the statement reads ("" for the
      * database when SQLite names none). */
     esync_buf *reads;
-    /* changes.c: the events written by the running esync_ingest, 4 offsets each
-     * (esync_ingest_events); nevx counts records */
+    /* changes.c: the events written by the running esync_ingest, ESYNC_EVENT_RECORD fields
+     * each (esync_ingest_events); nevx counts records */
     uint32_t *evx;
     size_t nevx, capevx;
 };

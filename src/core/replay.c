@@ -89,8 +89,8 @@ static void check_events_index(replay *r, int step, const char *changes, size_t 
     cJSON *all = changes ? cJSON_Parse(changes) : NULL;
     if (!why && (int)n != (all ? cJSON_GetArraySize(all) : 0)) why = "record count";
     for (size_t k = 0; k < n && !why; k++) {
-        const uint32_t *x = pos + 4 * k;
-        size_t want_start = k ? pos[4 * (k - 1) + 1] + 1 : 1;
+        const uint32_t *x = pos + ESYNC_EVENT_RECORD * k;
+        size_t want_start = k ? pos[ESYNC_EVENT_RECORD * (k - 1) + 1] + 1 : 1;
         cJSON *ev = cJSON_GetArrayItem(all, (int)k);
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
         bool dc = cJSON_IsString(type) && !strcmp(type->valuestring, "DATA_CHANGE");
@@ -104,6 +104,15 @@ static void check_events_index(replay *r, int step, const char *changes, size_t 
                          memcmp(changes + x[2], ",\"changes\":", 11) ||
                          !slice_is(changes + x[2] + 11, x[3] - x[2] - 11, cJSON_Object))))
             why = "changes member";
+        else {
+            /* the row counts of its lists (a DATA_CHANGE's), else zeros */
+            const cJSON *c = cJSON_GetObjectItemCaseSensitive(ev, "changes");
+            static const char *const lists[3] = {"insert", "update", "delete"};
+            for (int i = 0; i < 3 && !why; i++) {
+                const cJSON *l = dc ? cJSON_GetObjectItemCaseSensitive(c, lists[i]) : NULL;
+                if (x[4 + i] != (uint32_t)(l ? cJSON_GetArraySize(l) : 0)) why = "row counts";
+            }
+        }
     }
     cJSON_Delete(all);
     if (why) {

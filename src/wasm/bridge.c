@@ -108,6 +108,9 @@ EMSCRIPTEN_KEEPALIVE int esw_ingest_continue(esync *e) {
     return take(esync_ingest_continue(e, &out, &len), out, len);
 }
 
+/* ESYNC_EVENT_RECORD, the numbers of a record of esw_ingest_events (bridge.js checks its own). */
+EMSCRIPTEN_KEEPALIVE int esw_event_record(void) { return ESYNC_EVENT_RECORD; }
+
 /* esync_ingest_events: returns the record count; the records go to the EVENTS slot (borrowed). */
 EMSCRIPTEN_KEEPALIVE int esw_ingest_events(esync *e) {
     const uint32_t *pos = NULL;

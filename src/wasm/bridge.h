@@ -38,6 +38,7 @@ esync *esw_open(const char *path, double seed, double max_body);
 void esw_set_checkpoint_bytes(esync *e, double bytes);
 void esw_set_checkpoint_growth(esync *e, double max_bytes);
 int esw_next_request(esync *e, const char *shape);
+int esw_event_record(void);
 int esw_ingest_events(esync *e);
 int esw_ingest_continue(esync *e);
 int esw_ingest(esync *e, const char *shape, int status, const char *handle, const char *offset,

@@ -17,6 +17,7 @@
   // The transfer block's slots: bridge.h's ESW_XFER_SLOTS, in the same order.
   // The memvfs file a replica image passes through (ingest).
   const IMAGE_FILE = 'esync-image';
+  const EVENT_RECORD = 7; // numbers per event record of esync_ingest_events (ESYNC_EVENT_RECORD)
   const XFER = { OUT_PTR: 0, OUT_LEN: 1, ACTION: 2, LIVE: 3, WAIT_MS: 4, QUERY: 5, OPEN_ERROR: 6, EVENTS: 7, IMAGE: 8 };
   // esync_action (esync.h) -> the name nextRequest() returns.
   const ACTIONS = { 1: 'fetch', 2: 'wait', 3: 'idle', 4: 'stop', 5: 'auth' };
@@ -30,6 +31,7 @@
     if (slots !== Object.keys(XFER).join(' ') || !Object.values(XFER).every((slot, i) => slot === i)) {
       throw new Error(`bridge.js XFER (${Object.keys(XFER).join(' ')}) does not match bridge.h (${slots})`);
     }
+    if (Module._esw_event_record() !== EVENT_RECORD) throw new Error('bridge.js EVENT_RECORD does not match esync.h');
     for (const code in ACTIONS) {
       const p = Module._esw_action_name(Number(code));
       if (!p || Module.UTF8ToString(p) !== ACTIONS[code]) throw new Error(`bridge.js ACTIONS[${code}] does not match bridge.c`);
@@ -158,9 +160,10 @@
     // UTF-8 JSON array, a Uint8Array of their own (null when nothing was committed), neither
     // parsed nor revived: the worker ships large change sets to the tabs as JSON bytes
     // (web/electric-sync.worker.tabs.js) and parses only what it needs itself. Those bytes carry
-    // `events`, a Uint32Array of 4 offsets per event (esync_ingest_events: start, end, the
-    // `,"changes":` member's offset and the end of its object; 0, 0 for an event without
-    // changes), so that nothing has to scan them to find the events.
+    // `events`, a Uint32Array of 7 numbers per event (esync_ingest_events: start, end, the
+    // `,"changes":` member's offset and the end of its object, then how many inserts, updates
+    // and deletes it holds; zeros but the first two for an event without changes), so that
+    // nothing has to scan them to find the events or count their rows.
     // response.image (a Uint8Array) instead of a body: a replica image (esync.h), the answer to
     // a request whose `image` was true; it goes through a memvfs file, deleted after the call
     // (memvfs keeps its bytes while the engine has it attached, until its batch ends; the next
@@ -233,11 +236,11 @@
     // The events as the engine's UTF-8 bytes, with their offsets (options.raw of ingest()).
     takeRaw() {
       const text = takeOutBytes();
-      // where each event lies in those bytes (esync_ingest_events): 4 offsets per event
+      // where each event lies in those bytes, and its row counts (esync_ingest_events)
       const n = text ? Module._esw_ingest_events(this.ptr) : 0;
       if (text && n > 0) {
         const p = xfer(XFER.EVENTS) >> 2;
-        text.events = Module.HEAPU32.slice(p, p + 4 * n);
+        text.events = Module.HEAPU32.slice(p, p + EVENT_RECORD * n);
       }
       return text;
     }

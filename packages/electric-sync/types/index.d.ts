@@ -61,6 +61,11 @@ export interface DataChangeEvent<R = Row> {
   shapeName: string;
   /** the table without its schema */
   tableName: string;
+  /**
+   * A large set's lists (64 KiB of JSON or more) are arrays whose `length` is known at once and
+   * whose rows are parsed on the first other read; they are proxies, so `postMessage` a copy
+   * (`Array.from(changes.insert)`).
+   */
   changes: {
     insert: R[];
     update: { old: R; new: R }[];
