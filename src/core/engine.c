@@ -67,15 +67,34 @@ static int load_meta(esync *e) {
     return rc;
 }
 
+/* Whether sql prepares on the writer (its tables and columns exist). */
+static bool prepares(esync *e, const char *sql) {
+    sqlite3_stmt *st = NULL;
+    bool ok = sqlite3_prepare_v2(e->db, sql, -1, &st, NULL) == SQLITE_OK;
+    sqlite3_finalize(st);
+    return ok;
+}
+
 /* A replica written before txids were kept has no esync_shapes.txids: the column is added
  * (older engines, which name their columns, ignore it; the format stays the same). */
 static int add_txids_column(esync *e) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(e->db, "SELECT txids FROM esync_shapes", -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_finalize(st);
-        return ESYNC_OK;
-    }
+    if (prepares(e, "SELECT txids FROM esync_shapes")) return ESYNC_OK;
     return esync__exec(e, "ALTER TABLE esync_shapes ADD COLUMN txids TEXT");
+}
+
+/* Whether the file already holds every table of this engine, in this format: a stored replica's
+ * open then only reads (no DDL, no write transaction: a browser reopening one compiles none of
+ * that code). */
+static bool replica_current(esync *e) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='format'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return false;
+    bool ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
+              !strcmp((const char *)sqlite3_column_text(st, 0), ESYNC_FORMAT);
+    sqlite3_finalize(st);
+    return ok && prepares(e, "SELECT txids FROM esync_shapes") &&
+           prepares(e, "SELECT seq FROM esync_txids");
 }
 
 int esync_open(const esync_options *opts, esync **out) {
@@ -97,18 +116,19 @@ int esync_open(const esync_options *opts, esync **out) {
         goto fail;
     }
     sqlite3_extended_result_codes(e->db, 0);
-    rc = esync__exec(
-        e,
-        "PRAGMA foreign_keys=OFF;"
-        "PRAGMA synchronous=NORMAL;"
-        "CREATE TABLE IF NOT EXISTS esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
-        "CREATE TABLE IF NOT EXISTS esync_shapes(name TEXT PRIMARY KEY, definition TEXT NOT NULL,"
-        " table_name TEXT NOT NULL, handle TEXT, \"offset\" TEXT NOT NULL DEFAULT '-1', schema TEXT,"
-        " row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT)"
-        " WITHOUT ROWID;" ESYNC_TXIDS_DDL
-        "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
-    if (!rc) rc = add_txids_column(e);
-    if (rc) goto fail;
+    /* (synchronous NORMAL and foreign keys off are SQLite's defaults in this build) */
+    if (!replica_current(e)) {
+        rc = esync__exec(
+            e,
+            "CREATE TABLE IF NOT EXISTS esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+            "CREATE TABLE IF NOT EXISTS esync_shapes(name TEXT PRIMARY KEY, definition TEXT NOT "
+            "NULL, table_name TEXT NOT NULL, handle TEXT, \"offset\" TEXT NOT NULL DEFAULT '-1',"
+            " schema TEXT, row_count INTEGER NOT NULL DEFAULT 0, last_sync REAL, txids TEXT)"
+            " WITHOUT ROWID;" ESYNC_TXIDS_DDL
+            "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
+        if (!rc) rc = add_txids_column(e);
+        if (rc) goto fail;
+    }
     if (opts->journal_mode) {
         esync_buf b;
         esync__buf_init(&b);
