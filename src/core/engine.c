@@ -82,18 +82,24 @@ static int add_txids_column(esync *e) {
     return esync__exec(e, "ALTER TABLE esync_shapes ADD COLUMN txids TEXT");
 }
 
+/* Whether esync_meta says this engine's format: 1, 0 (another format, or none stored), -1 (no
+ * such table, or SQLite failed). */
+static int format_current(esync *e) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='format'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    int ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
+             !strcmp((const char *)sqlite3_column_text(st, 0), ESYNC_FORMAT);
+    sqlite3_finalize(st);
+    return ok;
+}
+
 /* Whether the file already holds every table of this engine, in this format: a stored replica's
  * open then only reads (no DDL, no write transaction: a browser reopening one compiles none of
  * that code). */
 static bool replica_current(esync *e) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='format'", -1, &st,
-                           NULL) != SQLITE_OK)
-        return false;
-    bool ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
-              !strcmp((const char *)sqlite3_column_text(st, 0), ESYNC_FORMAT);
-    sqlite3_finalize(st);
-    return ok && prepares(e, "SELECT txids FROM esync_shapes") &&
+    return format_current(e) == 1 && prepares(e, "SELECT txids FROM esync_shapes") &&
            prepares(e, "SELECT seq FROM esync_txids");
 }
 
@@ -128,6 +134,11 @@ int esync_open(const esync_options *opts, esync **out) {
             "INSERT OR IGNORE INTO esync_meta(key, value) VALUES('format', '" ESYNC_FORMAT "');");
         if (!rc) rc = add_txids_column(e);
         if (rc) goto fail;
+        int fmt = format_current(e);
+        if (fmt != 1) { /* 0: a replica written by a newer format */
+            rc = fmt ? ESYNC_ESQLITE : ESYNC_ESCHEMA;
+            goto fail;
+        }
     }
     if (opts->journal_mode) {
         esync_buf b;
@@ -137,21 +148,6 @@ int esync_open(const esync_options *opts, esync **out) {
         rc = esync__exec_buf(e, &b);
         esync__buf_free(&b);
         if (rc) goto fail;
-    }
-    {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(e->db, "SELECT value FROM esync_meta WHERE key='format'", -1, &st,
-                               NULL)) {
-            rc = ESYNC_ESQLITE;
-            goto fail;
-        }
-        bool ok = sqlite3_step(st) == SQLITE_ROW &&
-                  !strcmp((const char *)sqlite3_column_text(st, 0), ESYNC_FORMAT);
-        sqlite3_finalize(st);
-        if (!ok) {
-            rc = ESYNC_ESCHEMA;
-            goto fail;
-        } /* a replica written by a newer format */
     }
     if ((rc = load_meta(e))) goto fail;
     if (sqlite3_open_v2(opts->path, &e->reader, SQLITE_OPEN_READONLY, opts->vfs) != SQLITE_OK) {

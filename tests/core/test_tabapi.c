@@ -745,6 +745,48 @@ static void test_old_replica(void) {
     harness_rmdb(path);
 }
 
+/* A replica of another format, or with no format stored, is refused (ESYNC_ESCHEMA) and left as
+ * it was; a current one opens with reads only (the file's change counter does not move). */
+static void test_open_formats(void) {
+    static const char *const rows[] = {"INSERT INTO esync_meta VALUES('format', '2');",
+                                       "INSERT INTO esync_meta VALUES('format', NULL);"};
+    for (int i = 0; i < 2; i++) {
+        char *path = harness_tmpdb();
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE esync_meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;%s",
+                 rows[i]);
+        exec_on(path, sql);
+        esync_options o = {.path = path};
+        esync *e = NULL;
+        CHECK_EQ_INT(esync_open(&o, &e), ESYNC_ESCHEMA);
+        CHECK(e == NULL);
+        harness_rmdb(path);
+    }
+    char *path = harness_tmpdb();
+    esync *e = open_at(path);
+    esync_close(e);
+    FILE *f = fopen(path, "rb");
+    unsigned char h1[100] = {0}, h2[100] = {0};
+    CHECK(f && fread(h1, 1, sizeof h1, f) == sizeof h1);
+    if (f) fclose(f);
+    e = open_at(path);
+    CHECK_EQ_INT(esync_shape_define(e, "s", "{\"table\":\"t\"}"), ESYNC_OK);
+    esync_close(e);
+    e = open_at(path); /* the shape is stored: this open writes nothing */
+    esync_close(e);
+    f = fopen(path, "rb");
+    CHECK(f && fread(h1, 1, sizeof h1, f) == sizeof h1);
+    if (f) fclose(f);
+    e = open_at(path);
+    esync_close(e);
+    f = fopen(path, "rb");
+    CHECK(f && fread(h2, 1, sizeof h2, f) == sizeof h2);
+    if (f) fclose(f);
+    CHECK(memcmp(h1 + 24, h2 + 24, 4) == 0); /* the file change counter */
+    harness_rmdb(path);
+}
+
 int main(void) {
     int64_t before = esync_memory_used();
     test_txids_events();
@@ -757,6 +799,7 @@ int main(void) {
     test_failed_commit_later_batches();
     test_failed_commit_chunk();
     test_old_replica();
+    test_open_formats();
     CHECK_EQ_INT(esync_memory_used(), before);
     return harness_result();
 }
