@@ -172,25 +172,27 @@
     return at === bytes.length ? x : null;
   }
 
-  // How many rows each list of a `changes` object at bytes[start, end) holds, [inserts, updates,
-  // deletes], by skipping its values (the scan of a change set without the engine's records).
-  function countLists(bytes, start, end) {
+  // The `changes` object that starts at bytes[start] ('{'), walked once: [its end (past its
+  // '}'), the row counts of its lists: [inserts, updates, deletes]] (the scan of a change set
+  // without the engine's records).
+  function changesExtent(bytes, start) {
     const counts = { insert: 0, update: 0, delete: 0 };
     let i = start + 1;
-    while (i < end - 1) {
+    while (bytes[i] !== RB) {
       const keyEnd = skipString(bytes, i);
       const key = utf8.decode(bytes.subarray(i + 1, keyEnd - 1));
       let j = keyEnd + 1; // past the colon
-      if (bytes[j] !== LS) throw new Error(`change events: changes.${key} is not an array`);
+      if (bytes[keyEnd] !== COLON || bytes[j] !== LS) throw new Error(`change events: changes.${key} is not an array`);
       let n = 0;
       for (j++; bytes[j] !== RS; n++) {
+        if (j >= bytes.length) throw new Error('change events: truncated');
         j = skipValue(bytes, j);
         if (bytes[j] === COMMA) j++;
       }
       if (key in counts) counts[key] = n;
       i = bytes[j + 1] === COMMA ? j + 2 : j + 1;
     }
-    return [counts.insert, counts.update, counts.delete];
+    return [i + 1, [counts.insert, counts.update, counts.delete]];
   }
 
   // bytes: the engine's events JSON (Uint8Array, or null); engine: for the types of int8 and
@@ -234,9 +236,14 @@
       const key = utf8.decode(bytes.subarray(i + 1, keyEnd - 1));
       const vStart = keyEnd + 1; // past the colon
       if (bytes[keyEnd] !== COLON) throw new Error('change events: malformed member');
-      const vEnd = skipValue(bytes, vStart);
-      if (key === 'changes') { changes = part(bytes, vStart, vEnd); counts = countLists(bytes, vStart, vEnd); }
-      else parts.push(utf8.decode(bytes.subarray(i, vEnd)));
+      let vEnd;
+      if (key === 'changes' && bytes[vStart] === LB) {
+        [vEnd, counts] = changesExtent(bytes, vStart);
+        changes = part(bytes, vStart, vEnd);
+      } else {
+        vEnd = skipValue(bytes, vStart);
+        parts.push(utf8.decode(bytes.subarray(i, vEnd)));
+      }
       i = bytes[vEnd] === COMMA ? vEnd + 1 : vEnd;
     }
     const ev = JSON.parse(`{${parts.join(',')}}`);
