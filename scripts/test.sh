@@ -19,6 +19,10 @@
 #           electric-sync-server (with a secret) and Postgres, driven in Chromium (two tabs, awaitTxId,
 #           offline reload, SSR); prints its wall time
 set -euo pipefail
+# A test that hangs fails after 10 minutes, and a test file whose tests are done exits even if
+# something it started is still running (a client left polling): one stuck test must not eat
+# CI's time budget.
+nodetest=(node --test --test-concurrency=1 --test-timeout=600000 --test-force-exit)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 part=${1:-all}
@@ -35,24 +39,25 @@ run_native() {
 run_wasm() {
     echo "== test:wasm" >&2
     bash scripts/build.sh native wasm   # the worker tests run against the real server
-    node --test --test-concurrency=1 wasm-tests/
+    "${nodetest[@]}" wasm-tests/
 }
 run_server() {
     echo "== test:server" >&2
     if [ ! -d tests/server ]; then echo "test:server: no tests yet" >&2; return; fi
     bash scripts/build.sh native
-    node --test --test-concurrency=1 tests/server/
+    "${nodetest[@]}" tests/server/
 }
 run_e2e() {
     echo "== test:e2e" >&2
     if [ ! -d tests/e2e ]; then echo "test:e2e: no tests yet" >&2; return; fi
     bash scripts/build.sh native wasm
-    node --test --test-concurrency=1 tests/e2e/
+    "${nodetest[@]}" tests/e2e/
 }
 run_chaos() {
     echo "== test:chaos" >&2
     bash scripts/build.sh native wasm
-    node tests/chaos/run.js
+    # a watchdog: a run that hangs is stopped after 30 minutes (a normal one takes a few)
+    timeout -k 30 1800 node tests/chaos/run.js || { echo "test:chaos: failed (exit $?; 124: the 30-minute watchdog)" >&2; return 1; }
 }
 
 run_package() {
@@ -106,7 +111,7 @@ JSON
     echo "test:package: the installed package type-checks (usage.ts, its @ts-expect-error lines included)" >&2
     # server-side rendering with the installed bindings
     cp packages/electric-sync/test/ssr.test.js "$tmp/app/"
-    (cd "$tmp/app" && node --test ssr.test.js)
+    (cd "$tmp/app" && "${nodetest[@]}" ssr.test.js)
 }
 
 run_nuxt() {
@@ -114,7 +119,7 @@ run_nuxt() {
     bash scripts/build.sh native wasm
     bash scripts/package.sh
     local t0=$SECONDS
-    node --test --test-concurrency=1 examples/test/
+    "${nodetest[@]}" examples/test/
     echo "test:nuxt: $((SECONDS - t0)) s (pack, npm ci, nuxt build, Chromium)" >&2
 }
 

@@ -57,6 +57,26 @@ async function expectBigSynced(shape, where, timeoutMs = 60000) {
   }
 }
 
+// Stops `srv` while a snapshot of `table` runs: the snapshot query's backend is paused
+// (SIGSTOP) before the server gets SIGTERM and resumed once the server logs that it is stopping,
+// so the snapshot cannot complete in between; the paused backend is resumed whatever happens.
+async function stopDuringSnapshot(srv, table) {
+  const r = await sql(`select pid from pg_stat_activity where application_name = 'esync-shapes'
+    and query like 'SELECT %${table}%' and state = 'active'`)
+  assert.equal(r.rowCount, 1, 'the snapshot query is running')
+  const pid = r.rows[0].pid
+  process.kill(pid, 'SIGSTOP')
+  try {
+    srv.proc.kill('SIGTERM')
+    for (let i = 0; i < 100 && !srv.log().includes('shutting down'); i++) await sleep(20)
+    assert.match(srv.log(), /shutting down/)
+    await sleep(100) // the server's stop has begun: it now waits for the snapshot job
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+  await srv.stop()
+}
+
 // Follows a shape from `offset` to up-to-date with raw requests. Returns every response.
 async function follow(base, qs, handle, offset) {
   const out = []
@@ -207,6 +227,7 @@ test('the official client syncs a new large shape while rows change, also across
   const port = srv.port
   const qs = { table: 'ss_big', where: `title <> 'client'` }
   const c = clientShape(srv.base, qs)
+  let c2
   try {
     // the first rows reach the client while the snapshot runs; rows change meanwhile
     let got = 0
@@ -225,7 +246,7 @@ test('the official client syncs a new large shape while rows change, also across
 
     // a second new shape; the server restarts while its snapshot runs
     const qs2 = { table: 'ss_big', where: `title <> 'restart'` }
-    const c2 = clientShape(srv.base, qs2)
+    c2 = clientShape(srv.base, qs2)
     let got2 = 0
     await new Promise((resolve) => c2.stream.subscribe((msgs) => {
       got2 += msgs.filter((m) => m.headers?.operation).length
@@ -233,7 +254,10 @@ test('the official client syncs a new large shape while rows change, also across
     }))
     const h = c2.stream.shapeHandle
     assert.equal(fs.existsSync(metaPath('snapclient', h)), false, 'restart during the snapshot')
-    await srv.stop()
+    // The server stops while the snapshot query still runs: its backend is paused (a database
+    // that is slow to answer) until the server has begun to stop, so the snapshot cannot end
+    // in between, however slow this machine is to get here.
+    await stopDuringSnapshot(srv, 'ss_big')
     assert.equal(fs.existsSync(path.join(shapesDir('snapclient'), h)), false, 'an unfinished snapshot is not kept')
     await sql(`update ss_big set title = 'changed while down' where id = 3`)
     srv = await startShapeServer('snapclient', { keep: true, port })
@@ -242,6 +266,7 @@ test('the official client syncs a new large shape while rows change, also across
     c2.stop()
   } finally {
     c.stop()
+    c2?.stop()
     await sql(`delete from ss_big where id > ${BIG}`)
     await sql(`insert into ss_big (id, title, description, done)
       select g, 'item ' || g, repeat(md5(g::text), 10), g % 2 = 0 from unnest(array[1, 2, 3, ${BIG}]) g
