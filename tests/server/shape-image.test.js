@@ -11,6 +11,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import path from 'node:path'
 import zlib from 'node:zlib'
 import { loadModule } from '../../wasm-tests/load.js'
 import { freshTable, prepareShapeDb, rawGet, shapesDir, snapFiles, sql, startShapeServer, walk } from './shape-helpers.js'
@@ -127,6 +128,36 @@ test('image: the first client of a new shape waits for the images of its large c
   assert.equal(a.rows.length, ROWS)
   assert.deepEqual(b.rows, a.rows)
   assert.deepEqual(b.events, a.events)
+})
+
+test('image: an image left unsynced by a crash (snap.<k>.img.new) is removed at start and made again', async () => {
+  // (an image is served as snap.<k>.img.new while it is synced, then renamed: shape/gzip.c)
+  const role = 'image-restart'
+  let srv = await startShapeServer(role)
+  try {
+    const accept = { accept: `${IMAGE}, application/json;q=0.9`, 'accept-encoding': 'identity' }
+    await walk(srv.base, accept, 'img_items')
+    const files = await snapFiles(role, ['.img'])
+    assert.deepEqual(files.filter((f) => f.endsWith('.img.new')), [], 'synced and renamed')
+    const img0 = path.join(shapesDir(role), files.find((f) => /snap\.0\.img$/.test(f)))
+    const whole = fs.readFileSync(img0)
+    await srv.stop()
+    // the crash: chunk 0's image renamed to .img.new but only half of it on disk
+    for (const f of [img0, `${img0}.gz`]) fs.rmSync(f, { force: true })
+    fs.writeFileSync(`${img0}.new`, whole.subarray(0, whole.length >> 1))
+    srv = await startShapeServer(role, { keep: true })
+    assert.equal(fs.existsSync(`${img0}.new`), false, 'removed at start')
+    await snapFiles(role, ['.img'])
+    assert.deepEqual(fs.readFileSync(img0), whole, 'made again, the same image')
+    const answers = await walk(srv.base, accept, 'img_items')
+    assert.equal(answers[0].headers['content-type'], IMAGE)
+    const a = apply(await walk(srv.base, {}, 'img_items'), 'restart-json')
+    const b = apply(answers, 'restart-img')
+    assert.equal(a.rows.length, ROWS)
+    assert.deepEqual(b.rows, a.rows)
+  } finally {
+    await srv.dispose()
+  }
 })
 
 test('image: only for a client that names the type', async () => {

@@ -11,7 +11,8 @@
  *    after the snapshot 3-7%): a chunk is served uncompressed until its gzip is there.
  *
  * Each file is written as snap.<k>.part, synced and renamed: a file of these names is always
- * whole and durable. A shape directory removed meanwhile only makes the job fail
+ * whole and durable. (An image goes through snap.<k>.img.new between the two, served already
+ * while it is synced; storage.c removes one a crash left.) A shape directory removed meanwhile only makes the job fail
  * (esync__gzip_lock is held around the removal, and around the job's creation and rename of
  * its files). This thread is the only one of the server that uses SQLite (built
  * single-threaded).

@@ -196,13 +196,16 @@ esync_storage *esync__storage_open(const char *dir, uint64_t chunk_bytes, char *
             break;
         }
     }
-    /* the snapshot: chunks snap.0 .. snap.<k-1> */
+    /* the snapshot: chunks snap.0 .. snap.<k-1>; an image a crash left unsynced goes (it is
+     * made again: esync__storage_snap_gzip_missing) */
     char p[PATH_MAX + 16];
     for (int k = 0;; k++) {
-        char name[32];
+        char name[48];
         snprintf(name, sizeof name, "snap.%d", k);
         if (path_of(l, name, p, sizeof p) != 0 || access(p, R_OK) != 0) break;
         l->snap_chunks = k + 1;
+        snprintf(name, sizeof name, "snap.%d.img" ESYNC_STORAGE_IMAGE_UNSYNCED, k);
+        if (path_of(l, name, p, sizeof p) == 0) unlink(p);
     }
     return l;
 }
@@ -375,7 +378,12 @@ int esync__storage_snap_open_gz(const esync_storage *l, int k, uint64_t *size) {
 }
 
 int esync__storage_snap_open_image(const esync_storage *l, int k, bool gz, uint64_t *size) {
-    return snap_file(l, k, gz ? ".img.gz" : ".img", size);
+    if (gz) return snap_file(l, k, ".img.gz", size);
+    int fd = snap_file(l, k, ".img", size);
+    /* still being synced; or renamed to .img between the two opens */
+    if (fd < 0) fd = snap_file(l, k, ".img" ESYNC_STORAGE_IMAGE_UNSYNCED, size);
+    if (fd < 0) fd = snap_file(l, k, ".img", size);
+    return fd;
 }
 
 uint64_t esync__storage_snap_chunk_limit(const esync_storage *l, int k) {

@@ -19,7 +19,9 @@
  *   snap.<k>.img  chunk k's rows as a replica image (esync_image_build of src/core: a SQLite
  *                 database of one table made from the shape's electric-schema), made by the same
  *                 thread as soon as the chunk is complete when images are on
- *                 (esync__storage_snap_images), the same way (.part, synced, renamed); and
+ *                 (esync__storage_snap_images): written as snap.<k>.part, renamed to
+ *                 snap.<k>.img.new (served from then on), synced, renamed (an .img.new left by a
+ *                 crash is removed at open: its image is made again); and
  *   snap.<k>.img.gz  its gzip, made with the chunk's gzip; or
  *   snap.<k>.img.fail  (empty) when the chunk cannot be made into an image
  *   log.json      change messages, each followed by ",\n", appended a transaction at a time
@@ -77,6 +79,9 @@ const char *esync__storage_dir(const esync_storage *l);
 /* --- snapshot -------------------------------------------------------------------------------- */
 /* The size of the first snapshot chunk; each next one is 4 times larger, up to chunk_bytes. */
 #define ESYNC_STORAGE_FIRST_CHUNK (64u << 10)
+/* Appended to snap.<k>.img while that image is synced (shape/gzip.c): already served, removed
+ * at open (not known to be whole on disk). */
+#define ESYNC_STORAGE_IMAGE_UNSYNCED ".new"
 /* The byte limit of snapshot chunk k. */
 uint64_t esync__storage_snap_limit(uint64_t chunk_bytes, int k);
 /* Appends one message (JSON text, no separator) to the current snapshot chunk, starting a new
