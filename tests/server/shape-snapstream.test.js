@@ -57,14 +57,20 @@ async function expectBigSynced(shape, where, timeoutMs = 60000) {
   }
 }
 
+// The process id of the Postgres backend that runs the snapshot query of `table` (asserts that
+// one does).
+async function snapshotBackend(table) {
+  const r = await sql(`select pid from pg_stat_activity where application_name = 'esync-shapes'
+    and query like 'SELECT %${table}%' and state = 'active'`)
+  assert.equal(r.rowCount, 1, 'the snapshot query is running')
+  return r.rows[0].pid
+}
+
 // Stops `srv` while a snapshot of `table` runs: the snapshot query's backend is paused
 // (SIGSTOP) before the server gets SIGTERM and resumed once the server logs that it is stopping,
 // so the snapshot cannot complete in between; the paused backend is resumed whatever happens.
 async function stopDuringSnapshot(srv, table) {
-  const r = await sql(`select pid from pg_stat_activity where application_name = 'esync-shapes'
-    and query like 'SELECT %${table}%' and state = 'active'`)
-  assert.equal(r.rowCount, 1, 'the snapshot query is running')
-  const pid = r.rows[0].pid
+  const pid = await snapshotBackend(table)
   process.kill(pid, 'SIGSTOP')
   try {
     srv.proc.kill('SIGTERM')
@@ -196,9 +202,8 @@ test('a snapshot that fails midway: waiting readers get a 503 to retry, nothing 
     const waiting = shapeGet(srv.base, `${qs}&offset=0_40&handle=${handle}`)
     await sleep(50)
     // the snapshot's connection dies midway
-    const killed = await sql(`select pg_terminate_backend(pid) as ok from pg_stat_activity
-      where application_name = 'esync-shapes' and query like 'SELECT %ss_big%' and state = 'active'`)
-    assert.equal(killed.rowCount, 1, 'the snapshot query was running')
+    const killed = await sql('select pg_terminate_backend($1) as ok', [await snapshotBackend('ss_big')])
+    assert.equal(killed.rows[0].ok, true, 'the snapshot query was running')
     const w = await waiting
     assert.equal(w.status, 503)
     assert.ok(Number(w.headers.get('retry-after')) > 0)
