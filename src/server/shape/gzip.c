@@ -186,20 +186,18 @@ static int image_file(const char *src, const char *part, const char *dst, const 
         if (fd >= 0) close(fd);
     }
     free(body);
+    const char *made = part;
     if (rc == 0) { /* served from now on; durable, then dst */
         esync__gzip_lock();
-        if (rename(part, fresh) != 0) rc = -1;
+        if (rename(part, fresh) == 0)
+            made = fresh;
+        else
+            rc = -1;
         esync__gzip_unlock();
-        if (rc != 0) {
-            close(out);
-            return finish(part, dst, rc);
-        }
-        if (fdatasync(out) != 0 && errno != EINVAL) rc = -1;
-        if (close(out) != 0) rc = -1;
-        return finish(fresh, dst, rc);
     }
-    if (out >= 0) close(out);
-    return finish(part, dst, rc);
+    if (rc == 0 && fdatasync(out) != 0 && errno != EINVAL) rc = -1;
+    if (out >= 0 && close(out) != 0) rc = -1;
+    return finish(made, dst, rc);
 }
 
 int esync__gzip_chunk(const char *dir, int k, int level, const char *schema, bool json_gz,

@@ -12,9 +12,9 @@
  *
  * Each file is written as snap.<k>.part, synced and renamed: a file of these names is always
  * whole and durable. (An image goes through snap.<k>.img.new between the two, served already
- * while it is synced; storage.c removes one a crash left.) A shape directory removed meanwhile only makes the job fail
- * (esync__gzip_lock is held around the removal, and around the job's creation and rename of
- * its files). This thread is the only one of the server that uses SQLite (built
+ * while it is synced; storage.c removes one a crash left.) A shape directory removed meanwhile
+ * only makes the job fail (esync__gzip_lock is held around the removal, and around the job's
+ * creation and rename of its files). This thread is the only one of the server that uses SQLite (built
  * single-threaded).
  *
  * The other jobs are held back while a snapshot is written or read for the first time
