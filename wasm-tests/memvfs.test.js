@@ -73,6 +73,43 @@ test('load takes records of several chunks: cut at the size, a short last chunk 
   M.deleteDatabase('/sparse.db');
 });
 
+test('views: the bytes of a range as a few views of the heap (a run of a slab is one), zeros for chunks never written, as readRange gives them', async () => {
+  const M = await loadModule();
+  const C = M.MemVfs.CHUNK;
+  const db = new M.Engine('/views.db');
+  db.defineShape('items', { table: 'items' });
+  const rows = Array.from({ length: 6000 }, (_, i) => ({ key: `"public"."items"/"${i + 1}"`, value: { id: String(i + 1), t: 'v'.repeat(150 + (i % 50)) }, headers: { operation: 'insert', relation: ['public', 'items'] } }));
+  rows.push({ headers: { control: 'up-to-date' } });
+  db.ingest('items', { status: 200, headers: { 'electric-handle': 'h', 'electric-offset': '0_0', 'electric-up-to-date': '', 'electric-schema': JSON.stringify({ id: { type: 'int4', pk_index: 0 }, t: { type: 'text' } }) }, body: JSON.stringify(rows), nowMs: 1 });
+  const size = M.MemVfs.size('/views.db');
+  assert.ok(size >= 256 * C, `${size / C} pages`);
+  const join = (views) => {
+    const out = new Uint8Array(views.reduce((n, v) => n + v.length, 0));
+    let at = 0;
+    for (const v of views) { out.set(v, at); at += v.length; }
+    return out;
+  };
+  for (const [offset, len] of [[0, 256 * C], [64 * C, 100 * C + 17], [0, size]]) {
+    const views = M.MemVfs.views('/views.db', offset, len);
+    assert.deepEqual(join(views), M.MemVfs.readRange('/views.db', offset, len), `${offset / C}+${len}`);
+    assert.ok(views.length <= Math.ceil(len / (64 * C)) + 1, `${views.length} views for ${Math.ceil(len / C)} chunks`);
+    assert.equal(new Blob(views).size, len);
+  }
+  db.close();
+  // a sparse file: the chunks never written are views of zeros
+  const page = new Uint8Array(C).fill(3);
+  M.MemVfs.load('/holes.db', 5 * C, [[1, page], [3, page]]);
+  const v = M.MemVfs.views('/holes.db', 0, 5 * C);
+  assert.deepEqual(join(v), M.MemVfs.readRange('/holes.db', 0, 5 * C));
+  // (zeros, chunk 1, zeros, chunks 3 and 4 in one run: sizing the file wrote chunk 4)
+  assert.deepEqual(v.map((x) => x.length), [C, C, C, 2 * C]);
+  // absent chunks: refused, as readRange
+  assert.equal(M.MemVfs.absent('/holes.db', 2, 1, true), 1);
+  assert.throws(() => M.MemVfs.views('/holes.db', 0, C), /not loaded yet/);
+  M.deleteDatabase('/views.db');
+  M.deleteDatabase('/holes.db');
+});
+
 test('a lazy load in a new module: absent chunks marked first (before any engine), filled once, read only once filled', async () => {
   const src = await loadModule();
   const C = src.MemVfs.CHUNK;

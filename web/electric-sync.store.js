@@ -155,7 +155,7 @@
       this.db = null;
       this.meta = null;
       this.pending = new Map();    // chunk index -> bytes, taken but not yet durable (deltas)
-      this.pendingExtents = new Map(); // extent index -> bytes of the whole extent, taken, not durable
+      this.pendingExtents = new Map(); // extent index -> its record (extentRecord), taken, not durable
       this.pendingSize = -1;
       this.takenSize = 0;          // the file size at the last take
       this.deltas = new Set();     // chunk indexes stored as deltas (IndexedDB `pages`)
@@ -408,7 +408,7 @@
       for (const x of whole) {
         for (let i = x * this.extent; i < (x + 1) * this.extent; i++) this.pending.delete(i);
         if (x * this.extent * CH >= size) { this.pendingExtents.delete(x); continue; } // past the end
-        this.pendingExtents.set(x, MV.readRange(this.file, x * this.extent * CH, Math.min(this.extent * CH, size - x * this.extent * CH)));
+        this.pendingExtents.set(x, this.extentRecord(x, size));
       }
       for (const [x, idx] of fresh) {
         if (whole.has(x)) continue;
@@ -416,6 +416,23 @@
       }
       this.takenSize = size;
       if (got.size >= 0) this.pendingSize = got.size;
+    }
+
+    // Extent x of the file (of `size` bytes) as it is in the heap now, to write: {data, length,
+    // head}. data: a Blob made straight from the heap's views of its chunks (one copy, at once:
+    // put() then stores a reference, where a byte array is serialized, compressed and wrapped
+    // into a blob on this thread; docs/storage.md §2), or without Blob its bytes (readRange);
+    // head: extent 0's first page (the page 1 that flush() compares), else null.
+    extentRecord(x, size) {
+      const MV = this.M.MemVfs;
+      const offset = x * this.extent * MV.CHUNK;
+      const length = Math.min(this.extent * MV.CHUNK, size - offset);
+      if (!this.Blob) {
+        const data = MV.readRange(this.file, offset, length);
+        return { data, length, head: x === 0 ? data.slice(0, MV.CHUNK) : null };
+      }
+      const data = new this.Blob(MV.views(this.file, offset, length));
+      return { data, length, head: x === 0 ? MV.readChunk(this.file, 0) : null };
     }
 
     // Resolves when everything committed so far is durable (and the compaction due is done).
@@ -483,12 +500,12 @@
       }
       this.failures = 0;
       if (pages.has(0)) this.page0 = pages.get(0);
-      else if (extents.has(0)) this.page0 = extents.get(0).slice(0, page);
+      else if (extents.has(0)) this.page0 = extents.get(0).head;
       this.commitSeq = seq;
       this.flushedSize = size;
       this.meta = meta;
       let covered = pages.size;
-      for (const [, b] of extents) covered += Math.ceil(b.length / page);
+      for (const [, r] of extents) covered += Math.ceil(r.length / page);
       this.stats.flushes++;
       this.stats.pagesWritten += covered;
       this.stats.lastFlushPages = covered;
@@ -538,11 +555,8 @@
             for (const i of this.deltas) withDeltas.add(this.extentOf(i));
             for (const k of this.legacy) withGroups.add(this.extentOf(groupChunk(k)));
           }
-          for (const [x, bytes] of extents) {
-            // a Blob: put() then stores a reference, where a byte array is serialized, compressed
-            // and wrapped into a blob on this thread (a 100k-row sync's 14 MB of extents: ~100 ms
-            // of the worker's time as byte arrays; docs/storage.md §2)
-            xs.put(this.Blob ? new this.Blob([bytes]) : bytes, x);
+          for (const [x, r] of extents) {
+            xs.put(r.data, x);
             if (withDeltas.has(x)) ps.delete(this.KeyRange.bound(x * this.extent, (x + 1) * this.extent - 1));
             if (withGroups.has(x)) gs.delete(this.KeyRange.bound(x * G, (x + 1) * G - 1));
           }

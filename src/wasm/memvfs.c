@@ -14,6 +14,11 @@
  *    out; load_chunk fills it.
  *  - Lock levels are implemented here (shared count, one reserved, pending/exclusive), so the
  *    engine's reader connection reads committed pages while the writer holds RESERVED.
+ *  - A chunk's memory is a slot of its file's slab of SLAB consecutive chunks (one allocation, made
+ *    at the slab's first chunk, freed with its last): a run of consecutive chunks lies contiguously
+ *    in the heap, so the store builds an extent's record from a few views of the heap instead of a
+ *    copy of each chunk (memvfs.js views). Slot i of a slab is chunk i's whether or not it holds
+ *    one; chunks[] says which do.
  *  - Main databases advertise SQLITE_IOCAP_BATCH_ATOMIC: SQLite then commits without a journal,
  *    writing the pages between BEGIN/COMMIT_ATOMIC_WRITE; a ROLLBACK_ATOMIC_WRITE restores the
  *    chunks saved at their first write in the batch. Journals and temp files stay in memory.
@@ -27,15 +32,23 @@
 #include <string.h>
 
 #define CHUNK ESYNC_MEMVFS_CHUNK /* short local name */
+#define SLAB 64                  /* chunks per slab (256 KiB; a 1 MiB extent is 4 of them) */
 
 /* The slot of a chunk that storage holds and the heap does not yet (a lazy open). */
 static unsigned char k_absent;
 #define ABSENT (&k_absent)
 
+typedef struct mslab {
+    unsigned char *mem; /* SLAB * CHUNK bytes, or NULL */
+    unsigned used;      /* chunks that hold their slot */
+} mslab;
+
 typedef struct mfile {
     char *name;
     unsigned char **chunks;
-    size_t nchunks;     /* allocated slots */
+    size_t nchunks; /* allocated slots */
+    mslab *slabs;   /* slab k holds chunks k*SLAB .. k*SLAB+SLAB-1 */
+    size_t nslabs;
     size_t absent;      /* slots that are ABSENT */
     sqlite3_int64 size; /* bytes */
     int refs;
@@ -85,8 +98,8 @@ static mfile *find(const char *name) {
 }
 
 static void file_free(mfile *f) {
-    for (size_t i = 0; i < f->nchunks; i++)
-        if (f->chunks[i] != ABSENT) xfree(f->chunks[i]);
+    for (size_t k = 0; k < f->nslabs; k++) xfree(f->slabs[k].mem);
+    xfree(f->slabs);
     xfree(f->chunks);
     xfree(f->dirty);
     for (size_t i = 0; i < f->saved_cap; i++)
@@ -136,6 +149,32 @@ static int grow_slots(mfile *f, size_t need) {
     return SQLITE_OK;
 }
 
+/* Memory for chunk i (whose slot holds none: NULL or ABSENT), in its slab; NULL without memory.
+ * Its bytes are undefined, as malloc's. */
+static unsigned char *chunk_new(mfile *f, size_t i) {
+    size_t k = i / SLAB;
+    if (k >= f->nslabs) {
+        size_t cap = cap_for(f->nslabs, k + 1);
+        mslab *slabs = grow_zeroed(f->slabs, f->nslabs, cap, sizeof *slabs);
+        if (!slabs) return NULL;
+        f->slabs = slabs;
+        f->nslabs = cap;
+    }
+    mslab *sl = &f->slabs[k];
+    if (!sl->mem && !(sl->mem = xmalloc((size_t)SLAB * CHUNK))) return NULL;
+    sl->used++;
+    return sl->mem + (i % SLAB) * CHUNK;
+}
+
+/* Chunk i no longer holds memory (the caller sets its slot): its slab goes with its last chunk. */
+static void chunk_drop(mfile *f, size_t i) {
+    mslab *sl = &f->slabs[i / SLAB];
+    if (--sl->used == 0) {
+        xfree(sl->mem);
+        sl->mem = NULL;
+    }
+}
+
 /* Saves a chunk's original contents at its first write inside a batch-atomic write. */
 static int save_chunk(mfile *f, size_t i) {
     if (!f->in_batch) return SQLITE_OK;
@@ -167,14 +206,14 @@ static void batch_end(mfile *f, int rollback) {
         if (rollback) {
             if (f->saved[i] == ABSENT) {
                 if (f->chunks[i] != ABSENT) {
-                    xfree(f->chunks[i]);
+                    chunk_drop(f, i);
                     f->chunks[i] = ABSENT;
                     f->absent++;
                 }
             } else if (f->saved[i])
                 memcpy(f->chunks[i], f->saved[i], CHUNK);
-            else if (i < f->nchunks) {
-                xfree(f->chunks[i]);
+            else if (i < f->nchunks && f->chunks[i] && f->chunks[i] != ABSENT) {
+                chunk_drop(f, i);
                 f->chunks[i] = NULL;
             }
         }
@@ -235,13 +274,13 @@ static int m_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 off
         if ((sqlite3_int64)n > end - off) n = (size_t)(end - off);
         if (save_chunk(f, i)) return SQLITE_IOERR_NOMEM;
         if (f->chunks[i] == ABSENT) { /* written whole (checked above) */
-            unsigned char *c = xmalloc(CHUNK);
+            unsigned char *c = chunk_new(f, i);
             if (!c) return SQLITE_IOERR_NOMEM;
             f->chunks[i] = c;
             f->absent--;
         }
         if (!f->chunks[i]) {
-            f->chunks[i] = xmalloc(CHUNK);
+            f->chunks[i] = chunk_new(f, i);
             if (!f->chunks[i]) return SQLITE_IOERR_NOMEM;
             if (n < CHUNK) memset(f->chunks[i], 0, CHUNK); /* a whole chunk is written below */
         }
@@ -262,7 +301,7 @@ static int m_truncate(sqlite3_file *pf, sqlite3_int64 size) {
     for (size_t i = keep; i < f->nchunks; i++) {
         if (f->chunks[i]) {
             if (save_chunk(f, i)) return SQLITE_IOERR_NOMEM;
-            xfree(f->chunks[i]);
+            chunk_drop(f, i);
             f->chunks[i] = NULL;
         }
     }
@@ -499,12 +538,12 @@ unsigned char *esync_memvfs_load_chunk(const char *name, size_t index, size_t le
     mfile *f = find_or_create(name);
     if (!f || grow_slots(f, index + 1)) return NULL;
     if (f->chunks[index] == ABSENT) {
-        unsigned char *c = xmalloc(CHUNK);
+        unsigned char *c = chunk_new(f, index);
         if (!c) return NULL;
         f->chunks[index] = c;
         f->absent--;
     }
-    if (!f->chunks[index] && !(f->chunks[index] = xmalloc(CHUNK))) return NULL;
+    if (!f->chunks[index] && !(f->chunks[index] = chunk_new(f, index))) return NULL;
     if (len < CHUNK) memset(f->chunks[index] + len, 0, CHUNK - len);
     f->dirty[index] = 0; /* loaded from storage: already persisted */
     sqlite3_int64 end = (sqlite3_int64)index * CHUNK + (sqlite3_int64)len;

@@ -10,7 +10,8 @@
  * statement that meets an absent chunk fails, and missing() names the chunk to load first.
  *
  * Every page handed out is a copy (slice) made before the next call into the module: memory
- * growth detaches views, and the next commit rewrites the chunk in place.
+ * growth detaches views, and the next commit rewrites the chunk in place. The one exception,
+ * views(), is for a caller that copies them at once (into a Blob).
  */
 /* global Module, addOnInit */
 (function () {
@@ -20,6 +21,7 @@
   let CHUNK = 0;
   // Dirty chunk indexes fetched per call into the module (a 16 KiB scratch array).
   const TAKE_BATCH = 4096;
+  let zeros = null; // a chunk of zeros, for views of chunks never written
 
   addOnInit(() => {
     CHUNK = Module._esw_memvfs_chunk_size();
@@ -126,6 +128,31 @@
           const ptr = Module._esw_memvfs_chunk(np, (offset + at) / CHUNK);
           if (ptr) out.set(Module.HEAPU8.subarray(ptr, ptr + Math.min(CHUNK, len - at)), at);
         }
+        return out;
+      });
+    },
+
+    // Bytes [offset, offset + len) of a file (chunk-aligned offset) as views of the heap, in
+    // order: a run of consecutive chunks (contiguous in their slab, memvfs.c) is one view, a chunk
+    // never written a view of zeros. For `new Blob(views)` at once: the views go stale as soon
+    // as the module runs again. Throws while chunks are absent, as readRange.
+    views(name, offset, len) {
+      return withName(name, (np) => {
+        if (Module._esw_memvfs_absent(np, 0, 0, 0) > 0) throw new Error(`memvfs: ${name} is not loaded yet`);
+        const heap = Module.HEAPU8;
+        const out = [];
+        let start = 0, end = 0; // the run being gathered: heap[start, end)
+        for (let at = 0; at < len; at += CHUNK) {
+          const n = Math.min(CHUNK, len - at);
+          const ptr = Module._esw_memvfs_chunk(np, (offset + at) / CHUNK);
+          if (ptr && ptr === end) { end += n; continue; }
+          if (end > start) out.push(heap.subarray(start, end));
+          if (ptr) { start = ptr; end = ptr + n; continue; }
+          start = end = 0;
+          if (!zeros) zeros = new Uint8Array(CHUNK);
+          out.push(zeros.subarray(0, n));
+        }
+        if (end > start) out.push(heap.subarray(start, end));
         return out;
       });
     },

@@ -1,7 +1,8 @@
 /*
  * The browser build's in-memory VFS (src/wasm/memvfs.c), compiled natively: lock levels between
  * a writer and a reader, batch-atomic commits with no journal, rollback restoring pages, dirty
- * chunk tracking, loading an image into a new file, and loading one lazily (ABSENT chunks).
+ * chunk tracking, loading an image into a new file, and loading one lazily (ABSENT chunks);
+ * chunks in slabs (consecutive chunks contiguous in memory, a slab freed with its last chunk).
  */
 #include "esync.h"
 #include "harness.h"
@@ -232,6 +233,56 @@ static void test_lazy_load(void) {
     CHECK_EQ_INT(esync_memvfs_delete("/src.db"), SQLITE_OK);
 }
 
+/* Chunks live in slabs of 64: consecutive chunks written in any order lie contiguously (the
+ * store builds an extent's Blob from a few views of them), a slab goes with its last chunk (a
+ * truncation, a rollback or the file's deletion frees it), and a sparse file keeps holes. */
+static void test_slabs(void) {
+    enum { SLAB = 64 };
+    int64_t before = esync_memory_used();
+    unsigned char page[ESYNC_MEMVFS_CHUNK];
+    /* written backwards, and with a hole at 70 */
+    for (int i = 2 * SLAB + 3; i >= 0; i--) {
+        if (i == 70) continue;
+        memset(page, i & 0xff, sizeof page);
+        CHECK_EQ_INT(esync_memvfs_write("/slab.db", (sqlite3_int64)i * ESYNC_MEMVFS_CHUNK, page,
+                                        sizeof page),
+                     SQLITE_OK);
+    }
+    CHECK_EQ_INT(esync_memvfs_size("/slab.db"), (2 * SLAB + 4) * ESYNC_MEMVFS_CHUNK);
+    for (int i = 0; i < 2 * SLAB + 4; i++) {
+        unsigned char *c = esync_memvfs_chunk("/slab.db", (size_t)i);
+        if (i == 70) {
+            CHECK(c == NULL);
+            continue;
+        }
+        CHECK(c != NULL && c[0] == (i & 0xff) && c[ESYNC_MEMVFS_CHUNK - 1] == (i & 0xff));
+        if (i % SLAB && i != 71)
+            CHECK(c == esync_memvfs_chunk("/slab.db", (size_t)i - 1) + ESYNC_MEMVFS_CHUNK);
+    }
+    CHECK(esync_memory_used() - before >= 3 * SLAB * ESYNC_MEMVFS_CHUNK);
+    /* a truncation into the third slab keeps it; one to the end of the first frees two */
+    sqlite3 *db = open_conn("/slab.db", SQLITE_OPEN_READWRITE);
+    sqlite3_file *fp = NULL;
+    CHECK_EQ_INT(sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &fp), SQLITE_OK);
+    int64_t three = esync_memory_used();
+    CHECK_EQ_INT(fp->pMethods->xTruncate(fp, (2 * SLAB + 1) * ESYNC_MEMVFS_CHUNK), SQLITE_OK);
+    CHECK_EQ_INT(esync_memory_used(), three);
+    CHECK(esync_memvfs_chunk("/slab.db", 2 * SLAB + 1) == NULL);
+    CHECK_EQ_INT(fp->pMethods->xTruncate(fp, SLAB * ESYNC_MEMVFS_CHUNK), SQLITE_OK);
+    CHECK(three - esync_memory_used() >= 2 * SLAB * ESYNC_MEMVFS_CHUNK);
+    /* written again after the cut: a new slab, contiguous again */
+    memset(page, 0xab, sizeof page);
+    CHECK_EQ_INT(esync_memvfs_write("/slab.db", (SLAB + 1) * ESYNC_MEMVFS_CHUNK, page, sizeof page),
+                 SQLITE_OK);
+    CHECK_EQ_INT(esync_memvfs_write("/slab.db", SLAB * ESYNC_MEMVFS_CHUNK, page, sizeof page),
+                 SQLITE_OK);
+    CHECK(esync_memvfs_chunk("/slab.db", SLAB + 1) ==
+          esync_memvfs_chunk("/slab.db", SLAB) + ESYNC_MEMVFS_CHUNK);
+    sqlite3_close(db);
+    CHECK_EQ_INT(esync_memvfs_delete("/slab.db"), SQLITE_OK);
+    CHECK_EQ_INT(esync_memory_used(), before);
+}
+
 int main(void) {
     /* The first engine initializes SQLite with the engine's allocator. */
     char *path = harness_tmpdb();
@@ -244,5 +295,6 @@ int main(void) {
     test_locks_and_batches();
     test_engine_on_memvfs();
     test_lazy_load();
+    test_slabs();
     return harness_result();
 }
