@@ -341,11 +341,18 @@ test('a lazy open serves reads before the image is whole; writers wait for it; t
   // it loads (its table written into pages read or written whole), and the image stays whole.
   const r3 = newReplica(idb);
   await r3.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })).concat([{ name: 'more', table: 'more' }]) });
+  // (the extents of each read: the first two reads take one extent each, so a statement right
+  // after the open waits little behind them; then more per read, up to 4 MiB)
+  const reads = [];
+  const fetchRun = r3.store.fetchRun.bind(r3.store);
+  r3.store.fetchRun = (run) => { reads.push(run.length); return fetchRun(run); };
   r3.load(M);
   await r3.openEngine();
   assert.deepEqual(r3.engine.status().map((x) => x.shapeName), ['items', 'more']);
   assert.deepEqual(await r3.withPages((e) => e.query('SELECT qty FROM items WHERE id = ?', [n])), [{ qty: 4242 }]);
   await r3.loaded();
+  assert.deepEqual(reads.slice(0, 2), [1, 1]);
+  if (extents - 1 > 6) assert.equal(Math.max(...reads), 1024 / ElectricSyncStore.EXTENT, `extents per read: ${reads.join(',')}`);
   assert.deepEqual(r3.engine.query('SELECT qty FROM items WHERE id = ?', [n]), [{ qty: 4242 }], 'the delta, not its extent\'s older copy');
   assert.equal(M.integrityCheck(FILE), 'ok');
   assert.equal(r3.engine.query('SELECT count(*) AS n FROM items')[0].n, n);
