@@ -118,18 +118,17 @@
     },
 
     // A copy of bytes [offset, offset + len) of a file (chunks never written read as zeros),
-    // chunk-aligned offset. The store assembles its group records with it right after a take.
-    // Throws while chunks are absent (they would read as zeros).
+    // chunk-aligned offset: its views joined. The store assembles extent records with it right
+    // after a take where it writes no Blobs. Throws while chunks are absent (they would read as
+    // zeros).
     readRange(name, offset, len) {
-      return withName(name, (np) => {
-        if (Module._esw_memvfs_absent(np, 0, 0, 0) > 0) throw new Error(`memvfs: ${name} is not loaded yet`);
-        const out = new Uint8Array(len);
-        for (let at = 0; at < len; at += CHUNK) {
-          const ptr = Module._esw_memvfs_chunk(np, (offset + at) / CHUNK);
-          if (ptr) out.set(Module.HEAPU8.subarray(ptr, ptr + Math.min(CHUNK, len - at)), at);
-        }
-        return out;
-      });
+      const out = new Uint8Array(len);
+      let at = 0;
+      for (const v of this.views(name, offset, len)) {
+        out.set(v, at);
+        at += v.length;
+      }
+      return out;
     },
 
     // Bytes [offset, offset + len) of a file (chunk-aligned offset) as views of the heap, in
