@@ -436,11 +436,7 @@
       const MV = this.M.MemVfs;
       const offset = x * this.extent * MV.CHUNK;
       const length = Math.min(this.extent * MV.CHUNK, size - offset);
-      if (!this.Blob) {
-        const data = MV.readRange(this.file, offset, length);
-        return { data, length, head: x === 0 ? data.slice(0, MV.CHUNK) : null };
-      }
-      const data = new this.Blob(MV.views(this.file, offset, length));
+      const data = this.Blob ? new this.Blob(MV.views(this.file, offset, length)) : MV.readRange(this.file, offset, length);
       return { data, length, head: x === 0 ? MV.readChunk(this.file, 0) : null };
     }
 
