@@ -567,6 +567,67 @@ test('the timeline never throws: it keeps the first marks and a ring of the late
   for (let i = 1; i < marks.length; i++) assert.ok(marks[i][1] >= marks[i - 1][1], 'in time order');
 });
 
+test('Tabs: a preload is copied to every tab but the last and moved to that one; a tab that connects before its DATA_CHANGE waits, kept messages in order, and no preload moves while it waits', async () => {
+  const tabs = new ElectricSyncWorker.Tabs({ log: () => {} });
+  const got = new Map(); // tab name -> [wire message]
+  const handled = [];
+  const port = (name) => {
+    const { port1, port2 } = new MessageChannel();
+    got.set(name, []);
+    port1.onmessage = (ev) => got.get(name).push(ev.data);
+    const c = tabs.connect(port2, (client, data) => handled.push([name, data]));
+    return { c, port1, port2 };
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 30));
+  const event = (n) => ({ type: 'DATA_CHANGE', shapeName: 's', tableName: 't', changesJson: new TextEncoder().encode(JSON.stringify({ insert: [{ id: n }], update: [], delete: [] })), counts: [1, 0, 0] });
+  const ports = [port('a'), port('b')];
+  try {
+    const ev1 = event('1');
+    const size = ev1.changesJson.length;
+    tabs.preload([ev1]);
+    assert.equal(ev1.changesJson.byteLength, 0, 'moved: the worker has the bytes no more');
+    // c connects before ev1's DATA_CHANGE: it waits, what it sends is kept
+    ports.push(port('c'));
+    ports[2].port1.postMessage({ n: 1 });
+    ports[2].port1.postMessage({ n: 2 });
+    await settle();
+    assert.equal(tabs.size, 2);
+    assert.deepEqual(handled, []);
+    // a preload while c waits: copied to a and b, not moved (c will need the bytes)
+    const ev2 = event('2');
+    tabs.preload([ev2]);
+    assert.equal(ev2.changesJson.length, ev2.changesJson.byteLength);
+    assert.ok(ev2.changesJson.byteLength > 0, 'copied, not moved');
+    tabs.broadcast({ type: 'STATUS', n: 0 }); // c is not in: it gets nothing
+    tabs.broadcast(ev1);
+    assert.equal(tabs.size, 3, 'c comes in once the moved preload was delivered');
+    assert.deepEqual(handled, [['c', { n: 1 }], ['c', { n: 2 }]]);
+    tabs.broadcast(ev2);
+    await settle();
+    for (const name of ['a', 'b']) {
+      const w = got.get(name);
+      assert.deepEqual(w.map((m) => m.type), ['DATA_CHANGE_PRELOAD', 'DATA_CHANGE_PRELOAD', 'STATUS', 'DATA_CHANGE', 'DATA_CHANGE']);
+      assert.equal(w[0].changesJson.length, size);
+      assert.equal(w[3].ref, w[0].ref);
+      assert.equal(w[3].changesJson, undefined);
+    }
+    const wc = got.get('c');
+    assert.deepEqual(wc.map((m) => m.type), ['DATA_CHANGE'], 'c came after ev1: only ev2, whole');
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(wc[0].changesJson)).insert, [{ id: '2' }]);
+    // messages after coming in are handled at once
+    ports[2].port1.postMessage({ n: 3 });
+    await settle();
+    assert.deepEqual(handled.at(-1), ['c', { n: 3 }]);
+    // a client that is no port (the fallback's): nothing is moved
+    tabs.add(() => {});
+    const ev3 = event('3');
+    tabs.preload([ev3]);
+    assert.ok(ev3.changesJson.byteLength > 0, 'with a client that is no port the bytes stay');
+  } finally {
+    for (const p of ports) { p.port1.close(); p.port2.close(); }
+  }
+});
+
 // ---- the tab API: read-your-writes, live queries, reads that wait, credentials, shapes ----------
 
 const OTHER_SHAPE = () => ({ name: 'other', table: backend.other });
