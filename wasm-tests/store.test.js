@@ -362,6 +362,40 @@ test('a lazy open serves reads before the image is whole; writers wait for it; t
   assert.equal(M.integrityCheck(FILE), 'ok');
   assert.equal(r4.engine.query('SELECT count(*) AS n FROM items')[0].n, n);
   closeReplica(r4);
+
+  // A statement's miss goes first: while its page is read, no background read starts. Here
+  // every read takes 20-30 ms (so the middle of the image is surely not read yet when the query
+  // comes, and the two background lanes would start reads during a miss's read without the rule).
+  const r5 = newReplica(idb);
+  await r5.read({ dbName: DB, shapes: SHAPES.map((s) => ({ ...s })) });
+  const st5 = r5.store, log = [];
+  const run5 = st5.fetchRun.bind(st5), chunk5 = st5.fetchChunk.bind(st5);
+  const later = (ms, fn) => new Promise((res) => setTimeout(res, ms)).then(fn);
+  let inMiss = false, missing = 0;
+  st5.fetchRun = (run) => {
+    if (inMiss) { log.push('miss'); return later(30, () => run5(run)); }
+    log.push(missing > 0 ? 'background while a miss is read' : 'background');
+    return later(20, () => run5(run));
+  };
+  st5.fetchChunk = (c) => {
+    inMiss = true;
+    try {
+      missing++;
+      const p = chunk5(c);
+      p.finally(() => { missing--; }).catch(() => {});
+      return p;
+    } finally {
+      inMiss = false;
+    }
+  };
+  r5.load(M);
+  await r5.openEngine();
+  assert.deepEqual(await r5.withPages((e) => e.query('SELECT title FROM items WHERE id = ?', [n / 2 + 1])), [{ title: row(n / 2 + 1).title }]);
+  await r5.loaded();
+  assert.ok(log.includes('miss'), log.join());
+  assert.ok(!log.includes('background while a miss is read'), log.join());
+  assert.equal(r5.engine.query('SELECT count(*) AS n FROM items')[0].n, n);
+  closeReplica(r5);
 });
 
 // Older formats, written by hand from a synced image of n rows (made once per n):

@@ -174,6 +174,8 @@
       this.stats = { flushes: 0, pagesWritten: 0, lastFlushPages: 0, puts: 0, lastFlushPuts: 0, compacted: 0, streamedExtents: 0, lazyExtents: 0, fetchedFirst: 0 };
       this.unread = [];            // extents a lazy open reads after load()
       this.fetching = new Map();   // extent index -> promise of its read into the heap
+      this.urgent = 0;             // statements' misses being read (fetchChunk)
+      this.lanesWaiting = [];      // background reads held while urgent > 0
       this.isLoaded = false;       // no chunk of the image is absent
       this.loaded = new Promise((resolve, reject) => { this.markLoaded = resolve; this.failLoad = reject; });
       this.loaded.catch(() => {}); // awaited by the writers and drain(), which report it
@@ -304,7 +306,11 @@
       }
       let i = 0;
       const next = async () => {
-        while (i < runs.length && !this.closed) await this.fetchRun(runs[i++]);
+        while (i < runs.length && !this.closed) {
+          // a statement's miss goes first: no background read starts while one is read
+          while (this.urgent > 0 && !this.closed) await new Promise((r) => this.lanesWaiting.push(r));
+          if (i < runs.length && !this.closed) await this.fetchRun(runs[i++]);
+        }
       };
       const lanes = [];
       for (let k = 0; k < Math.max(1, this.loadAhead); k++) lanes.push(next());
@@ -361,10 +367,27 @@
 
     // A statement met absent chunk `chunk`: resolves once it is in the heap (its extent read
     // ahead of the background's queue).
+    // While it is read, the background starts no read of its own (it resumes a task after the
+    // last such read, so the statement, run again at once, can miss its next page first): a
+    // statement that walks a b-tree down misses page after page (a 1M-row table's first page of
+    // rows: 2-3 misses, its interior pages being spread over the file), and each waited behind
+    // the background reads started meanwhile.
     fetchChunk(chunk) {
       const x = this.extentOf(chunk);
       if (!this.fetching.has(x)) this.stats.fetchedFirst++;
-      return this.fetchExtent(x);
+      this.urgent++;
+      const p = this.fetchExtent(x);
+      const release = () => {
+        if (--this.urgent > 0) return;
+        this.setTimeout(() => {
+          if (this.urgent > 0) return;
+          const w = this.lanesWaiting;
+          this.lanesWaiting = [];
+          for (const r of w) r();
+        }, 0);
+      };
+      p.then(release, release);
+      return p;
     }
 
     // Takes what the last commits dirtied (when no write transaction is open) and flushes it.
@@ -584,6 +607,9 @@
       this.closed = true;
       if (this.db) this.db.close();
       this.db = null;
+      const w = this.lanesWaiting; // held background reads end (loading fails: closed)
+      this.lanesWaiting = [];
+      for (const r of w) r();
     }
   }
 
