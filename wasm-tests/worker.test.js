@@ -628,6 +628,41 @@ test('Tabs: a preload is copied to every tab but the last and moved to that one;
   }
 });
 
+test('Tabs: the wait outside is bounded: a tab let in before a moved preload\'s DATA_CHANGE went out is not sent that DATA_CHANGE, and it is logged', async () => {
+  const logs = [];
+  const tabs = new ElectricSyncWorker.Tabs({ log: (...a) => logs.push(a.join(' ')), waitMaxMs: 50 });
+  const got = [[]], handled = [];
+  const chans = [new MessageChannel()];
+  chans.forEach((ch, i) => {
+    ch.port1.onmessage = (ev) => got[i].push(ev.data);
+    tabs.connect(ch.port2, (c, d) => handled.push([i, d]));
+  });
+  const settle = (ms = 30) => new Promise((r) => setTimeout(r, ms));
+  try {
+    const ev = { type: 'DATA_CHANGE', shapeName: 's', tableName: 't', changesJson: new TextEncoder().encode('{"insert":[{"id":"1"}],"update":[],"delete":[]}'), counts: [1, 0, 0] };
+    tabs.preload([ev]);
+    const late = new MessageChannel();
+    const lateGot = [];
+    late.port1.onmessage = (e) => lateGot.push(e.data);
+    tabs.connect(late.port2, (c, d) => handled.push(['late', d]));
+    late.port1.postMessage({ hello: 1 });
+    await settle();
+    assert.equal(tabs.size, 1, 'waiting');
+    await settle(80);
+    assert.equal(tabs.size, 2, 'let in after waitMaxMs');
+    assert.deepEqual(handled, [['late', { hello: 1 }]]);
+    tabs.broadcast(ev);
+    tabs.broadcast({ type: 'STATUS' });
+    await settle();
+    assert.deepEqual(got[0].map((m) => m.type), ['DATA_CHANGE_PRELOAD', 'DATA_CHANGE', 'STATUS']);
+    assert.deepEqual(lateGot.map((m) => m.type), ['STATUS'], 'no DATA_CHANGE without its bytes');
+    assert.ok(logs.some((l) => l.includes('DATA_CHANGE not sent')), logs.join('; '));
+    late.port1.close(); late.port2.close();
+  } finally {
+    for (const ch of chans) { ch.port1.close(); ch.port2.close(); }
+  }
+});
+
 // ---- the tab API: read-your-writes, live queries, reads that wait, credentials, shapes ----------
 
 const OTHER_SHAPE = () => ({ name: 'other', table: backend.other });

@@ -22,14 +22,22 @@
  *    DATA_CHANGE is not out, a tab that connects waits outside (its messages kept, in order):
  *    it comes in once those DATA_CHANGEs went out, as a tab that connected after them, and no
  *    preload is moved while one waits. Every tab in `clients` when a DATA_CHANGE goes out
- *    therefore has its bytes (its preload) or gets them with it.
+ *    therefore has its bytes (its preload) or gets them with it. The wait is bounded
+ *    (WAIT_MAX_MS: a flush that keeps failing, a worker shutting down): a tab let in before a
+ *    moved preload's DATA_CHANGE went out is not sent that DATA_CHANGE (its live queries still
+ *    follow the commit), and the worker logs it.
  */
 (function (g) {
   'use strict';
+  // The longest a tab waits outside for a moved preload's DATA_CHANGE (normally one flush).
+  const WAIT_MAX_MS = 5000;
 
   class Tabs {
-    // opts: {locks (Web Locks, optional), log, onForget(client)}
-    constructor({ locks, log, onForget }) {
+    // opts: {locks (Web Locks, optional), log, onForget(client), setTimeout?, waitMaxMs?}
+    constructor({ locks, log, onForget, setTimeout, waitMaxMs }) {
+      this.setTimeout = setTimeout || g.setTimeout.bind(g);
+      this.waitMaxMs = waitMaxMs ?? WAIT_MAX_MS;
+      this.waitTimer = null;
       this.locks = locks;
       this.log = log;
       this.onForget = onForget || (() => {});
@@ -65,7 +73,11 @@
       if (this.moved.size) {
         const kept = [];
         port.onmessage = (ev) => { kept.push(ev.data); };
-        this.waiting.push(() => { admit(); for (const d of kept) onMessage(c, d); });
+        this.waiting.push(() => { admit(); for (const d of kept) onMessage(c, d); return c; });
+        if (!this.waitTimer) {
+          const timer = this.waitTimer = {};
+          this.setTimeout(() => { if (this.waitTimer === timer) this.admitWaiting(); }, this.waitMaxMs);
+        }
       } else {
         admit();
       }
@@ -128,17 +140,21 @@
       const { changesJson, types, ...envelope } = ev;
       for (const c of this.clients.values()) {
         if (ev.preload && ev.preload.to.has(c.id)) this.send(c, { ...envelope, ref: ev.preload.ref });
+        else if (c.missed && ev.preload && c.missed.delete(ev.preload.ref)) this.log('DATA_CHANGE not sent', `tab ${c.id} came in after its preload moved to another tab`);
         else this.send(c, ev.types ? { ...envelope, changesJson, types } : { ...envelope, changesJson });
       }
       if (ev.preload && this.moved.delete(ev.preload.ref) && !this.moved.size) this.admitWaiting();
     }
 
-    // The tabs that waited for the moved preloads' DATA_CHANGEs come in, in the order they came.
+    // The tabs that waited for the moved preloads' DATA_CHANGEs come in, in the order they came
+    // (after WAIT_MAX_MS, with some of them still not out: those the tabs will not be sent).
     admitWaiting() {
+      this.waitTimer = null;
       const w = this.waiting;
       this.waiting = [];
+      const missed = this.moved.size ? [...this.moved] : null;
       for (const admit of w) {
-        try { admit(); } catch (e) { this.log('admit', e); }
+        try { const c = admit(); if (missed) c.missed = new Set(missed); } catch (e) { this.log('admit', e); }
       }
     }
   }
