@@ -140,7 +140,7 @@
           // wasm: how the module was compiled ('streaming' | 'bytes'; absent where the env's
           // loadModule is not the worker's own loader, as in node)
           const extra = msg.integrity ? { integrity: await replica.integrity() } : {};
-          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, timeline: timeline.marks(), wasm: replica.M && replica.M.wasmCompile, ...extra } });
+          tabs.send(c, { type: 'RESULT', id: msg.id, value: stats && { ...stats, live: reads.stats(), txids: txids.stats(), startedAt: timeline.startedAt, sinceStart: now() - timeline.startedAt, timeline: timeline.marks(), wasm: replica.M && replica.M.wasmCompile, ...extra } });
           break;
         }
         default:

@@ -314,7 +314,7 @@
             resp = await this.fetchShape(req);
           }
           if (!this.current(g0)) return; // stopped meanwhile: this response belongs to the old replica
-          this.timeline.mark(`response ${resp.status} ${resp.body.length} B${hit ? ' (prefetched)' : ''}`);
+          this.timeline.mark(`response ${resp.status} ${resp.body.length} B${hit ? ' (prefetched)' : ''}${req.live ? ' (live)' : ''}`);
           // The next request of an initial sync is known from this response's headers: fetch it
           // while the engine ingests this one. The engine still decides: its next request must
           // be this one, else the prefetched response is dropped unread.
@@ -340,6 +340,7 @@
           this.afterIngest(name, events, err, resp);
         } else if (req.action === 'wait') {
           dropAhead();
+          this.timeline.mark(`wait ${req.waitMs} ms`);
           await this.sleep(req.waitMs, g0);
         } else if (req.action === 'idle') {
           // Another shape's batch is open: a prefetched response stays good until our turn.

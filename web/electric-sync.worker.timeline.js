@@ -5,10 +5,11 @@
  * from them). Labels (stable; new ones may be added): the start-up steps (`worker` when its code
  * starts, `hello` when the first tab's HELLO arrives, `owner lock`, `module`,
  * `indexeddb read`, `image loaded`, `engine open`, `version`), per response `response <status>
- * <bytes> B` (` (prefetched)` when it was requested while the previous one was ingested) and
- * `ingested`, per IndexedDB flush `durable (<n> pages)`, and `initial sync durable: <shape>` once
- * the commit that made a shape live the first time is durable (with checkpoints an initial sync
- * has several `durable` marks; this one is its end).
+ * <bytes> B` (` (prefetched)` when it was requested while the previous one was ingested, ` (live)`
+ * for a long-poll) and `ingested`, per backoff `wait <ms> ms`, per IndexedDB flush `durable (<n>
+ * pages)`, and `initial sync durable: <shape>` once the commit that made a shape live the first
+ * time is durable (with checkpoints an initial sync has several `durable` marks; this one is its
+ * end).
  *
  * Invariants
  *  - mark() never throws and the memory is bounded whatever the sync's length: the first HEAD

@@ -58,7 +58,7 @@ import { seedFrom, makeRng } from './prng.js';
 import { startFaultProxy, FATES } from './proxy.js';
 import { makeOps } from './ops.js';
 import { startSync, ready } from '../e2e/browser.js';
-import { openTabs, withTimeout, awaitTxId, tabRows, mark, markEmpty, fold, phase, resetEvents, integrityWhenOpen, ownerReleased, whyNot, rowArrives } from './tabs.js';
+import { openTabs, withTimeout, awaitTxId, tabRows, mark, markEmpty, fold, phase, resetEvents, integrityWhenOpen, ownerReleased, whyNot, rowArrives, recentMarks } from './tabs.js';
 
 const seed = seedFrom(process.env.CHAOS_SEED);
 const OPS = Number(process.env.CHAOS_OPS || 10000);
@@ -178,12 +178,15 @@ try {
   let txidMisses = 0;
   const record = (m) => ops.model.set(m.id, { id: m.id, title: m.title, description: m.description ?? null, completed: !!m.completed });
 
+  // For a failed marker's message: what a SharedWorker tab's worker did lately (its timeline).
+  const marksOf = async (t) => (t.mode === 'shared' ? `; the worker's latest marks: ${await recentMarks(t.page, config.dbName)}` : '');
+
   // A marker in one tab: its row awaited in the replica (under faults), and its awaitTxId, which
   // misses a marker that came in a refetch snapshot (see checkAll: a note, not a failure).
   // Returns {row, tx}: row false (with why) when the row did not arrive within CONVERGE_MS.
   const markerIn = async (t, m, label) => {
     const txP = awaitTxId(t.page, m.txid, CONVERGE_MS).catch((e) => e.message);
-    if (!(await rowArrives(t.page, m.id, CONVERGE_MS))) return { row: false, why: await whyNot(t.page, m.id) };
+    if (!(await rowArrives(t.page, m.id, CONVERGE_MS))) return { row: false, why: `${await whyNot(t.page, m.id)}${await marksOf(t)}` };
     const tx = await Promise.race([txP, sleep(5000).then(() => 'not within 5 s of the row')]);
     if (tx !== 'ok') {
       txidMisses++;
@@ -205,7 +208,7 @@ try {
     const pgRows = await pgNow();
     for (const [k, t] of tabs.entries()) {
       if (!arrived[k]) {
-        check(`${t.name} ${label}: the marker reaches the replica under faults`, false, await whyNot(t.page, m.id));
+        check(`${t.name} ${label}: the marker reaches the replica under faults`, false, `${await whyNot(t.page, m.id)}${await marksOf(t)}`);
         continue;
       }
       const tx = await Promise.race([txP[k], sleep(5000).then(() => 'not within 5 s of the row')]);

@@ -72,6 +72,27 @@ export const integrity = (page, dbName) => page.evaluate(async (db) => {
   });
 }, dbName);
 
+// The page's SharedWorker's latest timeline marks (responses with their status, backoff waits,
+// flushes), each as "<label> @-<s>s" (seconds before now), for a failed check's message: what the
+// worker was doing meanwhile. Same port and name as integrity().
+export const recentMarks = (page, dbName, n = 24) => page.evaluate(async ([db, n]) => {
+  const fmt = (await import('/electric-sync.js')).WORKER_FORMAT;
+  const w = new SharedWorker(new URL('/electric-sync.worker.js', location.href), { name: `electric-sync:${db}:${fmt}` });
+  const id = Math.random();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('no answer within 10 s'), 10000);
+    w.port.onmessage = (ev) => {
+      if (ev.data?.id !== id) return;
+      clearTimeout(timer);
+      w.port.close();
+      const v = ev.data.value;
+      if (!v || !v.timeline) return resolve('no timeline');
+      resolve(v.timeline.slice(-n).map(([l, t]) => `${l} @-${((v.sinceStart - t) / 1000).toFixed(1)}s`).join(', '));
+    };
+    w.port.postMessage({ type: 'STATS', id });
+  });
+}, [dbName, n]).catch((e) => e.message);
+
 // The same, as soon as the page's worker has the replica open (polled): right after a new
 // worker loaded it from IndexedDB, before much else can commit.
 export async function integrityWhenOpen(page, dbName, ms = 30000) {
