@@ -55,8 +55,14 @@
       return this.clients.size;
     }
 
+    // A client (not registered yet): post(msg, transfer?) reaches its tab; port: it is a
+    // MessagePort's (only those take a preload's moved bytes).
+    client(post, port = false) {
+      return port ? { id: this.nextId++, post, port: true } : { id: this.nextId++, post };
+    }
+
     add(post) {
-      const c = { id: this.nextId++, post };
+      const c = this.client(post);
       this.clients.set(c.id, c);
       return c;
     }
@@ -65,7 +71,7 @@
     // DATA_CHANGE is not out, the tab waits: its messages are kept and handed over, in order,
     // when it comes in.
     connect(port, onMessage) {
-      const c = { id: this.nextId++, post: (m, transfer) => (transfer ? port.postMessage(m, transfer) : port.postMessage(m)), port: true };
+      const c = this.client((m, transfer) => (transfer ? port.postMessage(m, transfer) : port.postMessage(m)), true);
       const admit = () => {
         this.clients.set(c.id, c);
         port.onmessage = (ev) => { onMessage(c, ev.data); };
