@@ -1,11 +1,15 @@
 // A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
 // bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
-//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NEW=1] [PROFILE=dir] [TIMELINE=1] [REOPEN=1] node bench/profile-worker.mjs
+//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [REOPEN=1] [TRACE=file] node bench/profile-worker.mjs
 // NEW=1: each run syncs a new shape (a where of its own: the server writes its snapshot meanwhile).
 // Prints each run's times (until ready, until the tab has every row; with REOPEN, the open of the
 // stored replica offline until the first query and until count(*), as bench/browser.mjs times it); with PROFILE, writes
 // PROFILE/worker<run>.cpuprofile and, with REOPEN, PROFILE/reopen<run>.cpuprofile (open in Chromium's DevTools, or read with node). For wasm
-// function names in the profile, build the engine with -DESYNC_WASM_PROFILE=ON.
+// function names in the profile, build the engine with -DESYNC_WASM_PROFILE=ON. PAGE=1 samples the
+// page's main thread too (PROFILE/page<run>.cpuprofile). TRACE=file writes file.<run>.json, a
+// Chromium trace of the browser process and the renderers during the sync (wasm compilation,
+// IndexedDB, loading and scheduler events; open in Perfetto). TIMELINE also prints the page's t0 in ms since the epoch,
+// to line the marks up with samples taken outside the browser.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { root } from '../wasm-tests/load.js';
@@ -62,17 +66,33 @@ try {
   const p = await b.page();
   const prof = await profileWorker(b.ctx, p);
   const c = process.env.NEW ? { ...cfg, shapes: [{ ...cfg.shapes[0], where: `title <> 'profile-${Date.now()}-${run}'` }] } : cfg;
+  // PAGE=1 with PROFILE: the page's main thread is sampled too (PROFILE/page<run>.cpuprofile)
+  const pcdp = PROFILE && process.env.PAGE ? await b.ctx.newCDPSession(p) : null;
+  if (pcdp) { await pcdp.send('Profiler.enable'); await pcdp.send('Profiler.setSamplingInterval', { interval: 200 }); await pcdp.send('Profiler.start'); }
+  // TRACE=file: a Chromium trace of the whole browser during the sync (chrome://tracing, Perfetto)
+  const tcdp = process.env.TRACE ? await b.ctx.newCDPSession(p) : null;
+  if (tcdp) await tcdp.send('Tracing.start', { transferMode: 'ReturnAsStream', traceConfig: { includedCategories: ['toplevel', 'devtools.timeline', 'v8', 'blink', 'mojom', 'ipc', 'disabled-by-default-v8.gc', 'IndexedDB', 'net', 'loading', 'disabled-by-default-devtools.timeline', 'v8.wasm', 'disabled-by-default-v8.wasm.detailed', 'disabled-by-default-v8.wasm.turbofan', 'disabled-by-default-v8.compile', 'v8.compile'] } });
   const r = await p.evaluate(async ([c, rows]) => {
     const { useElectricSync } = await import('/electric-sync.js');
     const t0 = performance.now(); let got = 0, tab = null;
     const s = useElectricSync(c);
     const all = new Promise((resolve) => s.on('DATA_CHANGE', (e) => { got += ((e.changes && e.changes.insert) || []).length; if (got >= rows && tab === null) { tab = performance.now() - t0; resolve(); } }));
     await s.ready; const ready = performance.now() - t0; await all;
-    return { ready: Math.round(ready), tab: Math.round(tab), timeline: await window.__workerMarks(c.dbName, t0) };
+    return { ready: Math.round(ready), tab: Math.round(tab), epoch: Math.round(performance.timeOrigin + t0), timeline: await window.__workerMarks(c.dbName, t0) };
   }, [c, ROWS]);
   await prof.save(`worker${run}`);
+  if (tcdp) {
+    const done = new Promise((res) => tcdp.once('Tracing.tracingComplete', res));
+    await tcdp.send('Tracing.end');
+    const { stream } = await done;
+    let data = '';
+    for (;;) { const c = await tcdp.send('IO.read', { handle: stream }); data += c.base64Encoded ? Buffer.from(c.data, 'base64').toString() : c.data; if (c.eof) break; }
+    await tcdp.send('IO.close', { handle: stream });
+    writeFileSync(`${process.env.TRACE}.${run}.json`, data);
+  }
+  if (pcdp) writeFileSync(path.join(PROFILE, `page${run}.cpuprofile`), JSON.stringify((await pcdp.send('Profiler.stop')).profile));
   console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms`);
-  if (process.env.TIMELINE) console.log(`  ${r.timeline}`);
+  if (process.env.TIMELINE) console.log(`  (t0 = ${r.epoch} ms since the epoch) ${r.timeline}`);
   if (process.env.REOPEN) {
     // as bench/browser.mjs's open: every tab closed, then a new page opens the stored replica offline
     await p.close();
