@@ -263,7 +263,11 @@ test('the official client syncs a new large shape while rows change, also across
     // that is slow to answer) until the server has begun to stop, so the snapshot cannot end
     // in between, however slow this machine is to get here.
     await stopDuringSnapshot(srv, 'ss_big')
-    assert.equal(fs.existsSync(path.join(shapesDir('snapclient'), h)), false, 'an unfinished snapshot is not kept')
+    // (on failure: what the directory holds and the server's last lines, to tell a snapshot that
+    // finished before the stop from one whose files were left behind)
+    const left = path.join(shapesDir('snapclient'), h)
+    assert.equal(fs.existsSync(left), false, fs.existsSync(left) &&
+      `an unfinished snapshot is not kept: ${h} holds ${fs.readdirSync(left).join(', ')}; the server's log ends:\n${srv.log().split('\n').slice(-12).join('\n')}`)
     await sql(`update ss_big set title = 'changed while down' where id = 3`)
     srv = await startShapeServer('snapclient', { keep: true, port })
     await expectBigSynced(c2.shape, `title <> 'restart'`)

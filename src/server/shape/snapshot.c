@@ -298,6 +298,12 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
     free(vals);
     free(lens);
     esync__sb_free(&msg);
+    /* The stop is checked every 4096 rows and at each chunk's end: a stop asked for after the
+     * last check (the query's last rows already on their way) is honoured here, so a snapshot
+     * that a stopping server was still reading is never finished and kept, whatever the timing. */
+    if (!stopped && rc == 0 && hooks && hooks->progress &&
+        !hooks->progress(hooks->ctx, esync__storage_snap_complete(log), info->rows))
+        stopped = true;
     if (stopped) {
         snprintf(err, errsz, "cancelled");
         PQclear(PQexec(conn, "ROLLBACK"));
