@@ -69,7 +69,7 @@ try {
   // PAGE=1 with PROFILE: the page's main thread is sampled too (PROFILE/page<run>.cpuprofile)
   const pcdp = PROFILE && process.env.PAGE ? await b.ctx.newCDPSession(p) : null;
   if (pcdp) { await pcdp.send('Profiler.enable'); await pcdp.send('Profiler.setSamplingInterval', { interval: 200 }); await pcdp.send('Profiler.start'); }
-  // TRACE=file: a Chromium trace of the whole browser during the sync (chrome://tracing, Perfetto)
+  // TRACE=file: a Chromium trace of the browser process and the renderers during the sync (Perfetto)
   const tcdp = process.env.TRACE ? await b.ctx.newCDPSession(p) : null;
   if (tcdp) await tcdp.send('Tracing.start', { transferMode: 'ReturnAsStream', traceConfig: { includedCategories: ['toplevel', 'devtools.timeline', 'v8', 'blink', 'mojom', 'ipc', 'disabled-by-default-v8.gc', 'IndexedDB', 'net', 'loading', 'disabled-by-default-devtools.timeline', 'v8.wasm', 'disabled-by-default-v8.wasm.detailed', 'disabled-by-default-v8.wasm.turbofan', 'disabled-by-default-v8.compile', 'v8.compile'] } });
   const r = await p.evaluate(async ([c, rows]) => {
