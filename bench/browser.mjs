@@ -1,7 +1,8 @@
 // npm run bench, browser part: initial sync in headless Chromium, electric-sync beside its peers,
 // fairly: every system syncs the same shape (`table=test_items`) from the same warm server (its
 // shape log built before any timed run; idle when each run starts: serverIdle), each run in a
-// fresh browser profile (empty IndexedDB), RUNS runs per system and size, medians. Against the real server (wasm-tests/support/backend.js),
+// fresh browser profile (empty IndexedDB) whose browser is idle when the run starts (settledPage),
+// RUNS runs per system and size, medians. Against the real server (wasm-tests/support/backend.js),
 // which serves the page electric-sync as the package ships it (packages/electric-sync/dist, made
 // by scripts/package.sh: the bundled worker), not web/'s separate files.
 //   node bench/browser.mjs                        sizes 10k, 100k and 1M rows
@@ -99,6 +100,16 @@ async function freshBrowser() {
     return f ? r.fulfill({ contentType: f[0], body: f[1] }) : r.fulfill({ status: 404, body: '' });
   });
   return b;
+}
+
+// A new page of browser b, once the browser is idle (b.settle: a browser just launched, or a page
+// just opened, keeps ~1.8 of this machine's 2 cores busy for a second or so with its own start).
+// Every timed run starts from it, so no system is timed while the browser still starts: the
+// ones timed right after the page loads would be, and PGlite's start (timed apart) hides it.
+async function settledPage(b) {
+  const p = await b.page();
+  await b.settle();
+  return p;
 }
 
 // fn(browser) in a fresh profile, bounded by ms: its value, or {error} (then the profile's
@@ -249,7 +260,7 @@ function esyncFigures(r, rows) {
 
 async function esyncWarm(rows, { writes = 0, open = true } = {}) {
   return bounded('electric-sync', timeoutFor(rows) + (writes ? 60000 : 0), async (b) => {
-    const p = await b.page();
+    const p = await settledPage(b);
     const r = await p.evaluate(ESYNC_SYNC, [cfg, rows, graceFor(rows)]);
     const out = esyncFigures(r, rows);
     out.worker_memory = await workerMemory(b, p).catch((e) => ({ error: String(e.message || e) }));
@@ -262,7 +273,7 @@ async function esyncWarm(rows, { writes = 0, open = true } = {}) {
 async function esyncNewShape(rows, run) {
   const where = `title <> 'bench-new-${Date.now()}-${run}'`;
   return bounded('electric-sync new shape', timeoutFor(rows), async (b) => {
-    const p = await b.page();
+    const p = await settledPage(b);
     const c = { ...cfg, shapes: [{ name: 'test_items', table: 'test_items', where }] };
     const r = await p.evaluate(ESYNC_SYNC, [c, rows, graceFor(rows)]);
     return esyncFigures(r, rows);
@@ -296,7 +307,7 @@ async function commitLatency(p, n) {
 async function openTime(b, p, rows) {
   await p.close();
   await new Promise((r) => setTimeout(r, 500));
-  const q = await b.page();
+  const q = await settledPage(b);
   return q.evaluate(async ([n, a]) => {
     const { useElectricSync } = await import('/electric-sync.js');
     const t0 = performance.now();
@@ -315,7 +326,7 @@ async function openTime(b, p, rows) {
 
 async function client(rows) {
   return bounded('@electric-sql/client', timeoutFor(rows), async (b) => {
-    const p = await b.page();
+    const p = await settledPage(b);
     const r = await p.evaluate(async ([url, params]) => {
       const { ShapeStream, Shape } = await import('/__peer/client.mjs');
       const t0 = performance.now();
@@ -336,7 +347,7 @@ const PG_TABLE = `CREATE TABLE test_items (
 
 async function pglite(rows) {
   return bounded('pglite-sync', timeoutFor(rows), async (b) => {
-    const p = await b.page();
+    const p = await settledPage(b);
     const r = await p.evaluate(async ([url, params, ddl]) => {
       const { PGlite, electricSync } = await import('/__peer/pglite.mjs');
       const t0 = performance.now();

@@ -1,6 +1,8 @@
 // A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
 // bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
-//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [REOPEN=1] [TRACE=file] node bench/profile-worker.mjs
+//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NOSETTLE=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [REOPEN=1] [TRACE=file] node bench/profile-worker.mjs
+// Each run starts once the browser launched for it is idle (as bench/browser.mjs: openContext's
+// settle); NOSETTLE=1 starts at once, in the browser's own start.
 // NEW=1: each run syncs a new shape (a where of its own: the server writes its snapshot meanwhile).
 // Prints each run's times (until ready, until the tab has every row; with REOPEN, the open of the
 // stored replica offline until the first query and until count(*), as bench/browser.mjs times it); with PROFILE, writes
@@ -64,6 +66,8 @@ try {
   const b = await openContext(base);
   await b.ctx.addInitScript(WORKER_MARKS);
   const p = await b.page();
+  // as bench/browser.mjs: timed once the browser launched for this run is idle (NOSETTLE=1: at once)
+  const settled = process.env.NOSETTLE ? 0 : await b.settle();
   const prof = await profileWorker(b.ctx, p);
   const c = process.env.NEW ? { ...cfg, shapes: [{ ...cfg.shapes[0], where: `title <> 'profile-${Date.now()}-${run}'` }] } : cfg;
   // PAGE=1 with PROFILE: the page's main thread is sampled too (PROFILE/page<run>.cpuprofile)
@@ -91,13 +95,14 @@ try {
     writeFileSync(`${process.env.TRACE}.${run}.json`, data);
   }
   if (pcdp) writeFileSync(path.join(PROFILE, `page${run}.cpuprofile`), JSON.stringify((await pcdp.send('Profiler.stop')).profile));
-  console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms`);
+  console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms${settled ? ` (browser idle after ${settled} ms)` : ""}`);
   if (process.env.TIMELINE) console.log(`  (t0 = ${r.epoch} ms since the epoch) ${r.timeline}`);
   if (process.env.REOPEN) {
     // as bench/browser.mjs's open: every tab closed, then a new page opens the stored replica offline
     await p.close();
     await new Promise((res) => setTimeout(res, 500));
     const q = await b.page();
+    if (!process.env.NOSETTLE) await b.settle();
     const qprof = await profileWorker(b.ctx, q);
     const o = await q.evaluate(async (c) => {
       const { useElectricSync } = await import('/electric-sync.js');

@@ -1,7 +1,7 @@
 // Headless Chromium for the browser tests and benchmarks: Debian's /usr/bin/chromium through
 // playwright-core (never a downloaded browser), a fresh profile per context, pages served by the
 // real server's origin (a blank page routed in, so web/ needs no test files).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,25 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgrou
 const TAB_LIBRARY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/electric-sync.js');
 export const workerName = (dbName) => `electric-sync:${dbName}:${readFileSync(TAB_LIBRARY, 'utf8').match(/WORKER_FORMAT = (\d+)/)[1]}`;
 
+// The CPU time (clock ticks, user + system) of this browser's processes: those started with its
+// profile directory (the browser, its renderers, its GPU and utility processes). Linux (/proc);
+// null elsewhere.
+function browserTicks(dir) {
+  const flag = `--user-data-dir=${dir}`;
+  let sum = 0;
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(flag)) continue;
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        sum += Number(f[11]) + Number(f[12]);
+      } catch { /* gone meanwhile */ }
+    }
+  } catch { return null; }
+  return sum;
+}
+
 // opts.noSharedWorker: an init script deletes window.SharedWorker (the fallback path).
 export async function openContext(base, { noSharedWorker = false } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'esync-chromium-'));
@@ -27,6 +46,22 @@ export async function openContext(base, { noSharedWorker = false } = {}) {
   return {
     ctx,
     logs,
+    // Until the browser is idle: its processes used at most one clock tick (10 ms) in each of
+    // `quiet` consecutive 100 ms windows, at most maxMs. A browser just launched spends its first
+    // second or so on its own start (renderers, its preloaded UI), at ~1.8 of this machine's 2
+    // cores: a benchmark times a system only after that, so that every system runs on an idle
+    // browser. Returns the ms waited (at once where /proc is missing).
+    async settle({ quiet = 5, maxMs = 15000 } = {}) {
+      const t0 = Date.now();
+      let last = browserTicks(dir), calm = 0;
+      while (last !== null && calm < quiet && Date.now() - t0 < maxMs) {
+        await new Promise((r) => setTimeout(r, 100));
+        const now = browserTicks(dir);
+        calm = now - last <= 1 ? calm + 1 : 0;
+        last = now;
+      }
+      return Date.now() - t0;
+    },
     async page() {
       const p = await ctx.newPage();
       p.on('console', (m) => logs.push(m.text()));
