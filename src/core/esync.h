@@ -304,6 +304,12 @@ typedef struct esync_response {
  * being built single-threaded). */
 int esync_image_build(const char *schema, const uint8_t *body, size_t len, const char *path,
                       int64_t *rows, char *err, size_t errlen);
+/* esync_image_build over a body the caller gives up: it is parsed where it lies (its strings
+ * unescaped in place, body[len] set to 0, so len + 1 bytes must be writable) instead of copied
+ * first (a 10 MB chunk of 29k test_items rows: built in 78 instead of 85 ms, 96 instead of 129
+ * ms when its memory is new). body is the caller's to free after, no longer the JSON. */
+int esync_image_build_inplace(const char *schema, uint8_t *body, size_t len, const char *path,
+                              int64_t *rows, char *err, size_t errlen);
 
 /* Applies one response of `shape` (the answer to the request esync_next_request gave).
  * On ESYNC_OK, *changes is NULL when nothing was committed, or a JSON array of change events:

@@ -65,6 +65,20 @@ static int insert_rows(sqlite3 *db, sqlite3_stmt *st, const esync_msgs *ms, cons
 
 int esync_image_build(const char *schema, const uint8_t *body, size_t len, const char *path,
                       int64_t *rows, char *err, size_t errlen) {
+    uint8_t *copy = esync__malloc(len + 1);
+    if (!copy) {
+        if (rows) *rows = 0;
+        if (err && errlen) snprintf(err, errlen, "out of memory");
+        return ESYNC_ENOMEM;
+    }
+    memcpy(copy, body, len);
+    int rc = esync_image_build_inplace(schema, copy, len, path, rows, err, errlen);
+    esync__freemem(copy);
+    return rc;
+}
+
+int esync_image_build_inplace(const char *schema, uint8_t *body, size_t len, const char *path,
+                              int64_t *rows, char *err, size_t errlen) {
     /* SQLite only: cJSON's allocator stays the host's (the shape service has its own), which
      * the engine's code allows (cJSON's strings go back through cJSON_free) */
     int rc = esync__initialize_sqlite();
@@ -79,7 +93,8 @@ int esync_image_build(const char *schema, const uint8_t *body, size_t len, const
     esync__buf_init(&b);
     if ((rc = esync__schema_parse(schema, &sc, err, errlen))) goto done;
     size_t at = 0;
-    if ((rc = esync__msgs_parse(&ms, body, len, &at)) || !ms.is_array) {
+    body[len] = 0;
+    if ((rc = esync__msgs_parse_inplace(&ms, body, len, &at)) || !ms.is_array) {
         snprintf(err, errlen, "not a JSON array of messages (byte %zu of %zu)", at, len);
         rc = rc ? rc : ESYNC_EPROTO;
         goto done;

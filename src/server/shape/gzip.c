@@ -176,7 +176,7 @@ static int image_file(const char *src, const char *part, const char *dst, const 
     if (out < 0) rc = -1;
     char err[256] = "";
     if (rc == 0 &&
-        esync_image_build(schema, (const uint8_t *)body, n, part, NULL, err, sizeof err) != 0) {
+        esync_image_build_inplace(schema, (uint8_t *)body, n, part, NULL, err, sizeof err) != 0) {
         esync_log_warn("shapes: image of %s: %s", src, err);
         rc = -1;
         /* snap.<k>.img.fail: no client waits for this image, and no later job tries again */
