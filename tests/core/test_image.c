@@ -414,8 +414,59 @@ static void test_build_errors(void) {
           ESYNC_OK);
 }
 
+static long file_bytes(const char *path, char **out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *out = malloc((size_t)n + 1);
+    CHECK((long)fread(*out, 1, (size_t)n, f) == n);
+    fclose(f);
+    return n;
+}
+
+/* The server's build (esync_image_build_inplace: the body parsed where it lies) makes the very
+ * file the copying one makes, and refuses what it refuses, leaving no file. */
+static void test_build_inplace(void) {
+    char *body = chunk(0, 300, NULL);
+    size_t n = strlen(body);
+    char *a = build(body, "esync-copy");
+    char *b = malloc(strlen(a) + 8);
+    sprintf(b, "%s.inpl", a);
+    char *mine = malloc(n + 1);
+    memcpy(mine, body, n);
+    char err[200] = "";
+    int64_t rows = -1;
+    CHECK_EQ_INT(esync_image_build_inplace(SCHEMA, (uint8_t *)mine, n, b, &rows, err, sizeof err),
+                 ESYNC_OK);
+    CHECK_EQ_INT((int)rows, 300);
+    char *fa = NULL, *fb = NULL;
+    long na = file_bytes(a, &fa), nb = file_bytes(b, &fb);
+    CHECK(na > 0 && na == nb && !memcmp(fa, fb, (size_t)na));
+    free(fa);
+    free(fb);
+    remove(a);
+    remove(b);
+    const char *bad =
+        "[{\"key\":\"1\",\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"x\",\"ok\":\"t\"}}]";
+    memcpy(mine, bad, strlen(bad));
+    err[0] = 0;
+    CHECK(esync_image_build_inplace(SCHEMA, (uint8_t *)mine, strlen(bad), b, NULL, err,
+                                    sizeof err) != ESYNC_OK);
+    CHECK(err[0] != 0);
+    FILE *f = fopen(b, "rb");
+    CHECK(f == NULL);
+    if (f) fclose(f);
+    free(mine);
+    free(a);
+    free(b);
+    free(body);
+}
+
 int main(void) {
     test_same_as_json();
+    test_build_inplace();
     test_one_batch();
     test_bad_images();
     test_where_offered();
