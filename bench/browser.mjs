@@ -34,7 +34,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { root } from '../wasm-tests/load.js';
 import { startBackend } from '../wasm-tests/support/backend.js';
-import { openContext } from '../tests/e2e/browser.js';
+import { openContext, processTicks, untilIdle } from '../tests/e2e/browser.js';
 import { syncPlot, readmeSection } from './plot.mjs';
 
 const SIZES = (process.env.BENCH_SIZES || '10000,100000,1000000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
@@ -75,21 +75,8 @@ const SHAPE = { table: 'test_items' }; // the one shape every system syncs (warm
 // Until the server has used no CPU for 300 ms (at most 60 s): what a run leaves it doing (a new
 // shape's images and gzips, made in the background after its snapshot is read) must not run
 // during the next system's timed run. Read from /proc (Linux); elsewhere it returns at once.
-async function serverIdle() {
-  const cpu = () => {
-    try {
-      const f = readFileSync(`/proc/${backend.serverPid}/stat`, 'utf8').split(') ')[1].split(' ');
-      return Number(f[11]) + Number(f[12]);
-    } catch { return null; }
-  };
-  const t0 = Date.now();
-  let last = cpu(), quiet = 0;
-  while (last !== null && quiet < 3 && Date.now() - t0 < 60000) {
-    await new Promise((r) => setTimeout(r, 100));
-    const now = cpu();
-    quiet = now === last ? quiet + 1 : 0;
-    last = now;
-  }
+function serverIdle() {
+  return untilIdle(() => processTicks([backend.serverPid]), { quiet: 3, maxMs: 60000 });
 }
 
 // A fresh browser profile with the peers' files routed in.

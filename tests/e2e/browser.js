@@ -15,23 +15,43 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgrou
 const TAB_LIBRARY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/electric-sync.js');
 export const workerName = (dbName) => `electric-sync:${dbName}:${readFileSync(TAB_LIBRARY, 'utf8').match(/WORKER_FORMAT = (\d+)/)[1]}`;
 
-// The CPU time (clock ticks, user + system) of this browser's processes: those started with its
-// profile directory (the browser, its renderers, its GPU and utility processes). Linux (/proc);
-// null elsewhere.
-function browserTicks(dir) {
-  const flag = `--user-data-dir=${dir}`;
-  let sum = 0;
-  try {
-    for (const pid of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(flag)) continue;
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-        sum += Number(f[11]) + Number(f[12]);
-      } catch { /* gone meanwhile */ }
-    }
-  } catch { return null; }
+// The CPU time (clock ticks, user + system) of processes `pids`, summed; null when none can be
+// read (gone, or no /proc: not Linux).
+export function processTicks(pids) {
+  let sum = null;
+  for (const pid of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      sum = (sum ?? 0) + Number(f[11]) + Number(f[12]);
+    } catch { /* gone meanwhile */ }
+  }
   return sum;
+}
+
+// Until ticks() (processTicks of something) grew by at most `slack` clock ticks in each of `quiet`
+// consecutive 100 ms windows, at most maxMs; the ms waited (at once when ticks() is null).
+export async function untilIdle(ticks, { quiet, slack = 0, maxMs }) {
+  const t0 = Date.now();
+  let last = ticks(), calm = 0;
+  while (last !== null && calm < quiet && Date.now() - t0 < maxMs) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = ticks();
+    calm = now !== null && now - last <= slack ? calm + 1 : 0;
+    last = now;
+  }
+  return Date.now() - t0;
+}
+
+// The processes of the browser whose profile is `dir`: those started with it (the browser, its
+// renderers, its GPU and utility processes). None where /proc is missing.
+function browserPids(dir) {
+  const flag = `--user-data-dir=${dir}`;
+  try {
+    return readdirSync('/proc').filter((pid) => {
+      if (!/^\d+$/.test(pid)) return false;
+      try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(flag); } catch { return false; }
+    });
+  } catch { return []; }
 }
 
 // opts.noSharedWorker: an init script deletes window.SharedWorker (the fallback path).
@@ -51,17 +71,7 @@ export async function openContext(base, { noSharedWorker = false } = {}) {
     // second or so on its own start (renderers, its preloaded UI), at ~1.8 of this machine's 2
     // cores: a benchmark times a system only after that, so that every system runs on an idle
     // browser. Returns the ms waited (at once where /proc is missing).
-    async settle({ quiet = 5, maxMs = 15000 } = {}) {
-      const t0 = Date.now();
-      let last = browserTicks(dir), calm = 0;
-      while (last !== null && calm < quiet && Date.now() - t0 < maxMs) {
-        await new Promise((r) => setTimeout(r, 100));
-        const now = browserTicks(dir);
-        calm = now - last <= 1 ? calm + 1 : 0;
-        last = now;
-      }
-      return Date.now() - t0;
-    },
+    settle: ({ quiet = 5, maxMs = 15000 } = {}) => untilIdle(() => processTicks(browserPids(dir)), { quiet, slack: 1, maxMs }),
     async page() {
       const p = await ctx.newPage();
       p.on('console', (m) => logs.push(m.text()));
