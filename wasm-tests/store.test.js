@@ -315,6 +315,8 @@ test('a lazy open serves reads before the image is whole; writers wait for it; t
   r2.load(M);
   await r2.openEngine();
   assert.equal(r2.store.isLoaded, false);
+  // of extent 0 (a Blob) only its first chunks were read before the open (the header, the schema)
+  assert.ok(r2.store.firstChunks > 0 && r2.store.firstChunks < ElectricSyncStore.EXTENT, `extent 0 read in part: ${r2.store.firstChunks} chunks`);
   // (a key in the middle: the pages of the last ones may be deltas of the last commit)
   const one = await r2.withPages((e) => e.query('SELECT title FROM items WHERE id = ?', [n / 2]));
   assert.deepEqual(one, [{ title: row(n / 2).title }]);
@@ -326,8 +328,9 @@ test('a lazy open serves reads before the image is whole; writers wait for it; t
   // a scan misses page after page: each miss reads one more extent (after four, the whole image)
   assert.equal(await r2.withPages((e) => replicaChecksum(e)), sum);
   assert.equal(r2.store.isLoaded, true);
-  // (an extent whose chunks all came as deltas need not be read)
-  assert.ok(r2.store.stats.lazyExtents <= extents - 1 && r2.store.stats.lazyExtents >= extents - 2, `${r2.store.stats.lazyExtents} of ${extents - 1}`);
+  // (an extent whose chunks all came as deltas need not be read; extent 0, read in part before
+  // the open, is read again for the rest of its chunks)
+  assert.ok(r2.store.stats.lazyExtents <= extents && r2.store.stats.lazyExtents >= extents - 1, `${r2.store.stats.lazyExtents} of ${extents}`);
   assert.equal(M.MemVfs.absent(FILE, 0, 0, false), 0);
   assert.equal(await r2.integrity(), 'ok');
   // writable now: a live update commits and is flushed

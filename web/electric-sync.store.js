@@ -21,7 +21,8 @@
  * deltas, format 1 (IndexedDB version 1: pages and meta only) deltas only.
  *
  * Lazy open: read() takes the meta record, the deltas, the format 2 groups and extent 0 (the
- * header, the schema, the engine's own tables); the chunks of extents 1.. are marked absent
+ * header, the schema, the engine's own tables; of a format 4 Blob only its first FIRST_CHUNKS
+ * chunks, the rest of it read like extents 1..); the chunks of extents 1.. are marked absent
  * (Module.MemVfs.absent) before any of that goes into the heap (load()), and load() starts
  * reading those extents in the background, LOAD_AHEAD reads at a time (LOAD_CHUNKS' worth of
  * extents each), each filling only the chunks still absent (a delta, or a page written since,
@@ -78,6 +79,11 @@
   const LOAD_AHEAD = 2;
   const LOAD_CHUNKS = 1024;
   const LOAD_FIRST_CHUNKS = 256;
+  // Of extent 0 (a Blob), a lazy open reads only its first FIRST_CHUNKS chunks before the engine
+  // opens (Blob.slice: the browser reads only those bytes): the header, the schema, the engine's
+  // own tables. The rest of it is read like the other extents (first in the background's queue,
+  // or at once when a statement misses a page of it).
+  const FIRST_CHUNKS = 64;
   // An extent with this many chunks taken (a quarter, at most 64) is written whole; fewer go as
   // deltas (a commit's scattered pages stay small puts).
   const minDirty = (extent) => Math.min(64, extent / 4);
@@ -173,6 +179,7 @@
       this.closed = false;
       this.stats = { flushes: 0, pagesWritten: 0, lastFlushPages: 0, puts: 0, lastFlushPuts: 0, compacted: 0, streamedExtents: 0, lazyExtents: 0, fetchedFirst: 0 };
       this.unread = [];            // extents a lazy open reads after load()
+      this.firstChunks = 0;        // chunks of extent 0 read before the open, when not all (firstPart)
       this.fetching = new Map();   // extent index -> promise of its read into the heap
       this.urgent = 0;             // statements' misses being read (fetchChunk)
       this.lanesWaiting = [];      // background reads held while urgent > 0
@@ -221,7 +228,9 @@
         const n = Math.ceil(meta.size / (this.extent * meta.pageSize));
         for (let x = 1; x < n; x++) this.unread.push(x);
         return first.then(async (v) => {
-          const e = this.arrived(meta, 0, await bytesAsync(v), getModule());
+          const part = this.firstPart(meta, v);
+          if (part !== v) this.unread.unshift(0); // its other chunks: absent, read later
+          const e = this.arrived(meta, 0, await bytesAsync(part), getModule());
           return { meta, rest: e ? [e] : [] };
         });
       });
@@ -247,6 +256,16 @@
         for (const k of this.deltas) this.compact.add(this.extentOf(k));
       }
       for (const k of this.legacy) this.compact.add(this.extentOf(groupChunk(k)));
+    }
+
+    // The part of extent 0's record `v` a lazy open reads first: its first FIRST_CHUNKS chunks
+    // when it is a larger Blob (format 4), else the whole record. this.firstChunks: the chunks of
+    // extent 0 read now (markAbsent marks the others).
+    firstPart(meta, v) {
+      const n = Math.min(FIRST_CHUNKS, this.extent);
+      if (!isBlob(v) || !(meta.pageSize > 0) || v.size <= n * meta.pageSize) return v;
+      this.firstChunks = n;
+      return v.slice(0, n * meta.pageSize);
     }
 
     // Extent x read (bytes: its record's, or undefined): into the heap when the module is there
@@ -287,7 +306,8 @@
     markAbsent(M, meta) {
       if (this.marked || !this.unread.length) return;
       this.marked = true;
-      M.MemVfs.absent(this.file, this.extent, Math.ceil(meta.size / M.MemVfs.CHUNK) - this.extent, true);
+      const from = this.firstChunks || this.extent; // extent 0 read in part (firstPart): its rest too
+      M.MemVfs.absent(this.file, from, Math.ceil(meta.size / M.MemVfs.CHUNK) - from, true);
     }
 
     // Starts (once) reading the extents left, loadAhead at a time, in order; returns `loaded`.
