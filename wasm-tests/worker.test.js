@@ -505,6 +505,45 @@ test('prestart (a SharedWorker named for its replica): the owner lock and the In
   }
 });
 
+test('openEarly (a SharedWorker\'s first request): the IndexedDB open begins before the worker exists, its prestart read takes that connection (one open in all), and an open begun for another factory or replica is not taken', async () => {
+  const s = scope();
+  try {
+    const seeded = await seed(4);
+    const o = origin();
+    // a first worker makes the stored replica
+    const w1 = s.add(startWorker(o));
+    const t1 = s.add(openTab(o, w1, config()));
+    await t1.sync.ready;
+    t1.sync.close();
+    await w1.close();
+    const opens = [];
+    const open = o.indexedDB.open.bind(o.indexedDB);
+    o.indexedDB.open = (name, v) => { opens.push(name); return open(name, v); };
+    // an early open on another factory (another origin's) is not taken by a store of o
+    ElectricSyncStore.openEarly(origin().indexedDB, DB_NAME);
+    const probe = startWorker(o);
+    probe.prestart(DB_NAME);
+    assert.deepEqual(opens, [DB_NAME], 'its own open');
+    await probe.close();
+    opens.length = 0;
+    ElectricSyncStore.openEarly(o.indexedDB, DB_NAME);
+    assert.deepEqual(opens, [DB_NAME]);
+    const w = s.add(startWorker(o));
+    w.prestart(DB_NAME);
+    assert.deepEqual(opens, [DB_NAME], 'the prestart read took the early open');
+    const tab = s.add(openTab(o, w, config()));
+    await tab.sync.ready;
+    assert.deepEqual(await replicaIds(tab), ids(seeded));
+    assert.deepEqual(opens, [DB_NAME], 'no second open');
+    // taken once: a later store of the same name opens its own connection
+    const db = await ElectricSyncStore.openDatabase(o.indexedDB, DB_NAME);
+    db.close();
+    assert.deepEqual(opens, [DB_NAME, DB_NAME]);
+  } finally {
+    await s.close();
+  }
+});
+
 test('without dbName the replica is the library\'s own: IndexedDB database electric-sync', async () => {
   const s = scope();
   try {

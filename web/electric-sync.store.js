@@ -109,6 +109,23 @@
     });
   }
 
+  // An open of replica `name` begun before its store exists: a SharedWorker's first request
+  // (electric-sync.worker.js, bootstrap), so that the browser's handshake for it (a storage check
+  // and the bucket, each a reply the worker's thread must take) is done before the .wasm's bytes
+  // arrive and their streaming compile takes that thread for ~10 ms in one task. The next read()
+  // of that name, in the same task, takes it (once).
+  const early = new Map();
+  function openEarly(idb, name) {
+    const p = openDatabase(idb, name);
+    p.catch(() => {});
+    early.set(name, { idb, p });
+  }
+  function takeEarly(idb, name) {
+    const e = early.get(name);
+    early.delete(name);
+    return e && e.idb === idb ? e.p : null;
+  }
+
   function deleteDatabase(idb, name) {
     return new Promise((resolve, reject) => {
       const req = idb.deleteDatabase(name);
@@ -205,7 +222,7 @@
     // after load(). getModule() -> the module once it is there, else null: extent 0, when it
     // arrives after it, goes into the heap at once; else it waits for load().
     async read(getModule = () => null) {
-      this.db = await openDatabase(this.idb, this.dbName);
+      this.db = await (takeEarly(this.idb, this.dbName) || openDatabase(this.idb, this.dbName));
       this.db.onversionchange = () => this.db && this.db.close(); // let a delete/upgrade proceed
       const tx = this.db.transaction(STORES, 'readonly');
       const all = (s) => Promise.all([done(tx.objectStore(s).getAllKeys()), done(tx.objectStore(s).getAll())]);
@@ -633,5 +650,5 @@
     }
   }
 
-  g.ElectricSyncStore = { ReplicaStore, openDatabase, deleteDatabase, FORMAT_VERSION, EXTENT, LEGACY_EXTENT, LEGACY_GROUP };
+  g.ElectricSyncStore = { ReplicaStore, openDatabase, openEarly, deleteDatabase, FORMAT_VERSION, EXTENT, LEGACY_EXTENT, LEGACY_GROUP };
 })(typeof self !== 'undefined' ? self : globalThis);
