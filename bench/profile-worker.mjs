@@ -1,6 +1,6 @@
 // A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
 // bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
-//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NOSETTLE=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [REOPEN=1] [TRACE=file] node bench/profile-worker.mjs
+//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NOSETTLE=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [WRITES=n] [REOPEN=1] [TRACE=file] node bench/profile-worker.mjs
 // Each run starts once the browser launched for it is idle (as bench/browser.mjs: openContext's
 // settle); NOSETTLE=1 starts at once, in the browser's own start.
 // NEW=1: each run syncs a new shape (a where of its own: the server writes its snapshot meanwhile).
@@ -13,6 +13,7 @@
 // IndexedDB, loading and scheduler events; open in Perfetto). TIMELINE also prints the page's t0 in ms since the epoch,
 // to line the marks up with samples taken outside the browser.
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { root } from '../wasm-tests/load.js';
 import { startBackend } from '../wasm-tests/support/backend.js';
@@ -97,6 +98,10 @@ try {
   if (pcdp) writeFileSync(path.join(PROFILE, `page${run}.cpuprofile`), JSON.stringify((await pcdp.send('Profiler.stop')).profile));
   console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms${settled ? ` (browser idle after ${settled} ms)` : ""}`);
   if (process.env.TIMELINE) console.log(`  (t0 = ${r.epoch} ms since the epoch) ${r.timeline}`);
+  // WRITES=n: n single-row inserts after the sync, one at a time, as bench/browser.mjs's
+  // commit latency makes them before its open (the stored replica then has their deltas)
+  for (let i = 0; i < Number(process.env.WRITES || 0); i++) await backend.insert({ id: randomUUID(), title: `profile write ${i}` });
+  if (process.env.WRITES) await new Promise((res) => setTimeout(res, 2000));
   if (process.env.REOPEN) {
     // as bench/browser.mjs's open: every tab closed, then a new page opens the stored replica offline
     await p.close();
