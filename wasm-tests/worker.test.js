@@ -505,7 +505,7 @@ test('prestart (a SharedWorker named for its replica): the owner lock and the In
   }
 });
 
-test('openEarly (a SharedWorker\'s first request): the IndexedDB open begins before the worker exists, its prestart read takes that connection (one open in all), and an open begun for another factory or replica is not taken', async () => {
+test('openEarly (a SharedWorker\'s first request): the IndexedDB open begins before the worker exists, its prestart read takes that connection (one open in all); an open begun on another factory, or for another replica, is not taken', async () => {
   const s = scope();
   try {
     const seeded = await seed(4);
@@ -521,9 +521,10 @@ test('openEarly (a SharedWorker\'s first request): the IndexedDB open begins bef
     o.indexedDB.open = (name, v) => { opens.push(name); return open(name, v); };
     // an early open on another factory (another origin's) is not taken by a store of o
     ElectricSyncStore.openEarly(origin().indexedDB, DB_NAME);
+    ElectricSyncStore.openEarly(o.indexedDB, 'another-replica');
     const probe = startWorker(o);
     probe.prestart(DB_NAME);
-    assert.deepEqual(opens, [DB_NAME], 'its own open');
+    assert.deepEqual(opens, ['another-replica', DB_NAME], 'its own open');
     await probe.close();
     opens.length = 0;
     ElectricSyncStore.openEarly(o.indexedDB, DB_NAME);
