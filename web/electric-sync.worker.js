@@ -402,10 +402,10 @@
     // The tab library names a SharedWorker `electric-sync:<dbName>:<format>`. Its first requests:
     // the IndexedDB open of that replica, then the .wasm (the open's handshake with the browser
     // is done before the .wasm's compile takes this thread: electric-sync.store.js, openEarly;
-    // a stored 100k-row replica's first query ~13 ms sooner, README "How it compares").
+    // a stored 100k-row replica's first query ~10 ms sooner, README "How it compares").
     const m = shared ? /^electric-sync:(.+):\d+$/.exec(g.name || '') : null;
     if (m) g.ElectricSyncStore.openEarly(g.indexedDB, m[1]);
-    if (shared) wasm.start();
+    if (shared) wasm.start(); // (once: unbundled, it went out above)
     const envBase = {
       indexedDB: g.indexedDB,
       IDBKeyRange: g.IDBKeyRange,
