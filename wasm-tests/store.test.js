@@ -329,7 +329,7 @@ test('a lazy open serves reads before the image is whole; writers wait for it; t
   assert.equal(await r2.withPages((e) => replicaChecksum(e)), sum);
   assert.equal(r2.store.isLoaded, true);
   // (an extent whose chunks all came as deltas need not be read; extent 0, read in part before
-  // the open, is read again for the rest of its chunks)
+  // the open, is read later for the rest of its chunks)
   assert.ok(r2.store.stats.lazyExtents <= extents && r2.store.stats.lazyExtents >= extents - 1, `${r2.store.stats.lazyExtents} of ${extents}`);
   assert.equal(M.MemVfs.absent(FILE, 0, 0, false), 0);
   assert.equal(await r2.integrity(), 'ok');

@@ -387,12 +387,17 @@
           const [keys, values] = a === b
             ? [[a], [await done(st.get(a))]]
             : await Promise.all([done(st.getAllKeys(range)), done(st.getAll(range))]);
-          const bytes = await Promise.all(values.map(bytesAsync));
+          const E = this.extent;
+          // [first chunk, part] of each record still to read: of extent 0 read in part before
+          // the open (firstPart), only the rest (Blob.slice: those bytes are not read again)
+          const parts = keys.map((x, k) => (x === 0 && this.firstChunks && isBlob(values[k])
+            ? [this.firstChunks, values[k].slice(this.firstChunks * this.meta.pageSize)] : [x * E, values[k]]));
+          const bytes = await Promise.all(parts.map(([, v]) => bytesAsync(v)));
           if (this.closed) throw new Error('the replica is closed');
           // fill() writes only chunks still absent: an extent of the range another read (a
           // statement's miss) filled, a delta or a page written since, stays as it is
-          const MV = this.M.MemVfs, E = this.extent;
-          keys.forEach((x, k) => { if (bytes[k] !== undefined) MV.fill(this.file, this.meta.size, x * E, bytes[k]); });
+          const MV = this.M.MemVfs;
+          parts.forEach(([c], k) => { if (bytes[k] !== undefined) MV.fill(this.file, this.meta.size, c, bytes[k]); });
           // what the records did not hold is empty; the last read completes the image
           if (MV.absent(this.file, a * E, (b - a + 1) * E, false) === 0 && !this.isLoaded) this.finishLoad();
           this.stats.lazyExtents += todo.length;
