@@ -1,6 +1,6 @@
 // A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
 // bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
-//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NOSETTLE=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [WRITES=n] [REOPEN=1] [TRACE=file] node bench/profile-worker.mjs
+//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NOSETTLE=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [WRITES=n] [REOPEN=1] [TRACE=file] [SERVERLOG=1] node bench/profile-worker.mjs
 // Each run starts once the browser launched for it is idle (as bench/browser.mjs: openContext's
 // settle); NOSETTLE=1 starts at once, in the browser's own start.
 // NEW=1: each run syncs a new shape (a where of its own: the server writes its snapshot meanwhile).
@@ -8,7 +8,7 @@
 // stored replica offline until the first query and until count(*), as bench/browser.mjs times it); with PROFILE, writes
 // PROFILE/worker<run>.cpuprofile and, with REOPEN, PROFILE/reopen<run>.cpuprofile (open in Chromium's DevTools, or read with node). For wasm
 // function names in the profile, build the engine with -DESYNC_WASM_PROFILE=ON. PAGE=1 samples the
-// page's main thread too (PROFILE/page<run>.cpuprofile). TRACE=file writes file.<run>.json, a
+// page's main thread too (PROFILE/page<run>.cpuprofile). TRACE=file writes file.<run>.json (with REOPEN, file.reopen<run>.json of the reopen), a
 // Chromium trace of the browser process and the renderers during the sync (wasm compilation,
 // IndexedDB, loading and scheduler events; open in Perfetto). TIMELINE also prints the page's t0 in ms since the epoch,
 // to line the marks up with samples taken outside the browser.
@@ -34,6 +34,22 @@ const WORKER_MARKS = `window.__workerMarks = async (dbName, t0) => {
   const at = (ms) => Math.round(stats.startedAt + ms - (performance.timeOrigin + t0));
   return stats.timeline.map(([l, ms]) => l + ' @' + at(ms)).join(', ');
 };`;
+// A Chromium trace of the browser process and the renderers (wasm compilation, IndexedDB,
+// loading, scheduler events) from now until endTrace(session, file) writes it (open in Perfetto).
+async function startTrace(ctx, page) {
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send('Tracing.start', { transferMode: 'ReturnAsStream', traceConfig: { includedCategories: ['toplevel', 'devtools.timeline', 'v8', 'blink', 'mojom', 'ipc', 'disabled-by-default-v8.gc', 'IndexedDB', 'net', 'loading', 'disabled-by-default-devtools.timeline', 'v8.wasm', 'disabled-by-default-v8.wasm.detailed', 'disabled-by-default-v8.wasm.turbofan', 'disabled-by-default-v8.compile', 'v8.compile'] } });
+  return cdp;
+}
+async function endTrace(cdp, file) {
+  const done = new Promise((res) => cdp.once('Tracing.tracingComplete', res));
+  await cdp.send('Tracing.end');
+  const { stream } = await done;
+  let data = '';
+  for (;;) { const c = await cdp.send('IO.read', { handle: stream }); data += c.base64Encoded ? Buffer.from(c.data, 'base64').toString() : c.data; if (c.eof) break; }
+  await cdp.send('IO.close', { handle: stream });
+  writeFileSync(file, data);
+}
 // Attaches to the SharedWorker that `page` starts (over the page's DevTools session) and, with
 // PROFILE, samples its CPU from its first script; save(name) writes PROFILE/<name>.cpuprofile.
 async function profileWorker(ctx, page) {
@@ -75,8 +91,8 @@ try {
   const pcdp = PROFILE && process.env.PAGE ? await b.ctx.newCDPSession(p) : null;
   if (pcdp) { await pcdp.send('Profiler.enable'); await pcdp.send('Profiler.setSamplingInterval', { interval: 200 }); await pcdp.send('Profiler.start'); }
   // TRACE=file: a Chromium trace of the browser process and the renderers during the sync (Perfetto)
-  const tcdp = process.env.TRACE ? await b.ctx.newCDPSession(p) : null;
-  if (tcdp) await tcdp.send('Tracing.start', { transferMode: 'ReturnAsStream', traceConfig: { includedCategories: ['toplevel', 'devtools.timeline', 'v8', 'blink', 'mojom', 'ipc', 'disabled-by-default-v8.gc', 'IndexedDB', 'net', 'loading', 'disabled-by-default-devtools.timeline', 'v8.wasm', 'disabled-by-default-v8.wasm.detailed', 'disabled-by-default-v8.wasm.turbofan', 'disabled-by-default-v8.compile', 'v8.compile'] } });
+  // (with REOPEN=1, the reopen is traced instead: file.reopen<run>.json)
+  const tcdp = process.env.TRACE && !process.env.REOPEN ? await startTrace(b.ctx, p) : null;
   const r = await p.evaluate(async ([c, rows]) => {
     const { useElectricSync } = await import('/electric-sync.js');
     const t0 = performance.now(); let got = 0, tab = null;
@@ -86,15 +102,7 @@ try {
     return { ready: Math.round(ready), tab: Math.round(tab), epoch: Math.round(performance.timeOrigin + t0), timeline: await window.__workerMarks(c.dbName, t0) };
   }, [c, ROWS]);
   await prof.save(`worker${run}`);
-  if (tcdp) {
-    const done = new Promise((res) => tcdp.once('Tracing.tracingComplete', res));
-    await tcdp.send('Tracing.end');
-    const { stream } = await done;
-    let data = '';
-    for (;;) { const c = await tcdp.send('IO.read', { handle: stream }); data += c.base64Encoded ? Buffer.from(c.data, 'base64').toString() : c.data; if (c.eof) break; }
-    await tcdp.send('IO.close', { handle: stream });
-    writeFileSync(`${process.env.TRACE}.${run}.json`, data);
-  }
+  if (tcdp) await endTrace(tcdp, `${process.env.TRACE}.${run}.json`);
   if (pcdp) writeFileSync(path.join(PROFILE, `page${run}.cpuprofile`), JSON.stringify((await pcdp.send('Profiler.stop')).profile));
   console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms${settled ? ` (browser idle after ${settled} ms)` : ""}`);
   if (process.env.TIMELINE) console.log(`  (t0 = ${r.epoch} ms since the epoch) ${r.timeline}`);
@@ -109,6 +117,7 @@ try {
     const q = await b.page();
     if (!process.env.NOSETTLE) await b.settle();
     const qprof = await profileWorker(b.ctx, q);
+    const qt = process.env.TRACE ? await startTrace(b.ctx, q) : null;
     const o = await q.evaluate(async (c) => {
       const { useElectricSync } = await import('/electric-sync.js');
       const t0 = performance.now();
@@ -119,9 +128,14 @@ try {
       return { ready: Math.round(ready), first: Math.round(first), count: Math.round(count), timeline: await window.__workerMarks(c.dbName, t0) };
     }, cfg);
     await qprof.save(`reopen${run}`);
+    if (qt) await endTrace(qt, `${process.env.TRACE}.reopen${run}.json`);
     console.log(`  reopen: ready ${o.ready} ms, first query (a page of 50 rows) ${o.first} ms, count(*) ${o.count} ms`);
     if (process.env.TIMELINE) console.log(`  ${o.timeline}`);
   }
   await b.close();
   }
-} finally { await backend.stop(); }
+} finally {
+  // SERVERLOG=1: the server's log lines about snapshots (their timings: workers.c)
+  if (process.env.SERVERLOG) console.log(backend.serverLog().split("\n").filter((l) => /snapshot/.test(l)).join("\n"));
+  await backend.stop();
+}
