@@ -174,6 +174,30 @@ test('§8.8: value encodings of both paths', async () => {
   assert.deepEqual(schema.n, { type: 'numeric', precision: 8, scale: 2 })
 })
 
+// The snapshot reads rows with COPY (text format), whose escapes the server undoes, and a where
+// clause's values go into that COPY as literals: the bytes COPY escapes, the `\\N` text, an empty
+// string and NULL come out as they are in Postgres, and literals with quotes, backslashes and a
+// `$1` select exactly their rows.
+test('snapshot values COPY escapes, and where literals with quotes and backslashes', async () => {
+  await freshTable('sp_copy', 'id int primary key, t text, v varchar(30), u uuid, "we""ird $1" int')
+  const texts = ['tab\there', 'new\nline', 'cr\rx', 'back\\slash', '\\N', '', 'bs\b ff\f vt\v', 'é ✓ "q"', "it's", '$1']
+  for (let i = 0; i < texts.length; i++) await sql('insert into sp_copy values ($1, $2, $3, null, $1)', [i, texts[i], texts[i]])
+  await sql(`insert into sp_copy values (100, null, null, 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', null)`)
+  await syncTo('table=sp_copy')
+  const rows = (await get('table=sp_copy&offset=-1')).body.filter((m) => m.key).map((m) => m.value)
+  assert.equal(rows.length, texts.length + 1)
+  for (let i = 0; i < texts.length; i++) {
+    const r = rows.find((x) => x.id === String(i))
+    assert.deepEqual(r, { id: String(i), t: texts[i], v: texts[i], u: null, 'we"ird $1': String(i) }, JSON.stringify(texts[i]))
+  }
+  assert.deepEqual(rows.find((x) => x.id === '100'), { id: '100', t: null, v: null, u: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'we"ird $1': null })
+  const where = `t = 'it''s' OR t = 'back\\slash' OR t = '$1' OR "we""ird $1" = $1`
+  const qs = `table=sp_copy&where=${encodeURIComponent(where)}&params[1]=5`
+  await syncTo(qs)
+  const picked = (await get(`${qs}&offset=-1`)).body.filter((m) => m.key).map((m) => m.value.t).sort()
+  assert.deepEqual(picked, ['', '$1', 'back\\slash', "it's"])
+})
+
 // Holds a live request at the shape's end, runs `change`, returns the messages it got.
 async function liveAfter(qs, change) {
   const { handle, offset } = await syncTo(qs)

@@ -61,7 +61,7 @@ async function expectBigSynced(shape, where, timeoutMs = 60000) {
 // one does).
 async function snapshotBackend(table) {
   const r = await sql(`select pid from pg_stat_activity where application_name = 'esync-shapes'
-    and query like 'SELECT %${table}%' and state = 'active'`)
+    and query like 'COPY (SELECT %${table}%' and state = 'active'`)
   assert.equal(r.rowCount, 1, 'the snapshot query is running')
   return r.rows[0].pid
 }

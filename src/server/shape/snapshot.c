@@ -137,6 +137,110 @@ static int64_t plan_rows(PGconn *conn, const char *sql, int nw, const char *cons
     return n;
 }
 
+/* Built-in types whose text output is what `::text` gives them (an I/O conversion or a binary
+ * coercion in pg_cast): selected as they are, which spares Postgres the cast's copy of every
+ * value. bool, bpchar, "char", name, inet and cidr have cast functions of their own, and every
+ * other type (arrays, domains, enums, extensions' types) keeps `::text` (docs/protocol.md
+ * §2.4.1). By OID: a type of the same name in another schema is not one of these. */
+static bool output_is_text(uint32_t oid) {
+    switch (oid) {
+    case 17:   /* bytea */
+    case 20:   /* int8 */
+    case 21:   /* int2 */
+    case 23:   /* int4 */
+    case 25:   /* text */
+    case 114:  /* json */
+    case 700:  /* float4 */
+    case 701:  /* float8 */
+    case 1043: /* varchar */
+    case 1082: /* date */
+    case 1083: /* time */
+    case 1114: /* timestamp */
+    case 1184: /* timestamptz */
+    case 1186: /* interval */
+    case 1266: /* timetz */
+    case 1700: /* numeric */
+    case 2950: /* uuid */
+    case 3802: /* jsonb */ return true;
+    default: return false;
+    }
+}
+
+/* The where clause's SQL (esync_where_sql: identifiers double-quoted, every value a `$k::type`
+ * placeholder) with each placeholder replaced by its value as a literal (PQescapeLiteral), since
+ * COPY takes no parameters. A value stays a quoted literal under its cast, so the clause means
+ * what it meant with parameters. NULL when out of memory. */
+static char *inline_params(PGconn *conn, const char *sql, int n, const char *const *vals) {
+    esync_sb b = {0};
+    for (const char *p = sql; *p;) {
+        if (*p == '"') { /* a quoted identifier, "" inside it */
+            const char *s = p++;
+            while (*p && !(*p == '"' && p[1] != '"')) p += *p == '"' ? 2 : 1;
+            if (*p) p++;
+            esync__sb_put(&b, s, (size_t)(p - s));
+        } else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            char *end;
+            long k = strtol(p + 1, &end, 10);
+            char *lit = k >= 1 && k <= n ? PQescapeLiteral(conn, vals[k - 1], strlen(vals[k - 1]))
+                                         : NULL;
+            if (!lit) {
+                esync__sb_free(&b);
+                return NULL;
+            }
+            esync__sb_puts(&b, lit);
+            PQfreemem(lit);
+            p = end;
+        } else {
+            esync__sb_put(&b, p++, 1);
+        }
+    }
+    return esync__sb_take(&b, NULL);
+}
+
+/* One row of COPY's text format (a line, '\n' last) split into its n fields in place: vals[i]
+ * the NUL-terminated text with COPY's backslash escapes undone, or NULL for `\N`; lens[i] its
+ * length. -1 when the line does not have n fields. */
+static int copy_fields(char *row, size_t len, int n, const char **vals, size_t *lens) {
+    if (!len || row[len - 1] != '\n') return -1;
+    char *p = row, *end = row + len - 1;
+    for (int i = 0;; i++) {
+        if (i >= n) return -1;
+        char *f = p, *w = p;
+        if (end - p >= 2 && p[0] == '\\' && p[1] == 'N' && (p + 2 == end || p[2] == '\t')) {
+            vals[i] = NULL;
+            lens[i] = 0;
+            p += 2;
+        } else {
+            while (p < end && *p != '\t') {
+                if (*p != '\\' || p + 1 == end) {
+                    *w++ = *p++;
+                    continue;
+                }
+                char c = p[1];
+                p += 2;
+                switch (c) {
+                case 'b': *w++ = '\b'; break;
+                case 'f': *w++ = '\f'; break;
+                case 'n': *w++ = '\n'; break;
+                case 'r': *w++ = '\r'; break;
+                case 't': *w++ = '\t'; break;
+                case 'v': *w++ = '\v'; break;
+                default: *w++ = c; break; /* \\ and any other escaped byte: itself */
+                }
+            }
+            vals[i] = f;
+            lens[i] = (size_t)(w - f);
+        }
+        char *sep = p;
+        if (sep == end) {
+            *w = '\0';
+            return i == n - 1 ? 0 : -1;
+        }
+        *w = '\0'; /* w <= sep: the tab (or the end) is at or after it */
+        p = sep + 1;
+    }
+}
+
 int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *log,
                         const esync_snapshot_hooks *hooks, esync_snapinfo *info, bool *conn_lost,
                         char *err, size_t errsz) {
@@ -182,6 +286,8 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
         if (i) esync__sb_puts(&q, ", ");
         if (strcmp(t->cols[i].typname, "bpchar") == 0 && t->cols[i].dims == 0)
             esync__sb_printf(&q, "CASE WHEN %s IS NULL THEN NULL ELSE concat(%s) END", id, id);
+        else if (output_is_text(t->cols[i].type_oid))
+            esync__sb_puts(&q, id);
         else
             esync__sb_printf(&q, "%s::text", id);
         PQfreemem(id);
@@ -199,6 +305,7 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
         }
         esync__sb_printf(&q, " WHERE %s", wsql);
     }
+    size_t where_at = v->where ? q.n - strlen(wsql) : q.n; /* the clause's place in q */
     int64_t est = -1;
     if ((hooks && hooks->estimate) || (v->where && t->npk > 0))
         est = plan_rows(conn, q.p, nw, (const char *const *)wvals);
@@ -234,66 +341,111 @@ int esync__snapshot_run(PGconn *conn, const esync_shape_view *v, esync_storage *
             PQfreemem(id);
         }
     }
-    int ok = PQsendQueryParams(conn, q.p, nw, NULL, (const char *const *)wvals, NULL, NULL, 0);
+    /* COPY (the query) TO STDOUT: rows as text lines, which costs the client much less than a
+     * result per row in single-row mode (libpq copies the row's descriptors into each one), and
+     * Postgres sends them as they come, so the first row is as early. COPY takes no parameters:
+     * the clause's values go in as literals. */
+    esync_sb cq = {0};
+    esync__sb_puts(&cq, "COPY (");
+    esync__sb_put(&cq, q.p, where_at);
+    char *lits = NULL;
+    if (v->where) {
+        lits = inline_params(conn, wsql, nw, (const char *const *)wvals);
+        if (!lits) {
+            esync__sb_free(&cq);
+            esync__sb_free(&q);
+            free(wsql);
+            free(wvals);
+            snprintf(err, errsz, "where: out of memory");
+            PQclear(PQexec(conn, "ROLLBACK"));
+            return -1;
+        }
+        esync__sb_puts(&cq, lits);
+        free(lits);
+    }
+    esync__sb_puts(&cq, q.p + where_at + (v->where ? strlen(wsql) : 0));
+    esync__sb_puts(&cq, ") TO STDOUT");
     esync__sb_free(&q);
     free(wsql);
     free(wvals);
-    if (!ok || !PQsetSingleRowMode(conn))
-        return fail(conn, NULL, conn_lost, err, errsz, "snapshot query");
+    int ok = PQsendQuery(conn, cq.p);
+    esync__sb_free(&cq);
+    if (!ok) return fail(conn, NULL, conn_lost, err, errsz, "snapshot query");
+    res = PQgetResult(conn);
+    if (PQresultStatus(res) != PGRES_COPY_OUT)
+        return fail(conn, res, conn_lost, err, errsz, "snapshot query");
+    PQclear(res);
 
     const char **vals = esync__xcalloc((size_t)t->ncols + 1, sizeof *vals);
     size_t *lens = esync__xcalloc((size_t)t->ncols + 1, sizeof *lens);
+    int nfields = t->ncols ? t->ncols : 1; /* a table without columns: SELECT 1 */
     esync_sb msg = {0};
     int rc = 0, complete = 0;
     bool stopped = false;
-    double tq = now_ms(), ta = tq, tb;
-    while ((res = PQgetResult(conn)) != NULL) {
-        tb = now_ms();
-        info->ms_pg += tb - ta;
-        ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_SINGLE_TUPLE) {
-            if (info->rows == 0) info->ms_first_row = tb - t0;
-            for (int i = 0; i < t->ncols; i++) {
-                vals[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
-                lens[i] = (size_t)PQgetlength(res, 0, i);
-            }
+    /* where the time goes, for the log: Postgres (waiting for rows), encoding and writing; the
+     * clock is read around every 16th row only, and those rows' shares stand for all */
+    double tq = now_ms(), ta = 0, tb = 0, enc = 0, wr = 0;
+    char *line = NULL;
+    int n;
+    while ((n = PQgetCopyData(conn, &line, 0)) >= 0) {
+        bool timed = (info->rows & 15) == 0;
+        if (timed) ta = now_ms();
+        if (info->rows == 0) info->ms_first_row = ta - t0;
+        if (copy_fields(line, (size_t)n, nfields, vals, lens) != 0) {
+            if (rc == 0) snprintf(err, errsz, "snapshot query: unexpected COPY row");
+            rc = -1;
+        }
+        if (rc == 0) {
             esync_row row = {vals, lens};
             msg.n = 0;
             esync__msg_snapshot_row(&msg, v, &row);
-            ta = now_ms();
-            info->ms_encode += ta - tb;
-            if (rc == 0 && esync__storage_snap_add(log, msg.p, msg.n) != 0) {
+            if (timed) enc += (tb = now_ms()) - ta;
+            if (esync__storage_snap_add(log, msg.p, msg.n) != 0) {
                 snprintf(err, errsz, "writing the snapshot: %s", strerror(errno));
                 rc = -1;
             }
-            info->rows++;
-            info->bytes += msg.n + 2;
-            tb = now_ms();
-            info->ms_write += tb - ta;
-            int c = esync__storage_snap_complete(log);
-            if (rc == 0 && !stopped && hooks && hooks->progress &&
-                (c != complete || (info->rows & 4095) == 0)) {
-                complete = c;
-                if (!hooks->progress(hooks->ctx, complete, info->rows)) {
-                    /* stop: ask the server to cancel, then drain what is already on its way */
-                    stopped = true;
-                    PGcancel *cn = PQgetCancel(conn);
-                    char ebuf[256];
-                    if (cn) {
-                        PQcancel(cn, ebuf, sizeof ebuf);
-                        PQfreeCancel(cn);
-                    }
+            if (timed) wr += now_ms() - tb;
+        }
+        PQfreemem(line);
+        line = NULL;
+        info->rows++;
+        info->bytes += msg.n + 2;
+        int c = esync__storage_snap_complete(log);
+        if (rc == 0 && !stopped && hooks && hooks->progress &&
+            (c != complete || (info->rows & 4095) == 0)) {
+            complete = c;
+            if (!hooks->progress(hooks->ctx, complete, info->rows)) {
+                /* stop: ask the server to cancel, then drain what is already on its way */
+                stopped = true;
+                PGcancel *cn = PQgetCancel(conn);
+                char ebuf[256];
+                if (cn) {
+                    PQcancel(cn, ebuf, sizeof ebuf);
+                    PQfreeCancel(cn);
                 }
             }
-            tb = now_ms();
-        } else if (st != PGRES_TUPLES_OK && !stopped) {
+        }
+    }
+    info->ms_encode = enc * 16;
+    info->ms_write = wr * 16;
+    info->ms_pg = now_ms() - tq - info->ms_encode - info->ms_write;
+    if (info->ms_pg < 0) info->ms_pg = 0;
+    /* the COPY's own result: its end, or the error that stopped it (a cancel among them) */
+    bool failed = n == -2;
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && !failed && !stopped) {
             free(vals);
             free(lens);
             esync__sb_free(&msg);
             return fail(conn, res, conn_lost, err, errsz, "snapshot query");
         }
         PQclear(res);
-        ta = tb;
+    }
+    if (failed && !stopped) {
+        free(vals);
+        free(lens);
+        esync__sb_free(&msg);
+        return fail(conn, NULL, conn_lost, err, errsz, "snapshot query");
     }
     free(vals);
     free(lens);

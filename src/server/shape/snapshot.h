@@ -2,10 +2,12 @@
  * docs/replication.md §1 "Dynamic shapes").
  *
  * In one REPEATABLE READ READ ONLY transaction: `SELECT pg_current_snapshot(), pg_current_wal_lsn()`,
- * then one SELECT of every row that passes the shape's where clause (rendered by where.c with bind
- * parameters only), each column as its text output (`col::text`; bpchar through concat() so its
- * padding is kept), streamed row by row (single-row mode) into the shape's snapshot chunks, which
- * end with the snapshot-end control message (xmin, xmax, xip_list). The chunks are not synced
+ * then one `COPY (SELECT …) TO STDOUT` of every row that passes the shape's where clause (rendered
+ * by where.c with placeholders, whose values go into the COPY as escaped literals, since COPY
+ * takes no parameters), each column as its text output (built-in types whose `::text` is their
+ * output function as they are, the others through `col::text`; bpchar through concat() so its
+ * padding is kept), streamed row by row (COPY's text lines, escapes undone) into the shape's
+ * snapshot chunks, which end with the snapshot-end control message (xmin, xmax, xip_list). The chunks are not synced
  * here: the caller syncs them (esync__storage_snap_sync) before it records the shape as stored.
  *
  * Before the SELECT, `EXPLAIN (FORMAT JSON)` of the same query gives the planner's row estimate
