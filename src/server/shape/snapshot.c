@@ -231,13 +231,9 @@ static int copy_fields(char *row, size_t len, int n, const char **vals, size_t *
             vals[i] = f;
             lens[i] = (size_t)(w - f);
         }
-        char *sep = p;
-        if (sep == end) {
-            *w = '\0';
-            return i == n - 1 ? 0 : -1;
-        }
-        *w = '\0'; /* w <= sep: the tab (or the end) is at or after it */
-        p = sep + 1;
+        *w = '\0'; /* w <= p: the tab (or the line's end) is at or after it */
+        if (p == end) return i == n - 1 ? 0 : -1;
+        p++;
     }
 }
 
