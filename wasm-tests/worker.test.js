@@ -520,11 +520,18 @@ test('openEarly (a SharedWorker\'s first request): the IndexedDB open begins bef
     const open = o.indexedDB.open.bind(o.indexedDB);
     o.indexedDB.open = (name, v) => { opens.push(name); return open(name, v); };
     // an early open on another factory (another origin's) is not taken by a store of o
-    ElectricSyncStore.openEarly(origin().indexedDB, DB_NAME);
+    const other = origin();
+    ElectricSyncStore.openEarly(other.indexedDB, DB_NAME);
     ElectricSyncStore.openEarly(o.indexedDB, 'another-replica');
     const probe = startWorker(o);
     probe.prestart(DB_NAME);
     assert.deepEqual(opens, ['another-replica', DB_NAME], 'its own open');
+    // the early open it did not take is closed: nothing holds up a delete of that database
+    const deleted = await Promise.race([
+      ElectricSyncStore.deleteDatabase(other.indexedDB, DB_NAME).then(() => true),
+      new Promise((r) => setTimeout(() => r(false), 2000)),
+    ]);
+    assert.equal(deleted, true, 'the early open not taken was closed');
     await probe.close();
     opens.length = 0;
     ElectricSyncStore.openEarly(o.indexedDB, DB_NAME);

@@ -114,16 +114,22 @@
   // and the bucket, each a reply the worker's thread must take) is done before the .wasm's bytes
   // arrive and their streaming compile takes that thread for ~10 ms in one task. The next read()
   // of that name, in the same task, takes it (once).
+  // An early open that is not taken (replaced by another, or asked for on another factory) is
+  // closed once it opens, so that no connection is left to hold up a delete or an upgrade.
   const early = new Map();
+  const drop = (e) => { if (e) e.p.then((db) => db.close(), () => {}); };
   function openEarly(idb, name) {
     const p = openDatabase(idb, name);
     p.catch(() => {});
+    drop(early.get(name));
     early.set(name, { idb, p });
   }
   function takeEarly(idb, name) {
     const e = early.get(name);
     early.delete(name);
-    return e && e.idb === idb ? e.p : null;
+    if (e && e.idb === idb) return e.p;
+    drop(e);
+    return null;
   }
 
   function deleteDatabase(idb, name) {
