@@ -15,7 +15,7 @@ for p in "${parts[@]}"; do
         shipped) node bench/shipped.mjs ;;  # what a page downloads, gzipped, against its budget
         server) bash bench/server-load.sh ;;
         shapes) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/shape-load.mjs; node bench/snapshot.mjs ;;  # 1000+ sockets; a new shape vs a stored one
-        browser) bash scripts/package.sh; node bench/browser.mjs; node bench/browser-tabapi.mjs ;;  # the package's files
+        browser) bash scripts/package.sh; node bench/browser.mjs; node bench/browser-tabapi.mjs; node bench/browser-floor.mjs ;;  # the package's files; Chromium's own floor under a worker's start
         cdn) ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; node bench/cdn/load.mjs ;;  # 15,000 sockets, nginx
         sizes) bash scripts/package.sh; node bench/sizes.mjs ;;  # what the browser downloads, gzipped
         *) echo "bench: unknown part $p" >&2; exit 2 ;;

@@ -66,6 +66,7 @@ export async function openContext(base, { noSharedWorker = false } = {}) {
   return {
     ctx,
     logs,
+    dir, // the profile's directory (removed by close)
     // Until the browser is idle: its processes used at most one clock tick (10 ms) in each of
     // `quiet` consecutive 100 ms windows, at most maxMs. A browser just launched spends its first
     // second or so on its own start (renderers, its preloaded UI), at ~1.8 of this machine's 2
