@@ -66,6 +66,9 @@ self.onconnect = (e) => { done.then((o) => e.ports[0].postMessage(o), (err) => e
 `;
 
 function serve() {
+  for (const f of ['electric-sync.worker.js', 'wasm/electric-sync.wasm']) {
+    if (!existsSync(path.join(dist, f))) throw new Error(`browser-floor: ${path.join(dist, f)} is missing; run: bash scripts/package.sh`);
+  }
   const bundle = readFileSync(path.join(dist, 'electric-sync.worker.js'), 'utf8');
   const files = {
     '/floor/page.html': ['text/html', '<!doctype html><title>floor</title>'],
@@ -115,10 +118,18 @@ try {
     await b.settle();
     const r = await p.evaluate(async () => {
       const now = () => performance.timeOrigin + performance.now();
-      const worker = (url) => new Promise((ok) => {
+      const worker = (url) => new Promise((ok, no) => {
         const t = now();
         const w = new SharedWorker(url, { name: `floor-${Math.random()}` });
-        w.port.onmessage = (e) => { const o = {}; for (const [k, v] of Object.entries(e.data)) o[k] = typeof v === 'number' && v > 1e12 ? +(v - t).toFixed(1) : v; ok(o); };
+        const timer = setTimeout(() => no(new Error(`${url}: no answer from the SharedWorker within 10 s`)), 10000);
+        w.onerror = () => { clearTimeout(timer); no(new Error(`${url}: the SharedWorker failed to start`)); };
+        w.port.onmessage = (e) => {
+          clearTimeout(timer);
+          if (e.data.error) { no(new Error(`${url}: ${e.data.error}`)); return; }
+          const o = {};
+          for (const [k, v] of Object.entries(e.data)) o[k] = typeof v === 'number' && v > 1e12 ? +(v - t).toFixed(1) : v;
+          ok(o);
+        };
         w.port.start();
       });
       const out = {};
