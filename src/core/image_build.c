@@ -10,6 +10,7 @@
  */
 #include "alloc.h"
 #include "errors.h"
+#include "image_write.h"
 #include "msgparse.h"
 #include "order.h"
 #include "types.h"
@@ -100,6 +101,12 @@ int esync_image_build_inplace(const char *schema, uint8_t *body, size_t len, con
         goto done;
     }
     if ((rc = esync__order_inserts(&ms, &sc))) goto done;
+    /* written directly where image_write.c can (the common case), else made by SQLite below */
+    if (esync__image_direct) {
+        rc = esync__image_write(&ms, &sc, path, &n, err, errlen);
+        if (rc != ESYNC_IMAGE_NOT_DIRECT) goto done;
+        rc = ESYNC_OK;
+    }
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) {
         rc = fail(err, errlen, ESYNC_ESQLITE, "open", db);
         goto done;

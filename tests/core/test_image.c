@@ -8,6 +8,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "esync.h"
 #include "harness.h"
+#include "image_write.h"
+#include "msgparse.h"
+#include "order.h"
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -464,6 +467,207 @@ static void test_build_inplace(void) {
     free(body);
 }
 
+/* ---- images written directly (image_write.c) against SQLite's (image_build.c) ---- */
+
+/* image_write.c's answer for body: ESYNC_OK (written to path), ESYNC_IMAGE_NOT_DIRECT, ... */
+static int direct(const char *schema, const char *body, const char *path) {
+    esync_schema sc = {0};
+    esync_msgs ms = {0};
+    char err[200] = "";
+    int64_t rows = 0;
+    int rc = esync__schema_parse(schema, &sc, err, sizeof err);
+    CHECK_EQ_INT(rc, ESYNC_OK);
+    size_t at = 0;
+    if (!rc) rc = esync__msgs_parse(&ms, (const uint8_t *)body, strlen(body), &at);
+    if (!rc) rc = esync__order_inserts(&ms, &sc);
+    if (!rc) rc = esync__image_write(&ms, &sc, path, &rows, err, sizeof err);
+    esync__msgs_free(&ms);
+    esync__schema_free(&sc);
+    return rc;
+}
+
+/* Every row of the image at path, each value with its storage class, in key order; its schema
+ * row; and SQLite's integrity check of the file. */
+static char *image_dump(const char *path, const char *cols, const char *key) {
+    sqlite3 *db = NULL;
+    CHECK_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char q[1024];
+    snprintf(
+        q, sizeof q,
+        "SELECT ifnull((SELECT group_concat(x, char(10)) FROM (SELECT %s AS x FROM shape ORDER BY "
+        "%s)), '') || char(10) || (SELECT sql || rootpage FROM sqlite_schema) || char(10) || "
+        "(SELECT group_concat(integrity_check) FROM pragma_integrity_check)",
+        cols, key);
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_text(st, 0))
+        out = strdup((const char *)sqlite3_column_text(st, 0));
+    else
+        fprintf(stderr, "image_dump %s: %s\n", path, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+/* The same rows, schema row and a clean integrity check, whichever way the image was made; the
+ * rootpage may differ (SQLite's tree is laid out differently), so it is cut off. */
+static void same_image(const char *schema, const char *body, const char *cols, const char *key,
+                       int want_direct) {
+    char pd[64], ps[64];
+    snprintf(pd, sizeof pd, "/tmp/imgd-%d.db", (int)getpid());
+    snprintf(ps, sizeof ps, "/tmp/imgs-%d.db", (int)getpid());
+    remove(pd);
+    remove(ps);
+    int rc = direct(schema, body, pd);
+    if (rc != (want_direct ? ESYNC_OK : ESYNC_IMAGE_NOT_DIRECT))
+        fprintf(stderr, "direct: %d, not %d (%.80s)\n", rc, want_direct, body);
+    CHECK_EQ_INT(rc, want_direct ? ESYNC_OK : ESYNC_IMAGE_NOT_DIRECT);
+    char err[200] = "";
+    int64_t rows = -1;
+    esync__image_direct = false;
+    CHECK_EQ_INT(
+        esync_image_build(schema, (const uint8_t *)body, strlen(body), ps, &rows, err, sizeof err),
+        ESYNC_OK);
+    esync__image_direct = true;
+    if (rc == ESYNC_OK) {
+        char *a = image_dump(pd, cols, key), *b = image_dump(ps, cols, key);
+        CHECK(a && b);
+        if (a && b) {
+            /* "...WITHOUT ROWID<root>\nok": compare all but the root page's number */
+            char *ra = strstr(a, "WITHOUT ROWID"), *rb = strstr(b, "WITHOUT ROWID");
+            CHECK(ra && rb);
+            if (ra && rb) {
+                CHECK(ra - a == rb - b && !memcmp(a, b, (size_t)(ra - a)));
+                CHECK(!strcmp(strchr(ra, '\n'), "\nok") && !strcmp(strchr(rb, '\n'), "\nok"));
+            }
+        }
+        free(a);
+        free(b);
+        /* the engine's own build (direct first) gives the direct file, byte for byte */
+        char pe[64];
+        snprintf(pe, sizeof pe, "/tmp/imge-%d.db", (int)getpid());
+        CHECK_EQ_INT(esync_image_build(schema, (const uint8_t *)body, strlen(body), pe, &rows, err,
+                                       sizeof err),
+                     ESYNC_OK);
+        char *fa = NULL, *fe = NULL;
+        long na = file_bytes(pd, &fa), ne = file_bytes(pe, &fe);
+        CHECK(na > 0 && na == ne && !memcmp(fa, fe, (size_t)na));
+        free(fa);
+        free(fe);
+        remove(pe);
+    }
+    remove(pd);
+    remove(ps);
+}
+
+static const char *MIXED =
+    "{\"id\":{\"type\":\"int8\",\"pk_index\":0,\"not_null\":true},\"f\":{\"type\":\"float8\"},"
+    "\"ok\":{\"type\":\"bool\",\"not_null\":true},\"j\":{\"type\":\"jsonb\"},"
+    "\"b\":{\"type\":\"bytea\"},\"u\":{\"type\":\"uuid\"},\"a\":{\"type\":\"int4\",\"dims\":1},"
+    "\"t\":{\"type\":\"text\"}}";
+static const char *MIXED_COLS =
+    "quote(id)||typeof(id)||quote(f)||typeof(f)||quote(ok)||quote(j)||quote(b)||quote(u)||"
+    "quote(a)||quote(t)";
+
+/* n rows of MIXED, keys spread over the int8 storage sizes (0, 1, and 1- to 8-byte integers,
+ * negative too), in key order or (scrambled) not: esync__order_inserts sorts a chunk of 64 rows or
+ * more. `nan` puts a non-finite float in one row; `longtext` a 2 kB text in one. */
+static char *mixed(int n, int scrambled, int nan, int longtext) {
+    size_t cap = (size_t)n * 400 + 4200;
+    char *b = malloc(cap), *p = b;
+    p += sprintf(p, "[");
+    for (int i = 0; i < n; i++) {
+        int k = scrambled ? (i * 7919 + 13) % n : i; /* a permutation: 7919 is prime */
+        long long d = k - n / 2, id = (d < 0 ? -1 : 1) * d * d * d * d;
+        const char *f = k % 5 == 0   ? "-0"
+                        : k % 5 == 1 ? "1.5"
+                        : k % 5 == 2 ? "1e300"
+                        : k % 5 == 3 ? "42"
+                                     : "-2.25e-10";
+        if (nan && k == n / 2) f = "NaN";
+        p += sprintf(p,
+                     "%s{\"key\":\"k%lld\",\"headers\":{\"operation\":\"insert\"},\"value\":{"
+                     "\"id\":\"%lld\",\"f\":\"%s\",\"ok\":\"%s\",\"j\":%s,\"b\":%s,"
+                     "\"u\":\"00000000-0000-4000-8000-%012d\",\"a\":\"{1,%d,NULL}\",\"t\":",
+                     i ? "," : "", id, id, f, k % 2 ? "t" : "f",
+                     k % 4 ? "\"{\\\"x\\\":[1,2]}\"" : "null", k % 3 ? "\"\\\\x0a0b\"" : "null", k,
+                     k);
+        if (longtext && k == n / 3) {
+            *p++ = '"';
+            for (int c = 0; c < 2000; c++) *p++ = (char)('a' + c % 26);
+            p += sprintf(p, "\"}}");
+        } else {
+            p += sprintf(p, "%s}}", k % 6 == 5 ? "null" : "\"caf\\u00e9 \\\"q\\\"\"");
+        }
+    }
+    sprintf(p, "]");
+    return b;
+}
+
+static void test_direct(void) {
+    /* no row, one, two, a leaf, in key order; two leaves and three levels of pages, sorted by
+     * esync__order_inserts */
+    static const int sizes[] = {0, 1, 2, 37, 300, 20000};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        char *b = mixed(sizes[i], sizes[i] >= ESYNC_ORDER_MIN, 0, 0);
+        same_image(MIXED, b, MIXED_COLS, "id", 1);
+        free(b);
+    }
+    /* what it leaves to SQLite: rows out of key order (a chunk too small to be sorted), a
+     * non-finite float (text in a REAL column), a record that needs an overflow page, a key twice */
+    char *b = mixed(37, 1, 0, 0);
+    same_image(MIXED, b, MIXED_COLS, "id", 0);
+    free(b);
+    b = mixed(300, 1, 1, 0);
+    same_image(MIXED, b, MIXED_COLS, "id", 0);
+    free(b);
+    b = mixed(300, 1, 0, 1);
+    same_image(MIXED, b, MIXED_COLS, "id", 0);
+    free(b);
+    char dpath[64];
+    snprintf(dpath, sizeof dpath, "/tmp/imgdup-%d.db", (int)getpid());
+    const char *dup =
+        "[{\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"1\",\"ok\":\"t\"}},"
+        "{\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"1\",\"ok\":\"f\"}}]";
+    CHECK_EQ_INT(direct(MIXED, dup, dpath), ESYNC_IMAGE_NOT_DIRECT);
+    CHECK(access(dpath, F_OK) != 0); /* nothing written */
+    char err[200] = "";
+    CHECK(esync_image_build(MIXED, (const uint8_t *)dup, strlen(dup), dpath, NULL, err,
+                            sizeof err) != ESYNC_OK); /* SQLite's path refuses the key twice */
+    CHECK(access(dpath, F_OK) != 0);
+    /* a text key (test_items' uuid) and a key of two columns */
+    const char *items =
+        "{\"id\":{\"type\":\"uuid\",\"pk_index\":0,\"not_null\":true},\"title\":{\"type\":\"text\"}}";
+    const char *two =
+        "{\"g\":{\"type\":\"int4\",\"pk_index\":0},\"name\":{\"type\":\"text\",\"pk_index\":1},"
+        "\"v\":{\"type\":\"float8\"}}";
+    size_t cap = 20000 * 120;
+    char *bi = malloc(cap), *bt = malloc(cap), *pi = bi, *pt = bt;
+    pi += sprintf(pi, "[");
+    pt += sprintf(pt, "[");
+    for (int i = 0; i < 20000; i++) {
+        int k = (i * 7919) % 20000;
+        pi += sprintf(
+            pi,
+            "%s{\"headers\":{\"operation\":\"insert\"},\"value\":{\"id\":\"%08x-0000-4000-"
+            "8000-%012x\",\"title\":\"Item %d\"}}",
+            i ? "," : "", k * 2654435761u, k, k);
+        /* g descending in blocks, names ascending within one: sorted by g (stably), the rows
+         * are in (g, name) order */
+        pt += sprintf(pt,
+                      "%s{\"headers\":{\"operation\":\"insert\"},\"value\":{\"g\":\"%d\",\"name\":"
+                      "\"n%06d\",\"v\":\"%d.5\"}}",
+                      i ? "," : "", 3 - i / 2900, i, k);
+    }
+    sprintf(pi, "]");
+    sprintf(pt, "]");
+    same_image(items, bi, "quote(id)||quote(title)", "id", 1);
+    same_image(two, bt, "quote(g)||quote(name)||quote(v)", "g, name", 1);
+    free(bi);
+    free(bt);
+}
+
 int main(void) {
     test_same_as_json();
     test_build_inplace();
@@ -471,5 +675,6 @@ int main(void) {
     test_bad_images();
     test_where_offered();
     test_build_errors();
+    test_direct();
     return harness_result();
 }
