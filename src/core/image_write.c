@@ -444,7 +444,7 @@ static int write_tree(file *f, level *leaves, uint32_t *root) {
 }
 
 /* Page 1: the database header and sqlite_schema's one row (rowid 1): the table `shape`. */
-static int write_schema(file *f, const esync_schema *sc, uint32_t root, scratch *x) {
+static int write_schema(file *f, const esync_schema *sc, uint32_t root) {
     esync_buf ddl, sql, rec;
     esync__buf_init(&ddl);
     esync__buf_init(&sql);
@@ -465,7 +465,6 @@ static int write_schema(file *f, const esync_schema *sc, uint32_t root, scratch 
     uint64_t st[5];
     size_t lens[5];
     put_record(&rec, sv, so, 5, st, lens);
-    (void)x;
     int rc = ddl.oom || sql.oom || rec.oom || !name ? ESYNC_ENOMEM : ESYNC_OK;
     if (!rc && rec.len + 32 > PAGE - 100 - 8) rc = ESYNC_IMAGE_NOT_DIRECT;
     if (!rc) {
@@ -534,7 +533,7 @@ int esync__image_write(const esync_msgs *ms, const esync_schema *sc, const char 
     }
     if (!rc && !new_page(&f)) rc = ESYNC_ENOMEM; /* page 1, written last */
     if (!rc) rc = write_tree(&f, &leaves, &root);
-    if (!rc) rc = write_schema(&f, sc, root, &x);
+    if (!rc) rc = write_schema(&f, sc, root);
     if (!rc && f.b.oom) rc = ESYNC_ENOMEM;
     if (!rc) {
         FILE *out = fopen(path, "wb");
