@@ -2,7 +2,9 @@
  * image_build.c — makes a replica image (image.c, esync.h: esync_image_build) from a snapshot
  * chunk's JSON messages: the shape service's side of the image. The rows are converted and
  * bound by the engine's own value rules (types.c) into the table the engine would make
- * (esync__schema_ddl), so that an image holds exactly what applying the JSON would store. Kept
+ * (esync__schema_ddl), so that an image holds exactly what applying the JSON would store. Where
+ * it can be exact, image_write.c writes the file directly in SQLite's format (no SQLite inserts);
+ * the rest is built here with SQLite, which also reports a bad chunk's error. Kept
  * apart from image.c so that the browser's module, which never builds an image, links none of it.
  *
  * Not thread-safe (SQLite is built single-threaded, and the counting allocator is global): the
