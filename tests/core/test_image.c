@@ -429,6 +429,15 @@ static long file_bytes(const char *path, char **out) {
     return n;
 }
 
+/* The two files hold the same bytes (and some). */
+static void same_bytes(const char *a, const char *b) {
+    char *fa = NULL, *fb = NULL;
+    long na = file_bytes(a, &fa), nb = file_bytes(b, &fb);
+    CHECK(na > 0 && na == nb && !memcmp(fa, fb, (size_t)na));
+    free(fa);
+    free(fb);
+}
+
 /* The server's build (esync_image_build_inplace: the body parsed where it lies) makes the very
  * file the copying one makes, and refuses what it refuses, leaving no file. */
 static void test_build_inplace(void) {
@@ -444,11 +453,7 @@ static void test_build_inplace(void) {
     CHECK_EQ_INT(esync_image_build_inplace(SCHEMA, (uint8_t *)mine, n, b, &rows, err, sizeof err),
                  ESYNC_OK);
     CHECK_EQ_INT((int)rows, 300);
-    char *fa = NULL, *fb = NULL;
-    long na = file_bytes(a, &fa), nb = file_bytes(b, &fb);
-    CHECK(na > 0 && na == nb && !memcmp(fa, fb, (size_t)na));
-    free(fa);
-    free(fb);
+    same_bytes(a, b);
     remove(a);
     remove(b);
     const char *bad =
@@ -550,11 +555,7 @@ static void same_image(const char *schema, const char *body, const char *cols, c
         CHECK_EQ_INT(esync_image_build(schema, (const uint8_t *)body, strlen(body), pe, &rows, err,
                                        sizeof err),
                      ESYNC_OK);
-        char *fa = NULL, *fe = NULL;
-        long na = file_bytes(pd, &fa), ne = file_bytes(pe, &fe);
-        CHECK(na > 0 && na == ne && !memcmp(fa, fe, (size_t)na));
-        free(fa);
-        free(fe);
+        same_bytes(pd, pe);
         remove(pe);
     }
     remove(pd);
