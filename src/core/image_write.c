@@ -54,38 +54,20 @@ static void put32(uint8_t *p, uint32_t v) {
     p[3] = (uint8_t)v;
 }
 
-/* SQLite's varint (1..9 bytes, big-endian, 7 bits a byte, the ninth byte whole). */
-static int put_varint(uint8_t *p, uint64_t v) {
-    if (v <= 0x7f) {
-        p[0] = (uint8_t)v;
-        return 1;
-    }
-    uint8_t tmp[10];
-    int n = 0;
-    if (v & ((uint64_t)0xff000000 << 32)) {
-        p[8] = (uint8_t)v;
-        v >>= 8;
-        for (int i = 7; i >= 0; i--) {
-            p[i] = (uint8_t)((v & 0x7f) | 0x80);
-            v >>= 7;
-        }
-        return 9;
-    }
-    do {
-        tmp[n++] = (uint8_t)((v & 0x7f) | 0x80);
-        v >>= 7;
-    } while (v);
-    tmp[0] &= 0x7f;
-    for (int i = 0; i < n; i++) p[i] = tmp[n - 1 - i];
-    return n;
-}
+/* SQLite's varint: big-endian, 7 bits a byte, the high bit set on all but the last. (Its 9-byte
+ * form, for values of 2^56 and more, is never needed here: lengths, serial types and page
+ * numbers.) */
 static int varint_len(uint64_t v) {
     int n = 1;
-    if (v & ((uint64_t)0xff000000 << 32)) return 9;
     while (v > 0x7f) {
         v >>= 7;
         n++;
     }
+    return n;
+}
+static int put_varint(uint8_t *p, uint64_t v) {
+    int n = varint_len(v);
+    for (int i = n - 1; i >= 0; i--, v >>= 7) p[i] = (uint8_t)((v & 0x7f) | (i < n - 1 ? 0x80 : 0));
     return n;
 }
 
