@@ -157,31 +157,33 @@ static int key_cmp(const esync_val *a, const esync_val *b) {
     return a->n < b->n ? -1 : a->n > b->n;
 }
 
-/* Cells (records) of one level, and where each starts in `data`. */
+/* Cells (records) of one level: their bytes, and where each starts in them (size_t offsets in
+ * `at`; esync_buf's growth and sticky oom for both). */
 typedef struct level {
-    esync_buf data;
-    size_t *at;
-    size_t n, cap;
+    esync_buf data, at;
 } level;
 
-static bool level_push(level *l, size_t at) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 1024;
-        size_t *a = esync__realloc(l->at, cap * sizeof *a);
-        if (!a) return false;
-        l->at = a;
-        l->cap = cap;
-    }
-    l->at[l->n++] = at;
-    return true;
+static size_t level_n(const level *l) { return l->at.len / sizeof(size_t); }
+static size_t rec_at(const level *l, size_t i) {
+    return ((const size_t *)(const void *)l->at.data)[i];
 }
+/* A record begins here: its bytes, or (rec NULL) those appended to data next. */
+static void level_push(level *l, const void *rec, size_t n) {
+    size_t at = l->data.len;
+    esync__buf_append(&l->at, &at, sizeof at);
+    if (rec) esync__buf_append(&l->data, rec, n);
+}
+static bool level_oom(const level *l) { return l->data.oom || l->at.oom; }
 static size_t rec_len(const level *l, size_t i) {
-    return (i + 1 < l->n ? l->at[i + 1] : l->data.len) - l->at[i];
+    return (i + 1 < level_n(l) ? rec_at(l, i + 1) : l->data.len) - rec_at(l, i);
+}
+static void level_init(level *l) {
+    esync__buf_init(&l->data);
+    esync__buf_init(&l->at);
 }
 static void level_free(level *l) {
     esync__buf_free(&l->data);
-    esync__freemem(l->at);
-    memset(l, 0, sizeof *l);
+    esync__buf_free(&l->at);
 }
 
 /* The file being made: whole pages, page k (1-based) at (k-1)*PAGE. */
@@ -220,7 +222,7 @@ static bool write_page(file *f, const level *l, size_t from, size_t to, const ui
             c += 4;
         }
         c += put_varint(c, n);
-        memcpy(c, l->data.data + l->at[i], n);
+        memcpy(c, l->data.data + rec_at(l, i), n);
         put16(p + hdr + 2 * (i - from), (unsigned)top);
     }
     put16(p + 5, (unsigned)top);
@@ -235,56 +237,28 @@ static size_t cell_size(const level *l, size_t i, bool leaf) {
 
 /* Writes one level of the tree from the records of `l`: leaves when children is NULL, else
  * interior pages over the level below, whose page children[k] holds the keys left of record k
- * (children[l->n] the last). A leaf holds records [i, j); an interior page holds cells [i, j),
- * cell k pointing at children[k], with children[j] as its right child. Record j then goes up
- * (to `up`) as the key between this page and the next, which starts at j + 1; so that a next
- * page always has a record, the last record never goes up (one goes up a record sooner). The
- * level's pages go to *pages / *npages. */
+ * (children[n] the last). A leaf holds records [i, j); an interior page holds cells [i, j), cell
+ * k pointing at children[k], with children[j] as its right child. Record j then goes up (to `up`)
+ * as the key between this page and the next, which starts at j + 1; so that a next page always
+ * has a record, the last record never goes up (one goes up a record sooner). The level's page
+ * numbers (uint32_t) go to `pages`. */
 static int write_level(file *f, const level *l, const uint32_t *children, level *up,
-                       uint32_t **pages, size_t *npages) {
+                       esync_buf *pages) {
     bool leaf = !children;
-    size_t room = PAGE - (leaf ? 8 : 12);
-    size_t cap = 16, np = 0, n = l->n;
-    uint32_t *pg = esync__malloc(cap * sizeof *pg);
-    if (!pg) return ESYNC_ENOMEM;
-    int rc = ESYNC_OK;
-    for (size_t i = 0; !rc;) {
+    size_t room = PAGE - (leaf ? 8 : 12), n = level_n(l);
+    for (size_t i = 0;;) {
         size_t used = 0, j = i;
         while (j < n && used + cell_size(l, j, leaf) <= room) used += cell_size(l, j++, leaf);
-        if (j + 1 == n) j--;   /* the last record stays below: one goes up a record sooner */
-        if (j == i && j < n) { /* a page without a cell (cannot be: a cell is < 1/3 page) */
-            rc = ESYNC_EINVAL;
-            break;
-        }
-        if (np == cap) {
-            uint32_t *x = esync__realloc(pg, 2 * cap * sizeof *x);
-            if (!x) {
-                rc = ESYNC_ENOMEM;
-                break;
-            }
-            pg = x;
-            cap *= 2;
-        }
-        if (!write_page(f, l, i, j, children, leaf ? 0 : children[j])) {
-            rc = ESYNC_ENOMEM;
-            break;
-        }
-        pg[np++] = f->pages;
+        if (j + 1 == n) j--; /* the last record stays below: one goes up a record sooner */
+        if (j == i && j < n) return ESYNC_EINVAL; /* a page without a cell: a cell is < 1/3 page */
+        if (!write_page(f, l, i, j, children, leaf ? 0 : children[j])) return ESYNC_ENOMEM;
+        esync__buf_append(pages, &f->pages, sizeof f->pages);
         if (j >= n) break;
-        if (!level_push(up, up->data.len))
-            rc = ESYNC_ENOMEM;
-        else
-            esync__buf_append(&up->data, l->data.data + l->at[j], rec_len(l, j));
-        if (up->data.oom) rc = ESYNC_ENOMEM;
+        level_push(up, l->data.data + rec_at(l, j), rec_len(l, j));
+        if (pages->oom || level_oom(up)) return ESYNC_ENOMEM;
         i = j + 1;
     }
-    if (rc) {
-        esync__freemem(pg);
-        return rc;
-    }
-    *pages = pg;
-    *npages = np;
-    return ESYNC_OK;
+    return pages->oom ? ESYNC_ENOMEM : ESYNC_OK;
 }
 
 /* The affinity SQLite gives column c in esync__schema_ddl's table, and whether a value of
@@ -363,8 +337,9 @@ static int make_records(const esync_msgs *ms, const esync_schema *sc, scratch *x
         if (!rc && order != -1) rc = ESYNC_IMAGE_NOT_DIRECT; /* out of order, or a key twice */
         if (!rc) {
             size_t at = leaves->data.len;
+            level_push(leaves, NULL, 0);
             put_record(&leaves->data, x->vals, x->order, ncols, x->st, x->lens);
-            if (leaves->data.oom || !level_push(leaves, at))
+            if (level_oom(leaves))
                 rc = ESYNC_ENOMEM;
             else if (leaves->data.len - at > MAX_LOCAL)
                 rc = ESYNC_IMAGE_NOT_DIRECT;
@@ -399,29 +374,34 @@ static int make_records(const esync_msgs *ms, const esync_schema *sc, scratch *x
 /* The b-tree of the records of `leaves` (consumed) after page 1; its root page into *root. */
 static int write_tree(file *f, level *leaves, uint32_t *root) {
     int rc = ESYNC_OK;
-    level cur = *leaves, up = {0};
-    memset(leaves, 0, sizeof *leaves);
-    uint32_t *children = NULL;
-    if (!cur.n) { /* no rows: an empty leaf */
+    level cur = *leaves;
+    level_init(leaves);
+    esync_buf children, pages; /* the page numbers of the level below, and of this one */
+    esync__buf_init(&children);
+    esync__buf_init(&pages);
+    if (!level_n(&cur)) { /* no rows: an empty leaf */
         if (!write_page(f, &cur, 0, 0, NULL, 0)) rc = ESYNC_ENOMEM;
         *root = f->pages;
     }
-    while (!rc && cur.n) {
-        uint32_t *pages = NULL;
-        size_t np = 0;
-        esync__buf_init(&up.data);
-        rc = write_level(f, &cur, children, &up, &pages, &np);
-        esync__freemem(children);
-        children = pages;
+    while (!rc && level_n(&cur)) {
+        level up;
+        level_init(&up);
+        esync__buf_reset(&pages);
+        const uint32_t *below = children.len ? (const uint32_t *)(const void *)children.data : NULL;
+        rc = write_level(f, &cur, below, &up, &pages);
         level_free(&cur);
         cur = up;
-        memset(&up, 0, sizeof up);
-        if (!rc && np == 1) *root = children[0];
-        if (np == 1) break;
+        esync_buf t = children;
+        children = pages;
+        pages = t;
+        if (!rc && children.len == sizeof *root) { /* one page: the root */
+            memcpy(root, children.data, sizeof *root);
+            break;
+        }
     }
-    esync__freemem(children);
+    esync__buf_free(&children);
+    esync__buf_free(&pages);
     level_free(&cur);
-    level_free(&up);
     return rc;
 }
 
@@ -495,9 +475,9 @@ int esync__image_write(const esync_msgs *ms, const esync_schema *sc, const char 
         .st = esync__malloc(nc * sizeof *x.st),
         .lens = esync__malloc(nc * sizeof *x.lens),
     };
-    level leaves = {0};
+    level leaves;
     file f = {0};
-    esync__buf_init(&leaves.data);
+    level_init(&leaves);
     esync__buf_init(&f.b);
     int64_t count = 0;
     uint32_t root = 0;
