@@ -9,6 +9,7 @@
 //   BENCH_SIZES=100000 node bench/browser.mjs     one size (comma-separated list)
 //   BENCH_RUNS=3  BENCH_BROWSER_WRITES=200  BENCH_RUN_TIMEOUT_MS=<per run; default 60 s + 0.6 ms/row>
 //   BENCH_MERGE=1   keep the other sizes of the last bench/results/browser.json
+//   BENCH_SYSTEMS=esync_new,esync   only these systems' runs (client, pglite, esync_new, esync)
 // Systems, each timed from the page's first call:
 //  - electric-sync (the SharedWorker): until durable (the worker's last `durable` mark before the
 //    tab's `ready`: the first up-to-date committed to IndexedDB), and until the tab holds all rows
@@ -39,6 +40,11 @@ import { syncPlot, readmeSection } from './plot.mjs';
 
 const SIZES = (process.env.BENCH_SIZES || '10000,100000,1000000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
 const RUNS = Number(process.env.BENCH_RUNS || 3);
+// BENCH_SYSTEMS: which runs, in this order each round (a developer's A/B; the README's table
+// needs all four)
+const ALL_SYSTEMS = ['client', 'pglite', 'esync_new', 'esync'];
+const SYSTEMS = (process.env.BENCH_SYSTEMS || ALL_SYSTEMS.join(',')).split(',').map((x) => x.trim()).filter(Boolean);
+for (const s of SYSTEMS) if (!ALL_SYSTEMS.includes(s)) throw new Error(`BENCH_SYSTEMS: unknown system "${s}" (known: ${ALL_SYSTEMS.join(', ')})`);
 const WRITES = Number(process.env.BENCH_BROWSER_WRITES ?? 200);
 const timeoutFor = (rows) => Number(process.env.BENCH_RUN_TIMEOUT_MS) || 60000 + rows * 0.6;
 const graceFor = (rows) => 20000 + rows * 0.05; // after ready, for the tab's last rows
@@ -394,7 +400,7 @@ try {
       raw.new_shape_first_byte_ms = fb.error ? null : Math.round(fb.firstHeadersMs);
       raw.new_shape_first_response_ms = fb.error ? null : Math.round(fb.firstResponseMs);
       raw.new_shape_node_ms = fb.error ? null : Math.round(fb.ms);
-      for (const sys of ['client', 'pglite', 'esync_new', 'esync']) {
+      for (const sys of SYSTEMS) {
         if (skip[sys]) { raw[sys] = { error: skip[sys] }; continue; }
         await serverIdle();
         log(`${rows} rows, run ${run + 1}: ${sys}`);

@@ -1,6 +1,6 @@
 // A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
 // bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
-//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NOSETTLE=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [WRITES=n] [REOPEN=1] [TRACE=file] [SERVERLOG=1] node bench/profile-worker.mjs
+//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NOSETTLE=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [WRITES=n] [REOPEN=1] [TRACE=file] [SERVERLOG=1] [CPU=1] node bench/profile-worker.mjs
 // Each run starts once the browser launched for it is idle (as bench/browser.mjs: openContext's
 // settle); NOSETTLE=1 starts at once, in the browser's own start.
 // NEW=1: each run syncs a new shape (a where of its own: the server writes its snapshot meanwhile).
@@ -11,13 +11,14 @@
 // page's main thread too (PROFILE/page<run>.cpuprofile). TRACE=file writes file.<run>.json (with REOPEN, file.reopen<run>.json of the reopen), a
 // Chromium trace of the browser process and the renderers during the sync (wasm compilation,
 // IndexedDB, loading and scheduler events; open in Perfetto). TIMELINE also prints the page's t0 in ms since the epoch,
-// to line the marks up with samples taken outside the browser.
-import { writeFileSync, mkdirSync } from 'node:fs';
+// to line the marks up with samples taken outside the browser. CPU=1 prints the CPU time (ms,
+// from /proc) that the browser's processes, the server and Postgres used during each sync.
+import { writeFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { root } from '../wasm-tests/load.js';
 import { startBackend } from '../wasm-tests/support/backend.js';
-import { openContext } from '../tests/e2e/browser.js';
+import { openContext, processTicks } from '../tests/e2e/browser.js';
 const ROWS = Number(process.env.ROWS || 100000);
 const PROFILE = process.env.PROFILE;
 if (PROFILE) mkdirSync(PROFILE, { recursive: true });
@@ -72,6 +73,14 @@ async function profileWorker(ctx, page) {
   };
 }
 
+// CPU=1: the processes whose CPU is read around each sync (ms per clock tick: 10); Postgres is
+// every process named postgres on the machine (the bench's cluster, with nothing else running)
+const postgresPids = () => readdirSync('/proc').filter((p) => {
+  try { return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('postgres'); } catch { return false; }
+});
+const cpuNow = (b) => ({ browser: processTicks(b.pids()), server: processTicks([backend.serverPid]), postgres: processTicks(postgresPids()) });
+const cpuSince = (a, b) => Object.entries(cpuNow(b)).map(([k, v]) => `${k} ${((v ?? 0) - (a[k] ?? 0)) * 10}`).join(', ');
+
 try {
   if (!process.env.NOSEED) await backend.seedMany(ROWS);
   // warm
@@ -93,6 +102,7 @@ try {
   // TRACE=file: a Chromium trace of the browser process and the renderers during the sync (Perfetto)
   // (with REOPEN=1, the reopen is traced instead: file.reopen<run>.json)
   const tcdp = process.env.TRACE && !process.env.REOPEN ? await startTrace(b.ctx, p) : null;
+  const cpu0 = process.env.CPU ? cpuNow(b) : null;
   const r = await p.evaluate(async ([c, rows]) => {
     const { useElectricSync } = await import('/electric-sync.js');
     const t0 = performance.now(); let got = 0, tab = null;
@@ -101,10 +111,12 @@ try {
     await s.ready; const ready = performance.now() - t0; await all;
     return { ready: Math.round(ready), tab: Math.round(tab), epoch: Math.round(performance.timeOrigin + t0), timeline: await window.__workerMarks(c.dbName, t0) };
   }, [c, ROWS]);
+  const cpu = cpu0 ? cpuSince(cpu0, b) : null;
   await prof.save(`worker${run}`);
   if (tcdp) await endTrace(tcdp, `${process.env.TRACE}.${run}.json`);
   if (pcdp) writeFileSync(path.join(PROFILE, `page${run}.cpuprofile`), JSON.stringify((await pcdp.send('Profiler.stop')).profile));
   console.log(`run ${run + 1}: ready ${r.ready} ms, tab ${r.tab} ms${settled ? ` (browser idle after ${settled} ms)` : ""}`);
+  if (cpu) console.log(`  CPU ms during the sync: ${cpu}`);
   if (process.env.TIMELINE) console.log(`  (t0 = ${r.epoch} ms since the epoch) ${r.timeline}`);
   // WRITES=n: n single-row inserts after the sync, one at a time, as bench/browser.mjs's
   // commit latency makes them before its open (the stored replica then has their deltas)

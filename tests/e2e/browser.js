@@ -42,15 +42,22 @@ export async function untilIdle(ticks, { quiet, slack = 0, maxMs }) {
   return Date.now() - t0;
 }
 
-// The processes of the browser whose profile is `dir`: those started with it (the browser, its
-// renderers, its GPU and utility processes). None where /proc is missing.
+// The processes of the browser whose profile is `dir`: the one started with that flag and every
+// process under it (its zygotes, renderers, GPU and utility processes, which do not carry the
+// flag). None where /proc is missing.
 function browserPids(dir) {
   const flag = `--user-data-dir=${dir}`;
   try {
-    return readdirSync('/proc').filter((pid) => {
-      if (!/^\d+$/.test(pid)) return false;
-      try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(flag); } catch { return false; }
-    });
+    const parent = new Map(), roots = new Set();
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        parent.set(pid, readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+        if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(flag)) roots.add(pid);
+      } catch { /* gone meanwhile */ }
+    }
+    const under = (pid) => { for (let p = pid, n = 0; p && p !== '0' && n < 64; p = parent.get(p), n++) if (roots.has(p)) return true; return false; };
+    return [...parent.keys()].filter(under);
   } catch { return []; }
 }
 
@@ -72,6 +79,7 @@ export async function openContext(base, { noSharedWorker = false } = {}) {
     // second or so on its own start (renderers, its preloaded UI), at ~1.8 of this machine's 2
     // cores: a benchmark times a system only after that, so that every system runs on an idle
     // browser. Returns the ms waited (at once where /proc is missing).
+    pids: () => browserPids(dir), // its processes now (their CPU: processTicks)
     settle: ({ quiet = 5, maxMs = 15000 } = {}) => untilIdle(() => processTicks(browserPids(dir)), { quiet, slack: 1, maxMs }),
     async page() {
       const p = await ctx.newPage();
