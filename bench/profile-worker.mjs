@@ -13,12 +13,12 @@
 // IndexedDB, loading and scheduler events; open in Perfetto). TIMELINE also prints the page's t0 in ms since the epoch,
 // to line the marks up with samples taken outside the browser. CPU=1 prints the CPU time (ms,
 // from /proc) that the browser's processes, the server and Postgres used during each sync.
-import { writeFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { root } from '../wasm-tests/load.js';
 import { startBackend } from '../wasm-tests/support/backend.js';
-import { openContext, processTicks } from '../tests/e2e/browser.js';
+import { openContext, processTicks, processes } from '../tests/e2e/browser.js';
 const ROWS = Number(process.env.ROWS || 100000);
 const PROFILE = process.env.PROFILE;
 if (PROFILE) mkdirSync(PROFILE, { recursive: true });
@@ -75,9 +75,7 @@ async function profileWorker(ctx, page) {
 
 // CPU=1: the processes whose CPU is read around each sync (ms per clock tick: 10); Postgres is
 // every process named postgres on the machine (the bench's cluster, with nothing else running)
-const postgresPids = () => readdirSync('/proc').filter((p) => {
-  try { return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('postgres'); } catch { return false; }
-});
+const postgresPids = () => processes().filter((p) => p.args[0].startsWith('postgres')).map((p) => p.pid);
 const cpuNow = (b) => ({ browser: processTicks(b.pids()), server: processTicks([backend.serverPid]), postgres: processTicks(postgresPids()) });
 const cpuSince = (a, b) => Object.entries(cpuNow(b)).map(([k, v]) => `${k} ${((v ?? 0) - (a[k] ?? 0)) * 10}`).join(', ');
 

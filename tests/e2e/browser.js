@@ -42,23 +42,30 @@ export async function untilIdle(ticks, { quiet, slack = 0, maxMs }) {
   return Date.now() - t0;
 }
 
+// Every process now: {pid, ppid, args} (its command line's words); none where /proc is missing.
+export function processes() {
+  let pids;
+  try { pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p)); } catch { return []; }
+  const out = [];
+  for (const pid of pids) {
+    try {
+      const ppid = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1];
+      out.push({ pid, ppid, args: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') });
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
 // The processes of the browser whose profile is `dir`: the one started with that flag and every
 // process under it (its zygotes, renderers, GPU and utility processes, which do not carry the
-// flag). None where /proc is missing.
+// flag).
 function browserPids(dir) {
   const flag = `--user-data-dir=${dir}`;
-  try {
-    const parent = new Map(), roots = new Set();
-    for (const pid of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        parent.set(pid, readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-        if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(flag)) roots.add(pid);
-      } catch { /* gone meanwhile */ }
-    }
-    const under = (pid) => { for (let p = pid, n = 0; p && p !== '0' && n < 64; p = parent.get(p), n++) if (roots.has(p)) return true; return false; };
-    return [...parent.keys()].filter(under);
-  } catch { return []; }
+  const all = processes();
+  const parent = new Map(all.map((p) => [p.pid, p.ppid]));
+  const roots = new Set(all.filter((p) => p.args.includes(flag)).map((p) => p.pid));
+  const under = (pid) => { for (let p = pid, n = 0; p && p !== '0' && n < 64; p = parent.get(p), n++) if (roots.has(p)) return true; return false; };
+  return all.map((p) => p.pid).filter(under);
 }
 
 // opts.noSharedWorker: an init script deletes window.SharedWorker (the fallback path).

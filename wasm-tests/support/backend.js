@@ -91,8 +91,8 @@ async function startReal({ webDir } = {}) {
     async rows() { return (await h.query('select id, title, completed from test_items order by id')).rows; },
     async clear() { await call('POST', '/api/dev/reset'); await h.query('delete from test_items'); },
     // Then ANALYZE, as autovacuum would a minute after such a load: the planner's row estimate
-    // (a new shape's rows-estimate header and the sizes of its last snapshot chunks) is the
-    // table's, not a guess from its size.
+    // (a new shape's rows-estimate header, its progress fraction) is the table's, not a guess
+    // from its size.
     async seedMany(n) {
       await b.clear();
       for (let left = n; left > 0; left -= 10000) await call('POST', '/api/dev/seed', { count: Math.min(left, 10000) });
