@@ -18,7 +18,7 @@
 // Last-Modified that answers revalidation with 304).
 //   node bench/browser-floor.mjs      (LOADS=5)    writes bench/results/browser-floor.json
 import { createServer } from 'node:http';
-import { readFileSync, readdirSync, statSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { root } from '../wasm-tests/load.js';
 import { openContext } from '../tests/e2e/browser.js';
@@ -90,12 +90,6 @@ function serve() {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
-const dirBytes = (d) => {
-  if (!existsSync(d)) return 0;
-  let n = 0;
-  for (const e of readdirSync(d, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(path.join(d, e.name)) : statSync(path.join(d, e.name)).size;
-  return n;
-};
 const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); if (!s.length) return null; const m = s.length >> 1; return +(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2).toFixed(1); };
 
 const server = await serve();
@@ -143,7 +137,7 @@ try {
       out.page_compile = +(now() - t).toFixed(1);
       return out;
     });
-    r.wasm_code_cache_bytes = dirBytes(path.join(b.dir, 'Default/Code Cache/wasm'));
+    r.wasm_code_cache_bytes = b.wasmCodeCacheBytes();
     loads.push(r);
     log(`load ${i + 1}: ${JSON.stringify(r)}`);
     await p.close();

@@ -1,6 +1,6 @@
 // A developer's tool: times electric-sync's warm initial sync in Chromium (the package's dist, as
 // bench/browser.mjs serves it) and profiles its SharedWorker over the DevTools protocol.
-//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NOSETTLE=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [WRITES=n] [REOPEN=1] [TRACE=file] [SERVERLOG=1] [CPU=1] node bench/profile-worker.mjs
+//   [DIST=dir] ROWS=100000 RUNS=3 [NOSEED=1] [NOSETTLE=1] [NEW=1] [PROFILE=dir [PAGE=1]] [TIMELINE=1] [WRITES=n] [REOPEN=1 [LINGER=ms]] [TRACE=file] [SERVERLOG=1] [CPU=1] node bench/profile-worker.mjs
 // Each run starts once the browser launched for it is idle (as bench/browser.mjs: openContext's
 // settle); NOSETTLE=1 starts at once, in the browser's own start.
 // NEW=1: each run syncs a new shape (a where of its own: the server writes its snapshot meanwhile).
@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { root } from '../wasm-tests/load.js';
 import { startBackend } from '../wasm-tests/support/backend.js';
-import { openContext, processTicks, processes } from '../tests/e2e/browser.js';
+import { openContext, processTicks, processes, trace } from '../tests/e2e/browser.js';
 const ROWS = Number(process.env.ROWS || 100000);
 const PROFILE = process.env.PROFILE;
 if (PROFILE) mkdirSync(PROFILE, { recursive: true });
@@ -36,21 +36,9 @@ const WORKER_MARKS = `window.__workerMarks = async (dbName, t0) => {
   return stats.timeline.map(([l, ms]) => l + ' @' + at(ms)).join(', ');
 };`;
 // A Chromium trace of the browser process and the renderers (wasm compilation, IndexedDB,
-// loading, scheduler events) from now until endTrace(session, file) writes it (open in Perfetto).
-async function startTrace(ctx, page) {
-  const cdp = await ctx.newCDPSession(page);
-  await cdp.send('Tracing.start', { transferMode: 'ReturnAsStream', traceConfig: { includedCategories: ['toplevel', 'devtools.timeline', 'v8', 'blink', 'mojom', 'ipc', 'disabled-by-default-v8.gc', 'IndexedDB', 'net', 'loading', 'disabled-by-default-devtools.timeline', 'v8.wasm', 'disabled-by-default-v8.wasm.detailed', 'disabled-by-default-v8.wasm.turbofan', 'disabled-by-default-v8.compile', 'v8.compile'] } });
-  return cdp;
-}
-async function endTrace(cdp, file) {
-  const done = new Promise((res) => cdp.once('Tracing.tracingComplete', res));
-  await cdp.send('Tracing.end');
-  const { stream } = await done;
-  let data = '';
-  for (;;) { const c = await cdp.send('IO.read', { handle: stream }); data += c.base64Encoded ? Buffer.from(c.data, 'base64').toString() : c.data; if (c.eof) break; }
-  await cdp.send('IO.close', { handle: stream });
-  writeFileSync(file, data);
-}
+// loading, scheduler events) from now until endTrace(stop, file) writes it (open in Perfetto).
+const startTrace = (ctx, page) => trace(ctx, page, ['toplevel', 'devtools.timeline', 'v8', 'blink', 'mojom', 'ipc', 'disabled-by-default-v8.gc', 'IndexedDB', 'net', 'loading', 'disabled-by-default-devtools.timeline', 'v8.wasm', 'disabled-by-default-v8.wasm.detailed', 'disabled-by-default-v8.wasm.turbofan', 'disabled-by-default-v8.compile', 'v8.compile']);
+const endTrace = async (stop, file) => writeFileSync(file, await stop());
 // Attaches to the SharedWorker that `page` starts (over the page's DevTools session) and, with
 // PROFILE, samples its CPU from its first script; save(name) writes PROFILE/<name>.cpuprofile.
 async function profileWorker(ctx, page) {
@@ -121,6 +109,13 @@ try {
   for (let i = 0; i < Number(process.env.WRITES || 0); i++) await backend.insert({ id: randomUUID(), title: `profile write ${i}` });
   if (process.env.WRITES) await new Promise((res) => setTimeout(res, 2000));
   if (process.env.REOPEN) {
+    // LINGER=ms: the synced page stays open that long first (V8 offers a module to Chromium's
+    // wasm code cache only once its optimized code has stopped growing for a while); the size of
+    // the profile's wasm code cache is printed before the reopen
+    if (process.env.LINGER) {
+      await new Promise((res) => setTimeout(res, Number(process.env.LINGER)));
+      console.log(`  wasm code cache before the reopen: ${b.wasmCodeCacheBytes()} B`);
+    }
     // as bench/browser.mjs's open: every tab closed, then a new page opens the stored replica offline
     await p.close();
     await new Promise((res) => setTimeout(res, 500));

@@ -1,7 +1,7 @@
 // Headless Chromium for the browser tests and benchmarks: Debian's /usr/bin/chromium through
 // playwright-core (never a downloaded browser), a fresh profile per context, pages served by the
 // real server's origin (a blank page routed in, so web/ needs no test files).
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,15 @@ function browserPids(dir) {
   return all.map((p) => p.pid).filter(under);
 }
 
+// The bytes of the files under d (0 when it is missing).
+function dirBytes(d) {
+  let n = 0;
+  try {
+    for (const e of readdirSync(d, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(path.join(d, e.name)) : statSync(path.join(d, e.name)).size;
+  } catch { /* missing */ }
+  return n;
+}
+
 // opts.noSharedWorker: an init script deletes window.SharedWorker (the fallback path).
 export async function openContext(base, { noSharedWorker = false } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'esync-chromium-'));
@@ -87,6 +96,9 @@ export async function openContext(base, { noSharedWorker = false } = {}) {
     // cores: a benchmark times a system only after that, so that every system runs on an idle
     // browser. Returns the ms waited (at once where /proc is missing).
     pids: () => browserPids(dir), // its processes now (their CPU: processTicks)
+    // The bytes of the profile's wasm code cache (Chromium's compiled code of .wasm modules; 72:
+    // an empty index).
+    wasmCodeCacheBytes: () => dirBytes(path.join(dir, 'Default/Code Cache/wasm')),
     settle: ({ quiet = 5, maxMs = 15000 } = {}) => untilIdle(() => processTicks(browserPids(dir)), { quiet, slack: 1, maxMs }),
     async page() {
       const p = await ctx.newPage();
@@ -99,6 +111,22 @@ export async function openContext(base, { noSharedWorker = false } = {}) {
       await ctx.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+// Starts a Chromium trace of the browser (every process) with these categories, over a DevTools
+// session of `page`; the function returned ends it and resolves with the trace's JSON text.
+export async function trace(ctx, page, categories) {
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send('Tracing.start', { transferMode: 'ReturnAsStream', traceConfig: { includedCategories: categories } });
+  return async () => {
+    const done = new Promise((res) => cdp.once('Tracing.tracingComplete', res));
+    await cdp.send('Tracing.end');
+    const { stream } = await done;
+    let data = '';
+    for (;;) { const c = await cdp.send('IO.read', { handle: stream }); data += c.base64Encoded ? Buffer.from(c.data, 'base64').toString() : c.data; if (c.eof) break; }
+    await cdp.send('IO.close', { handle: stream });
+    return data;
   };
 }
 
