@@ -215,7 +215,7 @@ test('a snapshot that fails midway: waiting readers get a 503 to retry, nothing 
     // (removed by the snapshot's worker as it fails the shape, which may be just after the 409)
     const dir = path.join(shapesDir('snapfail'), handle)
     for (let i = 0; i < 40 && fs.existsSync(dir); i++) await sleep(50)
-    assert.equal(fs.existsSync(dir), false, 'the failed shape\'s files are removed')
+    assert.equal(fs.existsSync(dir), false, `the failed shape's files are removed (left: ${fs.existsSync(dir) ? fs.readdirSync(dir).join(', ') : ''})`)
     // a restart keeps nothing of it either, and the definition syncs whole
     await srv.stop()
     srv = await startShapeServer('snapfail', { keep: true })

@@ -3,6 +3,8 @@
  * of docs/protocol.md §1.3 that needs no catalog), change conversion (§2.4.2 / §7.3, the
  * cases of §8.9-16), the snapshot xid filter (modulo 2^32), and the shape log files (append,
  * reopen, torn tail, chunks). */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -705,6 +707,55 @@ static void test_storage_images(void) {
     rmdir(dir);
 }
 
+/* What a removal of the directory does when it comes while chunk k's image is being made (after
+ * the job made part and before the builder opened it by its name): every file unlinked under the
+ * lock; then the builder's open makes part again, so the removal's rmdir fails. */
+static void remove_during_build(const char *dir, int k) {
+    esync__gzip_lock();
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char p[400];
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        unlink(p);
+    }
+    if (d) closedir(d);
+    snprintf(p, sizeof p, "%s/snap.%d.part", dir, k);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) close(fd);
+    CHECK(rmdir(dir) != 0);
+    esync__gzip_unlock();
+}
+
+/* A shape directory removed while one of its images is being made is gone once the job ends, its
+ * image file (the builder's part made again) with it: nothing is left behind. */
+static void test_storage_image_removed_meanwhile(void) {
+    char dir[] = "/tmp/esync-storage-imgrm-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char sub[300], err[256], msg[200];
+    snprintf(sub, sizeof sub, "%s/shape", dir);
+    esync_storage *l = esync__storage_create(sub, 1 << 20, err, sizeof err);
+    CHECK(l != NULL);
+    if (!l) return;
+    esync__storage_snap_images(l, "{\"id\":{\"type\":\"int4\",\"pk_index\":0,\"not_null\":true}}");
+    for (int i = 0; i < 50; i++) {
+        int len = snprintf(msg, sizeof msg,
+                           "{\"key\":\"%d\",\"headers\":{\"operation\":\"insert\"},"
+                           "\"value\":{\"id\":\"%d\"}}",
+                           i, i);
+        CHECK(esync__storage_snap_add(l, msg, (size_t)len) == 0);
+    }
+    esync__gzip_after_image_build = remove_during_build;
+    CHECK(esync__storage_snap_finish(l, "{\"end\":1}", 9) >= 1);
+    esync__gzip_drain();
+    esync__gzip_after_image_build = NULL;
+    CHECK(access(sub, F_OK) != 0);
+    esync__storage_close(l, 0);
+    esync__gzip_stop();
+    rmdir(dir);
+}
+
 static void test_accepts_image(void) {
     CHECK(!esync__serve_accepts_image(NULL));
     CHECK(!esync__serve_accepts_image("*/*"));
@@ -790,6 +841,7 @@ int main(void) {
     test_storage_gzip();
     test_accepts_gzip();
     test_storage_images();
+    test_storage_image_removed_meanwhile();
     test_accepts_image();
     test_snapshot_chunks();
     if (failures) {

@@ -44,6 +44,8 @@ static int64_t hold_until; /* monotonic ms: no job starts before (esync__gzip_ho
 static volatile bool stopping;
 static pthread_t thread;
 
+void (*esync__gzip_after_image_build)(const char *dir, int k);
+
 void esync__gzip_lock(void) { pthread_mutex_lock(&dir_mu); }
 void esync__gzip_unlock(void) { pthread_mutex_unlock(&dir_mu); }
 
@@ -141,7 +143,8 @@ static int gzip_file(const char *src, const char *part, const char *dst, bool wr
  * for the disk (an fdatasync of a few MB took 40 ms here now and then, with the snapshot's own
  * writes going on); a restart drops a dst.new (storage.c), whose bytes may not all have reached
  * the disk, and the image is made again. */
-static int image_file(const char *src, const char *part, const char *dst, const char *schema) {
+static int image_file(const char *dir, int k, const char *src, const char *part, const char *dst,
+                      const char *schema) {
     char fail[PATH_MAX], fresh[PATH_MAX];
     if (access(dst, F_OK) == 0) return 0;
     if (snprintf(fresh, sizeof fresh, "%s%s", dst, ESYNC_STORAGE_IMAGE_UNSYNCED) >=
@@ -175,24 +178,32 @@ static int image_file(const char *src, const char *part, const char *dst, const 
     esync__gzip_unlock();
     if (out < 0) rc = -1;
     char err[256] = "";
-    if (rc == 0 &&
-        esync_image_build_inplace(schema, (uint8_t *)body, n, part, NULL, err, sizeof err) != 0) {
-        esync_log_warn("shapes: image of %s: %s", src, err);
-        rc = -1;
-        /* snap.<k>.img.fail: no client waits for this image, and no later job tries again */
-        esync__gzip_lock();
-        int fd = open(fail, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        esync__gzip_unlock();
-        if (fd >= 0) close(fd);
-    }
+    bool built = rc == 0 && esync_image_build_inplace(schema, (uint8_t *)body, n, part, NULL, err,
+                                                      sizeof err) == 0;
     free(body);
+    if (esync__gzip_after_image_build) esync__gzip_after_image_build(dir, k);
     const char *made = part;
-    if (rc == 0) { /* served from now on; durable, then dst */
+    if (rc == 0) {
         esync__gzip_lock();
-        if (rename(part, fresh) == 0)
-            made = fresh;
-        else
+        /* The shape's directory removed meanwhile (storage.c, under the lock; src, the chunk,
+         * goes only then): nothing more is made in it. The builder opens part by its name,
+         * without the lock, so its open may have made part again between that removal's unlink
+         * of part and its rmdir, which then failed: part goes, and the directory with it. */
+        if (access(src, F_OK) != 0) {
+            unlink(part);
+            rmdir(dir);
             rc = -1;
+        } else if (!built) {
+            esync_log_warn("shapes: image of %s: %s", src, err);
+            rc = -1;
+            /* snap.<k>.img.fail: no client waits for this image, and no later job tries again */
+            int fd = open(fail, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (fd >= 0) close(fd);
+        } else if (rename(part, fresh) == 0) { /* served from now on; durable, then dst */
+            made = fresh;
+        } else {
+            rc = -1;
+        }
         esync__gzip_unlock();
     }
     if (rc == 0 && fdatasync(out) != 0 && errno != EINVAL) rc = -1;
@@ -212,7 +223,7 @@ int esync__gzip_chunk(const char *dir, int k, int level, const char *schema, boo
     if (stop && *stop) return -1;
     /* the image first (an image that cannot be made leaves the chunk's gzip to be made all the
      * same) */
-    int rc = schema ? image_file(src, part, img, schema) : 0;
+    int rc = schema ? image_file(dir, k, src, part, img, schema) : 0;
     if (rc == 0 && schema && level > 0 && !(stop && *stop))
         rc = gzip_file(img, part, imggz, false, level, stop);
     if (json_gz && level > 0 && !(stop && *stop) &&

@@ -14,7 +14,10 @@
  * whole and durable. (An image goes through snap.<k>.img.new between the two, served already
  * while it is synced; storage.c removes one a crash left.) A shape directory removed meanwhile
  * only makes the job fail (esync__gzip_lock is held around the removal, and around the job's
- * creation and rename of its files). This thread is the only one of the server that uses SQLite (built
+ * creation and rename of its files; the image builder, which opens snap.<k>.part by its name
+ * without the lock, may make it again in the middle of a removal, so before its rename the job
+ * checks, under the lock, that the chunk is still there, and else removes that file and the
+ * directory). This thread is the only one of the server that uses SQLite (built
  * single-threaded).
  *
  * The other jobs are held back while a snapshot is written or read for the first time
@@ -49,6 +52,9 @@ void esync__gzip_drain(void);
 /* Drops the queued jobs, abandons the current one and ends the thread (a later job starts it
  * again). */
 void esync__gzip_stop(void);
+/* Tests: called by an image job between the build of chunk k's image in dir and its rename
+ * (the moment a removal of the directory may come; NULL: nothing). */
+extern void (*esync__gzip_after_image_build)(const char *dir, int k);
 /* Held while a shape directory's files are removed. */
 void esync__gzip_lock(void);
 void esync__gzip_unlock(void);
