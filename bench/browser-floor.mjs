@@ -17,11 +17,11 @@
 // with the headers the shape service's static files have (`Cache-Control: no-cache`, a
 // Last-Modified that answers revalidation with 304).
 //   node bench/browser-floor.mjs      (LOADS=5)    writes bench/results/browser-floor.json
-import { createServer } from 'node:http';
 import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { root } from '../wasm-tests/load.js';
 import { openContext } from '../tests/e2e/browser.js';
+import { serveStatic } from './support.mjs';
 
 const LOADS = Math.max(2, Number(process.env.LOADS || 5));
 const dist = process.env.DIST || path.join(root, 'packages/electric-sync/dist');
@@ -78,22 +78,12 @@ function serve() {
       '\n;const t1 = performance.timeOrigin + performance.now(); self.onconnect = (e) => e.ports[0].postMessage({ script: t0, evaluated: t1 });'],
     '/floor/electric-sync.wasm': ['application/wasm', readFileSync(path.join(dist, 'wasm/electric-sync.wasm'))],
   };
-  const modified = new Date(Math.floor(Date.now() / 1000) * 1000).toUTCString();
-  const server = createServer((req, res) => {
-    const f = files[new URL(req.url, 'http://x').pathname];
-    if (!f) { res.writeHead(404); res.end(); return; }
-    const headers = { 'content-type': f[0], 'cache-control': 'no-cache', 'last-modified': modified };
-    if (req.headers['if-modified-since'] === modified) { res.writeHead(304, headers); res.end(); return; }
-    res.writeHead(200, headers);
-    res.end(f[1]);
-  });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
+  return serveStatic(files);
 }
 
 const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); if (!s.length) return null; const m = s.length >> 1; return +(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2).toFixed(1); };
 
-const server = await serve();
-const base = `http://127.0.0.1:${server.address().port}`;
+const { server, base } = await serve();
 const b = await openContext(base);
 const loads = [];
 try {

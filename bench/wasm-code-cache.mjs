@@ -9,11 +9,11 @@
 // malloc/free calls. Per load: the compile, the engine's first open, the wasm code-cache events of
 // a trace of the page (V8 offering the module, Chromium storing it, a hit at load) and the size of
 // `Code Cache/wasm` (72 B: an empty index).
-import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { root } from '../wasm-tests/load.js';
 import { openContext, trace } from '../tests/e2e/browser.js';
+import { serveStatic } from './support.mjs';
 
 const MODE = process.env.MODE || 'engine';
 if (!['engine', 'bare'].includes(MODE)) throw new Error(`MODE must be engine or bare, not ${MODE}`);
@@ -63,23 +63,10 @@ window.engine = async (warm) => {
   return { compile: +compile.toFixed(1), open: +open.toFixed(1), warm: +(performance.now() - t2).toFixed(1) };
 };
 </script>`;
-const server = createServer((req, res) => {
-  if (req.url === '/e.wasm') {
-    // the headers of the shape service's static files: revalidated, answered with 304
-    const h = { 'content-type': 'application/wasm', 'cache-control': process.env.CACHE_CONTROL || 'no-cache', 'last-modified': 'Mon, 01 Dec 2025 00:00:00 GMT' };
-    if (req.headers['if-modified-since']) { res.writeHead(304, h); res.end(); return; }
-    res.writeHead(200, h);
-    res.end(wasm);
-  } else if (req.url === '/glue.js') {
-    res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-cache' });
-    res.end(glue);
-  } else {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end(PAGE);
-  }
-}).listen(0, '127.0.0.1');
-await new Promise((res) => server.once('listening', res));
-const base = `http://127.0.0.1:${server.address().port}`;
+// the `.wasm` with the headers of the shape service's static files (revalidated, answered with 304)
+const { server, base } = await serveStatic({
+  '/': ['text/html', PAGE], '/glue.js': ['text/javascript', glue], '/e.wasm': ['application/wasm', wasm],
+}, { cacheControl: process.env.CACHE_CONTROL || 'no-cache' });
 const EVENTS = ['v8.wasm.moduleCacheHit', 'v8.wasm.moduleCacheInvalid', 'wasm.CompilationChunkFinished', 'v8.wasm.compiledModule', 'v8.wasm.cachedModule'];
 const b = await openContext(base);
 try {
